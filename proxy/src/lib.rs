@@ -1,1 +1,12 @@
+//! Agent Security Gateway (`asg`): an inspecting proxy between AI agents,
+//! LLM APIs and tool servers.
+//!
+//! Architecture, by module:
+//! * [`decision`]: the decision core (detectors, policy, scoring,
+//!   redaction). Pure; knows nothing of pingora or storage.
+//! * [`datapath`]: listeners, dialect parsers and body rewriting on pingora.
+//!   Extracts what to inspect, asks the core, enforces the answer.
+//! * [`state`]: sessions, approvals and audit on sled.
+//! * [`edge`]: the admin listener: health, metrics, inspect and operator API.
 
+pub mod decision;

@@ -1,0 +1,129 @@
+//! Detectors: each looks at a [`Subject`] and appends [`Finding`]s.
+//!
+//! Detectors are compiled once per policy (automata, regexes) and are
+//! immutable afterwards, so a request only pays for scanning. Text is
+//! normalized once per part and shared by all detectors via [`ScanContext`].
+
+pub mod chains;
+pub mod injection;
+pub mod pii;
+pub mod secrets;
+pub mod tools;
+
+use crate::decision::normalize::Normalized;
+use crate::decision::policy::{DetectorToggles, PolicyFile};
+use crate::decision::subject::{Subject, Surface};
+use crate::decision::types::Finding;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+/// Per-inspection scratch: the subject plus lazily computed normalized views.
+pub struct ScanContext<'a> {
+    pub subject: &'a Subject,
+    normalized: Vec<OnceLock<Normalized>>,
+}
+
+impl<'a> ScanContext<'a> {
+    pub fn new(subject: &'a Subject) -> Self {
+        ScanContext {
+            subject,
+            normalized: (0..subject.texts.len()).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// Normalized view of text part `i`, computed on first use.
+    pub fn normalized(&self, i: usize) -> &Normalized {
+        self.normalized[i].get_or_init(|| Normalized::of(&self.subject.texts[i].text))
+    }
+
+    /// Indexes of text parts from the given surfaces.
+    pub fn parts<'s>(&'s self, surfaces: &'s [Surface]) -> impl Iterator<Item = usize> + 's {
+        self.subject
+            .texts
+            .iter()
+            .enumerate()
+            .filter(move |(_, t)| surfaces.contains(&t.surface))
+            .map(|(i, _)| i)
+    }
+}
+
+/// All detectors of one policy, compiled.
+pub struct Detectors {
+    toggles: DetectorToggles,
+    pub injection: injection::InjectionDetector,
+    pub secrets: Arc<secrets::SecretScanner>,
+    pub pii: Arc<pii::PiiScanner>,
+    pub tools: tools::ToolDetector,
+    pub chains: chains::ChainDetector,
+}
+
+impl Detectors {
+    pub fn compile(file: &PolicyFile, base_dir: Option<&Path>) -> Result<Self, String> {
+        Ok(Detectors {
+            toggles: file.detectors.clone(),
+            injection: injection::InjectionDetector::new(&file.injection)?,
+            secrets: Arc::new(secrets::SecretScanner::load(&file.secrets, base_dir)?),
+            pii: Arc::new(pii::PiiScanner::new(&file.redaction.pii)),
+            tools: tools::ToolDetector::new(&file.tools, &file.egress)?,
+            chains: chains::ChainDetector::new(&file.chains)?,
+        })
+    }
+
+    /// Run every enabled detector in the original's order: injection,
+    /// secrets, PII, tool abuse, policy drift, then chains.
+    pub fn run(&self, subject: &Subject) -> Vec<Finding> {
+        let cx = ScanContext::new(subject);
+        let mut out = Vec::new();
+        if self.toggles.prompt_injection {
+            self.injection.inspect(&cx, &mut out);
+        }
+        if self.toggles.secret_leakage {
+            self.secrets.inspect(&cx, &mut out);
+        }
+        if self.toggles.pii {
+            self.pii.inspect(&cx, &mut out);
+        }
+        if self.toggles.tool_abuse {
+            self.tools.inspect(&cx, &mut out);
+        }
+        if self.toggles.policy_drift {
+            self.injection.inspect_drift(&cx, &mut out);
+        }
+        if self.toggles.unsafe_action_chain {
+            let steps = self.steps(subject);
+            out.extend(self.chains.evaluate(&steps, 0));
+        }
+        out
+    }
+
+    /// The chain steps of a subject: memory reads first (the original's
+    /// `memory_reads` field), then one step per tool call.
+    pub fn steps(&self, subject: &Subject) -> Vec<Vec<String>> {
+        let mut steps = Vec::with_capacity(subject.tool_calls.len() + 1);
+        if !subject.memory_reads.is_empty() {
+            steps.push(vec!["memory_read".to_string()]);
+        }
+        for call in &subject.tool_calls {
+            steps.push(self.tools.tags_of(call));
+        }
+        if !subject.memory_writes.is_empty() {
+            steps.push(vec!["memory_write".to_string()]);
+        }
+        steps
+    }
+
+    /// Capability of a tool name under this policy (`shell`, `network` …).
+    pub fn capability_of(&self, tool_name: &str) -> Option<&str> {
+        self.tools.capability_of(tool_name)
+    }
+}
+
+/// Short, safe excerpt of matched text for a finding's evidence: at most
+/// 60 characters, never the full text.
+pub fn excerpt(text: &str) -> String {
+    let mut out: String = text.chars().take(60).collect();
+    if text.chars().count() > 60 {
+        out.push('…');
+    }
+    out
+}

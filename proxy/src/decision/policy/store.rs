@@ -1,0 +1,260 @@
+//! The live policy: an [`ArcSwap`] that readers load lock-free on every
+//! request, and a watcher thread that recompiles on change.
+//!
+//! Kubernetes updates a mounted ConfigMap by swapping a `..data` symlink, so
+//! the watcher observes the policy's *folder* (recursively, rule files live
+//! in `rules/`), debounces bursts, recompiles, and swaps only a policy that
+//! compiled. A bad edit keeps the last good policy and is reported to the
+//! [`ReloadObserver`] (metrics, logs). A slow poll backs up the watcher for
+//! file systems that do not deliver events.
+
+use super::{Policy, PolicyError, PolicySource};
+use arc_swap::ArcSwap;
+use notify::{RecursiveMode, Watcher};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+/// Told about every reload attempt; implemented by the metrics registry.
+pub trait ReloadObserver: Send + Sync {
+    fn reloaded(&self, policy: &Policy);
+    fn reload_failed(&self, error: &PolicyError);
+}
+
+/// A no-op observer for tests and tools.
+pub struct NoObserver;
+impl ReloadObserver for NoObserver {
+    fn reloaded(&self, _: &Policy) {}
+    fn reload_failed(&self, _: &PolicyError) {}
+}
+
+pub struct PolicyStore {
+    current: ArcSwap<Policy>,
+    spec: String,
+    policy_dir: Option<PathBuf>,
+    last_error: Mutex<Option<String>>,
+    observer: Arc<dyn ReloadObserver>,
+}
+
+/// Keeps the watcher alive; dropping it stops watching.
+pub struct WatchHandle {
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+const DEBOUNCE: Duration = Duration::from_millis(150);
+const POLL: Duration = Duration::from_secs(2);
+
+impl PolicyStore {
+    pub fn new(
+        policy: Policy,
+        spec: &str,
+        policy_dir: Option<PathBuf>,
+        observer: Arc<dyn ReloadObserver>,
+    ) -> Arc<Self> {
+        observer.reloaded(&policy);
+        Arc::new(PolicyStore {
+            current: ArcSwap::from_pointee(policy),
+            spec: spec.to_string(),
+            policy_dir,
+            last_error: Mutex::new(None),
+            observer,
+        })
+    }
+
+    /// The policy in force. Cheap: one atomic load and a refcount bump.
+    pub fn current(&self) -> Arc<Policy> {
+        self.current.load_full()
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// Recompile from the source; swap if it compiled and changed.
+    /// Returns `Ok(true)` when a new version went live.
+    pub fn reload(&self) -> Result<bool, PolicyError> {
+        let result = Policy::load(&self.spec, self.policy_dir.as_deref());
+        match result {
+            Ok(policy) => {
+                if let Ok(mut e) = self.last_error.lock() {
+                    *e = None;
+                }
+                if policy.version == self.current.load().version {
+                    return Ok(false);
+                }
+                tracing::info!(version = %policy.version, source = %policy.source, "policy reloaded");
+                self.observer.reloaded(&policy);
+                self.current.store(Arc::new(policy));
+                Ok(true)
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, kept = %self.current.load().version, "policy reload failed; keeping the last good policy");
+                if let Ok(mut e) = self.last_error.lock() {
+                    *e = Some(err.to_string());
+                }
+                self.observer.reload_failed(&err);
+                Err(err)
+            }
+        }
+    }
+
+    /// Start watching the policy's folder. Embedded policies have nothing
+    /// to watch and return an inert handle.
+    pub fn watch(self: &Arc<Self>) -> Result<WatchHandle, notify::Error> {
+        let PolicySource::File(path) = self.current().source.clone() else {
+            return Ok(WatchHandle { _watcher: None });
+        };
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let (tx, rx) = channel::<()>();
+        let mut watcher =
+            notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+                if res.is_ok() {
+                    let _ = tx.send(());
+                }
+            })?;
+        watcher.watch(&dir, RecursiveMode::Recursive)?;
+
+        let store = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("asg-policy-watch".into())
+            .spawn(move || {
+                let mut stamp = fingerprint(&dir);
+                loop {
+                    match rx.recv_timeout(POLL) {
+                        Ok(()) => {
+                            // Debounce: editors and ConfigMap swaps emit bursts.
+                            while rx.recv_timeout(DEBOUNCE).is_ok() {}
+                        }
+                        Err(RecvTimeoutError::Timeout) => {
+                            let now = fingerprint(&dir);
+                            if now == stamp {
+                                continue;
+                            }
+                        }
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    }
+                    stamp = fingerprint(&dir);
+                    let _ = store.reload();
+                }
+            })
+            .expect("spawn policy watcher thread");
+        Ok(WatchHandle {
+            _watcher: Some(watcher),
+        })
+    }
+}
+
+/// Modification times and sizes of the files in the policy folder (one
+/// level plus `rules/`), following symlinks like a ConfigMap mount needs.
+fn fingerprint(dir: &Path) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
+    let mut out = Vec::new();
+    for sub in [dir.to_path_buf(), dir.join("rules")] {
+        let Ok(entries) = std::fs::read_dir(&sub) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if let Ok(meta) = std::fs::metadata(&path) {
+                if meta.is_file() {
+                    out.push((path, meta.modified().ok(), meta.len()));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Default)]
+    struct Counting {
+        ok: AtomicUsize,
+        failed: AtomicUsize,
+    }
+    impl ReloadObserver for Counting {
+        fn reloaded(&self, _: &Policy) {
+            self.ok.fetch_add(1, Ordering::SeqCst);
+        }
+        fn reload_failed(&self, _: &PolicyError) {
+            self.failed.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("asg-policy-{tag}-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn bad_edit_keeps_last_good_policy() {
+        let dir = temp_dir("reload");
+        let path = dir.join("p.toml");
+        std::fs::write(&path, "name = \"p\"\n").unwrap();
+        let spec = path.to_str().unwrap().to_string();
+        let observer = Arc::new(Counting::default());
+        let store = PolicyStore::new(
+            Policy::load(&spec, None).unwrap(),
+            &spec,
+            None,
+            observer.clone(),
+        );
+        let v1 = store.current().version.clone();
+
+        std::fs::write(&path, "name = \"p\"\n[decision]\nblock_score = \"high\"\n").unwrap();
+        assert!(store.reload().is_err());
+        assert_eq!(store.current().version, v1);
+        assert!(store.last_error().unwrap().contains(":3:"));
+        assert_eq!(observer.failed.load(Ordering::SeqCst), 1);
+
+        std::fs::write(&path, "name = \"p\"\n[decision]\nblock_score = 3.0\n").unwrap();
+        assert!(store.reload().unwrap());
+        assert_ne!(store.current().version, v1);
+        assert_eq!(store.current().file.decision.block_score, 3.0);
+        assert!(store.last_error().is_none());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn watcher_picks_up_symlink_swap() {
+        // Mimic a ConfigMap mount: p.toml -> ..data/p.toml, ..data -> v1.
+        let dir = temp_dir("watch");
+        for (v, score) in [("v1", "2.0"), ("v2", "3.5")] {
+            std::fs::create_dir_all(dir.join(v)).unwrap();
+            std::fs::write(
+                dir.join(v).join("p.toml"),
+                format!("name = \"p\"\n[decision]\nblock_score = {score}\n"),
+            )
+            .unwrap();
+        }
+        std::os::unix::fs::symlink("v1", dir.join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/p.toml", dir.join("p.toml")).unwrap();
+        let spec = dir.join("p.toml").to_str().unwrap().to_string();
+        let store = PolicyStore::new(
+            Policy::load(&spec, None).unwrap(),
+            &spec,
+            None,
+            Arc::new(NoObserver),
+        );
+        let _w = store.watch().unwrap();
+        assert_eq!(store.current().file.decision.block_score, 2.0);
+
+        std::os::unix::fs::symlink("v2", dir.join("..data_tmp")).unwrap();
+        std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while store.current().file.decision.block_score != 3.5 {
+            assert!(std::time::Instant::now() < deadline, "reload not observed");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -1,0 +1,108 @@
+//! What gets inspected: a dialect-neutral view of a request or response.
+//!
+//! The data path turns OpenAI, Anthropic and MCP bodies into a [`Subject`];
+//! the `/inspect/*` API builds one from the original project's JSON. The
+//! detectors only ever see this type, which is what keeps them independent of
+//! wire formats and of pingora.
+
+use serde_json::Value;
+
+/// Where a piece of text came from. Detectors weigh the same words
+/// differently by origin: "ignore previous instructions" typed by the user is
+/// direct injection, the same words inside a tool result are indirect
+/// injection aimed at the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Surface {
+    /// System or developer instructions.
+    System,
+    /// What the user (or the agent acting as user) typed.
+    User,
+    /// Text the model produced.
+    Assistant,
+    /// Data returned by a tool and fed back to the model (untrusted).
+    ToolResult,
+    /// Tool names, descriptions and schemas offered to the model.
+    ToolDefinition,
+    /// Arguments of a tool call (scanned for secrets; judged by tool rules).
+    ToolArguments,
+}
+
+impl Surface {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Surface::System => "system",
+            Surface::User => "user",
+            Surface::Assistant => "assistant",
+            Surface::ToolResult => "tool_result",
+            Surface::ToolDefinition => "tool_definition",
+            Surface::ToolArguments => "tool_arguments",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TextPart {
+    pub surface: Surface,
+    pub text: String,
+}
+
+/// A tool invocation, planned by a model or requested of a tool server.
+#[derive(Debug, Clone)]
+pub struct ToolCall {
+    pub name: String,
+    /// Parsed arguments. Dialects that carry arguments as a JSON string are
+    /// parsed by the data path; unparseable strings arrive as `Value::String`.
+    pub arguments: Value,
+    /// The call id in its dialect, used to rewrite the right call.
+    pub id: Option<String>,
+}
+
+impl ToolCall {
+    pub fn new(name: impl Into<String>, arguments: Value) -> Self {
+        ToolCall {
+            name: name.into(),
+            arguments,
+            id: None,
+        }
+    }
+
+    /// A single display/fingerprint string for the call's target: the raw
+    /// string for string arguments, compact JSON otherwise.
+    pub fn target(&self) -> String {
+        match &self.arguments {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Everything a single decision is made about.
+#[derive(Debug, Clone, Default)]
+pub struct Subject {
+    pub texts: Vec<TextPart>,
+    pub tool_calls: Vec<ToolCall>,
+    pub memory_reads: Vec<String>,
+    pub memory_writes: Vec<String>,
+}
+
+impl Subject {
+    pub fn push_text(&mut self, surface: Surface, text: impl Into<String>) {
+        let text = text.into();
+        if !text.trim().is_empty() {
+            self.texts.push(TextPart { surface, text });
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.texts.is_empty()
+            && self.tool_calls.is_empty()
+            && self.memory_reads.is_empty()
+            && self.memory_writes.is_empty()
+    }
+
+    /// Total bytes of text, for size limits and metrics.
+    pub fn text_len(&self) -> usize {
+        self.texts.iter().map(|t| t.text.len()).sum()
+    }
+}
