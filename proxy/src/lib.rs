@@ -8,5 +8,13 @@
 //!   Extracts what to inspect, asks the core, enforces the answer.
 //! * [`state`]: sessions, approvals and audit on sled.
 //! * [`edge`]: the admin listener: health, metrics, inspect and operator API.
+//! * [`app`] and [`config`] wire them together; [`cli`] is the `asg` command.
 
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod datapath;
 pub mod decision;
+pub mod edge;
+pub mod state;
+pub mod util;

@@ -35,7 +35,17 @@ impl Assessment {
 }
 
 pub fn assess(policy: &Policy, subject: &Subject, masking: Masking) -> Assessment {
-    let findings = policy.detectors.run(subject);
+    assess_with_history(policy, subject, &[], masking)
+}
+
+/// Like [`assess`], with the chain steps that preceded this subject.
+pub fn assess_with_history(
+    policy: &Policy,
+    subject: &Subject,
+    history: &[Vec<String>],
+    masking: Masking,
+) -> Assessment {
+    let findings = policy.detectors.run(subject, history);
     decide(policy, findings, masking)
 }
 

@@ -12,7 +12,7 @@ pub mod redact;
 pub mod subject;
 pub mod types;
 
-pub use engine::{assess, decide, Assessment, Masking};
+pub use engine::{assess, assess_with_history, decide, Assessment, Masking};
 pub use policy::Policy;
 pub use subject::{Subject, Surface, TextPart, ToolCall};
 pub use types::{Decision, DetectorId, Finding, Severity};

@@ -70,8 +70,10 @@ impl Detectors {
     }
 
     /// Run every enabled detector in the original's order: injection,
-    /// secrets, PII, tool abuse, policy drift, then chains.
-    pub fn run(&self, subject: &Subject) -> Vec<Finding> {
+    /// secrets, PII, tool abuse, policy drift, then chains. `history` holds
+    /// the chain steps that came before this subject (earlier calls in the
+    /// same response, or the session's past), so chains span them.
+    pub fn run(&self, subject: &Subject, history: &[Vec<String>]) -> Vec<Finding> {
         let cx = ScanContext::new(subject);
         let mut out = Vec::new();
         if self.toggles.prompt_injection {
@@ -90,8 +92,9 @@ impl Detectors {
             self.injection.inspect_drift(&cx, &mut out);
         }
         if self.toggles.unsafe_action_chain {
-            let steps = self.steps(subject);
-            out.extend(self.chains.evaluate(&steps, 0));
+            let mut steps = history.to_vec();
+            steps.extend(self.steps(subject));
+            out.extend(self.chains.evaluate(&steps, history.len()));
         }
         out
     }

@@ -409,7 +409,7 @@ impl ToolDetector {
             }
         }
         // Longer hints first, so `read_file` wins over `read`.
-        hints.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        hints.sort_by_key(|h| std::cmp::Reverse(h.0.len()));
         let mut sens: Vec<String> = SENSITIVE_PATHS.iter().map(|s| s.to_string()).collect();
         sens.extend(cfg.sensitive_paths.iter().cloned());
         let sensitive = RegexSet::new(&sens).map_err(|e| format!("tools.sensitive_paths: {e}"))?;

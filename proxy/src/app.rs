@@ -1,0 +1,52 @@
+//! The running gateway's shared state, built once at startup and shared
+//! (behind `Arc`) by the data path and the admin listener.
+
+use crate::config::Config;
+use crate::datapath::resolve::Resolver;
+use crate::datapath::route::RouteTable;
+use crate::decision::policy::store::PolicyStore;
+use crate::decision::redact::Masker;
+use crate::decision::Policy;
+use crate::edge::metrics::Metrics;
+use crate::state::{load_or_create_mask_key, Store};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub struct App {
+    pub config: Config,
+    pub policy: Arc<PolicyStore>,
+    pub store: Arc<Store>,
+    pub metrics: Arc<Metrics>,
+    pub masker: Masker,
+    pub routes: RouteTable,
+    pub resolver: Resolver,
+    pub started: Instant,
+}
+
+impl App {
+    /// Load policy, open the store, build routes. Every failure is one
+    /// clear sentence for the operator.
+    pub fn build(config: Config) -> Result<Arc<App>, String> {
+        let metrics = Arc::new(Metrics::new());
+        let policy_dir = config
+            .policy_dir
+            .is_dir()
+            .then(|| config.policy_dir.clone());
+        let policy = Policy::load(&config.policy, policy_dir.as_deref())
+            .map_err(|e| format!("cannot load policy: {e}"))?;
+        let policy = PolicyStore::new(policy, &config.policy, policy_dir, metrics.clone());
+        let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
+        let masker = Masker::new(load_or_create_mask_key(&config.data_dir)?);
+        let routes = RouteTable::new(&config.effective_routes())?;
+        Ok(Arc::new(App {
+            config,
+            policy,
+            store: Arc::new(store),
+            metrics,
+            masker,
+            routes,
+            resolver: Resolver::new(),
+            started: Instant::now(),
+        }))
+    }
+}

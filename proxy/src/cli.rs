@@ -1,0 +1,151 @@
+//! The `asg` command line.
+
+use crate::app::App;
+use crate::config::{Config, LogFormat, ENV_VARS};
+use crate::decision::policy::{Policy, PolicySource};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "asg",
+    version,
+    about = "Agent Security Gateway: an inspecting proxy between AI agents, LLM APIs and tools",
+    long_about = "Agent Security Gateway: a reverse proxy in front of LLM APIs (OpenAI Chat Completions and \
+Responses, Anthropic Messages) and tool servers (MCP, plain HTTP tools). It inspects prompts, tool \
+definitions, tool calls and tool results, masks secrets and personal data in both directions, and \
+blocks dangerous tool use, according to a hot-reloaded policy profile.",
+    after_help = env_help()
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (proxy listener + admin listener).
+    #[command(after_help = env_help())]
+    Run {
+        /// Configuration file (TOML); environment variables override it.
+        #[arg(long, short, env = "ASG_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Work with policy profiles.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate a profile offline; on error, print the file, line and column.
+    Check {
+        /// A profile file, or an embedded profile name (dev, production, strict).
+        file: String,
+    },
+}
+
+fn env_help() -> String {
+    let mut s = String::from("Environment (asg run):\n");
+    for (name, what) in ENV_VARS {
+        s.push_str(&format!("  {name:<24} {what}\n"));
+    }
+    s.push_str("\nDocumentation: README.md and policies/README.md");
+    s
+}
+
+/// Entry point; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { config } => run(config),
+        Command::Policy {
+            command: PolicyCommand::Check { file },
+        } => policy_check(&file),
+    }
+}
+
+fn fail(msg: impl std::fmt::Display) -> i32 {
+    eprintln!("error: {msg}");
+    2
+}
+
+fn run(config_path: Option<PathBuf>) -> i32 {
+    pingora::tls::install_default_crypto_provider();
+    let config = match Config::load(config_path.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    init_logging(config.log_format);
+
+    // Bind-check both listeners up front so a taken port is one clear line,
+    // not a panic inside a worker. The admin socket is kept and handed over.
+    let admin_listener = match std::net::TcpListener::bind(&config.admin_listen) {
+        Ok(l) => l,
+        Err(e) => {
+            return fail(format!(
+                "cannot listen on {} (admin): {e}",
+                config.admin_listen
+            ))
+        }
+    };
+    match std::net::TcpListener::bind(&config.listen) {
+        Ok(probe) => drop(probe),
+        Err(e) => return fail(format!("cannot listen on {}: {e}", config.listen)),
+    }
+
+    let app = match App::build(config) {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
+    let _watch = match app.policy.watch() {
+        Ok(w) => w,
+        Err(e) => return fail(format!("cannot watch the policy folder: {e}")),
+    };
+    crate::datapath::server::run(app, admin_listener)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ASG_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,pingora_core=warn,pingora_proxy=warn")
+    });
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn policy_check(spec: &str) -> i32 {
+    let looks_like_file = spec.contains('/') || spec.ends_with(".toml");
+    let result = if looks_like_file {
+        let path = PathBuf::from(spec);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Policy::compile(&text, PolicySource::File(path.clone()), path.parent()),
+            Err(e) => return fail(format!("cannot read {spec}: {e}")),
+        }
+    } else {
+        Policy::load(spec, None)
+    };
+    match result {
+        Ok(p) => {
+            println!(
+                "ok: {} ({} secret rules, {} chain rules)",
+                p.version,
+                p.detectors.secrets.rules().len(),
+                p.detectors.chains.rules().len()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}

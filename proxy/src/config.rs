@@ -1,0 +1,387 @@
+//! Runtime configuration: where to listen, where to send traffic, where to
+//! keep state. Read from an optional TOML file, then overridden by `ASG_*`
+//! environment variables (the names `asg --help` lists).
+//!
+//! This is deployment configuration; what to *decide* lives in policy
+//! profiles (`policies/`), which hot-reload independently.
+
+use crate::datapath::dialect::ApiKind;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Proxy listener (agents and SDKs connect here).
+    pub listen: String,
+    /// Admin listener: health, metrics, inspect and operator API, console.
+    pub admin_listen: String,
+    /// Policy profile name (`dev`, `production`, `strict`) or a file path.
+    pub policy: String,
+    /// Folder holding profiles; names are looked up (and watched) here.
+    pub policy_dir: PathBuf,
+    /// Folder for sled state (sessions, approvals, audit) and the mask key.
+    pub data_dir: PathBuf,
+    /// Default upstream base URL for paths no route claims.
+    pub upstream: String,
+    /// Upstream for Anthropic's `/v1/messages` when no route is configured.
+    pub anthropic_upstream: Option<String>,
+    /// Extra CA (PEM) trusted for upstream TLS, besides the system roots.
+    pub upstream_ca: Option<PathBuf>,
+    /// Worker threads for the proxy (0 = number of CPUs).
+    pub threads: usize,
+    /// `text` or `json` log lines.
+    pub log_format: LogFormat,
+    /// Seconds to wait for an upstream to accept a connection.
+    pub connect_timeout_secs: u64,
+    /// Seconds of upstream silence before a request fails (streams included).
+    pub read_timeout_secs: u64,
+    /// Explicit routes; when empty, defaults derived from `upstream`.
+    #[serde(rename = "route")]
+    pub routes: Vec<RouteConfig>,
+    pub admin: AdminConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub name: String,
+    /// Path prefix this route claims (longest prefix wins).
+    #[serde(default = "slash")]
+    pub prefix: String,
+    /// Only for requests with this `Host` (forward-proxy and multi-host setups).
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Upstream base URL, e.g. `https://api.openai.com` or `http://tools:8000/base`.
+    pub upstream: String,
+    #[serde(default = "auto")]
+    pub api: ApiKind,
+    /// Remove `prefix` before forwarding (`/anthropic/v1/messages` → `/v1/messages`).
+    #[serde(default)]
+    pub strip_prefix: bool,
+    /// Tool name for `api = "http_tool"` routes (default: last path segment).
+    #[serde(default)]
+    pub tool_name: Option<String>,
+}
+
+fn slash() -> String {
+    "/".to_string()
+}
+fn auto() -> ApiKind {
+    ApiKind::Auto
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Require an API key on the admin API (health and readiness stay open).
+    pub auth_enabled: bool,
+    /// Keys allowed to inspect and submit (agents).
+    pub agent_keys: Vec<String>,
+    /// Keys allowed to resolve approvals and read the operator API.
+    pub operator_keys: Vec<String>,
+    /// Header carrying the key.
+    pub auth_header: String,
+    /// Requests per minute per key (or per client address without auth); 0 = off.
+    pub rate_limit_per_minute: u32,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            auth_enabled: false,
+            agent_keys: Vec::new(),
+            operator_keys: Vec::new(),
+            auth_header: "x-api-key".to_string(),
+            rate_limit_per_minute: 0,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".to_string(),
+            admin_listen: "127.0.0.1:9090".to_string(),
+            policy: "dev".to_string(),
+            policy_dir: PathBuf::from("policies"),
+            data_dir: PathBuf::from("data"),
+            upstream: "https://api.openai.com".to_string(),
+            anthropic_upstream: None,
+            upstream_ca: None,
+            threads: 0,
+            log_format: LogFormat::Text,
+            connect_timeout_secs: 10,
+            read_timeout_secs: 300,
+            routes: Vec::new(),
+            admin: AdminConfig::default(),
+        }
+    }
+}
+
+/// The environment variables `asg run` reads, with what they set.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("ASG_CONFIG", "configuration file (TOML)"),
+    ("ASG_LISTEN", "proxy listener address [127.0.0.1:8080]"),
+    (
+        "ASG_ADMIN_LISTEN",
+        "admin listener address [127.0.0.1:9090]",
+    ),
+    (
+        "ASG_UPSTREAM",
+        "default upstream base URL [https://api.openai.com]",
+    ),
+    (
+        "ASG_ANTHROPIC_UPSTREAM",
+        "upstream for /v1/messages [ASG_UPSTREAM if set, else https://api.anthropic.com]",
+    ),
+    ("ASG_POLICY", "policy profile name or path [dev]"),
+    (
+        "ASG_POLICY_DIR",
+        "folder of policy profiles, watched for changes [policies]",
+    ),
+    (
+        "ASG_DATA_DIR",
+        "state folder (sled database, mask key) [data]",
+    ),
+    (
+        "ASG_UPSTREAM_CA",
+        "extra CA file (PEM) trusted for upstream TLS",
+    ),
+    ("ASG_THREADS", "proxy worker threads, 0 = CPUs [0]"),
+    ("ASG_LOG", "log filter, e.g. info or asg=debug [info]"),
+    ("ASG_LOG_FORMAT", "text or json [text]"),
+    (
+        "ASG_ADMIN_AUTH",
+        "require API keys on the admin API (true/false) [false]",
+    ),
+    ("ASG_AGENT_KEYS", "comma-separated agent API keys"),
+    ("ASG_OPERATOR_KEYS", "comma-separated operator API keys"),
+    (
+        "ASG_RATE_LIMIT",
+        "admin API requests per minute per key, 0 = off [0]",
+    ),
+];
+
+impl Config {
+    /// Load the file (if any), then apply environment overrides.
+    pub fn load(path: Option<&Path>) -> Result<Config, String> {
+        let mut cfg = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| format!("cannot read config {}: {e}", p.display()))?;
+                toml::from_str(&text).map_err(|e| format!("config {}: {e}", p.display()))?
+            }
+            None => Config::default(),
+        };
+        cfg.apply_env(|k| std::env::var(k).ok())?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+        let set = |v: &mut String, k: &str| {
+            if let Some(x) = get(k).filter(|x| !x.is_empty()) {
+                *v = x;
+            }
+        };
+        set(&mut self.listen, "ASG_LISTEN");
+        set(&mut self.admin_listen, "ASG_ADMIN_LISTEN");
+        set(&mut self.policy, "ASG_POLICY");
+        let upstream_from_env = get("ASG_UPSTREAM").filter(|x| !x.is_empty());
+        if let Some(u) = &upstream_from_env {
+            self.upstream = u.clone();
+            // One upstream given explicitly serves Anthropic too, unless
+            // told otherwise (gateways such as LiteLLM speak both).
+            if self.anthropic_upstream.is_none() {
+                self.anthropic_upstream = Some(u.clone());
+            }
+        }
+        if let Some(u) = get("ASG_ANTHROPIC_UPSTREAM").filter(|x| !x.is_empty()) {
+            self.anthropic_upstream = Some(u);
+        }
+        if let Some(d) = get("ASG_POLICY_DIR").filter(|x| !x.is_empty()) {
+            self.policy_dir = PathBuf::from(d);
+        }
+        if let Some(d) = get("ASG_DATA_DIR").filter(|x| !x.is_empty()) {
+            self.data_dir = PathBuf::from(d);
+        }
+        if let Some(c) = get("ASG_UPSTREAM_CA").filter(|x| !x.is_empty()) {
+            self.upstream_ca = Some(PathBuf::from(c));
+        }
+        if let Some(t) = get("ASG_THREADS").filter(|x| !x.is_empty()) {
+            self.threads = t
+                .parse()
+                .map_err(|_| format!("ASG_THREADS: not a number: {t}"))?;
+        }
+        if let Some(f) = get("ASG_LOG_FORMAT").filter(|x| !x.is_empty()) {
+            self.log_format = match f.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => {
+                    return Err(format!(
+                        "ASG_LOG_FORMAT: expected text or json, got {other}"
+                    ))
+                }
+            };
+        }
+        if let Some(b) = get("ASG_ADMIN_AUTH").filter(|x| !x.is_empty()) {
+            self.admin.auth_enabled = parse_bool(&b)
+                .ok_or_else(|| format!("ASG_ADMIN_AUTH: expected true or false, got {b}"))?;
+        }
+        let keys = |v: String| -> Vec<String> {
+            v.split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        if let Some(k) = get("ASG_AGENT_KEYS") {
+            self.admin.agent_keys = keys(k);
+        }
+        if let Some(k) = get("ASG_OPERATOR_KEYS") {
+            self.admin.operator_keys = keys(k);
+        }
+        if let Some(r) = get("ASG_RATE_LIMIT").filter(|x| !x.is_empty()) {
+            self.admin.rate_limit_per_minute = r
+                .parse()
+                .map_err(|_| format!("ASG_RATE_LIMIT: not a number: {r}"))?;
+        }
+        Ok(())
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        self.listen_addr()?;
+        self.admin_addr()?;
+        if self.admin.auth_enabled
+            && self.admin.agent_keys.is_empty()
+            && self.admin.operator_keys.is_empty()
+        {
+            return Err(
+                "admin auth is enabled but no agent or operator keys are configured".to_string(),
+            );
+        }
+        for r in self.effective_routes() {
+            crate::datapath::route::Upstream::parse(&r.upstream)
+                .map_err(|e| format!("route {}: {e}", r.name))?;
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, String> {
+        self.listen
+            .parse()
+            .map_err(|_| format!("listen address {:?} is not host:port", self.listen))
+    }
+
+    pub fn admin_addr(&self) -> Result<SocketAddr, String> {
+        self.admin_listen.parse().map_err(|_| {
+            format!(
+                "admin listen address {:?} is not host:port",
+                self.admin_listen
+            )
+        })
+    }
+
+    /// Configured routes, or the defaults: Anthropic's `/v1/messages` to the
+    /// Anthropic upstream, everything else to `upstream`.
+    pub fn effective_routes(&self) -> Vec<RouteConfig> {
+        if !self.routes.is_empty() {
+            return self.routes.clone();
+        }
+        vec![
+            RouteConfig {
+                name: "anthropic".to_string(),
+                prefix: "/v1/messages".to_string(),
+                host: None,
+                upstream: self
+                    .anthropic_upstream
+                    .clone()
+                    .unwrap_or_else(|| "https://api.anthropic.com".to_string()),
+                api: ApiKind::Anthropic,
+                strip_prefix: false,
+                tool_name: None,
+            },
+            RouteConfig {
+                name: "default".to_string(),
+                prefix: "/".to_string(),
+                host: None,
+                upstream: self.upstream.clone(),
+                api: ApiKind::Auto,
+                strip_prefix: false,
+                tool_name: None,
+            },
+        ]
+    }
+}
+
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn env_overrides_defaults() {
+        let env: HashMap<&str, &str> = [
+            ("ASG_LISTEN", "127.0.0.1:1"),
+            ("ASG_UPSTREAM", "http://127.0.0.1:9"),
+            ("ASG_POLICY", "strict"),
+        ]
+        .into();
+        let mut c = Config::default();
+        c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:1");
+        assert_eq!(c.policy, "strict");
+        let routes = c.effective_routes();
+        assert!(
+            routes.iter().all(|r| r.upstream == "http://127.0.0.1:9"),
+            "one explicit upstream serves both APIs"
+        );
+    }
+
+    #[test]
+    fn defaults_route_anthropic_separately() {
+        let routes = Config::default().effective_routes();
+        assert_eq!(routes[0].upstream, "https://api.anthropic.com");
+        assert_eq!(routes[1].upstream, "https://api.openai.com");
+    }
+
+    #[test]
+    fn bad_values_are_clear_errors() {
+        let mut c = Config::default();
+        let err = c
+            .apply_env(|k| (k == "ASG_THREADS").then(|| "many".to_string()))
+            .unwrap_err();
+        assert!(err.contains("ASG_THREADS"));
+        let c = Config {
+            listen: "nope".into(),
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().contains("listen address"));
+    }
+
+    #[test]
+    fn routes_parse_from_toml() {
+        let c: Config = toml::from_str(
+            "[[route]]\nname = \"tools\"\nprefix = \"/mcp\"\nupstream = \"http://127.0.0.1:7000\"\napi = \"mcp\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.routes[0].api, ApiKind::Mcp);
+    }
+}

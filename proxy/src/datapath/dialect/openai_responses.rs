@@ -1,0 +1,176 @@
+//! OpenAI Responses (`POST /v1/responses`).
+
+use super::{collect_strings, parse_arguments, push_content};
+use crate::decision::subject::{Subject, Surface, ToolCall};
+use serde_json::{json, Value};
+
+pub fn request_subject(body: &Value) -> Subject {
+    let mut s = Subject::default();
+    if let Some(i) = body["instructions"].as_str() {
+        s.push_text(Surface::System, i);
+    }
+    match &body["input"] {
+        Value::String(text) => s.push_text(Surface::User, text.as_str()),
+        Value::Array(items) => items.iter().for_each(|item| push_item(item, &mut s)),
+        _ => {}
+    }
+    for tool in body["tools"].as_array().into_iter().flatten() {
+        push_tool(tool, &mut s);
+    }
+    s
+}
+
+fn push_item(item: &Value, s: &mut Subject) {
+    // The Python SDK also sends role-only items without `type`.
+    let kind = item["type"].as_str().unwrap_or("message");
+    match kind {
+        "message" => {
+            let surface = match item["role"].as_str().unwrap_or("user") {
+                "system" | "developer" => Surface::System,
+                "assistant" => Surface::Assistant,
+                _ => Surface::User,
+            };
+            push_content(&item["content"], surface, s);
+        }
+        "function_call" => collect_strings(
+            &parse_arguments(&item["arguments"]),
+            Surface::ToolArguments,
+            s,
+            0,
+        ),
+        "custom_tool_call" => push_content(&item["input"], Surface::ToolArguments, s),
+        "function_call_output"
+        | "custom_tool_call_output"
+        | "shell_call_output"
+        | "local_shell_call_output"
+        | "mcp_call" => {
+            push_content(&item["output"], Surface::ToolResult, s);
+        }
+        _ => {}
+    }
+}
+
+fn push_tool(tool: &Value, s: &mut Subject) {
+    if tool["type"] == "namespace" {
+        for inner in tool["tools"].as_array().into_iter().flatten() {
+            push_tool(inner, s);
+        }
+        return;
+    }
+    for key in ["name", "description"] {
+        if let Some(t) = tool[key].as_str() {
+            s.push_text(Surface::ToolDefinition, t);
+        }
+    }
+    collect_strings(&tool["parameters"], Surface::ToolDefinition, s, 0);
+}
+
+/// Indexes into `output` of the items that are tool calls.
+fn call_items(body: &Value) -> Vec<usize> {
+    body["output"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter(|(_, item)| {
+            matches!(
+                item["type"].as_str(),
+                Some("function_call" | "custom_tool_call")
+            )
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+pub fn response_subject(body: &Value) -> Subject {
+    let mut s = Subject::default();
+    for item in body["output"].as_array().into_iter().flatten() {
+        if item["type"] == "message" {
+            push_content(&item["content"], Surface::Assistant, &mut s);
+        }
+    }
+    for i in call_items(body) {
+        let item = &body["output"][i];
+        let args = if item["type"] == "custom_tool_call" {
+            item["input"].clone()
+        } else {
+            parse_arguments(&item["arguments"])
+        };
+        let mut tc = ToolCall::new(item["name"].as_str().unwrap_or(""), args);
+        tc.id = item["call_id"].as_str().map(str::to_string);
+        s.tool_calls.push(tc);
+    }
+    s
+}
+
+/// An assistant message item carrying `text`, shaped like the API's own.
+pub fn message_item(id: &str, text: &str) -> Value {
+    json!({
+        "type": "message",
+        "id": id,
+        "status": "completed",
+        "role": "assistant",
+        "content": [{ "type": "output_text", "text": text, "annotations": [], "logprobs": [] }]
+    })
+}
+
+pub fn refuse_tool_calls(body: &mut Value, blocked: &[usize], message: &str) {
+    let items = call_items(body);
+    for &b in blocked {
+        if let Some(&i) = items.get(b) {
+            let id = format!(
+                "msg_asg_{}",
+                body["output"][i]["id"].as_str().unwrap_or("call")
+            );
+            body["output"][i] = message_item(&id, message);
+        }
+    }
+}
+
+pub fn withhold_text(body: &mut Value, message: &str) {
+    if let Some(output) = body["output"].as_array_mut() {
+        output.retain(|item| {
+            item["type"] != "message"
+                && !matches!(
+                    item["type"].as_str(),
+                    Some("function_call" | "custom_tool_call")
+                )
+        });
+        output.push(message_item("msg_asg_withheld", message));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Value {
+        let path = format!(
+            "{}/../tests/fixtures/wire/openai_responses/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn request_items() {
+        let s = request_subject(&fixture("request_tool_roundtrip.json"));
+        assert!(s.texts.iter().any(|t| t.surface == Surface::System));
+        assert!(s
+            .texts
+            .iter()
+            .any(|t| t.surface == Surface::ToolResult && t.text.contains("PRIVATE KEY")));
+        let s = request_subject(&fixture("request_first_turn_string_input.json"));
+        assert!(s.texts.iter().any(|t| t.surface == Surface::User));
+    }
+
+    #[test]
+    fn function_call_refused_as_message() {
+        let mut body = fixture("response_function_call.json");
+        let s = response_subject(&body);
+        assert_eq!(s.tool_calls[0].name, "shell");
+        refuse_tool_calls(&mut body, &[0], "blocked");
+        assert_eq!(body["output"][0]["type"], "message");
+        assert_eq!(body["output"][0]["content"][0]["text"], "blocked");
+    }
+}

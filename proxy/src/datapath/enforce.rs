@@ -1,0 +1,481 @@
+//! From bytes to action: parse a body in its dialect, ask the decision
+//! core, and produce what to forward (original bytes, masked bytes, or a
+//! dialect-correct refusal). No pingora here, so every path is unit-tested.
+//!
+//! The core decides; this module only maps decisions onto the wire:
+//! * `allow` forwards the original bytes untouched (byte-identical);
+//! * `allow_with_redaction` forwards the body with values masked;
+//! * `challenge` / `require_approval` / `block` on a request answer with an
+//!   error in the API's format (a refusal result for MCP tool calls);
+//! * on a response, blocked tool calls become assistant refusals the SDKs
+//!   parse, and a blocked text is withheld.
+
+use crate::datapath::dialect::{mcp, redact_json, refusal_message, Dialect, ErrorKind};
+use crate::decision::policy::{BlockedToolCall, MalformedBody, RequestChallenge};
+use crate::decision::redact::{MaskEvent, Masker};
+use crate::decision::subject::Subject;
+use crate::decision::{assess_with_history, Assessment, Decision, Finding, Masking, Policy};
+use serde_json::Value;
+
+/// Everything an inspection needs besides the body.
+pub struct Inspection<'a> {
+    pub policy: &'a Policy,
+    pub masker: &'a Masker,
+    pub dialect: Dialect,
+    pub request_id: &'a str,
+    /// Tool name for `http_tool` routes.
+    pub tool_name: &'a str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Request,
+    Response,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Request => "request",
+            Stage::Response => "response",
+        }
+    }
+}
+
+/// A tool call and what was decided about it.
+#[derive(Debug, Clone)]
+pub struct ToolVerdict {
+    pub name: String,
+    pub target: String,
+    pub decision: Decision,
+}
+
+/// What one stage decided, for metrics and audit.
+#[derive(Debug, Clone)]
+pub struct StageReport {
+    pub stage: Stage,
+    pub decision: Decision,
+    pub score: f64,
+    pub reasons: Vec<String>,
+    pub findings: Vec<Finding>,
+    pub masks: Vec<MaskEvent>,
+    pub tools: Vec<ToolVerdict>,
+}
+
+impl StageReport {
+    fn new(stage: Stage) -> Self {
+        StageReport {
+            stage,
+            decision: Decision::Allow,
+            score: 0.0,
+            reasons: Vec::new(),
+            findings: Vec::new(),
+            masks: Vec::new(),
+            tools: Vec::new(),
+        }
+    }
+
+    /// A request the gateway refused before inspecting it.
+    pub fn refused(reason: &str) -> Self {
+        StageReport {
+            decision: Decision::Block,
+            reasons: vec![reason.to_string()],
+            ..StageReport::new(Stage::Request)
+        }
+    }
+
+    fn absorb(&mut self, a: &Assessment) {
+        self.decision = self.decision.max(a.decision);
+        self.score = self.score.max(a.evaluation.total_score);
+        for r in a.reasons() {
+            if !self.reasons.contains(r) {
+                self.reasons.push(r.clone());
+            }
+        }
+        self.findings.extend(a.findings.iter().cloned());
+    }
+}
+
+#[derive(Debug)]
+pub enum RequestAction {
+    /// Forward upstream: `None` = the original bytes, `Some` = rewritten.
+    Forward(Option<Vec<u8>>),
+    /// Answer the client ourselves.
+    Deny {
+        status: u16,
+        kind: ErrorKind,
+        body: Value,
+    },
+}
+
+fn masking(policy: &Policy, stage: Stage) -> Masking {
+    let r = &policy.file.redaction;
+    let on = r.enabled
+        && if stage == Stage::Request {
+            r.requests
+        } else {
+            r.responses
+        };
+    if on {
+        Masking::Applied
+    } else {
+        Masking::None
+    }
+}
+
+fn parse_json(raw: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice(raw).map_err(|e| format!("body is not valid JSON ({e})"))
+}
+
+pub fn inspect_request(ins: &Inspection<'_>, raw: &[u8]) -> (RequestAction, StageReport) {
+    let mut report = StageReport::new(Stage::Request);
+    let policy = ins.policy;
+    let mut body = match parse_json(raw) {
+        Ok(v) => v,
+        Err(msg) => {
+            report.reasons.push(msg.clone());
+            return match policy.file.proxy.malformed_body {
+                MalformedBody::Pass => (RequestAction::Forward(None), report),
+                MalformedBody::Reject => {
+                    report.decision = Decision::Block;
+                    let kind = ErrorKind::InvalidRequest;
+                    (
+                        RequestAction::Deny {
+                            status: kind.status(),
+                            kind,
+                            body: ins.dialect.error_body(kind, &msg, ins.request_id),
+                        },
+                        report,
+                    )
+                }
+            };
+        }
+    };
+
+    let subject = ins.dialect.request_subject(&body, ins.tool_name);
+    let masking = masking(policy, Stage::Request);
+    // Texts and tool calls are judged separately, like on responses: a
+    // tool call's decision must not be inflated by unrelated prose.
+    let texts = Subject {
+        texts: subject.texts.clone(),
+        ..Subject::default()
+    };
+    let text_assessment = assess_with_history(policy, &texts, &[], masking);
+    report.absorb(&text_assessment);
+    let mut redact = text_assessment.redact;
+
+    let mut steps: Vec<Vec<String>> = Vec::new();
+    let mut call_decision = Decision::Allow;
+    for call in &subject.tool_calls {
+        let one = Subject {
+            tool_calls: vec![call.clone()],
+            ..Subject::default()
+        };
+        let a = assess_with_history(policy, &one, &steps, masking);
+        steps.push(policy.detectors.tools.tags_of(call));
+        redact |= a.redact;
+        call_decision = call_decision.max(a.decision);
+        report.tools.push(ToolVerdict {
+            name: call.name.clone(),
+            target: call.target(),
+            decision: a.decision,
+        });
+        report.absorb(&a);
+    }
+
+    // Tool calls (MCP, HTTP tools) must be explicitly allowed; a request's
+    // prose may pass a challenge when the profile says so.
+    let text_blocks = match text_assessment.decision {
+        Decision::Block => true,
+        Decision::Challenge | Decision::RequireApproval => {
+            policy.file.proxy.request_challenge == RequestChallenge::Block
+        }
+        _ => false,
+    };
+    if !call_decision.permits() || text_blocks {
+        let hard_block =
+            text_assessment.decision == Decision::Block || call_decision == Decision::Block;
+        let kind = if hard_block {
+            ErrorKind::Blocked
+        } else {
+            ErrorKind::ApprovalRequired
+        };
+        let reason = summary(&report);
+        let message = match kind {
+            ErrorKind::ApprovalRequired => {
+                format!("Request requires approval by the security gateway: {reason}")
+            }
+            _ => format!("Request blocked by the security gateway: {reason}"),
+        };
+        let (status, body) = match (ins.dialect, subject.tool_calls.first()) {
+            (Dialect::Mcp, Some(call)) => {
+                let id = mcp::request_id(&body);
+                let text = refusal_message(&call.name, &reason, ins.request_id);
+                let answer = match policy.file.proxy.blocked_tool_call {
+                    BlockedToolCall::Refusal => mcp::refusal_result(&id, &text),
+                    BlockedToolCall::Error => mcp::error_body(&id, kind, &message, ins.request_id),
+                };
+                (200, answer)
+            }
+            _ => (
+                kind.status(),
+                ins.dialect.error_body(kind, &message, ins.request_id),
+            ),
+        };
+        return (RequestAction::Deny { status, kind, body }, report);
+    }
+
+    if redact {
+        report.masks = redact_json(&mut body, &policy.redactor, ins.masker);
+        if !report.masks.is_empty() {
+            report.decision = report.decision.max(Decision::AllowWithRedaction);
+            return (
+                RequestAction::Forward(Some(body.to_string().into_bytes())),
+                report,
+            );
+        }
+    }
+    (RequestAction::Forward(None), report)
+}
+
+/// Inspect a complete (non-streaming) response body. Returns the bytes to
+/// send instead, or `None` to send the original bytes untouched.
+pub fn inspect_response(
+    ins: &Inspection<'_>,
+    raw: &[u8],
+    status: u16,
+) -> (Option<Vec<u8>>, StageReport) {
+    let mut report = StageReport::new(Stage::Response);
+    let policy = ins.policy;
+    let Ok(mut body) = parse_json(raw) else {
+        report
+            .reasons
+            .push("response body is not JSON; passed uninspected".to_string());
+        return (None, report);
+    };
+    let masking = masking(policy, Stage::Response);
+    let subject = if (200..300).contains(&status) {
+        ins.dialect.response_subject(&body)
+    } else {
+        Subject::default()
+    };
+
+    let texts = Subject {
+        texts: subject.texts.clone(),
+        ..Subject::default()
+    };
+    let text_assessment = assess_with_history(policy, &texts, &[], masking);
+    report.absorb(&text_assessment);
+
+    let mut blocked: Vec<usize> = Vec::new();
+    let mut reasons: Vec<String> = Vec::new();
+    let mut steps: Vec<Vec<String>> = Vec::new();
+    for (i, call) in subject.tool_calls.iter().enumerate() {
+        let one = Subject {
+            tool_calls: vec![call.clone()],
+            ..Subject::default()
+        };
+        let a = assess_with_history(policy, &one, &steps, masking);
+        steps.push(policy.detectors.tools.tags_of(call));
+        if !a.decision.permits() {
+            blocked.push(i);
+            reasons.push(refusal_message(
+                &call.name,
+                &first_reason(&a),
+                ins.request_id,
+            ));
+        }
+        report.tools.push(ToolVerdict {
+            name: call.name.clone(),
+            target: call.target(),
+            decision: a.decision,
+        });
+        report.absorb(&a);
+    }
+
+    let mut changed = false;
+    if !blocked.is_empty() {
+        ins.dialect
+            .refuse_tool_calls(&mut body, &blocked, &reasons.join("\n"));
+        changed = true;
+    }
+    if text_assessment.decision == Decision::Block {
+        let message = format!(
+            "[asg] Response withheld by the security gateway: {} (request {})",
+            summary(&report),
+            ins.request_id
+        );
+        ins.dialect.withhold_text(&mut body, &message);
+        changed = true;
+    }
+    // Mask whatever is left: redaction runs over the whole body, so a
+    // secret outside the extracted fields is masked too.
+    if policy.file.redaction.enabled && policy.file.redaction.responses {
+        report.masks = redact_json(&mut body, &policy.redactor, ins.masker);
+        if !report.masks.is_empty() {
+            changed = true;
+            report.decision = report.decision.max(Decision::AllowWithRedaction);
+        }
+    }
+    (changed.then(|| body.to_string().into_bytes()), report)
+}
+
+fn first_reason(a: &Assessment) -> String {
+    let strongest = a.findings.iter().filter(|f| !f.redactable).max_by(|x, y| {
+        x.severity
+            .cmp(&y.severity)
+            .then(x.score.total_cmp(&y.score))
+    });
+    match strongest {
+        Some(f) => format!("{} [{}]", f.message, f.rule_id),
+        None => a.reasons().first().cloned().unwrap_or_default(),
+    }
+}
+
+/// One line: the strongest finding's message and rule, else the reasons.
+fn summary(report: &StageReport) -> String {
+    let strongest = report
+        .findings
+        .iter()
+        .filter(|f| !f.redactable)
+        .max_by(|x, y| {
+            x.severity
+                .cmp(&y.severity)
+                .then(x.score.total_cmp(&y.score))
+        });
+    match strongest {
+        Some(f) => format!("{} [{}]", f.message, f.rule_id),
+        None => report.reasons.join(" "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ins<'a>(policy: &'a Policy, masker: &'a Masker, dialect: Dialect) -> Inspection<'a> {
+        Inspection {
+            policy,
+            masker,
+            dialect,
+            request_id: "req-1",
+            tool_name: "tool",
+        }
+    }
+
+    fn fixture(path: &str) -> Vec<u8> {
+        std::fs::read(format!(
+            "{}/../tests/fixtures/wire/{path}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn benign_request_forwards_original_bytes() {
+        let p = Policy::load("dev", None).unwrap();
+        let m = Masker::new([0; 32]);
+        let raw = br#"{"model":"m","messages":[{"role":"user","content":"What is the capital of France?"}]}"#;
+        let (action, report) = inspect_request(&ins(&p, &m, Dialect::OpenaiChat), raw);
+        assert!(matches!(action, RequestAction::Forward(None)), "{action:?}");
+        assert_eq!(report.decision, Decision::Allow);
+    }
+
+    #[test]
+    fn secret_in_prompt_is_masked_before_it_leaves() {
+        let p = Policy::load("dev", None).unwrap();
+        let m = Masker::new([0; 32]);
+        let raw = br#"{"model":"m","messages":[{"role":"user","content":"debug this: AKIAIOSFODNN7EXAMPLE"}]}"#;
+        let (action, report) = inspect_request(&ins(&p, &m, Dialect::OpenaiChat), raw);
+        let RequestAction::Forward(Some(bytes)) = action else {
+            panic!("{action:?}")
+        };
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(
+            !text.contains("AKIAIOSFODNN7EXAMPLE") && text.contains("[REDACTED:aws_access_key_id:")
+        );
+        assert_eq!(report.decision, Decision::AllowWithRedaction);
+    }
+
+    #[test]
+    fn malformed_json_is_a_400_in_dialect_format() {
+        let p = Policy::load("dev", None).unwrap();
+        let m = Masker::new([0; 32]);
+        let (action, _) = inspect_request(&ins(&p, &m, Dialect::AnthropicMessages), b"{not json");
+        let RequestAction::Deny { status, body, .. } = action else {
+            panic!()
+        };
+        assert_eq!(status, 400);
+        assert_eq!(body["type"], "error");
+    }
+
+    #[test]
+    fn dangerous_tool_call_in_response_becomes_refusal() {
+        let p = Policy::load("dev", None).unwrap();
+        let m = Masker::new([0; 32]);
+        for (dialect, file) in [
+            (Dialect::OpenaiChat, "openai_chat/response_tool_calls.json"),
+            (
+                Dialect::OpenaiResponses,
+                "openai_responses/response_function_call.json",
+            ),
+            (
+                Dialect::AnthropicMessages,
+                "anthropic_messages/response_tool_use.json",
+            ),
+        ] {
+            let (out, report) = inspect_response(&ins(&p, &m, dialect), &fixture(file), 200);
+            let out = String::from_utf8(out.expect("rewritten")).unwrap();
+            assert!(
+                out.contains("blocked by the security gateway"),
+                "{dialect:?}: {out}"
+            );
+            assert!(!out.contains("cat ~/.ssh/id_rsa"), "{dialect:?}");
+            assert_eq!(report.decision, Decision::Block);
+            assert_eq!(report.tools[0].decision, Decision::Block);
+        }
+    }
+
+    #[test]
+    fn secret_in_response_is_masked() {
+        let p = Policy::load("dev", None).unwrap();
+        let m = Masker::new([0; 32]);
+        for (dialect, file) in [
+            (Dialect::OpenaiChat, "openai_chat/response_text_secret.json"),
+            (
+                Dialect::OpenaiResponses,
+                "openai_responses/response_text_secret.json",
+            ),
+            (
+                Dialect::AnthropicMessages,
+                "anthropic_messages/response_text_secret.json",
+            ),
+            (Dialect::Mcp, "mcp/07_tools_call_response.json"),
+        ] {
+            let (out, report) = inspect_response(&ins(&p, &m, dialect), &fixture(file), 200);
+            let out = String::from_utf8(out.expect("rewritten")).unwrap();
+            assert!(!out.contains("AKIAIOSFODNN7EXAMPLE"), "{dialect:?}: {out}");
+            assert_eq!(
+                report.decision,
+                Decision::AllowWithRedaction,
+                "{dialect:?}: {:?}",
+                report.reasons
+            );
+        }
+    }
+
+    #[test]
+    fn mcp_tool_call_blocked_before_the_tool_runs() {
+        let p = Policy::load("dev", None).unwrap();
+        let m = Masker::new([0; 32]);
+        let raw = json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"shell","arguments":{"command":"cat ~/.ssh/id_rsa"}}}).to_string();
+        let (action, _) = inspect_request(&ins(&p, &m, Dialect::Mcp), raw.as_bytes());
+        let RequestAction::Deny { status, body, .. } = action else {
+            panic!("{action:?}")
+        };
+        assert_eq!(status, 200);
+        assert_eq!(body["id"], 7);
+        assert_eq!(body["result"]["isError"], true);
+    }
+}

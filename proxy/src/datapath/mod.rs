@@ -1,0 +1,11 @@
+//! The data path: listeners, dialect parsers, body rewriting, on pingora.
+//! It extracts what to inspect, asks the decision core, and enforces the
+//! answer on the wire. It never decides policy itself.
+
+pub mod body;
+pub mod dialect;
+pub mod enforce;
+pub mod gateway;
+pub mod resolve;
+pub mod route;
+pub mod server;

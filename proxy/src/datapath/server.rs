@@ -1,0 +1,102 @@
+//! Assembling the pingora server: the proxy service on the main listener,
+//! the admin router as a background service, and sidecar-friendly server
+//! settings (worker threads, short graceful shutdown).
+
+use super::gateway::Gateway;
+use crate::app::App;
+use crate::edge::admin::AdminService;
+use pingora::proxy::http_proxy_service;
+use pingora::server::configuration::ServerConf;
+use pingora::server::Server;
+use pingora::services::background::background_service;
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// Build and run until a signal stops the process.
+pub fn run(app: Arc<App>, admin_listener: std::net::TcpListener) -> ! {
+    let cfg = &app.config;
+    let threads = if cfg.threads == 0 {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    } else {
+        cfg.threads
+    };
+    let mut conf = ServerConf {
+        threads,
+        // pingora sleeps the whole grace period on SIGTERM (default 300 s);
+        // keep it well inside Kubernetes' 30 s termination window.
+        grace_period_seconds: Some(5),
+        graceful_shutdown_timeout_seconds: Some(5),
+        pid_file: cfg.data_dir.join("asg.pid").to_string_lossy().into_owned(),
+        upgrade_sock: cfg
+            .data_dir
+            .join("asg-upgrade.sock")
+            .to_string_lossy()
+            .into_owned(),
+        ..ServerConf::default()
+    };
+    if let Some(extra) = &cfg.upstream_ca {
+        match upstream_roots(extra, &cfg.data_dir) {
+            Ok(path) => conf.ca_file = Some(path),
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let mut proxy = http_proxy_service(&server.configuration, Gateway::new(app.clone()));
+    proxy.add_tcp(&cfg.listen);
+    server.add_service(proxy);
+
+    let mut admin = background_service(
+        "admin",
+        AdminService {
+            app: app.clone(),
+            listener: Mutex::new(Some(admin_listener)),
+        },
+    );
+    admin.threads = Some(threads);
+    server.add_service(admin);
+
+    tracing::info!(listen = %cfg.listen, admin = %cfg.admin_listen, policy = %app.policy.current().version, threads, "asg running");
+    server.run_forever()
+}
+
+/// System roots plus the operator's extra CA, as one PEM bundle: pingora's
+/// rustls connector takes a single CA file that *replaces* the system store.
+fn upstream_roots(extra: &Path, data_dir: &Path) -> Result<String, String> {
+    let extra_pem = std::fs::read(extra)
+        .map_err(|e| format!("cannot read upstream CA {}: {e}", extra.display()))?;
+    if !String::from_utf8_lossy(&extra_pem).contains("-----BEGIN CERTIFICATE-----") {
+        return Err(format!(
+            "upstream CA {} holds no PEM certificate",
+            extra.display()
+        ));
+    }
+    let mut bundle = Vec::new();
+    for cert in rustls_native_certs::load_native_certs().unwrap_or_default() {
+        bundle.extend_from_slice(pem_encode(cert.as_ref()).as_bytes());
+    }
+    bundle.extend_from_slice(&extra_pem);
+    let path = data_dir.join("upstream-roots.pem");
+    let mut f = std::fs::File::create(&path)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    f.write_all(&bundle)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path.to_string_lossy().into_owned())
+}
+
+fn pem_encode(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}

@@ -1,0 +1,308 @@
+//! The admin listener: an axum router served from a pingora background
+//! service, so it shares the process, the policy and the store with the
+//! proxy but never its threads' latency budget.
+
+use super::auth::{Authenticator, Role, EXEMPT_PATHS};
+use super::inspect_api::{inspect, ApiError, InspectInputRequest, InspectToolCallRequest};
+use super::ratelimit::RateLimiter;
+use crate::app::App;
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+/// Largest admin API request body.
+pub const MAX_BODY: usize = 2 * 1024 * 1024;
+
+pub struct AdminState {
+    pub app: Arc<App>,
+    pub auth: Authenticator,
+    pub limiter: RateLimiter,
+}
+
+pub type Shared = Arc<AdminState>;
+
+/// `{error, code, details}`, the original's error shape.
+pub fn error(status: u16, code: &str, message: &str, details: Value) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        Json(json!({ "error": message, "code": code, "details": details })),
+    )
+        .into_response()
+}
+
+fn api_error((status, code, message, details): ApiError) -> Response {
+    error(status, code, &message, details)
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    let state = Arc::new(AdminState {
+        auth: Authenticator::new(&app.config.admin),
+        limiter: RateLimiter::new(app.config.admin.rate_limit_per_minute),
+        app,
+    });
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/inspect/input", post(inspect_input))
+        .route("/inspect/tool-call", post(inspect_tool_call))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn ready(State(s): State<Shared>) -> Response {
+    let policy = s.app.policy.current();
+    let store = s.app.store.ping();
+    let ok = store;
+    let body = json!({
+        "status": if ok { "ready" } else { "not_ready" },
+        "details": {
+            "policy": true,
+            "policy_version": policy.version,
+            "policy_last_error": s.app.policy.last_error(),
+            "store": store,
+            "auth_configured": s.auth.enabled(),
+        }
+    });
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(s): State<Shared>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s.app.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    error(404, "not_found", "Not Found", json!({}))
+}
+
+async fn inspect_input(State(s): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+    let req: InspectInputRequest = match read_json(&headers, body).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    run_inspect(s, req).await
+}
+
+async fn inspect_tool_call(State(s): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+    let req: InspectToolCallRequest = match read_json(&headers, body).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if req.tool_name.trim().is_empty() {
+        return error(
+            422,
+            "validation_error",
+            "tool_name must not be empty",
+            json!({ "field": "tool_name" }),
+        );
+    }
+    run_inspect(s, req.into()).await
+}
+
+async fn run_inspect(s: Shared, req: InspectInputRequest) -> Response {
+    // Large inputs are scanned on the blocking pool, not an I/O thread.
+    let big = req.user_input.len() + req.model_output.len() > 64 * 1024;
+    let result = if big {
+        let app = s.app.clone();
+        match tokio::task::spawn_blocking(move || inspect(&app, &req)).await {
+            Ok(r) => r,
+            Err(_) => return error(500, "internal_error", "inspection failed", json!({})),
+        }
+    } else {
+        inspect(&s.app, &req)
+    };
+    match result {
+        Ok(resp) => Json(resp).into_response(),
+        Err(e) => api_error(e),
+    }
+}
+
+/// Read a bounded JSON body: wrong content type → 415, too large → 413,
+/// syntax error → 400, wrong shape or unknown field → 422.
+pub async fn read_json<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<T, Response> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if !crate::datapath::body::is_json_content_type(ct) {
+        return Err(error(
+            415,
+            "unsupported_media_type",
+            "send application/json",
+            json!({ "content_type": ct }),
+        ));
+    }
+    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        error(
+            413,
+            "body_too_large",
+            &format!("request body exceeds {MAX_BODY} bytes"),
+            json!({ "max_bytes": MAX_BODY }),
+        )
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        let details =
+            json!({ "errors": [{ "msg": e.to_string(), "line": e.line(), "column": e.column() }] });
+        match e.classify() {
+            serde_json::error::Category::Data => error(
+                422,
+                "validation_error",
+                "request does not match the schema",
+                details,
+            ),
+            _ => error(
+                400,
+                "invalid_json",
+                "request body is not valid JSON",
+                details,
+            ),
+        }
+    })
+}
+
+/// Authentication, roles, rate limiting and request metrics for every route.
+async fn guard(State(s): State<Shared>, mut req: Request, next: Next) -> Response {
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let exempt = EXEMPT_PATHS.contains(&req.uri().path());
+    let response = if exempt {
+        next.run(req).await
+    } else {
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_default();
+        let key = presented_key(req.headers(), s.auth.header());
+        match s.auth.role_for(key.as_deref()) {
+            None => {
+                // Failed attempts are limited per address, so keys cannot be guessed at speed.
+                if !s.limiter.allow(&format!("fail:{peer}")) {
+                    error(429, "rate_limited", "rate limit exceeded", json!({}))
+                } else {
+                    error(
+                        401,
+                        "auth_failed",
+                        "missing or invalid API key",
+                        json!({ "header": s.auth.header() }),
+                    )
+                }
+            }
+            Some(role) => {
+                let bucket = if s.auth.enabled() {
+                    format!("key:{}", key.unwrap_or_default())
+                } else {
+                    format!("addr:{peer}")
+                };
+                if !s.limiter.allow(&bucket) {
+                    error(429, "rate_limited", "rate limit exceeded", json!({}))
+                } else {
+                    req.extensions_mut().insert(role);
+                    next.run(req).await
+                }
+            }
+        }
+    };
+    s.app
+        .metrics
+        .admin_requests
+        .with_label_values(&[path.as_str(), response.status().as_str()])
+        .inc();
+    response
+}
+
+fn presented_key(headers: &HeaderMap, name: &str) -> Option<String> {
+    if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
+        return Some(v.trim().to_string());
+    }
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|k| k.trim().to_string())
+}
+
+/// Require at least `min` for a handler (operator-only endpoints).
+pub fn require(role: Option<&Role>, min: Role) -> Result<(), Response> {
+    match role {
+        Some(r) if *r >= min => Ok(()),
+        _ => Err(error(
+            403,
+            "forbidden",
+            &format!("this endpoint needs the {} role", min.as_str()),
+            json!({}),
+        )),
+    }
+}
+
+/// Runs the admin router on a listener bound at startup.
+pub struct AdminService {
+    pub app: Arc<App>,
+    pub listener: Mutex<Option<std::net::TcpListener>>,
+}
+
+#[async_trait]
+impl BackgroundService for AdminService {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let Some(std_listener) = self.listener.lock().ok().and_then(|mut l| l.take()) else {
+            return;
+        };
+        let listener = match std_listener
+            .set_nonblocking(true)
+            .and_then(|_| tokio::net::TcpListener::from_std(std_listener))
+        {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "admin listener unusable");
+                return;
+            }
+        };
+        let app = router(self.app.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let stop = async move {
+            let _ = shutdown.changed().await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!(error = %e, "admin server stopped");
+        }
+    }
+}
