@@ -1,1 +1,5 @@
-//! End-to-end tests live in tests/*.rs; this crate has no library code.
+//! Test support for asg's end-to-end tests: the mock upstream server (also built as the
+//! `mock-upstream` binary), process launchers for the mock and the real gateway, a small blocking HTTP
+//! client, SSE reassembly per dialect and a Prometheus text parser.
+
+pub mod mock;
