@@ -41,6 +41,8 @@ pub struct GatewayOptions {
     pub env: Vec<(String, String)>,
     pub args: Vec<String>,
     pub ready_timeout: Duration,
+    /// The gateway binary; default [`asg_bin()`] (`$ASG_BIN` or `<target>/<profile>/asg`).
+    pub bin: Option<PathBuf>,
 }
 
 impl GatewayOptions {
@@ -55,6 +57,7 @@ impl GatewayOptions {
             env: Vec::new(),
             args: Vec::new(),
             ready_timeout: Duration::from_secs(20),
+            bin: None,
         }
     }
 
@@ -99,6 +102,12 @@ impl GatewayOptions {
         self.ready_timeout = timeout;
         self
     }
+
+    /// Run this executable instead of the `asg` binary (e.g. a stand-in in the launcher's own tests).
+    pub fn bin(mut self, path: impl Into<PathBuf>) -> Self {
+        self.bin = Some(path.into());
+        self
+    }
 }
 
 /// A running gateway; SIGKILLed on drop.
@@ -127,7 +136,7 @@ impl Gateway {
     /// Like [`start`](Self::start) but returns the failure (exit status and stderr) instead, for
     /// tests that expect the gateway to refuse a configuration.
     pub fn try_start(opts: GatewayOptions) -> Result<Gateway, String> {
-        let bin = asg_bin();
+        let bin = opts.bin.clone().unwrap_or_else(asg_bin);
         let dir = tempfile::Builder::new()
             .prefix("asg-gw-")
             .tempdir()

@@ -267,10 +267,7 @@ pub fn parse_raw_response(raw: &[u8]) -> RawResponse {
     }
     let mut sizes = Vec::new();
     let mut pos = 0;
-    loop {
-        let Some(line_end) = rest[pos..].windows(2).position(|w| w == b"\r\n") else {
-            break;
-        };
+    while let Some(line_end) = rest[pos..].windows(2).position(|w| w == b"\r\n") {
         let size_text = String::from_utf8_lossy(&rest[pos..pos + line_end]).into_owned();
         let size_text = size_text
             .split(';')

@@ -54,8 +54,11 @@ pub struct Knobs {
     pub mcp_tools: Option<String>,
 }
 
+/// A header value as UTF-8 (so test knobs may carry non-ASCII text such as tool arguments).
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+    h.get(name)
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+        .map(str::trim)
 }
 
 fn number<T: std::str::FromStr>(h: &HeaderMap, name: &str) -> Result<Option<T>, String> {
@@ -215,16 +218,23 @@ pub fn big_deltas(len: usize) -> Vec<String> {
         .collect()
 }
 
-/// Render a `big` reply whose body is `target` bytes (exact for single-piece bodies, within one event
-/// for streams): `render(text_len)` returns the body length for a filler text of that length.
+/// Find the filler length whose rendered body is `target` bytes: exact when the body grows by one byte
+/// per text byte (single-piece JSON), within about one event for streams (Responses streams repeat the
+/// text in several events, so the body grows faster than the text). `render(text_len)` returns the body
+/// length for a filler text of that length.
 pub fn fit_big(target: usize, render: impl Fn(usize) -> usize) -> usize {
-    let mut len = target;
-    for _ in 0..4 {
+    let base = render(0);
+    if target <= base {
+        return 0;
+    }
+    let slope = ((render(target) - base) as f64 / target as f64).max(1e-9);
+    let mut len = ((target - base) as f64 / slope) as usize;
+    for _ in 0..3 {
         let total = render(len);
         if total == target {
             break;
         }
-        let next = (len as i64 + target as i64 - total as i64).max(0) as usize;
+        let next = (len as f64 + (target as f64 - total as f64) / slope).max(0.0) as usize;
         if next == len {
             break;
         }
@@ -315,8 +325,13 @@ mod tests {
 
     #[test]
     fn fit_big_converges() {
-        let len = fit_big(10_000, |n| n + 300 + n / 1024 * 90);
-        let total = len + 300 + len / 1024 * 90;
-        assert!((10_000 - 200..=10_000).contains(&total), "{total}");
+        let stream = |n: usize| n + 300 + n.div_ceil(1024) * 90;
+        let total = stream(fit_big(10_000, stream));
+        assert!((10_000 - 200..=10_000 + 200).contains(&total), "{total}");
+        let repeated = |n: usize| 5 * n + 2000 + n.div_ceil(1024) * 150;
+        let total = repeated(fit_big(200_000, repeated));
+        assert!((200_000 - 500..=200_000 + 500).contains(&total), "{total}");
+        assert_eq!(fit_big(10_000, |n| n + 300), 9_700);
+        assert_eq!(fit_big(100, |n| n + 300), 0);
     }
 }
