@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -67,6 +67,9 @@ impl RecordedRequest {
 /// A running `mock-upstream` process; killed on drop.
 pub struct MockUpstream {
     child: Child,
+    /// Held open: the mock exits when it closes (`--exit-on-stdin-eof`), so a mock kept in a `static`
+    /// (never dropped) still ends with the test process.
+    _stdin: Option<ChildStdin>,
     addr: SocketAddr,
     tls: bool,
     agent: ureq::Agent,
@@ -75,7 +78,7 @@ pub struct MockUpstream {
 }
 
 impl MockUpstream {
-    /// Start a plain-HTTP mock on a free loopback port.
+    /// Start a plain-HTTP mock on a free loopback port (`--listen 127.0.0.1:0`).
     pub fn start() -> MockUpstream {
         Self::start_with_args(&[])
     }
@@ -96,13 +99,14 @@ impl MockUpstream {
         let stderr_path = dir.path().join("mock-upstream.stderr.log");
         let stderr = std::fs::File::create(&stderr_path).expect("create stderr log");
         let mut child = Command::new(&bin)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", "127.0.0.1:0", "--exit-on-stdin-eof"])
             .args(args)
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
             .unwrap_or_else(|e| panic!("spawning {}: {e}", bin.display()));
+        let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -143,6 +147,7 @@ impl MockUpstream {
         };
         MockUpstream {
             child,
+            _stdin: stdin,
             addr,
             tls,
             agent,

@@ -1001,3 +1001,38 @@ fn curl_streams_a_fragmented_response() {
     assert!(a.completed && a.sequence_ok);
     assert_eq!(a.tool_calls[0].arguments, SHELL_SECRET_ARGS);
 }
+
+#[test]
+fn mock_exits_when_its_stdin_closes() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(asg_e2e::util::mock_upstream_bin())
+        .args(["--listen", "127.0.0.1:0", "--exit-on-stdin-eof"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("LISTENING 127.0.0.1:"), "{line:?}");
+    drop(child.stdin.take());
+    let exited = asg_e2e::util::wait_until(Duration::from_secs(5), || {
+        child.try_wait().unwrap().is_some()
+    });
+    if !exited {
+        let _ = child.kill();
+    }
+    assert!(exited, "the mock must exit when its launcher goes away");
+}
+
+#[test]
+fn mock_refuses_non_loopback_addresses() {
+    let out = std::process::Command::new(asg_e2e::util::mock_upstream_bin())
+        .args(["--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("non-loopback"));
+}

@@ -44,11 +44,14 @@ pub struct Config {
     pub fixtures: PathBuf,
     pub record_limit: usize,
     pub verbose: bool,
+    /// Exit when stdin reaches end of file, i.e. when the launching process dies (even if it is
+    /// SIGKILLed and never runs its cleanup).
+    pub exit_on_stdin_eof: bool,
 }
 
 pub const USAGE: &str =
     "usage: mock-upstream [--listen 127.0.0.1:0] [--tls-cert PEM --tls-key PEM] \
-[--fixtures DIR] [--record-limit N] [--verbose]";
+[--fixtures DIR] [--record-limit N] [--exit-on-stdin-eof] [--verbose]";
 
 impl Config {
     pub fn from_args(mut args: impl Iterator<Item = String>) -> Result<Config, String> {
@@ -59,6 +62,7 @@ impl Config {
             fixtures: PathBuf::from(DEFAULT_FIXTURES),
             record_limit: 1000,
             verbose: std::env::var_os("MOCK_UPSTREAM_VERBOSE").is_some(),
+            exit_on_stdin_eof: false,
         };
         while let Some(arg) = args.next() {
             let mut value = |name: &str| {
@@ -80,6 +84,7 @@ impl Config {
                         .map_err(|e| format!("bad --record-limit {v:?}: {e}"))?;
                 }
                 "--verbose" | "-v" => cfg.verbose = true,
+                "--exit-on-stdin-eof" => cfg.exit_on_stdin_eof = true,
                 "--help" | "-h" => return Err(USAGE.to_string()),
                 other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
             }
@@ -127,6 +132,12 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         next_id: AtomicU64::new(1),
         verbose: cfg.verbose,
     });
+    if cfg.exit_on_stdin_eof {
+        std::thread::spawn(|| {
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+            std::process::exit(0);
+        });
+    }
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "LISTENING {addr}")
