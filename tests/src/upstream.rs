@@ -5,9 +5,10 @@ use crate::util::{mock_upstream_bin, tail};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -73,8 +74,9 @@ pub struct MockUpstream {
     addr: SocketAddr,
     tls: bool,
     agent: ureq::Agent,
-    stderr_path: PathBuf,
-    _dir: tempfile::TempDir,
+    /// A read handle on the child's stderr log; the file itself is unlinked right after the spawn, so
+    /// nothing is left behind even by a mock that is never dropped.
+    stderr_log: File,
 }
 
 impl MockUpstream {
@@ -92,12 +94,12 @@ impl MockUpstream {
     /// Start with extra command-line arguments (e.g. `--fixtures DIR`, `--record-limit N`).
     pub fn start_with_args(args: &[&str]) -> MockUpstream {
         let bin = mock_upstream_bin();
-        let dir = tempfile::Builder::new()
-            .prefix("asg-mock-")
-            .tempdir()
-            .expect("temp dir");
-        let stderr_path = dir.path().join("mock-upstream.stderr.log");
-        let stderr = std::fs::File::create(&stderr_path).expect("create stderr log");
+        let log = tempfile::Builder::new()
+            .prefix("asg-mock-stderr-")
+            .tempfile()
+            .expect("temp file");
+        let stderr = log.reopen().expect("reopen stderr log");
+        let stderr_log = log.reopen().expect("reopen stderr log");
         let mut child = Command::new(&bin)
             .args(["--listen", "127.0.0.1:0", "--exit-on-stdin-eof"])
             .args(args)
@@ -106,6 +108,7 @@ impl MockUpstream {
             .stderr(stderr)
             .spawn()
             .unwrap_or_else(|e| panic!("spawning {}: {e}", bin.display()));
+        drop(log); // unlinks the path; the child and `stderr_log` keep their handles
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
@@ -124,7 +127,7 @@ impl MockUpstream {
         let Some(addr) = addr else {
             let _ = child.kill();
             let _ = child.wait();
-            let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+            let log = read_all(&stderr_log);
             panic!(
                 "mock-upstream did not print `LISTENING <addr>` (got {line:?}); stderr:\n{}",
                 tail(&log, 8000)
@@ -151,8 +154,7 @@ impl MockUpstream {
             addr,
             tls,
             agent,
-            stderr_path,
-            _dir: dir,
+            stderr_log,
         }
     }
 
@@ -207,12 +209,20 @@ impl MockUpstream {
     }
 
     pub fn stderr_text(&self) -> String {
-        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+        read_all(&self.stderr_log)
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+}
+
+fn read_all(mut f: &File) -> String {
+    let mut out = String::new();
+    let _ = f
+        .seek(SeekFrom::Start(0))
+        .and_then(|_| f.read_to_string(&mut out));
+    out
 }
 
 impl Drop for MockUpstream {

@@ -681,6 +681,11 @@ fn close_midstream_knob_drops_the_connection() {
 #[test]
 fn requests_are_recorded_and_reset() {
     let m = MockUpstream::start();
+    assert!(
+        m.stderr_text().contains("fixtures from"),
+        "startup log: {}",
+        m.stderr_text()
+    );
     assert!(m.requests().is_empty());
     let body = Dialect::Anthropic.request("my secret prompt", false);
     let r = post_json(
