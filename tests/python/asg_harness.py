@@ -118,8 +118,11 @@ class MockUpstream:
         reader.join(15)
         first = line[0] if line else ""
         if not first.startswith("LISTENING "):
+            self.proc.kill()
+            self.proc.wait()
+            log = self.stderr_text()
             self.close()
-            raise HarnessError(f"mock-upstream did not print LISTENING (got {first!r}); stderr:\n{self.stderr_text()}")
+            raise HarnessError(f"mock-upstream did not print LISTENING (got {first!r}); stderr:\n{tail(log)}")
         host, port = first.split()[1].rsplit(":", 1)
         self.host, self.port = host, int(port)
 
