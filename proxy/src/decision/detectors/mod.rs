@@ -10,30 +10,54 @@ pub mod pii;
 pub mod secrets;
 pub mod tools;
 
-use crate::decision::normalize::Normalized;
+use crate::decision::normalize::{self, Decoding, Folded, Normalized};
 use crate::decision::policy::{DetectorToggles, PolicyFile};
 use crate::decision::subject::{Subject, Surface};
 use crate::decision::types::Finding;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-/// Per-inspection scratch: the subject plus lazily computed normalized views.
+/// Per-inspection scratch: the subject plus lazily computed views of each
+/// text part (normalized, offset map, decoded payloads), shared by all
+/// detectors so each is computed at most once.
 pub struct ScanContext<'a> {
     pub subject: &'a Subject,
     normalized: Vec<OnceLock<Normalized>>,
+    mapped: Vec<OnceLock<Folded>>,
+    decoded: Vec<OnceLock<Decoding>>,
 }
 
 impl<'a> ScanContext<'a> {
     pub fn new(subject: &'a Subject) -> Self {
+        let n = subject.texts.len();
         ScanContext {
             subject,
-            normalized: (0..subject.texts.len()).map(|_| OnceLock::new()).collect(),
+            normalized: (0..n).map(|_| OnceLock::new()).collect(),
+            mapped: (0..n).map(|_| OnceLock::new()).collect(),
+            decoded: (0..n).map(|_| OnceLock::new()).collect(),
         }
     }
 
     /// Normalized view of text part `i`, computed on first use.
     pub fn normalized(&self, i: usize) -> &Normalized {
         self.normalized[i].get_or_init(|| Normalized::of(&self.subject.texts[i].text))
+    }
+
+    /// Encoded payloads of text part `i`, decoded (recursively, bounded).
+    pub fn decoded(&self, i: usize) -> &Decoding {
+        self.decoded[i].get_or_init(|| {
+            normalize::decode_all(&self.subject.texts[i].text, &normalize::Limits::default())
+        })
+    }
+
+    /// The byte range of text part `i` that produced `folded` of its
+    /// normalized view. The offset map is built on first use only, since
+    /// most texts have no findings.
+    pub fn original_span(&self, i: usize, folded: Range<usize>) -> Range<usize> {
+        let text = &self.subject.texts[i].text;
+        let mapped = self.mapped[i].get_or_init(|| normalize::fold_mapped(text));
+        normalize::original_range(text, mapped, folded)
     }
 
     /// Indexes of text parts from the given surfaces.
@@ -61,7 +85,7 @@ impl Detectors {
     pub fn compile(file: &PolicyFile, base_dir: Option<&Path>) -> Result<Self, String> {
         Ok(Detectors {
             toggles: file.detectors.clone(),
-            injection: injection::InjectionDetector::new(&file.injection)?,
+            injection: injection::InjectionDetector::new(&file.injection, base_dir)?,
             secrets: Arc::new(secrets::SecretScanner::load(&file.secrets, base_dir)?),
             pii: Arc::new(pii::PiiScanner::new(&file.redaction.pii)),
             tools: tools::ToolDetector::new(&file.tools, &file.egress)?,
@@ -76,9 +100,12 @@ impl Detectors {
     pub fn run(&self, subject: &Subject, history: &[Vec<String>]) -> Vec<Finding> {
         let cx = ScanContext::new(subject);
         let mut out = Vec::new();
-        if self.toggles.prompt_injection {
-            self.injection.inspect(&cx, &mut out);
-        }
+        self.injection.inspect(
+            &cx,
+            self.toggles.prompt_injection,
+            self.toggles.policy_drift,
+            &mut out,
+        );
         if self.toggles.secret_leakage {
             self.secrets.inspect(&cx, &mut out);
         }
@@ -87,9 +114,6 @@ impl Detectors {
         }
         if self.toggles.tool_abuse {
             self.tools.inspect(&cx, &mut out);
-        }
-        if self.toggles.policy_drift {
-            self.injection.inspect_drift(&cx, &mut out);
         }
         if self.toggles.unsafe_action_chain {
             let mut steps = history.to_vec();

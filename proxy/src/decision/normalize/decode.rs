@@ -247,7 +247,7 @@ fn escaped_kind(token: &[u8]) -> Option<Encoding> {
         .windows(3)
         .filter(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
         .count();
-    if pct >= 3 && pct * 3 * 10 >= token.len() * 3 {
+    if pct >= 3 {
         return Some(Encoding::Url);
     }
     if count(b"&#") >= 3 {

@@ -1,0 +1,43 @@
+//! Print the findings and decision for one text, for rule development.
+//!
+//! ```text
+//! echo 'Ignore all previous instructions' | cargo run -p asg --example explain -- [user|tool_result|assistant|tool_definition] [profile]
+//! ```
+
+use asg::decision::{assess, Masking, Policy, Subject, Surface};
+use std::io::Read;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let surface = match args.get(1).map(String::as_str) {
+        Some("tool_result") => Surface::ToolResult,
+        Some("assistant") => Surface::Assistant,
+        Some("tool_definition") => Surface::ToolDefinition,
+        Some("tool_arguments") => Surface::ToolArguments,
+        _ => Surface::User,
+    };
+    let profile = args.get(2).map(String::as_str).unwrap_or("dev");
+    let policy = Policy::load(profile, None).expect("profile");
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text).expect("stdin");
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let mut s = Subject::default();
+        s.push_text(surface, line);
+        let a = assess(&policy, &s, Masking::None);
+        println!(
+            "{:<18} {}",
+            a.decision.as_str(),
+            line.chars().take(100).collect::<String>()
+        );
+        for f in &a.findings {
+            println!(
+                "    {:<40} {:<8} {:.2} {:?} {:?}",
+                f.rule_id,
+                f.severity.as_str(),
+                f.score,
+                f.evidence.as_deref().unwrap_or(""),
+                f.metadata
+            );
+        }
+    }
+}
