@@ -327,6 +327,7 @@ fn pii_report(split: &str, policy: &Policy) {
     let mut secret_hits = 0usize;
     let mut n = 0usize;
     let mut stray: Vec<String> = Vec::new();
+    let mut missed: Vec<String> = Vec::new();
     for (i, r) in read_json("presidio_synth_pii_dev.json")
         .as_array()
         .expect("array")
@@ -367,6 +368,13 @@ fn pii_report(split: &str, policy: &Policy) {
                     .any(|p| p.kind == *kind && p.start < g.2 && g.1 < p.end)
                 {
                     e.1 += 1;
+                } else if missed.len() < 12 {
+                    let from = text[..g.1]
+                        .char_indices()
+                        .rev()
+                        .nth(24)
+                        .map_or(0, |(i, _)| i);
+                    missed.push(format!("{kind}: {:?}", &text[from..g.2]));
                 }
             }
             for p in predicted.iter().filter(|p| p.kind == *kind) {
@@ -398,5 +406,8 @@ fn pii_report(split: &str, policy: &Policy) {
     println!("\nsentences with a secret finding (all false positives): {secret_hits} / {n}");
     if !stray.is_empty() {
         println!("stray PII predictions: {stray:?}");
+    }
+    if !missed.is_empty() {
+        println!("missed PII: {missed:?}");
     }
 }

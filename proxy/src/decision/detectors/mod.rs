@@ -145,6 +145,25 @@ impl Detectors {
     }
 }
 
+/// Every string inside a tool call's arguments (JSON objects and arrays
+/// walked depth-first, bounded), as the detectors scan them.
+pub fn argument_strings(args: &serde_json::Value) -> Vec<&str> {
+    fn walk<'v>(v: &'v serde_json::Value, depth: usize, out: &mut Vec<&'v str>) {
+        if depth > 32 || out.len() >= 4096 {
+            return;
+        }
+        match v {
+            serde_json::Value::String(s) => out.push(s),
+            serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, depth + 1, out)),
+            serde_json::Value::Object(map) => map.values().for_each(|i| walk(i, depth + 1, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(args, 0, &mut out);
+    out
+}
+
 /// Short, safe excerpt of matched text for a finding's evidence: at most
 /// 60 characters, never the full text.
 pub fn excerpt(text: &str) -> String {

@@ -1,0 +1,509 @@
+//! Secret detection: a rule set loaded from a data file
+//! (`policies/rules/secrets.toml`), an Aho-Corasick keyword prefilter and
+//! regexes that only run around keyword occurrences.
+//!
+//! Cost: one Aho-Corasick pass over the text; then, for each rule whose
+//! keywords occurred, its regex runs in windows around the occurrences (a
+//! few hundred bytes before, about a kilobyte after), never over the whole
+//! text. Regexes are linear-time (Rust `regex`), so hostile input cannot
+//! make a scan slow. Matches carry byte spans of the original text, so the
+//! redactor masks exactly the secret (the key in `api_key=...` stays
+//! readable). Every span satisfies the span-shape contract documented in the
+//! rule file (the streaming redactor depends on it).
+
+mod rules;
+#[cfg(test)]
+mod tests;
+
+pub use rules::{Block, Rule};
+
+use super::{argument_strings, ScanContext};
+use crate::decision::normalize::{self, Decoded};
+use crate::decision::types::{DetectorId, Finding, Severity};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::Regex;
+use rules::RuleFile;
+use serde::Deserialize;
+use std::path::Path;
+
+/// The rule set compiled into the binary; profiles loaded from a folder may
+/// point `secrets.rules_file` at an editable copy instead.
+pub const EMBEDDED_RULES: &str = include_str!("../../../../../policies/rules/secrets.toml");
+
+/// Bytes before a keyword occurrence that a rule's regex may start at
+/// (left context of at most 256 bytes, plus the keyword itself).
+const WINDOW_BEFORE: usize = 320;
+/// Bytes after a keyword occurrence searched for the value (quoted values
+/// are at most 512 bytes, keys up to 64); the window then extends to the
+/// end of the line so no token is cut.
+const WINDOW_AFTER: usize = 1024;
+/// Private-key blocks are at most this long.
+pub const MAX_BLOCK: usize = 16 * 1024;
+/// Longest token or quoted value (span-shape contract).
+pub const MAX_VALUE: usize = 512;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// Rule file, relative to the profile's folder. Unset: embedded rules.
+    pub rules_file: Option<String>,
+    /// Rule ids to switch off in this profile.
+    pub disabled_rules: Vec<String>,
+    /// Decode base64, hex, URL and escaped tokens and scan the result.
+    pub decode_base64: Option<bool>,
+}
+
+/// A secret found in a text: `start..end` is the value to mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecretMatch {
+    pub rule: usize,
+    pub start: usize,
+    pub end: usize,
+}
+
+pub struct SecretScanner {
+    rules: Vec<Rule>,
+    prefilter: AhoCorasick,
+    /// Prefilter pattern index → rules that keyword belongs to.
+    keyword_rules: Vec<Vec<u16>>,
+    placeholders: Option<Regex>,
+    decode: bool,
+}
+
+impl std::fmt::Debug for SecretScanner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretScanner")
+            .field("rules", &self.rules.len())
+            .finish()
+    }
+}
+
+impl SecretScanner {
+    pub fn load(cfg: &SecretsConfig, base_dir: Option<&Path>) -> Result<Self, String> {
+        let text = match (&cfg.rules_file, base_dir) {
+            (Some(file), Some(dir)) => {
+                let path = dir.join(file);
+                std::fs::read_to_string(&path)
+                    .map_err(|e| format!("secrets.rules_file {}: {e}", path.display()))?
+            }
+            _ => EMBEDDED_RULES.to_string(),
+        };
+        Self::from_toml(&text, cfg)
+    }
+
+    pub fn from_toml(text: &str, cfg: &SecretsConfig) -> Result<Self, String> {
+        let file: RuleFile = toml::from_str(text).map_err(|e| format!("secret rules: {e}"))?;
+        let mut rules = Vec::new();
+        let mut keywords: Vec<String> = Vec::new();
+        let mut keyword_rules: Vec<Vec<u16>> = Vec::new();
+        for def in file.rule {
+            if cfg.disabled_rules.contains(&def.id) {
+                continue;
+            }
+            if rules.iter().any(|r: &Rule| r.id == def.id) {
+                return Err(format!("secret rule {}: duplicate id", def.id));
+            }
+            let rule = def.compile()?;
+            let idx = rules.len() as u16;
+            for kw in &rule.keywords {
+                let kw = kw.to_ascii_lowercase();
+                match keywords.iter().position(|k| *k == kw) {
+                    Some(p) => keyword_rules[p].push(idx),
+                    None => {
+                        keywords.push(kw);
+                        keyword_rules.push(vec![idx]);
+                    }
+                }
+            }
+            rules.push(rule);
+        }
+        let prefilter = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(&keywords)
+            .map_err(|e| format!("secret keywords: {e}"))?;
+        let placeholders = if file.placeholders.is_empty() {
+            None
+        } else {
+            let alternation = file
+                .placeholders
+                .iter()
+                .map(|p| {
+                    Regex::new(p).map_err(|e| format!("placeholder {p}: {e}"))?;
+                    Ok(format!("(?:{p})"))
+                })
+                .collect::<Result<Vec<_>, String>>()?
+                .join("|");
+            Some(
+                Regex::new(&format!("(?i)^(?:{alternation})$"))
+                    .map_err(|e| format!("placeholders: {e}"))?,
+            )
+        };
+        Ok(SecretScanner {
+            rules,
+            prefilter,
+            keyword_rules,
+            placeholders,
+            decode: cfg.decode_base64.unwrap_or(true),
+        })
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    pub fn rule(&self, idx: usize) -> &Rule {
+        &self.rules[idx]
+    }
+
+    /// All secrets in `text` that are masked in place, sorted by start,
+    /// without overlaps (the earliest, then longest, then first-listed rule
+    /// wins). Every span satisfies the span-shape contract.
+    pub fn find(&self, text: &str) -> Vec<SecretMatch> {
+        let mut found = Vec::new();
+        self.scan(text, false, &mut |m, _| found.push(m));
+        resolve_overlaps(found)
+    }
+
+    /// Like [`find`](Self::find), plus rules that only detect (`redact =
+    /// false`): what the decision counts.
+    pub fn find_all(&self, text: &str) -> Vec<SecretMatch> {
+        let mut found = Vec::new();
+        self.scan(text, true, &mut |m, _| found.push(m));
+        resolve_overlaps(found)
+    }
+
+    /// Like [`find`](Self::find), with the start of each rule's whole
+    /// regex match (the left context that recognised the value).
+    pub fn find_with_context(&self, text: &str) -> Vec<(SecretMatch, usize)> {
+        let mut found = Vec::new();
+        self.scan(text, false, &mut |m, ctx| found.push((m, ctx)));
+        found.sort_by(|a, b| a.0.start.cmp(&b.0.start).then(b.0.end.cmp(&a.0.end)));
+        let kept = resolve_overlaps(found.iter().map(|(m, _)| *m).collect());
+        found.retain(|(m, _)| kept.contains(m));
+        found.dedup_by(|a, b| a.0 == b.0);
+        found
+    }
+
+    fn scan(&self, text: &str, detect_only: bool, emit: &mut dyn FnMut(SecretMatch, usize)) {
+        // (rule, window start, window end) for every keyword occurrence.
+        let mut windows: Vec<(u16, usize, usize)> = Vec::new();
+        for m in self.prefilter.find_overlapping_iter(text) {
+            for &r in &self.keyword_rules[m.pattern().as_usize()] {
+                if !detect_only && !self.rules[r as usize].redact {
+                    continue;
+                }
+                let after = match self.rules[r as usize].block {
+                    Some(Block::Pem) => MAX_BLOCK + 256,
+                    None => WINDOW_AFTER,
+                };
+                windows.push((
+                    r,
+                    floor_boundary(text, m.start().saturating_sub(WINDOW_BEFORE)),
+                    line_end(text, m.end() + after),
+                ));
+            }
+        }
+        if windows.is_empty() {
+            return;
+        }
+        windows.sort_unstable();
+        let mut i = 0;
+        while i < windows.len() {
+            let (rule, start, mut end) = windows[i];
+            let mut j = i + 1;
+            while j < windows.len() && windows[j].0 == rule && windows[j].1 <= end {
+                end = end.max(windows[j].2);
+                j += 1;
+            }
+            self.scan_window(rule as usize, text, start, end, emit);
+            i = j;
+        }
+    }
+
+    fn scan_window(
+        &self,
+        idx: usize,
+        text: &str,
+        start: usize,
+        end: usize,
+        emit: &mut dyn FnMut(SecretMatch, usize),
+    ) {
+        let rule = &self.rules[idx];
+        let hay = &text[..end];
+        let mut pos = start;
+        while pos <= hay.len() {
+            let Some(caps) = rule.regex.captures_at(hay, pos) else {
+                break;
+            };
+            let whole = caps.get(0).expect("group 0");
+            pos = if whole.end() > whole.start() {
+                whole.end()
+            } else {
+                ceil_boundary(hay, whole.end() + 1)
+            };
+            let value = match rule.group {
+                Some(g) => caps.get(g),
+                None => caps.iter().skip(1).flatten().next().or_else(|| caps.get(0)),
+            };
+            let Some(value) = value else { continue };
+            let (vstart, mut vend) = (value.start(), value.end());
+            if rule.block == Some(Block::Pem) {
+                vend = pem_end(text, vstart);
+            } else if vend - vstart > MAX_VALUE {
+                continue;
+            }
+            let v = &text[vstart..vend];
+            if v.is_empty() || self.rejects(rule, v) {
+                continue;
+            }
+            emit(
+                SecretMatch {
+                    rule: idx,
+                    start: vstart,
+                    end: vend,
+                },
+                whole.start(),
+            );
+        }
+    }
+
+    /// Placeholders, per-rule allowlists and entropy floors.
+    fn rejects(&self, rule: &Rule, value: &str) -> bool {
+        if rule.block.is_none() && self.is_placeholder(value) {
+            return true;
+        }
+        if rule.allowlist.iter().any(|a| a.is_match(value)) {
+            return true;
+        }
+        rule.entropy.is_some_and(|min| shannon_entropy(value) < min)
+    }
+
+    /// A value that is a documentation placeholder (`your_api_key`,
+    /// `<token>`, `${API_KEY}` …). The whole value must match: a real key
+    /// that merely starts like a placeholder is still a secret.
+    pub fn is_placeholder(&self, value: &str) -> bool {
+        let v = value.trim_matches(|c| c == '"' || c == '\'');
+        self.placeholders.as_ref().is_some_and(|p| p.is_match(v))
+    }
+
+    /// Encoded tokens (base64, hex, URL, escapes) that decode to text
+    /// containing a secret: `(token start, token end, the match inside the
+    /// decoded text)`. Only tokens the streaming redactor can mask are
+    /// returned (single tokens of at most 512 bytes).
+    pub fn find_encoded(&self, text: &str) -> Vec<(usize, usize, SecretMatch)> {
+        if !self.decode {
+            return Vec::new();
+        }
+        let decoding = normalize::decode_all(text, &normalize::Limits::default());
+        self.encoded_in(&decoding.items)
+            .into_iter()
+            .filter(|(s, e, _)| maskable_token(&text[*s..*e]))
+            .collect()
+    }
+
+    fn encoded_in(&self, items: &[Decoded]) -> Vec<(usize, usize, SecretMatch)> {
+        let mut out: Vec<(usize, usize, SecretMatch)> = Vec::new();
+        for d in items {
+            if out
+                .iter()
+                .any(|(s, e, _)| *s == d.span.start && *e == d.span.end)
+            {
+                continue;
+            }
+            if let Some(hit) = self.find(&d.text).into_iter().next() {
+                out.push((d.span.start, d.span.end, hit));
+            }
+        }
+        out
+    }
+
+    pub fn inspect(&self, cx: &ScanContext<'_>, out: &mut Vec<Finding>) {
+        for (i, part) in cx.subject.texts.iter().enumerate() {
+            let location = part.surface.as_str();
+            for m in self.find_all(&part.text) {
+                out.push(self.finding(
+                    m,
+                    &part.text[m.start..m.end],
+                    location,
+                    Some(m.start..m.end),
+                ));
+            }
+            if self.decode {
+                for (start, end, m) in self.encoded_in(&cx.decoded(i).items) {
+                    out.push(self.encoded_finding(m, &part.text[start..end], location, start..end));
+                }
+            }
+        }
+        for call in &cx.subject.tool_calls {
+            let location = format!("tool_call:{}", super::excerpt(&call.name));
+            for s in argument_strings(&call.arguments) {
+                for m in self.find_all(s) {
+                    out.push(self.finding(m, &s[m.start..m.end], &location, None));
+                }
+            }
+        }
+    }
+
+    fn finding(
+        &self,
+        m: SecretMatch,
+        value: &str,
+        location: &str,
+        span: Option<std::ops::Range<usize>>,
+    ) -> Finding {
+        let rule = &self.rules[m.rule];
+        let mut f = Finding::new(
+            format!("secret.{}", rule.id),
+            DetectorId::SecretLeakage,
+            "secret_leakage",
+            rule.severity,
+            rule.score,
+            format!("Secret detected: {}", rule.description),
+        )
+        .at(location)
+        .with_evidence(format!("[{}:{} chars]", rule.kind, value.chars().count()))
+        .meta("method", "regex")
+        .meta("kind", rule.kind.clone());
+        if rule.redact {
+            f = f.redactable();
+        }
+        if let Some(span) = span {
+            f = f.meta("span", format!("{}..{}", span.start, span.end));
+        }
+        f
+    }
+
+    fn encoded_finding(
+        &self,
+        m: SecretMatch,
+        token: &str,
+        location: &str,
+        span: std::ops::Range<usize>,
+    ) -> Finding {
+        let rule = &self.rules[m.rule];
+        let mut f = Finding::new(
+            format!("secret.encoded.{}", rule.id),
+            DetectorId::SecretLeakage,
+            "secret_leakage",
+            Severity::High,
+            0.85,
+            format!("Encoded secret detected: {}", rule.description),
+        )
+        .at(location)
+        .with_evidence(format!(
+            "[{}:encoded:{} chars]",
+            rule.kind,
+            token.chars().count()
+        ))
+        .meta("method", "decoded")
+        .meta("kind", rule.kind.clone())
+        .meta("span", format!("{}..{}", span.start, span.end));
+        // Masked in place only when the token has a shape the streaming
+        // redactor can hold back; otherwise it counts towards the decision.
+        if maskable_token(token) {
+            f = f.redactable();
+        }
+        f
+    }
+}
+
+/// A single token of at most [`MAX_VALUE`] bytes (span shape (a)).
+fn maskable_token(token: &str) -> bool {
+    token.len() <= MAX_VALUE && !token.chars().any(char::is_whitespace)
+}
+
+/// End of a private-key block that starts at `start`: the end of the line
+/// holding the `END` marker, or the end of the text, at most [`MAX_BLOCK`]
+/// bytes after the start.
+fn pem_end(text: &str, start: usize) -> usize {
+    let limit = floor_boundary(text, (start + MAX_BLOCK).min(text.len()));
+    let body = &text[start..limit];
+    let marker = body.find("-----END").or_else(|| body.find("---- END"));
+    match marker {
+        Some(m) => {
+            let after = &body[m..];
+            // The marker line ends at its closing dashes.
+            let line_len = after.find('\n').unwrap_or(after.len());
+            let line = &after[..line_len];
+            let close = line
+                .rfind("-----")
+                .or_else(|| line.rfind("----"))
+                .filter(|&c| c > 4)
+                .map(|c| c + line[c..].bytes().take_while(|b| *b == b'-').count())
+                .unwrap_or(line_len);
+            start + m + close
+        }
+        None => limit,
+    }
+}
+
+fn floor_boundary(text: &str, mut i: usize) -> usize {
+    i = i.min(text.len());
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_boundary(text: &str, mut i: usize) -> usize {
+    while i < text.len() && !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+/// `at`, moved forward to the end of its line (so a window never cuts a
+/// token or quoted value), by at most another [`WINDOW_AFTER`] bytes.
+fn line_end(text: &str, at: usize) -> usize {
+    if at >= text.len() {
+        return text.len();
+    }
+    let at = ceil_boundary(text, at);
+    let limit = (at + WINDOW_AFTER).min(text.len());
+    match text.as_bytes()[at..limit].iter().position(|b| *b == b'\n') {
+        Some(p) => at + p,
+        None => floor_boundary(text, limit),
+    }
+}
+
+/// Sort by start; drop a match that overlaps an earlier (or, at the same
+/// start, a longer) one. Stable, so at equal spans the first rule wins.
+fn resolve_overlaps(mut found: Vec<SecretMatch>) -> Vec<SecretMatch> {
+    found.sort_by(|a, b| {
+        a.start
+            .cmp(&b.start)
+            .then(b.end.cmp(&a.end))
+            .then(a.rule.cmp(&b.rule))
+    });
+    let mut out: Vec<SecretMatch> = Vec::with_capacity(found.len());
+    for m in found {
+        match out.last() {
+            Some(last) if m.start < last.end => {}
+            _ => out.push(m),
+        }
+    }
+    out
+}
+
+/// Shannon entropy in bits per character.
+pub fn shannon_entropy(s: &str) -> f64 {
+    let mut counts = [0u32; 256];
+    let mut n = 0u32;
+    for b in s.bytes() {
+        counts[b as usize] += 1;
+        n += 1;
+    }
+    if n == 0 {
+        return 0.0;
+    }
+    let n = n as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum()
+}

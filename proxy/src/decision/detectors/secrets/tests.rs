@@ -1,0 +1,271 @@
+use super::*;
+use rand::SeedableRng;
+use regex_syntax::hir::{Hir, HirKind};
+
+fn scanner() -> SecretScanner {
+    SecretScanner::from_toml(EMBEDDED_RULES, &SecretsConfig::default()).unwrap()
+}
+
+fn kinds(s: &SecretScanner, text: &str) -> Vec<String> {
+    s.find(text)
+        .iter()
+        .map(|m| s.rule(m.rule).id.clone())
+        .collect()
+}
+
+/// Matches of one rule alone (before overlap resolution with other rules).
+fn rule_spans(s: &SecretScanner, idx: usize, text: &str) -> Vec<(usize, usize, usize)> {
+    let mut out = Vec::new();
+    s.scan_window(idx, text, 0, text.len(), &mut |m, ctx| {
+        out.push((m.start, m.end, ctx))
+    });
+    out
+}
+
+/// The span-shape contract of `policies/rules/secrets.toml`.
+fn check_shape(
+    text: &str,
+    start: usize,
+    end: usize,
+    context: usize,
+    block: bool,
+) -> Result<(), String> {
+    let value = &text[start..end];
+    if block {
+        let ok = (value.starts_with("-----BEGIN") || value.starts_with("---- BEGIN"))
+            && value.len() <= MAX_BLOCK;
+        return if ok {
+            Ok(())
+        } else {
+            Err(format!("bad block {:?}", &value[..value.len().min(40)]))
+        };
+    }
+    if value.len() > MAX_VALUE {
+        return Err(format!("value of {} bytes", value.len()));
+    }
+    let left = &text[context.min(start)..start];
+    if left.len() > 256 {
+        return Err(format!("left context of {} bytes", left.len()));
+    }
+    if left.contains('\n') {
+        return Err("left context spans lines".into());
+    }
+    if !value.chars().any(char::is_whitespace) {
+        return Ok(()); // (a) a single token
+    }
+    // (b) a quoted value closed by the same quote, no newline inside.
+    let before = text[..start].chars().next_back();
+    let after = text[end..].chars().next();
+    match (before, after) {
+        (Some(q @ ('"' | '\'')), Some(c)) if c == q && !value.contains('\n') => Ok(()),
+        _ => Err(format!("whitespace in an unquoted value {value:?}")),
+    }
+}
+
+#[test]
+fn rule_file_has_a_hundred_provider_formats() {
+    let s = scanner();
+    assert!(s.rules().len() >= 100, "{} rules", s.rules().len());
+    for r in s.rules() {
+        assert!(!r.examples.is_empty(), "rule {} has no example", r.id);
+    }
+}
+
+#[test]
+fn every_rule_finds_its_examples_and_not_its_negatives() {
+    let s = scanner();
+    for (idx, r) in s.rules().iter().enumerate() {
+        for ex in &r.examples {
+            let spans = rule_spans(&s, idx, ex);
+            assert!(!spans.is_empty(), "rule {} misses its example {ex:?}", r.id);
+            // The scanner as a whole reports a secret there too.
+            assert!(
+                !s.find_all(ex).is_empty(),
+                "scanner misses {ex:?} ({})",
+                r.id
+            );
+        }
+        for neg in &r.negatives {
+            assert!(
+                rule_spans(&s, idx, neg).is_empty(),
+                "rule {} fires on negative {neg:?}",
+                r.id
+            );
+        }
+    }
+}
+
+#[test]
+fn examples_satisfy_the_span_shape_contract() {
+    let s = scanner();
+    for (idx, r) in s.rules().iter().enumerate().filter(|(_, r)| r.redact) {
+        for ex in &r.examples {
+            for (a, b, ctx) in rule_spans(&s, idx, ex) {
+                check_shape(ex, a, b, ctx, r.block.is_some())
+                    .unwrap_or_else(|e| panic!("rule {} on {ex:?}: {e}", r.id));
+            }
+        }
+    }
+}
+
+/// Replace anchors and word boundaries (which the generator cannot produce)
+/// by nothing; the scanner's own regex then decides what really matches.
+fn strip_looks(h: &Hir) -> Hir {
+    match h.kind() {
+        HirKind::Look(_) => Hir::empty(),
+        HirKind::Repetition(rep) => {
+            let mut r = rep.clone();
+            r.sub = Box::new(strip_looks(&rep.sub));
+            Hir::repetition(r)
+        }
+        HirKind::Capture(cap) => {
+            let mut c = cap.clone();
+            c.sub = Box::new(strip_looks(&cap.sub));
+            Hir::capture(c)
+        }
+        HirKind::Concat(items) => Hir::concat(items.iter().map(strip_looks).collect()),
+        HirKind::Alternation(items) => Hir::alternation(items.iter().map(strip_looks).collect()),
+        _ => h.clone(),
+    }
+}
+
+#[test]
+fn generated_samples_satisfy_the_span_shape_contract() {
+    let s = scanner();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut checked = 0usize;
+    for (idx, r) in s.rules().iter().enumerate().filter(|(_, r)| r.redact) {
+        let hir = regex_syntax::ParserBuilder::new()
+            .build()
+            .parse(r.regex().as_str())
+            .unwrap_or_else(|e| panic!("{}: {e}", r.id));
+        // Unbounded repetitions generate up to 700 items, so an unbounded
+        // value would show up as longer than 512 bytes.
+        let generator = rand_regex::Regex::with_hir(strip_looks(&hir), 700)
+            .unwrap_or_else(|e| panic!("{}: {e}", r.id));
+        for _ in 0..40 {
+            let sample: String = rand::Rng::sample(&mut rng, &generator);
+            for text in [sample.clone(), format!("prefix {sample} suffix\nnext line")] {
+                for (a, b, ctx) in rule_spans(&s, idx, &text) {
+                    checked += 1;
+                    check_shape(&text, a, b, ctx, r.block.is_some())
+                        .unwrap_or_else(|e| panic!("rule {} on generated {text:?}: {e}", r.id));
+                }
+            }
+        }
+    }
+    assert!(checked > 1000, "only {checked} generated matches checked");
+}
+
+#[test]
+fn common_provider_keys() {
+    let s = scanner();
+    assert_eq!(
+        kinds(&s, "key AKIAIOSFODNN7EXAMPLE here"),
+        ["aws_access_key_id"]
+    );
+    assert_eq!(
+        kinds(&s, "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcd"),
+        ["openai_api_key"]
+    );
+    assert_eq!(
+        kinds(&s, "export ANTHROPIC_API_KEY=sk-ant-api03-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH"),
+        ["anthropic_api_key"]
+    );
+    assert_eq!(
+        kinds(&s, "sk-1234567890abcdefghijklmnop"),
+        ["openai_api_key"]
+    );
+}
+
+#[test]
+fn span_covers_only_the_value() {
+    let s = scanner();
+    let text = "password: \"correct horse battery staple\" done";
+    let m = s.find(text);
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_eq!(&text[m[0].start..m[0].end], "correct horse battery staple");
+    let pem = "key:\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\nNzaC1r\n-----END OPENSSH PRIVATE KEY-----\ntrailing";
+    let m = s.find(pem);
+    assert_eq!(m.len(), 1);
+    assert!(pem[m[0].start..m[0].end].ends_with("-----END OPENSSH PRIVATE KEY-----"));
+}
+
+#[test]
+fn placeholders_are_skipped_but_cannot_hide_a_real_key() {
+    let s = scanner();
+    assert!(kinds(&s, "api_key=your_api_key").is_empty());
+    assert!(kinds(&s, "Example only: api_key=your_api_key").is_empty());
+    assert!(kinds(&s, "OPENAI_API_KEY=<your key here>").is_empty());
+    assert!(kinds(&s, "token: ${GITHUB_TOKEN}").is_empty());
+    // A real key after a placeholder, on the same line or in the same value.
+    assert_eq!(
+        kinds(&s, "api_key=your_api_key and api_key=Zx8Qp2Lm9Rt4Vw7Yk3Nb").len(),
+        1
+    );
+    assert_eq!(
+        kinds(
+            &s,
+            "OPENAI_API_KEY=your_api_key sk-proj-Zx8Qp2Lm9Rt4Vw7Yk3NbQ4e5r6t7y8u9i0"
+        ),
+        ["openai_api_key"]
+    );
+    assert!(!kinds(&s, "password=\"example sk-live-Zx8Qp2Lm9Rt4Vw7Yk3Nb\"").is_empty());
+    assert!(!kinds(&s, "api_key=EXAMPLE_Zx8Qp2Lm9Rt4Vw7Yk3Nb").is_empty());
+}
+
+#[test]
+fn code_references_are_not_secrets() {
+    let s = scanner();
+    for text in [
+        "password = config.password",
+        "token: string",
+        "secret = os.environ[\"SECRET\"]",
+        "token = get_token(user)",
+        "password = user_password",
+        "const apiKey = process.env.API_KEY;",
+        "self.token = token",
+    ] {
+        assert!(kinds(&s, text).is_empty(), "{text}: {:?}", kinds(&s, text));
+    }
+}
+
+#[test]
+fn encoded_keys_are_found_at_the_token() {
+    let s = scanner();
+    let text = "c2stMTIzNDU2Nzg5MGFiY2RlZmdoaWprbG1ub3A=";
+    let found = s.find_encoded(text);
+    assert_eq!(found.len(), 1);
+    assert_eq!((found[0].0, found[0].1), (0, text.len()));
+    let hex = hex::encode("ghp_0123456789abcdefghijABCDEFGHIJ012345");
+    assert_eq!(s.find_encoded(&format!("x {hex} y")).len(), 1);
+}
+
+#[test]
+fn hostile_inputs_are_bounded() {
+    let s = scanner();
+    let started = std::time::Instant::now();
+    // Debug builds are slow; the release-mode figures for megabytes of
+    // hostile input are in the `detect` benchmark.
+    for text in [
+        "sk-".repeat(40_000),
+        "key=".repeat(30_000),
+        "password: \"".repeat(10_000),
+        "-----BEGIN PRIVATE KEY-----\n".repeat(4_000),
+        "a".repeat(200_000),
+        format!("{}{}", "A".repeat(100_000), "KIA"),
+    ] {
+        let found = s.find(&text);
+        for m in &found {
+            assert!(m.end - m.start <= MAX_BLOCK);
+        }
+    }
+    // Generous: a regression that went quadratic would take minutes.
+    assert!(started.elapsed().as_secs() < 60, "{:?}", started.elapsed());
+}
+
+#[test]
+fn entropy_is_bits_per_char() {
+    assert_eq!(shannon_entropy("aaaa"), 0.0);
+    assert!((shannon_entropy("abcd") - 2.0).abs() < 1e-9);
+}
