@@ -174,6 +174,8 @@ fn candidates(text: &str, limits: &Limits) -> Vec<Candidate> {
     // Separated byte groups (`57 68 61 74`, `01010111 01101000`) span
     // several tokens; collect them first.
     separated_groups(bytes, limits, &mut out);
+    let groups = out.len();
+    let mut next_group = 0;
     let mut i = 0;
     while i < bytes.len() {
         if is_delimiter(bytes[i]) {
@@ -188,9 +190,13 @@ fn candidates(text: &str, limits: &Limits) -> Vec<Candidate> {
         if token.len() < limits.min_token.min(12) {
             continue;
         }
-        if out
-            .iter()
-            .any(|c| c.range.start <= start && i <= c.range.end)
+        // Tokens inside a separated group were taken with it.
+        while next_group < groups && out[next_group].range.end < start {
+            next_group += 1;
+        }
+        if next_group < groups
+            && out[next_group].range.start <= start
+            && i <= out[next_group].range.end
         {
             continue;
         }

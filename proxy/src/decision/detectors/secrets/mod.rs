@@ -20,7 +20,7 @@ pub use rules::{Block, Rule};
 use super::{argument_strings, ScanContext};
 use crate::decision::normalize::{self, Decoded};
 use crate::decision::types::{DetectorId, Finding, Severity};
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::Regex;
 use rules::RuleFile;
 use serde::Deserialize;
@@ -30,13 +30,18 @@ use std::path::Path;
 /// point `secrets.rules_file` at an editable copy instead.
 pub const EMBEDDED_RULES: &str = include_str!("../../../../../policies/rules/secrets.toml");
 
-/// Bytes before a keyword occurrence that a rule's regex may start at
-/// (left context of at most 256 bytes, plus the keyword itself).
+/// Bytes before a keyword occurrence that a case-insensitive rule's regex
+/// may start at (a key name such as `my_service_api_key` of up to 256 bytes
+/// of left context, plus the keyword itself).
 const WINDOW_BEFORE: usize = 320;
-/// Bytes after a keyword occurrence searched for the value (quoted values
-/// are at most 512 bytes, keys up to 64); the window then extends to the
-/// end of the line so no token is cut.
-const WINDOW_AFTER: usize = 1024;
+/// The same for exact-case rules, whose keyword is the token's prefix or
+/// sits a few characters into it (`://` after a scheme, `-us` after 32 hex
+/// digits).
+const PREFIX_BEFORE: usize = 64;
+/// Bytes after a keyword occurrence searched for the value (values are at
+/// most 512 bytes, key names and separators a few dozen); the window then
+/// extends to the end of the token it would cut.
+const WINDOW_AFTER: usize = 700;
 /// Private-key blocks are at most this long.
 pub const MAX_BLOCK: usize = 16 * 1024;
 /// Longest token or quoted value (span-shape contract).
@@ -61,11 +66,22 @@ pub struct SecretMatch {
     pub end: usize,
 }
 
+/// One keyword of the prefilter: the rules it wakes, and whether the
+/// occurrence must match its case exactly (keywords of case-sensitive
+/// rules) or not.
+struct Keyword {
+    text: String,
+    exact_rules: Vec<u16>,
+    folded_rules: Vec<u16>,
+}
+
 pub struct SecretScanner {
     rules: Vec<Rule>,
+    /// All keywords, lower-cased, in one automaton matched ignoring ASCII
+    /// case: one pass over the text. Exact-case keywords are confirmed on
+    /// the hit.
     prefilter: AhoCorasick,
-    /// Prefilter pattern index → rules that keyword belongs to.
-    keyword_rules: Vec<Vec<u16>>,
+    keywords: Vec<Keyword>,
     placeholders: Option<Regex>,
     decode: bool,
 }
@@ -94,8 +110,7 @@ impl SecretScanner {
     pub fn from_toml(text: &str, cfg: &SecretsConfig) -> Result<Self, String> {
         let file: RuleFile = toml::from_str(text).map_err(|e| format!("secret rules: {e}"))?;
         let mut rules = Vec::new();
-        let mut keywords: Vec<String> = Vec::new();
-        let mut keyword_rules: Vec<Vec<u16>> = Vec::new();
+        let mut keywords: Vec<Keyword> = Vec::new();
         for def in file.rule {
             if cfg.disabled_rules.contains(&def.id) {
                 continue;
@@ -105,14 +120,29 @@ impl SecretScanner {
             }
             let rule = def.compile()?;
             let idx = rules.len() as u16;
+            let insensitive = rule.case_insensitive();
             for kw in &rule.keywords {
-                let kw = kw.to_ascii_lowercase();
-                match keywords.iter().position(|k| *k == kw) {
-                    Some(p) => keyword_rules[p].push(idx),
+                // Exact keywords with different case are distinct entries.
+                let text = if insensitive {
+                    kw.to_ascii_lowercase()
+                } else {
+                    kw.clone()
+                };
+                let entry = match keywords.iter_mut().position(|k| k.text == text) {
+                    Some(p) => &mut keywords[p],
                     None => {
-                        keywords.push(kw);
-                        keyword_rules.push(vec![idx]);
+                        keywords.push(Keyword {
+                            text,
+                            exact_rules: Vec::new(),
+                            folded_rules: Vec::new(),
+                        });
+                        keywords.last_mut().expect("just pushed")
                     }
+                };
+                if insensitive {
+                    entry.folded_rules.push(idx);
+                } else {
+                    entry.exact_rules.push(idx);
                 }
             }
             rules.push(rule);
@@ -120,7 +150,8 @@ impl SecretScanner {
         let prefilter = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
-            .build(&keywords)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(keywords.iter().map(|k| &k.text))
             .map_err(|e| format!("secret keywords: {e}"))?;
         let placeholders = if file.placeholders.is_empty() {
             None
@@ -142,7 +173,7 @@ impl SecretScanner {
         Ok(SecretScanner {
             rules,
             prefilter,
-            keyword_rules,
+            keywords,
             placeholders,
             decode: cfg.decode_base64.unwrap_or(true),
         })
@@ -189,18 +220,31 @@ impl SecretScanner {
         // (rule, window start, window end) for every keyword occurrence.
         let mut windows: Vec<(u16, usize, usize)> = Vec::new();
         for m in self.prefilter.find_overlapping_iter(text) {
-            for &r in &self.keyword_rules[m.pattern().as_usize()] {
-                if !detect_only && !self.rules[r as usize].redact {
+            let kw = &self.keywords[m.pattern().as_usize()];
+            let exact = !kw.exact_rules.is_empty() && &text[m.range()] == kw.text;
+            let rules = kw
+                .folded_rules
+                .iter()
+                .chain(kw.exact_rules.iter().filter(|_| exact));
+            for &r in rules {
+                let rule = &self.rules[r as usize];
+                if !detect_only && !rule.redact {
                     continue;
                 }
-                let after = match self.rules[r as usize].block {
-                    Some(Block::Pem) => MAX_BLOCK + 256,
-                    None => WINDOW_AFTER,
+                if (rule.assignment && !assignment_follows(text, m.end()))
+                    || (rule.min_tail > 0 && token_tail(text, m.end()) < rule.min_tail)
+                {
+                    continue;
+                }
+                let (before, after) = match rule.block {
+                    Some(Block::Pem) => (0, MAX_BLOCK + 256),
+                    None if rule.case_insensitive() => (WINDOW_BEFORE, WINDOW_AFTER),
+                    None => (PREFIX_BEFORE, WINDOW_AFTER),
                 };
                 windows.push((
                     r,
-                    floor_boundary(text, m.start().saturating_sub(WINDOW_BEFORE)),
-                    line_end(text, m.end() + after),
+                    floor_boundary(text, m.start().saturating_sub(before)),
+                    token_end(text, m.end() + after),
                 ));
             }
         }
@@ -453,15 +497,49 @@ fn ceil_boundary(text: &str, mut i: usize) -> usize {
     i
 }
 
-/// `at`, moved forward to the end of its line (so a window never cuts a
-/// token or quoted value), by at most another [`WINDOW_AFTER`] bytes.
-fn line_end(text: &str, at: usize) -> usize {
+/// After a keyword ending at `at`: the rest of a key name, an optional
+/// closing quote, blanks, then `:`, `=`, `=>` or `:=` (`api_key = …`,
+/// `"token": …`). Cheap, and it keeps most prose ("the key to success")
+/// away from the generic rule's regex.
+fn assignment_follows(text: &str, at: usize) -> bool {
+    let b = text.as_bytes();
+    let mut i = at;
+    let limit = (at + 48).min(b.len());
+    while i < limit && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'_' | b'.' | b'-')) {
+        i += 1;
+    }
+    if i < limit && matches!(b[i], b'"' | b'\'') {
+        i += 1;
+    }
+    while i < limit && matches!(b[i], b' ' | b'\t') {
+        i += 1;
+    }
+    i < limit && matches!(b[i], b':' | b'=')
+}
+
+/// Token characters right after `at`.
+fn token_tail(text: &str, at: usize) -> usize {
+    text.as_bytes()[at..]
+        .iter()
+        .take(64)
+        .take_while(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'+' | b'/' | b'=' | b'~')
+        })
+        .count()
+}
+
+/// `at`, moved forward past the token it falls into (so a window never
+/// ends inside a token and shortens it), by at most [`MAX_VALUE`] bytes.
+fn token_end(text: &str, at: usize) -> usize {
     if at >= text.len() {
         return text.len();
     }
     let at = ceil_boundary(text, at);
-    let limit = (at + WINDOW_AFTER).min(text.len());
-    match text.as_bytes()[at..limit].iter().position(|b| *b == b'\n') {
+    let limit = (at + MAX_VALUE).min(text.len());
+    match text.as_bytes()[at..limit]
+        .iter()
+        .position(|b| b.is_ascii_whitespace())
+    {
         Some(p) => at + p,
         None => floor_boundary(text, limit),
     }

@@ -32,6 +32,10 @@ pub(super) struct RuleDef {
     pub allowlist: Vec<String>,
     #[serde(default = "yes")]
     pub redact: bool,
+    #[serde(default)]
+    pub assignment: bool,
+    #[serde(default)]
+    pub min_tail: usize,
     #[serde(default = "default_severity")]
     pub severity: Severity,
     #[serde(default = "default_score")]
@@ -76,6 +80,12 @@ pub struct Rule {
     pub block: Option<Block>,
     /// False: detected and counted, never masked (no span shape fits).
     pub redact: bool,
+    /// A keyword occurrence only counts when an assignment (`:`, `=`,
+    /// `=>`, `:=`) follows the key name it belongs to.
+    pub assignment: bool,
+    /// A keyword occurrence only counts when at least this many token
+    /// characters follow it.
+    pub min_tail: usize,
     pub severity: Severity,
     pub score: f64,
     /// Texts the rule must find a secret in (checked by tests).
@@ -87,6 +97,17 @@ pub struct Rule {
 impl Rule {
     pub fn regex(&self) -> &Regex {
         &self.regex
+    }
+
+    /// The regex starts with a case-insensitive flag group (`(?i)`,
+    /// `(?im)` …), so its keywords are matched ignoring ASCII case.
+    pub fn case_insensitive(&self) -> bool {
+        let r = self.regex.as_str();
+        r.strip_prefix("(?")
+            .and_then(|rest| rest.split_once(')'))
+            .is_some_and(|(flags, _)| {
+                !flags.starts_with('-') && flags.split('-').next().unwrap_or("").contains('i')
+            })
     }
 }
 
@@ -127,6 +148,8 @@ impl RuleDef {
             allowlist,
             block,
             redact: self.redact,
+            assignment: self.assignment,
+            min_tail: self.min_tail,
             severity: self.severity,
             score: self.score,
             examples: self.examples,

@@ -1,0 +1,44 @@
+//! CPU-bound probe for profiling one detector operation under `perf stat`
+//! (wall-clock benchmarks are noisy on a shared machine; instruction counts
+//! and task-clock are not).
+//!
+//! ```text
+//! perf stat -e task-clock,instructions target/release/examples/perf_probe secrets 100
+//! ```
+
+use asg::decision::{assess, Masking, Policy, Subject, Surface};
+use std::hint::black_box;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let what = args.get(1).map(String::as_str).unwrap_or("secrets");
+    let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100);
+    let policy = Policy::load("dev", None).expect("dev");
+    let text = std::fs::read_to_string(
+        args.get(3)
+            .map(String::as_str)
+            .unwrap_or("/tmp/mixed_1mib.txt"),
+    )
+    .expect("input text");
+    match what {
+        "secrets" => (0..n).for_each(|_| {
+            black_box(policy.detectors.secrets.find(black_box(&text)));
+        }),
+        "encoded" => (0..n).for_each(|_| {
+            black_box(policy.detectors.secrets.find_encoded(black_box(&text)));
+        }),
+        "redactor" => (0..n).for_each(|_| {
+            black_box(policy.redactor.spans(black_box(&text)));
+        }),
+        "pii" => (0..n).for_each(|_| {
+            black_box(policy.detectors.pii.find(black_box(&text)));
+        }),
+        _ => {
+            let mut s = Subject::default();
+            s.push_text(Surface::User, text.clone());
+            (0..n).for_each(|_| {
+                black_box(assess(&policy, black_box(&s), Masking::None));
+            })
+        }
+    }
+}
