@@ -8,6 +8,7 @@ pub mod chains;
 pub mod injection;
 pub mod pii;
 pub mod secrets;
+pub mod shell;
 pub mod tools;
 
 use crate::decision::normalize::{self, Decoding, Folded, Normalized};
@@ -88,7 +89,7 @@ impl Detectors {
             injection: injection::InjectionDetector::new(&file.injection, base_dir)?,
             secrets: Arc::new(secrets::SecretScanner::load(&file.secrets, base_dir)?),
             pii: Arc::new(pii::PiiScanner::new(&file.redaction.pii)),
-            tools: tools::ToolDetector::new(&file.tools, &file.egress)?,
+            tools: tools::ToolDetector::load(&file.tools, &file.egress, base_dir)?,
             chains: chains::ChainDetector::new(&file.chains)?,
         })
     }

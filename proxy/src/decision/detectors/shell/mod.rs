@@ -1,0 +1,753 @@
+//! Understanding shell commands: a tokenizer ([`lexer`]) and a parser that
+//! turns a command string into simple commands with their data flow.
+//!
+//! What the parser resolves, so that rules see what would really run:
+//! * pipelines and sequences (`a | b && c; d`), subshells and control words;
+//! * wrappers: `sudo`/`doas`/`pkexec` (marked privileged), `env`, `nohup`,
+//!   `timeout`, `nice`, `xargs`, `busybox`, `command`, `exec` …;
+//! * nested scripts: `sh -c '…'`, `bash <<EOF`, `eval`, `su -c`, `watch`,
+//!   `cmd /c`, `powershell -Command` and `-EncodedCommand` (decoded);
+//! * substitutions: `$(…)`, backticks, `<(…)`, parsed as commands whose
+//!   output flows into the command that uses them;
+//! * variables assigned in the script (`a=cu; b=rl; $a$b …`), `$HOME` as `~`;
+//! * program names written as paths, with `.exe`, or as globs (`/???/c?t`).
+//!
+//! Everything is bounded (input size, nesting, number of commands), so a
+//! hostile string costs linear time.
+
+pub mod lexer;
+
+use base64::Engine as _;
+use lexer::{tokenize, Op, RedirOp, Sub, Tok, Word, SUB_MARK};
+use std::collections::HashMap;
+
+/// Longest command string parsed; the rest is ignored (and reported).
+pub const MAX_SCRIPT_BYTES: usize = 64 * 1024;
+/// Deepest nesting of `sh -c`, substitutions and encodings followed.
+pub const MAX_DEPTH: u8 = 6;
+/// Most simple commands kept per script.
+pub const MAX_COMMANDS: usize = 512;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    pub op: RedirOp,
+    pub target: String,
+}
+
+/// One simple command after unwrapping.
+#[derive(Debug, Clone, Default)]
+pub struct Cmd {
+    /// Program name: basename, lower-case, without `.exe`.
+    pub program: String,
+    /// Arguments after the program.
+    pub args: Vec<String>,
+    /// `program args… redirections` joined by spaces (for line rules).
+    pub line: String,
+    pub redirects: Vec<Redirect>,
+    /// Commands whose output flows into this one: earlier pipeline stages,
+    /// substitutions in its arguments, variables assigned from them.
+    pub sources: Vec<usize>,
+    /// Runs through sudo, doas, pkexec or su.
+    pub privileged: bool,
+    pub depth: u8,
+    /// Program source given inline (`python -c`, `node -e`, `perl -e` …).
+    pub code: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Script {
+    pub commands: Vec<Cmd>,
+    /// Some limit was hit (size, depth, count).
+    pub truncated: bool,
+}
+
+impl Script {
+    /// All commands feeding `i`, transitively (bounded).
+    pub fn upstream(&self, i: usize) -> Vec<usize> {
+        let mut seen = Vec::new();
+        let mut stack = self.commands[i].sources.clone();
+        while let Some(j) = stack.pop() {
+            if seen.contains(&j) || seen.len() > 64 {
+                continue;
+            }
+            seen.push(j);
+            stack.extend(self.commands[j].sources.iter().copied());
+        }
+        seen
+    }
+}
+
+pub fn parse(src: &str) -> Script {
+    let mut p = Parser {
+        script: Script::default(),
+        vars: HashMap::new(),
+    };
+    let src = if src.len() > MAX_SCRIPT_BYTES {
+        p.script.truncated = true;
+        let mut end = MAX_SCRIPT_BYTES;
+        while !src.is_char_boundary(end) {
+            end -= 1;
+        }
+        &src[..end]
+    } else {
+        src
+    };
+    p.script_at(src, 0, &[], false);
+    p.script
+}
+
+/// Reserved words that only structure a script.
+const CONTROL_WORDS: &[&str] = &[
+    "if", "then", "else", "elif", "fi", "do", "done", "while", "until", "for", "in", "case",
+    "esac", "select", "function", "{", "}", "!", "[[", "]]", "time",
+];
+
+/// Interpreters that run inline code given after a flag.
+const CODE_FLAGS: &[(&str, &[&str])] = &[
+    ("python", &["-c"]),
+    ("python2", &["-c"]),
+    ("python3", &["-c"]),
+    ("pypy", &["-c"]),
+    ("pypy3", &["-c"]),
+    ("node", &["-e", "--eval", "-p", "--print"]),
+    ("deno", &["eval"]),
+    ("bun", &["-e", "--eval"]),
+    ("perl", &["-e", "-E"]),
+    ("ruby", &["-e"]),
+    ("php", &["-r"]),
+    ("lua", &["-e"]),
+    ("osascript", &["-e"]),
+];
+
+const SHELLS: &[&str] = &[
+    "sh", "bash", "zsh", "dash", "ksh", "ash", "fish", "mksh", "tcsh", "csh", "rbash",
+];
+
+struct Parser {
+    script: Script,
+    /// Variables assigned so far: value and the commands that produced it.
+    vars: HashMap<String, (String, Vec<usize>)>,
+}
+
+/// A command as written, before unwrapping.
+struct Raw {
+    assignments: Vec<(String, Word)>,
+    words: Vec<Word>,
+    redirects: Vec<(RedirOp, Word)>,
+}
+
+impl Parser {
+    fn full(&self) -> bool {
+        self.script.commands.len() >= MAX_COMMANDS
+    }
+
+    /// Parse `src` at nesting `depth`; `inputs` feed the first pipeline
+    /// stage (a heredoc body fed to `bash`, for example). Returns the
+    /// indices of the commands produced.
+    fn script_at(
+        &mut self,
+        src: &str,
+        depth: u8,
+        inputs: &[usize],
+        privileged: bool,
+    ) -> Vec<usize> {
+        if depth > MAX_DEPTH {
+            self.script.truncated = true;
+            return Vec::new();
+        }
+        let toks = tokenize(src);
+        if toks.len() >= lexer::MAX_TOKENS {
+            self.script.truncated = true;
+        }
+        let mut produced = Vec::new();
+        let mut raw = Raw::new();
+        // Outputs of the previous stage of the current pipeline.
+        let mut prev_stage: Vec<usize> = inputs.to_vec();
+        let mut first_stage = true;
+        let mut iter = toks.into_iter().peekable();
+        loop {
+            let tok = iter.next();
+            let end_of_command = matches!(tok, None | Some(Tok::Op(_)));
+            if end_of_command {
+                let feeds = if first_stage && !inputs.is_empty() {
+                    inputs.to_vec()
+                } else {
+                    prev_stage.clone()
+                };
+                let made = if raw.is_empty() {
+                    Vec::new()
+                } else {
+                    self.command(
+                        std::mem::replace(&mut raw, Raw::new()),
+                        depth,
+                        &feeds,
+                        privileged,
+                    )
+                };
+                produced.extend(made.iter().copied());
+                match tok {
+                    Some(Tok::Op(Op::Pipe)) => {
+                        prev_stage = made;
+                        first_stage = false;
+                    }
+                    _ => {
+                        prev_stage = Vec::new();
+                        first_stage = false;
+                    }
+                }
+                if tok.is_none() || self.full() {
+                    break;
+                }
+                continue;
+            }
+            match tok.expect("not end") {
+                Tok::Word(w) => {
+                    if raw.words.is_empty() {
+                        if let Some((name, value)) = assignment(&w) {
+                            raw.assignments.push((name, value));
+                            continue;
+                        }
+                        if CONTROL_WORDS.contains(&w.text.as_str()) {
+                            continue;
+                        }
+                    }
+                    raw.words.push(w);
+                }
+                Tok::Redir { op, target } => raw.redirects.push((op, target)),
+                Tok::Op(_) => unreachable!("handled above"),
+            }
+        }
+        if self.full() {
+            self.script.truncated = true;
+        }
+        produced
+    }
+
+    /// Resolve one raw command; returns the indices of the commands it
+    /// produced (itself, plus nested ones).
+    fn command(&mut self, raw: Raw, depth: u8, feeds: &[usize], privileged: bool) -> Vec<usize> {
+        let mut produced = Vec::new();
+        let mut sources: Vec<usize> = feeds.to_vec();
+        // Substitutions anywhere in the command run first and feed it.
+        let all_words = raw
+            .words
+            .iter()
+            .chain(raw.assignments.iter().map(|(_, w)| w))
+            .chain(raw.redirects.iter().map(|(_, w)| w));
+        let subs: Vec<Sub> = all_words.flat_map(|w| w.subs.iter().cloned()).collect();
+        for sub in subs {
+            let inner = match &sub {
+                Sub::Command(s) | Sub::ProcessIn(s) | Sub::ProcessOut(s) => s.clone(),
+            };
+            let made = self.script_at(&inner, depth + 1, &[], privileged);
+            sources.extend(made.iter().copied());
+            produced.extend(made);
+        }
+        // Variables read by the command bring the commands that set them.
+        for w in raw.words.iter().chain(raw.redirects.iter().map(|(_, w)| w)) {
+            for p in &w.params {
+                if let Some((_, from)) = self.vars.get(p) {
+                    sources.extend(from.iter().copied());
+                }
+            }
+        }
+        // Assignments without a command set shell variables.
+        let resolved_assignments: Vec<(String, String, Vec<usize>)> = raw
+            .assignments
+            .iter()
+            .map(|(n, w)| {
+                let from = sources.clone();
+                (n.clone(), self.resolve(w), from)
+            })
+            .collect();
+        if raw.words.is_empty() {
+            for (name, value, from) in resolved_assignments {
+                if self.vars.len() < 256 {
+                    self.vars.insert(name, (value, from));
+                }
+            }
+            // `x=$(cat ~/.aws/credentials)` still ran its substitution.
+            return produced;
+        }
+        let words: Vec<String> = raw.words.iter().map(|w| self.resolve(w)).collect();
+        let redirects: Vec<Redirect> = raw
+            .redirects
+            .iter()
+            .map(|(op, w)| Redirect {
+                op: *op,
+                target: if *op == RedirOp::HereDoc {
+                    w.text.clone()
+                } else {
+                    self.resolve(w)
+                },
+            })
+            .collect();
+        let globbed = raw.words.first().is_some_and(|w| w.glob);
+        let made = self.unwrap(words, redirects, sources, depth, privileged, globbed);
+        produced.extend(made);
+        produced
+    }
+
+    /// Word value with known variables substituted and `$HOME` as `~`.
+    fn resolve(&self, w: &Word) -> String {
+        let mut text = w.text.replace(SUB_MARK, "");
+        if !w.params.is_empty() {
+            for p in &w.params {
+                let needle = format!("${p}");
+                let value = match p.as_str() {
+                    "HOME" | "USERPROFILE" => "~".to_string(),
+                    _ => match self.vars.get(p) {
+                        Some((v, _)) => v.clone(),
+                        None => continue,
+                    },
+                };
+                text = text.replacen(&needle, &value, 1);
+            }
+        }
+        text
+    }
+
+    /// Peel wrappers off `words` and record the command (and nested
+    /// scripts it runs).
+    fn unwrap(
+        &mut self,
+        mut words: Vec<String>,
+        redirects: Vec<Redirect>,
+        sources: Vec<usize>,
+        depth: u8,
+        mut privileged: bool,
+        globbed: bool,
+    ) -> Vec<usize> {
+        let mut produced = Vec::new();
+        let mut guard = 0;
+        loop {
+            guard += 1;
+            if words.is_empty() || guard > 16 {
+                return produced;
+            }
+            let program = program_name(&words[0], globbed && guard == 1);
+            let rest = &words[1..];
+            match program.as_str() {
+                "sudo" | "doas" | "run0" => {
+                    privileged = true;
+                    let (skip, shell) = sudo_options(rest);
+                    if skip >= rest.len() {
+                        if shell {
+                            words = vec!["sh".into()];
+                            continue;
+                        }
+                        // `sudo -l` and friends: keep as the command.
+                    } else {
+                        words = rest[skip..].to_vec();
+                        continue;
+                    }
+                }
+                "pkexec" | "gosu" | "chpst" | "runuser" | "sg" => {
+                    privileged = program == "pkexec" || privileged;
+                    let skip = rest
+                        .iter()
+                        .position(|a| {
+                            !a.starts_with('-') && program != "gosu" && program != "runuser"
+                        })
+                        .unwrap_or(rest.len());
+                    let skip = if program == "gosu" { 1 } else { skip };
+                    let skip = if program == "runuser" {
+                        rest.iter()
+                            .position(|a| a == "--")
+                            .map_or(rest.len(), |p| p + 1)
+                    } else {
+                        skip
+                    };
+                    if skip < rest.len() {
+                        words = rest[skip..].to_vec();
+                        continue;
+                    }
+                }
+                "env" | "nohup" | "exec" | "builtin" | "setsid" | "unbuffer" | "caffeinate"
+                | "stdbuf" | "nice" | "ionice" | "timeout" | "chroot" | "strace" | "ltrace"
+                | "flock" | "torsocks" | "proxychains" | "proxychains4" | "time" | "command"
+                | "busybox" | "xargs" | "doas-keepenv" => {
+                    if program == "command" && rest.first().is_some_and(|a| a == "-v" || a == "-V")
+                    {
+                        // `command -v x` only looks x up.
+                    } else if let Some(skip) = wrapper_skip(&program, rest) {
+                        if skip < rest.len() {
+                            words = rest[skip..].to_vec();
+                            continue;
+                        }
+                    }
+                }
+                "su" => {
+                    privileged = true;
+                    if let Some(code) = flag_value(rest, &["-c", "--command"]) {
+                        let idx = self.push(cmd(
+                            &program,
+                            rest,
+                            redirects.clone(),
+                            sources.clone(),
+                            privileged,
+                            depth,
+                        ));
+                        produced.push(idx);
+                        produced.extend(self.script_at(&code, depth + 1, &[], true));
+                        return produced;
+                    }
+                }
+                "eval" => {
+                    let code = rest.join(" ");
+                    let idx = self.push(cmd(&program, rest, redirects, sources, privileged, depth));
+                    produced.push(idx);
+                    produced.extend(self.script_at(&code, depth + 1, &[idx], privileged));
+                    return produced;
+                }
+                "watch" => {
+                    let skip = rest
+                        .iter()
+                        .position(|a| !a.starts_with('-'))
+                        .unwrap_or(rest.len());
+                    if skip < rest.len() {
+                        let code = rest[skip..].join(" ");
+                        produced.extend(self.script_at(&code, depth + 1, &[], privileged));
+                        return produced;
+                    }
+                }
+                "cmd" => {
+                    if let Some(p) = rest
+                        .iter()
+                        .position(|a| a.eq_ignore_ascii_case("/c") || a.eq_ignore_ascii_case("/k"))
+                    {
+                        let code = rest[p + 1..].join(" ");
+                        let idx =
+                            self.push(cmd(&program, rest, redirects, sources, privileged, depth));
+                        produced.push(idx);
+                        produced.extend(self.script_at(&code, depth + 1, &[], privileged));
+                        return produced;
+                    }
+                }
+                "powershell" | "pwsh" => {
+                    let idx = self.push(cmd(&program, rest, redirects, sources, privileged, depth));
+                    produced.push(idx);
+                    if let Some(code) = powershell_code(rest) {
+                        produced.extend(self.script_at(&code, depth + 1, &[], privileged));
+                    }
+                    return produced;
+                }
+                _ => {}
+            }
+            // A shell: `sh -c '…'`, or a script on stdin / in a heredoc.
+            if SHELLS.contains(&program.as_str()) {
+                let idx = self.push(cmd(
+                    &program,
+                    rest,
+                    redirects.clone(),
+                    sources.clone(),
+                    privileged,
+                    depth,
+                ));
+                produced.push(idx);
+                if let Some(code) = shell_c(rest) {
+                    produced.extend(self.script_at(&code, depth + 1, &[idx], privileged));
+                }
+                for r in &redirects {
+                    if matches!(r.op, RedirOp::HereDoc | RedirOp::HereString) {
+                        produced.extend(self.script_at(&r.target, depth + 1, &[], privileged));
+                    }
+                }
+                return produced;
+            }
+            let mut c = cmd(&program, rest, redirects, sources, privileged, depth);
+            if let Some((_, flags)) = CODE_FLAGS
+                .iter()
+                .find(|(p, _)| program == *p || program.starts_with(&format!("{p}.")))
+            {
+                c.code = flag_value(rest, flags);
+            }
+            produced.push(self.push(c));
+            return produced;
+        }
+    }
+
+    fn push(&mut self, c: Cmd) -> usize {
+        if self.full() {
+            self.script.truncated = true;
+            return self.script.commands.len().saturating_sub(1);
+        }
+        self.script.commands.push(c);
+        self.script.commands.len() - 1
+    }
+}
+
+impl Raw {
+    fn new() -> Raw {
+        Raw {
+            assignments: Vec::new(),
+            words: Vec::new(),
+            redirects: Vec::new(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.words.is_empty() && self.assignments.is_empty() && self.redirects.is_empty()
+    }
+}
+
+fn cmd(
+    program: &str,
+    args: &[String],
+    redirects: Vec<Redirect>,
+    sources: Vec<usize>,
+    privileged: bool,
+    depth: u8,
+) -> Cmd {
+    let mut line = program.to_string();
+    for a in args {
+        line.push(' ');
+        line.push_str(a);
+    }
+    for r in &redirects {
+        let op = match r.op {
+            RedirOp::In => "<",
+            RedirOp::Out => ">",
+            RedirOp::Append => ">>",
+            RedirOp::HereString => "<<<",
+            RedirOp::Dup => ">&",
+            RedirOp::HereDoc => continue,
+        };
+        line.push(' ');
+        line.push_str(op);
+        line.push(' ');
+        line.push_str(&r.target);
+    }
+    Cmd {
+        program: program.to_string(),
+        args: args.to_vec(),
+        line,
+        redirects,
+        sources,
+        privileged,
+        depth,
+        code: None,
+    }
+}
+
+/// `NAME=value` at command position.
+fn assignment(w: &Word) -> Option<(String, Word)> {
+    let eq = w.text.find('=')?;
+    let name = &w.text[..eq];
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return None;
+    }
+    let mut value = w.clone();
+    value.text = w.text[eq + 1..].to_string();
+    Some((name.to_string(), value))
+}
+
+/// Known program names a glob may stand for (`/???/c?t` → cat).
+const GLOB_PROGRAMS: &[&str] = &[
+    "cat", "curl", "wget", "nc", "ncat", "bash", "sh", "python", "python3", "perl", "rm", "chmod",
+    "base64", "dd", "socat", "telnet", "scp", "ssh", "openssl",
+];
+
+/// Basename, lower-case, without `.exe`; a glob resolves to the program it
+/// matches.
+pub fn program_name(word: &str, glob: bool) -> String {
+    let base = word.rsplit(['/', '\\']).next().unwrap_or(word);
+    let mut name = base.to_ascii_lowercase();
+    if let Some(stripped) = name.strip_suffix(".exe") {
+        name = stripped.to_string();
+    }
+    if glob && name.contains(['*', '?', '[']) {
+        if let Some(p) = GLOB_PROGRAMS.iter().find(|p| glob_match(&name, p)) {
+            return p.to_string();
+        }
+    }
+    name
+}
+
+/// Shell glob matching (`*`, `?`, `[…]`) of a whole string.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    fn rec(p: &[char], t: &[char], budget: &mut u32) -> bool {
+        *budget = budget.saturating_sub(1);
+        if *budget == 0 {
+            return false;
+        }
+        match p.first() {
+            None => t.is_empty(),
+            Some('*') => (0..=t.len()).any(|k| rec(&p[1..], &t[k..], budget)),
+            Some('?') => !t.is_empty() && rec(&p[1..], &t[1..], budget),
+            Some('[') => {
+                let Some(close) = p.iter().position(|c| *c == ']') else {
+                    return !t.is_empty() && t[0] == '[' && rec(&p[1..], &t[1..], budget);
+                };
+                let set = &p[1..close];
+                let (neg, set) = match set.first() {
+                    Some('!' | '^') => (true, &set[1..]),
+                    _ => (false, set),
+                };
+                let Some(&c) = t.first() else { return false };
+                let mut hit = false;
+                let mut i = 0;
+                while i < set.len() {
+                    if i + 2 < set.len() && set[i + 1] == '-' {
+                        hit |= set[i] <= c && c <= set[i + 2];
+                        i += 3;
+                    } else {
+                        hit |= set[i] == c;
+                        i += 1;
+                    }
+                }
+                hit != neg && rec(&p[close + 1..], &t[1..], budget)
+            }
+            Some(&c) => t.first() == Some(&c) && rec(&p[1..], &t[1..], budget),
+        }
+    }
+    let mut budget = 10_000;
+    rec(&p, &t, &mut budget)
+}
+
+/// How many arguments of `sudo` are its own options; whether it was asked
+/// for a shell (`-i`, `-s`).
+fn sudo_options(rest: &[String]) -> (usize, bool) {
+    let mut i = 0;
+    let mut shell = false;
+    while i < rest.len() {
+        let a = rest[i].as_str();
+        if a == "--" {
+            return (i + 1, shell);
+        }
+        if !a.starts_with('-') || a == "-" {
+            break;
+        }
+        if a == "-i" || a == "-s" || a == "--login" || a == "--shell" {
+            shell = true;
+        }
+        let takes_value = matches!(
+            a,
+            "-u" | "-g" | "-h" | "-p" | "-C" | "-r" | "-t" | "-U" | "-D" | "-R" | "-T"
+        );
+        i += if takes_value { 2 } else { 1 };
+    }
+    (i, shell)
+}
+
+/// Arguments of a generic wrapper before the wrapped command.
+fn wrapper_skip(program: &str, rest: &[String]) -> Option<usize> {
+    let mut i = 0;
+    let takes_value: &[&str] = match program {
+        "env" => &["-u", "--unset", "-C", "--chdir", "-S", "--split-string"],
+        "nice" => &["-n", "--adjustment"],
+        "ionice" => &["-c", "-n", "-p", "--class", "--classdata"],
+        "timeout" => &["-s", "--signal", "-k", "--kill-after"],
+        "stdbuf" => &["-i", "-o", "-e"],
+        "xargs" => &[
+            "-I",
+            "-n",
+            "-P",
+            "-d",
+            "-a",
+            "-L",
+            "-s",
+            "-E",
+            "--max-args",
+            "--max-procs",
+            "--delimiter",
+            "--arg-file",
+            "--replace",
+        ],
+        "strace" | "ltrace" => &["-o", "-e", "-p", "-s", "-u"],
+        _ => &[],
+    };
+    while i < rest.len() {
+        let a = rest[i].as_str();
+        if a == "--" {
+            i += 1;
+            break;
+        }
+        if program == "env" && a.contains('=') && !a.starts_with('-') {
+            i += 1;
+            continue;
+        }
+        if a.starts_with('-') && a.len() > 1 {
+            i += if takes_value.contains(&a) { 2 } else { 1 };
+            continue;
+        }
+        break;
+    }
+    // Positional arguments of the wrapper itself.
+    match program {
+        "timeout" => i += 1,
+        "chroot" | "flock" => i += 1,
+        _ => {}
+    }
+    Some(i)
+}
+
+/// The value after the first of `flags` (`-c CODE`, `-cCODE`, `--eval=CODE`).
+fn flag_value(rest: &[String], flags: &[&str]) -> Option<String> {
+    for (i, a) in rest.iter().enumerate() {
+        for f in flags {
+            if a == f {
+                return rest.get(i + 1).cloned();
+            }
+            if f.starts_with("--") {
+                if let Some(v) = a.strip_prefix(&format!("{f}=")) {
+                    return Some(v.to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// `sh -c CODE`, `bash -lc CODE`, `bash -x -c CODE`.
+fn shell_c(rest: &[String]) -> Option<String> {
+    for (i, a) in rest.iter().enumerate() {
+        if a.starts_with('-') && !a.starts_with("--") && a.contains('c') {
+            return rest.get(i + 1).cloned();
+        }
+        if !a.starts_with('-') {
+            return None;
+        }
+    }
+    None
+}
+
+/// PowerShell `-Command …` (the rest of the line) or `-EncodedCommand B64`
+/// (UTF-16LE, decoded).
+fn powershell_code(rest: &[String]) -> Option<String> {
+    for (i, a) in rest.iter().enumerate() {
+        let flag = a.trim_start_matches(['-', '/']).to_ascii_lowercase();
+        if !(a.starts_with('-') || a.starts_with('/')) {
+            continue;
+        }
+        if matches!(
+            flag.as_str(),
+            "e" | "ec" | "en" | "enc" | "enco" | "encodedcommand"
+        ) {
+            let b64 = rest.get(i + 1)?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .ok()?;
+            let units: Vec<u16> = bytes
+                .chunks_exact(2)
+                .map(|p| u16::from_le_bytes([p[0], p[1]]))
+                .collect();
+            return String::from_utf16(&units).ok();
+        }
+        if matches!(flag.as_str(), "c" | "command") {
+            return Some(rest[i + 1..].join(" "));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;
