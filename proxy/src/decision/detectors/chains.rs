@@ -24,78 +24,36 @@ pub struct ChainRule {
     pub message: Option<String>,
 }
 
+impl ChainRule {
+    fn validate(&self) -> Result<(), String> {
+        if self.sequence.len() < 2 {
+            return Err(format!("chain {}: needs at least two steps", self.id));
+        }
+        if !(0.0..=10.0).contains(&self.score) {
+            return Err(format!("chain {}: score must be between 0 and 10", self.id));
+        }
+        Ok(())
+    }
+}
+
 fn yes() -> bool {
     true
 }
 
-/// The original project's four chains plus credential and recon chains.
+/// The chain rules compiled into the binary.
+pub const EMBEDDED_CHAINS: &str = include_str!("../../../../policies/rules/chains.toml");
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChainFile {
+    chain: Vec<ChainRule>,
+}
+
+/// The built-in chains (`policies/rules/chains.toml`).
 pub fn default_chains() -> Vec<ChainRule> {
-    let rule = |id: &str, seq: &[&str], ordered: bool, severity: Severity, score: f64| ChainRule {
-        id: id.to_string(),
-        sequence: seq.iter().map(|s| s.to_string()).collect(),
-        ordered,
-        severity,
-        score,
-        message: None,
-    };
-    vec![
-        rule(
-            "memory_then_exfiltration",
-            &["memory_read", "exfiltration"],
-            true,
-            Severity::Critical,
-            0.95,
-        ),
-        rule(
-            "memory_then_egress",
-            &["memory_read", "network"],
-            true,
-            Severity::High,
-            0.75,
-        ),
-        rule(
-            "shell_and_privilege",
-            &["shell", "privilege"],
-            false,
-            Severity::Critical,
-            1.0,
-        ),
-        rule(
-            "shell_and_exfiltration",
-            &["shell", "exfiltration"],
-            false,
-            Severity::High,
-            0.75,
-        ),
-        rule(
-            "memory_then_shell",
-            &["memory_read", "shell"],
-            true,
-            Severity::High,
-            0.7,
-        ),
-        rule(
-            "credentials_then_egress",
-            &["credential_access", "network"],
-            true,
-            Severity::Critical,
-            0.95,
-        ),
-        rule(
-            "credentials_then_exfiltration",
-            &["credential_access", "exfiltration"],
-            true,
-            Severity::Critical,
-            1.0,
-        ),
-        rule(
-            "recon_then_privilege",
-            &["recon", "privilege"],
-            true,
-            Severity::High,
-            0.75,
-        ),
-    ]
+    toml::from_str::<ChainFile>(EMBEDDED_CHAINS)
+        .expect("embedded chains.toml is valid (checked by tests)")
+        .chain
 }
 
 pub struct ChainDetector {
@@ -104,9 +62,11 @@ pub struct ChainDetector {
 
 impl ChainDetector {
     pub fn new(rules: &Option<Vec<ChainRule>>) -> Result<Self, String> {
-        Ok(ChainDetector {
-            rules: rules.clone().unwrap_or_else(default_chains),
-        })
+        let rules = rules.clone().unwrap_or_else(default_chains);
+        for r in &rules {
+            r.validate()?;
+        }
+        Ok(ChainDetector { rules })
     }
 
     pub fn rules(&self) -> &[ChainRule] {
@@ -184,6 +144,13 @@ mod tests {
             .into_iter()
             .map(|f| f.rule_id)
             .collect()
+    }
+
+    #[test]
+    fn embedded_chains_load() {
+        let rules = default_chains();
+        assert!(rules.len() >= 10);
+        assert!(rules.iter().any(|r| r.id == "credentials_then_egress"));
     }
 
     #[test]

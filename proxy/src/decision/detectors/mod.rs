@@ -121,7 +121,44 @@ impl Detectors {
             steps.extend(self.steps(subject));
             out.extend(self.chains.evaluate(&steps, history.len()));
         }
+        for f in &mut out {
+            if let Some(e) = f.evidence.take() {
+                f.evidence = Some(self.mask_evidence(&e));
+            }
+        }
         out
+    }
+
+    /// Evidence is shown in API answers, audit and the console: mask any
+    /// secret, personal data or random-looking token in it, then cut it to
+    /// a short excerpt (masking first, so a cut never leaves half a key).
+    pub fn mask_evidence(&self, evidence: &str) -> String {
+        let text = normalize::truncate_at_char_boundary(evidence, 4096);
+        let mut spans: Vec<(usize, usize, String)> = Vec::new();
+        for m in self.secrets.find_all(text) {
+            spans.push((m.start, m.end, self.secrets.rule(m.rule).kind.clone()));
+        }
+        for m in self.pii.find(text) {
+            spans.push((m.start, m.end, m.kind.to_string()));
+        }
+        for (start, end) in random_tokens(text) {
+            spans.push((start, end, "high_entropy".to_string()));
+        }
+        spans.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        let mut out = String::with_capacity(text.len());
+        let mut pos = 0;
+        for (start, end, kind) in spans {
+            if start < pos {
+                continue;
+            }
+            out.push_str(&text[pos..start]);
+            out.push_str("[REDACTED:");
+            out.push_str(&kind);
+            out.push(']');
+            pos = end;
+        }
+        out.push_str(&text[pos..]);
+        short_excerpt(&out, 120)
     }
 
     /// The chain steps of a subject: memory reads first (the original's
@@ -162,6 +199,45 @@ pub fn argument_strings(args: &serde_json::Value) -> Vec<&str> {
     }
     let mut out = Vec::new();
     walk(args, 0, &mut out);
+    out
+}
+
+/// Long runs of letters and digits mixing cases and digits with high
+/// entropy: keys no rule knows.
+fn random_tokens(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !(b[i].is_ascii_alphanumeric() || matches!(b[i], b'_' | b'-' | b'+' | b'/' | b'=')) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len()
+            && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'_' | b'-' | b'+' | b'/' | b'='))
+        {
+            i += 1;
+        }
+        let tok = &text[start..i];
+        if tok.len() >= 20
+            && tok.bytes().any(|c| c.is_ascii_uppercase())
+            && tok.bytes().any(|c| c.is_ascii_lowercase())
+            && tok.bytes().any(|c| c.is_ascii_digit())
+            && secrets::shannon_entropy(tok) >= 3.7
+        {
+            out.push((start, i));
+        }
+    }
+    out
+}
+
+/// At most `max` characters, with an ellipsis when cut.
+fn short_excerpt(text: &str, max: usize) -> String {
+    let mut out: String = text.chars().take(max).collect();
+    if text.chars().count() > max {
+        out.push('…');
+    }
     out
 }
 

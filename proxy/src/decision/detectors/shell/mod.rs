@@ -425,9 +425,14 @@ impl Parser {
                     }
                 }
                 "powershell" | "pwsh" => {
-                    let idx = self.push(cmd(&program, rest, redirects, sources, privileged, depth));
+                    let mut c = cmd(&program, rest, redirects, sources, privileged, depth);
+                    let code = powershell_code(rest);
+                    // The script is also program source for code rules
+                    // (`iex (New-Object Net.WebClient).DownloadString(…)`).
+                    c.code = code.clone();
+                    let idx = self.push(c);
                     produced.push(idx);
-                    if let Some(code) = powershell_code(rest) {
+                    if let Some(code) = code {
                         produced.extend(self.script_at(&code, depth + 1, &[], privileged));
                     }
                     return produced;

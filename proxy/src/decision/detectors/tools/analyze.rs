@@ -237,6 +237,24 @@ impl Analyzer<'_> {
         let script = shell::parse(src);
         out.truncated |= script.truncated;
         self.script(&script, out, depth);
+        // Rules that are only a line pattern also see the raw text, which
+        // parsing splits (`:(){ :|:& };:`).
+        for rule in &self.rules.commands {
+            let line_only = rule.programs.iter().any(|p| p == "*")
+                && rule.input_from.is_empty()
+                && rule.writes.is_none()
+                && rule.reads.is_none()
+                && rule.redirect.is_none()
+                && rule.args_any.is_empty()
+                && rule.args_all.is_empty()
+                && rule.flags_any.is_empty()
+                && !rule.privileged;
+            if let Some(line) = rule.line.as_ref().filter(|_| line_only) {
+                if line.is_match(src) && !out.hits.iter().any(|h| h.rule == rule.id) {
+                    out.hits.push(hit(rule, src));
+                }
+            }
+        }
     }
 
     fn script(&self, script: &Script, out: &mut Analysis, depth: u8) {
