@@ -113,12 +113,23 @@ impl Detectors {
         if self.toggles.pii {
             self.pii.inspect(&cx, &mut out);
         }
+        // Each call is analyzed once, for its findings and its chain tags.
+        let analyses: Vec<tools::analyze::Analysis> =
+            if self.toggles.tool_abuse || self.toggles.unsafe_action_chain {
+                subject
+                    .tool_calls
+                    .iter()
+                    .map(|c| self.tools.analyze(c))
+                    .collect()
+            } else {
+                Vec::new()
+            };
         if self.toggles.tool_abuse {
-            self.tools.inspect(&cx, &mut out);
+            self.tools.inspect_with(&cx, &analyses, &mut out);
         }
         if self.toggles.unsafe_action_chain {
             let mut steps = history.to_vec();
-            steps.extend(self.steps(subject));
+            steps.extend(self.steps_with(subject, &analyses));
             out.extend(self.chains.evaluate(&steps, history.len()));
         }
         for f in &mut out {
@@ -164,12 +175,25 @@ impl Detectors {
     /// The chain steps of a subject: memory reads first (the original's
     /// `memory_reads` field), then one step per tool call.
     pub fn steps(&self, subject: &Subject) -> Vec<Vec<String>> {
-        let mut steps = Vec::with_capacity(subject.tool_calls.len() + 1);
+        let analyses: Vec<tools::analyze::Analysis> = subject
+            .tool_calls
+            .iter()
+            .map(|c| self.tools.analyze(c))
+            .collect();
+        self.steps_with(subject, &analyses)
+    }
+
+    fn steps_with(
+        &self,
+        subject: &Subject,
+        analyses: &[tools::analyze::Analysis],
+    ) -> Vec<Vec<String>> {
+        let mut steps = Vec::with_capacity(subject.tool_calls.len() + 2);
         if !subject.memory_reads.is_empty() {
             steps.push(vec!["memory_read".to_string()]);
         }
-        for call in &subject.tool_calls {
-            steps.push(self.tools.tags_of(call));
+        for (call, a) in subject.tool_calls.iter().zip(analyses) {
+            steps.push(self.tools.tags(call, a));
         }
         if !subject.memory_writes.is_empty() {
             steps.push(vec!["memory_write".to_string()]);

@@ -176,6 +176,10 @@ impl Folder {
         let body_len = self.word.len() - trailing;
 
         let body = &self.word[..body_len];
+        if body.iter().all(|(c, _)| c.is_ascii()) {
+            self.flush_ascii_word(body_len);
+            return;
+        }
         let letters = body.iter().filter(|(c, _)| c.is_alphabetic()).count();
         let lookalikes = body
             .iter()
@@ -231,6 +235,37 @@ impl Folder {
         }
         self.scratch = scratch;
         let word = std::mem::take(&mut self.word);
+        for &(c, at) in &word[body_len..] {
+            self.emit(c, at);
+        }
+        self.word = word;
+        self.word.clear();
+    }
+}
+
+impl Folder {
+    /// The common case: an ASCII word needs only lower-casing and the
+    /// leetspeak decision.
+    fn flush_ascii_word(&mut self, body_len: usize) {
+        let word = std::mem::take(&mut self.word);
+        let body = &word[..body_len];
+        let mut letters = 0;
+        let mut digits = 0;
+        let mut has_leet = false;
+        for &(c, _) in body {
+            if c.is_ascii_alphabetic() {
+                letters += 1;
+            } else if c.is_ascii_digit() {
+                digits += 1;
+            }
+            has_leet |= leet(c).is_some();
+        }
+        let fold_leet = has_leet && letters >= 2 && letters >= digits;
+        for &(c, at) in body {
+            let c = c.to_ascii_lowercase();
+            let c = if fold_leet { leet(c).unwrap_or(c) } else { c };
+            self.emit(c, at);
+        }
         for &(c, at) in &word[body_len..] {
             self.emit(c, at);
         }

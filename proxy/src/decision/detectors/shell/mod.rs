@@ -461,10 +461,8 @@ impl Parser {
                 return produced;
             }
             let mut c = cmd(&program, rest, redirects, sources, privileged, depth);
-            if let Some((_, flags)) = CODE_FLAGS
-                .iter()
-                .find(|(p, _)| program == *p || program.starts_with(&format!("{p}.")))
-            {
+            let interpreter = program.split('.').next().unwrap_or(&program);
+            if let Some((_, flags)) = CODE_FLAGS.iter().find(|(p, _)| interpreter == *p) {
                 c.code = flag_value(rest, flags);
             }
             produced.push(self.push(c));

@@ -262,12 +262,7 @@ impl Analyzer<'_> {
         // Pass 1: rules without data-flow conditions, and paths.
         let mut tags: Vec<Vec<String>> = vec![Vec::new(); n];
         for (i, c) in script.commands.iter().enumerate() {
-            for rule in self
-                .rules
-                .commands
-                .iter()
-                .filter(|r| r.input_from.is_empty())
-            {
+            for rule in self.candidates(c).filter(|r| r.input_from.is_empty()) {
                 if self.matches(rule, c) {
                     push_tag(&mut tags[i], &rule.family);
                     out.hits.push(hit(rule, &c.line));
@@ -293,12 +288,10 @@ impl Analyzer<'_> {
                 .iter()
                 .flat_map(|&j| tags[j].iter().map(String::as_str))
                 .collect();
-            for rule in self
-                .rules
-                .commands
-                .iter()
-                .filter(|r| !r.input_from.is_empty())
-            {
+            if upstream.is_empty() {
+                continue;
+            }
+            for rule in self.candidates(c).filter(|r| !r.input_from.is_empty()) {
                 let flows = rule.input_from.iter().any(|f| {
                     (f == "*" && !upstream.is_empty()) || upstream_tags.contains(&f.as_str())
                 });
@@ -310,7 +303,24 @@ impl Analyzer<'_> {
         self.download_then_run(script, out);
         // Encoded payloads anywhere in the commands (echo <b64> | base64 -d |
         // sh, printf '\x..'): decode and analyze them as scripts too.
-        if depth < 3 {
+        let decodes = tags.iter().flatten().any(|t| t == "decode")
+            || script.commands.iter().any(|c| {
+                matches!(
+                    c.program.as_str(),
+                    "eval"
+                        | "sh"
+                        | "bash"
+                        | "zsh"
+                        | "dash"
+                        | "python"
+                        | "python3"
+                        | "perl"
+                        | "powershell"
+                        | "pwsh"
+                        | "iex"
+                ) && !c.sources.is_empty()
+            });
+        if depth < 3 && decodes {
             for c in &script.commands {
                 let joined = c.args.join(" ");
                 // Short payloads count here (`cm0gLXJmIC8=` is `rm -rf /`).
@@ -325,6 +335,21 @@ impl Analyzer<'_> {
                 }
             }
         }
+    }
+
+    /// Rules that may apply to a command: those naming its program, then
+    /// the wildcard and prefix rules.
+    fn candidates<'r>(&'r self, c: &Cmd) -> impl Iterator<Item = &'r CommandRule> + 'r {
+        let named = self
+            .rules
+            .by_program
+            .get(&c.program)
+            .map(|v| v.as_slice())
+            .unwrap_or(&[]);
+        named
+            .iter()
+            .chain(self.rules.any_program.iter())
+            .map(|&i| &self.rules.commands[i])
     }
 
     fn matches(&self, rule: &CommandRule, c: &Cmd) -> bool {

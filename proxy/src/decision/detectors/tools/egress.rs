@@ -14,13 +14,44 @@ pub struct Egress<'a> {
     pub config: &'a EgressConfig,
 }
 
+/// Host patterns (`example.com`, `*.example.com`), lower-cased once and
+/// split for lookup: exact names in a set, suffixes in a list.
+#[derive(Debug, Default)]
+pub struct HostList {
+    exact: std::collections::HashSet<String>,
+    suffixes: Vec<String>,
+}
+
+impl HostList {
+    pub fn new<S: AsRef<str>>(patterns: &[S]) -> HostList {
+        let mut list = HostList::default();
+        for p in patterns {
+            let p = p.as_ref().trim().to_ascii_lowercase();
+            match p.strip_prefix("*.") {
+                Some(suffix) => {
+                    list.exact.insert(suffix.to_string());
+                    list.suffixes.push(format!(".{suffix}"));
+                }
+                None => {
+                    list.exact.insert(p);
+                }
+            }
+        }
+        list
+    }
+
+    pub fn contains(&self, host: &str) -> bool {
+        self.exact.contains(host) || self.suffixes.iter().any(|s| host.ends_with(s.as_str()))
+    }
+}
+
 impl Egress<'_> {
     /// The finding for traffic to `url` (a URL, or `scheme://host` built
     /// from a bare host), if it deserves one.
     pub fn judge(&self, url: &str) -> Option<Finding> {
         let host = host_of(url)?;
-        let listed = |list: &[String]| list.iter().any(|p| host_matches(&host, p));
-        if listed(&self.config.allow) {
+        let lists = &self.rules.hosts;
+        if lists.allow.contains(&host) {
             return None;
         }
         let finding = |id: &str, sev: Severity, score: f64, msg: &str| {
@@ -30,8 +61,8 @@ impl Egress<'_> {
                     .meta("host", host.clone()),
             )
         };
-        if listed(&self.config.deny)
-            || listed(&self.rules.exfil_hosts)
+        if lists.deny.contains(&host)
+            || lists.exfil.contains(&host)
             || self.rules.exfil_urls.is_match(url)
         {
             return finding(
@@ -42,7 +73,7 @@ impl Egress<'_> {
             );
         }
         let ip = parse_ip(&host);
-        if listed(&self.rules.metadata_hosts) || ip.is_some_and(is_link_local) {
+        if lists.metadata.contains(&host) || ip.is_some_and(is_link_local) {
             return finding(
                 "tool.egress.metadata_endpoint",
                 Severity::Critical,

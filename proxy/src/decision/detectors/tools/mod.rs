@@ -138,7 +138,9 @@ impl ToolDetector {
             }
             _ => EMBEDDED_TOOL_RULES.to_string(),
         };
-        let rules = ToolRules::from_toml(&text, &cfg.sensitive_paths)?;
+        let mut rules = ToolRules::from_toml(&text, &cfg.sensitive_paths)?;
+        rules.hosts.allow = egress::HostList::new(&egress.allow);
+        rules.hosts.deny = egress::HostList::new(&egress.deny);
         let mut exact = BTreeMap::new();
         for (cap, list) in rules.capabilities.iter().chain(&cfg.capabilities) {
             for name in list {
@@ -238,7 +240,8 @@ impl ToolDetector {
         self.tags(call, &analysis)
     }
 
-    fn tags(&self, call: &ToolCall, a: &Analysis) -> Vec<String> {
+    /// Tags of a call whose analysis is already known.
+    pub fn tags(&self, call: &ToolCall, a: &Analysis) -> Vec<String> {
         let mut tags = Vec::new();
         if let Some(cap) = self.capability_of(&call.name) {
             push_unique(&mut tags, cap);
@@ -271,8 +274,25 @@ impl ToolDetector {
     }
 
     pub fn inspect(&self, cx: &ScanContext<'_>, out: &mut Vec<Finding>) {
-        for call in &cx.subject.tool_calls {
-            self.inspect_call(call, out);
+        let analyses: Vec<Analysis> = cx
+            .subject
+            .tool_calls
+            .iter()
+            .map(|c| self.analyze(c))
+            .collect();
+        self.inspect_with(cx, &analyses, out);
+    }
+
+    /// [`inspect`](Self::inspect) with the calls' analyses computed by the
+    /// caller (who also needs them for chain tags).
+    pub fn inspect_with(
+        &self,
+        cx: &ScanContext<'_>,
+        analyses: &[Analysis],
+        out: &mut Vec<Finding>,
+    ) {
+        for (call, a) in cx.subject.tool_calls.iter().zip(analyses) {
+            self.inspect_call(call, a, out);
         }
         for i in cx.parts(&[Surface::User, Surface::Assistant, Surface::ToolResult]) {
             let part = &cx.subject.texts[i];
@@ -339,7 +359,7 @@ impl ToolDetector {
         }
     }
 
-    fn inspect_call(&self, call: &ToolCall, out: &mut Vec<Finding>) {
+    fn inspect_call(&self, call: &ToolCall, a: &Analysis, out: &mut Vec<Finding>) {
         let location = format!("tool_call:{}", excerpt(&call.name));
         let cap = self.capability_of(&call.name);
         if let Some(cap) = cap {
@@ -359,7 +379,6 @@ impl ToolDetector {
                 );
             }
         }
-        let a = self.analyze(call);
         // One finding per family: the worst rule of the family.
         let mut best: BTreeMap<&str, &analyze::FamilyHit> = BTreeMap::new();
         for h in a.hits.iter().filter(|h| h.report) {

@@ -1,6 +1,7 @@
 //! The tool rule file (`policies/rules/tools.toml`, format documented in
 //! its header): parsing and compilation.
 
+use super::egress::HostList;
 use super::RiskSpec;
 use crate::decision::types::Severity;
 use regex::{Regex, RegexSet};
@@ -159,6 +160,14 @@ pub struct PathRule {
     pub mention: RiskSpec,
 }
 
+#[derive(Debug, Default)]
+pub struct Hosts {
+    pub allow: HostList,
+    pub deny: HostList,
+    pub exfil: HostList,
+    pub metadata: HostList,
+}
+
 #[derive(Debug)]
 pub struct TextRule {
     pub id: String,
@@ -170,6 +179,10 @@ pub struct TextRule {
 /// Everything in the tool rule file, compiled.
 #[derive(Debug)]
 pub struct ToolRules {
+    /// Command rules by exact program name; `any_program` lists the rules
+    /// with `*` or prefix patterns, tried for every command.
+    pub by_program: std::collections::HashMap<String, Vec<usize>>,
+    pub any_program: Vec<usize>,
     pub capabilities: BTreeMap<String, Vec<String>>,
     pub name_hints: BTreeMap<String, Vec<String>>,
     pub risk: BTreeMap<String, RiskSpec>,
@@ -181,6 +194,8 @@ pub struct ToolRules {
     pub exfil_hosts: Vec<String>,
     pub exfil_urls: RegexSet,
     pub metadata_hosts: Vec<String>,
+    /// Host lists compiled for lookup (profile allow/deny included).
+    pub hosts: Hosts,
     pub text: Vec<TextRule>,
     pub text_set: RegexSet,
 }
@@ -227,6 +242,19 @@ impl ToolRules {
                 input_from: c.input_from,
                 privileged: c.privileged,
             });
+        }
+        let mut by_program: std::collections::HashMap<String, Vec<usize>> = Default::default();
+        let mut any_program = Vec::new();
+        for (i, c) in commands.iter().enumerate() {
+            for p in &c.programs {
+                if p.ends_with('*') {
+                    if !any_program.contains(&i) {
+                        any_program.push(i);
+                    }
+                } else {
+                    by_program.entry(p.clone()).or_default().push(i);
+                }
+            }
         }
         let code = f
             .code
@@ -279,6 +307,8 @@ impl ToolRules {
         let text_set = RegexSet::new(f.text.iter().map(|t| t.regex.as_str()))
             .map_err(|e| format!("tool text rules: {e}"))?;
         Ok(ToolRules {
+            by_program,
+            any_program,
             capabilities: f.capabilities,
             name_hints: f.name_hints,
             risk: f.risk,
@@ -287,6 +317,11 @@ impl ToolRules {
             paths,
             path_set,
             canonical_paths: f.canonical_paths,
+            hosts: Hosts {
+                exfil: HostList::new(&f.egress.exfil_hosts),
+                metadata: HostList::new(&f.egress.metadata_hosts),
+                ..Hosts::default()
+            },
             exfil_hosts: f.egress.exfil_hosts,
             exfil_urls,
             metadata_hosts: f.egress.metadata_hosts,
