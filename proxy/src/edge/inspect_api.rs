@@ -230,10 +230,12 @@ pub fn inspect(app: &App, req: &InspectInputRequest) -> Result<InspectResponse, 
         .with_label_values(&["inspect_api"])
         .observe(started.elapsed().as_secs_f64());
 
+    // Targets are masked before they are stored or echoed back: a secret
+    // in a tool target must not reach audit or the API answer.
     let actions: Vec<String> = subject
         .tool_calls
         .iter()
-        .map(|c| format!("{}:{}", c.name, c.target()))
+        .map(|c| mask_for_audit(app, &policy, &format!("{}:{}", c.name, c.target())))
         .collect();
     let event = AuditEvent {
         seq: 0,
@@ -248,10 +250,7 @@ pub fn inspect(app: &App, req: &InspectInputRequest) -> Result<InspectResponse, 
         total_score: assessment.evaluation.total_score,
         reasons: assessment.reasons().to_vec(),
         findings: assessment.findings.iter().map(AuditFinding::from).collect(),
-        tools: actions
-            .iter()
-            .map(|a| mask_for_audit(app, &policy, a))
-            .collect(),
+        tools: actions.clone(),
         masked: 0,
         policy_version: policy.version.clone(),
         latency_ms: started.elapsed().as_secs_f64() * 1000.0,
@@ -268,7 +267,9 @@ pub fn inspect(app: &App, req: &InspectInputRequest) -> Result<InspectResponse, 
         reasons: assessment.reasons().to_vec(),
         request_id,
         decided_at,
-        metadata: metadata(&assessment, req, &actions, &policy.version),
+        metadata: metadata(&assessment, req, &actions, &policy.version, &|s: &str| {
+            mask_for_audit(app, &policy, s)
+        }),
         findings: assessment.findings.iter().map(api_finding).collect(),
         session_id: req.session_id.clone(),
         turn_id: req.turn_id.clone(),
@@ -285,15 +286,21 @@ fn mask_for_audit(app: &App, policy: &crate::decision::Policy, text: &str) -> St
     }
 }
 
-fn metadata(a: &Assessment, req: &InspectInputRequest, actions: &[String], version: &str) -> Value {
+fn metadata(
+    a: &Assessment,
+    req: &InspectInputRequest,
+    actions: &[String],
+    version: &str,
+    mask: &dyn Fn(&str) -> String,
+) -> Value {
     let mut detectors: Vec<&str> = a.findings.iter().map(|f| f.detector.as_str()).collect();
     detectors.sort_unstable();
     detectors.dedup();
     let mut m = json!({
         "triggered_detectors": detectors,
         "planned_actions": actions,
-        "memory_reads": req.memory_reads,
-        "memory_writes": req.memory_writes,
+        "memory_reads": req.memory_reads.iter().map(|m| mask(m)).collect::<Vec<_>>(),
+        "memory_writes": req.memory_writes.iter().map(|m| mask(m)).collect::<Vec<_>>(),
         "policy_version": version,
     });
     if !a.findings.is_empty() {

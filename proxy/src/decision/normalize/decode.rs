@@ -228,7 +228,7 @@ fn candidates(text: &str, limits: &Limits) -> Vec<Candidate> {
             if run.len() < limits.min_token {
                 continue;
             }
-            let encoding = if run.len() % 2 == 0 && run.iter().all(u8::is_ascii_hexdigit) {
+            let encoding = if run.len().is_multiple_of(2) && run.iter().all(u8::is_ascii_hexdigit) {
                 Encoding::Hex
             } else {
                 Encoding::Base64
@@ -366,7 +366,7 @@ fn decode_base64(token: &str) -> Option<Vec<u8>> {
 
 /// PowerShell's `-EncodedCommand` is base64 of UTF-16LE.
 fn utf16le(bytes: &[u8]) -> Option<String> {
-    if bytes.len() < 8 || bytes.len() % 2 != 0 {
+    if bytes.len() < 8 || !bytes.len().is_multiple_of(2) {
         return None;
     }
     let zeros = bytes.iter().skip(1).step_by(2).filter(|b| **b == 0).count();
@@ -592,7 +592,7 @@ mod tests {
         let text = format!("x {s} y");
         let d = decode_all(&text, &Limits::default());
         assert_eq!(d.items.len(), 3);
-        assert!(d.items.iter().all(|i| &text[i.span.clone()] == s));
+        assert!(d.items.iter().all(|i| text[i.span.clone()] == s));
         assert!(d
             .items
             .iter()

@@ -153,7 +153,7 @@ impl InjectionDetector {
         let wanted = |r: &Rule| match r.detector {
             DetectorId::PolicyDrift => drift,
             _ => injection,
-        } && !self.disabled.iter().any(|d| *d == r.id);
+        } && !self.disabled.contains(&r.id);
         for i in 0..cx.subject.texts.len() {
             let part = &cx.subject.texts[i];
             if part.surface == Surface::System {

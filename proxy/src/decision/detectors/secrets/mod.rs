@@ -221,7 +221,7 @@ impl SecretScanner {
         let mut windows: Vec<(u16, usize, usize)> = Vec::new();
         for m in self.prefilter.find_overlapping_iter(text) {
             let kw = &self.keywords[m.pattern().as_usize()];
-            let exact = !kw.exact_rules.is_empty() && &text[m.range()] == kw.text;
+            let exact = !kw.exact_rules.is_empty() && text[m.range()] == kw.text;
             let rules = kw
                 .folded_rules
                 .iter()

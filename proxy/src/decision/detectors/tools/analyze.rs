@@ -432,9 +432,8 @@ impl Analyzer<'_> {
                 || a.contains("=@")
                 || (reader && !a.starts_with('-'))
                 || a.starts_with("if=")
+                || (k == 0 && c.program == "source")
             {
-                Access::Read
-            } else if k == 0 && c.program == "source" {
                 Access::Read
             } else {
                 Access::Mention
@@ -712,10 +711,8 @@ pub fn writes(c: &Cmd) -> Vec<String> {
     let plain: Vec<&String> = c.args.iter().filter(|a| !a.starts_with('-')).collect();
     match c.program.as_str() {
         "tee" => out.extend(plain.iter().map(|a| a.to_string())),
-        p if COPIERS.contains(&p) => {
-            if plain.len() >= 2 {
-                out.push(plain[plain.len() - 1].to_string());
-            }
+        p if COPIERS.contains(&p) && plain.len() >= 2 => {
+            out.push(plain[plain.len() - 1].to_string());
         }
         "dd" => out.extend(
             c.args
