@@ -251,6 +251,7 @@ impl InjectionDetector {
                                 0.7,
                                 surface,
                             )
+                            .with_evidence(kind)
                             .meta("method", "obfuscation")
                             .meta("obfuscation", kind),
                         );
