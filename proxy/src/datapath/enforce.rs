@@ -13,7 +13,7 @@
 use crate::datapath::dialect::{mcp, redact_json, refusal_message, Dialect, ErrorKind};
 use crate::decision::policy::{BlockedToolCall, MalformedBody, RequestChallenge};
 use crate::decision::redact::{MaskEvent, Masker};
-use crate::decision::subject::Subject;
+use crate::decision::subject::{Subject, ToolCall};
 use crate::decision::{assess_with_history, Assessment, Decision, Finding, Masking, Policy};
 use serde_json::Value;
 
@@ -63,7 +63,7 @@ pub struct StageReport {
 }
 
 impl StageReport {
-    fn new(stage: Stage) -> Self {
+    pub(crate) fn new(stage: Stage) -> Self {
         StageReport {
             stage,
             decision: Decision::Allow,
@@ -84,7 +84,7 @@ impl StageReport {
         }
     }
 
-    fn absorb(&mut self, a: &Assessment) {
+    pub(crate) fn absorb(&mut self, a: &Assessment) {
         self.decision = self.decision.max(a.decision);
         self.score = self.score.max(a.evaluation.total_score);
         for r in a.reasons() {
@@ -108,7 +108,7 @@ pub enum RequestAction {
     },
 }
 
-fn masking(policy: &Policy, stage: Stage) -> Masking {
+pub(crate) fn masking(policy: &Policy, stage: Stage) -> Masking {
     let r = &policy.file.redaction;
     let on = r.enabled
         && if stage == Stage::Request {
@@ -271,12 +271,7 @@ pub fn inspect_response(
     let mut reasons: Vec<String> = Vec::new();
     let mut steps: Vec<Vec<String>> = Vec::new();
     for (i, call) in subject.tool_calls.iter().enumerate() {
-        let one = Subject {
-            tool_calls: vec![call.clone()],
-            ..Subject::default()
-        };
-        let a = assess_with_history(policy, &one, &steps, masking);
-        steps.push(policy.detectors.tools.tags_of(call));
+        let a = judge_response_call(policy, call, &mut steps, masking);
         if !a.decision.permits() {
             blocked.push(i);
             reasons.push(refusal_message(
@@ -320,7 +315,26 @@ pub fn inspect_response(
     (changed.then(|| body.to_string().into_bytes()), report)
 }
 
-fn first_reason(a: &Assessment) -> String {
+/// Judge one tool call a model proposed, after the calls before it in the
+/// same response (their tags are the chain history, extended here). The
+/// buffered and the streaming path both decide through this function.
+pub fn judge_response_call(
+    policy: &Policy,
+    call: &ToolCall,
+    steps: &mut Vec<Vec<String>>,
+    masking: Masking,
+) -> Assessment {
+    let one = Subject {
+        tool_calls: vec![call.clone()],
+        ..Subject::default()
+    };
+    let a = assess_with_history(policy, &one, steps, masking);
+    steps.push(policy.detectors.tools.tags_of(call));
+    a
+}
+
+/// The strongest non-redactable finding of an assessment, for refusals.
+pub fn first_reason(a: &Assessment) -> String {
     let strongest = a.findings.iter().filter(|f| !f.redactable).max_by(|x, y| {
         x.severity
             .cmp(&y.severity)

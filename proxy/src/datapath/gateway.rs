@@ -12,6 +12,7 @@ use super::body::{decode, is_event_stream, is_json_content_type, DecodeError, En
 use super::dialect::{Dialect, ErrorKind};
 use super::enforce::{inspect_request, inspect_response, Inspection, RequestAction, StageReport};
 use super::route::Route;
+use super::stream::{ApprovalHook, NoApprovals, StreamRewriter};
 use crate::app::App;
 use crate::decision::{Decision, Policy};
 use crate::state::{AuditEvent, AuditFinding};
@@ -31,11 +32,22 @@ const OFFLOAD_ABOVE: usize = 256 * 1024;
 
 pub struct Gateway {
     app: Arc<App>,
+    /// Registers streamed tool calls that require approval.
+    approvals: Arc<dyn ApprovalHook>,
 }
 
 impl Gateway {
     pub fn new(app: Arc<App>) -> Self {
-        Gateway { app }
+        Gateway {
+            app,
+            approvals: Arc::new(NoApprovals),
+        }
+    }
+
+    /// Use `hook` for streamed tool calls that `require_approval`.
+    pub fn with_approvals(mut self, hook: Arc<dyn ApprovalHook>) -> Self {
+        self.approvals = hook;
+        self
     }
 }
 
@@ -87,6 +99,8 @@ pub struct Ctx {
     /// Status the gateway answered with itself, if it did.
     answered: Option<u16>,
     reports: Vec<StageReport>,
+    /// Set when the upstream answered with an inspected event stream.
+    stream: Option<Box<StreamRewriter>>,
 }
 
 impl Ctx {
@@ -290,6 +304,7 @@ impl ProxyHttp for Gateway {
             denial: None,
             answered: None,
             reports: Vec::new(),
+            stream: None,
         }
     }
 
@@ -578,8 +593,20 @@ impl ProxyHttp for Gateway {
             .get("content-type")
             .and_then(|v| v.to_str().ok());
         if is_event_stream(ct) {
-            // Streams pass through until the stream rewriter is wired in.
-            resp.insert_header("x-asg-stream-inspection", "off")?;
+            // Inspected in flight, event by event (see `stream`).
+            let policy = ctx.policy.clone().expect("policy pinned in request_filter");
+            let rewriter = StreamRewriter::new(
+                ctx.dialect,
+                policy,
+                self.app.masker.clone(),
+                &ctx.id,
+                self.approvals.clone(),
+            );
+            if let Some(rw) = rewriter {
+                ctx.stream = Some(Box::new(rw));
+                resp.remove_header("content-length");
+                resp.insert_header("x-asg-stream-inspection", "on")?;
+            }
         } else {
             ctx.resp = ResponseBody::Buffer {
                 buf: BytesMut::new(),
@@ -610,6 +637,23 @@ impl ProxyHttp for Gateway {
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<Option<Duration>> {
+        if let Some(rw) = ctx.stream.as_mut() {
+            let mut out = match body.take() {
+                Some(chunk) => rw.push(&chunk),
+                None => Bytes::new(),
+            };
+            if end_of_stream {
+                let tail = rw.finish();
+                if !tail.is_empty() {
+                    let mut joined = BytesMut::from(&out[..]);
+                    joined.extend_from_slice(&tail);
+                    out = joined.freeze();
+                }
+            }
+            // An empty chunk holds back without ending the response.
+            *body = (!out.is_empty() || !end_of_stream).then_some(out);
+            return Ok(None);
+        }
         let ResponseBody::Buffer { buf, overflow } = &mut ctx.resp else {
             return Ok(None);
         };
@@ -695,6 +739,17 @@ impl ProxyHttp for Gateway {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
         let app = &self.app;
+        if let Some(rw) = ctx.stream.take() {
+            app.metrics
+                .stream_events
+                .with_label_values(&[ctx.dialect.as_str()])
+                .inc_by(rw.events());
+            app.metrics
+                .inspect_latency
+                .with_label_values(&["stream"])
+                .observe(rw.busy().as_secs_f64());
+            ctx.reports.push(rw.report());
+        }
         let route = ctx
             .route
             .as_ref()

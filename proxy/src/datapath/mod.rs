@@ -9,3 +9,4 @@ pub mod gateway;
 pub mod resolve;
 pub mod route;
 pub mod server;
+pub mod stream;

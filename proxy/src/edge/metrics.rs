@@ -26,6 +26,8 @@ pub struct Metrics {
     pub policy_reload_ok: IntGauge,
     pub admin_requests: IntCounterVec,
     pub inspect_latency: HistogramVec,
+    /// SSE events inspected in flight, by dialect.
+    pub stream_events: IntCounterVec,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -125,6 +127,12 @@ impl Metrics {
                 "asg_admin_requests_total",
                 "Admin API requests by route template and status",
                 &["path", "status"],
+            ),
+            stream_events: counter(
+                &r,
+                "asg_stream_events_total",
+                "Server-sent events inspected in flight, by dialect",
+                &["dialect"],
             ),
             upstream_latency,
             inspect_latency,
