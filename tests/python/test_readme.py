@@ -49,7 +49,7 @@ def test_defaults_listen_on_8080_and_9090(tmp_path):
     mock = asg_harness.mock_upstream_bin()
     script = f"""
 set -e
-trap 'kill $(jobs -p) 2>/dev/null' EXIT
+trap 'kill -9 $(jobs -p) 2>/dev/null' EXIT
 ip link set lo up 2>/dev/null || true
 {mock} --listen 127.0.0.1:7000 >/dev/null 2>&1 &
 cd {tmp_path}
