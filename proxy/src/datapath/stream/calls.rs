@@ -7,8 +7,8 @@
 
 use super::Cx;
 use crate::datapath::dialect::{redact_json, refusal_message};
-use crate::datapath::enforce::{first_reason, judge_response_call, ToolVerdict};
-use crate::decision::{Assessment, Decision, ToolCall};
+use crate::datapath::enforce::{self, first_reason, judge_calls, CallAction};
+use crate::decision::{Assessment, ToolCall};
 use serde_json::{json, Value};
 
 /// How a dialect carries a call's arguments.
@@ -55,14 +55,15 @@ impl ApprovalHook for NoApprovals {
     }
 }
 
-/// The text an agent sees in place of a call that waits for approval.
+/// The text an agent sees in place of a call that waits for approval:
+/// the buffered path's wording, plus the approval id when there is one.
 pub fn approval_message(tool: &str, reason: &str, request_id: &str, id: Option<&str>) -> String {
-    let approval = id
-        .map(|i| format!(" (approval id {i})"))
-        .unwrap_or_default();
-    format!(
-        "[asg] The call to tool `{tool}` requires approval by the security gateway{approval}: {reason} (request {request_id})"
-    )
+    match id {
+        None => enforce::approval_message(tool, reason, request_id),
+        Some(id) => format!(
+            "[asg] The call to tool `{tool}` requires approval by an operator before it can run (approval id {id}): {reason} (request {request_id})"
+        ),
+    }
 }
 
 /// Parse collected arguments the way the buffered path does.
@@ -81,30 +82,36 @@ impl Cx {
         let mut call = ToolCall::new(name, parse(raw, form));
         call.id = id.map(str::to_string);
         let policy = self.policy.clone();
-        let a = judge_response_call(&policy, &call, &mut self.steps, self.masking);
-        self.report.absorb(&a);
-        self.report.tools.push(ToolVerdict {
-            name: call.name.clone(),
-            target: call.target(),
-            decision: a.decision,
-        });
-        if !a.decision.permits() {
-            let reason = first_reason(&a);
-            let message = if a.decision == Decision::RequireApproval {
+        let calls = std::slice::from_ref(&call);
+        let Some(judged) = judge_calls(&policy, calls, &self.steps, self.masking).pop() else {
+            unreachable!("one call in, one judged call out");
+        };
+        self.steps.push(policy.detectors.tools.tags_of(&call));
+        self.report.absorb(&judged.assessment);
+        self.report.tools.push(judged.verdict);
+        let a = &judged.assessment;
+        let message = match judged.action {
+            CallAction::Pass => {
+                return Verdict::Allow {
+                    masked: self.mask_arguments(raw, form),
+                }
+            }
+            CallAction::NeedsApproval => {
                 let approval = self.approvals.approval_for(&ApprovalRequest {
                     request_id: &self.request_id,
                     call: &call,
-                    assessment: &a,
+                    assessment: a,
                 });
-                approval_message(name, &reason, &self.request_id, approval.as_deref())
-            } else {
-                refusal_message(name, &reason, &self.request_id)
-            };
-            return Verdict::Refuse { message };
-        }
-        Verdict::Allow {
-            masked: self.mask_arguments(raw, form),
-        }
+                approval_message(
+                    name,
+                    &first_reason(a),
+                    &self.request_id,
+                    approval.as_deref(),
+                )
+            }
+            CallAction::Refuse => refusal_message(name, &first_reason(a), &self.request_id),
+        };
+        Verdict::Refuse { message }
     }
 
     /// Mask secrets in arguments exactly as the buffered path's body walk
