@@ -13,8 +13,9 @@ use asg::datapath::stream::holdback::{MaskLog, TextChannel};
 use asg::datapath::stream::{NoApprovals, StreamRewriter};
 use asg::decision::redact::Masker;
 use asg::decision::Policy;
-use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::json;
+use std::hint::black_box;
 use std::sync::Arc;
 
 /// Assistant-style text: prose, a code block, numbers, a path; ~2.3 KB.

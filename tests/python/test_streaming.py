@@ -245,3 +245,46 @@ def test_stream_decisions_are_counted(gw, oai):
         time.sleep(0.05)
     assert after == before + 1
     assert (gw.metric_value("asg_stream_events_total", {"dialect": "openai_chat"}) or 0) > 0
+
+
+# ---------------------------------------------------------------- blocked_tool_call = "error"
+
+
+@pytest.fixture(scope="module")
+def gw_error(mock_upstream):
+    dev = (asg_harness.REPO_ROOT / "policies" / "dev.toml").read_text()
+    assert 'blocked_tool_call = "refusal"' in dev
+    text = dev.replace('blocked_tool_call = "refusal"', 'blocked_tool_call = "error"')
+    try:
+        g = asg_harness.Gateway(mock_upstream.base_url, policy_text=("dev-error.toml", text))
+    except asg_harness.HarnessError as e:
+        pytest.fail(str(e), pytrace=False)
+    yield g
+    g.close()
+
+
+def test_error_mode_chat_sdk_raises(gw_error):
+    client = asg_harness.openai_client(gw_error.openai_base_url, SHELL)
+    with pytest.raises(openai.APIError, match="blocked by the security gateway"):
+        with client.chat.completions.stream(model="gpt-4.1", messages=MESSAGES, tools=CHAT_TOOLS) as s:
+            for _ in s:
+                pass
+
+
+def test_error_mode_responses_sdk_sees_error_then_failed(gw_error):
+    client = asg_harness.openai_client(gw_error.openai_base_url, SHELL)
+    with client.responses.stream(model="gpt-5", input=USER_TEXT, tools=RESPONSES_TOOLS) as s:
+        events = list(s)
+        with pytest.raises(RuntimeError, match="response.completed"):
+            s.get_final_response()
+    assert [e.type for e in events][-2:] == ["error", "response.failed"]
+    assert "blocked by the security gateway" in events[-2].message
+    assert not any(e.type.startswith("response.function_call") for e in events)
+
+
+def test_error_mode_anthropic_sdk_raises(gw_error):
+    client = asg_harness.anthropic_client(gw_error.anthropic_base_url, SHELL)
+    with pytest.raises(anthropic.APIStatusError, match="blocked by the security gateway"):
+        with client.messages.stream(model=CLAUDE, max_tokens=256, messages=MESSAGES, tools=ANTHROPIC_TOOLS) as s:
+            for _ in s:
+                pass

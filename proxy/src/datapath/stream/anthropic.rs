@@ -14,6 +14,7 @@ use super::calls::{ArgsForm, Verdict};
 use super::holdback::TextChannel;
 use super::sse::RawEvent;
 use super::{emit_json, Cx};
+use crate::datapath::dialect::Dialect;
 use bytes::BytesMut;
 use serde_json::{json, Value};
 
@@ -130,7 +131,9 @@ impl AnthropicStream {
                 match pos.map(|p| self.blocks.remove(p).1) {
                     Some(Block::Tool { start, json }) => {
                         self.close_tool(index, start, &json, cx, out);
-                        out.extend_from_slice(&ev.raw);
+                        if !cx.terminated {
+                            out.extend_from_slice(&ev.raw);
+                        }
                     }
                     Some(Block::Text {
                         field,
@@ -189,6 +192,10 @@ impl AnthropicStream {
                     emit_json(out, Some("content_block_delta"), None, &d);
                 }
             }
+            Verdict::Fail { message } => {
+                let e = cx.blocked_error(Dialect::AnthropicMessages, &message);
+                emit_json(out, Some("error"), None, &e);
+            }
             Verdict::Refuse { message } => {
                 self.tools_refused += 1;
                 start["content_block"] = json!({"type": "text", "text": ""});
@@ -213,6 +220,9 @@ impl AnthropicStream {
                 } => flush_block(index, field, delta_type, &mut text, cx, out),
                 Block::Tool { start, json } if judge_tools => {
                     self.close_tool(index, start, &json, cx, out);
+                    if cx.terminated {
+                        return;
+                    }
                     let stop = json!({"type": "content_block_stop", "index": index});
                     emit_json(out, Some("content_block_stop"), None, &stop);
                 }

@@ -30,6 +30,9 @@ pub enum Verdict {
     Allow { masked: Option<String> },
     /// Emit this text instead (blocked, or waiting for approval).
     Refuse { message: String },
+    /// Blocked, and the profile says `blocked_tool_call = "error"`: end
+    /// the stream with an error event carrying this message.
+    Fail { message: String },
 }
 
 /// A call that needs approval, as handed to an [`ApprovalHook`].
@@ -109,7 +112,13 @@ impl Cx {
                     approval.as_deref(),
                 )
             }
-            CallAction::Refuse => refusal_message(name, &first_reason(a), &self.request_id),
+            CallAction::Refuse => {
+                let message = refusal_message(name, &first_reason(a), &self.request_id);
+                if self.blocked_as_error() {
+                    return Verdict::Fail { message };
+                }
+                message
+            }
         };
         Verdict::Refuse { message }
     }

@@ -13,6 +13,7 @@ use super::calls::{ArgsForm, Verdict};
 use super::holdback::TextChannel;
 use super::sse::RawEvent;
 use super::{emit_json, Cx};
+use crate::datapath::dialect::Dialect;
 use bytes::BytesMut;
 use serde_json::{json, Map, Value};
 
@@ -21,6 +22,8 @@ const TEXT_FIELDS: [&str; 4] = ["content", "refusal", "reasoning_content", "reas
 
 #[derive(Default)]
 pub struct ChatStream {
+    /// A call was blocked and the profile wants an error event.
+    blocked: Option<String>,
     choices: Vec<Choice>,
     /// Top-level fields of the first chunk, for inserted chunks.
     template: Option<Map<String, Value>>,
@@ -165,6 +168,11 @@ impl ChatStream {
         for c in &before {
             emit_json(out, None, None, c);
         }
+        if let Some(message) = self.blocked.take() {
+            let e = cx.blocked_error(Dialect::OpenaiChat, &message);
+            emit_json(out, None, None, &e);
+            return;
+        }
         if !changed {
             out.extend_from_slice(&ev.raw);
         } else if chunk["choices"].as_array().is_some_and(|l| !l.is_empty()) {
@@ -214,7 +222,8 @@ impl ChatStream {
         if finishing {
             let template = self.template.clone().unwrap_or_default();
             let st = self.choice(index);
-            let (delta, allowed) = close_choice(st, cx, tail, true);
+            let (delta, allowed, blocked) = close_choice(st, cx, tail, true);
+            self.blocked = self.blocked.take().or(blocked);
             if !delta.is_empty() {
                 before.push(chunk_with(&template, index, delta));
             }
@@ -234,9 +243,14 @@ impl ChatStream {
                 cx.note("stream ended with an error before a tool call was complete; the call was not delivered");
                 st.calls.clear();
             }
-            let (delta, _) = close_choice(st, cx, Map::new(), judge_calls);
+            let (delta, _, blocked) = close_choice(st, cx, Map::new(), judge_calls);
             if !delta.is_empty() {
                 emit_json(out, None, None, &chunk_with(&template, st.index, delta));
+            }
+            if let Some(message) = blocked {
+                let e = cx.blocked_error(Dialect::OpenaiChat, &message);
+                emit_json(out, None, None, &e);
+                return;
             }
         }
     }
@@ -247,14 +261,15 @@ impl ChatStream {
 }
 
 /// Flush a choice's text and judge its calls. `tail` holds text released
-/// from the finishing chunk itself. Returns the delta to send and how many
-/// calls were allowed.
+/// from the finishing chunk itself. Returns the delta to send, how many
+/// calls were allowed, and the refusal when the profile turns a blocked
+/// call into an error event instead of text.
 fn close_choice(
     st: &mut Choice,
     cx: &mut Cx,
     mut tail: Map<String, Value>,
     judge_calls: bool,
-) -> (Map<String, Value>, usize) {
+) -> (Map<String, Value>, usize, Option<String>) {
     for (field, ch) in st.channels.iter_mut() {
         let rest = cx.flush_text(ch);
         if rest.is_empty() {
@@ -273,6 +288,7 @@ fn close_choice(
     }
     let mut refusals: Vec<String> = Vec::new();
     let mut allowed: Vec<Value> = Vec::new();
+    let mut blocked: Option<String> = None;
     if judge_calls {
         st.calls.sort_by_key(|c| c.index);
         for call in st.calls.drain(..) {
@@ -282,6 +298,9 @@ fn close_choice(
                 ArgsForm::JsonString
             };
             match cx.judge(&call.name, Some(&call.id), &call.args, form) {
+                Verdict::Fail { message } => {
+                    blocked.get_or_insert(message);
+                }
                 Verdict::Refuse { message } => refusals.push(message),
                 Verdict::Allow { masked } => {
                     let args = masked.unwrap_or(call.args);
@@ -310,10 +329,14 @@ fn close_choice(
         st.wrote_content = true;
     }
     let n = allowed.len();
+    if blocked.is_some() {
+        // The stream ends with the error: no call of this turn runs.
+        return (tail, 0, blocked);
+    }
     if !allowed.is_empty() {
         tail.insert("tool_calls".into(), Value::Array(allowed));
     }
-    (tail, n)
+    (tail, n, None)
 }
 
 fn chunk_with(template: &Map<String, Value>, index: u64, delta: Map<String, Value>) -> Value {

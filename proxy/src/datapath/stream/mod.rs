@@ -26,8 +26,9 @@ pub mod sse;
 
 pub use calls::{ApprovalHook, ApprovalRequest, NoApprovals, Verdict};
 
-use crate::datapath::dialect::{redact_json, Dialect};
+use crate::datapath::dialect::{redact_json, Dialect, ErrorKind};
 use crate::datapath::enforce::{masking, Stage, StageReport};
+use crate::decision::policy::BlockedToolCall;
 use crate::decision::redact::Masker;
 use crate::decision::{Decision, Masking, Policy};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -51,6 +52,8 @@ pub struct Cx {
     pub(crate) report: StageReport,
     /// A text delta carried logprobs that were removed.
     logprobs_removed: bool,
+    /// A blocked call ended the stream with an error event: drop the rest.
+    pub(crate) terminated: bool,
 }
 
 impl Cx {
@@ -74,7 +77,26 @@ impl Cx {
             masks: MaskLog::new(cap),
             report: StageReport::new(Stage::Response),
             logprobs_removed: false,
+            terminated: false,
         }
+    }
+
+    /// The profile wants a blocked call to end the stream with an error
+    /// event rather than a refusal text (`proxy.blocked_tool_call`).
+    pub(crate) fn blocked_as_error(&self) -> bool {
+        self.policy.file.proxy.blocked_tool_call == BlockedToolCall::Error
+    }
+
+    /// The error body for a blocked call, in the dialect's own format.
+    pub(crate) fn blocked_error(&mut self, dialect: Dialect, message: &str) -> Value {
+        self.terminate_blocked();
+        dialect.error_body(ErrorKind::Blocked, message, &self.request_id)
+    }
+
+    /// Stop the stream after the error event for a blocked call.
+    pub(crate) fn terminate_blocked(&mut self) {
+        self.terminated = true;
+        self.note("stream ended with an error: a tool call was blocked (proxy.blocked_tool_call = \"error\")");
     }
 
     /// A text fragment in, the part that can be released (masked) out.
@@ -171,6 +193,9 @@ enum Handler {
 
 impl Handler {
     fn event(&mut self, ev: RawEvent, cx: &mut Cx, out: &mut BytesMut) {
+        if cx.terminated {
+            return;
+        }
         match self {
             Handler::Chat(h) => h.event(ev, cx, out),
             Handler::Responses(h) => h.event(ev, cx, out),
@@ -180,6 +205,9 @@ impl Handler {
     }
 
     fn end(&mut self, cx: &mut Cx, out: &mut BytesMut) {
+        if cx.terminated {
+            return;
+        }
         match self {
             Handler::Chat(h) => h.end(cx, out),
             Handler::Responses(h) => h.end(cx, out),

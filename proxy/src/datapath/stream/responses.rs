@@ -139,6 +139,9 @@ pub struct ResponsesStream {
     calls: Vec<PendingCall>,
     /// Call items replaced by refusal message items: (item id, new item).
     replaced: Vec<(String, Value)>,
+    /// The response object of `response.created`, for a `response.failed`
+    /// the gateway has to write itself.
+    created: Option<Value>,
 }
 
 impl ResponsesStream {
@@ -252,7 +255,12 @@ impl ResponsesStream {
                 }
                 self.send_redacted(&name, v, &ev.raw, cx, out);
             }
-            _ => self.send_redacted(&name, v, &ev.raw, cx, out),
+            _ => {
+                if self.created.is_none() && v["response"].is_object() {
+                    self.created = Some(v["response"].clone());
+                }
+                self.send_redacted(&name, v, &ev.raw, cx, out)
+            }
         }
     }
 
@@ -375,6 +383,20 @@ impl ResponsesStream {
                 let e = json!({"type": "response.output_item.done",
                                "output_index": call.output_index, "item": item});
                 self.send_modified("response.output_item.done", e, &Bytes::new(), true, cx, out);
+            }
+            Verdict::Fail { message } => {
+                cx.terminate_blocked();
+                let e = json!({"type": "error", "code": "asg_blocked", "message": message, "param": null});
+                self.send_modified("error", e, &Bytes::new(), true, cx, out);
+                let mut response = self
+                    .created
+                    .clone()
+                    .unwrap_or_else(|| json!({"object": "response"}));
+                response["status"] = json!("failed");
+                response["error"] = json!({"code": "asg_blocked", "message": message});
+                response["output"] = json!([]);
+                let failed = json!({"type": "response.failed", "response": response});
+                self.send_modified("response.failed", failed, &Bytes::new(), true, cx, out);
             }
             Verdict::Refuse { message } => {
                 let id = format!("msg_asg_{}", call.item_id);

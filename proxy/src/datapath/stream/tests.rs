@@ -304,11 +304,14 @@ fn check_every_split(dialect: Dialect, file: &str) -> Assembled {
     let mut rw = rewriter(dialect, &p);
     let mut sent = Vec::new();
     for b in raw.chunks(1) {
-        sent.extend_from_slice(&rw.push(b));
-        assert!(
-            is_prefix_of(&assemble(dialect, &sent), &got_whole),
-            "{file}"
-        );
+        let out = rw.push(b);
+        if !out.is_empty() {
+            sent.extend_from_slice(&out);
+            assert!(
+                is_prefix_of(&assemble(dialect, &sent), &got_whole),
+                "{file}"
+            );
+        }
     }
     sent.extend_from_slice(&rw.finish());
     assert_eq!(assemble(dialect, &sent), got_whole, "{file} byte by byte");
@@ -918,9 +921,12 @@ proptest! {
         let (mut pos, mut k) = (0, 0);
         while pos < bytes.len() {
             let n = cuts[k % cuts.len()].min(bytes.len() - pos);
-            sent.extend_from_slice(&rw.push(&bytes[pos..pos + n]));
-            let so_far = assemble(dialect, &sent);
-            prop_assert!(is_prefix_of(&so_far, &want), "{:?} vs {:?}", so_far.texts, want.texts);
+            let out = rw.push(&bytes[pos..pos + n]);
+            if !out.is_empty() {
+                sent.extend_from_slice(&out);
+                let so_far = assemble(dialect, &sent);
+                prop_assert!(is_prefix_of(&so_far, &want), "{:?} vs {:?}", so_far.texts, want.texts);
+            }
             pos += n;
             k += 1;
         }
@@ -929,6 +935,138 @@ proptest! {
         prop_assert_eq!(&got.texts, &want.texts);
         for (key, copy) in &got.copies {
             prop_assert_eq!(Some(copy), got.texts.get(key));
+        }
+    }
+}
+
+/// `obfuscation` is random padding: never scanned, never masked, passed on.
+#[test]
+fn obfuscation_padding_is_not_scanned() {
+    let p = policy();
+    let pad = "Zx8Qp2Lm9Rt4Vw7Yk3NbQ1"; // high entropy: would be masked as text
+    let chat = format!(
+        "data: {}\n\ndata: [DONE]\n\n",
+        json!({"id":"c","object":"chat.completion.chunk","created":1,"model":"m",
+               "choices":[{"index":0,"delta":{"content":"hi "},"finish_reason":null}],"obfuscation":pad})
+    );
+    let responses = format!(
+        "event: response.output_text.delta\ndata: {}\n\nevent: response.in_progress\ndata: {}\n\n",
+        json!({"type":"response.output_text.delta","item_id":"m","output_index":0,"content_index":0,
+               "delta":"hi ","logprobs":[],"obfuscation":pad,"sequence_number":0}),
+        json!({"type":"response.in_progress","obfuscation":pad,"sequence_number":1})
+    );
+    for (dialect, s) in [
+        (Dialect::OpenaiChat, chat),
+        (Dialect::OpenaiResponses, responses),
+    ] {
+        let mut rw = rewriter(dialect, &p);
+        let out = String::from_utf8(feed(&mut rw, &[s.as_bytes()]).concat()).unwrap();
+        assert_eq!(out.matches(pad).count(), s.matches(pad).count(), "{out}");
+        assert!(!out.contains("[REDACTED:"), "{out}");
+    }
+}
+
+/// A call the profile sends to a human: the refusal says so and quotes
+/// the id the approval hook returned.
+#[test]
+fn approval_required_call_mentions_the_approval_id() {
+    use std::sync::Mutex;
+    struct Recorder(Mutex<Vec<String>>);
+    impl ApprovalHook for Recorder {
+        fn approval_for(&self, r: &ApprovalRequest<'_>) -> Option<String> {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("{} {}", r.call.name, r.call.target()));
+            Some("apr_42".into())
+        }
+    }
+    let p = Arc::new(Policy::load("production", None).unwrap());
+    let hook = Arc::new(Recorder(Mutex::new(Vec::new())));
+    let mut rw = StreamRewriter::new(
+        Dialect::AnthropicMessages,
+        p,
+        masker(),
+        "req-a",
+        hook.clone(),
+    )
+    .unwrap();
+    let ev = |v: Value| format!("event: {}\ndata: {v}\n\n", v["type"].as_str().unwrap());
+    let mut s = ev(
+        json!({"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_1","name":"shell","input":{}}}),
+    );
+    s += &ev(
+        json!({"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"command\":\"ls -la\"}"}}),
+    );
+    s += &ev(json!({"type":"content_block_stop","index":0}));
+    s += &ev(json!({"type":"message_delta","delta":{"stop_reason":"tool_use"}}));
+    let got = assemble(
+        Dialect::AnthropicMessages,
+        &feed(&mut rw, &[s.as_bytes()]).concat(),
+    );
+    assert!(got.calls.is_empty());
+    let text = &got.texts["b0"];
+    assert!(
+        text.contains("requires approval") && text.contains("apr_42"),
+        "{text}"
+    );
+    assert_eq!(got.ends, ["end_turn"]);
+    assert_eq!(*hook.0.lock().unwrap(), ["shell {\"command\":\"ls -la\"}"]);
+    assert_eq!(rw.report().tools[0].decision, Decision::RequireApproval);
+}
+
+/// `proxy.blocked_tool_call = "error"`: the stream ends with the dialect's
+/// error event right where the call would have been; nothing follows.
+#[test]
+fn blocked_call_can_end_the_stream_with_an_error_event() {
+    let mut p = Policy::load("dev", None).unwrap();
+    p.file.proxy.blocked_tool_call = crate::decision::policy::BlockedToolCall::Error;
+    let p = Arc::new(p);
+    for (dialect, file) in [
+        (Dialect::OpenaiChat, "openai_chat/stream_tool_calls.sse"),
+        (
+            Dialect::OpenaiResponses,
+            "openai_responses/stream_function_call.sse",
+        ),
+        (
+            Dialect::AnthropicMessages,
+            "anthropic_messages/stream_tool_use.sse",
+        ),
+    ] {
+        let raw = fixture(file);
+        let mut rw = rewriter(dialect, &p);
+        let out = feed(&mut rw, &[&raw]).concat();
+        assert!(!contains(&out, "id_rsa"), "{dialect:?}");
+        let got = assemble(dialect, &out);
+        assert_eq!(
+            got.errors,
+            1,
+            "{dialect:?}: {}",
+            String::from_utf8_lossy(&out)
+        );
+        assert!(got.calls.is_empty() && !got.done_marker, "{dialect:?}");
+        let events = events_of(&out);
+        let (last_name, last) = events.last().unwrap();
+        match dialect {
+            Dialect::OpenaiChat => assert_eq!(
+                serde_json::from_str::<Value>(last).unwrap()["error"]["code"],
+                "asg_blocked"
+            ),
+            Dialect::OpenaiResponses => {
+                assert_eq!(last_name.as_deref(), Some("response.failed"));
+                assert_eq!(got.ends, ["failed"]);
+            }
+            _ => assert_eq!(last_name.as_deref(), Some("error")),
+        }
+        // Same at every split point.
+        for cut in (0..raw.len()).step_by(7) {
+            let mut rw = rewriter(dialect, &p);
+            let (x, y) = raw.split_at(cut);
+            assert_eq!(
+                feed(&mut rw, &[x, y]).concat(),
+                out,
+                "{dialect:?} cut {cut}"
+            );
         }
     }
 }
