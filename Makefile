@@ -2,13 +2,14 @@
 CARGO ?= cargo
 VENV  := .venv
 
-.PHONY: help run build release venv test test-rust test-python lint bench bench-load bench-criterion test-e2e-mock clean-data
+.PHONY: help run build release venv test test-rust test-python lint bench bench-load bench-criterion bench-stream test-e2e-mock clean-data
 
 help:
 	@echo "make run            run the gateway: proxy 127.0.0.1:8080, admin 127.0.0.1:9090, dev profile, state in ./data"
 	@echo "make test           everything CI runs: unit + end-to-end (Rust) + SDK tests (Python)"
 	@echo "make lint           cargo fmt --check and clippy -D warnings"
 	@echo "make bench          load benchmark (wrk, loopback) and criterion benchmarks"
+	@echo "make bench-stream   streams: added time to first event and memory per open stream"
 	@echo "make build          cargo build --workspace --bins (asg, mock-upstream)"
 	@echo "make venv           create/update .venv from tests/python/requirements.txt"
 
@@ -47,6 +48,10 @@ bench-load:
 
 bench-criterion:
 	$(CARGO) bench -p asg
+
+bench-stream: venv
+	$(CARGO) build --release -p asg -p asg-e2e --bins
+	ASG_E2E_PROFILE=release $(VENV)/bin/python tests/bench/stream_ttfb.py
 
 clean-data:
 	rm -rf data
