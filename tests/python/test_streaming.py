@@ -137,6 +137,17 @@ def test_chat_midstream_error_reaches_the_sdk(oai):
     assert seen, "deltas before the error arrive"
 
 
+def test_chat_upstream_cut_reaches_the_sdk(oai):
+    stream = oai({**SECRET, "x-mock-close-midstream": "1"}).chat.completions.create(
+        model="m", messages=MESSAGES, stream=True
+    )
+    text = ""
+    with pytest.raises(openai.APIConnectionError):
+        for chunk in stream:
+            text += "".join(c.delta.content or "" for c in chunk.choices)
+    assert LEAKS[0] not in text
+
+
 # ---------------------------------------------------------------- OpenAI Responses
 
 

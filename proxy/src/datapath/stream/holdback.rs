@@ -32,6 +32,7 @@
 
 use crate::decision::redact::{MaskEvent, Masker, Redactor};
 use memchr::memmem;
+use std::collections::VecDeque;
 
 /// Longest left context (keyword, `Bearer `, `scheme://user:`) a rule needs.
 pub const LEFT_CONTEXT: usize = 256;
@@ -49,6 +50,10 @@ pub const HARD_CAP: usize = 64 * 1024;
 const SYNC_SLACK: usize = 256;
 /// Released text is trimmed once the buffer holds this much of it.
 const TRIM_AT: usize = 4096;
+/// An over-long token that the redactor says is a secret still growing is
+/// rescanned only after this much more text (or a whitespace) arrives, so
+/// holding it costs O(n) scanning, not O(n²).
+const RESCAN_STEP: usize = 4096;
 
 /// Mask events seen on a stream, deduplicated and capped like the
 /// non-streaming path's report.
@@ -92,6 +97,12 @@ pub struct TextChannel {
     pending: usize,
     /// `buf` was trimmed: its first byte is not the start of the text.
     trimmed: bool,
+    /// Length of `buf` at the last scan that could release nothing because
+    /// a span reached the end (0: none).
+    stuck_at: usize,
+    /// Spans masked recently (start, end), oldest first, while a window
+    /// could still start inside one or in its left context.
+    recent: VecDeque<(usize, usize)>,
 }
 
 impl TextChannel {
@@ -154,6 +165,12 @@ impl TextChannel {
         if hold <= self.pending {
             return;
         }
+        if !end && !forced && self.stuck_at > 0 && len < self.stuck_at + RESCAN_STEP {
+            let grew = &self.buf.as_bytes()[self.stuck_at..];
+            if !grew.iter().any(u8::is_ascii_whitespace) {
+                return;
+            }
+        }
         let ctx = self.sync_point();
         let spans = redactor.spans(&self.buf[ctx..]);
         let mut cut = floor_char_boundary(&self.buf, hold);
@@ -170,8 +187,10 @@ impl TextChannel {
             }
         }
         if cut <= self.pending {
+            self.stuck_at = len;
             return;
         }
+        self.stuck_at = 0;
         let mut pos = self.pending;
         for s in &spans {
             let (a, b) = (s.start + ctx, s.end + ctx);
@@ -184,6 +203,7 @@ impl TextChannel {
             // `a < pending` only if a rule broke the span contract: the
             // part already released cannot be taken back; mask the rest.
             out.push_str(&self.buf[pos..a.max(pos)]);
+            self.recent.push_back((a, b));
             let value = &self.buf[a..b];
             let digest = masker.digest(value);
             out.push_str("[REDACTED:");
@@ -205,9 +225,23 @@ impl TextChannel {
 
     /// Where the redactor's window starts: at least [`LEFT_CONTEXT`] bytes
     /// of released text before the pending text, starting right after a
-    /// whitespace byte (or at the start of the text).
+    /// whitespace byte (or at the start of the text). A window never cuts
+    /// a span masked earlier, nor its left context: in the full text that
+    /// span hides every match overlapping it, and a window that cut it would
+    /// find those matches instead.
     fn sync_point(&self) -> usize {
-        let want = self.pending.saturating_sub(LEFT_CONTEXT);
+        let mut start = self.window_start(self.pending);
+        for &(s, e) in self.recent.iter().rev() {
+            if e > start {
+                start = start.min(self.window_start(s));
+            }
+        }
+        start
+    }
+
+    /// The whitespace boundary at least [`LEFT_CONTEXT`] bytes before `anchor`.
+    fn window_start(&self, anchor: usize) -> usize {
+        let want = anchor.saturating_sub(LEFT_CONTEXT);
         if want == 0 && !self.trimmed {
             return 0;
         }
@@ -232,10 +266,23 @@ impl TextChannel {
             return;
         }
         let keep = LEFT_CONTEXT + SYNC_SLACK;
-        let from = floor_char_boundary(&self.buf, self.pending - keep);
+        // Spans far behind can no longer be reached by a window (each span
+        // pulls the window at most `keep` bytes before its own start).
+        let horizon = self.pending.saturating_sub(keep + PEM_MAX);
+        while self.recent.front().is_some_and(|&(_, e)| e < horizon) {
+            self.recent.pop_front();
+        }
+        let oldest = self
+            .recent
+            .front()
+            .map_or(self.pending, |&(s, _)| s.min(self.pending));
+        let from = floor_char_boundary(&self.buf, oldest.saturating_sub(keep));
         self.buf.drain(..from);
         self.pending -= from;
-        self.trimmed = true;
+        for span in self.recent.iter_mut() {
+            *span = (span.0.saturating_sub(from), span.1.saturating_sub(from));
+        }
+        self.trimmed |= from > 0;
     }
 }
 
@@ -551,6 +598,54 @@ mod tests {
             "{}",
             &out[..80]
         );
+    }
+
+    #[test]
+    fn long_secret_token_in_small_fragments_is_exact_and_cheap() {
+        let p = policy();
+        // A 6 KB random token (one high-entropy span) arriving 4 bytes at a
+        // time, then prose: one mask, and few scans of the growing token.
+        const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut x: u64 = 11;
+        let token: String = (0..6000)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ALNUM[(x >> 33) as usize % ALNUM.len()] as char
+            })
+            .collect();
+        let text = format!("blob: {token} end of blob");
+        let parts: Vec<&str> = text
+            .as_bytes()
+            .chunks(4)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        let started = std::time::Instant::now();
+        let (steps, flushed) = run(&p, &parts);
+        let all = steps.concat() + &flushed;
+        assert_eq!(all, expected(&p, &text));
+        assert_eq!(all.matches("[REDACTED:").count(), 1, "{}", &all[..80]);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    /// Found by the property test: after a private-key block, a window
+    /// starting inside the block saw `KEY-----=…` as a high-entropy token,
+    /// which the full text never masks (the block hides it).
+    #[test]
+    fn window_never_cuts_a_masked_block() {
+        let p = policy();
+        let line = "A+++00aa+A+aA0/aaA0+AaAa0a000a/AAaaAaAa+AAA0AA+/+0aaaA/0+++a+0a0";
+        let text = format!(
+            "aaaa-----BEGIN RSA PRIVATE KEY-----\n{line}\n{line}\n-----END RSA PRIVATE KEY-----=Aaa00A0A0aa0A0aA00aa0AaaaaAAsk-proj-aaaaAaAA0aA0a0AA0A0AIBCbFtcG0eBB10L2Mbd31\n"
+        );
+        let parts: Vec<&str> = text
+            .as_bytes()
+            .chunks(1)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        let (steps, flushed) = run(&p, &parts);
+        assert_eq!(steps.concat() + &flushed, expected(&p, &text));
     }
 
     #[test]

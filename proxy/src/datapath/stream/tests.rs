@@ -796,6 +796,17 @@ fn text() -> impl Strategy<Value = String> {
         .prop_map(|v| v.into_iter().map(|(a, b)| a + &b).collect())
 }
 
+/// Harder texts: segments glued together or joined by punctuation, so
+/// secrets touch each other, quotes and brackets.
+fn glued_text() -> impl Strategy<Value = String> {
+    let sep = prop::sample::select(vec![
+        "", "", " ", "(", ")", "\"", "'", ",", ":", "=", "\n", ". ", "/",
+    ])
+    .prop_map(str::to_string);
+    prop::collection::vec((segment(), sep), 1..30)
+        .prop_map(|v| v.into_iter().map(|(a, b)| a + &b).collect())
+}
+
 /// Cut `s` into fragments at char boundaries, sizes from `sizes`.
 fn fragments(s: &str, sizes: &[usize]) -> Vec<String> {
     let mut out = Vec::new();
@@ -886,6 +897,27 @@ proptest! {
     #[test]
     fn channel_equals_non_streaming_redaction(
         t in text(),
+        sizes in prop::collection::vec(1usize..24, 1..8),
+    ) {
+        let p = policy();
+        let m = masker();
+        let want = p.redactor.redact(&t, &m).map_or_else(|| t.clone(), |r| r.text);
+        let mut ch = TextChannel::new();
+        let mut log = MaskLog::new(32);
+        let mut got = String::new();
+        for f in fragments(&t, &sizes) {
+            ch.push(&f, &p.redactor, &m, &mut got, &mut log);
+            prop_assert!(want.starts_with(&got), "sent {got:?}\nwant {want:?}");
+        }
+        ch.flush(&p.redactor, &m, &mut got, &mut log);
+        prop_assert_eq!(got, want);
+    }
+
+    /// Same property on harder texts (secrets glued to each other, to
+    /// quotes, brackets and separators).
+    #[test]
+    fn channel_equals_non_streaming_redaction_on_glued_text(
+        t in glued_text(),
         sizes in prop::collection::vec(1usize..24, 1..8),
     ) {
         let p = policy();
