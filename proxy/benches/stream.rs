@@ -4,7 +4,9 @@
 //! * `rewriter/*`: a whole SSE stream through `StreamRewriter`, one upstream
 //!   chunk per event (parse SSE, parse JSON, redact, re-serialize), reported
 //!   as events per second;
-//! * `open/*`: constructing a rewriter (added time to first byte).
+//! * `open/*`: constructing a rewriter (added time to first byte);
+//! * and, printed once, the heap a rewriter keeps per open stream (live
+//!   bytes counted by a wrapping allocator).
 //!
 //! Run: `cargo bench -p asg --bench stream`.
 
@@ -15,8 +17,36 @@ use asg::decision::redact::Masker;
 use asg::decision::Policy;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::json;
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
+
+/// The system allocator, counting live bytes.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
 
 /// Assistant-style text: prose, a code block, numbers, a path; ~2.3 KB.
 const PROSE: &str = "Sure! Here is how to configure the service. First, install the package with \
@@ -210,5 +240,54 @@ fn bench_rewriter(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_channel, bench_rewriter);
+/// Heap kept by one open stream's rewriter: after the first events, and
+/// half-way through a stream (text held back, channel history).
+fn report_memory(_: &mut Criterion) {
+    let policy = Arc::new(Policy::load("dev", None).expect("embedded policy"));
+    let masker = Masker::new([7; 32]);
+    for (name, dialect, events) in [
+        ("chat", Dialect::OpenaiChat, chat_stream(&with_secrets())),
+        (
+            "responses",
+            Dialect::OpenaiResponses,
+            responses_stream(&with_secrets()),
+        ),
+        (
+            "anthropic",
+            Dialect::AnthropicMessages,
+            anthropic_stream(&with_secrets()),
+        ),
+    ] {
+        // Warm up: the redactor's regexes build their (shared) caches once.
+        let mut warm = StreamRewriter::new(
+            dialect,
+            policy.clone(),
+            masker.clone(),
+            "req",
+            Arc::new(NoApprovals),
+        )
+        .expect("inspected dialect");
+        events.iter().for_each(|e| drop(warm.push(e)));
+        drop(warm);
+        for upto in [3, events.len() / 2] {
+            let before = LIVE.load(Ordering::Relaxed);
+            let mut rw = StreamRewriter::new(
+                dialect,
+                policy.clone(),
+                masker.clone(),
+                "req",
+                Arc::new(NoApprovals),
+            )
+            .expect("inspected dialect");
+            for e in &events[..upto] {
+                drop(rw.push(e));
+            }
+            let kept = LIVE.load(Ordering::Relaxed) - before;
+            println!("memory/{name}: rewriter keeps {kept} bytes after {upto} events");
+            black_box(&rw);
+        }
+    }
+}
+
+criterion_group!(benches, bench_channel, bench_rewriter, report_memory);
 criterion_main!(benches);
