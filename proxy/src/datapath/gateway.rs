@@ -11,6 +11,7 @@
 use super::body::{decode, is_event_stream, is_json_content_type, DecodeError, Encoding};
 use super::dialect::{Dialect, ErrorKind};
 use super::enforce::{inspect_request, inspect_response, Inspection, RequestAction, StageReport};
+use super::forward::{Admission, ForwardTarget};
 use super::route::Route;
 use crate::app::App;
 use crate::decision::{Decision, Policy};
@@ -87,6 +88,8 @@ pub struct Ctx {
     /// Status the gateway answered with itself, if it did.
     answered: Option<u16>,
     reports: Vec<StageReport>,
+    /// Forward-mode traffic: where the client is really going.
+    forward: Option<ForwardTarget>,
 }
 
 impl Ctx {
@@ -290,6 +293,7 @@ impl ProxyHttp for Gateway {
             denial: None,
             answered: None,
             reports: Vec::new(),
+            forward: None,
         }
     }
 
@@ -315,7 +319,31 @@ impl ProxyHttp for Gateway {
         let host = header_str(session, "host").map(str::to_string);
         ctx.policy = Some(policy.clone());
 
-        let Some(route) = self.app.routes.find(host.as_deref(), &path) else {
+        // Forward proxy (issue 6): the client chose the destination; the
+        // `[connect]` policy says whether to inspect, pass or refuse it.
+        ctx.forward = match self.app.forwarding.target_of(session) {
+            Ok(t) => t,
+            Err(msg) => {
+                return self
+                    .refuse(session, ctx, ErrorKind::InvalidRequest, &msg)
+                    .await
+            }
+        };
+        let admission = match ctx.forward.as_mut() {
+            Some(t) => self
+                .app
+                .forwarding
+                .admit(t, &policy, host.as_deref(), &self.app.metrics),
+            None => Admission::Inspect,
+        };
+        if let Admission::Deny(msg) = &admission {
+            return self.refuse(session, ctx, ErrorKind::Blocked, msg).await;
+        }
+        let route = match &ctx.forward {
+            Some(t) => self.app.forwarding.routes.find(Some(&t.host), &path),
+            None => self.app.routes.find(host.as_deref(), &path),
+        };
+        let Some(route) = route else {
             return self
                 .refuse(
                     session,
@@ -327,6 +355,10 @@ impl ProxyHttp for Gateway {
         };
         ctx.dialect = Dialect::detect(route.api, &method, &path);
         ctx.route = Some(route);
+        if admission == Admission::Pass {
+            ctx.dialect = Dialect::Passthrough;
+            return Ok(false);
+        }
 
         if !ctx.dialect.is_inspected() {
             if policy.file.proxy.unknown_paths == crate::decision::policy::UnknownPaths::Refuse {
@@ -413,7 +445,23 @@ impl ProxyHttp for Gateway {
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         let route = ctx.route.clone().expect("route chosen in request_filter");
         let up = &route.upstream;
-        let addr = match self.app.resolver.resolve(&up.host, up.port).await {
+        // Forward mode connects where the client asked, never to route.upstream.
+        let (resolved, tls, sni) = match &ctx.forward {
+            Some(t) => (
+                self.app
+                    .forwarding
+                    .upstream_addr(t, &self.app.resolver)
+                    .await,
+                t.tls,
+                t.host.clone(),
+            ),
+            None => (
+                self.app.resolver.resolve(&up.host, up.port).await,
+                up.tls,
+                up.host.clone(),
+            ),
+        };
+        let addr = match resolved {
             Ok(a) => a,
             Err(msg) => {
                 self.app
@@ -424,7 +472,8 @@ impl ProxyHttp for Gateway {
                 return Error::e_explain(ConnectNoRoute, msg);
             }
         };
-        let mut peer = HttpPeer::new(addr, up.tls, up.host.clone());
+        let mut peer = HttpPeer::new(addr, tls, sni);
+        self.app.forwarding.tune_peer(&mut peer);
         peer.options.connection_timeout =
             Some(Duration::from_secs(self.app.config.connect_timeout_secs));
         peer.options.total_connection_timeout = Some(Duration::from_secs(
@@ -449,13 +498,22 @@ impl ProxyHttp for Gateway {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| ctx.path.clone());
-        let target = route.upstream_path(&path_and_query);
-        req.set_uri(
-            target
-                .parse()
-                .map_err(|_| Error::explain(InternalError, "bad upstream path"))?,
-        );
-        req.insert_header("host", route.upstream.host_header())?;
+        if ctx.forward.is_some() {
+            // Forward mode: origin-form, and the client's own Host header.
+            req.set_uri(
+                path_and_query
+                    .parse()
+                    .map_err(|_| Error::explain(InternalError, "bad request path"))?,
+            );
+        } else {
+            let target = route.upstream_path(&path_and_query);
+            req.set_uri(
+                target
+                    .parse()
+                    .map_err(|_| Error::explain(InternalError, "bad upstream path"))?,
+            );
+            req.insert_header("host", route.upstream.host_header())?;
+        }
         // Gateway-only headers stay here.
         for name in [
             "x-asg-session-id",
@@ -749,7 +807,10 @@ impl ProxyHttp for Gateway {
             policy_version,
             latency_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,
             status,
-            path: Some(ctx.path.chars().take(256).collect()),
+            path: Some(match &ctx.forward {
+                Some(t) => t.url(&ctx.path).chars().take(256).collect(),
+                None => ctx.path.chars().take(256).collect(),
+            }),
         };
         if let Err(err) = app.store.append_audit(&event) {
             tracing::error!(error = %err, "audit write failed");
@@ -778,11 +839,14 @@ fn stage_label(ctx: &Ctx) -> String {
 
 /// Map a pingora error to what the client is told.
 fn classify_error(e: &Error, ctx: &Ctx) -> (ErrorKind, String) {
-    let upstream = ctx
-        .route
-        .as_ref()
-        .map(|r| format!("{}:{}", r.upstream.host, r.upstream.port))
-        .unwrap_or_default();
+    let upstream = match &ctx.forward {
+        Some(t) => t.authority(),
+        None => ctx
+            .route
+            .as_ref()
+            .map(|r| format!("{}:{}", r.upstream.host, r.upstream.port))
+            .unwrap_or_default(),
+    };
     match e.etype() {
         HTTPStatus(413) => (ErrorKind::TooLarge, "request body too large".to_string()),
         HTTPStatus(400) => (ErrorKind::InvalidRequest, "invalid request".to_string()),
