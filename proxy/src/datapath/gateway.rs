@@ -241,9 +241,7 @@ impl Gateway {
                 reason: kind.code(),
             }),
             RequestAction::Forward(Some(rewritten)) => Ok(Some(Bytes::from(rewritten))),
-            RequestAction::Forward(None) if ctx.encoding != Encoding::Identity => {
-                Ok(Some(Bytes::from(decoded)))
-            }
+            RequestAction::Forward(None) if ctx.encoding != Encoding::Identity => Ok(Some(decoded)),
             RequestAction::Forward(None) => Ok(None),
         }
     }
