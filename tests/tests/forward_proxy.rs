@@ -6,6 +6,8 @@
 //! CA `ca.pem`). The gateway reaches it through `ASG_CONNECT_TO` and verifies
 //! it with `ASG_UPSTREAM_CA=ca.pem`, so nothing ever leaves loopback.
 
+mod support;
+
 use asg_e2e::util::wait_until;
 use asg_e2e::{tls_fixture, Dialect, Gateway, GatewayOptions, MockUpstream, FAKE_AWS_KEY};
 use serde_json::Value;
@@ -14,6 +16,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
+use support::curl;
 
 fn tls_mock() -> MockUpstream {
     MockUpstream::start_tls(&tls_fixture("apis.pem"), &tls_fixture("apis.key"))
@@ -59,32 +62,6 @@ fn with_policy(opts: GatewayOptions, connect_section: &str) -> GatewayOptions {
 
 fn asg_ca(gw: &Gateway) -> PathBuf {
     gw.data_dir().join("ca/ca.pem")
-}
-
-struct Curl {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// curl with a clean environment (no proxy or CA variables of the caller).
-fn curl(args: &[&str]) -> Curl {
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "--max-time", "20"]).args(args);
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy().to_ascii_uppercase();
-        if k.ends_with("_PROXY") || k == "CURL_CA_BUNDLE" || k.starts_with("SSL_CERT") {
-            cmd.env_remove(&k).env_remove(k.to_ascii_lowercase());
-        }
-    }
-    let out = cmd
-        .output()
-        .expect("curl is needed for these tests (apt-get install curl)");
-    Curl {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 fn chat_body(text: &str) -> String {

@@ -18,9 +18,9 @@ use crate::decision::Policy;
 use pingora::http::ResponseHeader;
 use pingora::protocols::raw_connect::ProxyDigest;
 use pingora::proxy::Session;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// How a forward-mode connection or request reached the gateway (a metric
 /// label, so a closed set).
@@ -170,6 +170,26 @@ pub struct Forwarding {
     own: Vec<SocketAddr>,
     /// Treat absolute-form requests as forward-proxy traffic (`forward_proxy`).
     absolute_form: bool,
+    /// `asg-<random>`: this process's `Via` pseudonym, to recognise its own
+    /// requests coming back (a redirect loop the rules failed to exclude).
+    via_token: String,
+    /// Local addresses of the blind tunnels this gateway has open: a
+    /// redirected connection coming *from* one of them is a loop.
+    tunnel_sockets: Mutex<HashSet<SocketAddr>>,
+}
+
+/// Keeps a tunnel's local address registered while the tunnel is open.
+pub struct TunnelSocket<'a> {
+    fwd: &'a Forwarding,
+    addr: Option<SocketAddr>,
+}
+
+impl Drop for TunnelSocket<'_> {
+    fn drop(&mut self) {
+        if let (Some(a), Ok(mut set)) = (self.addr, self.fwd.tunnel_sockets.lock()) {
+            set.remove(&a);
+        }
+    }
 }
 
 /// Route names of forward-mode traffic: the configuration's host-specific
@@ -236,6 +256,8 @@ impl Forwarding {
             mark_hook,
             own,
             absolute_form: cfg.forward_proxy,
+            via_token: format!("asg-{}", hex::encode(rand::random::<[u8; 4]>())),
+            tunnel_sockets: Mutex::new(HashSet::new()),
         })
     }
 
@@ -285,6 +307,43 @@ impl Forwarding {
                 verdict.rule
             )),
         }
+    }
+
+    /// Register an open blind tunnel's local address (see [`Self::is_own_tunnel`]).
+    pub fn register_tunnel(&self, local: Option<SocketAddr>) -> TunnelSocket<'_> {
+        if let (Some(a), Ok(mut set)) = (local, self.tunnel_sockets.lock()) {
+            set.insert(a);
+        }
+        TunnelSocket {
+            fwd: self,
+            addr: local,
+        }
+    }
+
+    /// A connection from one of our own open tunnels (redirected back to us).
+    pub fn is_own_tunnel(&self, peer: SocketAddr) -> bool {
+        self.tunnel_sockets
+            .lock()
+            .is_ok_and(|set| set.contains(&peer))
+    }
+
+    /// This request already went through this gateway: a loop.
+    pub fn is_loop(&self, session: &Session) -> bool {
+        session
+            .req_header()
+            .headers
+            .get_all("via")
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.contains(&self.via_token)))
+    }
+
+    /// Append this gateway to the request's `Via` (RFC 9110 §7.6.3).
+    pub fn add_via(&self, req: &mut pingora::http::RequestHeader) -> pingora::Result<()> {
+        let via = match req.headers.get("via").and_then(|v| v.to_str().ok()) {
+            Some(prior) => format!("{prior}, 1.1 {}", self.via_token),
+            None => format!("1.1 {}", self.via_token),
+        };
+        req.insert_header("via", via)
     }
 
     /// The configured override for `host:port`, if any.

@@ -354,6 +354,10 @@ impl Front {
         verdict: &ConnectVerdict,
         shutdown: &ShutdownWatch,
     ) {
+        let _registered = self
+            .app
+            .forwarding
+            .register_tunnel(upstream.local_addr().ok());
         let (relayed, result) = tunnel::relay(&mut client, upstream, shutdown).await;
         let m = &self.app.metrics.forward;
         m.tunnel_bytes
@@ -427,8 +431,14 @@ impl Front {
     async fn transparent_listener(&self, mut l4: L4Stream, shutdown: &ShutdownWatch) {
         let conn = Conn::new(&self.app, Mode::Transparent);
         let digest = l4.get_socket_digest();
+        let peer = digest
+            .as_deref()
+            .and_then(|d| d.peer_addr())
+            .and_then(|a| a.as_inet())
+            .copied();
         let orig = transparent::original_destination(digest.as_deref()).and_then(|o| {
-            if self.app.forwarding.is_own_listener(o) {
+            let own_tunnel = peer.is_some_and(|p| self.app.forwarding.is_own_tunnel(p));
+            if own_tunnel || self.app.forwarding.is_own_listener(o) {
                 Err(transparent::Refusal::Loop(o))
             } else {
                 Ok(o)

@@ -337,6 +337,20 @@ impl ProxyHttp for Gateway {
         if let Admission::Deny(msg) = &admission {
             return self.refuse(session, ctx, ErrorKind::Blocked, msg).await;
         }
+        if let Some(t) = ctx
+            .forward
+            .as_ref()
+            .filter(|_| self.app.forwarding.is_loop(session))
+        {
+            self.app
+                .metrics
+                .forward
+                .failures
+                .with_label_values(&[t.mode.as_str(), "loop"])
+                .inc();
+            let msg = format!("proxy loop: this request to {} came back to the gateway; exclude the gateway's uid or SO_MARK from the redirect rules", t.authority());
+            return self.refuse(session, ctx, ErrorKind::BadGateway, &msg).await;
+        }
         let route = match &ctx.forward {
             Some(t) => self.app.forwarding.routes.find(Some(&t.host), &path),
             None => self.app.routes.find(host.as_deref(), &path),
@@ -503,6 +517,7 @@ impl ProxyHttp for Gateway {
                     .parse()
                     .map_err(|_| Error::explain(InternalError, "bad request path"))?,
             );
+            self.app.forwarding.add_via(req)?;
         } else {
             let target = route.upstream_path(&path_and_query);
             req.set_uri(

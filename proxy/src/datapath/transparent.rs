@@ -24,7 +24,8 @@ const MAX_HELLO: usize = 16 * 1024;
 pub enum Refusal {
     /// Connected to the transparent port directly (no redirect).
     NotRedirected,
-    /// The original destination is the gateway itself.
+    /// The original destination is the gateway itself, or the connection
+    /// comes from one of the gateway's own tunnels.
     Loop(SocketAddr),
 }
 
@@ -39,7 +40,7 @@ impl Refusal {
     pub fn message(&self) -> String {
         match self {
             Refusal::NotRedirected => "connection to the transparent listener was not redirected (no original destination); point agents at the proxy listener instead".to_string(),
-            Refusal::Loop(a) => format!("original destination {a} is the gateway itself; refusing a redirect loop (exclude the gateway's uid or SO_MARK in the redirect rules)"),
+            Refusal::Loop(a) => format!("connection to {a} came from, or leads back to, the gateway itself; refusing a redirect loop (exclude the gateway's uid or SO_MARK in the redirect rules)"),
         }
     }
 }
