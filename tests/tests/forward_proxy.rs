@@ -717,6 +717,27 @@ fn ca_commands_create_show_and_print_the_agent_environment() {
         "{dotenv}"
     );
 
+    // The README shows exactly these lines, in this order.
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let documented: Vec<&str> = readme
+        .split("`asg env` prints")
+        .nth(1)
+        .and_then(|rest| rest.split("```sh\n").nth(1))
+        .and_then(|block| block.split("```").next())
+        .expect("README documents the asg env output")
+        .lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .map(|l| l.split('=').next().unwrap())
+        .collect();
+    let printed: Vec<&str> = env
+        .lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .map(|l| l.split('=').next().unwrap())
+        .collect();
+    assert_eq!(documented, printed);
+
     // The key never appears in any output.
     for text in [&out, &again, &shown, &err, &env, &dotenv] {
         assert!(!text.contains(key_body) && !text.contains("PRIVATE KEY"));
