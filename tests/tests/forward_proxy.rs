@@ -602,7 +602,7 @@ fn streams_stay_incremental_through_the_tunnel() {
 }
 
 #[test]
-fn connect_is_refused_when_the_forward_proxy_is_off_or_loops() {
+fn connect_is_refused_when_off_looping_or_aimed_at_loopback() {
     let mock = tls_mock();
     let gw = Gateway::start(options(&mock).env("ASG_FORWARD_PROXY", "false"));
     let c = curl(&["-x", &gw.proxy_url(), "https://api.openai.com/v1/models"]);
@@ -614,17 +614,40 @@ fn connect_is_refused_when_the_forward_proxy_is_off_or_loops() {
     );
     drop(gw);
 
-    // A tunnel to the gateway's own listener would loop.
+    // A tunnel to the gateway's own listeners (proxy or admin) would loop.
     let gw = Gateway::start(options(&mock));
-    let own = gw.proxy_addr().to_string();
-    let c = curl(&["-x", &gw.proxy_url(), &format!("https://{own}/")]);
-    assert_eq!(c.code, 56, "{}", c.stderr);
-    assert!(c.stderr.contains("response 502"), "{}", c.stderr);
+    for own in [gw.proxy_addr(), gw.admin_addr()] {
+        let c = curl(&["-x", &gw.proxy_url(), &format!("https://{own}/")]);
+        assert_eq!(c.code, 56, "{}", c.stderr);
+        assert!(c.stderr.contains("response 502"), "{}", c.stderr);
+    }
     wait_metric(
         &gw,
         "asg_forward_failures_total",
         &[("mode", "connect"), ("reason", "loop")],
-        1.0,
+        2.0,
+    );
+    // Loopback (the gateway's host) is not reachable through the proxy unless
+    // a [connect] list names it: not as a tunnel, not as plain HTTP.
+    let other = format!("127.0.0.2:{}", mock.addr().port());
+    let c = curl(&["-x", &gw.proxy_url(), &format!("https://{other}/")]);
+    assert!(c.stderr.contains("response 403"), "{}", c.stderr);
+    let plain = MockUpstream::start();
+    let c = curl(&[
+        "-x",
+        &gw.proxy_url(),
+        "-w",
+        "\n%{http_code}",
+        &format!("{}/v1/models", plain.base_url()),
+    ]);
+    assert!(c.stdout.ends_with("\n403"), "{}", c.stdout);
+    assert!(c.stdout.contains("loopback or link-local"), "{}", c.stdout);
+    assert!(plain.requests().is_empty());
+    wait_metric(
+        &gw,
+        "asg_forward_failures_total",
+        &[("reason", "internal_destination")],
+        2.0,
     );
 }
 

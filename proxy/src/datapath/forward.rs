@@ -93,6 +93,13 @@ impl ForwardTarget {
         if let Some(v) = &self.verdict {
             return v.clone();
         }
+        let verdict = self.decide_request(policy, host_header);
+        // Kept for the rest of this request (upstream_addr reads it).
+        self.verdict = Some(verdict.clone());
+        verdict
+    }
+
+    fn decide_request(&mut self, policy: &Policy, host_header: Option<&str>) -> ConnectVerdict {
         if let Some((host, _)) = host_header.and_then(|h| split_host_port(h).or(Some((h, 0)))) {
             let host = normalize_host(host);
             if !host.is_empty() {
@@ -100,6 +107,60 @@ impl ForwardTarget {
             }
         }
         policy.file.connect.decide(&self.host)
+    }
+}
+
+/// Why a forward-mode destination is not connected to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unreachable {
+    /// The name does not resolve.
+    Resolve(String),
+    /// The destination is one of the gateway's own listeners.
+    Loop(String),
+    /// A loopback or link-local address (the gateway's host, cloud metadata)
+    /// that no explicit `[connect]` rule names.
+    Internal(String),
+}
+
+impl Unreachable {
+    /// `asg_forward_failures_total` reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Unreachable::Resolve(_) => "upstream_connect",
+            Unreachable::Loop(_) => "loop",
+            Unreachable::Internal(_) => "internal_destination",
+        }
+    }
+
+    /// HTTP status for the client: refused by rule, or a gateway error.
+    pub fn status(&self) -> u16 {
+        match self {
+            Unreachable::Internal(_) => 403,
+            _ => 502,
+        }
+    }
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unreachable::Resolve(m) | Unreachable::Loop(m) | Unreachable::Internal(m) => {
+                f.write_str(m)
+            }
+        }
+    }
+}
+
+/// Loopback, unspecified or link-local (169.254.0.0/16 holds cloud metadata).
+fn is_internal(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_unspecified() || v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6.to_ipv4_mapped().is_some_and(|v4| is_internal(v4.into()))
+        }
     }
 }
 
@@ -231,7 +292,7 @@ impl Forwarding {
             .cloned()
             .collect();
         routes.extend(builtin_forward_routes());
-        let mut own = vec![cfg.listen_addr()?];
+        let mut own = vec![cfg.listen_addr()?, cfg.admin_addr()?];
         if let Some(t) = &cfg.transparent_listen {
             own.push(
                 t.parse()
@@ -352,21 +413,38 @@ impl Forwarding {
     }
 
     /// Where to connect for `t`: an override, the original destination, or
-    /// the resolved host. Refuses the gateway's own listeners (a loop).
+    /// the resolved host. Refuses the gateway's own listeners (a loop) and,
+    /// for explicit proxy use, loopback and link-local addresses that no
+    /// `[connect]` list names: a client of a shared gateway must not reach
+    /// the gateway's own host or the cloud metadata service through it.
+    /// (A redirected connection was already going to its destination.)
     pub async fn upstream_addr(
         &self,
         t: &ForwardTarget,
         resolver: &Resolver,
-    ) -> Result<SocketAddr, String> {
-        let addr = match self.override_for(&t.host, t.port).or(t.addr) {
-            Some(a) => a,
-            None => resolver.resolve(&t.host, t.port).await?,
+    ) -> Result<SocketAddr, Unreachable> {
+        let (addr, chosen_by_operator) = match self.override_for(&t.host, t.port).or(t.addr) {
+            Some(a) => (a, true),
+            None => (
+                resolver
+                    .resolve(&t.host, t.port)
+                    .await
+                    .map_err(Unreachable::Resolve)?,
+                false,
+            ),
         };
         if self.is_own_listener(addr) {
-            return Err(format!(
+            return Err(Unreachable::Loop(format!(
                 "{} is the gateway itself ({addr}); refusing a proxy loop",
                 t.authority()
-            ));
+            )));
+        }
+        let named = t.verdict.as_ref().is_some_and(|v| v.explicit());
+        if !chosen_by_operator && t.mode != Mode::Transparent && !named && is_internal(addr.ip()) {
+            return Err(Unreachable::Internal(format!(
+                "{} resolves to {addr}, a loopback or link-local address; such destinations are reachable only when a [connect] list names the host",
+                t.authority()
+            )));
         }
         Ok(addr)
     }
@@ -451,6 +529,64 @@ mod tests {
         assert!(f.is_own_listener("127.0.0.1:15001".parse().unwrap()));
         assert!(!f.is_own_listener("127.0.0.2:15001".parse().unwrap()));
         assert!(!f.is_own_listener("10.1.1.1:443".parse().unwrap()));
+    }
+
+    #[tokio::test]
+    async fn internal_destinations_need_an_explicit_rule() {
+        let cfg = Config {
+            listen: "127.0.0.1:8080".into(),
+            connect_to: [("mapped.test:443".to_string(), "127.0.0.1:9443".to_string())].into(),
+            ..Config::default()
+        };
+        let f = Forwarding::new(&cfg).unwrap();
+        let resolver = Resolver::new();
+        let policy = Policy::load("dev", None).unwrap();
+        let target = |host: &str, port, mode| {
+            let mut t = ForwardTarget {
+                mode,
+                host: host.to_string(),
+                port,
+                tls: true,
+                addr: None,
+                verdict: None,
+            };
+            t.decide(&policy, None);
+            t
+        };
+        let err = f
+            .upstream_addr(&target("127.0.0.1", 9000, Mode::Connect), &resolver)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Unreachable::Internal(_)), "{err}");
+        assert_eq!((err.status(), err.reason()), (403, "internal_destination"));
+        let metadata = target("169.254.169.254", 80, Mode::AbsoluteForm);
+        assert!(f.upstream_addr(&metadata, &resolver).await.is_err());
+        let err = f
+            .upstream_addr(&target("127.0.0.1", 9090, Mode::Connect), &resolver)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Unreachable::Loop(_)),
+            "the admin listener: {err}"
+        );
+        // An operator's override, or an explicit rule, makes it reachable.
+        assert!(f
+            .upstream_addr(&target("mapped.test", 443, Mode::Connect), &resolver)
+            .await
+            .is_ok());
+        let mut named = target("127.0.0.1", 9000, Mode::Connect);
+        named.verdict = Some(ConnectVerdict {
+            action: ConnectAction::Intercept,
+            rule: "intercept:127.0.0.1".into(),
+        });
+        assert!(f.upstream_addr(&named, &resolver).await.is_ok());
+        // A redirected connection was already going there.
+        let mut redirected = target("127.0.0.1", 9000, Mode::Transparent);
+        redirected.addr = Some("127.0.0.1:9000".parse().unwrap());
+        assert!(f.upstream_addr(&redirected, &resolver).await.is_ok());
+        assert!(is_internal("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(is_internal("fe80::1".parse().unwrap()));
+        assert!(!is_internal("10.0.0.1".parse().unwrap()));
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use super::body::{decode, is_event_stream, is_json_content_type, DecodeError, Encoding};
 use super::dialect::{Dialect, ErrorKind};
 use super::enforce::{inspect_request, inspect_response, Inspection, RequestAction, StageReport};
-use super::forward::{Admission, ForwardTarget};
+use super::forward::{Admission, ForwardTarget, Unreachable};
 use super::route::Route;
 use crate::app::App;
 use crate::decision::{Decision, Policy};
@@ -459,14 +459,38 @@ impl ProxyHttp for Gateway {
         let up = &route.upstream;
         // Forward mode connects where the client asked, never to route.upstream.
         let (resolved, tls, sni) = match &ctx.forward {
-            Some(t) => (
-                self.app
-                    .forwarding
-                    .upstream_addr(t, &self.app.resolver)
-                    .await,
-                t.tls,
-                t.host.clone(),
-            ),
+            Some(t) => match self
+                .app
+                .forwarding
+                .upstream_addr(t, &self.app.resolver)
+                .await
+            {
+                Ok(addr) => (Ok(addr), t.tls, t.host.clone()),
+                Err(Unreachable::Resolve(msg)) => (Err(msg), t.tls, t.host.clone()),
+                Err(why) => {
+                    // A loop or a destination the policy does not allow:
+                    // the gateway's own answer, not an upstream failure.
+                    self.app
+                        .metrics
+                        .forward
+                        .failures
+                        .with_label_values(&[t.mode.as_str(), why.reason()])
+                        .inc();
+                    let kind = if why.status() == 403 {
+                        ErrorKind::Blocked
+                    } else {
+                        ErrorKind::BadGateway
+                    };
+                    let msg = why.to_string();
+                    ctx.reports.push(StageReport::refused(&msg));
+                    ctx.denial = Some(Denial {
+                        status: why.status(),
+                        body: ctx.dialect.error_body(kind, &msg, &ctx.id),
+                        reason: kind.code(),
+                    });
+                    return Error::e_explain(HTTPStatus(why.status()), msg);
+                }
+            },
             None => (
                 self.app.resolver.resolve(&up.host, up.port).await,
                 up.tls,

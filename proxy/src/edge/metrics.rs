@@ -170,7 +170,8 @@ impl Metrics {
 ///
 /// Label values: `mode` ∈ {connect, transparent, absolute}; `action` ∈
 /// {intercept, passthrough, deny}; `reason` ∈ {bad_request, client_tls,
-/// not_tls, upstream_connect, loop, not_redirected, timeout};
+/// not_tls, upstream_connect, loop, internal_destination, not_redirected,
+/// timeout};
 /// `direction` ∈ {up, down}; `source`/`leaf` ∈ {minted, cached}.
 pub struct ForwardMetrics {
     pub decisions: IntCounterVec,

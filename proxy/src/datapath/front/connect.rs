@@ -75,18 +75,17 @@ impl Front {
             ConnectAction::Passthrough => {
                 let addr = match self.destination(&target).await {
                     Ok(a) => a,
-                    Err((reason, msg)) => {
-                        conn.failed(reason);
-                        conn.audit(&authority, Decision::Block, Some(502), vec![msg.clone()]);
-                        return respond(
-                            &mut l4,
-                            &conn.id,
-                            502,
-                            Decision::Block,
-                            "asg_upstream_unreachable",
-                            &msg,
-                        )
-                        .await;
+                    Err(why) => {
+                        let (status, msg) = (why.status(), why.to_string());
+                        conn.failed(why.reason());
+                        conn.audit(&authority, Decision::Block, Some(status), vec![msg.clone()]);
+                        let code = if status == 403 {
+                            "asg_blocked"
+                        } else {
+                            "asg_upstream_unreachable"
+                        };
+                        return respond(&mut l4, &conn.id, status, Decision::Block, code, &msg)
+                            .await;
                     }
                 };
                 let timeout = Duration::from_secs(self.app.config.connect_timeout_secs);

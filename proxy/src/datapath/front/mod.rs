@@ -18,7 +18,7 @@ mod conn;
 mod connect;
 mod redirected;
 
-use super::forward::{tunnel_digest, ForwardTarget};
+use super::forward::{tunnel_digest, ForwardTarget, Unreachable};
 use super::gateway::Gateway;
 use super::tls::{ca, CaPaths, Interceptor, LeafMinter, Resolution, LEAF_CACHE_CAPACITY};
 use super::tunnel;
@@ -121,22 +121,11 @@ impl Front {
 
     /// Where a blind tunnel connects: an override, the original destination
     /// or the resolved host, never the gateway itself.
-    async fn destination(
-        &self,
-        t: &ForwardTarget,
-    ) -> Result<std::net::SocketAddr, (&'static str, String)> {
+    async fn destination(&self, t: &ForwardTarget) -> Result<std::net::SocketAddr, Unreachable> {
         self.app
             .forwarding
             .upstream_addr(t, &self.app.resolver)
             .await
-            .map_err(|msg| {
-                let reason = if msg.contains("proxy loop") {
-                    "loop"
-                } else {
-                    "upstream_connect"
-                };
-                (reason, msg)
-            })
     }
 
     async fn relay(

@@ -88,9 +88,9 @@ impl Front {
             let authority = target.authority();
             let addr = match self.destination(&target).await {
                 Ok(a) => a,
-                Err((reason, msg)) => {
-                    conn.failed(reason);
-                    return conn.audit(&authority, Decision::Block, None, vec![msg]);
+                Err(why) => {
+                    conn.failed(why.reason());
+                    return conn.audit(&authority, Decision::Block, None, vec![why.to_string()]);
                 }
             };
             let timeout = Duration::from_secs(self.app.config.connect_timeout_secs);

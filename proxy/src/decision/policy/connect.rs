@@ -86,6 +86,15 @@ pub struct ConnectVerdict {
     pub rule: String,
 }
 
+impl ConnectVerdict {
+    /// Chosen by a pattern the operator wrote (not the built-in list or the default).
+    pub fn explicit(&self) -> bool {
+        ["intercept:", "passthrough:", "deny:"]
+            .iter()
+            .any(|p| self.rule.starts_with(p))
+    }
+}
+
 /// How specific a match is: exact hosts first, then longer suffixes.
 fn specificity(host: &str, pattern: &str) -> Option<(u8, usize)> {
     match pattern.strip_prefix("*.") {
@@ -214,6 +223,7 @@ mod tests {
         let v = p.decide("API.OpenAI.com.");
         assert_eq!(v.action, ConnectAction::Intercept);
         assert_eq!(v.rule, "builtin:api.openai.com");
+        assert!(!v.explicit());
         assert_eq!(
             p.decide("x.openai.azure.com").action,
             ConnectAction::Intercept
@@ -246,6 +256,7 @@ mod tests {
         let v = p.decide("x.test");
         assert_eq!(v.action, ConnectAction::Deny);
         assert_eq!(v.rule, "deny:x.test");
+        assert!(v.explicit());
     }
 
     #[test]
