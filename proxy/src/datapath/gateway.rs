@@ -11,7 +11,7 @@
 use super::body::{decode, is_event_stream, is_json_content_type, DecodeError, Encoding};
 use super::dialect::{Dialect, ErrorKind};
 use super::enforce::{inspect_request, inspect_response, Inspection, RequestAction, StageReport};
-use super::forward::{Admission, ForwardTarget, Unreachable};
+use super::forward::{Admission, ForwardTarget};
 use super::route::Route;
 use crate::app::App;
 use crate::decision::{Decision, Policy};
@@ -29,6 +29,9 @@ use std::time::{Duration, Instant};
 const PREFETCH_LIMIT: usize = 64 * 1024;
 /// Bodies above this are inspected on the blocking pool, not a worker.
 const OFFLOAD_ABOVE: usize = 256 * 1024;
+
+/// Forward-proxy hooks (CONNECT tunnels, transparent and absolute-form traffic).
+mod forwarding;
 
 pub struct Gateway {
     app: Arc<App>,
@@ -319,38 +322,9 @@ impl ProxyHttp for Gateway {
 
         // Forward proxy (issue 6): the client chose the destination; the
         // `[connect]` policy says whether to inspect, pass or refuse it.
-        ctx.forward = match self.app.forwarding.target_of(session) {
-            Ok(t) => t,
-            Err(msg) => {
-                return self
-                    .refuse(session, ctx, ErrorKind::InvalidRequest, &msg)
-                    .await
-            }
+        let Some(admission) = self.admit_forward(session, ctx, host.as_deref()).await? else {
+            return Ok(true);
         };
-        let admission = match ctx.forward.as_mut() {
-            Some(t) => self
-                .app
-                .forwarding
-                .admit(t, &policy, host.as_deref(), &self.app.metrics),
-            None => Admission::Inspect,
-        };
-        if let Admission::Deny(msg) = &admission {
-            return self.refuse(session, ctx, ErrorKind::Blocked, msg).await;
-        }
-        if let Some(t) = ctx
-            .forward
-            .as_ref()
-            .filter(|_| self.app.forwarding.is_loop(session))
-        {
-            self.app
-                .metrics
-                .forward
-                .failures
-                .with_label_values(&[t.mode.as_str(), "loop"])
-                .inc();
-            let msg = format!("proxy loop: this request to {} came back to the gateway; exclude the gateway's uid or SO_MARK from the redirect rules", t.authority());
-            return self.refuse(session, ctx, ErrorKind::BadGateway, &msg).await;
-        }
         let route = match &ctx.forward {
             Some(t) => self.app.forwarding.routes.find(Some(&t.host), &path),
             None => self.app.routes.find(host.as_deref(), &path),
@@ -459,38 +433,7 @@ impl ProxyHttp for Gateway {
         let up = &route.upstream;
         // Forward mode connects where the client asked, never to route.upstream.
         let (resolved, tls, sni) = match &ctx.forward {
-            Some(t) => match self
-                .app
-                .forwarding
-                .upstream_addr(t, &self.app.resolver)
-                .await
-            {
-                Ok(addr) => (Ok(addr), t.tls, t.host.clone()),
-                Err(Unreachable::Resolve(msg)) => (Err(msg), t.tls, t.host.clone()),
-                Err(why) => {
-                    // A loop or a destination the policy does not allow:
-                    // the gateway's own answer, not an upstream failure.
-                    self.app
-                        .metrics
-                        .forward
-                        .failures
-                        .with_label_values(&[t.mode.as_str(), why.reason()])
-                        .inc();
-                    let kind = if why.status() == 403 {
-                        ErrorKind::Blocked
-                    } else {
-                        ErrorKind::BadGateway
-                    };
-                    let msg = why.to_string();
-                    ctx.reports.push(StageReport::refused(&msg));
-                    ctx.denial = Some(Denial {
-                        status: why.status(),
-                        body: ctx.dialect.error_body(kind, &msg, &ctx.id),
-                        reason: kind.code(),
-                    });
-                    return Error::e_explain(HTTPStatus(why.status()), msg);
-                }
-            },
+            Some(_) => self.forward_destination(ctx).await?,
             None => (
                 self.app.resolver.resolve(&up.host, up.port).await,
                 up.tls,
