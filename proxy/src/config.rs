@@ -554,6 +554,20 @@ mod tests {
     }
 
     #[test]
+    fn forward_settings_parse_from_toml() {
+        let c: Config = toml::from_str(
+            "forward_proxy = true\ntransparent_listen = \"127.0.0.1:15001\"\nso_mark = 1337\n\n[connect_to]\n\"api.openai.com:443\" = \"10.0.0.5:443\"\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.so_mark, Some(1337));
+        assert_eq!(
+            c.connect_to_map().unwrap()["api.openai.com:443"],
+            "10.0.0.5:443".parse::<SocketAddr>().unwrap()
+        );
+    }
+
+    #[test]
     fn routes_parse_from_toml() {
         let c: Config = toml::from_str(
             "[[route]]\nname = \"tools\"\nprefix = \"/mcp\"\nupstream = \"http://127.0.0.1:7000\"\napi = \"mcp\"\n",
