@@ -2,6 +2,7 @@
 //! (behind `Arc`) by the data path and the admin listener.
 
 use crate::config::Config;
+use crate::datapath::forward::Forwarding;
 use crate::datapath::resolve::Resolver;
 use crate::datapath::route::RouteTable;
 use crate::decision::policy::store::PolicyStore;
@@ -22,6 +23,8 @@ pub struct App {
     pub routes: RouteTable,
     pub resolver: Resolver,
     pub started: Instant,
+    /// Forward-proxy and transparent-mode state (routes by host, overrides).
+    pub forwarding: Forwarding,
     proxy_listening: AtomicBool,
 }
 
@@ -40,6 +43,7 @@ impl App {
         let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
         let masker = Masker::new(load_or_create_mask_key(&config.data_dir)?);
         let routes = RouteTable::new(&config.effective_routes())?;
+        let forwarding = Forwarding::new(&config)?;
         Ok(Arc::new(App {
             config,
             policy,
@@ -49,6 +53,7 @@ impl App {
             routes,
             resolver: Resolver::new(),
             started: Instant::now(),
+            forwarding,
             proxy_listening: AtomicBool::new(false),
         }))
     }

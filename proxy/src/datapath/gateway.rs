@@ -11,6 +11,7 @@
 use super::body::{decode, is_event_stream, is_json_content_type, DecodeError, Encoding};
 use super::dialect::{Dialect, ErrorKind};
 use super::enforce::{inspect_request, inspect_response, Inspection, RequestAction, StageReport};
+use super::forward::{Admission, ForwardTarget};
 use super::route::Route;
 use super::stream::{ApprovalHook, NoApprovals, StreamRewriter};
 use crate::app::App;
@@ -29,6 +30,9 @@ use std::time::{Duration, Instant};
 const PREFETCH_LIMIT: usize = 64 * 1024;
 /// Bodies above this are inspected on the blocking pool, not a worker.
 const OFFLOAD_ABOVE: usize = 256 * 1024;
+
+/// Forward-proxy hooks (CONNECT tunnels, transparent and absolute-form traffic).
+mod forwarding;
 
 pub struct Gateway {
     app: Arc<App>,
@@ -101,6 +105,8 @@ pub struct Ctx {
     reports: Vec<StageReport>,
     /// Set when the upstream answered with an inspected event stream.
     stream: Option<Box<StreamRewriter>>,
+    /// Forward-mode traffic: where the client is really going.
+    forward: Option<ForwardTarget>,
 }
 
 impl Ctx {
@@ -303,6 +309,7 @@ impl ProxyHttp for Gateway {
             answered: None,
             reports: Vec::new(),
             stream: None,
+            forward: None,
         }
     }
 
@@ -328,7 +335,16 @@ impl ProxyHttp for Gateway {
         let host = header_str(session, "host").map(str::to_string);
         ctx.policy = Some(policy.clone());
 
-        let Some(route) = self.app.routes.find(host.as_deref(), &path) else {
+        // Forward proxy (issue 6): the client chose the destination; the
+        // `[connect]` policy says whether to inspect, pass or refuse it.
+        let Some(admission) = self.admit_forward(session, ctx, host.as_deref()).await? else {
+            return Ok(true);
+        };
+        let route = match &ctx.forward {
+            Some(t) => self.app.forwarding.routes.find(Some(&t.host), &path),
+            None => self.app.routes.find(host.as_deref(), &path),
+        };
+        let Some(route) = route else {
             return self
                 .refuse(
                     session,
@@ -340,6 +356,10 @@ impl ProxyHttp for Gateway {
         };
         ctx.dialect = Dialect::detect(route.api, &method, &path);
         ctx.route = Some(route);
+        if admission == Admission::Pass {
+            ctx.dialect = Dialect::Passthrough;
+            return Ok(false);
+        }
 
         if !ctx.dialect.is_inspected() {
             if policy.file.proxy.unknown_paths == crate::decision::policy::UnknownPaths::Refuse {
@@ -426,7 +446,16 @@ impl ProxyHttp for Gateway {
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         let route = ctx.route.clone().expect("route chosen in request_filter");
         let up = &route.upstream;
-        let addr = match self.app.resolver.resolve(&up.host, up.port).await {
+        // Forward mode connects where the client asked, never to route.upstream.
+        let (resolved, tls, sni) = match &ctx.forward {
+            Some(_) => self.forward_destination(ctx).await?,
+            None => (
+                self.app.resolver.resolve(&up.host, up.port).await,
+                up.tls,
+                up.host.clone(),
+            ),
+        };
+        let addr = match resolved {
             Ok(a) => a,
             Err(msg) => {
                 self.app
@@ -437,7 +466,8 @@ impl ProxyHttp for Gateway {
                 return Error::e_explain(ConnectNoRoute, msg);
             }
         };
-        let mut peer = HttpPeer::new(addr, up.tls, up.host.clone());
+        let mut peer = HttpPeer::new(addr, tls, sni);
+        self.app.forwarding.tune_peer(&mut peer);
         peer.options.connection_timeout =
             Some(Duration::from_secs(self.app.config.connect_timeout_secs));
         peer.options.total_connection_timeout = Some(Duration::from_secs(
@@ -462,13 +492,23 @@ impl ProxyHttp for Gateway {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| ctx.path.clone());
-        let target = route.upstream_path(&path_and_query);
-        req.set_uri(
-            target
-                .parse()
-                .map_err(|_| Error::explain(InternalError, "bad upstream path"))?,
-        );
-        req.insert_header("host", route.upstream.host_header())?;
+        if ctx.forward.is_some() {
+            // Forward mode: origin-form, and the client's own Host header.
+            req.set_uri(
+                path_and_query
+                    .parse()
+                    .map_err(|_| Error::explain(InternalError, "bad request path"))?,
+            );
+            self.app.forwarding.add_via(req)?;
+        } else {
+            let target = route.upstream_path(&path_and_query);
+            req.set_uri(
+                target
+                    .parse()
+                    .map_err(|_| Error::explain(InternalError, "bad upstream path"))?,
+            );
+            req.insert_header("host", route.upstream.host_header())?;
+        }
         // Gateway-only headers stay here.
         for name in [
             "x-asg-session-id",
@@ -802,7 +842,10 @@ impl ProxyHttp for Gateway {
             policy_version,
             latency_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,
             status,
-            path: Some(ctx.path.chars().take(256).collect()),
+            path: Some(match &ctx.forward {
+                Some(t) => t.url(&ctx.path).chars().take(256).collect(),
+                None => ctx.path.chars().take(256).collect(),
+            }),
         };
         if let Err(err) = app.store.append_audit(&event) {
             tracing::error!(error = %err, "audit write failed");
@@ -831,11 +874,14 @@ fn stage_label(ctx: &Ctx) -> String {
 
 /// Map a pingora error to what the client is told.
 fn classify_error(e: &Error, ctx: &Ctx) -> (ErrorKind, String) {
-    let upstream = ctx
-        .route
-        .as_ref()
-        .map(|r| format!("{}:{}", r.upstream.host, r.upstream.port))
-        .unwrap_or_default();
+    let upstream = match &ctx.forward {
+        Some(t) => t.authority(),
+        None => ctx
+            .route
+            .as_ref()
+            .map(|r| format!("{}:{}", r.upstream.host, r.upstream.port))
+            .unwrap_or_default(),
+    };
     match e.etype() {
         HTTPStatus(413) => (ErrorKind::TooLarge, "request body too large".to_string()),
         HTTPStatus(400) => (ErrorKind::InvalidRequest, "invalid request".to_string()),

@@ -5,8 +5,14 @@
 pub mod body;
 pub mod dialect;
 pub mod enforce;
+pub mod forward;
+pub mod front;
 pub mod gateway;
+pub mod iptables;
 pub mod resolve;
 pub mod route;
 pub mod server;
 pub mod stream;
+pub mod tls;
+pub mod transparent;
+pub mod tunnel;
