@@ -182,7 +182,9 @@ fn mcp_sse_answers_are_masked() {
 
 /// An upstream that streams chat chunks every 20 ms until a write fails, then reports how long after
 /// the first failure-free write it noticed and how many events it wrote.
-fn endless_upstream() -> (SocketAddr, mpsc::Receiver<(Instant, usize)>) {
+/// `tool_call`: after a text chunk, endless argument fragments of one tool call (withheld by the
+/// gateway until the call completes, so nothing is written to the client meanwhile).
+fn endless_upstream(tool_call: bool) -> (SocketAddr, mpsc::Receiver<(Instant, usize)>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = mpsc::channel();
@@ -211,10 +213,18 @@ fn endless_upstream() -> (SocketAddr, mpsc::Receiver<(Instant, usize)>) {
         );
         let mut written = 0usize;
         loop {
+            let delta = if !tool_call || written < 5 {
+                json!({"content": format!("word{written} ")})
+            } else if written == 5 {
+                json!({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                                       "function": {"name": "write_file", "arguments": "{\"text\":\""}}]})
+            } else {
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": "lorem ipsum "}}]})
+            };
             let ev = format!(
                 "data: {}\n\n",
                 json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
-                       "choices": [{"index": 0, "delta": {"content": format!("word{written} ")}, "finish_reason": null}]})
+                       "choices": [{"index": 0, "delta": delta, "finish_reason": null}]})
             );
             let chunk = format!("{:x}\r\n{ev}\r\n", ev.len());
             if s.write_all(chunk.as_bytes())
@@ -233,7 +243,17 @@ fn endless_upstream() -> (SocketAddr, mpsc::Receiver<(Instant, usize)>) {
 
 #[test]
 fn client_disconnect_cancels_the_upstream_stream() {
-    let (addr, upstream_done) = endless_upstream();
+    disconnect_cancels(false);
+}
+
+/// Also while the gateway writes nothing to the client (a tool call being withheld).
+#[test]
+fn client_disconnect_cancels_the_upstream_while_a_call_is_withheld() {
+    disconnect_cancels(true);
+}
+
+fn disconnect_cancels(tool_call: bool) {
+    let (addr, upstream_done) = endless_upstream(tool_call);
     let gw = Gateway::start(GatewayOptions::new(format!("http://{addr}")));
     let mut s = TcpStream::connect(gw.proxy_addr()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
