@@ -299,3 +299,33 @@ def test_error_mode_anthropic_sdk_raises(gw_error):
         with client.messages.stream(model=CLAUDE, max_tokens=256, messages=MESSAGES, tools=ANTHROPIC_TOOLS) as s:
             for _ in s:
                 pass
+
+
+# ---------------------------------------------------------------- parallel calls (wire fixtures)
+
+
+def test_parallel_calls_fixtures_parse_after_judging(oai, ant):
+    """Two calls per turn (Chat interleaves their fragments): each is judged on its own, the SDKs parse
+    what comes out, and what the agent could run is exactly the allowed calls."""
+    fx = lambda name: {"x-mock-fixture": name, "x-mock-chunk": "7"}  # noqa: E731
+    with oai(fx("openai_chat/stream_parallel_tool_calls.sse")).chat.completions.stream(
+        model="gpt-4.1", messages=MESSAGES
+    ) as s:
+        chat = s.get_final_completion().choices[0]
+    with oai(fx("openai_responses/stream_parallel_function_calls.sse")).responses.stream(
+        model="gpt-5", input="x"
+    ) as s:
+        resp = s.get_final_response()
+    with ant(fx("anthropic_messages/stream_parallel_tool_use.sse")).messages.stream(
+        model=CLAUDE, max_tokens=64, messages=MESSAGES
+    ) as s:
+        msg = s.get_final_message()
+    chat_calls = [t.function.name for t in chat.message.tool_calls or []]
+    resp_calls = [o.name for o in resp.output if o.type == "function_call"]
+    ant_calls = [b.name for b in msg.content if b.type == "tool_use"]
+    # `cat ~/.ssh/id_rsa` never reaches the agent; the three dialects agree on the rest.
+    assert "shell" not in chat_calls and chat_calls == resp_calls == ant_calls
+    assert BLOCKED in chat.message.content and BLOCKED in resp.output_text
+    assert any(BLOCKED in b.text for b in msg.content if b.type == "text")
+    assert chat.finish_reason == ("tool_calls" if chat_calls else "stop")
+    assert msg.stop_reason == ("tool_use" if ant_calls else "end_turn")
