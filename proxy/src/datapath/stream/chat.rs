@@ -156,11 +156,12 @@ impl ChatStream {
         }
         let mut changed = false;
         let mut before: Vec<Value> = Vec::new();
+        let no_usage = chunk.get("usage").is_none_or(Value::is_null);
         if let Some(list) = chunk.get_mut("choices").and_then(Value::as_array_mut) {
             for choice in list.iter_mut() {
                 changed |= self.rewrite_choice(choice, cx, &mut before);
             }
-            if changed && !list.is_empty() && list.iter().all(is_empty_choice) {
+            if changed && no_usage && !list.is_empty() && list.iter().all(is_empty_choice) {
                 // Nothing left but withheld fragments: drop the chunk.
                 list.clear();
             }
