@@ -15,6 +15,7 @@ Usage (release binaries):
 
 import argparse
 import json
+import os
 import socket
 import statistics
 import sys
@@ -24,6 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 import asg_harness  # noqa: E402
 
+# Events in the mock's default text stream (role chunk, text deltas, finish, [DONE]).
+EVENTS = 8
 BODY = json.dumps({"model": "gpt-4.1", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
 
 
@@ -83,15 +86,24 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def ttfb(mock: asg_harness.MockUpstream, gw: asg_harness.Gateway, runs: int) -> None:
     direct_addr = mock.base_url.removeprefix("http://")
     for addr in (direct_addr, gw.proxy_addr):
         timed_first_events(addr, 300)  # warm-up: connections, pools, caches
     direct, proxied, rounds = [], [], []
     block = 500
+    cpu = 0.0
     for _ in range(max(1, runs // block)):
         d = timed_first_events(direct_addr, block)
+        before = cpu_seconds(gw.proc.pid)
         q = timed_first_events(gw.proxy_addr, block)
+        cpu += cpu_seconds(gw.proc.pid) - before
         direct += d
         proxied += q
         rounds.append((pct(q, 50) - pct(d, 50), pct(q, 99) - pct(d, 99)))
@@ -105,6 +117,14 @@ def ttfb(mock: asg_harness.MockUpstream, gw: asg_harness.Gateway, runs: int) -> 
     p99s = sorted(r[1] for r in rounds)
     print(f"  added p99 per round of {block}: best {ms(p99s[0])}, median {ms(statistics.median(p99s))}, "
           f"worst {ms(p99s[-1])} ({len(rounds)} rounds)")
+    # What the gateway itself spends, from its own histograms (per request / per stream).
+    for stage in ("request", "stream"):
+        total = gw.metric_value("asg_inspection_seconds_sum", {"stage": stage}) or 0.0
+        count = gw.metric_value("asg_inspection_seconds_count", {"stage": stage}) or 1.0
+        print(f"  asg_inspection_seconds{{stage={stage}}}: mean {total / count * 1e6:.1f} us over {int(count)}")
+    # CPU time is not inflated by other processes the way wall-clock tails are.
+    print(f"  asg CPU time per streamed request (inspect request, proxy, rewrite {EVENTS} events): "
+          f"{cpu / len(proxied) * 1e6:.0f} us")
 
 
 def memory(gw: asg_harness.Gateway, streams: int) -> None:
