@@ -2,12 +2,21 @@
 CARGO ?= cargo
 VENV  := .venv
 
-.PHONY: help build venv test-e2e-mock
+.PHONY: help run build release venv test test-rust test-python lint bench bench-load bench-criterion test-e2e-mock clean-data
 
 help:
+	@echo "make run            run the gateway: proxy 127.0.0.1:8080, admin 127.0.0.1:9090, dev profile, state in ./data"
+	@echo "make test           everything CI runs: unit + end-to-end (Rust) + SDK tests (Python)"
+	@echo "make lint           cargo fmt --check and clippy -D warnings"
+	@echo "make bench          load benchmark (wrk, loopback) and criterion benchmarks"
 	@echo "make build          cargo build --workspace --bins (asg, mock-upstream)"
 	@echo "make venv           create/update .venv from tests/python/requirements.txt"
-	@echo "make test-e2e-mock  build, then the mock/harness tests: cargo test -p asg-e2e + pytest tests/python"
+
+run: release
+	ASG_POLICY=$${ASG_POLICY:-dev} ASG_DATA_DIR=$${ASG_DATA_DIR:-data} target/release/asg run
+
+release:
+	$(CARGO) build --release -p asg
 
 build:
 	$(CARGO) build --workspace --bins
@@ -15,6 +24,29 @@ build:
 venv:
 	@tests/python/setup_venv.sh
 
+test: build venv test-rust test-python
+
+test-rust: build
+	$(CARGO) test --workspace
+
+test-python: build venv
+	$(VENV)/bin/pytest -q tests/python
+
 test-e2e-mock: build venv
 	$(CARGO) test -p asg-e2e
 	$(VENV)/bin/pytest -q tests/python
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench: bench-load bench-criterion
+
+bench-load:
+	tests/bench/load.sh
+
+bench-criterion:
+	$(CARGO) bench -p asg
+
+clean-data:
+	rm -rf data

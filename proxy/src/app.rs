@@ -9,8 +9,9 @@ use crate::decision::redact::Masker;
 use crate::decision::Policy;
 use crate::edge::metrics::Metrics;
 use crate::state::{load_or_create_mask_key, Store};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub struct App {
     pub config: Config,
@@ -21,6 +22,7 @@ pub struct App {
     pub routes: RouteTable,
     pub resolver: Resolver,
     pub started: Instant,
+    proxy_listening: AtomicBool,
 }
 
 impl App {
@@ -47,6 +49,31 @@ impl App {
             routes,
             resolver: Resolver::new(),
             started: Instant::now(),
+            proxy_listening: AtomicBool::new(false),
         }))
+    }
+
+    /// Whether the proxy listener accepts connections. pingora binds it
+    /// asynchronously after the admin listener is up, so readiness probes
+    /// it (once it answered, it stays answered).
+    pub fn proxy_listening(&self) -> bool {
+        if self.proxy_listening.load(Ordering::Relaxed) {
+            return true;
+        }
+        let Ok(mut addr) = self.config.listen_addr() else {
+            return false;
+        };
+        if addr.ip().is_unspecified() {
+            addr.set_ip(if addr.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        let ok = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(250)).is_ok();
+        if ok {
+            self.proxy_listening.store(true, Ordering::Relaxed);
+        }
+        ok
     }
 }

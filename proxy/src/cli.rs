@@ -109,7 +109,7 @@ fn run(config_path: Option<PathBuf>) -> i32 {
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ASG_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,pingora_core=warn,pingora_proxy=warn")
+        tracing_subscriber::EnvFilter::new("info,pingora_core=warn,pingora_proxy=warn,sled=off")
     });
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()

@@ -11,7 +11,7 @@
 //!   parse, and a blocked text is withheld.
 
 use crate::datapath::dialect::{mcp, redact_json, refusal_message, Dialect, ErrorKind};
-use crate::decision::policy::{BlockedToolCall, MalformedBody, RequestChallenge};
+use crate::decision::policy::{BlockedToolCall, MalformedBody, RequestChallenge, ToolChallenge};
 use crate::decision::redact::{MaskEvent, Masker};
 use crate::decision::subject::Subject;
 use crate::decision::{assess_with_history, Assessment, Decision, Finding, Masking, Policy};
@@ -96,6 +96,77 @@ impl StageReport {
     }
 }
 
+/// What happens to one tool call on the wire (ordered by strictness).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CallAction {
+    Pass,
+    /// Held for a human: refused for now, saying approval is required.
+    NeedsApproval,
+    Refuse,
+}
+
+/// Map a tool call's decision onto the wire under the profile. Returns the
+/// decision to report (a challenge that asks a human *is* a
+/// `require_approval`) and the action.
+pub fn call_action(policy: &Policy, decision: Decision) -> (Decision, CallAction) {
+    match decision {
+        Decision::Allow | Decision::AllowWithRedaction => (decision, CallAction::Pass),
+        Decision::Challenge => match policy.file.proxy.tool_challenge {
+            ToolChallenge::Allow => (decision, CallAction::Pass),
+            ToolChallenge::RequireApproval => {
+                (Decision::RequireApproval, CallAction::NeedsApproval)
+            }
+            ToolChallenge::Block => (Decision::Block, CallAction::Refuse),
+        },
+        Decision::RequireApproval => (decision, CallAction::NeedsApproval),
+        Decision::Block => (decision, CallAction::Refuse),
+    }
+}
+
+/// One tool call, judged: the assessment (its decision already mapped
+/// through the profile's challenge handling), the verdict to report, and
+/// what to do on the wire.
+pub struct JudgedCall {
+    pub assessment: Assessment,
+    pub verdict: ToolVerdict,
+    pub action: CallAction,
+}
+
+/// Judge calls in order. Each is assessed alone (prose elsewhere must not
+/// inflate it) with the earlier calls' tags, after `history`, as chain
+/// context, so a chain completed by the second call blames the second call.
+pub fn judge_calls(
+    policy: &Policy,
+    calls: &[crate::decision::ToolCall],
+    history: &[Vec<String>],
+    masking: Masking,
+) -> Vec<JudgedCall> {
+    let mut steps = history.to_vec();
+    calls
+        .iter()
+        .map(|call| {
+            let one = Subject {
+                tool_calls: vec![call.clone()],
+                ..Subject::default()
+            };
+            let mut assessment = assess_with_history(policy, &one, &steps, masking);
+            steps.push(policy.detectors.tools.tags_of(call));
+            let (decision, action) = call_action(policy, assessment.decision);
+            assessment.decision = decision;
+            let verdict = ToolVerdict {
+                name: call.name.clone(),
+                target: call.target(),
+                decision,
+            };
+            JudgedCall {
+                assessment,
+                verdict,
+                action,
+            }
+        })
+        .collect()
+}
+
 #[derive(Debug)]
 pub enum RequestAction {
     /// Forward upstream: `None` = the original bytes, `Some` = rewritten.
@@ -164,23 +235,12 @@ pub fn inspect_request(ins: &Inspection<'_>, raw: &[u8]) -> (RequestAction, Stag
     report.absorb(&text_assessment);
     let mut redact = text_assessment.redact;
 
-    let mut steps: Vec<Vec<String>> = Vec::new();
-    let mut call_decision = Decision::Allow;
-    for call in &subject.tool_calls {
-        let one = Subject {
-            tool_calls: vec![call.clone()],
-            ..Subject::default()
-        };
-        let a = assess_with_history(policy, &one, &steps, masking);
-        steps.push(policy.detectors.tools.tags_of(call));
-        redact |= a.redact;
-        call_decision = call_decision.max(a.decision);
-        report.tools.push(ToolVerdict {
-            name: call.name.clone(),
-            target: call.target(),
-            decision: a.decision,
-        });
-        report.absorb(&a);
+    let mut call_action = CallAction::Pass;
+    for judged in judge_calls(policy, &subject.tool_calls, &[], masking) {
+        redact |= judged.assessment.redact;
+        call_action = call_action.max(judged.action);
+        report.tools.push(judged.verdict);
+        report.absorb(&judged.assessment);
     }
 
     // Tool calls (MCP, HTTP tools) must be explicitly allowed; a request's
@@ -192,9 +252,9 @@ pub fn inspect_request(ins: &Inspection<'_>, raw: &[u8]) -> (RequestAction, Stag
         }
         _ => false,
     };
-    if !call_decision.permits() || text_blocks {
+    if call_action != CallAction::Pass || text_blocks {
         let hard_block =
-            text_assessment.decision == Decision::Block || call_decision == Decision::Block;
+            text_assessment.decision == Decision::Block || call_action == CallAction::Refuse;
         let kind = if hard_block {
             ErrorKind::Blocked
         } else {
@@ -269,28 +329,22 @@ pub fn inspect_response(
 
     let mut blocked: Vec<usize> = Vec::new();
     let mut reasons: Vec<String> = Vec::new();
-    let mut steps: Vec<Vec<String>> = Vec::new();
-    for (i, call) in subject.tool_calls.iter().enumerate() {
-        let one = Subject {
-            tool_calls: vec![call.clone()],
-            ..Subject::default()
-        };
-        let a = assess_with_history(policy, &one, &steps, masking);
-        steps.push(policy.detectors.tools.tags_of(call));
-        if !a.decision.permits() {
-            blocked.push(i);
-            reasons.push(refusal_message(
-                &call.name,
-                &first_reason(&a),
-                ins.request_id,
-            ));
+    for (i, judged) in judge_calls(policy, &subject.tool_calls, &[], masking)
+        .into_iter()
+        .enumerate()
+    {
+        let name = &judged.verdict.name;
+        let why = first_reason(&judged.assessment);
+        match judged.action {
+            CallAction::Pass => {}
+            CallAction::NeedsApproval => reasons.push(approval_message(name, &why, ins.request_id)),
+            CallAction::Refuse => reasons.push(refusal_message(name, &why, ins.request_id)),
         }
-        report.tools.push(ToolVerdict {
-            name: call.name.clone(),
-            target: call.target(),
-            decision: a.decision,
-        });
-        report.absorb(&a);
+        if judged.action != CallAction::Pass {
+            blocked.push(i);
+        }
+        report.tools.push(judged.verdict);
+        report.absorb(&judged.assessment);
     }
 
     let mut changed = false;
@@ -318,6 +372,11 @@ pub fn inspect_response(
         }
     }
     (changed.then(|| body.to_string().into_bytes()), report)
+}
+
+/// What the agent sees in place of a call that waits for a human.
+fn approval_message(tool: &str, reason: &str, request_id: &str) -> String {
+    format!("[asg] The call to tool `{tool}` requires approval by an operator before it can run: {reason} (request {request_id})")
 }
 
 fn first_reason(a: &Assessment) -> String {
@@ -462,6 +521,33 @@ mod tests {
                 "{dialect:?}: {:?}",
                 report.reasons
             );
+        }
+    }
+
+    #[test]
+    fn tool_challenge_follows_the_profile() {
+        let m = Masker::new([0; 32]);
+        let raw = std::fs::read_to_string(format!(
+            "{}/../tests/fixtures/wire/openai_chat/response_tool_calls.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+        .replace("cat ~/.ssh/id_rsa", "ls -la");
+        for (profile, kept, decision) in [
+            ("dev", true, Decision::Challenge),
+            ("production", false, Decision::RequireApproval),
+            ("strict", false, Decision::Block),
+        ] {
+            let p = Policy::load(profile, None).unwrap();
+            let (out, report) =
+                inspect_response(&ins(&p, &m, Dialect::OpenaiChat), raw.as_bytes(), 200);
+            assert_eq!(out.is_none(), kept, "{profile}");
+            assert_eq!(report.tools[0].decision, decision, "{profile}");
+            if profile == "production" {
+                assert!(String::from_utf8(out.unwrap())
+                    .unwrap()
+                    .contains("requires approval"));
+            }
         }
     }
 

@@ -70,7 +70,11 @@ async fn health() -> Json<Value> {
 async fn ready(State(s): State<Shared>) -> Response {
     let policy = s.app.policy.current();
     let store = s.app.store.ping();
-    let ok = store;
+    let app = s.app.clone();
+    let proxy = tokio::task::spawn_blocking(move || app.proxy_listening())
+        .await
+        .unwrap_or(false);
+    let ok = store && proxy;
     let body = json!({
         "status": if ok { "ready" } else { "not_ready" },
         "details": {
@@ -78,6 +82,7 @@ async fn ready(State(s): State<Shared>) -> Response {
             "policy_version": policy.version,
             "policy_last_error": s.app.policy.last_error(),
             "store": store,
+            "proxy_listener": proxy,
             "auth_configured": s.auth.enabled(),
         }
     });

@@ -124,6 +124,9 @@ pub struct ProxyPolicy {
     pub blocked_tool_call: BlockedToolCall,
     /// What a `challenge` on a request (no tool call to hold) does.
     pub request_challenge: RequestChallenge,
+    /// What a `challenge` on a tool call does: let it through flagged
+    /// (`allow`), ask a human (`require_approval`), or refuse (`block`).
+    pub tool_challenge: ToolChallenge,
     /// Largest request or buffered response body, in bytes.
     pub max_body_bytes: usize,
     /// Bodies that are not valid JSON on an inspected path: `reject` (400)
@@ -137,6 +140,7 @@ impl Default for ProxyPolicy {
             unknown_paths: UnknownPaths::Pass,
             blocked_tool_call: BlockedToolCall::Refusal,
             request_challenge: RequestChallenge::Allow,
+            tool_challenge: ToolChallenge::RequireApproval,
             max_body_bytes: 8 * 1024 * 1024,
             malformed_body: MalformedBody::Reject,
         }
@@ -161,6 +165,14 @@ pub enum BlockedToolCall {
 #[serde(rename_all = "snake_case")]
 pub enum RequestChallenge {
     Allow,
+    Block,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolChallenge {
+    Allow,
+    RequireApproval,
     Block,
 }
 
