@@ -750,6 +750,7 @@ impl ProxyHttp for Gateway {
             latency_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,
             status,
             path: Some(ctx.path.chars().take(256).collect()),
+            ..AuditEvent::default()
         };
         if let Err(err) = app.store.append_audit(&event) {
             tracing::error!(error = %err, "audit write failed");

@@ -257,6 +257,7 @@ pub fn inspect(app: &App, req: &InspectInputRequest) -> Result<InspectResponse, 
         latency_ms: started.elapsed().as_secs_f64() * 1000.0,
         status: Some(200),
         path: None,
+        ..AuditEvent::default()
     };
     if let Err(e) = app.store.append_audit(&event) {
         tracing::error!(error = %e, "audit write failed");

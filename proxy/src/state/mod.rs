@@ -1,16 +1,40 @@
-//! Durable state on sled: the audit log (and, as they grow, sessions and
-//! approvals). One database in the data folder; each concern is a tree.
+//! Durable state on sled: audit log, sessions and agents, approvals. One
+//! database in the data folder; each concern is a tree:
 //!
-//! sled is unmaintained upstream (0.34.7 is the last stable release), so the
-//! rest of the gateway talks to [`Store`], never to sled directly.
+//! | tree | key | value |
+//! |---|---|---|
+//! | `audit` | seq (u64 BE) | [`AuditEvent`] JSON |
+//! | `audit_session` | len-prefixed session id ‖ seq | – (timeline index) |
+//! | `sessions` | session id | [`SessionState`] JSON |
+//! | `session_activity` | updated ms ‖ session id | – (recent-sessions index) |
+//! | `agents` | agent id | [`AgentState`] JSON |
+//! | `approvals` | 16-byte id (time-ordered) | [`Approval`] JSON |
+//! | `approval_slots` | binding fingerprint | approval id (the live one) |
+//! | `permits` | SHA-256 of a permit | approval id |
+//! | `meta` | name | value (`schema`) |
+//!
+//! Writes are acknowledged only once durable: see [`durable`] (group
+//! commit). sled is unmaintained upstream (0.34.7 is the last stable
+//! release), so the rest of the gateway talks to [`Store`], never to sled.
+//!
+//! [`SessionState`]: crate::decision::session::SessionState
+//! [`AgentState`]: crate::decision::session::AgentState
+//! [`Approval`]: crate::decision::approvals::Approval
 
+pub mod approvals;
 pub mod audit;
+pub mod durable;
 mod keys;
+pub mod retention;
+pub mod sessions;
+pub mod stats;
 
 pub use audit::{AuditEvent, AuditFinding};
+pub use durable::Ticket;
 pub use keys::load_or_create_mask_key;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -22,12 +46,30 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("corrupt record in {tree}: {message}")]
     Corrupt { tree: &'static str, message: String },
+    #[error("state could not be written to disk: {0}")]
+    NotDurable(String),
 }
+
+/// The on-disk layout version this build reads and writes.
+const SCHEMA: &[u8] = b"1";
 
 pub struct Store {
     db: sled::Db,
     audit: sled::Tree,
+    audit_session: sled::Tree,
+    sessions: sled::Tree,
+    session_activity: sled::Tree,
+    agents: sled::Tree,
+    approvals: sled::Tree,
+    approval_slots: sled::Tree,
+    permits: sled::Tree,
     path: PathBuf,
+    committer: durable::Committer,
+    /// Bytes of audit values, maintained by appends and retention
+    /// (counted once at open).
+    audit_bytes: AtomicU64,
+    pub stats: stats::Stats,
+    watchers: approvals::Watchers,
 }
 
 impl Store {
@@ -37,13 +79,47 @@ impl Store {
             message: e.to_string(),
         })?;
         let path = dir.join("asg.sled");
+        // No timer flush: the committer flushes whatever was written.
         let db = sled::Config::new()
             .path(&path)
-            .flush_every_ms(Some(200))
+            .flush_every_ms(None)
             .open()
             .map_err(|e| classify(&path, e))?;
-        let audit = db.open_tree("audit")?;
-        Ok(Store { db, audit, path })
+        let open = |name: &str| db.open_tree(name).map_err(|e| classify(&path, e));
+        let meta = open("meta")?;
+        match meta.get("schema").map_err(|e| classify(&path, e))? {
+            Some(v) if v.as_ref() != SCHEMA => return Err(StoreError::Open {
+                path: path.clone(),
+                message: format!(
+                    "it was written by a different asg version (schema {}, this build reads {})",
+                    String::from_utf8_lossy(&v),
+                    String::from_utf8_lossy(SCHEMA)
+                ),
+            }),
+            Some(_) => {}
+            None => {
+                meta.insert("schema", SCHEMA)
+                    .map_err(|e| classify(&path, e))?;
+            }
+        }
+        let store = Store {
+            audit: open("audit")?,
+            audit_session: open("audit_session")?,
+            sessions: open("sessions")?,
+            session_activity: open("session_activity")?,
+            agents: open("agents")?,
+            approvals: open("approvals")?,
+            approval_slots: open("approval_slots")?,
+            permits: open("permits")?,
+            committer: durable::Committer::start(db.clone()),
+            db,
+            path,
+            audit_bytes: AtomicU64::new(0),
+            stats: stats::Stats::default(),
+            watchers: approvals::Watchers::default(),
+        };
+        store.count_audit_bytes()?;
+        Ok(store)
     }
 
     pub fn path(&self) -> &Path {
@@ -59,10 +135,68 @@ impl Store {
         &self.db
     }
 
+    /// Flush everything now (blocking).
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
     }
+
+    /// Note a write for the committer; call after every sled write.
+    fn wrote(&self) -> Ticket {
+        self.committer.written()
+    }
+
+    /// Everything written so far (by anyone), to wait on.
+    pub fn ticket(&self) -> Ticket {
+        self.committer.ticket()
+    }
+
+    /// Wait until every write made so far is on disk. Call before
+    /// acknowledging (answering) anything that was written.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        self.committer.wait(self.ticket()).await
+    }
+
+    pub async fn durable_until(&self, t: Ticket) -> Result<(), StoreError> {
+        self.committer.wait(t).await
+    }
+
+    /// Blocking variant for synchronous hooks.
+    pub fn durable_blocking(&self, t: Ticket) -> Result<(), StoreError> {
+        self.committer.wait_blocking(t)
+    }
+}
+
+fn corrupt(tree: &'static str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        tree,
+        message: e.to_string(),
+    }
+}
+
+fn encode<T: serde::Serialize>(tree: &'static str, v: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(v).map_err(|e| corrupt(tree, e))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(tree: &'static str, b: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(b).map_err(|e| corrupt(tree, e))
+}
+
+/// Current time in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Unix milliseconds as RFC 3339 (UTC, milliseconds).
+pub fn rfc3339_ms(ms: i64) -> String {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
 }
 
 fn classify(path: &Path, e: sled::Error) -> StoreError {
@@ -107,5 +241,40 @@ mod tests {
             err.to_string().contains("locked by another process"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn second_open_is_locked_and_reopen_after_drop_works() {
+        let (store, dir) = temp_store();
+        match Store::open(&dir) {
+            Err(StoreError::Locked { .. }) => {}
+            Err(e) => panic!("expected Locked, got {e}"),
+            Ok(_) => panic!("expected Locked, got a second store"),
+        }
+        drop(store);
+        Store::open(&dir).unwrap();
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let (store, dir) = temp_store();
+        store
+            .db
+            .open_tree("meta")
+            .unwrap()
+            .insert("schema", "99")
+            .unwrap();
+        store.flush().unwrap();
+        drop(store);
+        let err = Store::open(&dir).err().expect("refused");
+        assert!(err.to_string().contains("different asg version"), "{err}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn times_render_as_rfc3339() {
+        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_ms(1_500), "1970-01-01T00:00:01.5Z");
     }
 }
