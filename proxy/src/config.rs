@@ -41,6 +41,34 @@ pub struct Config {
     #[serde(rename = "route")]
     pub routes: Vec<RouteConfig>,
     pub admin: AdminConfig,
+    /// Audit retention.
+    pub audit: AuditConfig,
+    /// Sidecar mode: the agent identity of this pod (e.g. its service
+    /// account, from the downward API). When set it is authoritative: agent
+    /// headers and body fields are ignored.
+    pub agent_id: Option<String>,
+}
+
+/// How long and how much audit is kept; enforced by a background task.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Records older than this many days are deleted (0 = keep forever).
+    pub max_age_days: u64,
+    /// The oldest records are deleted while the log exceeds this many bytes (0 = no limit).
+    pub max_bytes: u64,
+    /// Seconds between retention passes.
+    pub retention_interval_secs: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            max_age_days: 30,
+            max_bytes: 1 << 30,
+            retention_interval_secs: 60,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -123,6 +151,8 @@ impl Default for Config {
             read_timeout_secs: 300,
             routes: Vec::new(),
             admin: AdminConfig::default(),
+            audit: AuditConfig::default(),
+            agent_id: None,
         }
     }
 }
@@ -168,6 +198,18 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "ASG_RATE_LIMIT",
         "admin API requests per minute per key, 0 = off [0]",
+    ),
+    (
+        "ASG_AGENT_ID",
+        "sidecar mode: this pod's agent identity (overrides agent headers)",
+    ),
+    (
+        "ASG_AUDIT_MAX_AGE_DAYS",
+        "delete audit records older than this, 0 = never [30]",
+    ),
+    (
+        "ASG_AUDIT_MAX_BYTES",
+        "keep the audit log under this many bytes, 0 = no limit [1073741824]",
     ),
 ];
 
@@ -255,6 +297,20 @@ impl Config {
                 .parse()
                 .map_err(|_| format!("ASG_RATE_LIMIT: not a number: {r}"))?;
         }
+        if let Some(a) = get("ASG_AGENT_ID").filter(|x| !x.trim().is_empty()) {
+            self.agent_id = Some(a.trim().to_string());
+        }
+        for (name, slot) in [
+            ("ASG_AUDIT_MAX_AGE_DAYS", &mut self.audit.max_age_days),
+            ("ASG_AUDIT_MAX_BYTES", &mut self.audit.max_bytes),
+        ] {
+            if let Some(v) = get(name).filter(|x| !x.is_empty()) {
+                *slot = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{name}: not a whole number: {v}"))?;
+            }
+        }
         Ok(())
     }
 
@@ -268,6 +324,12 @@ impl Config {
             return Err(
                 "admin auth is enabled but no agent or operator keys are configured".to_string(),
             );
+        }
+        if self.audit.retention_interval_secs == 0 {
+            return Err("audit.retention_interval_secs must be >= 1".to_string());
+        }
+        if self.agent_id.as_ref().is_some_and(|a| a.len() > 256) {
+            return Err("ASG_AGENT_ID is longer than 256 characters".to_string());
         }
         for r in self.effective_routes() {
             crate::datapath::route::Upstream::parse(&r.upstream)

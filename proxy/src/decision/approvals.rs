@@ -17,6 +17,7 @@
 //! calls. Storage, randomness and clocks stay outside (times are passed in
 //! as Unix milliseconds).
 
+use crate::decision::redact::{Masker, Redactor};
 use crate::util::constant_time_eq;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -472,6 +473,43 @@ fn canonical(v: &Value) -> Value {
         Value::String(s) => Value::String(normalize_text(s).into_owned()),
         other => other.clone(),
     }
+}
+
+/// Findings as shown on an approval: strongest first, at most 16, evidence
+/// (already masked by the detectors) kept, maskable values left out.
+pub fn finding_notes(findings: &[crate::decision::Finding]) -> Vec<FindingNote> {
+    let mut list: Vec<&crate::decision::Finding> =
+        findings.iter().filter(|f| !f.redactable).collect();
+    list.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(b.score.total_cmp(&a.score))
+    });
+    list.into_iter()
+        .take(16)
+        .map(|f| FindingNote {
+            rule_id: f.rule_id.clone(),
+            severity: f.severity.as_str().to_string(),
+            message: f.message.clone(),
+            evidence: f.evidence.clone(),
+        })
+        .collect()
+}
+
+/// A call's target for display and storage: secrets masked, at most 2 KiB.
+pub fn display_target(redactor: &Redactor, masker: &Masker, target: &str) -> String {
+    let masked = match redactor.redact(target, masker) {
+        Some(r) => r.text,
+        None => target.to_string(),
+    };
+    if masked.len() <= 2048 {
+        return masked;
+    }
+    let mut cut = 2048;
+    while !masked.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &masked[..cut])
 }
 
 /// SHA-256 hex of a permit, the only form in which permits are stored.

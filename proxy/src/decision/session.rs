@@ -76,8 +76,6 @@ impl Default for SessionConfig {
                 "metadata.conversation_id".into(),
                 "conversation.id".into(),
                 "conversation".into(),
-                "user".into(),
-                "metadata.user_id".into(),
             ],
             agent_fields: vec!["metadata.agent_id".into()],
             derive_session: DeriveSession::Conversation,
@@ -278,6 +276,9 @@ fn in_window(cfg: &SessionConfig, at_ms: i64, now_ms: i64) -> bool {
 pub struct Scopes<'a> {
     pub session: Option<&'a SessionState>,
     pub agent: Option<&'a AgentState>,
+    /// The caller's agent identity (checked against the session's owner
+    /// even when the agent scope is off).
+    pub agent_id: &'a str,
 }
 
 impl<'a> Scopes<'a> {
@@ -428,8 +429,8 @@ pub fn findings(
         );
     }
 
-    if let (Some(s), Some(a)) = (scopes.session, scopes.agent) {
-        if let Some(f) = owner_mismatch(s, &a.agent_id) {
+    if let Some(s) = scopes.session {
+        if let Some(f) = owner_mismatch(s, scopes.agent_id) {
             out.push(f);
         }
     }
@@ -437,9 +438,10 @@ pub fn findings(
 }
 
 /// A session used by an agent other than the one that opened it: the
-/// original let any caller read or poison any session.
+/// original let any caller read or poison any session. A session opened
+/// without an agent identity has no owner to protect.
 pub fn owner_mismatch(session: &SessionState, agent_id: &str) -> Option<Finding> {
-    (session.agent_id != agent_id).then(|| {
+    (!session.agent_id.is_empty() && session.agent_id != agent_id).then(|| {
         finding(
             "owner_mismatch",
             Severity::Critical,
@@ -588,12 +590,14 @@ mod tests {
         let scopes = Scopes {
             session: Some(&s),
             agent: None,
+            agent_id: "a",
         };
         assert!(findings(&c, &scopes, &[tags(&["shell"])], 0.7, 0).is_empty());
         remember_session(&c, &mut s, &executed("shell", &["shell"], 0.7), &[], 0);
         let scopes = Scopes {
             session: Some(&s),
             agent: None,
+            agent_id: "a",
         };
         let f = findings(&c, &scopes, &[tags(&["shell"])], 0.7, 1);
         assert_eq!(rule_ids(&f), ["session.cumulative_challenge"]);
@@ -626,6 +630,7 @@ mod tests {
         let scopes = Scopes {
             session: None,
             agent: Some(&a),
+            agent_id: "a",
         };
         let f = findings(&c, &scopes, &[tags(&["shell"])], 0.0, 2000);
         assert_eq!(rule_ids(&f), ["session.repeated_action"]);
@@ -650,6 +655,7 @@ mod tests {
         let scopes = Scopes {
             session: Some(&fresh),
             agent: Some(&agent),
+            agent_id: "a",
         };
         let f = findings(&c, &scopes, &[tags(&["network"])], 0.3, 10);
         assert_eq!(rule_ids(&f), ["session.cumulative_challenge"]);
@@ -671,6 +677,7 @@ mod tests {
         let scopes = Scopes {
             session: Some(&s),
             agent: Some(&agent),
+            agent_id: "a",
         };
         assert_eq!(history(&c, &scopes, 6), vec![tags(&["memory_read"])]);
     }
@@ -696,6 +703,7 @@ mod tests {
         let scopes = Scopes {
             session: Some(&s),
             agent: None,
+            agent_id: "a",
         };
         assert_eq!(
             rule_ids(&findings(&c, &scopes, &[], 0.0, 10)),
@@ -717,6 +725,7 @@ mod tests {
         let scopes = Scopes {
             session: Some(&s),
             agent: Some(&other),
+            agent_id: "intruder",
         };
         let f = findings(&cfg(), &scopes, &[], 0.0, 1);
         assert_eq!(rule_ids(&f), ["session.owner_mismatch"]);

@@ -7,7 +7,7 @@
 
 use super::{decode, encode, Store, StoreError};
 use crate::decision::approvals::{
-    permit_sha256, Approval, ApprovalStatus, ConsumeError, Resolution, ResolveError,
+    permit_sha256, Approval, ApprovalStatus, ConsumeError, Release, Resolution, ResolveError,
 };
 use base64::Engine as _;
 use std::collections::HashMap;
@@ -40,6 +40,19 @@ impl Opened {
             Opened::Created(a) | Opened::Pending(a) | Opened::Approved(a) | Opened::Denied(a) => a,
         }
     }
+}
+
+/// What the approval gate did with a call that needs approval.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Gate {
+    /// An approval was spent: the call may proceed once.
+    Released { approval: Approval, by_permit: bool },
+    /// The call waits (or was denied); `rejected` says why a presented
+    /// permit did not work.
+    Waiting {
+        opened: Opened,
+        rejected: Option<ConsumeError>,
+    },
 }
 
 /// A new approval id: 6 bytes of milliseconds then 10 random bytes, so the
@@ -309,6 +322,46 @@ impl Store {
             self.wrote();
         }
         Ok((expired, removed))
+    }
+
+    /// The approval gate for one call whose decision needs a human: a
+    /// presented permit is tried first, then (in `next_call` mode) an
+    /// approved, unspent approval for the same binding; otherwise the
+    /// binding's approval is opened (or found). Never call this for a
+    /// blocked call: a permit never lifts a block.
+    pub fn approval_gate(
+        &self,
+        release: Release,
+        template: &Approval,
+        permit: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Gate, StoreError> {
+        let fp = &template.fingerprint;
+        let rid = &template.request_id;
+        let mut rejected = None;
+        if let Some(p) = permit.map(str::trim).filter(|p| !p.is_empty()) {
+            match self.approval_consume_permit(p, fp, rid, now_ms)? {
+                Ok(approval) => {
+                    return Ok(Gate::Released {
+                        approval,
+                        by_permit: true,
+                    })
+                }
+                Err(e) => rejected = Some(e),
+            }
+        }
+        if release == Release::NextCall {
+            if let Some(approval) = self.approval_release_next(fp, rid, now_ms)? {
+                return Ok(Gate::Released {
+                    approval,
+                    by_permit: false,
+                });
+            }
+        }
+        Ok(Gate::Waiting {
+            opened: self.approval_open(template, now_ms)?,
+            rejected,
+        })
     }
 
     /// Subscribe to an approval's status (a held tool call waits on this).

@@ -88,14 +88,16 @@ impl Store {
         let open = |name: &str| db.open_tree(name).map_err(|e| classify(&path, e));
         let meta = open("meta")?;
         match meta.get("schema").map_err(|e| classify(&path, e))? {
-            Some(v) if v.as_ref() != SCHEMA => return Err(StoreError::Open {
-                path: path.clone(),
-                message: format!(
+            Some(v) if v.as_ref() != SCHEMA => {
+                return Err(StoreError::Open {
+                    path: path.clone(),
+                    message: format!(
                     "it was written by a different asg version (schema {}, this build reads {})",
                     String::from_utf8_lossy(&v),
                     String::from_utf8_lossy(SCHEMA)
                 ),
-            }),
+                })
+            }
             Some(_) => {}
             None => {
                 meta.insert("schema", SCHEMA)

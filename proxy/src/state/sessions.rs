@@ -3,7 +3,16 @@
 //! requests of one session never lose each other's contribution.
 
 use super::{decode, encode, Store, StoreError};
-use crate::decision::session::{AgentState, SessionState};
+use crate::decision::session::{
+    remember_agent, remember_session, AgentState, Record, SessionConfig, SessionState,
+};
+
+/// The stored scopes of one request.
+#[derive(Debug, Clone, Default)]
+pub struct Scoped {
+    pub session: Option<SessionState>,
+    pub agent: Option<AgentState>,
+}
 
 fn activity_key(updated_ms: i64, session_id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(8 + session_id.len());
@@ -58,6 +67,64 @@ impl Store {
         let (_, new) = cas_update(&self.agents, "agents", id, fresh, f)?;
         self.wrote();
         Ok(new)
+    }
+
+    /// Load the session (if named) and the agent (if named and the agent
+    /// scope is on).
+    pub fn scopes_load(
+        &self,
+        cfg: &SessionConfig,
+        session_id: &str,
+        agent_id: &str,
+    ) -> Result<Scoped, StoreError> {
+        Ok(Scoped {
+            session: if session_id.is_empty() {
+                None
+            } else {
+                self.session_get(session_id)?
+            },
+            agent: if agent_id.is_empty() || !cfg.agent_scope {
+                None
+            } else {
+                self.agent_get(agent_id)?
+            },
+        })
+    }
+
+    /// Remember what a request did in its session (created on first use,
+    /// owned by its agent; never written by another agent) and its agent.
+    pub fn scopes_record(
+        &self,
+        cfg: &SessionConfig,
+        session_id: &str,
+        agent_id: &str,
+        rec: &Record,
+        memory: &[String],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        if !session_id.is_empty() {
+            let owned = |s: &SessionState| s.agent_id.is_empty() || s.agent_id == agent_id;
+            let current = self.session_get(session_id)?;
+            if current.as_ref().is_none_or(owned) {
+                self.session_update(
+                    session_id,
+                    || SessionState::new(session_id, agent_id, now_ms),
+                    |s| {
+                        if owned(s) {
+                            remember_session(cfg, s, rec, memory, now_ms)
+                        }
+                    },
+                )?;
+            }
+        }
+        if !agent_id.is_empty() && cfg.agent_scope {
+            self.agent_update(
+                agent_id,
+                || AgentState::new(agent_id, now_ms),
+                |a| remember_agent(cfg, a, rec, session_id, now_ms),
+            )?;
+        }
+        Ok(())
     }
 
     /// Sessions by most recent activity, newest first.
