@@ -16,7 +16,7 @@ use crate::decision::policy::{BlockedToolCall, MalformedBody, RequestChallenge, 
 use crate::decision::redact::{MaskEvent, Masker};
 use crate::decision::subject::Subject;
 use crate::decision::{
-    assess_with_history, decide, Assessment, Decision, Finding, Masking, Policy,
+    assess_with_history, session, Assessment, Decision, Finding, Masking, Policy,
 };
 use serde_json::Value;
 
@@ -188,13 +188,7 @@ pub fn judge_calls_with(
             steps.push(tags.clone());
             let base_score = base.evaluation.total_score;
             let extra = hooks.findings(std::slice::from_ref(&tags), base_score);
-            let mut assessment = if extra.is_empty() {
-                base
-            } else {
-                let mut all = base.findings;
-                all.extend(extra);
-                decide(policy, all, masking)
-            };
+            let mut assessment = session::join(base, extra);
             let (mut decision, mut action) = call_action(policy, assessment.decision);
             let settled = (action == CallAction::NeedsApproval).then(|| {
                 let s = hooks.settle(call, &assessment);
@@ -320,25 +314,24 @@ pub fn inspect_request_with(
     // block threshold is refused whatever it sends).
     let text_extra = hooks.findings(&[], text_base.evaluation.total_score);
     hooks.prose_judged(text_base.evaluation.total_score, text_base.decision);
-    let text_assessment = if text_extra.is_empty() {
-        text_base
-    } else {
-        let mut all = text_base.findings;
-        all.extend(text_extra);
-        decide(policy, all, masking)
-    };
+    let text_assessment = session::join(text_base, text_extra);
     report.absorb(&text_assessment);
     let mut redact = text_assessment.redact;
 
     let history = hooks.history();
     let mut call_action = CallAction::Pass;
     let mut waiting: Vec<String> = Vec::new();
+    let mut denied: Vec<String> = Vec::new();
     for judged in judge_calls_with(policy, &subject.tool_calls, &history, masking, hooks) {
         redact |= judged.assessment.redact;
         call_action = call_action.max(judged.action);
         if let Some(s) = judged.settled {
-            if let Settled::Pending { approval_id, note } = &s {
-                waiting.push(format!("approval id {approval_id}{note}"));
+            match &s {
+                Settled::Pending { approval_id, note } => {
+                    waiting.push(format!("approval id {approval_id}{note}"))
+                }
+                Settled::Denied { approval_id } => denied.push(approval_id.clone()),
+                _ => {}
             }
             report.approvals.push(s);
         }
@@ -364,6 +357,12 @@ pub fn inspect_request_with(
             ErrorKind::ApprovalRequired
         };
         let mut reason = summary(&report);
+        if !denied.is_empty() {
+            reason = format!(
+                "Denied by an operator (approval {}); {reason}",
+                denied.join(", ")
+            );
+        }
         if kind == ErrorKind::ApprovalRequired && !waiting.is_empty() {
             reason = format!("{reason}; waiting for an operator: {}", waiting.join(", "));
         }
@@ -466,8 +465,14 @@ pub fn inspect_response_with(
     {
         let name = &judged.verdict.name;
         let mut why = first_reason(&judged.assessment);
-        if let Some(Settled::Pending { approval_id, note }) = &judged.settled {
-            why = format!("{why}; approval id {approval_id}{note}");
+        match &judged.settled {
+            Some(Settled::Pending { approval_id, note }) => {
+                why = format!("{why}; approval id {approval_id}{note}");
+            }
+            Some(Settled::Denied { approval_id }) => {
+                why = format!("Denied by an operator (approval {approval_id}); {why}");
+            }
+            _ => {}
         }
         if let Some(s) = judged.settled.clone() {
             report.approvals.push(s);

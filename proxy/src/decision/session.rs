@@ -10,16 +10,20 @@
 //!
 //! Rules (findings of detector `session_risk`):
 //! * a sensitive tag seen `repeat_threshold` times in the window (this call
-//!   included) → high 0.65;
+//!   included) → high;
 //! * decayed cumulative risk plus this call's base score ≥ `block_score` →
-//!   critical 1.0, else ≥ `challenge_score` → high 0.7;
-//! * `max_staged` or more actions waiting for approval → high 0.7;
-//! * a session used by an agent other than its owner → critical 1.0.
+//!   critical, else ≥ `challenge_score` → high;
+//! * `max_staged` or more actions waiting for approval → critical;
+//! * a session used by an agent other than its owner → critical.
 //!
-//! Cross-call chains are the chain detector's rules, run over the history
-//! returned by [`history`].
+//! Session findings set a *floor* on the decision ([`join`]): high →
+//! at least `challenge`, critical → `block`. They do not add to the score,
+//! so a profile's `block_high_count = 1` cannot turn "a human should look"
+//! into "blocked". Cross-call chains are the chain detector's rules, run
+//! over the history returned by [`history`], and do score.
 
-use crate::decision::types::{DetectorId, Finding, Severity};
+use crate::decision::engine::Assessment;
+use crate::decision::types::{Decision, DetectorId, Finding, Severity};
 use serde::{Deserialize, Serialize};
 
 /// The `[session]` policy section.
@@ -86,7 +90,7 @@ impl Default for SessionConfig {
             half_life_secs: 1800,
             window_secs: 3600,
             max_history: 64,
-            max_staged: 5,
+            max_staged: 8,
             sensitive_tags: [
                 "shell",
                 "exfiltration",
@@ -421,8 +425,8 @@ pub fn findings(
         out.push(
             finding(
                 "staged_flood",
-                Severity::High,
-                0.7,
+                Severity::Critical,
+                1.0,
                 format!("Too many actions awaiting approval ({staged})."),
             )
             .meta("staged", staged.to_string()),
@@ -435,6 +439,40 @@ pub fn findings(
         }
     }
     out
+}
+
+/// Join session findings to an assessment: they are reported (findings
+/// and reasons) and raise the decision to their floor (high → challenge,
+/// critical → block), without adding to the score.
+pub fn join(mut a: Assessment, extra: Vec<Finding>) -> Assessment {
+    let Some(floor) = extra
+        .iter()
+        .map(|f| {
+            if f.severity == Severity::Critical {
+                Decision::Block
+            } else {
+                Decision::Challenge
+            }
+        })
+        .max()
+    else {
+        return a;
+    };
+    if floor > a.decision {
+        // "No findings" / "low risk" no longer describe the outcome.
+        a.evaluation
+            .reasons
+            .retain(|r| !r.starts_with("No security findings") && !r.starts_with("Low risk"));
+        a.decision = floor;
+        a.evaluation.decision = a.evaluation.decision.max(floor);
+    }
+    for f in &extra {
+        if !a.evaluation.reasons.contains(&f.message) {
+            a.evaluation.reasons.push(f.message.clone());
+        }
+    }
+    a.findings.extend(extra);
+    a
 }
 
 /// A session used by an agent other than the one that opened it: the
@@ -719,6 +757,21 @@ mod tests {
     }
 
     #[test]
+    fn session_findings_set_a_floor_not_a_score() {
+        let policy = crate::decision::Policy::load("production", None).unwrap();
+        let base = crate::decision::decide(&policy, Vec::new(), crate::decision::Masking::None);
+        assert_eq!(base.decision, Decision::Allow);
+        let high = finding("repeated_action", Severity::High, 0.65, "again".into());
+        let a = join(base.clone(), vec![high.clone()]);
+        // production blocks on one high finding; a session finding only asks.
+        assert_eq!(a.decision, Decision::Challenge);
+        assert_eq!(a.evaluation.total_score, 0.0);
+        assert_eq!(a.reasons(), ["again"]);
+        let crit = finding("owner_mismatch", Severity::Critical, 1.0, "theirs".into());
+        assert_eq!(join(base, vec![high, crit]).decision, Decision::Block);
+    }
+
+    #[test]
     fn foreign_agent_is_flagged() {
         let s = SessionState::new("s", "owner", 0);
         let other = AgentState::new("intruder", 0);
@@ -730,6 +783,9 @@ mod tests {
         let f = findings(&cfg(), &scopes, &[], 0.0, 1);
         assert_eq!(rule_ids(&f), ["session.owner_mismatch"]);
         assert_eq!(f[0].severity, Severity::Critical);
+        // A session opened anonymously has no owner to protect.
+        let anon = SessionState::new("s", "", 0);
+        assert!(owner_mismatch(&anon, "whoever").is_none());
     }
 
     #[test]

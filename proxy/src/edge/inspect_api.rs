@@ -14,9 +14,7 @@ use crate::decision::approvals::{
 use crate::decision::session::{self, Outcome, Record, Scopes, SessionConfig, Staged};
 use crate::decision::subject::{Subject, Surface, ToolCall};
 use crate::decision::types::round_score;
-use crate::decision::{
-    assess_with_history, decide, Assessment, Decision, DetectorId, Masking, Policy,
-};
+use crate::decision::{assess_with_history, Assessment, Decision, DetectorId, Masking, Policy};
 use crate::state::approvals::{Gate, Opened};
 use crate::state::sessions::Scoped;
 use crate::state::{now_ms, AuditEvent, AuditFinding};
@@ -420,13 +418,7 @@ fn judge_in_session(
     } else {
         Vec::new()
     };
-    let assessment = if extra.is_empty() {
-        base
-    } else {
-        let mut all = base.findings;
-        all.extend(extra);
-        decide(policy, all, Masking::None)
-    };
+    let assessment = session::join(base, extra);
     let mut out = SessionOutcome {
         decision: assessment.decision,
         assessment,

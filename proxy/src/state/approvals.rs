@@ -56,8 +56,9 @@ pub enum Gate {
 }
 
 /// A new approval id: 6 bytes of milliseconds then 10 random bytes, so the
-/// tree iterates in creation order; shown as 22 characters of URL-safe
-/// base64 like the original's ids.
+/// tree iterates in creation order; shown as 32 lower-case hex characters.
+/// (Not base64 like the original: mixed-case random tokens look like
+/// secrets to the response redactor, and the id must reach the agent.)
 fn new_key(now_ms: i64) -> [u8; 16] {
     let mut k = [0u8; 16];
     k[..6].copy_from_slice(&(now_ms.max(0) as u64).to_be_bytes()[2..]);
@@ -66,14 +67,11 @@ fn new_key(now_ms: i64) -> [u8; 16] {
 }
 
 fn id_of(key: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
+    hex::encode(key)
 }
 
 fn key_of(id: &str) -> Option<Vec<u8>> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(id.trim())
-        .ok()
-        .filter(|k| k.len() == 16)
+    hex::decode(id.trim()).ok().filter(|k| k.len() == 16)
 }
 
 /// A fresh permit: 24 random bytes, 32 characters of URL-safe base64.
@@ -247,6 +245,7 @@ impl Store {
             None => None,
             Some(Ok(a)) => {
                 self.notify(&a.approval_id, a.status);
+                self.unstage(&a.session_id, &a.agent_id, &a.approval_id)?;
                 Some(Ok((a, permit)))
             }
             Some(Err(e)) => {
@@ -302,6 +301,7 @@ impl Store {
             if let Some(Ok(a)) = changed {
                 expired += 1;
                 self.notify(&a.approval_id, a.status);
+                self.unstage(&a.session_id, &a.agent_id, &a.approval_id)?;
             }
             let Some((_, a)) = self.approval_at(&key)? else {
                 continue;
@@ -436,7 +436,7 @@ mod tests {
         let Opened::Created(a) = store.approval_open(&template("fp1", 0), 0).unwrap() else {
             panic!()
         };
-        assert_eq!(a.approval_id.len(), 22);
+        assert_eq!(a.approval_id.len(), 32);
         let again = store.approval_open(&template("fp1", 5), 5).unwrap();
         assert_eq!(again, Opened::Pending(a.clone()));
         let other = store.approval_open(&template("fp2", 5), 5).unwrap();

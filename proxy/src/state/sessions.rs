@@ -127,6 +127,34 @@ impl Store {
         Ok(())
     }
 
+    /// An approval was decided (or expired): it no longer waits, so it no
+    /// longer counts as staged in its session and agent.
+    pub fn unstage(
+        &self,
+        session_id: &str,
+        agent_id: &str,
+        approval_id: &str,
+    ) -> Result<(), StoreError> {
+        let drop_it = |r: &mut crate::decision::session::RiskState| {
+            r.staged.retain(|s| s.approval_id != approval_id)
+        };
+        if !session_id.is_empty() && self.session_get(session_id)?.is_some() {
+            cas_existing(
+                &self.sessions,
+                "sessions",
+                session_id,
+                |s: &mut SessionState| drop_it(&mut s.risk),
+            )?;
+        }
+        if !agent_id.is_empty() && self.agent_get(agent_id)?.is_some() {
+            cas_existing(&self.agents, "agents", agent_id, |a: &mut AgentState| {
+                drop_it(&mut a.risk)
+            })?;
+        }
+        self.wrote();
+        Ok(())
+    }
+
     /// Sessions by most recent activity, newest first.
     pub fn sessions_recent(&self, limit: usize) -> Result<Vec<SessionState>, StoreError> {
         let mut out: Vec<SessionState> = Vec::new();
@@ -194,6 +222,32 @@ impl Store {
             self.wrote();
         }
         Ok(removed)
+    }
+}
+
+/// Like [`cas_update`], but only if the record exists.
+fn cas_existing<T>(
+    tree: &sled::Tree,
+    name: &'static str,
+    id: &str,
+    f: impl Fn(&mut T),
+) -> Result<(), StoreError>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    loop {
+        let Some(current) = tree.get(id.as_bytes())? else {
+            return Ok(());
+        };
+        let mut new: T = decode(name, &current)?;
+        f(&mut new);
+        let bytes = encode(name, &new)?;
+        if tree
+            .compare_and_swap(id.as_bytes(), Some(current), Some(bytes))?
+            .is_ok()
+        {
+            return Ok(());
+        }
     }
 }
 
