@@ -336,7 +336,7 @@ async fn audit(
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let store = &s.app.store;
     let events = match q.after {
-        Some(after) => store.audit_after(after, limit),
+        Some(after) => store.audit_after(Some(after), limit),
         None => store.audit_tail(limit),
     };
     match events {
@@ -412,13 +412,13 @@ async fn export(
         Err(msg) => return error(422, "validation_error", &msg, json!({})),
     };
     let limit = q.limit.unwrap_or(10_000).clamp(1, 100_000);
-    let after = q.after.unwrap_or(0);
+    let after = q.after;
     let app = s.app.clone();
     // A long scan runs on the blocking pool.
     let result =
         tokio::task::spawn_blocking(move || -> Result<(String, u64, usize), StoreError> {
             let mut out = String::new();
-            let (mut last, mut n) = (after, 0usize);
+            let (mut last, mut n) = (after.unwrap_or(0), 0usize);
             let mut cursor = after;
             'pages: loop {
                 let page = app.store.audit_after(cursor, 1000)?;
@@ -426,7 +426,7 @@ async fn export(
                     break;
                 }
                 for e in &page {
-                    cursor = e.seq;
+                    cursor = Some(e.seq);
                     if window.contains(e) {
                         out.push_str(&serde_json::to_string(e).unwrap_or_default());
                         out.push('\n');
@@ -437,7 +437,7 @@ async fn export(
                         }
                     }
                 }
-                last = last.max(cursor);
+                last = last.max(cursor.unwrap_or(0));
             }
             Ok((out, last, n))
         })

@@ -115,12 +115,22 @@ impl Store {
         Ok(out)
     }
 
-    /// Up to `limit` events with `seq > after`, oldest first (for tailing:
-    /// pass the last seq seen).
-    pub fn audit_after(&self, after: u64, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
-        let start = after.saturating_add(1).to_be_bytes();
+    /// Up to `limit` events with `seq > after` (all, from the first, for
+    /// `None`), oldest first. For tailing, pass the last seq seen.
+    pub fn audit_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let start = match after {
+            Some(seq) => match seq.checked_add(1) {
+                Some(next) => next,
+                None => return Ok(Vec::new()),
+            },
+            None => 0,
+        };
         let mut out = Vec::with_capacity(limit.min(1024));
-        for item in self.audit.range(start..).take(limit) {
+        for item in self.audit.range(start.to_be_bytes()..).take(limit) {
             let (_, v) = item?;
             out.push(decode("audit", &v)?);
         }
@@ -264,7 +274,15 @@ mod tests {
             "a session id that prefixes another is not mixed up"
         );
         assert_eq!(ids(&store.audit_for_session("alpha", 1).unwrap()), ["r4"]);
-        assert_eq!(ids(&store.audit_after(seqs[3], 10).unwrap()), ["r4", "r5"]);
+        assert_eq!(
+            ids(&store.audit_after(Some(seqs[3]), 10).unwrap()),
+            ["r4", "r5"]
+        );
+        assert_eq!(
+            store.audit_after(None, 10).unwrap().len(),
+            6,
+            "seq 0 included"
+        );
         store.audit_remove(seqs[4], "alpha").unwrap();
         assert_eq!(
             ids(&store.audit_for_session("alpha", 10).unwrap()),

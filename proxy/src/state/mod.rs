@@ -79,6 +79,10 @@ impl Store {
             message: e.to_string(),
         })?;
         let path = dir.join("asg.sled");
+        // sled recovers the longest valid prefix of its log and says
+        // nothing when that prefix is empty; a folder that held state and
+        // now opens without our schema marker is corrupt, not new.
+        let had_state = std::fs::metadata(path.join("db")).is_ok_and(|m| m.len() > 0);
         // No timer flush: the committer flushes whatever was written.
         let db = sled::Config::new()
             .path(&path)
@@ -99,9 +103,16 @@ impl Store {
                 })
             }
             Some(_) => {}
+            None if had_state => {
+                return Err(StoreError::Open {
+                    path: path.clone(),
+                    message: "it holds data but none of it could be read (corrupt log?); move the folder aside to start empty, or restore it from a backup".to_string(),
+                })
+            }
             None => {
                 meta.insert("schema", SCHEMA)
                     .map_err(|e| classify(&path, e))?;
+                db.flush().map_err(|e| classify(&path, e))?;
             }
         }
         let store = Store {
@@ -271,6 +282,20 @@ mod tests {
         drop(store);
         let err = Store::open(&dir).err().expect("refused");
         assert!(err.to_string().contains("different asg version"), "{err}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn unreadable_state_is_refused_not_silently_emptied() {
+        let (store, dir) = temp_store();
+        store.append_audit(&audit::event("r1", "")).unwrap();
+        store.flush().unwrap();
+        drop(store);
+        let db = dir.join("asg.sled").join("db");
+        let len = std::fs::metadata(&db).unwrap().len() as usize;
+        std::fs::write(&db, vec![0x5a; len]).unwrap();
+        let err = Store::open(&dir).err().expect("refused");
+        assert!(err.to_string().contains("cannot open data folder"), "{err}");
         std::fs::remove_dir_all(dir).ok();
     }
 
