@@ -610,7 +610,7 @@ fn session_risk_follows_the_agent_across_rotated_session_ids() {
         );
     let mut gw = start(&upstream, &policy, false);
     let call = |gw: &Gateway, session: &str| {
-        post(&gw, "/inspect/tool-call", None, &json!({
+        post(gw, "/inspect/tool-call", None, &json!({
             "tool_name": "write_file", "tool_target": "/tmp/x", "session_id": session, "agent_id": "rotator"}))
         .json()
     };

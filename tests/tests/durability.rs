@@ -80,7 +80,7 @@ fn acknowledged_audit_and_approvals_survive_sigkill_under_load() {
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 i += 1;
-                let (tool, target) = if i % 3 == 0 {
+                let (tool, target) = if i.is_multiple_of(3) {
                     ("exec_shell", format!("ls /srv/{t}/{i}"))
                 } else {
                     ("read_file", format!("/srv/{t}/{i}.txt"))

@@ -88,6 +88,16 @@ impl Identity {
         }
     }
 
+    /// The agent whose risk scope applies: an address-only identity has
+    /// one only when `track_anonymous` is on.
+    pub fn risk_agent(&self, cfg: &SessionConfig) -> &str {
+        if self.agent_source == Source::Peer && !cfg.track_anonymous {
+            ""
+        } else {
+            &self.agent_id
+        }
+    }
+
     /// Fill what the headers did not say from the request body.
     pub fn complete(&mut self, cfg: &SessionConfig, dialect: Dialect, body: &Value) {
         if matches!(self.agent_source, Source::Peer | Source::None) {
@@ -190,6 +200,14 @@ mod tests {
         assert_eq!(anon.agent_id, "ip:10.0.0.7");
         assert_eq!(anon.agent_source, Source::Peer);
         assert_eq!(anon.session_source, Source::None);
+        let cfg = SessionConfig::default();
+        assert_eq!(anon.risk_agent(&cfg), "", "no shared risk scope by default");
+        let tracked = SessionConfig {
+            track_anonymous: true,
+            ..SessionConfig::default()
+        };
+        assert_eq!(anon.risk_agent(&tracked), "ip:10.0.0.7");
+        assert_eq!(id.risk_agent(&cfg), "bot-1");
     }
 
     #[test]

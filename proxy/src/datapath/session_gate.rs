@@ -47,6 +47,8 @@ pub struct SessionGate {
     stage: Mutex<Stage>,
     /// A held call was approved: release it whatever the release mode.
     hold_release: AtomicBool,
+    /// The request was counted in its session and agent.
+    counted: AtomicBool,
     /// Approvals opened, found or spent during this request.
     touched: Mutex<Vec<String>>,
 }
@@ -77,6 +79,7 @@ impl SessionGate {
             scoped: Mutex::new(None),
             stage: Mutex::new(Stage::default()),
             hold_release: AtomicBool::new(false),
+            counted: AtomicBool::new(false),
             touched: Mutex::new(Vec::new()),
         }
     }
@@ -107,14 +110,19 @@ impl SessionGate {
         self.policy.file.session.enabled
     }
 
-    /// Remember what the stage did in the session and agent scopes.
+    /// Remember what the stage did in the session and agent scopes. The
+    /// request stage counts the request; a response stage is recorded only
+    /// when it judged tool calls.
     pub fn commit(&self, report: &StageReport) {
         let stage = std::mem::take(&mut *lock(&self.stage));
-        if !self.session_on() {
+        let request_stage = report.stage == super::enforce::Stage::Request;
+        if !self.session_on() || (!request_stage && stage.calls.is_empty()) {
             return;
         }
         let mut rec = Record {
             decision: report.decision.as_str().to_string(),
+            // A held call is judged again after the decision: count it once.
+            new_request: request_stage && !self.counted.swap(true, Ordering::Relaxed),
             ..Record::default()
         };
         if !self.hold_release.load(Ordering::Relaxed) {
@@ -149,11 +157,15 @@ impl SessionGate {
         }
         let id = self.identity();
         let cfg = &self.policy.file.session;
-        if let Err(e) =
-            self.app
-                .store
-                .scopes_record(cfg, &id.session_id, &id.agent_id, &rec, &[], now)
-        {
+        if let Err(e) = self.app.store.scopes_record(
+            cfg,
+            &id.session_id,
+            id.risk_agent(cfg),
+            &id.agent_id,
+            &rec,
+            &[],
+            now,
+        ) {
             tracing::error!(error = %e, request_id = %self.request_id, "session state write failed");
         }
     }
@@ -164,7 +176,7 @@ impl SessionGate {
         let loaded = if self.session_on() {
             self.app
                 .store
-                .scopes_load(cfg, &id.session_id, &id.agent_id)
+                .scopes_load(cfg, &id.session_id, id.risk_agent(cfg))
                 .map_err(|e| {
                     tracing::error!(error = %e, "session state read failed");
                 })

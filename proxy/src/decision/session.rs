@@ -48,6 +48,9 @@ pub struct SessionConfig {
     pub derive_session: DeriveSession,
     /// Also keep risk per agent, across its sessions.
     pub agent_scope: bool,
+    /// Keep agent-scope risk also for callers known only by their address
+    /// (`ip:<addr>`): every anonymous caller behind that address shares it.
+    pub track_anonymous: bool,
     pub repeat_threshold: usize,
     pub challenge_score: f64,
     pub block_score: f64,
@@ -84,6 +87,7 @@ impl Default for SessionConfig {
             agent_fields: vec!["metadata.agent_id".into()],
             derive_session: DeriveSession::Conversation,
             agent_scope: true,
+            track_anonymous: false,
             repeat_threshold: 3,
             challenge_score: 1.2,
             block_score: 1.8,
@@ -504,6 +508,8 @@ pub struct Record {
     pub score: f64,
     /// The request's final decision.
     pub decision: String,
+    /// Count a request (false for the second stage of the same request).
+    pub new_request: bool,
 }
 
 /// Apply a record to one scope's risk memory.
@@ -543,7 +549,7 @@ pub fn remember_session(
 ) {
     remember(cfg, &mut s.risk, rec, now_ms);
     s.updated_ms = now_ms;
-    s.request_count += 1;
+    s.request_count += u64::from(rec.new_request);
     if !rec.decision.is_empty() {
         s.decisions.push(rec.decision.clone());
         let excess = s.decisions.len().saturating_sub(MAX_DECISIONS);
@@ -576,7 +582,7 @@ pub fn remember_agent(
 ) {
     remember(cfg, &mut a.risk, rec, now_ms);
     a.updated_ms = now_ms;
-    a.request_count += 1;
+    a.request_count += u64::from(rec.new_request);
     if !session_id.is_empty() {
         a.sessions.retain(|s| s != session_id);
         a.sessions.push(session_id.to_string());
@@ -608,6 +614,7 @@ mod tests {
             steps: vec![(tool.into(), tags(t), Outcome::Executed)],
             score,
             decision: "allow".into(),
+            new_request: true,
             ..Record::default()
         }
     }

@@ -315,7 +315,7 @@ pub fn inspect(
             .map(|m| mask_for_audit(app, &policy, m))
             .collect();
         app.store
-            .scopes_record(scfg, &session_id, &agent_id, rec, &memory, now)
+            .scopes_record(scfg, &session_id, &agent_id, &agent_id, rec, &memory, now)
             .map_err(store_error)?;
     }
 
@@ -539,6 +539,7 @@ fn judge_in_session(
             released: released.into_iter().collect(),
             score: if outcome.is_some() { base_score } else { 0.0 },
             decision: out.decision.as_str().to_string(),
+            new_request: true,
         };
         out.session_risk = Some(session_risk_view(scfg, scopes, &rec, now));
         out.record = Some(rec);

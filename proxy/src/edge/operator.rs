@@ -7,7 +7,7 @@
 //! | GET | `/operator/api/stats` | decisions per minute, top findings, active sessions, policy version |
 //! | GET | `/operator/api/sessions` | recent sessions |
 //! | GET | `/operator/api/session/{id}/timeline` | a session's events, state and approvals |
-//! | GET | `/operator/api/audit` | audit tail: newest `limit`, or `after=<seq>` oldest first |
+//! | GET | `/operator/api/audit` | audit tail: newest `limit`, or `after=<seq>` oldest first; `last_seq` to pass next (`null` while empty) |
 //! | GET | `/operator/api/audit/export` | audit as JSON lines (`since`, `until`, `after`, `limit`) |
 //!
 //! Every API route needs the operator role. The console page and its two
@@ -341,7 +341,9 @@ async fn audit(
     };
     match events {
         Ok(list) => {
-            let last = list.iter().map(|e| e.seq).max().or(q.after).unwrap_or(0);
+            // `null` until there is a record, so a client tailing with
+            // `after=<last_seq>` never skips record 0.
+            let last = list.iter().map(|e| e.seq).max().or(q.after);
             Json(json!({
                 "events": list.iter().map(event_view).collect::<Vec<_>>(),
                 "last_seq": last,

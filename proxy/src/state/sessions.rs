@@ -92,23 +92,26 @@ impl Store {
     }
 
     /// Remember what a request did in its session (created on first use,
-    /// owned by its agent; never written by another agent) and its agent.
+    /// owned by `owner_id`; never written by another agent) and in the
+    /// risk scope of `agent_id` (empty: none).
+    #[allow(clippy::too_many_arguments)]
     pub fn scopes_record(
         &self,
         cfg: &SessionConfig,
         session_id: &str,
         agent_id: &str,
+        owner_id: &str,
         rec: &Record,
         memory: &[String],
         now_ms: i64,
     ) -> Result<(), StoreError> {
         if !session_id.is_empty() {
-            let owned = |s: &SessionState| s.agent_id.is_empty() || s.agent_id == agent_id;
+            let owned = |s: &SessionState| s.agent_id.is_empty() || s.agent_id == owner_id;
             let current = self.session_get(session_id)?;
             if current.as_ref().is_none_or(owned) {
                 self.session_update(
                     session_id,
-                    || SessionState::new(session_id, agent_id, now_ms),
+                    || SessionState::new(session_id, owner_id, now_ms),
                     |s| {
                         if owned(s) {
                             remember_session(cfg, s, rec, memory, now_ms)
@@ -301,6 +304,7 @@ mod tests {
                             steps: vec![("t".into(), vec![], Outcome::Executed)],
                             score: 0.01,
                             decision: "allow".into(),
+                            new_request: true,
                             ..Record::default()
                         };
                         store

@@ -60,6 +60,13 @@
     return s <= 0 ? 'expired' : 'in ' + human(s);
   }
 
+  // A timestamp cell: local time, the full UTC time on hover.
+  function timeCell(iso) {
+    const t = new Date(iso);
+    const text = Number.isNaN(t.getTime()) ? String(iso) : t.toLocaleTimeString();
+    return el('td', { title: iso }, text);
+  }
+
   function human(s) {
     if (s < 90) return s + ' s';
     if (s < 5400) return Math.round(s / 60) + ' min';
@@ -154,7 +161,9 @@
         }),
       });
       let text = (approve ? 'Approved ' : 'Denied ') + a.action_type + ' (' + a.approval_id + ').';
-      if (approve && a.permit_token) {
+      // A held call spends its approval at once; otherwise the permit is
+      // shown here, once, for the operator to hand over (release = permit).
+      if (approve && a.permit_token && !a.hold) {
         text += ' Permit, shown once: ' + a.permit_token;
       }
       notice(text);
@@ -258,7 +267,7 @@
       : 'No stored state for this session.';
     replaceRows($('timeline-list'), (t.timeline || []).map((e) =>
       el('tr', {},
-        el('td', {}, e.created_at),
+        timeCell(e.created_at),
         el('td', {}, pill(e.decision)),
         el('td', {}, e.route),
         el('td', { class: 'target' }, short((e.tools || []).join('; '), 200)),
@@ -272,7 +281,7 @@
     const rows = auditRows.filter((e) => !flaggedOnly || e.decision !== 'allow' && e.decision !== 'allow_with_redaction');
     replaceRows($('audit-list'), rows.map((e) => {
       const row = el('tr', {},
-        el('td', {}, e.created_at),
+        timeCell(e.created_at),
         el('td', {}, pill(e.decision)),
         el('td', {}, el('div', {}, short(e.session_id, 40)), el('div', { class: 'small' }, short(e.agent_id, 40))),
         el('td', {}, e.route, el('div', { class: 'small' }, e.dialect)),
@@ -292,7 +301,7 @@
     if (lastSeq === null) {
       const r = await api('/operator/api/audit?limit=' + AUDIT_ROWS);
       auditRows = r.events; // newest first
-      lastSeq = r.last_seq;
+      lastSeq = r.last_seq; // stays null while the log is empty
     } else {
       const r = await api('/operator/api/audit?after=' + lastSeq + '&limit=500');
       lastSeq = r.last_seq;
