@@ -26,8 +26,10 @@ venv:
 
 test: build venv test-rust test-python
 
+# The console test drives headless Chromium (apt-get install chromium chromium-driver);
+# here a missing browser is a failure, not a skip.
 test-rust: build
-	$(CARGO) test --workspace
+	ASG_REQUIRE_BROWSER=1 $(CARGO) test --workspace
 
 test-python: build venv
 	$(VENV)/bin/pytest -q tests/python
