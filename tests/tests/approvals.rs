@@ -655,3 +655,95 @@ fn session_risk_follows_the_agent_across_rotated_session_ids() {
     let after = call(&gw, "fresh-after-restart");
     assert_ne!(after["decision"], "allow", "{after}");
 }
+
+#[test]
+fn without_auth_the_admin_api_answers_only_loopback_host_names() {
+    let upstream = MockUpstream::start();
+    let gw = start(&upstream, POLICY, false);
+    // A page that rebinds evil.example to 127.0.0.1 still sends its own Host.
+    let r = http::send(
+        "GET",
+        &format!("{}/approvals", gw.admin_url()),
+        &[("host", "evil.example:9090")],
+        None,
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["code"], "host_not_allowed");
+    let ok = http::send(
+        "GET",
+        &format!("{}/approvals", gw.admin_url()),
+        &[("host", "localhost")],
+        None,
+    );
+    assert_eq!(ok.status, 200);
+    // Probes stay reachable whatever the host name.
+    let health = http::send(
+        "GET",
+        &format!("{}/health", gw.admin_url()),
+        &[("host", "10.1.2.3")],
+        None,
+    );
+    assert_eq!(health.status, 200);
+    // Approval metrics count the lifecycle.
+    let first = mcp_call(&gw, "ls", &[]);
+    assert!(first.header("x-asg-approval-id").is_some());
+    assert!(
+        gw.metric_value("asg_approvals_total", &[("event", "opened")])
+            .unwrap_or(0.0)
+            >= 1.0
+    );
+}
+
+#[test]
+fn a_submitted_approval_releases_the_matching_inspected_call() {
+    let upstream = MockUpstream::start();
+    let gw = start(&upstream, POLICY, false);
+    let submit = json!({"session_id": "s-sub", "agent_id": "agent-a",
+        "action_type": "exec_shell", "action_target": "df -h"});
+    let r = post(&gw, "/approval/submit", None, &submit);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let a = r.json();
+    assert_eq!(
+        (a["status"].as_str(), a["origin"].as_str()),
+        (Some("pending"), Some("submit"))
+    );
+    // Submitting again finds the same pending approval.
+    let again = post(&gw, "/approval/submit", None, &submit);
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json()["approval_id"], a["approval_id"]);
+    let permit = post(
+        &gw,
+        "/approval/resolve",
+        None,
+        &json!({"approval_id": a["approval_id"], "approve": true, "resolver": "alice"}),
+    )
+    .json()["permit_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v = post(
+        &gw,
+        "/inspect/tool-call",
+        None,
+        &tool_call("s-sub", "df -h", &permit),
+    )
+    .json();
+    assert_eq!(v["decision"], "allow", "{v}");
+    assert_eq!(v["metadata"]["approval"]["approval_id"], a["approval_id"]);
+    // Malformed requests are clear errors.
+    let bad = post(
+        &gw,
+        "/approval/submit",
+        None,
+        &json!({"session_id": "s", "action_type": "x", "bogus": 1}),
+    );
+    assert_eq!(bad.status, 422);
+    let missing = post(
+        &gw,
+        "/approval/resolve",
+        None,
+        &json!({"approval_id": "0123456789abcdef0123456789abcdef", "approve": true, "resolver": "a"}),
+    );
+    assert_eq!(missing.status, 400);
+    assert!(missing.text().contains("approval_id not found"));
+}

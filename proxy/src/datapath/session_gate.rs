@@ -247,6 +247,14 @@ impl SessionGate {
         note
     }
 
+    fn count(&self, settled: &Settled) {
+        let event = match settled {
+            Settled::Released { .. } => "released",
+            _ => return,
+        };
+        self.app.metrics.approvals.with_label_values(&[event]).inc();
+    }
+
     fn touch(&self, id: &str) {
         let mut t = lock(&self.touched);
         if !t.iter().any(|x| x == id) {
@@ -351,6 +359,13 @@ impl SessionHooks for SessionGate {
                 },
             },
             Ok(Gate::Waiting { opened, rejected }) => {
+                if rejected.is_some() {
+                    self.app
+                        .metrics
+                        .approvals
+                        .with_label_values(&["refused_permit"])
+                        .inc();
+                }
                 let rejected = rejected.map(|e| e.message());
                 match opened {
                     Opened::Denied(a) => Settled::Denied {
@@ -363,7 +378,18 @@ impl SessionHooks for SessionGate {
                             cfg.permit_header
                         ),
                     },
-                    Opened::Created(a) | Opened::Pending(a) => Settled::Pending {
+                    Opened::Created(a) => {
+                        self.app
+                            .metrics
+                            .approvals
+                            .with_label_values(&["opened"])
+                            .inc();
+                        Settled::Pending {
+                            approval_id: a.approval_id,
+                            note: self.waiting_note(rejected),
+                        }
+                    }
+                    Opened::Pending(a) => Settled::Pending {
                         approval_id: a.approval_id,
                         note: self.waiting_note(rejected),
                     },
@@ -373,6 +399,7 @@ impl SessionHooks for SessionGate {
         if let Some(id) = settled.approval_id() {
             self.touch(id);
         }
+        self.count(&settled);
         settled
     }
 

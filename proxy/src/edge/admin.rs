@@ -28,6 +28,9 @@ pub struct AdminState {
     pub app: Arc<App>,
     pub auth: Authenticator,
     pub limiter: RateLimiter,
+    /// Without auth on a loopback listener, only loopback `Host` names are
+    /// served: a web page cannot reach the console through DNS rebinding.
+    pub loopback_hosts_only: bool,
 }
 
 pub type Shared = Arc<AdminState>;
@@ -47,9 +50,12 @@ fn api_error((status, code, message, details): ApiError) -> Response {
 }
 
 pub fn router(app: Arc<App>) -> Router {
+    let loopback_hosts_only = !app.config.admin.auth_enabled
+        && app.config.admin_addr().is_ok_and(|a| a.ip().is_loopback());
     let state = Arc::new(AdminState {
         auth: Authenticator::new(&app.config.admin),
         limiter: RateLimiter::new(app.config.admin.rate_limit_per_minute),
+        loopback_hosts_only,
         app,
     });
     Router::new()
@@ -231,9 +237,16 @@ async fn guard(State(s): State<Shared>, mut req: Request, next: Next) -> Respons
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
-    let exempt = EXEMPT_PATHS.contains(&req.uri().path())
-        || super::operator::CONSOLE_ASSETS.contains(&req.uri().path());
-    let response = if exempt {
+    let probe = EXEMPT_PATHS.contains(&req.uri().path());
+    let exempt = probe || super::operator::CONSOLE_ASSETS.contains(&req.uri().path());
+    let response = if !probe && s.loopback_hosts_only && !loopback_host(req.headers()) {
+        error(
+            403,
+            "host_not_allowed",
+            "without ASG_ADMIN_AUTH the admin API answers only to a loopback host name (127.0.0.1, localhost, [::1])",
+            json!({}),
+        )
+    } else if exempt {
         next.run(req).await
     } else {
         let peer = req
@@ -282,6 +295,22 @@ async fn guard(State(s): State<Shared>, mut req: Request, next: Next) -> Respons
         .with_label_values(&[path.as_str(), response.status().as_str()])
         .inc();
     response
+}
+
+/// The `Host` header names a loopback address (or is absent, as from
+/// HTTP/1.0 tools): anything else may be a DNS-rebinding page.
+fn loopback_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A non-secret name for a credential (audit, approvals): the role and a
@@ -357,5 +386,37 @@ impl BackgroundService for AdminService {
         {
             tracing::error!(error = %e, "admin server stopped");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_host_names_pass() {
+        let with = |h: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::HOST, h.parse().unwrap());
+            loopback_host(&m)
+        };
+        for ok in [
+            "127.0.0.1:9090",
+            "localhost",
+            "LOCALHOST:1",
+            "[::1]:9090",
+            "127.1.2.3",
+        ] {
+            assert!(with(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:9090",
+            "10.0.0.1:9090",
+            "[2001:db8::1]:80",
+        ] {
+            assert!(!with(bad), "{bad}");
+        }
+        assert!(loopback_host(&HeaderMap::new()));
     }
 }

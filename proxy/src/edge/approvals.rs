@@ -216,6 +216,7 @@ pub async fn submit(
         return unavailable(e);
     }
     let status = if matches!(opened, Opened::Created(_)) {
+        app.metrics.approvals.with_label_values(&["opened"]).inc();
         201
     } else {
         200
@@ -272,7 +273,11 @@ pub async fn resolve(
                 json!({ "status": status.as_str() }),
             )
         }
-        Ok(Some(Ok((approval, permit)))) => approval_view(&approval, permit.as_deref()),
+        Ok(Some(Ok((approval, permit)))) => {
+            let event = if req.approve { "approved" } else { "denied" };
+            app.metrics.approvals.with_label_values(&[event]).inc();
+            approval_view(&approval, permit.as_deref())
+        }
     };
     // The permit is shown only once the approval is on disk: a permit that
     // a restart would forget must never be handed out.

@@ -462,6 +462,7 @@ fn judge_in_session(
                 approval,
                 by_permit,
             } => {
+                app.metrics.approvals.with_label_values(&["released"]).inc();
                 out.decision = Decision::Allow;
                 out.extra_reasons.push(if by_permit {
                     "Execution approved by permit.".to_string()
@@ -479,7 +480,14 @@ fn judge_in_session(
             }
             Gate::Waiting { opened, rejected } => {
                 if let Some(e) = rejected {
+                    app.metrics
+                        .approvals
+                        .with_label_values(&["refused_permit"])
+                        .inc();
                     out.extra_reasons.push(e.message().to_string());
+                }
+                if matches!(opened, Opened::Created(_)) {
+                    app.metrics.approvals.with_label_values(&["opened"]).inc();
                 }
                 let a = opened.approval();
                 match &opened {

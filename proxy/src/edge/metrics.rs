@@ -26,6 +26,9 @@ pub struct Metrics {
     pub policy_reload_ok: IntGauge,
     pub admin_requests: IntCounterVec,
     pub inspect_latency: HistogramVec,
+    /// Approval lifecycle events (`opened`, `approved`, `denied`,
+    /// `released`, `refused_permit`).
+    pub approvals: IntCounterVec,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -125,6 +128,12 @@ impl Metrics {
                 "asg_admin_requests_total",
                 "Admin API requests by route template and status",
                 &["path", "status"],
+            ),
+            approvals: counter(
+                &r,
+                "asg_approvals_total",
+                "Approval events: opened, approved, denied, released, refused_permit",
+                &["event"],
             ),
             upstream_latency,
             inspect_latency,
