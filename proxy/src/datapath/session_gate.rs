@@ -279,8 +279,8 @@ impl SessionHooks for SessionGate {
         };
         let id = lock(&self.identity);
         let scopes = Scopes {
-            session: sc.session.as_ref(),
-            agent: sc.agent.as_ref(),
+            session: sc.session.as_deref(),
+            agent: sc.agent.as_deref(),
             agent_id: &id.agent_id,
         };
         session::history(&self.policy.file.session, &scopes, now_ms())
@@ -309,8 +309,8 @@ impl SessionHooks for SessionGate {
         let earlier: f64 = stage.calls.iter().map(|c| c.base_score).sum();
         let id = lock(&self.identity);
         let scopes = Scopes {
-            session: sc.session.as_ref(),
-            agent: sc.agent.as_ref(),
+            session: sc.session.as_deref(),
+            agent: sc.agent.as_deref(),
             agent_id: &id.agent_id,
         };
         session::findings(

@@ -386,6 +386,14 @@ impl BackgroundService for AdminService {
         {
             tracing::error!(error = %e, "admin server stopped");
         }
+        // Shutting down: write the session caches and flush everything.
+        let store = self.app.store.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Err(e) = store.persist_state().and_then(|_| store.flush()) {
+                tracing::error!(error = %e, "final state write failed");
+            }
+        })
+        .await;
     }
 }
 

@@ -280,8 +280,8 @@ pub fn inspect(
         Scoped::default()
     };
     let scopes = Scopes {
-        session: scoped.session.as_ref(),
-        agent: scoped.agent.as_ref(),
+        session: scoped.session.as_deref(),
+        agent: scoped.agent.as_deref(),
         agent_id: &agent_id,
     };
     let history = if stateful {

@@ -23,6 +23,7 @@
 
 pub mod approvals;
 pub mod audit;
+mod cache;
 pub mod durable;
 mod keys;
 pub mod retention;
@@ -33,8 +34,11 @@ pub use audit::{AuditEvent, AuditFinding};
 pub use durable::Ticket;
 pub use keys::load_or_create_mask_key;
 
+use crate::decision::session::{AgentState, SessionState};
+use cache::Cached;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -57,14 +61,16 @@ pub struct Store {
     db: sled::Db,
     audit: sled::Tree,
     audit_session: sled::Tree,
-    sessions: sled::Tree,
+    /// Sessions and agents: in memory, written behind (see [`cache`]).
+    sessions: Arc<Cached<SessionState>>,
     session_activity: sled::Tree,
-    agents: sled::Tree,
+    agents: Arc<Cached<AgentState>>,
     approvals: sled::Tree,
     approval_slots: sled::Tree,
     permits: sled::Tree,
     path: PathBuf,
-    committer: durable::Committer,
+    committer: Arc<durable::Committer>,
+    writer: StateWriter,
     /// Bytes of audit values, maintained by appends and retention
     /// (counted once at open).
     audit_bytes: AtomicU64,
@@ -115,16 +121,27 @@ impl Store {
                 db.flush().map_err(|e| classify(&path, e))?;
             }
         }
+        let sessions = Arc::new(Cached::new("sessions", open("sessions")?));
+        let agents = Arc::new(Cached::new("agents", open("agents")?));
+        let session_activity = open("session_activity")?;
+        let committer = Arc::new(durable::Committer::start(db.clone()));
+        let writer = StateWriter::start(
+            sessions.clone(),
+            agents.clone(),
+            session_activity.clone(),
+            committer.clone(),
+        );
         let store = Store {
             audit: open("audit")?,
             audit_session: open("audit_session")?,
-            sessions: open("sessions")?,
-            session_activity: open("session_activity")?,
-            agents: open("agents")?,
+            sessions,
+            session_activity,
+            agents,
             approvals: open("approvals")?,
             approval_slots: open("approval_slots")?,
             permits: open("permits")?,
-            committer: durable::Committer::start(db.clone()),
+            committer,
+            writer,
             db,
             path,
             audit_bytes: AtomicU64::new(0),
@@ -177,6 +194,64 @@ impl Store {
     /// Blocking variant for synchronous hooks.
     pub fn durable_blocking(&self, t: Ticket) -> Result<(), StoreError> {
         self.committer.wait_blocking(t)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Last write of sessions and agents, then the committer flushes.
+        self.writer.stop();
+    }
+}
+
+/// How often changed sessions and agents are written.
+const STATE_WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The background writer of the session and agent caches.
+struct StateWriter {
+    stop: Arc<AtomicBool>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl StateWriter {
+    fn start(
+        sessions: Arc<Cached<SessionState>>,
+        agents: Arc<Cached<AgentState>>,
+        activity: sled::Tree,
+        committer: Arc<durable::Committer>,
+    ) -> StateWriter {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("asg-state-writer".into())
+            .spawn(move || loop {
+                let last = flag.load(Ordering::Relaxed);
+                match sessions::persist(&sessions, &agents, &activity) {
+                    Ok(n) if n > 0 => {
+                        committer.written();
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "session state write failed"),
+                }
+                if last {
+                    return;
+                }
+                std::thread::park_timeout(STATE_WRITE_INTERVAL);
+            })
+            .expect("spawn the state writer thread");
+        StateWriter {
+            stop,
+            thread: Mutex::new(Some(thread)),
+        }
+    }
+
+    /// One last write, then stop.
+    fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            t.thread().unpark();
+            let _ = t.join();
+        }
     }
 }
 

@@ -2,19 +2,21 @@
 //! [`crate::decision::session`]), updated atomically so concurrent
 //! requests of one session never lose each other's contribution.
 
-use super::{decode, encode, Store, StoreError};
+use super::cache::Written;
+use super::{Store, StoreError};
 use crate::decision::session::{
-    remember_agent, remember_session, AgentState, Record, SessionConfig, SessionState,
+    remember_agent, remember_session, AgentState, Record, RiskState, SessionConfig, SessionState,
 };
+use std::sync::Arc;
 
-/// The stored scopes of one request.
+/// The stored scopes of one request (shared snapshots; cheap to take).
 #[derive(Debug, Clone, Default)]
 pub struct Scoped {
-    pub session: Option<SessionState>,
-    pub agent: Option<AgentState>,
+    pub session: Option<Arc<SessionState>>,
+    pub agent: Option<Arc<AgentState>>,
 }
 
-fn activity_key(updated_ms: i64, session_id: &str) -> Vec<u8> {
+pub(super) fn activity_key(updated_ms: i64, session_id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(8 + session_id.len());
     k.extend_from_slice(&(updated_ms.max(0) as u64).to_be_bytes());
     k.extend_from_slice(session_id.as_bytes());
@@ -22,51 +24,32 @@ fn activity_key(updated_ms: i64, session_id: &str) -> Vec<u8> {
 }
 
 impl Store {
-    pub fn session_get(&self, id: &str) -> Result<Option<SessionState>, StoreError> {
-        self.sessions
-            .get(id.as_bytes())?
-            .map(|v| decode("sessions", &v))
-            .transpose()
+    pub fn session_get(&self, id: &str) -> Result<Option<Arc<SessionState>>, StoreError> {
+        self.sessions.get(id)
     }
 
-    pub fn agent_get(&self, id: &str) -> Result<Option<AgentState>, StoreError> {
-        self.agents
-            .get(id.as_bytes())?
-            .map(|v| decode("agents", &v))
-            .transpose()
+    pub fn agent_get(&self, id: &str) -> Result<Option<Arc<AgentState>>, StoreError> {
+        self.agents.get(id)
     }
 
-    /// Read-modify-write a session atomically: `f` gets the current state
-    /// (or `fresh` for a new session) and may run more than once under
-    /// contention, so it must be a pure function of its input.
+    /// Modify a session (or create it with `fresh`) atomically.
     pub fn session_update(
         &self,
         id: &str,
-        fresh: impl Fn() -> SessionState,
-        f: impl Fn(&mut SessionState),
-    ) -> Result<SessionState, StoreError> {
-        let (old, new) = cas_update(&self.sessions, "sessions", id, fresh, f)?;
-        if old.as_ref().map(|o| o.updated_ms) != Some(new.updated_ms) {
-            if let Some(o) = &old {
-                self.session_activity
-                    .remove(activity_key(o.updated_ms, id))?;
-            }
-            self.session_activity
-                .insert(activity_key(new.updated_ms, id), &[])?;
-        }
-        self.wrote();
-        Ok(new)
+        fresh: impl FnOnce() -> SessionState,
+        f: impl FnOnce(&mut SessionState),
+    ) -> Result<Arc<SessionState>, StoreError> {
+        self.sessions.update(id, fresh, f)
     }
 
+    /// Modify an agent (or create it with `fresh`) atomically.
     pub fn agent_update(
         &self,
         id: &str,
-        fresh: impl Fn() -> AgentState,
-        f: impl Fn(&mut AgentState),
-    ) -> Result<AgentState, StoreError> {
-        let (_, new) = cas_update(&self.agents, "agents", id, fresh, f)?;
-        self.wrote();
-        Ok(new)
+        fresh: impl FnOnce() -> AgentState,
+        f: impl FnOnce(&mut AgentState),
+    ) -> Result<Arc<AgentState>, StoreError> {
+        self.agents.update(id, fresh, f)
     }
 
     /// Load the session (if named) and the agent (if named and the agent
@@ -92,7 +75,7 @@ impl Store {
     }
 
     /// Remember what a request did in its session (created on first use,
-    /// owned by `owner_id`; never written by another agent) and in the
+    /// owned by `owner_id`; never changed by another agent) and in the
     /// risk scope of `agent_id` (empty: none).
     #[allow(clippy::too_many_arguments)]
     pub fn scopes_record(
@@ -106,22 +89,18 @@ impl Store {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         if !session_id.is_empty() {
-            let owned = |s: &SessionState| s.agent_id.is_empty() || s.agent_id == owner_id;
-            let current = self.session_get(session_id)?;
-            if current.as_ref().is_none_or(owned) {
-                self.session_update(
-                    session_id,
-                    || SessionState::new(session_id, owner_id, now_ms),
-                    |s| {
-                        if owned(s) {
-                            remember_session(cfg, s, rec, memory, now_ms)
-                        }
-                    },
-                )?;
-            }
+            self.sessions.update(
+                session_id,
+                || SessionState::new(session_id, owner_id, now_ms),
+                |s| {
+                    if s.agent_id.is_empty() || s.agent_id == owner_id {
+                        remember_session(cfg, s, rec, memory, now_ms)
+                    }
+                },
+            )?;
         }
         if !agent_id.is_empty() && cfg.agent_scope {
-            self.agent_update(
+            self.agents.update(
                 agent_id,
                 || AgentState::new(agent_id, now_ms),
                 |a| remember_agent(cfg, a, rec, session_id, now_ms),
@@ -138,29 +117,27 @@ impl Store {
         agent_id: &str,
         approval_id: &str,
     ) -> Result<(), StoreError> {
-        let drop_it = |r: &mut crate::decision::session::RiskState| {
-            r.staged.retain(|s| s.approval_id != approval_id)
-        };
-        if !session_id.is_empty() && self.session_get(session_id)?.is_some() {
-            cas_existing(
-                &self.sessions,
-                "sessions",
-                session_id,
-                |s: &mut SessionState| drop_it(&mut s.risk),
-            )?;
+        let drop_it = |r: &mut RiskState| r.staged.retain(|s| s.approval_id != approval_id);
+        if !session_id.is_empty() {
+            self.sessions
+                .update_existing(session_id, |s| drop_it(&mut s.risk))?;
         }
-        if !agent_id.is_empty() && self.agent_get(agent_id)?.is_some() {
-            cas_existing(&self.agents, "agents", agent_id, |a: &mut AgentState| {
-                drop_it(&mut a.risk)
-            })?;
+        if !agent_id.is_empty() {
+            self.agents
+                .update_existing(agent_id, |a| drop_it(&mut a.risk))?;
         }
-        self.wrote();
         Ok(())
     }
 
+    /// Write changed sessions and agents to the trees (the background
+    /// writer does this every interval; also on shutdown).
+    pub fn persist_state(&self) -> Result<usize, StoreError> {
+        persist(&self.sessions, &self.agents, &self.session_activity)
+    }
+
     /// Sessions by most recent activity, newest first.
-    pub fn sessions_recent(&self, limit: usize) -> Result<Vec<SessionState>, StoreError> {
-        let mut out: Vec<SessionState> = Vec::new();
+    pub fn sessions_recent(&self, limit: usize) -> Result<Vec<Arc<SessionState>>, StoreError> {
+        let mut out: Vec<Arc<SessionState>> = Vec::new();
         for item in self.session_activity.iter().rev() {
             if out.len() >= limit {
                 break;
@@ -183,11 +160,7 @@ impl Store {
     /// Sessions active since `since_ms`.
     pub fn sessions_active_count(&self, since_ms: i64) -> Result<usize, StoreError> {
         let mut n = 0;
-        for item in self
-            .session_activity
-            .range(activity_key(since_ms, "")..)
-            .rev()
-        {
+        for item in self.session_activity.range(activity_key(since_ms, "")..) {
             item?;
             n += 1;
         }
@@ -197,6 +170,7 @@ impl Store {
     /// Delete sessions and agents idle since before `cutoff_ms`; returns
     /// how many were removed.
     pub(super) fn expire_idle(&self, cutoff_ms: i64) -> Result<usize, StoreError> {
+        self.persist_state()?;
         let mut removed = 0;
         let stale: Vec<_> = self
             .session_activity
@@ -205,19 +179,12 @@ impl Store {
         for (k, _) in stale {
             let id = String::from_utf8_lossy(&k[8.min(k.len())..]).into_owned();
             self.session_activity.remove(&k)?;
-            // Only if it was not touched since (a newer activity key exists then).
-            if let Some(s) = self.session_get(&id)? {
-                if s.updated_ms < cutoff_ms {
-                    self.sessions.remove(id.as_bytes())?;
-                    removed += 1;
-                }
+            if self.sessions.remove_if(&id, |s| s.updated_ms < cutoff_ms)? {
+                removed += 1;
             }
         }
-        for item in self.agents.iter() {
-            let (k, v) = item?;
-            let a: AgentState = decode("agents", &v)?;
-            if a.updated_ms < cutoff_ms {
-                self.agents.remove(k)?;
+        for id in self.agents.stored_ids()? {
+            if self.agents.remove_if(&id, |a| a.updated_ms < cutoff_ms)? {
                 removed += 1;
             }
         }
@@ -228,57 +195,22 @@ impl Store {
     }
 }
 
-/// Like [`cas_update`], but only if the record exists.
-fn cas_existing<T>(
-    tree: &sled::Tree,
-    name: &'static str,
-    id: &str,
-    f: impl Fn(&mut T),
-) -> Result<(), StoreError>
-where
-    T: serde::Serialize + serde::de::DeserializeOwned,
-{
-    loop {
-        let Some(current) = tree.get(id.as_bytes())? else {
-            return Ok(());
-        };
-        let mut new: T = decode(name, &current)?;
-        f(&mut new);
-        let bytes = encode(name, &new)?;
-        if tree
-            .compare_and_swap(id.as_bytes(), Some(current), Some(bytes))?
-            .is_ok()
-        {
-            return Ok(());
+/// Write dirty sessions and agents, keeping the activity index in step.
+pub(super) fn persist(
+    sessions: &super::cache::Cached<SessionState>,
+    agents: &super::cache::Cached<AgentState>,
+    activity: &sled::Tree,
+) -> Result<usize, StoreError> {
+    let written: Vec<Written> = sessions.write_dirty()?;
+    for (id, before, now) in &written {
+        if *before != Some(*now) {
+            if let Some(b) = before {
+                activity.remove(activity_key(*b, id))?;
+            }
+            activity.insert(activity_key(*now, id), &[])?;
         }
     }
-}
-
-/// Compare-and-swap loop over one JSON record; returns (old, new).
-fn cas_update<T>(
-    tree: &sled::Tree,
-    name: &'static str,
-    id: &str,
-    fresh: impl Fn() -> T,
-    f: impl Fn(&mut T),
-) -> Result<(Option<T>, T), StoreError>
-where
-    T: serde::Serialize + serde::de::DeserializeOwned,
-{
-    loop {
-        let current = tree.get(id.as_bytes())?;
-        let old: Option<T> = current.as_ref().map(|v| decode(name, v)).transpose()?;
-        let mut new = match &current {
-            Some(v) => decode(name, v)?,
-            None => fresh(),
-        };
-        f(&mut new);
-        let bytes = encode(name, &new)?;
-        match tree.compare_and_swap(id.as_bytes(), current, Some(bytes))? {
-            Ok(()) => return Ok((old, new)),
-            Err(_) => continue,
-        }
-    }
+    Ok(written.len() + agents.write_dirty()?.len())
 }
 
 #[cfg(test)]
@@ -328,6 +260,11 @@ mod tests {
             "{}",
             s.risk.cumulative
         );
+        // Written behind when the store closes, and read back after.
+        drop(Arc::try_unwrap(store).ok().expect("sole owner"));
+        let again = Store::open(&dir).unwrap();
+        assert_eq!(again.session_get("s1").unwrap().unwrap().request_count, 200);
+        drop(again);
         std::fs::remove_dir_all(dir).ok();
     }
 
@@ -343,11 +280,12 @@ mod tests {
         store
             .session_update("old", || unreachable!(), |s| s.updated_ms = 4_000)
             .unwrap();
+        store.persist_state().unwrap();
         let ids: Vec<String> = store
             .sessions_recent(10)
             .unwrap()
             .into_iter()
-            .map(|s| s.session_id)
+            .map(|s| s.session_id.clone())
             .collect();
         assert_eq!(ids, ["old", "new", "mid"]);
         assert_eq!(store.sessions_active_count(2_500).unwrap(), 2);
