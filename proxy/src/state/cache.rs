@@ -236,7 +236,7 @@ mod tests {
         // A fresh cache over the same tree sees the persisted value.
         let again = Cached::<AgentState>::new("agents", db.open_tree("agents").unwrap());
         assert_eq!(again.get("a").unwrap().unwrap().request_count, 100);
-        assert!(again.remove_if("a", |a| a.updated_ms < 50).unwrap() == false);
+        assert!(!again.remove_if("a", |a| a.updated_ms < 50).unwrap());
         assert!(again.remove_if("a", |a| a.updated_ms < 100).unwrap());
         assert!(again.get("a").unwrap().is_none());
         drop(db);
