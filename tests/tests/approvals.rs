@@ -644,8 +644,8 @@ fn session_risk_follows_the_agent_across_rotated_session_ids() {
         .to_string()
         .contains("belongs to another agent"));
     // Session and agent state survive a restart, SIGKILL even, once written
-    // behind (every 100 ms; audit and approvals are durable at once).
-    std::thread::sleep(Duration::from_millis(400));
+    // behind (every 500 ms; audit and approvals are durable at once).
+    std::thread::sleep(Duration::from_millis(1200));
     gw.kill_hard();
     gw.restart();
     let timeline = get(&gw, "/operator/api/session/fresh-0/timeline", None).json();

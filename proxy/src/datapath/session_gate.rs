@@ -115,6 +115,9 @@ impl SessionGate {
     /// when it judged tool calls.
     pub fn commit(&self, report: &StageReport) {
         let stage = std::mem::take(&mut *lock(&self.stage));
+        // Release the snapshots (the next stage reloads), so recording
+        // updates the records in place instead of copying them.
+        lock(&self.scoped).take();
         let request_stage = report.stage == super::enforce::Stage::Request;
         if !self.session_on() || (!request_stage && stage.calls.is_empty()) {
             return;

@@ -93,7 +93,7 @@ impl Default for SessionConfig {
             block_score: 1.8,
             half_life_secs: 1800,
             window_secs: 3600,
-            max_history: 64,
+            max_history: 32,
             max_staged: 8,
             sensitive_tags: [
                 "shell",

@@ -306,6 +306,9 @@ pub fn inspect(
     )?;
     let assessment = &out.assessment;
     let decision = out.decision;
+    // Release the snapshots first, so recording updates the records in
+    // place instead of copying them.
+    drop(scoped);
 
     if let Some(rec) = &out.record {
         let memory: Vec<String> = subject

@@ -5,7 +5,7 @@
 //! per request and retries under contention (many connections, one agent).
 //! Here the current value lives in memory behind a sharded lock (updates
 //! never retry), and a background writer persists each changed record once
-//! per interval, however many requests touched it. The cost: after a crash
+//! per interval (500 ms), however many requests touched it. The cost: after a crash
 //! the last interval of session *risk* may be missing; audit records and
 //! approvals are not cached and are durable before they are acknowledged.
 

@@ -204,8 +204,11 @@ impl Drop for Store {
     }
 }
 
-/// How often changed sessions and agents are written.
-const STATE_WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+/// How often changed sessions and agents are written: a busy session is
+/// written at most twice a second, however many requests it serves. A
+/// crash loses at most this much session *risk* (never audit records or
+/// approval decisions, which are durable before they are acknowledged).
+const STATE_WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The background writer of the session and agent caches.
 struct StateWriter {
