@@ -263,3 +263,66 @@ fn a_data_folder_whose_state_cannot_be_read_is_refused() {
     assert!(err.contains("none of it could be read"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn audit_export_writes_json_lines_and_explains_a_running_gateway() {
+    let upstream = MockUpstream::start();
+    let mut gw = start(&upstream);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let r = http::post_json(
+            &format!("{}/inspect/tool-call", gw.admin_url()),
+            &[],
+            &json!({"tool_name": "read_file", "tool_target": format!("/srv/{i}"), "session_id": format!("exp-{}", i % 2)}),
+        );
+        ids.push(r.json()["request_id"].as_str().unwrap().to_string());
+    }
+    let data_dir = gw.data_dir().to_path_buf();
+    let export = |args: &[&str]| {
+        std::process::Command::new(asg_e2e::util::asg_bin())
+            .args(["audit", "export", "--data-dir"])
+            .arg(&data_dir)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // While the gateway runs, sled's lock says so, and where to go instead.
+    let locked = export(&[]);
+    assert_eq!(locked.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&locked.stderr);
+    assert!(
+        err.contains("locked by another process") && err.contains("/operator/api/audit/export"),
+        "{err}"
+    );
+
+    gw.kill_hard();
+    let all = export(&[]);
+    assert!(
+        all.status.success(),
+        "{}",
+        String::from_utf8_lossy(&all.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(all.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let exported: Vec<&str> = lines
+        .iter()
+        .map(|v| v["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(exported, ids.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(lines.iter().all(|v| v["policy_version"]
+        .as_str()
+        .unwrap()
+        .starts_with("durability-e2e@")));
+
+    let one = export(&["--session", "exp-1"]);
+    assert_eq!(String::from_utf8(one.stdout).unwrap().lines().count(), 2);
+    let future = export(&["--since", "2999-01-01T00:00:00Z"]);
+    assert!(future.status.success());
+    assert!(future.stdout.is_empty());
+    let bad = export(&["--since", "yesterday"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("RFC 3339"));
+}
