@@ -539,6 +539,51 @@ fn held_tool_calls_complete_when_approved_and_fail_when_denied_or_unanswered() {
         "only the approved call ran"
     );
 
+    // A caller that gives up while held: approving afterwards runs nothing.
+    {
+        use std::io::Write;
+        let body = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+            "params": {"name": "shell", "arguments": {"command": "reboot-later"}}})
+        .to_string();
+        let mut sock = std::net::TcpStream::connect(gw.proxy_addr()).unwrap();
+        write!(
+            sock,
+            "POST /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\nx-agent-id: bot-1\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut found = Vec::new();
+        assert!(asg_e2e::util::wait_until(Duration::from_secs(10), || {
+            found = pending(&gw);
+            !found.is_empty()
+        }));
+        drop(sock);
+        std::thread::sleep(Duration::from_millis(300));
+        let id = found[0]["approval_id"].as_str().unwrap();
+        post(
+            &gw,
+            "/approval/resolve",
+            None,
+            &json!({"approval_id": id, "approve": true, "resolver": "alice"}),
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(
+            upstream.requests_to("/mcp").len(),
+            1,
+            "the abandoned call did not run"
+        );
+        // The approval was not spent on it: the agent's retry can use it.
+        let a = get(&gw, &format!("/approval/{id}"), None).json();
+        assert_eq!(a["status"], "approved", "{a}");
+        let audit = get(&gw, "/operator/api/audit?limit=1", None).json();
+        assert!(
+            audit["events"][0]["reasons"]
+                .to_string()
+                .contains("client went away"),
+            "{audit}"
+        );
+    }
+
     // Nobody answers: the hold ends after hold_secs and the approval stays pending.
     let quick = start(
         &upstream,

@@ -185,6 +185,7 @@ impl Gateway {
     /// Inspect a complete request body (decoded first).
     async fn judge_request(
         &self,
+        session: &mut Session,
         ctx: &mut Ctx,
         raw: Bytes,
     ) -> std::result::Result<Option<Bytes>, Denial> {
@@ -227,7 +228,7 @@ impl Gateway {
             let ids = report.pending_approvals();
             if *kind == ErrorKind::ApprovalRequired && gate.holds() && !ids.is_empty() {
                 let limit = Duration::from_secs(policy.file.approvals.hold_secs);
-                match self.hold(&ids, limit).await {
+                match self.hold(session, &ids, limit).await {
                     Held::Approved => {
                         gate.release_held();
                         (action, report) = self
@@ -244,6 +245,10 @@ impl Gateway {
                         "No operator decision within {} s; the approval stays pending.",
                         limit.as_secs()
                     )),
+                    Held::ClientGone => report.reasons.push(
+                        "The client went away while the call was held; nothing was forwarded."
+                            .to_string(),
+                    ),
                 }
             }
         }
@@ -319,8 +324,10 @@ impl Gateway {
         Ok(result)
     }
 
-    /// Wait until an operator decides every approval in `ids`, or `limit`.
-    async fn hold(&self, ids: &[String], limit: Duration) -> Held {
+    /// Wait until an operator decides every approval in `ids`, or `limit`,
+    /// or the client hangs up (then nothing is forwarded: an approval must
+    /// not run a tool for a caller that gave up).
+    async fn hold(&self, session: &mut Session, ids: &[String], limit: Duration) -> Held {
         let store = &self.app.store;
         // The approval must survive a crash before anyone acts on it.
         if let Err(e) = store.durable().await {
@@ -328,6 +335,9 @@ impl Gateway {
             return Held::TimedOut;
         }
         let deadline = tokio::time::Instant::now() + limit;
+        // The request body is complete; reading now only sees the client
+        // hang up (or pipelined bytes, after which we stop probing).
+        let mut probe_client = true;
         for id in ids {
             let mut rx = store.approval_watch(id, ApprovalStatus::Pending);
             let status = loop {
@@ -339,9 +349,21 @@ impl Gateway {
                 if status != ApprovalStatus::Pending {
                     break status;
                 }
-                match tokio::time::timeout_at(deadline, rx.changed()).await {
-                    Ok(Ok(())) => continue,
-                    _ => break ApprovalStatus::Pending,
+                let decided = tokio::time::timeout_at(deadline, rx.changed());
+                tokio::select! {
+                    r = decided => match r {
+                        Ok(Ok(())) => continue,
+                        _ => break ApprovalStatus::Pending,
+                    },
+                    r = session.downstream_session.read_body_or_idle(true), if probe_client => {
+                        match r {
+                            Ok(Some(_)) => probe_client = false,
+                            _ => {
+                                store.approval_unwatch(id);
+                                return Held::ClientGone;
+                            }
+                        }
+                    }
                 }
             };
             drop(rx);
@@ -491,6 +513,7 @@ enum Held {
     /// An operator denied (or the approval was spent or expired).
     Decided,
     TimedOut,
+    ClientGone,
 }
 
 #[async_trait]
@@ -636,7 +659,7 @@ impl ProxyHttp for Gateway {
                             .await;
                     }
                 }
-                match self.judge_request(ctx, buf.freeze()).await {
+                match self.judge_request(session, ctx, buf.freeze()).await {
                     Ok(forward) => ctx.req = RequestBody::Prefetched { forward },
                     Err(d) => {
                         self.answer(session, ctx, d.status, &d.body, d.reason)
@@ -740,7 +763,7 @@ impl ProxyHttp for Gateway {
 
     async fn request_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
         ctx: &mut Ctx,
@@ -781,7 +804,7 @@ impl ProxyHttp for Gateway {
                     return Ok(());
                 }
                 let raw = std::mem::take(buf).freeze();
-                match self.judge_request(ctx, raw.clone()).await {
+                match self.judge_request(session, ctx, raw.clone()).await {
                     Ok(forward) => {
                         let out = forward.unwrap_or(raw);
                         *body = if out.is_empty() { None } else { Some(out) };
