@@ -794,3 +794,52 @@ fn a_submitted_approval_releases_the_matching_inspected_call() {
     assert_eq!(missing.status, 400);
     assert!(missing.text().contains("approval_id not found"));
 }
+
+#[test]
+fn no_secret_reaches_the_data_folder_unmasked() {
+    let upstream = MockUpstream::start();
+    let gw = start(&upstream, POLICY, false);
+    let key = asg_e2e::FAKE_AWS_KEY;
+    // Inspect API: a shell call whose target holds a key (opens an approval).
+    let v = post(
+        &gw,
+        "/inspect/tool-call",
+        None,
+        &json!({
+        "tool_name": "exec_shell", "tool_target": format!("aws s3 ls --key {key}"),
+        "session_id": "s-secret", "agent_id": "agent-a", "memory_reads": [format!("vault/{key}")]}),
+    )
+    .json();
+    assert_ne!(v["decision"], "allow");
+    // Proxy: a prompt with the key, a tool call carrying it, a path naming it.
+    http::post_json(
+        &format!("{}/v1/chat/completions", gw.proxy_url()),
+        &[("x-session-id", "s-secret-chat")],
+        &json!({"model": "m", "messages": [{"role": "user", "content": format!("my key is {key}")}]}),
+    );
+    let r = mcp_call(&gw, &format!("deploy --aws-key {key}"), &[]);
+    assert!(r.header("x-asg-approval-id").is_some(), "{}", r.text());
+    http::get(&format!("{}/v1/files/{key}", gw.proxy_url()));
+    // Sessions are written behind; give the writer a turn.
+    std::thread::sleep(Duration::from_millis(1200));
+    let mut leaks = Vec::new();
+    for entry in std::fs::read_dir(gw.data_dir().join("asg.sled"))
+        .unwrap()
+        .flatten()
+    {
+        let p = entry.path();
+        if p.is_file() {
+            let bytes = std::fs::read(&p).unwrap();
+            if bytes.windows(key.len()).any(|w| w == key.as_bytes()) {
+                leaks.push(p);
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "raw secret stored in {leaks:?}");
+    // It is there, masked, for the operator to correlate.
+    let pending = get(&gw, "/approvals?status=pending", None).text();
+    assert!(
+        pending.contains("[REDACTED:aws_access_key_id:"),
+        "{pending}"
+    );
+}

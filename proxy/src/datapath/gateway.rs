@@ -426,9 +426,21 @@ impl Gateway {
                 .unwrap_or_default(),
             latency_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,
             status,
-            path: Some(ctx.path.chars().take(256).collect()),
+            path: Some(self.audit_path(ctx)),
             turn_id: String::new(),
             approvals,
+        }
+    }
+
+    /// The request path for audit: bounded, and masked (a key in a URL
+    /// path is still a key).
+    fn audit_path(&self, ctx: &Ctx) -> String {
+        let path: String = ctx.path.chars().take(256).collect();
+        match &ctx.policy {
+            Some(p) => {
+                crate::decision::approvals::display_target(&p.redactor, &self.app.masker, &path)
+            }
+            None => path,
         }
     }
 
