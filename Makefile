@@ -2,7 +2,7 @@
 CARGO ?= cargo
 VENV  := .venv
 
-.PHONY: help run build release venv test test-rust test-python lint bench bench-load bench-criterion test-e2e-mock clean-data
+.PHONY: help run build release venv node-deps test test-rust test-python lint bench bench-load bench-criterion test-e2e-mock clean-data
 
 help:
 	@echo "make run            run the gateway: proxy 127.0.0.1:8080, admin 127.0.0.1:9090, dev profile, state in ./data"
@@ -11,6 +11,7 @@ help:
 	@echo "make bench          load benchmark (wrk, loopback) and criterion benchmarks"
 	@echo "make build          cargo build --workspace --bins (asg, mock-upstream)"
 	@echo "make venv           create/update .venv from tests/python/requirements.txt"
+	@echo "make node-deps      install the Node SDK test dependencies (tests/node, npm ci)"
 
 run: release
 	ASG_POLICY=$${ASG_POLICY:-dev} ASG_DATA_DIR=$${ASG_DATA_DIR:-data} target/release/asg run
@@ -24,14 +25,20 @@ build:
 venv:
 	@tests/python/setup_venv.sh
 
-test: build venv test-rust test-python
+# Node SDK tests (driven from tests/python/test_forward_proxy.py); reinstalled when the lock changes.
+tests/node/node_modules/.package-lock.json: tests/node/package-lock.json
+	npm ci --prefix tests/node --no-audit --no-fund
+
+node-deps: tests/node/node_modules/.package-lock.json
+
+test: build venv node-deps test-rust test-python
 
 # The console test drives headless Chromium (apt-get install chromium chromium-driver);
 # here a missing browser is a failure, not a skip.
 test-rust: build
 	ASG_REQUIRE_BROWSER=1 $(CARGO) test --workspace
 
-test-python: build venv
+test-python: build venv node-deps
 	$(VENV)/bin/pytest -q tests/python
 
 test-e2e-mock: build venv

@@ -2,6 +2,7 @@
 //! (behind `Arc`) by the data path and the admin listener.
 
 use crate::config::Config;
+use crate::datapath::forward::Forwarding;
 use crate::datapath::resolve::Resolver;
 use crate::datapath::route::RouteTable;
 use crate::decision::policy::store::PolicyStore;
@@ -22,6 +23,8 @@ pub struct App {
     pub routes: RouteTable,
     pub resolver: Resolver,
     pub started: Instant,
+    /// Forward-proxy and transparent-mode state (routes by host, overrides).
+    pub forwarding: Forwarding,
     proxy_listening: AtomicBool,
     /// Keys the binding fingerprints of approvals (derived from the mask
     /// key, so fingerprints are stable across restarts).
@@ -45,6 +48,7 @@ impl App {
         let masker = Masker::new(mask_key);
         let binding_key = derive_binding_key(&mask_key);
         let routes = RouteTable::new(&config.effective_routes())?;
+        let forwarding = Forwarding::new(&config)?;
         Ok(Arc::new(App {
             config,
             policy,
@@ -54,6 +58,7 @@ impl App {
             routes,
             resolver: Resolver::new(),
             started: Instant::now(),
+            forwarding,
             proxy_listening: AtomicBool::new(false),
             binding_key,
         }))

@@ -6,6 +6,8 @@ use crate::decision::policy::{Policy, PolicySource};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+mod forward;
+
 #[derive(Parser)]
 #[command(
     name = "asg",
@@ -36,6 +38,18 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    // --- forward proxy and transparent mode (issue 6) ---
+    /// The local CA that signs interception certificates.
+    Ca {
+        #[command(subcommand)]
+        command: forward::CaCommand,
+    },
+    /// Print the environment lines an agent needs to use the forward proxy.
+    Env(forward::EnvArgs),
+    /// Print the iptables rules that redirect a pod's traffic to the
+    /// transparent listener (or, with --remove, the rules that undo them).
+    Iptables(forward::IptablesArgs),
+    // --- end forward proxy ---
     /// Work with the audit log.
     Audit {
         #[command(subcommand)]
@@ -103,6 +117,9 @@ pub fn main() -> i32 {
                     output,
                 },
         } => audit_export(&data_dir, since, until, session, output),
+        Command::Ca { command } => forward::ca(command),
+        Command::Env(args) => forward::env(args),
+        Command::Iptables(args) => forward::iptables(args),
     }
 }
 

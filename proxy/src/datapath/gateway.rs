@@ -13,6 +13,7 @@ use super::dialect::{Dialect, ErrorKind};
 use super::enforce::{
     inspect_request_with, inspect_response_with, Inspection, RequestAction, StageReport,
 };
+use super::forward::{Admission, ForwardTarget};
 use super::hooks::{NoSession, SessionHooks};
 use super::identity::Identity;
 use super::route::Route;
@@ -34,6 +35,9 @@ use std::time::{Duration, Instant};
 const PREFETCH_LIMIT: usize = 64 * 1024;
 /// Bodies above this are inspected on the blocking pool, not a worker.
 const OFFLOAD_ABOVE: usize = 256 * 1024;
+
+/// Forward-proxy hooks (CONNECT tunnels, transparent and absolute-form traffic).
+mod forwarding;
 
 pub struct Gateway {
     app: Arc<App>,
@@ -97,6 +101,8 @@ pub struct Ctx {
     gate: Option<Arc<SessionGate>>,
     /// The audit record was written (and made durable) before the answer.
     audited: bool,
+    /// Forward-mode traffic: where the client is really going.
+    forward: Option<ForwardTarget>,
 }
 
 impl Ctx {
@@ -260,9 +266,7 @@ impl Gateway {
                 reason: kind.code(),
             }),
             RequestAction::Forward(Some(rewritten)) => Ok(Some(Bytes::from(rewritten))),
-            RequestAction::Forward(None) if ctx.encoding != Encoding::Identity => {
-                Ok(Some(Bytes::from(decoded)))
-            }
+            RequestAction::Forward(None) if ctx.encoding != Encoding::Identity => Ok(Some(decoded)),
             RequestAction::Forward(None) => Ok(None),
         }
     }
@@ -435,7 +439,11 @@ impl Gateway {
     /// The request path for audit: bounded, and masked (a key in a URL
     /// path is still a key).
     fn audit_path(&self, ctx: &Ctx) -> String {
-        let path: String = ctx.path.chars().take(256).collect();
+        let path: String = match &ctx.forward {
+            // Forward mode: the full URL (the host is the destination).
+            Some(t) => t.url(&ctx.path).chars().take(256).collect(),
+            None => ctx.path.chars().take(256).collect(),
+        };
         match &ctx.policy {
             Some(p) => {
                 crate::decision::approvals::display_target(&p.redactor, &self.app.masker, &path)
@@ -553,6 +561,7 @@ impl ProxyHttp for Gateway {
             reports: Vec::new(),
             gate: None,
             audited: false,
+            forward: None,
         }
     }
 
@@ -578,7 +587,16 @@ impl ProxyHttp for Gateway {
         let host = header_str(session, "host").map(str::to_string);
         ctx.policy = Some(policy.clone());
 
-        let Some(route) = self.app.routes.find(host.as_deref(), &path) else {
+        // Forward proxy (issue 6): the client chose the destination; the
+        // `[connect]` policy says whether to inspect, pass or refuse it.
+        let Some(admission) = self.admit_forward(session, ctx, host.as_deref()).await? else {
+            return Ok(true);
+        };
+        let route = match &ctx.forward {
+            Some(t) => self.app.forwarding.routes.find(Some(&t.host), &path),
+            None => self.app.routes.find(host.as_deref(), &path),
+        };
+        let Some(route) = route else {
             return self
                 .refuse(
                     session,
@@ -590,6 +608,10 @@ impl ProxyHttp for Gateway {
         };
         ctx.dialect = Dialect::detect(route.api, &method, &path);
         ctx.route = Some(route);
+        if admission == Admission::Pass {
+            ctx.dialect = Dialect::Passthrough;
+            return Ok(false);
+        }
 
         if ctx.dialect.is_inspected() {
             let permit = header_str(session, &policy.file.approvals.permit_header)
@@ -692,7 +714,16 @@ impl ProxyHttp for Gateway {
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         let route = ctx.route.clone().expect("route chosen in request_filter");
         let up = &route.upstream;
-        let addr = match self.app.resolver.resolve(&up.host, up.port).await {
+        // Forward mode connects where the client asked, never to route.upstream.
+        let (resolved, tls, sni) = match &ctx.forward {
+            Some(_) => self.forward_destination(ctx).await?,
+            None => (
+                self.app.resolver.resolve(&up.host, up.port).await,
+                up.tls,
+                up.host.clone(),
+            ),
+        };
+        let addr = match resolved {
             Ok(a) => a,
             Err(msg) => {
                 self.app
@@ -703,7 +734,8 @@ impl ProxyHttp for Gateway {
                 return Error::e_explain(ConnectNoRoute, msg);
             }
         };
-        let mut peer = HttpPeer::new(addr, up.tls, up.host.clone());
+        let mut peer = HttpPeer::new(addr, tls, sni);
+        self.app.forwarding.tune_peer(&mut peer);
         peer.options.connection_timeout =
             Some(Duration::from_secs(self.app.config.connect_timeout_secs));
         peer.options.total_connection_timeout = Some(Duration::from_secs(
@@ -728,13 +760,23 @@ impl ProxyHttp for Gateway {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| ctx.path.clone());
-        let target = route.upstream_path(&path_and_query);
-        req.set_uri(
-            target
-                .parse()
-                .map_err(|_| Error::explain(InternalError, "bad upstream path"))?,
-        );
-        req.insert_header("host", route.upstream.host_header())?;
+        if ctx.forward.is_some() {
+            // Forward mode: origin-form, and the client's own Host header.
+            req.set_uri(
+                path_and_query
+                    .parse()
+                    .map_err(|_| Error::explain(InternalError, "bad request path"))?,
+            );
+            self.app.forwarding.add_via(req)?;
+        } else {
+            let target = route.upstream_path(&path_and_query);
+            req.set_uri(
+                target
+                    .parse()
+                    .map_err(|_| Error::explain(InternalError, "bad upstream path"))?,
+            );
+            req.insert_header("host", route.upstream.host_header())?;
+        }
         // Gateway-only headers stay here (the permit header is configurable).
         if let Some(p) = &ctx.policy {
             req.remove_header(p.file.approvals.permit_header.as_str());
@@ -1058,11 +1100,14 @@ fn stage_label(ctx: &Ctx) -> String {
 
 /// Map a pingora error to what the client is told.
 fn classify_error(e: &Error, ctx: &Ctx) -> (ErrorKind, String) {
-    let upstream = ctx
-        .route
-        .as_ref()
-        .map(|r| format!("{}:{}", r.upstream.host, r.upstream.port))
-        .unwrap_or_default();
+    let upstream = match &ctx.forward {
+        Some(t) => t.authority(),
+        None => ctx
+            .route
+            .as_ref()
+            .map(|r| format!("{}:{}", r.upstream.host, r.upstream.port))
+            .unwrap_or_default(),
+    };
     match e.etype() {
         HTTPStatus(413) => (ErrorKind::TooLarge, "request body too large".to_string()),
         HTTPStatus(400) => (ErrorKind::InvalidRequest, "invalid request".to_string()),

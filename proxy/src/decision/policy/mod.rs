@@ -5,6 +5,7 @@
 //! crash. Loading compiles everything the detectors need (automata, regexes)
 //! once, so the hot path only reads an immutable [`Policy`].
 
+pub mod connect;
 mod error;
 mod evaluate;
 pub mod store;
@@ -66,6 +67,9 @@ pub struct PolicyFile {
     /// Approvals and permits (`[approvals]`).
     #[serde(default)]
     pub approvals: ApprovalsConfig,
+    /// Forward-proxy destinations: intercept, passthrough or deny (`connect.rs`).
+    #[serde(default)]
+    pub connect: connect::ConnectPolicy,
 }
 
 /// Thresholds of the scoring model (the original project's `policy` block).
@@ -345,6 +349,7 @@ fn validate(p: &PolicyFile) -> Result<(), Invalid> {
     p.redaction.validate()?;
     p.session.validate()?;
     p.approvals.validate()?;
+    p.connect.validate()?;
     for (i, chain) in p.chains.iter().flatten().enumerate() {
         if chain.sequence.len() < 2 {
             return Err((
