@@ -75,6 +75,18 @@ pub struct AuditConfig {
     pub max_bytes: u64,
     /// Seconds between retention passes.
     pub retention_interval_secs: u64,
+    /// When a proxied response may leave: `always` after its audit record
+    /// is on disk (default), or `decisions`: only answers the gateway
+    /// writes itself (refusals, approvals, held calls) wait; forwarded
+    /// responses leave at once and their records follow within a flush.
+    pub sync: AuditSync,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditSync {
+    Always,
+    Decisions,
 }
 
 impl Default for AuditConfig {
@@ -83,6 +95,7 @@ impl Default for AuditConfig {
             max_age_days: 30,
             max_bytes: 1 << 30,
             retention_interval_secs: 60,
+            sync: AuditSync::Always,
         }
     }
 }
@@ -233,6 +246,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "ASG_AUDIT_MAX_BYTES",
         "keep the audit log under this many bytes, 0 = no limit [1073741824]",
     ),
+    (
+        "ASG_AUDIT_SYNC",
+        "always: a proxied response waits for its audit record to be on disk; decisions: only refusals and approvals wait [always]",
+    ),
     // --- forward proxy and transparent mode ---
     (
         "ASG_FORWARD_PROXY",
@@ -346,6 +363,17 @@ impl Config {
         }
         if let Some(a) = get("ASG_AGENT_ID").filter(|x| !x.trim().is_empty()) {
             self.agent_id = Some(a.trim().to_string());
+        }
+        if let Some(v) = get("ASG_AUDIT_SYNC").filter(|x| !x.is_empty()) {
+            self.audit.sync = match v.trim() {
+                "always" => AuditSync::Always,
+                "decisions" => AuditSync::Decisions,
+                other => {
+                    return Err(format!(
+                        "ASG_AUDIT_SYNC: expected always or decisions, got {other}"
+                    ))
+                }
+            };
         }
         for (name, slot) in [
             ("ASG_AUDIT_MAX_AGE_DAYS", &mut self.audit.max_age_days),
@@ -559,6 +587,31 @@ mod tests {
         let routes = Config::default().effective_routes();
         assert_eq!(routes[0].upstream, "https://api.anthropic.com");
         assert_eq!(routes[1].upstream, "https://api.openai.com");
+    }
+
+    #[test]
+    fn audit_and_sidecar_settings_from_env() {
+        let env: HashMap<&str, &str> = [
+            ("ASG_AGENT_ID", " team-a/reporter "),
+            ("ASG_AUDIT_MAX_AGE_DAYS", "7"),
+            ("ASG_AUDIT_MAX_BYTES", "1048576"),
+            ("ASG_AUDIT_SYNC", "decisions"),
+        ]
+        .into();
+        let mut c = Config::default();
+        assert_eq!(c.audit.sync, AuditSync::Always);
+        c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.agent_id.as_deref(), Some("team-a/reporter"));
+        assert_eq!((c.audit.max_age_days, c.audit.max_bytes), (7, 1_048_576));
+        assert_eq!(c.audit.sync, AuditSync::Decisions);
+        let err = Config::default()
+            .apply_env(|k| (k == "ASG_AUDIT_SYNC").then(|| "sometimes".to_string()))
+            .unwrap_err();
+        assert!(err.contains("ASG_AUDIT_SYNC"), "{err}");
+        let err = Config::default()
+            .apply_env(|k| (k == "ASG_AUDIT_MAX_BYTES").then(|| "1GB".to_string()))
+            .unwrap_err();
+        assert!(err.contains("ASG_AUDIT_MAX_BYTES"), "{err}");
     }
 
     #[test]

@@ -482,6 +482,11 @@ impl Gateway {
             tracing::error!(error = %e, "audit write failed");
             return;
         }
+        if self.app.config.audit.sync == crate::config::AuditSync::Decisions {
+            // Operator's choice: forwarded responses do not wait; the
+            // record is in the next group flush (milliseconds).
+            return;
+        }
         let ticket = self.app.store.ticket();
         let wait = || self.app.store.durable_blocking(ticket);
         let multi_thread = tokio::runtime::Handle::try_current()
