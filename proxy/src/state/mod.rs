@@ -71,9 +71,12 @@ pub struct Store {
     path: PathBuf,
     committer: Arc<durable::Committer>,
     writer: StateWriter,
-    /// Bytes of audit values, maintained by appends and retention
-    /// (counted once at open).
+    /// Bytes of audit values, maintained by appends and retention; the
+    /// records that existed at open are added once by the retention thread.
     audit_bytes: AtomicU64,
+    audit_counted: AtomicBool,
+    /// Last audit seq at open.
+    audit_boundary: Option<u64>,
     pub stats: stats::Stats,
     watchers: approvals::Watchers,
 }
@@ -145,10 +148,13 @@ impl Store {
             db,
             path,
             audit_bytes: AtomicU64::new(0),
+            audit_counted: AtomicBool::new(false),
+            audit_boundary: None,
             stats: stats::Stats::default(),
             watchers: approvals::Watchers::default(),
         };
-        store.count_audit_bytes()?;
+        let mut store = store;
+        store.audit_boundary = store.audit_last_seq()?;
         Ok(store)
     }
 

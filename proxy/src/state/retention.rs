@@ -40,6 +40,7 @@ fn unix_ms(rfc3339: &str) -> Option<i64> {
 impl Store {
     /// One retention pass at `now`.
     pub fn retain(&self, limits: Limits, now: i64) -> Result<Pass, StoreError> {
+        self.count_audit_bytes()?;
         let mut pass = Pass::default();
         if limits.audit_max_age_secs > 0 {
             let cutoff = now - (limits.audit_max_age_secs as i64) * 1000;
