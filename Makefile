@@ -34,8 +34,10 @@ node-deps: tests/node/node_modules/.package-lock.json
 
 test: build venv node-deps test-rust test-python
 
+# The console test drives headless Chromium (apt-get install chromium chromium-driver);
+# here a missing browser is a failure, not a skip.
 test-rust: build
-	$(CARGO) test --workspace
+	ASG_REQUIRE_BROWSER=1 $(CARGO) test --workspace
 
 test-python: build venv node-deps
 	$(VENV)/bin/pytest -q tests/python

@@ -11,8 +11,9 @@
 //! Run: `cargo bench -p asg --bench stream`.
 
 use asg::datapath::dialect::Dialect;
+use asg::datapath::hooks::NoSession;
 use asg::datapath::stream::holdback::{MaskLog, TextChannel};
-use asg::datapath::stream::{NoApprovals, StreamRewriter};
+use asg::datapath::stream::StreamRewriter;
 use asg::decision::redact::Masker;
 use asg::decision::Policy;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -211,7 +212,7 @@ fn bench_rewriter(c: &mut Criterion) {
                     policy.clone(),
                     masker.clone(),
                     "req",
-                    Arc::new(NoApprovals),
+                    Arc::new(NoSession),
                 )
                 .expect("inspected dialect");
                 let mut bytes = 0;
@@ -232,7 +233,7 @@ fn bench_rewriter(c: &mut Criterion) {
                 policy.clone(),
                 masker.clone(),
                 "req",
-                Arc::new(NoApprovals),
+                Arc::new(NoSession),
             )
             .expect("inspected dialect");
             black_box(rw.push(first))
@@ -264,7 +265,7 @@ fn report_memory(_: &mut Criterion) {
             policy.clone(),
             masker.clone(),
             "req",
-            Arc::new(NoApprovals),
+            Arc::new(NoSession),
         )
         .expect("inspected dialect");
         events.iter().for_each(|e| drop(warm.push(e)));
@@ -276,7 +277,7 @@ fn report_memory(_: &mut Criterion) {
                 policy.clone(),
                 masker.clone(),
                 "req",
-                Arc::new(NoApprovals),
+                Arc::new(NoSession),
             )
             .expect("inspected dialect");
             for e in &events[..upto] {

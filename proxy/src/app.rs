@@ -26,6 +26,9 @@ pub struct App {
     /// Forward-proxy and transparent-mode state (routes by host, overrides).
     pub forwarding: Forwarding,
     proxy_listening: AtomicBool,
+    /// Keys the binding fingerprints of approvals (derived from the mask
+    /// key, so fingerprints are stable across restarts).
+    pub binding_key: [u8; 32],
 }
 
 impl App {
@@ -41,7 +44,9 @@ impl App {
             .map_err(|e| format!("cannot load policy: {e}"))?;
         let policy = PolicyStore::new(policy, &config.policy, policy_dir, metrics.clone());
         let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
-        let masker = Masker::new(load_or_create_mask_key(&config.data_dir)?);
+        let mask_key = load_or_create_mask_key(&config.data_dir)?;
+        let masker = Masker::new(mask_key);
+        let binding_key = derive_binding_key(&mask_key);
         let routes = RouteTable::new(&config.effective_routes())?;
         let forwarding = Forwarding::new(&config)?;
         Ok(Arc::new(App {
@@ -55,6 +60,7 @@ impl App {
             started: Instant::now(),
             forwarding,
             proxy_listening: AtomicBool::new(false),
+            binding_key,
         }))
     }
 
@@ -81,4 +87,14 @@ impl App {
         }
         ok
     }
+}
+
+/// A separate key for approval bindings, so a mask digest and a binding
+/// fingerprint are never computed with the same key.
+fn derive_binding_key(mask_key: &[u8; 32]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"asg/binding-key/v1");
+    h.update(mask_key);
+    h.finalize().into()
 }

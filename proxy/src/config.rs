@@ -57,6 +57,47 @@ pub struct Config {
     /// the gateway's own traffic (`-m mark --mark N -j RETURN`).
     pub so_mark: Option<u32>,
     // --- end forward proxy ---
+    /// Audit retention.
+    pub audit: AuditConfig,
+    /// Sidecar mode: the agent identity of this pod (e.g. its service
+    /// account, from the downward API). When set it is authoritative: agent
+    /// headers and body fields are ignored.
+    pub agent_id: Option<String>,
+}
+
+/// How long and how much audit is kept; enforced by a background task.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Records older than this many days are deleted (0 = keep forever).
+    pub max_age_days: u64,
+    /// The oldest records are deleted while the log exceeds this many bytes (0 = no limit).
+    pub max_bytes: u64,
+    /// Seconds between retention passes.
+    pub retention_interval_secs: u64,
+    /// When a proxied response may leave: `always` after its audit record
+    /// is on disk (default), or `decisions`: only answers the gateway
+    /// writes itself (refusals, approvals, held calls) wait; forwarded
+    /// responses leave at once and their records follow within a flush.
+    pub sync: AuditSync,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditSync {
+    Always,
+    Decisions,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            max_age_days: 30,
+            max_bytes: 1 << 30,
+            retention_interval_secs: 60,
+            sync: AuditSync::Always,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -139,6 +180,8 @@ impl Default for Config {
             read_timeout_secs: 300,
             routes: Vec::new(),
             admin: AdminConfig::default(),
+            audit: AuditConfig::default(),
+            agent_id: None,
             forward_proxy: true,
             transparent_listen: None,
             ca_cert: None,
@@ -190,6 +233,22 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "ASG_RATE_LIMIT",
         "admin API requests per minute per key, 0 = off [0]",
+    ),
+    (
+        "ASG_AGENT_ID",
+        "sidecar mode: this pod's agent identity (overrides agent headers)",
+    ),
+    (
+        "ASG_AUDIT_MAX_AGE_DAYS",
+        "delete audit records older than this, 0 = never [30]",
+    ),
+    (
+        "ASG_AUDIT_MAX_BYTES",
+        "keep the audit log under this many bytes, 0 = no limit [1073741824]",
+    ),
+    (
+        "ASG_AUDIT_SYNC",
+        "always: a proxied response waits for its audit record to be on disk; decisions: only refusals and approvals wait [always]",
     ),
     // --- forward proxy and transparent mode ---
     (
@@ -302,6 +361,31 @@ impl Config {
                 .parse()
                 .map_err(|_| format!("ASG_RATE_LIMIT: not a number: {r}"))?;
         }
+        if let Some(a) = get("ASG_AGENT_ID").filter(|x| !x.trim().is_empty()) {
+            self.agent_id = Some(a.trim().to_string());
+        }
+        if let Some(v) = get("ASG_AUDIT_SYNC").filter(|x| !x.is_empty()) {
+            self.audit.sync = match v.trim() {
+                "always" => AuditSync::Always,
+                "decisions" => AuditSync::Decisions,
+                other => {
+                    return Err(format!(
+                        "ASG_AUDIT_SYNC: expected always or decisions, got {other}"
+                    ))
+                }
+            };
+        }
+        for (name, slot) in [
+            ("ASG_AUDIT_MAX_AGE_DAYS", &mut self.audit.max_age_days),
+            ("ASG_AUDIT_MAX_BYTES", &mut self.audit.max_bytes),
+        ] {
+            if let Some(v) = get(name).filter(|x| !x.is_empty()) {
+                *slot = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{name}: not a whole number: {v}"))?;
+            }
+        }
         self.apply_forward_env(&get)?;
         Ok(())
     }
@@ -383,6 +467,12 @@ impl Config {
             return Err(
                 "admin auth is enabled but no agent or operator keys are configured".to_string(),
             );
+        }
+        if self.audit.retention_interval_secs == 0 {
+            return Err("audit.retention_interval_secs must be >= 1".to_string());
+        }
+        if self.agent_id.as_ref().is_some_and(|a| a.len() > 256) {
+            return Err("ASG_AGENT_ID is longer than 256 characters".to_string());
         }
         for r in self.effective_routes() {
             crate::datapath::route::Upstream::parse(&r.upstream)
@@ -497,6 +587,31 @@ mod tests {
         let routes = Config::default().effective_routes();
         assert_eq!(routes[0].upstream, "https://api.anthropic.com");
         assert_eq!(routes[1].upstream, "https://api.openai.com");
+    }
+
+    #[test]
+    fn audit_and_sidecar_settings_from_env() {
+        let env: HashMap<&str, &str> = [
+            ("ASG_AGENT_ID", " team-a/reporter "),
+            ("ASG_AUDIT_MAX_AGE_DAYS", "7"),
+            ("ASG_AUDIT_MAX_BYTES", "1048576"),
+            ("ASG_AUDIT_SYNC", "decisions"),
+        ]
+        .into();
+        let mut c = Config::default();
+        assert_eq!(c.audit.sync, AuditSync::Always);
+        c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.agent_id.as_deref(), Some("team-a/reporter"));
+        assert_eq!((c.audit.max_age_days, c.audit.max_bytes), (7, 1_048_576));
+        assert_eq!(c.audit.sync, AuditSync::Decisions);
+        let err = Config::default()
+            .apply_env(|k| (k == "ASG_AUDIT_SYNC").then(|| "sometimes".to_string()))
+            .unwrap_err();
+        assert!(err.contains("ASG_AUDIT_SYNC"), "{err}");
+        let err = Config::default()
+            .apply_env(|k| (k == "ASG_AUDIT_MAX_BYTES").then(|| "1GB".to_string()))
+            .unwrap_err();
+        assert!(err.contains("ASG_AUDIT_MAX_BYTES"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ replaced by refusals the SDKs still parse, benign streams come through unchanged
 
 import json
 import time
+import uuid
 
 import anthropic
 import openai
@@ -48,13 +49,19 @@ def gw(mock_upstream):
 
 
 @pytest.fixture
-def oai(gw):
-    return lambda headers=None: asg_harness.openai_client(gw.openai_base_url, headers)
+def session_headers():
+    """A session of its own per test: the gateway's session risk must not carry over between tests."""
+    return {"x-session-id": f"stream-test-{uuid.uuid4().hex}"}
 
 
 @pytest.fixture
-def ant(gw):
-    return lambda headers=None: asg_harness.anthropic_client(gw.anthropic_base_url, headers)
+def oai(gw, session_headers):
+    return lambda headers=None: asg_harness.openai_client(gw.openai_base_url, {**session_headers, **(headers or {})})
+
+
+@pytest.fixture
+def ant(gw, session_headers):
+    return lambda headers=None: asg_harness.anthropic_client(gw.anthropic_base_url, {**session_headers, **(headers or {})})
 
 
 def assert_masked(text: str):
@@ -274,16 +281,16 @@ def gw_error(mock_upstream):
     g.close()
 
 
-def test_error_mode_chat_sdk_raises(gw_error):
-    client = asg_harness.openai_client(gw_error.openai_base_url, SHELL)
+def test_error_mode_chat_sdk_raises(gw_error, session_headers):
+    client = asg_harness.openai_client(gw_error.openai_base_url, {**session_headers, **SHELL})
     with pytest.raises(openai.APIError, match="blocked by the security gateway"):
         with client.chat.completions.stream(model="gpt-4.1", messages=MESSAGES, tools=CHAT_TOOLS) as s:
             for _ in s:
                 pass
 
 
-def test_error_mode_responses_sdk_sees_error_then_failed(gw_error):
-    client = asg_harness.openai_client(gw_error.openai_base_url, SHELL)
+def test_error_mode_responses_sdk_sees_error_then_failed(gw_error, session_headers):
+    client = asg_harness.openai_client(gw_error.openai_base_url, {**session_headers, **SHELL})
     with client.responses.stream(model="gpt-5", input=USER_TEXT, tools=RESPONSES_TOOLS) as s:
         events = list(s)
         with pytest.raises(RuntimeError, match="response.completed"):
@@ -293,8 +300,8 @@ def test_error_mode_responses_sdk_sees_error_then_failed(gw_error):
     assert not any(e.type.startswith("response.function_call") for e in events)
 
 
-def test_error_mode_anthropic_sdk_raises(gw_error):
-    client = asg_harness.anthropic_client(gw_error.anthropic_base_url, SHELL)
+def test_error_mode_anthropic_sdk_raises(gw_error, session_headers):
+    client = asg_harness.anthropic_client(gw_error.anthropic_base_url, {**session_headers, **SHELL})
     with pytest.raises(anthropic.APIStatusError, match="blocked by the security gateway"):
         with client.messages.stream(model=CLAUDE, max_tokens=256, messages=MESSAGES, tools=ANTHROPIC_TOOLS) as s:
             for _ in s:
@@ -307,7 +314,8 @@ def test_error_mode_anthropic_sdk_raises(gw_error):
 def test_parallel_calls_fixtures_parse_after_judging(oai, ant):
     """Two calls per turn (Chat interleaves their fragments): each is judged on its own, the SDKs parse
     what comes out, and what the agent could run is exactly the allowed calls."""
-    fx = lambda name: {"x-mock-fixture": name, "x-mock-chunk": "7"}  # noqa: E731
+    # One session per dialect: two turns of dangerous proposals would trip the session's cumulative risk.
+    fx = lambda name: {"x-mock-fixture": name, "x-mock-chunk": "7", "x-session-id": f"parallel-{name}"}  # noqa: E731
     with oai(fx("openai_chat/stream_parallel_tool_calls.sse")).chat.completions.stream(
         model="gpt-4.1", messages=MESSAGES
     ) as s:
@@ -329,3 +337,70 @@ def test_parallel_calls_fixtures_parse_after_judging(oai, ant):
     assert any(BLOCKED in b.text for b in msg.content if b.type == "text")
     assert chat.finish_reason == ("tool_calls" if chat_calls else "stop")
     assert msg.stop_reason == ("tool_use" if ant_calls else "end_turn")
+
+
+# ---------------------------------------------------------------- approvals (session layer)
+
+APPROVAL_POLICY = """
+name = "stream-approvals"
+[decision]
+block_score = 1.3
+challenge_score = 0.55
+block_high_count = 1
+[tools.risk]
+shell = { severity = "medium", score = 0.85 }
+[proxy]
+tool_challenge = "require_approval"
+[session]
+challenge_score = 50.0
+block_score = 100.0
+repeat_threshold = 1000
+[approvals]
+hold_secs = 0
+"""
+
+
+def _admin(gw, method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"content-type": "application/json"} if data else None
+    status, _, text = asg_harness.http(method, gw.admin_url + path, data, headers)
+    return status, json.loads(text)
+
+
+@pytest.mark.parametrize("dialect", ["chat", "responses", "anthropic"])
+def test_streamed_call_needing_approval_names_it_then_passes_once(asg_gateway, dialect):
+    """Like a buffered answer: the streamed call is replaced by a message naming the approval it opened;
+    once an operator approves, the identical streamed proposal reaches the agent, once."""
+    gw = asg_gateway(policy_text=("stream-approvals.toml", APPROVAL_POLICY))
+    headers = {"x-mock-scenario": "tool_benign", "x-session-id": f"stream-{dialect}", "x-agent-id": "sdk-agent"}
+
+    def ask():
+        """(streamed text, [(tool name, arguments object)])"""
+        if dialect == "chat":
+            client = asg_harness.openai_client(gw.openai_base_url, headers)
+            with client.chat.completions.stream(model="gpt-4.1", messages=MESSAGES, tools=CHAT_TOOLS) as s:
+                m = s.get_final_completion().choices[0].message
+            return m.content or "", [(t.function.name, json.loads(t.function.arguments)) for t in m.tool_calls or []]
+        if dialect == "responses":
+            client = asg_harness.openai_client(gw.openai_base_url, headers)
+            with client.responses.stream(model="gpt-5", input=USER_TEXT, tools=RESPONSES_TOOLS) as s:
+                r = s.get_final_response()
+            return r.output_text, [(o.name, json.loads(o.arguments)) for o in r.output if o.type == "function_call"]
+        client = asg_harness.anthropic_client(gw.anthropic_base_url, headers)
+        with client.messages.stream(model=CLAUDE, max_tokens=64, messages=MESSAGES, tools=ANTHROPIC_TOOLS) as s:
+            m = s.get_final_message()
+        text = "".join(b.text for b in m.content if b.type == "text")
+        return text, [(b.name, b.input) for b in m.content if b.type == "tool_use"]
+
+    text, calls = ask()
+    assert not calls
+    [approval] = _admin(gw, "GET", "/approvals?status=pending")[1]["approvals"]
+    assert approval["approval_id"] in text and "requires approval" in text
+    status, body = _admin(
+        gw, "POST", "/approval/resolve", {"approval_id": approval["approval_id"], "approve": True, "resolver": "pytest"}
+    )
+    assert status == 200, body
+    _, calls = ask()
+    assert calls == [("shell", {"command": "ls -la"})]
+    _, calls = ask()
+    assert not calls, "released once only"

@@ -11,10 +11,13 @@
 //!   parse, and a blocked text is withheld.
 
 use crate::datapath::dialect::{mcp, redact_json, refusal_message, Dialect, ErrorKind};
+use crate::datapath::hooks::{CallRecord, NoSession, SessionHooks, Settled};
 use crate::decision::policy::{BlockedToolCall, MalformedBody, RequestChallenge, ToolChallenge};
 use crate::decision::redact::{MaskEvent, Masker};
 use crate::decision::subject::Subject;
-use crate::decision::{assess_with_history, Assessment, Decision, Finding, Masking, Policy};
+use crate::decision::{
+    assess_with_history, session, Assessment, Decision, Finding, Masking, Policy,
+};
 use serde_json::Value;
 
 /// Everything an inspection needs besides the body.
@@ -60,6 +63,8 @@ pub struct StageReport {
     pub findings: Vec<Finding>,
     pub masks: Vec<MaskEvent>,
     pub tools: Vec<ToolVerdict>,
+    /// Approvals this stage opened, found pending, or spent.
+    pub approvals: Vec<Settled>,
 }
 
 impl StageReport {
@@ -72,7 +77,19 @@ impl StageReport {
             findings: Vec::new(),
             masks: Vec::new(),
             tools: Vec::new(),
+            approvals: Vec::new(),
         }
+    }
+
+    /// Approvals still waiting for an operator (a held call waits on these).
+    pub fn pending_approvals(&self) -> Vec<String> {
+        self.approvals
+            .iter()
+            .filter_map(|s| match s {
+                Settled::Pending { approval_id, .. } => Some(approval_id.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// A request the gateway refused before inspecting it.
@@ -130,6 +147,8 @@ pub struct JudgedCall {
     pub assessment: Assessment,
     pub verdict: ToolVerdict,
     pub action: CallAction,
+    /// How the approval flow settled a call that needed approval.
+    pub settled: Option<Settled>,
 }
 
 /// Judge calls in order. Each is assessed alone (prose elsewhere must not
@@ -141,6 +160,21 @@ pub fn judge_calls(
     history: &[Vec<String>],
     masking: Masking,
 ) -> Vec<JudgedCall> {
+    judge_calls_with(policy, calls, history, masking, &NoSession)
+}
+
+/// [`judge_calls`] in a session: session-risk findings join each call's
+/// assessment, and a call that needs approval goes through the approval
+/// gate, which may release it once (an approved permit or identical call).
+/// A refused call is never released: approvals apply only to calls whose
+/// action is `NeedsApproval`.
+pub fn judge_calls_with(
+    policy: &Policy,
+    calls: &[crate::decision::ToolCall],
+    history: &[Vec<String>],
+    masking: Masking,
+    hooks: &dyn SessionHooks,
+) -> Vec<JudgedCall> {
     let mut steps = history.to_vec();
     calls
         .iter()
@@ -149,10 +183,43 @@ pub fn judge_calls(
                 tool_calls: vec![call.clone()],
                 ..Subject::default()
             };
-            let mut assessment = assess_with_history(policy, &one, &steps, masking);
-            steps.push(policy.detectors.tools.tags_of(call));
-            let (decision, action) = call_action(policy, assessment.decision);
+            let base = assess_with_history(policy, &one, &steps, masking);
+            let tags = policy.detectors.tools.tags_of(call);
+            steps.push(tags.clone());
+            let base_score = base.evaluation.total_score;
+            let extra = hooks.findings(std::slice::from_ref(&tags), base_score);
+            let mut assessment = session::join(base, extra);
+            let (mut decision, mut action) = call_action(policy, assessment.decision);
+            let settled = (action == CallAction::NeedsApproval).then(|| {
+                let s = hooks.settle(call, &assessment);
+                match &s {
+                    Settled::Released { approval_id, how } => {
+                        decision = Decision::Allow;
+                        action = CallAction::Pass;
+                        assessment.evaluation.reasons.push(format!(
+                            "Execution approved by an operator ({how}, approval {approval_id})."
+                        ));
+                    }
+                    Settled::Denied { approval_id } => {
+                        decision = Decision::Block;
+                        action = CallAction::Refuse;
+                        assessment
+                            .evaluation
+                            .reasons
+                            .push(format!("Denied by an operator (approval {approval_id})."));
+                    }
+                    Settled::Pending { .. } | Settled::Unavailable => {}
+                }
+                s
+            });
             assessment.decision = decision;
+            hooks.call_judged(&CallRecord {
+                name: call.name.clone(),
+                tags,
+                base_score,
+                decision,
+                settled: settled.clone(),
+            });
             let verdict = ToolVerdict {
                 name: call.name.clone(),
                 target: call.target(),
@@ -162,6 +229,7 @@ pub fn judge_calls(
                 assessment,
                 verdict,
                 action,
+                settled,
             }
         })
         .collect()
@@ -199,6 +267,15 @@ fn parse_json(raw: &[u8]) -> Result<Value, String> {
 }
 
 pub fn inspect_request(ins: &Inspection<'_>, raw: &[u8]) -> (RequestAction, StageReport) {
+    inspect_request_with(ins, raw, &NoSession)
+}
+
+/// [`inspect_request`] in a session (see [`SessionHooks`]).
+pub fn inspect_request_with(
+    ins: &Inspection<'_>,
+    raw: &[u8],
+    hooks: &dyn SessionHooks,
+) -> (RequestAction, StageReport) {
     let mut report = StageReport::new(Stage::Request);
     let policy = ins.policy;
     let mut body = match parse_json(raw) {
@@ -223,6 +300,7 @@ pub fn inspect_request(ins: &Inspection<'_>, raw: &[u8]) -> (RequestAction, Stag
         }
     };
 
+    hooks.begin(&body);
     let subject = ins.dialect.request_subject(&body, ins.tool_name);
     let masking = masking(policy, Stage::Request);
     // Texts and tool calls are judged separately, like on responses: a
@@ -231,14 +309,32 @@ pub fn inspect_request(ins: &Inspection<'_>, raw: &[u8]) -> (RequestAction, Stag
         texts: subject.texts.clone(),
         ..Subject::default()
     };
-    let text_assessment = assess_with_history(policy, &texts, &[], masking);
+    let text_base = assess_with_history(policy, &texts, &[], masking);
+    // Session risk applies to the request as a whole (a session over its
+    // block threshold is refused whatever it sends).
+    let text_extra = hooks.findings(&[], text_base.evaluation.total_score);
+    hooks.prose_judged(text_base.evaluation.total_score, text_base.decision);
+    let text_assessment = session::join(text_base, text_extra);
     report.absorb(&text_assessment);
     let mut redact = text_assessment.redact;
 
+    let history = hooks.history();
     let mut call_action = CallAction::Pass;
-    for judged in judge_calls(policy, &subject.tool_calls, &[], masking) {
+    let mut waiting: Vec<String> = Vec::new();
+    let mut denied: Vec<String> = Vec::new();
+    for judged in judge_calls_with(policy, &subject.tool_calls, &history, masking, hooks) {
         redact |= judged.assessment.redact;
         call_action = call_action.max(judged.action);
+        if let Some(s) = judged.settled {
+            match &s {
+                Settled::Pending { approval_id, note } => {
+                    waiting.push(format!("approval id {approval_id}{note}"))
+                }
+                Settled::Denied { approval_id } => denied.push(approval_id.clone()),
+                _ => {}
+            }
+            report.approvals.push(s);
+        }
         report.tools.push(judged.verdict);
         report.absorb(&judged.assessment);
     }
@@ -260,7 +356,16 @@ pub fn inspect_request(ins: &Inspection<'_>, raw: &[u8]) -> (RequestAction, Stag
         } else {
             ErrorKind::ApprovalRequired
         };
-        let reason = summary(&report);
+        let mut reason = summary(&report);
+        if !denied.is_empty() {
+            reason = format!(
+                "Denied by an operator (approval {}); {reason}",
+                denied.join(", ")
+            );
+        }
+        if kind == ErrorKind::ApprovalRequired && !waiting.is_empty() {
+            reason = format!("{reason}; waiting for an operator: {}", waiting.join(", "));
+        }
         let message = match kind {
             ErrorKind::ApprovalRequired => {
                 format!("Request requires approval by the security gateway: {reason}")
@@ -270,7 +375,12 @@ pub fn inspect_request(ins: &Inspection<'_>, raw: &[u8]) -> (RequestAction, Stag
         let (status, body) = match (ins.dialect, subject.tool_calls.first()) {
             (Dialect::Mcp, Some(call)) => {
                 let id = mcp::request_id(&body);
-                let text = refusal_message(&call.name, &reason, ins.request_id);
+                let text = match kind {
+                    ErrorKind::ApprovalRequired => {
+                        approval_message(&call.name, &reason, ins.request_id)
+                    }
+                    _ => refusal_message(&call.name, &reason, ins.request_id),
+                };
                 let answer = match policy.file.proxy.blocked_tool_call {
                     BlockedToolCall::Refusal => mcp::refusal_result(&id, &text),
                     BlockedToolCall::Error => mcp::error_body(&id, kind, &message, ins.request_id),
@@ -305,6 +415,18 @@ pub fn inspect_response(
     raw: &[u8],
     status: u16,
 ) -> (Option<Vec<u8>>, StageReport) {
+    inspect_response_with(ins, raw, status, &NoSession)
+}
+
+/// [`inspect_response`] in a session (see [`SessionHooks`]): proposed tool
+/// calls are judged with the session's history and risk, and a call that
+/// needs approval opens one (the agent is told its id) or spends one.
+pub fn inspect_response_with(
+    ins: &Inspection<'_>,
+    raw: &[u8],
+    status: u16,
+    hooks: &dyn SessionHooks,
+) -> (Option<Vec<u8>>, StageReport) {
     let mut report = StageReport::new(Stage::Response);
     let policy = ins.policy;
     let Ok(mut body) = parse_json(raw) else {
@@ -319,6 +441,9 @@ pub fn inspect_response(
     } else {
         Subject::default()
     };
+    if !subject.tool_calls.is_empty() {
+        hooks.begin(&body);
+    }
 
     let texts = Subject {
         texts: subject.texts.clone(),
@@ -329,12 +454,29 @@ pub fn inspect_response(
 
     let mut blocked: Vec<usize> = Vec::new();
     let mut reasons: Vec<String> = Vec::new();
-    for (i, judged) in judge_calls(policy, &subject.tool_calls, &[], masking)
+    let history = if subject.tool_calls.is_empty() {
+        Vec::new()
+    } else {
+        hooks.history()
+    };
+    for (i, judged) in judge_calls_with(policy, &subject.tool_calls, &history, masking, hooks)
         .into_iter()
         .enumerate()
     {
         let name = &judged.verdict.name;
-        let why = first_reason(&judged.assessment);
+        let mut why = first_reason(&judged.assessment);
+        match &judged.settled {
+            Some(Settled::Pending { approval_id, note }) => {
+                why = format!("{why}; approval id {approval_id}{note}");
+            }
+            Some(Settled::Denied { approval_id }) => {
+                why = format!("Denied by an operator (approval {approval_id}); {why}");
+            }
+            _ => {}
+        }
+        if let Some(s) = judged.settled.clone() {
+            report.approvals.push(s);
+        }
         match judged.action {
             CallAction::Pass => {}
             CallAction::NeedsApproval => reasons.push(approval_message(name, &why, ins.request_id)),

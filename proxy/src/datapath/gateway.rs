@@ -10,11 +10,17 @@
 
 use super::body::{decode, is_event_stream, is_json_content_type, DecodeError, Encoding};
 use super::dialect::{Dialect, ErrorKind};
-use super::enforce::{inspect_request, inspect_response, Inspection, RequestAction, StageReport};
+use super::enforce::{
+    inspect_request_with, inspect_response_with, Inspection, RequestAction, StageReport,
+};
 use super::forward::{Admission, ForwardTarget};
+use super::hooks::{NoSession, SessionHooks};
+use super::identity::Identity;
 use super::route::Route;
-use super::stream::{ApprovalHook, NoApprovals, StreamRewriter};
+use super::session_gate::SessionGate;
+use super::stream::StreamRewriter;
 use crate::app::App;
+use crate::decision::approvals::ApprovalStatus;
 use crate::decision::{Decision, Policy};
 use crate::state::{AuditEvent, AuditFinding};
 use async_trait::async_trait;
@@ -36,22 +42,11 @@ mod forwarding;
 
 pub struct Gateway {
     app: Arc<App>,
-    /// Registers streamed tool calls that require approval.
-    approvals: Arc<dyn ApprovalHook>,
 }
 
 impl Gateway {
     pub fn new(app: Arc<App>) -> Self {
-        Gateway {
-            app,
-            approvals: Arc::new(NoApprovals),
-        }
-    }
-
-    /// Use `hook` for streamed tool calls that `require_approval`.
-    pub fn with_approvals(mut self, hook: Arc<dyn ApprovalHook>) -> Self {
-        self.approvals = hook;
-        self
+        Gateway { app }
     }
 }
 
@@ -105,6 +100,10 @@ pub struct Ctx {
     reports: Vec<StageReport>,
     /// Set when the upstream answered with an inspected event stream.
     stream: Option<Box<StreamRewriter>>,
+    /// The session layer for this request (inspected routes only).
+    gate: Option<Arc<SessionGate>>,
+    /// The audit record was written (and made durable) before the answer.
+    audited: bool,
     /// Forward-mode traffic: where the client is really going.
     forward: Option<ForwardTarget>,
 }
@@ -138,7 +137,8 @@ fn header_str<'a>(session: &'a Session, name: &str) -> Option<&'a str> {
 }
 
 impl Gateway {
-    /// Write a JSON answer ourselves (before any upstream response).
+    /// Write a JSON answer ourselves (before any upstream response). The
+    /// audit record is on disk before the answer leaves.
     async fn answer(
         &self,
         session: &mut Session,
@@ -148,11 +148,20 @@ impl Gateway {
         reason: &'static str,
     ) -> Result<()> {
         let bytes = Bytes::from(body.to_string());
-        let mut header = ResponseHeader::build(status, Some(4))?;
+        let mut header = ResponseHeader::build(status, Some(5))?;
         header.insert_header("content-type", "application/json")?;
         header.insert_header("content-length", bytes.len().to_string())?;
         header.insert_header("x-asg-request-id", ctx.id.as_str())?;
         header.insert_header("x-asg-decision", ctx.decision().as_str())?;
+        let pending: Vec<String> = ctx
+            .reports
+            .iter()
+            .flat_map(|r| r.pending_approvals())
+            .collect();
+        if !pending.is_empty() {
+            header.insert_header("x-asg-approval-id", pending.join(","))?;
+        }
+        self.seal_audit(ctx, Some(status)).await;
         session
             .write_response_header(Box::new(header), false)
             .await?;
@@ -185,6 +194,7 @@ impl Gateway {
     /// Inspect a complete request body (decoded first).
     async fn judge_request(
         &self,
+        session: &mut Session,
         ctx: &mut Ctx,
         raw: Bytes,
     ) -> std::result::Result<Option<Bytes>, Denial> {
@@ -218,38 +228,39 @@ impl Gateway {
             .as_ref()
             .map(|r| r.tool_name_for(&ctx.path))
             .unwrap_or_default();
-        let started = Instant::now();
-        let (action, report) = if decoded.len() > OFFLOAD_ABOVE {
-            let app = self.app.clone();
-            let (dialect, id) = (ctx.dialect, ctx.id.clone());
-            let p = policy.clone();
-            let input = decoded.clone();
-            tokio::task::spawn_blocking(move || {
-                let ins = Inspection {
-                    policy: &p,
-                    masker: &app.masker,
-                    dialect,
-                    request_id: &id,
-                    tool_name: &tool,
-                };
-                inspect_request(&ins, &input)
-            })
-            .await
-            .map_err(|_| Denial {
-                status: 500,
-                body: ctx
-                    .dialect
-                    .error_body(ErrorKind::Internal, "inspection failed", &ctx.id),
-                reason: "inspection_panic",
-            })?
-        } else {
-            inspect_request(&ctx.inspection(&self.app, &policy, &tool), &decoded)
-        };
-        self.app
-            .metrics
-            .inspect_latency
-            .with_label_values(&["request"])
-            .observe(started.elapsed().as_secs_f64());
+        let (mut action, mut report) = self
+            .inspect_request_body(ctx, &policy, &tool, &decoded)
+            .await?;
+        // Hold mode: a tool call that needs a human waits (up to
+        // `approvals.hold_secs`) for an operator instead of failing now.
+        if let (RequestAction::Deny { kind, .. }, Some(gate)) = (&action, ctx.gate.clone()) {
+            let ids = report.pending_approvals();
+            if *kind == ErrorKind::ApprovalRequired && gate.holds() && !ids.is_empty() {
+                let limit = Duration::from_secs(policy.file.approvals.hold_secs);
+                match self.hold(session, &ids, limit).await {
+                    Held::Approved => {
+                        gate.release_held();
+                        (action, report) = self
+                            .inspect_request_body(ctx, &policy, &tool, &decoded)
+                            .await?;
+                    }
+                    // Re-judged: the gate now reports the denial.
+                    Held::Decided => {
+                        (action, report) = self
+                            .inspect_request_body(ctx, &policy, &tool, &decoded)
+                            .await?;
+                    }
+                    Held::TimedOut => report.reasons.push(format!(
+                        "No operator decision within {} s; the approval stays pending.",
+                        limit.as_secs()
+                    )),
+                    Held::ClientGone => report.reasons.push(
+                        "The client went away while the call was held; nothing was forwarded."
+                            .to_string(),
+                    ),
+                }
+            }
+        }
         ctx.reports.push(report);
         match action {
             RequestAction::Deny { status, kind, body } => Err(Denial {
@@ -263,11 +274,246 @@ impl Gateway {
         }
     }
 
+    /// One inspection of a request body in the session (large bodies on
+    /// the blocking pool), recorded in the session.
+    async fn inspect_request_body(
+        &self,
+        ctx: &Ctx,
+        policy: &Arc<Policy>,
+        tool: &str,
+        decoded: &[u8],
+    ) -> std::result::Result<(RequestAction, StageReport), Denial> {
+        let started = Instant::now();
+        let result = if decoded.len() > OFFLOAD_ABOVE {
+            let app = self.app.clone();
+            let (dialect, id) = (ctx.dialect, ctx.id.clone());
+            let p = policy.clone();
+            let input = decoded.to_vec();
+            let gate = ctx.gate.clone();
+            let tool = tool.to_string();
+            tokio::task::spawn_blocking(move || {
+                let ins = Inspection {
+                    policy: &p,
+                    masker: &app.masker,
+                    dialect,
+                    request_id: &id,
+                    tool_name: &tool,
+                };
+                let hooks: &dyn SessionHooks = match &gate {
+                    Some(g) => g.as_ref(),
+                    None => &NoSession,
+                };
+                inspect_request_with(&ins, &input, hooks)
+            })
+            .await
+            .map_err(|_| Denial {
+                status: 500,
+                body: ctx
+                    .dialect
+                    .error_body(ErrorKind::Internal, "inspection failed", &ctx.id),
+                reason: "inspection_panic",
+            })?
+        } else {
+            let hooks: &dyn SessionHooks = match &ctx.gate {
+                Some(g) => g.as_ref(),
+                None => &NoSession,
+            };
+            inspect_request_with(&ctx.inspection(&self.app, policy, tool), decoded, hooks)
+        };
+        self.app
+            .metrics
+            .inspect_latency
+            .with_label_values(&["request"])
+            .observe(started.elapsed().as_secs_f64());
+        if let Some(g) = &ctx.gate {
+            g.commit(&result.1);
+        }
+        Ok(result)
+    }
+
+    /// Wait until an operator decides every approval in `ids`, or `limit`,
+    /// or the client hangs up (then nothing is forwarded: an approval must
+    /// not run a tool for a caller that gave up).
+    async fn hold(&self, session: &mut Session, ids: &[String], limit: Duration) -> Held {
+        let store = &self.app.store;
+        // The approval must survive a crash before anyone acts on it.
+        if let Err(e) = store.durable().await {
+            tracing::error!(error = %e, "approval not durable; not holding");
+            return Held::TimedOut;
+        }
+        let deadline = tokio::time::Instant::now() + limit;
+        // The request body is complete; reading now only sees the client
+        // hang up (or pipelined bytes, after which we stop probing).
+        let mut probe_client = true;
+        for id in ids {
+            let mut rx = store.approval_watch(id, ApprovalStatus::Pending);
+            let status = loop {
+                let status = store
+                    .approval_get(id, crate::state::now_ms())
+                    .ok()
+                    .flatten()
+                    .map_or(ApprovalStatus::Expired, |a| a.status);
+                if status != ApprovalStatus::Pending {
+                    break status;
+                }
+                let decided = tokio::time::timeout_at(deadline, rx.changed());
+                tokio::select! {
+                    r = decided => match r {
+                        Ok(Ok(())) => continue,
+                        _ => break ApprovalStatus::Pending,
+                    },
+                    r = session.downstream_session.read_body_or_idle(true), if probe_client => {
+                        match r {
+                            Ok(Some(_)) => probe_client = false,
+                            _ => {
+                                store.approval_unwatch(id);
+                                return Held::ClientGone;
+                            }
+                        }
+                    }
+                }
+            };
+            drop(rx);
+            store.approval_unwatch(id);
+            match status {
+                ApprovalStatus::Approved => continue,
+                ApprovalStatus::Pending => return Held::TimedOut,
+                _ => return Held::Decided,
+            }
+        }
+        Held::Approved
+    }
+
+    /// The audit record of this request, as known now.
+    fn audit_event(&self, ctx: &Ctx, status: Option<u16>) -> AuditEvent {
+        let (session_id, agent_id, approvals) = match &ctx.gate {
+            Some(g) => {
+                let id = g.identity();
+                (id.session_id, id.agent_id, g.approvals())
+            }
+            None => (ctx.session_id.clone(), ctx.agent_id.clone(), Vec::new()),
+        };
+        AuditEvent {
+            seq: 0,
+            time: crate::util::now_rfc3339(),
+            request_id: ctx.id.clone(),
+            session_id,
+            agent_id,
+            route: ctx
+                .route
+                .as_ref()
+                .map_or("none", |r| r.name.as_str())
+                .to_string(),
+            dialect: ctx.dialect.as_str().to_string(),
+            stage: stage_label(ctx),
+            decision: ctx.decision().as_str().to_string(),
+            total_score: ctx.reports.iter().map(|r| r.score).fold(0.0, f64::max),
+            reasons: ctx
+                .reports
+                .iter()
+                .flat_map(|r| r.reasons.iter().cloned())
+                .collect(),
+            findings: ctx
+                .reports
+                .iter()
+                .flat_map(|r| r.findings.iter())
+                .map(AuditFinding::from)
+                .collect(),
+            tools: ctx
+                .reports
+                .iter()
+                .flat_map(|r| r.tools.iter())
+                .map(|t| format!("{}: {}", t.name, t.decision))
+                .collect(),
+            masked: ctx.reports.iter().map(|r| r.masks.len()).sum(),
+            policy_version: ctx
+                .policy
+                .as_ref()
+                .map(|p| p.version.clone())
+                .unwrap_or_default(),
+            latency_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,
+            status,
+            path: Some(self.audit_path(ctx)),
+            turn_id: String::new(),
+            approvals,
+        }
+    }
+
+    /// The request path for audit: bounded, and masked (a key in a URL
+    /// path is still a key).
+    fn audit_path(&self, ctx: &Ctx) -> String {
+        let path: String = match &ctx.forward {
+            // Forward mode: the full URL (the host is the destination).
+            Some(t) => t.url(&ctx.path).chars().take(256).collect(),
+            None => ctx.path.chars().take(256).collect(),
+        };
+        match &ctx.policy {
+            Some(p) => {
+                crate::decision::approvals::display_target(&p.redactor, &self.app.masker, &path)
+            }
+            None => path,
+        }
+    }
+
+    /// Append the audit record and wait until it is on disk, before the
+    /// answer that acknowledges the decision is written.
+    async fn seal_audit(&self, ctx: &mut Ctx, status: Option<u16>) {
+        if ctx.audited {
+            return;
+        }
+        ctx.audited = true;
+        let event = self.audit_event(ctx, status);
+        match self.app.store.append_audit(&event) {
+            Ok(_) => {
+                if let Err(e) = self.app.store.durable().await {
+                    tracing::error!(error = %e, "audit record not durable");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "audit write failed"),
+        }
+    }
+
+    /// [`Self::seal_audit`] from a synchronous hook (the last response
+    /// chunk): the worker thread is handed over while it waits.
+    fn seal_audit_blocking(&self, ctx: &mut Ctx, status: Option<u16>) {
+        if ctx.audited {
+            return;
+        }
+        ctx.audited = true;
+        let event = self.audit_event(ctx, status);
+        if let Err(e) = self.app.store.append_audit(&event) {
+            tracing::error!(error = %e, "audit write failed");
+            return;
+        }
+        if self.app.config.audit.sync == crate::config::AuditSync::Decisions {
+            // Operator's choice: forwarded responses do not wait; the
+            // record is in the next group flush (milliseconds).
+            return;
+        }
+        let ticket = self.app.store.ticket();
+        let wait = || self.app.store.durable_blocking(ticket);
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let result = if multi_thread {
+            tokio::task::block_in_place(wait)
+        } else {
+            wait()
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "audit record not durable");
+        }
+    }
+
     fn judge_response(&self, ctx: &mut Ctx, raw: &[u8]) -> Option<Vec<u8>> {
         let policy = ctx.policy.clone()?;
         let status = ctx.upstream_status.unwrap_or(200);
         let started = Instant::now();
-        let run = || inspect_response(&ctx.inspection(&self.app, &policy, ""), raw, status);
+        let hooks: &dyn SessionHooks = match &ctx.gate {
+            Some(g) => g.as_ref(),
+            None => &NoSession,
+        };
+        let run =
+            || inspect_response_with(&ctx.inspection(&self.app, &policy, ""), raw, status, hooks);
         // Response filters are synchronous; a large body is inspected
         // without stalling the other tasks of this worker.
         let (out, report) = if raw.len() > OFFLOAD_ABOVE {
@@ -280,9 +526,22 @@ impl Gateway {
             .inspect_latency
             .with_label_values(&["response"])
             .observe(started.elapsed().as_secs_f64());
+        if let Some(g) = &ctx.gate {
+            g.commit(&report);
+        }
         ctx.reports.push(report);
         out
     }
+}
+
+/// How a hold ended.
+enum Held {
+    /// Every approval was granted: re-judge, which releases the call.
+    Approved,
+    /// An operator denied (or the approval was spent or expired).
+    Decided,
+    TimedOut,
+    ClientGone,
 }
 
 #[async_trait]
@@ -309,6 +568,8 @@ impl ProxyHttp for Gateway {
             answered: None,
             reports: Vec::new(),
             stream: None,
+            gate: None,
+            audited: false,
             forward: None,
         }
     }
@@ -320,18 +581,18 @@ impl ProxyHttp for Gateway {
             (req.method.as_str().to_string(), req.uri.path().to_string())
         };
         ctx.path = path.clone();
-        ctx.session_id = header_str(session, "x-asg-session-id")
-            .or(header_str(session, "x-session-id"))
-            .unwrap_or("")
-            .chars()
-            .take(256)
-            .collect();
-        ctx.agent_id = header_str(session, "x-asg-agent-id")
-            .or(header_str(session, "x-agent-id"))
-            .unwrap_or("")
-            .chars()
-            .take(256)
-            .collect();
+        // Who is calling, in which session (completed from the body later).
+        let identity = Identity::from_headers(
+            &policy.file.session,
+            |name| header_str(session, name),
+            self.app.config.agent_id.as_deref(),
+            session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip()),
+        );
+        ctx.session_id = identity.session_id.clone();
+        ctx.agent_id = identity.agent_id.clone();
         let host = header_str(session, "host").map(str::to_string);
         ctx.policy = Some(policy.clone());
 
@@ -359,6 +620,22 @@ impl ProxyHttp for Gateway {
         if admission == Admission::Pass {
             ctx.dialect = Dialect::Passthrough;
             return Ok(false);
+        }
+
+        if ctx.dialect.is_inspected() {
+            let permit = header_str(session, &policy.file.approvals.permit_header)
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty());
+            let route_name = ctx.route.as_ref().map_or("", |r| r.name.as_str());
+            ctx.gate = Some(Arc::new(SessionGate::new(
+                self.app.clone(),
+                policy.clone(),
+                ctx.dialect,
+                route_name,
+                &ctx.id,
+                identity,
+                permit,
+            )));
         }
 
         if !ctx.dialect.is_inspected() {
@@ -425,7 +702,7 @@ impl ProxyHttp for Gateway {
                             .await;
                     }
                 }
-                match self.judge_request(ctx, buf.freeze()).await {
+                match self.judge_request(session, ctx, buf.freeze()).await {
                     Ok(forward) => ctx.req = RequestBody::Prefetched { forward },
                     Err(d) => {
                         self.answer(session, ctx, d.status, &d.body, d.reason)
@@ -509,7 +786,10 @@ impl ProxyHttp for Gateway {
             );
             req.insert_header("host", route.upstream.host_header())?;
         }
-        // Gateway-only headers stay here.
+        // Gateway-only headers stay here (the permit header is configurable).
+        if let Some(p) = &ctx.policy {
+            req.remove_header(p.file.approvals.permit_header.as_str());
+        }
         for name in [
             "x-asg-session-id",
             "x-asg-agent-id",
@@ -546,7 +826,7 @@ impl ProxyHttp for Gateway {
 
     async fn request_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
         ctx: &mut Ctx,
@@ -587,7 +867,7 @@ impl ProxyHttp for Gateway {
                     return Ok(());
                 }
                 let raw = std::mem::take(buf).freeze();
-                match self.judge_request(ctx, raw.clone()).await {
+                match self.judge_request(session, ctx, raw.clone()).await {
                     Ok(forward) => {
                         let out = forward.unwrap_or(raw);
                         *body = if out.is_empty() { None } else { Some(out) };
@@ -633,13 +913,14 @@ impl ProxyHttp for Gateway {
         if is_event_stream(ct) {
             // Inspected in flight, event by event (see `stream`).
             let policy = ctx.policy.clone().expect("policy pinned in request_filter");
-            let rewriter = StreamRewriter::new(
-                ctx.dialect,
-                policy,
-                self.app.masker.clone(),
-                &ctx.id,
-                self.approvals.clone(),
-            );
+            // Streamed calls are judged in the request's session, like
+            // buffered ones (history, risk, approvals).
+            let hooks: Arc<dyn SessionHooks> = match &ctx.gate {
+                Some(g) => g.clone(),
+                None => Arc::new(NoSession),
+            };
+            let rewriter =
+                StreamRewriter::new(ctx.dialect, policy, self.app.masker.clone(), &ctx.id, hooks);
             if let Some(rw) = rewriter {
                 ctx.stream = Some(Box::new(rw));
                 resp.remove_header("content-length");
@@ -670,7 +951,60 @@ impl ProxyHttp for Gateway {
 
     fn response_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<Duration>> {
+        let result = self.filter_response_body(body, end_of_stream, ctx);
+        if end_of_stream {
+            // The last chunk acknowledges the request: its audit record
+            // must be on disk first.
+            let status = session.response_written().map(|r| r.status.as_u16());
+            self.seal_audit_blocking(ctx, status);
+        }
+        result
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy
+    where
+        Ctx: Send + Sync,
+    {
+        self.on_proxy_failure(session, e, ctx).await
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        self.log_request(session, e, ctx).await
+    }
+}
+
+impl Gateway {
+    /// The stream rewriter is done: its report joins the request's (for
+    /// audit, metrics and the session).
+    fn close_stream(&self, ctx: &mut Ctx) {
+        let Some(rw) = ctx.stream.take() else {
+            return;
+        };
+        let metrics = &self.app.metrics;
+        metrics
+            .stream_events
+            .with_label_values(&[ctx.dialect.as_str()])
+            .inc_by(rw.events());
+        metrics
+            .inspect_latency
+            .with_label_values(&["stream"])
+            .observe(rw.busy().as_secs_f64());
+        let report = rw.report();
+        if let Some(g) = &ctx.gate {
+            g.commit(&report);
+        }
+        ctx.reports.push(report);
+    }
+
+    /// Rewrite a stream in flight; buffer, inspect and rewrite any other
+    /// inspected response body.
+    fn filter_response_body(
+        &self,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
         ctx: &mut Ctx,
@@ -687,6 +1021,8 @@ impl ProxyHttp for Gateway {
                     joined.extend_from_slice(&tail);
                     out = joined.freeze();
                 }
+                // Before the audit record is sealed with the last chunk.
+                self.close_stream(ctx);
             }
             // An empty chunk holds back without ending the response.
             *body = (!out.is_empty() || !end_of_stream).then_some(out);
@@ -735,10 +1071,12 @@ impl ProxyHttp for Gateway {
         Ok(None)
     }
 
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy
-    where
-        Ctx: Send + Sync,
-    {
+    async fn on_proxy_failure(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut Ctx,
+    ) -> FailToProxy {
         let (status, body, reason) = if let Some(d) = ctx.denial.take() {
             (d.status, d.body, d.reason)
         } else {
@@ -775,19 +1113,10 @@ impl ProxyHttp for Gateway {
         }
     }
 
-    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+    async fn log_request(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
         let app = &self.app;
-        if let Some(rw) = ctx.stream.take() {
-            app.metrics
-                .stream_events
-                .with_label_values(&[ctx.dialect.as_str()])
-                .inc_by(rw.events());
-            app.metrics
-                .inspect_latency
-                .with_label_values(&["stream"])
-                .observe(rw.busy().as_secs_f64());
-            ctx.reports.push(rw.report());
-        }
+        // A stream that did not end (client gone, upstream failed).
+        self.close_stream(ctx);
         let route = ctx
             .route
             .as_ref()
@@ -802,53 +1131,16 @@ impl ProxyHttp for Gateway {
         for r in &ctx.reports {
             app.metrics.record_stage(dialect, r);
         }
-        let status = ctx
-            .answered
-            .or_else(|| session.response_written().map(|r| r.status.as_u16()));
-        let policy_version = ctx
-            .policy
-            .as_ref()
-            .map(|p| p.version.clone())
-            .unwrap_or_default();
-        let event = AuditEvent {
-            seq: 0,
-            time: crate::util::now_rfc3339(),
-            request_id: ctx.id.clone(),
-            session_id: ctx.session_id.clone(),
-            agent_id: ctx.agent_id.clone(),
-            route,
-            dialect: dialect.to_string(),
-            stage: stage_label(ctx),
-            decision: decision.as_str().to_string(),
-            total_score: ctx.reports.iter().map(|r| r.score).fold(0.0, f64::max),
-            reasons: ctx
-                .reports
-                .iter()
-                .flat_map(|r| r.reasons.iter().cloned())
-                .collect(),
-            findings: ctx
-                .reports
-                .iter()
-                .flat_map(|r| r.findings.iter())
-                .map(AuditFinding::from)
-                .collect(),
-            tools: ctx
-                .reports
-                .iter()
-                .flat_map(|r| r.tools.iter())
-                .map(|t| format!("{}: {}", t.name, t.decision))
-                .collect(),
-            masked: ctx.reports.iter().map(|r| r.masks.len()).sum(),
-            policy_version,
-            latency_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,
-            status,
-            path: Some(match &ctx.forward {
-                Some(t) => t.url(&ctx.path).chars().take(256).collect(),
-                None => ctx.path.chars().take(256).collect(),
-            }),
-        };
-        if let Err(err) = app.store.append_audit(&event) {
-            tracing::error!(error = %err, "audit write failed");
+        // Normally sealed before the answer went out; here only for
+        // requests that never reached an answer (client gone, no body…).
+        if !ctx.audited {
+            let status = ctx
+                .answered
+                .or_else(|| session.response_written().map(|r| r.status.as_u16()));
+            let event = self.audit_event(ctx, status);
+            if let Err(err) = app.store.append_audit(&event) {
+                tracing::error!(error = %err, "audit write failed");
+            }
         }
         if let Some(e) = e {
             tracing::debug!(request_id = %ctx.id, error = %e, "request ended with error");

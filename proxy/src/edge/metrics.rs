@@ -28,6 +28,9 @@ pub struct Metrics {
     pub inspect_latency: HistogramVec,
     /// SSE events inspected in flight, by dialect.
     pub stream_events: IntCounterVec,
+    /// Approval lifecycle events (`opened`, `approved`, `denied`,
+    /// `released`, `refused_permit`).
+    pub approvals: IntCounterVec,
     /// Forward proxy and transparent mode (tunnels, interception).
     pub forward: ForwardMetrics,
 }
@@ -137,6 +140,12 @@ impl Metrics {
                 "asg_stream_events_total",
                 "Server-sent events inspected in flight, by dialect",
                 &["dialect"],
+            ),
+            approvals: counter(
+                &r,
+                "asg_approvals_total",
+                "Approval events: opened, approved, denied, released, refused_permit",
+                &["event"],
             ),
             upstream_latency,
             inspect_latency,

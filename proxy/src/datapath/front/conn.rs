@@ -77,6 +77,7 @@ impl Conn {
             latency_ms: self.started.elapsed().as_secs_f64() * 1000.0,
             status,
             path: Some(authority.chars().take(256).collect()),
+            ..AuditEvent::default()
         };
         if let Err(e) = self.app.store.append_audit(&event) {
             tracing::error!(error = %e, "audit write failed");

@@ -3,12 +3,16 @@
 //!
 //! The dialect handlers collect a call's argument fragments (withholding
 //! them), then ask [`Cx::judge`] what to emit: the call as it came, the call
-//! with masked arguments, or a refusal text in its place.
+//! with masked arguments, or a refusal text in its place. Judging goes
+//! through the request's session layer ([`SessionHooks`]) exactly like the
+//! buffered path: session history and risk count, and a call that needs
+//! approval opens (or spends) an approval whose id the refusal quotes.
 
 use super::Cx;
 use crate::datapath::dialect::{redact_json, refusal_message};
-use crate::datapath::enforce::{self, first_reason, judge_calls, CallAction};
-use crate::decision::{Assessment, ToolCall};
+use crate::datapath::enforce::{approval_message, first_reason, judge_calls_with, CallAction};
+use crate::datapath::hooks::Settled;
+use crate::decision::ToolCall;
 use serde_json::{json, Value};
 
 /// How a dialect carries a call's arguments.
@@ -35,40 +39,6 @@ pub enum Verdict {
     Fail { message: String },
 }
 
-/// A call that needs approval, as handed to an [`ApprovalHook`].
-pub struct ApprovalRequest<'a> {
-    pub request_id: &'a str,
-    pub call: &'a ToolCall,
-    pub assessment: &'a Assessment,
-}
-
-/// Where streamed calls that `require_approval` are registered. The
-/// response filter is synchronous, so this is too; it returns the id the
-/// agent is told to quote, or `None` when approvals are not available.
-pub trait ApprovalHook: Send + Sync {
-    fn approval_for(&self, request: &ApprovalRequest<'_>) -> Option<String>;
-}
-
-/// No approval store: the refusal says approval is required, without an id.
-pub struct NoApprovals;
-
-impl ApprovalHook for NoApprovals {
-    fn approval_for(&self, _: &ApprovalRequest<'_>) -> Option<String> {
-        None
-    }
-}
-
-/// The text an agent sees in place of a call that waits for approval:
-/// the buffered path's wording, plus the approval id when there is one.
-pub fn approval_message(tool: &str, reason: &str, request_id: &str, id: Option<&str>) -> String {
-    match id {
-        None => enforce::approval_message(tool, reason, request_id),
-        Some(id) => format!(
-            "[asg] The call to tool `{tool}` requires approval by an operator before it can run (approval id {id}): {reason} (request {request_id})"
-        ),
-    }
-}
-
 /// Parse collected arguments the way the buffered path does.
 fn parse(raw: &str, form: ArgsForm) -> Value {
     match form {
@@ -80,47 +50,56 @@ fn parse(raw: &str, form: ArgsForm) -> Value {
 
 impl Cx {
     /// Decide a complete call. Calls of one stream are judged in the order
-    /// they complete, each with the earlier ones as chain history.
+    /// they complete, each after the session's history and the stream's
+    /// earlier calls (chain context).
     pub fn judge(&mut self, name: &str, id: Option<&str>, raw: &str, form: ArgsForm) -> Verdict {
         let mut call = ToolCall::new(name, parse(raw, form));
         call.id = id.map(str::to_string);
         let policy = self.policy.clone();
+        let hooks = self.hooks.clone();
+        let history = self.history.get_or_insert_with(|| {
+            // The response stage starts with the first call (as buffered).
+            hooks.begin(&Value::Null);
+            hooks.history()
+        });
+        let mut context = history.clone();
+        context.extend(self.steps.iter().cloned());
         let calls = std::slice::from_ref(&call);
-        let Some(judged) = judge_calls(&policy, calls, &self.steps, self.masking).pop() else {
+        let Some(judged) =
+            judge_calls_with(&policy, calls, &context, self.masking, hooks.as_ref()).pop()
+        else {
             unreachable!("one call in, one judged call out");
         };
         self.steps.push(policy.detectors.tools.tags_of(&call));
+        let mut why = first_reason(&judged.assessment);
+        match &judged.settled {
+            Some(Settled::Pending { approval_id, note }) => {
+                why = format!("{why}; approval id {approval_id}{note}")
+            }
+            Some(Settled::Denied { approval_id }) => {
+                why = format!("Denied by an operator (approval {approval_id}); {why}")
+            }
+            _ => {}
+        }
+        if let Some(s) = judged.settled {
+            self.report.approvals.push(s);
+        }
         self.report.absorb(&judged.assessment);
         self.report.tools.push(judged.verdict);
-        let a = &judged.assessment;
-        let message = match judged.action {
-            CallAction::Pass => {
-                return Verdict::Allow {
-                    masked: self.mask_arguments(raw, form),
-                }
-            }
-            CallAction::NeedsApproval => {
-                let approval = self.approvals.approval_for(&ApprovalRequest {
-                    request_id: &self.request_id,
-                    call: &call,
-                    assessment: a,
-                });
-                approval_message(
-                    name,
-                    &first_reason(a),
-                    &self.request_id,
-                    approval.as_deref(),
-                )
-            }
-            CallAction::Refuse => {
-                let message = refusal_message(name, &first_reason(a), &self.request_id);
-                if self.blocked_as_error() {
-                    return Verdict::Fail { message };
-                }
-                message
-            }
-        };
-        Verdict::Refuse { message }
+        match judged.action {
+            CallAction::Pass => Verdict::Allow {
+                masked: self.mask_arguments(raw, form),
+            },
+            CallAction::NeedsApproval => Verdict::Refuse {
+                message: approval_message(name, &why, &self.request_id),
+            },
+            CallAction::Refuse if self.blocked_as_error() => Verdict::Fail {
+                message: refusal_message(name, &why, &self.request_id),
+            },
+            CallAction::Refuse => Verdict::Refuse {
+                message: refusal_message(name, &why, &self.request_id),
+            },
+        }
     }
 
     /// Mask secrets in arguments exactly as the buffered path's body walk

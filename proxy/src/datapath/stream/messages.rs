@@ -7,7 +7,7 @@
 use super::sse::{Fields, RawEvent};
 use super::{emit_json, Cx};
 use crate::datapath::dialect::Dialect;
-use crate::datapath::enforce::{inspect_response, Inspection};
+use crate::datapath::enforce::{inspect_response_with, Inspection};
 use bytes::BytesMut;
 
 pub struct MessageStream {
@@ -40,7 +40,8 @@ impl MessageStream {
             request_id: &cx.request_id,
             tool_name: "",
         };
-        let (rewritten, report) = inspect_response(&ins, data.as_bytes(), 200);
+        let hooks = cx.hooks.clone();
+        let (rewritten, report) = inspect_response_with(&ins, data.as_bytes(), 200, hooks.as_ref());
         cx.report.decision = cx.report.decision.max(report.decision);
         cx.report.score = cx.report.score.max(report.score);
         for r in report.reasons {
@@ -48,6 +49,7 @@ impl MessageStream {
         }
         cx.report.findings.extend(report.findings);
         cx.report.tools.extend(report.tools);
+        cx.report.approvals.extend(report.approvals);
         cx.masks.extend(report.masks);
         match rewritten.and_then(|b| String::from_utf8(b).ok()) {
             Some(body) => {

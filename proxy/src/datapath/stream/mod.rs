@@ -24,10 +24,11 @@ pub mod messages;
 pub mod responses;
 pub mod sse;
 
-pub use calls::{ApprovalHook, ApprovalRequest, NoApprovals, Verdict};
+pub use calls::Verdict;
 
 use crate::datapath::dialect::{redact_json, Dialect, ErrorKind};
 use crate::datapath::enforce::{masking, Stage, StageReport};
+use crate::datapath::hooks::SessionHooks;
 use crate::decision::policy::BlockedToolCall;
 use crate::decision::redact::Masker;
 use crate::decision::{Decision, Masking, Policy};
@@ -42,7 +43,10 @@ pub struct Cx {
     pub(crate) policy: Arc<Policy>,
     pub(crate) masker: Masker,
     pub(crate) request_id: String,
-    pub(crate) approvals: Arc<dyn ApprovalHook>,
+    /// The request's session layer (history, risk, approvals).
+    pub(crate) hooks: Arc<dyn SessionHooks>,
+    /// The session's chain history, read when the first call is judged.
+    pub(crate) history: Option<Vec<Vec<String>>>,
     /// Mask secrets in responses (policy `redaction.enabled` + `responses`).
     pub(crate) redact: bool,
     pub(crate) masking: Masking,
@@ -61,7 +65,7 @@ impl Cx {
         policy: Arc<Policy>,
         masker: Masker,
         request_id: &str,
-        approvals: Arc<dyn ApprovalHook>,
+        hooks: Arc<dyn SessionHooks>,
     ) -> Self {
         let r = &policy.file.redaction;
         let redact = r.enabled && r.responses;
@@ -71,7 +75,8 @@ impl Cx {
             policy,
             masker,
             request_id: request_id.to_string(),
-            approvals,
+            hooks,
+            history: None,
             redact,
             steps: Vec::new(),
             masks: MaskLog::new(cap),
@@ -244,12 +249,13 @@ pub struct StreamRewriter {
 
 impl StreamRewriter {
     /// `None` for dialects whose streams are not inspected (passthrough).
+    /// `hooks` is the request's session layer (`NoSession` without one).
     pub fn new(
         dialect: Dialect,
         policy: Arc<Policy>,
         masker: Masker,
         request_id: &str,
-        approvals: Arc<dyn ApprovalHook>,
+        hooks: Arc<dyn SessionHooks>,
     ) -> Option<Self> {
         let handler = match dialect {
             Dialect::OpenaiChat => Handler::Chat(chat::ChatStream::default()),
@@ -264,7 +270,7 @@ impl StreamRewriter {
         Some(StreamRewriter {
             parser: SseParser::new(max_event),
             handler,
-            cx: Cx::new(policy, masker, request_id, approvals),
+            cx: Cx::new(policy, masker, request_id, hooks),
             failed: false,
             events: 0,
             busy: std::time::Duration::ZERO,

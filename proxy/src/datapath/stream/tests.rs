@@ -7,6 +7,7 @@
 use super::sse::SseParser;
 use super::*;
 use crate::datapath::enforce::{inspect_response, Inspection};
+use crate::datapath::hooks::{NoSession, SessionHooks, Settled};
 use proptest::prelude::*;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -27,7 +28,7 @@ fn rewriter(dialect: Dialect, policy: &Arc<Policy>) -> StreamRewriter {
         policy.clone(),
         masker(),
         "req-test",
-        Arc::new(NoApprovals),
+        Arc::new(NoSession),
     )
     .unwrap()
 }
@@ -733,30 +734,6 @@ fn oversized_event_withholds_the_rest_with_an_error() {
     assert_eq!(rw.report().decision, Decision::Block);
 }
 
-#[test]
-fn approval_hook_supplies_the_id() {
-    struct Fixed;
-    impl ApprovalHook for Fixed {
-        fn approval_for(&self, r: &ApprovalRequest<'_>) -> Option<String> {
-            assert_eq!(r.call.name, "shell");
-            Some("apr_123".into())
-        }
-    }
-    let msg = calls::approval_message("shell", "why", "req", Some("apr_123"));
-    assert!(msg.contains("requires approval") && msg.contains("apr_123"));
-    // Wiring: the hook object is what the rewriter calls.
-    let hook: Arc<dyn ApprovalHook> = Arc::new(Fixed);
-    let call = crate::decision::ToolCall::new("shell", json!({}));
-    let p = policy();
-    let a = crate::decision::assess(&p, &crate::decision::Subject::default(), Masking::Applied);
-    let got = hook.approval_for(&ApprovalRequest {
-        request_id: "r",
-        call: &call,
-        assessment: &a,
-    });
-    assert_eq!(got.as_deref(), Some("apr_123"));
-}
-
 // ---------------------------------------------------------------- properties
 
 /// Pieces of text: prose, punctuation, and secrets of every span shape.
@@ -998,19 +975,27 @@ fn obfuscation_padding_is_not_scanned() {
     }
 }
 
-/// A call the profile sends to a human: the refusal says so and quotes
-/// the id the approval hook returned.
+/// A call the profile sends to a human goes through the session layer like
+/// a buffered one: the refusal says approval is required and quotes the id
+/// the layer opened, and the stage reports it.
 #[test]
 fn approval_required_call_mentions_the_approval_id() {
     use std::sync::Mutex;
     struct Recorder(Mutex<Vec<String>>);
-    impl ApprovalHook for Recorder {
-        fn approval_for(&self, r: &ApprovalRequest<'_>) -> Option<String> {
+    impl SessionHooks for Recorder {
+        fn settle(
+            &self,
+            call: &crate::decision::ToolCall,
+            _: &crate::decision::Assessment,
+        ) -> Settled {
             self.0
                 .lock()
                 .unwrap()
-                .push(format!("{} {}", r.call.name, r.call.target()));
-            Some("apr_42".into())
+                .push(format!("{} {}", call.name, call.target()));
+            Settled::Pending {
+                approval_id: "apr_42".into(),
+                note: String::new(),
+            }
         }
     }
     let p = Arc::new(Policy::load("production", None).unwrap());
@@ -1039,12 +1024,14 @@ fn approval_required_call_mentions_the_approval_id() {
     assert!(got.calls.is_empty());
     let text = &got.texts["b0"];
     assert!(
-        text.contains("requires approval") && text.contains("apr_42"),
+        text.contains("requires approval") && text.contains("approval id apr_42"),
         "{text}"
     );
     assert_eq!(got.ends, ["end_turn"]);
     assert_eq!(*hook.0.lock().unwrap(), ["shell {\"command\":\"ls -la\"}"]);
-    assert_eq!(rw.report().tools[0].decision, Decision::RequireApproval);
+    let report = rw.report();
+    assert_eq!(report.tools[0].decision, Decision::RequireApproval);
+    assert_eq!(report.pending_approvals(), ["apr_42"]);
 }
 
 /// `proxy.blocked_tool_call = "error"`: the stream ends with the dialect's

@@ -13,11 +13,13 @@ pub mod store;
 pub use error::PolicyError;
 pub use evaluate::{evaluate, Evaluation};
 
+use crate::decision::approvals::ApprovalsConfig;
 use crate::decision::detectors::{
     chains::ChainRule, injection::InjectionConfig, secrets::SecretsConfig, tools::EgressConfig,
     tools::ToolsConfig, Detectors,
 };
 use crate::decision::redact::{RedactionConfig, Redactor};
+use crate::decision::session::SessionConfig;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -59,6 +61,12 @@ pub struct PolicyFile {
     pub chains: Option<Vec<ChainRule>>,
     #[serde(default)]
     pub proxy: ProxyPolicy,
+    /// Session identity and session risk (`[session]`).
+    #[serde(default)]
+    pub session: SessionConfig,
+    /// Approvals and permits (`[approvals]`).
+    #[serde(default)]
+    pub approvals: ApprovalsConfig,
     /// Forward-proxy destinations: intercept, passthrough or deny (`connect.rs`).
     #[serde(default)]
     pub connect: connect::ConnectPolicy,
@@ -339,6 +347,8 @@ fn validate(p: &PolicyFile) -> Result<(), Invalid> {
         ));
     }
     p.redaction.validate()?;
+    p.session.validate()?;
+    p.approvals.validate()?;
     p.connect.validate()?;
     for (i, chain) in p.chains.iter().flatten().enumerate() {
         if chain.sequence.len() < 2 {
