@@ -265,6 +265,24 @@ def test_stream_decisions_are_counted(gw, oai):
     assert (gw.metric_value("asg_stream_events_total", {"dialect": "openai_chat"}) or 0) > 0
 
 
+def test_stream_verdicts_and_masks_reach_the_audit(gw, oai):
+    with oai(SHELL).chat.completions.stream(model="gpt-4.1", messages=MESSAGES, tools=CHAT_TOOLS) as s:
+        blocked_id = s.get_final_completion().id
+    fresh = {"x-session-id": f"audit-{uuid.uuid4().hex}"}  # no risk carried over from the blocked call
+    stream = oai({**SECRET, **fresh}).chat.completions.create(model="gpt-4.1", messages=MESSAGES, stream=True)
+    for _ in stream:
+        pass
+    _, _, raw = asg_harness.http("GET", gw.admin_url + "/operator/api/audit?limit=50")
+    text = raw.decode()
+    events = json.loads(text)["events"]
+    assert blocked_id
+    shell = [e for e in events if any(t.startswith("shell:") for t in e.get("tools", []))]
+    assert shell and shell[-1]["decision"] == "block" and shell[-1]["stage"] == "request+response"
+    masked = [e for e in events if e["masked"] > 0 and e["stage"] == "request+response"]
+    assert masked and masked[-1]["decision"] == "allow_with_redaction"
+    assert FAKE_AWS_KEY not in text and FAKE_AWS_KEY[:8] not in text
+
+
 # ---------------------------------------------------------------- blocked_tool_call = "error"
 
 
