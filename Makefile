@@ -2,12 +2,23 @@
 CARGO ?= cargo
 VENV  := .venv
 
-.PHONY: help build venv test-e2e-mock
+.PHONY: help run build release venv node-deps test test-rust test-python lint bench bench-load bench-criterion bench-stream test-e2e-mock clean-data
 
 help:
+	@echo "make run            run the gateway: proxy 127.0.0.1:8080, admin 127.0.0.1:9090, dev profile, state in ./data"
+	@echo "make test           everything CI runs: unit + end-to-end (Rust) + SDK tests (Python)"
+	@echo "make lint           cargo fmt --check and clippy -D warnings"
+	@echo "make bench          load benchmark (wrk, loopback) and criterion benchmarks"
+	@echo "make bench-stream   streams: added time to first event and memory per open stream"
 	@echo "make build          cargo build --workspace --bins (asg, mock-upstream)"
 	@echo "make venv           create/update .venv from tests/python/requirements.txt"
-	@echo "make test-e2e-mock  build, then the mock/harness tests: cargo test -p asg-e2e + pytest tests/python"
+	@echo "make node-deps      install the Node SDK test dependencies (tests/node, npm ci)"
+
+run: release
+	ASG_POLICY=$${ASG_POLICY:-dev} ASG_DATA_DIR=$${ASG_DATA_DIR:-data} target/release/asg run
+
+release:
+	$(CARGO) build --release -p asg
 
 build:
 	$(CARGO) build --workspace --bins
@@ -15,6 +26,41 @@ build:
 venv:
 	@tests/python/setup_venv.sh
 
+# Node SDK tests (driven from tests/python/test_forward_proxy.py); reinstalled when the lock changes.
+tests/node/node_modules/.package-lock.json: tests/node/package-lock.json
+	npm ci --prefix tests/node --no-audit --no-fund
+
+node-deps: tests/node/node_modules/.package-lock.json
+
+test: build venv node-deps test-rust test-python
+
+# The console test drives headless Chromium (apt-get install chromium chromium-driver);
+# here a missing browser is a failure, not a skip.
+test-rust: build
+	ASG_REQUIRE_BROWSER=1 $(CARGO) test --workspace
+
+test-python: build venv node-deps
+	$(VENV)/bin/pytest -q tests/python
+
 test-e2e-mock: build venv
 	$(CARGO) test -p asg-e2e
 	$(VENV)/bin/pytest -q tests/python
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench: bench-load bench-criterion
+
+bench-load:
+	tests/bench/load.sh
+
+bench-criterion:
+	$(CARGO) bench -p asg
+
+bench-stream: venv
+	$(CARGO) build --release -p asg -p asg-e2e --bins
+	ASG_E2E_PROFILE=release $(VENV)/bin/python tests/bench/stream_ttfb.py
+
+clean-data:
+	rm -rf data

@@ -2,6 +2,7 @@
 //! (behind `Arc`) by the data path and the admin listener.
 
 use crate::config::Config;
+use crate::datapath::forward::Forwarding;
 use crate::datapath::resolve::Resolver;
 use crate::datapath::route::RouteTable;
 use crate::decision::policy::store::PolicyStore;
@@ -9,8 +10,9 @@ use crate::decision::redact::Masker;
 use crate::decision::Policy;
 use crate::edge::metrics::Metrics;
 use crate::state::{load_or_create_mask_key, Store};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub struct App {
     pub config: Config,
@@ -21,6 +23,12 @@ pub struct App {
     pub routes: RouteTable,
     pub resolver: Resolver,
     pub started: Instant,
+    /// Forward-proxy and transparent-mode state (routes by host, overrides).
+    pub forwarding: Forwarding,
+    proxy_listening: AtomicBool,
+    /// Keys the binding fingerprints of approvals (derived from the mask
+    /// key, so fingerprints are stable across restarts).
+    pub binding_key: [u8; 32],
 }
 
 impl App {
@@ -36,8 +44,11 @@ impl App {
             .map_err(|e| format!("cannot load policy: {e}"))?;
         let policy = PolicyStore::new(policy, &config.policy, policy_dir, metrics.clone());
         let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
-        let masker = Masker::new(load_or_create_mask_key(&config.data_dir)?);
+        let mask_key = load_or_create_mask_key(&config.data_dir)?;
+        let masker = Masker::new(mask_key);
+        let binding_key = derive_binding_key(&mask_key);
         let routes = RouteTable::new(&config.effective_routes())?;
+        let forwarding = Forwarding::new(&config)?;
         Ok(Arc::new(App {
             config,
             policy,
@@ -47,6 +58,43 @@ impl App {
             routes,
             resolver: Resolver::new(),
             started: Instant::now(),
+            forwarding,
+            proxy_listening: AtomicBool::new(false),
+            binding_key,
         }))
     }
+
+    /// Whether the proxy listener accepts connections. pingora binds it
+    /// asynchronously after the admin listener is up, so readiness probes
+    /// it (once it answered, it stays answered).
+    pub fn proxy_listening(&self) -> bool {
+        if self.proxy_listening.load(Ordering::Relaxed) {
+            return true;
+        }
+        let Ok(mut addr) = self.config.listen_addr() else {
+            return false;
+        };
+        if addr.ip().is_unspecified() {
+            addr.set_ip(if addr.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        let ok = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(250)).is_ok();
+        if ok {
+            self.proxy_listening.store(true, Ordering::Relaxed);
+        }
+        ok
+    }
+}
+
+/// A separate key for approval bindings, so a mask digest and a binding
+/// fingerprint are never computed with the same key.
+fn derive_binding_key(mask_key: &[u8; 32]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"asg/binding-key/v1");
+    h.update(mask_key);
+    h.finalize().into()
 }

@@ -6,6 +6,8 @@ use crate::decision::policy::{Policy, PolicySource};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+mod forward;
+
 #[derive(Parser)]
 #[command(
     name = "asg",
@@ -36,6 +38,47 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    // --- forward proxy and transparent mode (issue 6) ---
+    /// The local CA that signs interception certificates.
+    Ca {
+        #[command(subcommand)]
+        command: forward::CaCommand,
+    },
+    /// Print the environment lines an agent needs to use the forward proxy.
+    Env(forward::EnvArgs),
+    /// Print the iptables rules that redirect a pod's traffic to the
+    /// transparent listener (or, with --remove, the rules that undo them).
+    Iptables(forward::IptablesArgs),
+    // --- end forward proxy ---
+    /// Work with the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Write audit records as JSON lines, oldest first. Reads the data
+    /// folder directly, so stop the gateway first (its lock says so); from a
+    /// running gateway use `GET /operator/api/audit/export` instead.
+    Export {
+        /// Data folder.
+        #[arg(long, env = "ASG_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+        /// Only records at or after this time (RFC 3339, e.g. 2026-01-31T00:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only records before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// Only records of this session.
+        #[arg(long)]
+        session: Option<String>,
+        /// Output file (default: standard output).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -64,7 +107,79 @@ pub fn main() -> i32 {
         Command::Policy {
             command: PolicyCommand::Check { file },
         } => policy_check(&file),
+        Command::Audit {
+            command:
+                AuditCommand::Export {
+                    data_dir,
+                    since,
+                    until,
+                    session,
+                    output,
+                },
+        } => audit_export(&data_dir, since, until, session, output),
+        Command::Ca { command } => forward::ca(command),
+        Command::Env(args) => forward::env(args),
+        Command::Iptables(args) => forward::iptables(args),
     }
+}
+
+fn audit_export(
+    data_dir: &std::path::Path,
+    since: Option<String>,
+    until: Option<String>,
+    session: Option<String>,
+    output: Option<PathBuf>,
+) -> i32 {
+    use std::io::Write;
+    let window = match crate::edge::operator::Window::parse(since.as_deref(), until.as_deref()) {
+        Ok(w) => w,
+        Err(e) => return fail(e),
+    };
+    if !data_dir.join("asg.sled").exists() {
+        return fail(format!(
+            "{} holds no asg state (no asg.sled folder); pass --data-dir or set ASG_DATA_DIR",
+            data_dir.display()
+        ));
+    }
+    let store = match crate::state::Store::open(data_dir) {
+        Ok(s) => s,
+        Err(e @ crate::state::StoreError::Locked { .. }) => {
+            return fail(format!(
+                "{e}; export from the running gateway with GET /operator/api/audit/export"
+            ))
+        }
+        Err(e) => return fail(e),
+    };
+    let mut out: Box<dyn Write> = match &output {
+        Some(p) => match std::fs::File::create(p) {
+            Ok(f) => Box::new(std::io::BufWriter::new(f)),
+            Err(e) => return fail(format!("cannot write {}: {e}", p.display())),
+        },
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut n = 0u64;
+    for event in store.audit_iter() {
+        let event = match event {
+            Ok(e) => e,
+            Err(e) => return fail(format!("after {n} records: {e}")),
+        };
+        if !window.contains(&event) || session.as_ref().is_some_and(|s| *s != event.session_id) {
+            continue;
+        }
+        let line = serde_json::to_string(&event).unwrap_or_default();
+        if let Err(e) = writeln!(out, "{line}") {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return 0;
+            }
+            return fail(format!("cannot write the export: {e}"));
+        }
+        n += 1;
+    }
+    if let Err(e) = out.flush() {
+        return fail(format!("cannot write the export: {e}"));
+    }
+    eprintln!("exported {n} audit records");
+    0
 }
 
 fn fail(msg: impl std::fmt::Display) -> i32 {
@@ -104,12 +219,23 @@ fn run(config_path: Option<PathBuf>) -> i32 {
         Ok(w) => w,
         Err(e) => return fail(format!("cannot watch the policy folder: {e}")),
     };
+    // Audit by age and size, idle sessions, expired approvals.
+    let limits_app = app.clone();
+    let _retention = crate::state::retention::Retention::spawn(
+        app.store.clone(),
+        std::time::Duration::from_secs(app.config.audit.retention_interval_secs),
+        move || crate::state::retention::Limits {
+            audit_max_age_secs: limits_app.config.audit.max_age_days * 86_400,
+            audit_max_bytes: limits_app.config.audit.max_bytes,
+            idle_expiry_secs: limits_app.policy.current().file.session.idle_expiry_secs,
+        },
+    );
     crate::datapath::server::run(app, admin_listener)
 }
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ASG_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,pingora_core=warn,pingora_proxy=warn")
+        tracing_subscriber::EnvFilter::new("info,pingora_core=warn,pingora_proxy=warn,sled=off")
     });
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()

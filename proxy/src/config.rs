@@ -41,6 +41,63 @@ pub struct Config {
     #[serde(rename = "route")]
     pub routes: Vec<RouteConfig>,
     pub admin: AdminConfig,
+    // --- forward proxy and transparent mode (issue 6) ---
+    /// Answer CONNECT and absolute-form requests on `listen` (forward proxy).
+    pub forward_proxy: bool,
+    /// Listener for iptables-redirected connections (transparent mode).
+    pub transparent_listen: Option<String>,
+    /// Interception CA certificate and key (default `<data_dir>/ca/ca.pem`, `ca.key`).
+    pub ca_cert: Option<PathBuf>,
+    pub ca_key: Option<PathBuf>,
+    /// Forward-mode address overrides, like curl's `--connect-to`:
+    /// `"api.openai.com:443" = "127.0.0.1:8443"`. The certificate is still
+    /// verified for the original host name.
+    pub connect_to: std::collections::BTreeMap<String, String>,
+    /// `SO_MARK` set on every upstream socket, so redirect rules can exclude
+    /// the gateway's own traffic (`-m mark --mark N -j RETURN`).
+    pub so_mark: Option<u32>,
+    // --- end forward proxy ---
+    /// Audit retention.
+    pub audit: AuditConfig,
+    /// Sidecar mode: the agent identity of this pod (e.g. its service
+    /// account, from the downward API). When set it is authoritative: agent
+    /// headers and body fields are ignored.
+    pub agent_id: Option<String>,
+}
+
+/// How long and how much audit is kept; enforced by a background task.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Records older than this many days are deleted (0 = keep forever).
+    pub max_age_days: u64,
+    /// The oldest records are deleted while the log exceeds this many bytes (0 = no limit).
+    pub max_bytes: u64,
+    /// Seconds between retention passes.
+    pub retention_interval_secs: u64,
+    /// When a proxied response may leave: `always` after its audit record
+    /// is on disk (default), or `decisions`: only answers the gateway
+    /// writes itself (refusals, approvals, held calls) wait; forwarded
+    /// responses leave at once and their records follow within a flush.
+    pub sync: AuditSync,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditSync {
+    Always,
+    Decisions,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            max_age_days: 30,
+            max_bytes: 1 << 30,
+            retention_interval_secs: 60,
+            sync: AuditSync::Always,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -123,6 +180,14 @@ impl Default for Config {
             read_timeout_secs: 300,
             routes: Vec::new(),
             admin: AdminConfig::default(),
+            audit: AuditConfig::default(),
+            agent_id: None,
+            forward_proxy: true,
+            transparent_listen: None,
+            ca_cert: None,
+            ca_key: None,
+            connect_to: Default::default(),
+            so_mark: None,
         }
     }
 }
@@ -168,6 +233,47 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "ASG_RATE_LIMIT",
         "admin API requests per minute per key, 0 = off [0]",
+    ),
+    (
+        "ASG_AGENT_ID",
+        "sidecar mode: this pod's agent identity (overrides agent headers)",
+    ),
+    (
+        "ASG_AUDIT_MAX_AGE_DAYS",
+        "delete audit records older than this, 0 = never [30]",
+    ),
+    (
+        "ASG_AUDIT_MAX_BYTES",
+        "keep the audit log under this many bytes, 0 = no limit [1073741824]",
+    ),
+    (
+        "ASG_AUDIT_SYNC",
+        "always: a proxied response waits for its audit record to be on disk; decisions: only refusals and approvals wait [always]",
+    ),
+    // --- forward proxy and transparent mode ---
+    (
+        "ASG_FORWARD_PROXY",
+        "answer CONNECT and absolute-form requests on ASG_LISTEN (true/false) [true]",
+    ),
+    (
+        "ASG_TRANSPARENT_LISTEN",
+        "listener for iptables-redirected connections, e.g. 127.0.0.1:15001 [off]",
+    ),
+    (
+        "ASG_CA_CERT",
+        "interception CA certificate (PEM) [<data>/ca/ca.pem, created if missing]",
+    ),
+    (
+        "ASG_CA_KEY",
+        "interception CA key (PKCS#8 PEM) [<data>/ca/ca.key]",
+    ),
+    (
+        "ASG_CONNECT_TO",
+        "forward-mode address overrides host:port=ip:port,... (like curl --connect-to)",
+    ),
+    (
+        "ASG_SO_MARK",
+        "SO_MARK for upstream sockets, excluded from redirect rules (e.g. 0x539)",
     ),
 ];
 
@@ -255,8 +361,101 @@ impl Config {
                 .parse()
                 .map_err(|_| format!("ASG_RATE_LIMIT: not a number: {r}"))?;
         }
+        if let Some(a) = get("ASG_AGENT_ID").filter(|x| !x.trim().is_empty()) {
+            self.agent_id = Some(a.trim().to_string());
+        }
+        if let Some(v) = get("ASG_AUDIT_SYNC").filter(|x| !x.is_empty()) {
+            self.audit.sync = match v.trim() {
+                "always" => AuditSync::Always,
+                "decisions" => AuditSync::Decisions,
+                other => {
+                    return Err(format!(
+                        "ASG_AUDIT_SYNC: expected always or decisions, got {other}"
+                    ))
+                }
+            };
+        }
+        for (name, slot) in [
+            ("ASG_AUDIT_MAX_AGE_DAYS", &mut self.audit.max_age_days),
+            ("ASG_AUDIT_MAX_BYTES", &mut self.audit.max_bytes),
+        ] {
+            if let Some(v) = get(name).filter(|x| !x.is_empty()) {
+                *slot = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{name}: not a whole number: {v}"))?;
+            }
+        }
+        self.apply_forward_env(&get)?;
         Ok(())
     }
+
+    // --- forward proxy and transparent mode (issue 6) ---
+    fn apply_forward_env(&mut self, get: &impl Fn(&str) -> Option<String>) -> Result<(), String> {
+        let get = |k: &str| get(k).filter(|x| !x.trim().is_empty());
+        if let Some(b) = get("ASG_FORWARD_PROXY") {
+            self.forward_proxy = parse_bool(&b)
+                .ok_or_else(|| format!("ASG_FORWARD_PROXY: expected true or false, got {b}"))?;
+        }
+        if let Some(l) = get("ASG_TRANSPARENT_LISTEN") {
+            self.transparent_listen = Some(l);
+        }
+        if let Some(p) = get("ASG_CA_CERT") {
+            self.ca_cert = Some(PathBuf::from(p));
+        }
+        if let Some(p) = get("ASG_CA_KEY") {
+            self.ca_key = Some(PathBuf::from(p));
+        }
+        if let Some(list) = get("ASG_CONNECT_TO") {
+            for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+                let (from, to) = entry
+                    .split_once('=')
+                    .ok_or_else(|| format!("ASG_CONNECT_TO: {entry:?} is not host:port=ip:port"))?;
+                self.connect_to
+                    .insert(from.trim().to_string(), to.trim().to_string());
+            }
+        }
+        if let Some(m) = get("ASG_SO_MARK") {
+            self.so_mark = Some(parse_mark(&m).ok_or_else(|| {
+                format!("ASG_SO_MARK: expected a number such as 1337 or 0x539, got {m}")
+            })?);
+        }
+        Ok(())
+    }
+
+    fn validate_forward(&self) -> Result<(), String> {
+        if let Some(l) = &self.transparent_listen {
+            l.parse::<SocketAddr>()
+                .map_err(|_| format!("transparent listen address {l:?} is not host:port"))?;
+            if l == &self.listen {
+                return Err(format!(
+                    "the transparent listener {l} must differ from the proxy listener"
+                ));
+            }
+        }
+        if self.ca_cert.is_some() != self.ca_key.is_some() {
+            return Err(
+                "set both ca_cert and ca_key (ASG_CA_CERT and ASG_CA_KEY), or neither".to_string(),
+            );
+        }
+        self.connect_to_map().map(|_| ())
+    }
+
+    /// `connect_to`, parsed: lower-case `host:port` → socket address.
+    pub fn connect_to_map(&self) -> Result<std::collections::HashMap<String, SocketAddr>, String> {
+        self.connect_to
+            .iter()
+            .map(|(from, to)| {
+                let (host, port) = split_host_port(from)
+                    .ok_or_else(|| format!("connect_to: {from:?} is not host:port"))?;
+                let addr: SocketAddr = to
+                    .parse()
+                    .map_err(|_| format!("connect_to: {to:?} (for {from}) is not ip:port"))?;
+                Ok((format!("{}:{port}", host.to_ascii_lowercase()), addr))
+            })
+            .collect()
+    }
+    // --- end forward proxy ---
 
     pub fn validate(&self) -> Result<(), String> {
         self.listen_addr()?;
@@ -269,10 +468,17 @@ impl Config {
                 "admin auth is enabled but no agent or operator keys are configured".to_string(),
             );
         }
+        if self.audit.retention_interval_secs == 0 {
+            return Err("audit.retention_interval_secs must be >= 1".to_string());
+        }
+        if self.agent_id.as_ref().is_some_and(|a| a.len() > 256) {
+            return Err("ASG_AGENT_ID is longer than 256 characters".to_string());
+        }
         for r in self.effective_routes() {
             crate::datapath::route::Upstream::parse(&r.upstream)
                 .map_err(|e| format!("route {}: {e}", r.name))?;
         }
+        self.validate_forward()?;
         Ok(())
     }
 
@@ -323,6 +529,27 @@ impl Config {
     }
 }
 
+/// `1337` or `0x539`.
+pub fn parse_mark(s: &str) -> Option<u32> {
+    let s = s.trim();
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+/// `host:port` or `[v6]:port` → (host without brackets, port).
+pub fn split_host_port(s: &str) -> Option<(&str, u16)> {
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (h, after) = rest.split_once(']')?;
+        (h, after.strip_prefix(':')?)
+    } else {
+        s.rsplit_once(':')?
+    };
+    let port = port.parse::<u16>().ok().filter(|p| *p != 0)?;
+    (!host.is_empty()).then_some((host, port))
+}
+
 pub fn parse_bool(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Some(true),
@@ -363,6 +590,31 @@ mod tests {
     }
 
     #[test]
+    fn audit_and_sidecar_settings_from_env() {
+        let env: HashMap<&str, &str> = [
+            ("ASG_AGENT_ID", " team-a/reporter "),
+            ("ASG_AUDIT_MAX_AGE_DAYS", "7"),
+            ("ASG_AUDIT_MAX_BYTES", "1048576"),
+            ("ASG_AUDIT_SYNC", "decisions"),
+        ]
+        .into();
+        let mut c = Config::default();
+        assert_eq!(c.audit.sync, AuditSync::Always);
+        c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.agent_id.as_deref(), Some("team-a/reporter"));
+        assert_eq!((c.audit.max_age_days, c.audit.max_bytes), (7, 1_048_576));
+        assert_eq!(c.audit.sync, AuditSync::Decisions);
+        let err = Config::default()
+            .apply_env(|k| (k == "ASG_AUDIT_SYNC").then(|| "sometimes".to_string()))
+            .unwrap_err();
+        assert!(err.contains("ASG_AUDIT_SYNC"), "{err}");
+        let err = Config::default()
+            .apply_env(|k| (k == "ASG_AUDIT_MAX_BYTES").then(|| "1GB".to_string()))
+            .unwrap_err();
+        assert!(err.contains("ASG_AUDIT_MAX_BYTES"), "{err}");
+    }
+
+    #[test]
     fn bad_values_are_clear_errors() {
         let mut c = Config::default();
         let err = c
@@ -374,6 +626,60 @@ mod tests {
             ..Config::default()
         };
         assert!(c.validate().unwrap_err().contains("listen address"));
+    }
+
+    #[test]
+    fn forward_settings_from_env() {
+        let env: HashMap<&str, &str> = [
+            ("ASG_TRANSPARENT_LISTEN", "127.0.0.1:15001"),
+            (
+                "ASG_CONNECT_TO",
+                "api.openai.com:443=127.0.0.1:8443, [::1]:443=[::1]:9443",
+            ),
+            ("ASG_SO_MARK", "0x539"),
+            ("ASG_FORWARD_PROXY", "off"),
+        ]
+        .into();
+        let mut c = Config::default();
+        c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.so_mark, Some(1337));
+        assert!(!c.forward_proxy);
+        let map = c.connect_to_map().unwrap();
+        assert_eq!(
+            map["api.openai.com:443"],
+            "127.0.0.1:8443".parse::<SocketAddr>().unwrap()
+        );
+        assert!(map.contains_key("::1:443"));
+    }
+
+    #[test]
+    fn forward_settings_are_validated() {
+        let bad = |k: &str, v: &str| {
+            let mut c = Config::default();
+            let r = c.apply_env(|x| (x == k).then(|| v.to_string()));
+            r.and_then(|_| c.validate()).unwrap_err()
+        };
+        assert!(bad("ASG_SO_MARK", "lots").contains("ASG_SO_MARK"));
+        assert!(bad("ASG_CONNECT_TO", "api.openai.com").contains("host:port=ip:port"));
+        assert!(bad("ASG_CONNECT_TO", "a:443=somewhere").contains("ip:port"));
+        assert!(bad("ASG_TRANSPARENT_LISTEN", "x").contains("transparent"));
+        assert!(bad("ASG_TRANSPARENT_LISTEN", "127.0.0.1:8080").contains("differ"));
+        assert!(bad("ASG_CA_CERT", "/x.pem").contains("both"));
+    }
+
+    #[test]
+    fn forward_settings_parse_from_toml() {
+        let c: Config = toml::from_str(
+            "forward_proxy = true\ntransparent_listen = \"127.0.0.1:15001\"\nso_mark = 1337\n\n[connect_to]\n\"api.openai.com:443\" = \"10.0.0.5:443\"\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.so_mark, Some(1337));
+        assert_eq!(
+            c.connect_to_map().unwrap()["api.openai.com:443"],
+            "10.0.0.5:443".parse::<SocketAddr>().unwrap()
+        );
     }
 
     #[test]

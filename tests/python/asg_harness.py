@@ -199,6 +199,9 @@ class Gateway:
         self.policy_path: Path | None = None
         if policy_text or policy_file:
             (self.dir / "policies").mkdir()
+            # Profiles name their rule data relative to their folder (rules/secrets.toml),
+            # as in a mounted ConfigMap: ship the repo's rules alongside the copy.
+            shutil.copytree(REPO_ROOT / "policies" / "rules", self.dir / "policies" / "rules")
             if policy_text:
                 name, text = policy_text
                 self.policy_path = self.dir / "policies" / name

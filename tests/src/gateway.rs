@@ -147,6 +147,12 @@ impl Gateway {
         let policy_dir = root.join("policies");
         let copied = |name: &str, contents: &[u8]| -> Result<PathBuf, String> {
             std::fs::create_dir_all(&policy_dir).map_err(|e| e.to_string())?;
+            // Profiles name their rule data relative to their folder (`rules/secrets.toml`), as
+            // in a mounted ConfigMap: ship the repo's rules alongside the copy.
+            copy_dir(
+                &repo_root().join("policies").join("rules"),
+                &policy_dir.join("rules"),
+            )?;
             let path = policy_dir.join(name);
             std::fs::write(&path, contents)
                 .map_err(|e| format!("writing {}: {e}", path.display()))?;
@@ -397,4 +403,25 @@ impl Drop for Gateway {
             }
         }
     }
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Copy a folder of plain files (one level deep, plus subfolders).
+fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| format!("creating {}: {e}", to.display()))?;
+    let entries =
+        std::fs::read_dir(from).map_err(|e| format!("reading {}: {e}", from.display()))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let dest = to.join(entry.file_name());
+        if path.is_dir() {
+            copy_dir(&path, &dest)?;
+        } else {
+            std::fs::copy(&path, &dest).map_err(|e| format!("copying {}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
 }

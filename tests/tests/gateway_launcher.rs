@@ -127,11 +127,20 @@ fn policy_files_are_copied_and_can_be_edited() {
     )
     .text()
         == "version = 2\n"));
+    let left: Vec<String> = std::fs::read_dir(gw.policy_dir().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(
-        std::fs::read_dir(gw.policy_dir().unwrap()).unwrap().count(),
-        1,
-        "no temp file left"
+        left.len(),
+        2,
+        "the policy and its rules/ folder, no temp file: {left:?}"
     );
+    assert!(gw
+        .policy_dir()
+        .unwrap()
+        .join("rules/secrets.toml")
+        .is_file());
 
     let gw2 = Gateway::start(
         GatewayOptions::new("http://127.0.0.1:9")
@@ -184,14 +193,11 @@ fn missing_binary_fails_with_a_build_hint() {
     );
 }
 
-/// The real gateway end to end. Ignored on the `harness` branch because `asg run` does not exist here
-/// yet; after merging the gateway, run `cargo build -p asg` and remove the `#[ignore]` (adjust the policy
-/// profile name if the gateway uses another default).
+/// The launcher against the real gateway.
 #[test]
-#[ignore = "needs the real `asg run` (cargo build -p asg)"]
 fn real_gateway_proxies_chat_and_serves_metrics() {
     let upstream = MockUpstream::start();
-    let mut gw = Gateway::start(GatewayOptions::new(upstream.base_url()).policy("default"));
+    let mut gw = Gateway::start(GatewayOptions::new(upstream.base_url()).policy("dev"));
     let d = Dialect::Chat;
     let r = http::post_json(
         &format!("{}{}", gw.proxy_url(), d.path()),

@@ -3,6 +3,7 @@
 //! scanner never sees gzip bytes) and decoding is capped, so a small
 //! compressed body cannot expand into gigabytes (zip bomb).
 
+use bytes::Bytes;
 use std::io::Read;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,27 +41,29 @@ pub enum DecodeError {
 }
 
 /// Decode `data`, refusing to produce more than `limit` bytes.
-pub fn decode(encoding: Encoding, data: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
+pub fn decode(encoding: Encoding, data: &Bytes, limit: usize) -> Result<Bytes, DecodeError> {
+    let bytes: &[u8] = data;
     let reader: Box<dyn Read + '_> = match encoding {
+        // Identity bodies are shared, not copied.
         Encoding::Identity => {
             return if data.len() > limit {
                 Err(DecodeError::TooLarge)
             } else {
-                Ok(data.to_vec())
+                Ok(data.clone())
             }
         }
-        Encoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(data)),
+        Encoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(bytes)),
         Encoding::Deflate => {
             // "deflate" in HTTP means zlib-wrapped, but raw deflate is common.
             if data.first().is_some_and(|b| b & 0x0f == 8) {
-                Box::new(flate2::read::ZlibDecoder::new(data))
+                Box::new(flate2::read::ZlibDecoder::new(bytes))
             } else {
-                Box::new(flate2::read::DeflateDecoder::new(data))
+                Box::new(flate2::read::DeflateDecoder::new(bytes))
             }
         }
-        Encoding::Brotli => Box::new(brotli::Decompressor::new(data, 4096)),
+        Encoding::Brotli => Box::new(brotli::Decompressor::new(bytes, 4096)),
         Encoding::Zstd => Box::new(
-            zstd::stream::read::Decoder::new(data)
+            zstd::stream::read::Decoder::new(bytes)
                 .map_err(|e| DecodeError::Corrupt(e.to_string()))?,
         ),
     };
@@ -72,7 +75,7 @@ pub fn decode(encoding: Encoding, data: &[u8], limit: usize) -> Result<Vec<u8>, 
     if read > limit {
         return Err(DecodeError::TooLarge);
     }
-    Ok(out)
+    Ok(Bytes::from(out))
 }
 
 /// Bodies we can inspect are JSON. A missing content type is tolerated
@@ -115,14 +118,14 @@ mod tests {
     fn gzip_round_trip_and_bomb_limit() {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         enc.write_all(&vec![b'a'; 100_000]).unwrap();
-        let gz = enc.finish().unwrap();
+        let gz = Bytes::from(enc.finish().unwrap());
         assert_eq!(decode(Encoding::Gzip, &gz, 200_000).unwrap().len(), 100_000);
         assert_eq!(
             decode(Encoding::Gzip, &gz, 1000),
             Err(DecodeError::TooLarge)
         );
         assert!(matches!(
-            decode(Encoding::Gzip, b"not gzip", 1000),
+            decode(Encoding::Gzip, &Bytes::from_static(b"not gzip"), 1000),
             Err(DecodeError::Corrupt(_))
         ));
     }

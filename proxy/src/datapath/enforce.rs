@@ -11,10 +11,13 @@
 //!   parse, and a blocked text is withheld.
 
 use crate::datapath::dialect::{mcp, redact_json, refusal_message, Dialect, ErrorKind};
-use crate::decision::policy::{BlockedToolCall, MalformedBody, RequestChallenge};
+use crate::datapath::hooks::{CallRecord, NoSession, SessionHooks, Settled};
+use crate::decision::policy::{BlockedToolCall, MalformedBody, RequestChallenge, ToolChallenge};
 use crate::decision::redact::{MaskEvent, Masker};
 use crate::decision::subject::Subject;
-use crate::decision::{assess_with_history, Assessment, Decision, Finding, Masking, Policy};
+use crate::decision::{
+    assess_with_history, session, Assessment, Decision, Finding, Masking, Policy,
+};
 use serde_json::Value;
 
 /// Everything an inspection needs besides the body.
@@ -60,10 +63,12 @@ pub struct StageReport {
     pub findings: Vec<Finding>,
     pub masks: Vec<MaskEvent>,
     pub tools: Vec<ToolVerdict>,
+    /// Approvals this stage opened, found pending, or spent.
+    pub approvals: Vec<Settled>,
 }
 
 impl StageReport {
-    fn new(stage: Stage) -> Self {
+    pub(crate) fn new(stage: Stage) -> Self {
         StageReport {
             stage,
             decision: Decision::Allow,
@@ -72,7 +77,19 @@ impl StageReport {
             findings: Vec::new(),
             masks: Vec::new(),
             tools: Vec::new(),
+            approvals: Vec::new(),
         }
+    }
+
+    /// Approvals still waiting for an operator (a held call waits on these).
+    pub fn pending_approvals(&self) -> Vec<String> {
+        self.approvals
+            .iter()
+            .filter_map(|s| match s {
+                Settled::Pending { approval_id, .. } => Some(approval_id.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// A request the gateway refused before inspecting it.
@@ -84,7 +101,7 @@ impl StageReport {
         }
     }
 
-    fn absorb(&mut self, a: &Assessment) {
+    pub(crate) fn absorb(&mut self, a: &Assessment) {
         self.decision = self.decision.max(a.decision);
         self.score = self.score.max(a.evaluation.total_score);
         for r in a.reasons() {
@@ -94,6 +111,128 @@ impl StageReport {
         }
         self.findings.extend(a.findings.iter().cloned());
     }
+}
+
+/// What happens to one tool call on the wire (ordered by strictness).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CallAction {
+    Pass,
+    /// Held for a human: refused for now, saying approval is required.
+    NeedsApproval,
+    Refuse,
+}
+
+/// Map a tool call's decision onto the wire under the profile. Returns the
+/// decision to report (a challenge that asks a human *is* a
+/// `require_approval`) and the action.
+pub fn call_action(policy: &Policy, decision: Decision) -> (Decision, CallAction) {
+    match decision {
+        Decision::Allow | Decision::AllowWithRedaction => (decision, CallAction::Pass),
+        Decision::Challenge => match policy.file.proxy.tool_challenge {
+            ToolChallenge::Allow => (decision, CallAction::Pass),
+            ToolChallenge::RequireApproval => {
+                (Decision::RequireApproval, CallAction::NeedsApproval)
+            }
+            ToolChallenge::Block => (Decision::Block, CallAction::Refuse),
+        },
+        Decision::RequireApproval => (decision, CallAction::NeedsApproval),
+        Decision::Block => (decision, CallAction::Refuse),
+    }
+}
+
+/// One tool call, judged: the assessment (its decision already mapped
+/// through the profile's challenge handling), the verdict to report, and
+/// what to do on the wire.
+pub struct JudgedCall {
+    pub assessment: Assessment,
+    pub verdict: ToolVerdict,
+    pub action: CallAction,
+    /// How the approval flow settled a call that needed approval.
+    pub settled: Option<Settled>,
+}
+
+/// Judge calls in order. Each is assessed alone (prose elsewhere must not
+/// inflate it) with the earlier calls' tags, after `history`, as chain
+/// context, so a chain completed by the second call blames the second call.
+pub fn judge_calls(
+    policy: &Policy,
+    calls: &[crate::decision::ToolCall],
+    history: &[Vec<String>],
+    masking: Masking,
+) -> Vec<JudgedCall> {
+    judge_calls_with(policy, calls, history, masking, &NoSession)
+}
+
+/// [`judge_calls`] in a session: session-risk findings join each call's
+/// assessment, and a call that needs approval goes through the approval
+/// gate, which may release it once (an approved permit or identical call).
+/// A refused call is never released: approvals apply only to calls whose
+/// action is `NeedsApproval`.
+pub fn judge_calls_with(
+    policy: &Policy,
+    calls: &[crate::decision::ToolCall],
+    history: &[Vec<String>],
+    masking: Masking,
+    hooks: &dyn SessionHooks,
+) -> Vec<JudgedCall> {
+    let mut steps = history.to_vec();
+    calls
+        .iter()
+        .map(|call| {
+            let one = Subject {
+                tool_calls: vec![call.clone()],
+                ..Subject::default()
+            };
+            let base = assess_with_history(policy, &one, &steps, masking);
+            let tags = policy.detectors.tools.tags_of(call);
+            steps.push(tags.clone());
+            let base_score = base.evaluation.total_score;
+            let extra = hooks.findings(std::slice::from_ref(&tags), base_score);
+            let mut assessment = session::join(base, extra);
+            let (mut decision, mut action) = call_action(policy, assessment.decision);
+            let settled = (action == CallAction::NeedsApproval).then(|| {
+                let s = hooks.settle(call, &assessment);
+                match &s {
+                    Settled::Released { approval_id, how } => {
+                        decision = Decision::Allow;
+                        action = CallAction::Pass;
+                        assessment.evaluation.reasons.push(format!(
+                            "Execution approved by an operator ({how}, approval {approval_id})."
+                        ));
+                    }
+                    Settled::Denied { approval_id } => {
+                        decision = Decision::Block;
+                        action = CallAction::Refuse;
+                        assessment
+                            .evaluation
+                            .reasons
+                            .push(format!("Denied by an operator (approval {approval_id})."));
+                    }
+                    Settled::Pending { .. } | Settled::Unavailable => {}
+                }
+                s
+            });
+            assessment.decision = decision;
+            hooks.call_judged(&CallRecord {
+                name: call.name.clone(),
+                tags,
+                base_score,
+                decision,
+                settled: settled.clone(),
+            });
+            let verdict = ToolVerdict {
+                name: call.name.clone(),
+                target: call.target(),
+                decision,
+            };
+            JudgedCall {
+                assessment,
+                verdict,
+                action,
+                settled,
+            }
+        })
+        .collect()
 }
 
 #[derive(Debug)]
@@ -108,7 +247,7 @@ pub enum RequestAction {
     },
 }
 
-fn masking(policy: &Policy, stage: Stage) -> Masking {
+pub(crate) fn masking(policy: &Policy, stage: Stage) -> Masking {
     let r = &policy.file.redaction;
     let on = r.enabled
         && if stage == Stage::Request {
@@ -128,6 +267,15 @@ fn parse_json(raw: &[u8]) -> Result<Value, String> {
 }
 
 pub fn inspect_request(ins: &Inspection<'_>, raw: &[u8]) -> (RequestAction, StageReport) {
+    inspect_request_with(ins, raw, &NoSession)
+}
+
+/// [`inspect_request`] in a session (see [`SessionHooks`]).
+pub fn inspect_request_with(
+    ins: &Inspection<'_>,
+    raw: &[u8],
+    hooks: &dyn SessionHooks,
+) -> (RequestAction, StageReport) {
     let mut report = StageReport::new(Stage::Request);
     let policy = ins.policy;
     let mut body = match parse_json(raw) {
@@ -152,6 +300,7 @@ pub fn inspect_request(ins: &Inspection<'_>, raw: &[u8]) -> (RequestAction, Stag
         }
     };
 
+    hooks.begin(&body);
     let subject = ins.dialect.request_subject(&body, ins.tool_name);
     let masking = masking(policy, Stage::Request);
     // Texts and tool calls are judged separately, like on responses: a
@@ -160,27 +309,34 @@ pub fn inspect_request(ins: &Inspection<'_>, raw: &[u8]) -> (RequestAction, Stag
         texts: subject.texts.clone(),
         ..Subject::default()
     };
-    let text_assessment = assess_with_history(policy, &texts, &[], masking);
+    let text_base = assess_with_history(policy, &texts, &[], masking);
+    // Session risk applies to the request as a whole (a session over its
+    // block threshold is refused whatever it sends).
+    let text_extra = hooks.findings(&[], text_base.evaluation.total_score);
+    hooks.prose_judged(text_base.evaluation.total_score, text_base.decision);
+    let text_assessment = session::join(text_base, text_extra);
     report.absorb(&text_assessment);
     let mut redact = text_assessment.redact;
 
-    let mut steps: Vec<Vec<String>> = Vec::new();
-    let mut call_decision = Decision::Allow;
-    for call in &subject.tool_calls {
-        let one = Subject {
-            tool_calls: vec![call.clone()],
-            ..Subject::default()
-        };
-        let a = assess_with_history(policy, &one, &steps, masking);
-        steps.push(policy.detectors.tools.tags_of(call));
-        redact |= a.redact;
-        call_decision = call_decision.max(a.decision);
-        report.tools.push(ToolVerdict {
-            name: call.name.clone(),
-            target: call.target(),
-            decision: a.decision,
-        });
-        report.absorb(&a);
+    let history = hooks.history();
+    let mut call_action = CallAction::Pass;
+    let mut waiting: Vec<String> = Vec::new();
+    let mut denied: Vec<String> = Vec::new();
+    for judged in judge_calls_with(policy, &subject.tool_calls, &history, masking, hooks) {
+        redact |= judged.assessment.redact;
+        call_action = call_action.max(judged.action);
+        if let Some(s) = judged.settled {
+            match &s {
+                Settled::Pending { approval_id, note } => {
+                    waiting.push(format!("approval id {approval_id}{note}"))
+                }
+                Settled::Denied { approval_id } => denied.push(approval_id.clone()),
+                _ => {}
+            }
+            report.approvals.push(s);
+        }
+        report.tools.push(judged.verdict);
+        report.absorb(&judged.assessment);
     }
 
     // Tool calls (MCP, HTTP tools) must be explicitly allowed; a request's
@@ -192,15 +348,24 @@ pub fn inspect_request(ins: &Inspection<'_>, raw: &[u8]) -> (RequestAction, Stag
         }
         _ => false,
     };
-    if !call_decision.permits() || text_blocks {
+    if call_action != CallAction::Pass || text_blocks {
         let hard_block =
-            text_assessment.decision == Decision::Block || call_decision == Decision::Block;
+            text_assessment.decision == Decision::Block || call_action == CallAction::Refuse;
         let kind = if hard_block {
             ErrorKind::Blocked
         } else {
             ErrorKind::ApprovalRequired
         };
-        let reason = summary(&report);
+        let mut reason = summary(&report);
+        if !denied.is_empty() {
+            reason = format!(
+                "Denied by an operator (approval {}); {reason}",
+                denied.join(", ")
+            );
+        }
+        if kind == ErrorKind::ApprovalRequired && !waiting.is_empty() {
+            reason = format!("{reason}; waiting for an operator: {}", waiting.join(", "));
+        }
         let message = match kind {
             ErrorKind::ApprovalRequired => {
                 format!("Request requires approval by the security gateway: {reason}")
@@ -210,7 +375,12 @@ pub fn inspect_request(ins: &Inspection<'_>, raw: &[u8]) -> (RequestAction, Stag
         let (status, body) = match (ins.dialect, subject.tool_calls.first()) {
             (Dialect::Mcp, Some(call)) => {
                 let id = mcp::request_id(&body);
-                let text = refusal_message(&call.name, &reason, ins.request_id);
+                let text = match kind {
+                    ErrorKind::ApprovalRequired => {
+                        approval_message(&call.name, &reason, ins.request_id)
+                    }
+                    _ => refusal_message(&call.name, &reason, ins.request_id),
+                };
                 let answer = match policy.file.proxy.blocked_tool_call {
                     BlockedToolCall::Refusal => mcp::refusal_result(&id, &text),
                     BlockedToolCall::Error => mcp::error_body(&id, kind, &message, ins.request_id),
@@ -245,6 +415,18 @@ pub fn inspect_response(
     raw: &[u8],
     status: u16,
 ) -> (Option<Vec<u8>>, StageReport) {
+    inspect_response_with(ins, raw, status, &NoSession)
+}
+
+/// [`inspect_response`] in a session (see [`SessionHooks`]): proposed tool
+/// calls are judged with the session's history and risk, and a call that
+/// needs approval opens one (the agent is told its id) or spends one.
+pub fn inspect_response_with(
+    ins: &Inspection<'_>,
+    raw: &[u8],
+    status: u16,
+    hooks: &dyn SessionHooks,
+) -> (Option<Vec<u8>>, StageReport) {
     let mut report = StageReport::new(Stage::Response);
     let policy = ins.policy;
     let Ok(mut body) = parse_json(raw) else {
@@ -259,6 +441,9 @@ pub fn inspect_response(
     } else {
         Subject::default()
     };
+    if !subject.tool_calls.is_empty() {
+        hooks.begin(&body);
+    }
 
     let texts = Subject {
         texts: subject.texts.clone(),
@@ -269,28 +454,39 @@ pub fn inspect_response(
 
     let mut blocked: Vec<usize> = Vec::new();
     let mut reasons: Vec<String> = Vec::new();
-    let mut steps: Vec<Vec<String>> = Vec::new();
-    for (i, call) in subject.tool_calls.iter().enumerate() {
-        let one = Subject {
-            tool_calls: vec![call.clone()],
-            ..Subject::default()
-        };
-        let a = assess_with_history(policy, &one, &steps, masking);
-        steps.push(policy.detectors.tools.tags_of(call));
-        if !a.decision.permits() {
-            blocked.push(i);
-            reasons.push(refusal_message(
-                &call.name,
-                &first_reason(&a),
-                ins.request_id,
-            ));
+    let history = if subject.tool_calls.is_empty() {
+        Vec::new()
+    } else {
+        hooks.history()
+    };
+    for (i, judged) in judge_calls_with(policy, &subject.tool_calls, &history, masking, hooks)
+        .into_iter()
+        .enumerate()
+    {
+        let name = &judged.verdict.name;
+        let mut why = first_reason(&judged.assessment);
+        match &judged.settled {
+            Some(Settled::Pending { approval_id, note }) => {
+                why = format!("{why}; approval id {approval_id}{note}");
+            }
+            Some(Settled::Denied { approval_id }) => {
+                why = format!("Denied by an operator (approval {approval_id}); {why}");
+            }
+            _ => {}
         }
-        report.tools.push(ToolVerdict {
-            name: call.name.clone(),
-            target: call.target(),
-            decision: a.decision,
-        });
-        report.absorb(&a);
+        if let Some(s) = judged.settled.clone() {
+            report.approvals.push(s);
+        }
+        match judged.action {
+            CallAction::Pass => {}
+            CallAction::NeedsApproval => reasons.push(approval_message(name, &why, ins.request_id)),
+            CallAction::Refuse => reasons.push(refusal_message(name, &why, ins.request_id)),
+        }
+        if judged.action != CallAction::Pass {
+            blocked.push(i);
+        }
+        report.tools.push(judged.verdict);
+        report.absorb(&judged.assessment);
     }
 
     let mut changed = false;
@@ -320,7 +516,13 @@ pub fn inspect_response(
     (changed.then(|| body.to_string().into_bytes()), report)
 }
 
-fn first_reason(a: &Assessment) -> String {
+/// What the agent sees in place of a call that waits for a human.
+pub(crate) fn approval_message(tool: &str, reason: &str, request_id: &str) -> String {
+    format!("[asg] The call to tool `{tool}` requires approval by an operator before it can run: {reason} (request {request_id})")
+}
+
+/// The strongest non-redactable finding of an assessment, for refusals.
+pub(crate) fn first_reason(a: &Assessment) -> String {
     let strongest = a.findings.iter().filter(|f| !f.redactable).max_by(|x, y| {
         x.severity
             .cmp(&y.severity)
@@ -462,6 +664,33 @@ mod tests {
                 "{dialect:?}: {:?}",
                 report.reasons
             );
+        }
+    }
+
+    #[test]
+    fn tool_challenge_follows_the_profile() {
+        let m = Masker::new([0; 32]);
+        let raw = std::fs::read_to_string(format!(
+            "{}/../tests/fixtures/wire/openai_chat/response_tool_calls.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+        .replace("cat ~/.ssh/id_rsa", "ls -la");
+        for (profile, kept, decision) in [
+            ("dev", true, Decision::Challenge),
+            ("production", false, Decision::RequireApproval),
+            ("strict", false, Decision::Block),
+        ] {
+            let p = Policy::load(profile, None).unwrap();
+            let (out, report) =
+                inspect_response(&ins(&p, &m, Dialect::OpenaiChat), raw.as_bytes(), 200);
+            assert_eq!(out.is_none(), kept, "{profile}");
+            assert_eq!(report.tools[0].decision, decision, "{profile}");
+            if profile == "production" {
+                assert!(String::from_utf8(out.unwrap())
+                    .unwrap()
+                    .contains("requires approval"));
+            }
         }
     }
 

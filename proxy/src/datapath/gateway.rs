@@ -10,9 +10,17 @@
 
 use super::body::{decode, is_event_stream, is_json_content_type, DecodeError, Encoding};
 use super::dialect::{Dialect, ErrorKind};
-use super::enforce::{inspect_request, inspect_response, Inspection, RequestAction, StageReport};
+use super::enforce::{
+    inspect_request_with, inspect_response_with, Inspection, RequestAction, StageReport,
+};
+use super::forward::{Admission, ForwardTarget};
+use super::hooks::{NoSession, SessionHooks};
+use super::identity::Identity;
 use super::route::Route;
+use super::session_gate::SessionGate;
+use super::stream::StreamRewriter;
 use crate::app::App;
+use crate::decision::approvals::ApprovalStatus;
 use crate::decision::{Decision, Policy};
 use crate::state::{AuditEvent, AuditFinding};
 use async_trait::async_trait;
@@ -28,6 +36,9 @@ use std::time::{Duration, Instant};
 const PREFETCH_LIMIT: usize = 64 * 1024;
 /// Bodies above this are inspected on the blocking pool, not a worker.
 const OFFLOAD_ABOVE: usize = 256 * 1024;
+
+/// Forward-proxy hooks (CONNECT tunnels, transparent and absolute-form traffic).
+mod forwarding;
 
 pub struct Gateway {
     app: Arc<App>,
@@ -87,6 +98,14 @@ pub struct Ctx {
     /// Status the gateway answered with itself, if it did.
     answered: Option<u16>,
     reports: Vec<StageReport>,
+    /// Set when the upstream answered with an inspected event stream.
+    stream: Option<Box<StreamRewriter>>,
+    /// The session layer for this request (inspected routes only).
+    gate: Option<Arc<SessionGate>>,
+    /// The audit record was written (and made durable) before the answer.
+    audited: bool,
+    /// Forward-mode traffic: where the client is really going.
+    forward: Option<ForwardTarget>,
 }
 
 impl Ctx {
@@ -118,7 +137,8 @@ fn header_str<'a>(session: &'a Session, name: &str) -> Option<&'a str> {
 }
 
 impl Gateway {
-    /// Write a JSON answer ourselves (before any upstream response).
+    /// Write a JSON answer ourselves (before any upstream response). The
+    /// audit record is on disk before the answer leaves.
     async fn answer(
         &self,
         session: &mut Session,
@@ -128,11 +148,20 @@ impl Gateway {
         reason: &'static str,
     ) -> Result<()> {
         let bytes = Bytes::from(body.to_string());
-        let mut header = ResponseHeader::build(status, Some(4))?;
+        let mut header = ResponseHeader::build(status, Some(5))?;
         header.insert_header("content-type", "application/json")?;
         header.insert_header("content-length", bytes.len().to_string())?;
         header.insert_header("x-asg-request-id", ctx.id.as_str())?;
         header.insert_header("x-asg-decision", ctx.decision().as_str())?;
+        let pending: Vec<String> = ctx
+            .reports
+            .iter()
+            .flat_map(|r| r.pending_approvals())
+            .collect();
+        if !pending.is_empty() {
+            header.insert_header("x-asg-approval-id", pending.join(","))?;
+        }
+        self.seal_audit(ctx, Some(status)).await;
         session
             .write_response_header(Box::new(header), false)
             .await?;
@@ -165,6 +194,7 @@ impl Gateway {
     /// Inspect a complete request body (decoded first).
     async fn judge_request(
         &self,
+        session: &mut Session,
         ctx: &mut Ctx,
         raw: Bytes,
     ) -> std::result::Result<Option<Bytes>, Denial> {
@@ -198,12 +228,69 @@ impl Gateway {
             .as_ref()
             .map(|r| r.tool_name_for(&ctx.path))
             .unwrap_or_default();
+        let (mut action, mut report) = self
+            .inspect_request_body(ctx, &policy, &tool, &decoded)
+            .await?;
+        // Hold mode: a tool call that needs a human waits (up to
+        // `approvals.hold_secs`) for an operator instead of failing now.
+        if let (RequestAction::Deny { kind, .. }, Some(gate)) = (&action, ctx.gate.clone()) {
+            let ids = report.pending_approvals();
+            if *kind == ErrorKind::ApprovalRequired && gate.holds() && !ids.is_empty() {
+                let limit = Duration::from_secs(policy.file.approvals.hold_secs);
+                match self.hold(session, &ids, limit).await {
+                    Held::Approved => {
+                        gate.release_held();
+                        (action, report) = self
+                            .inspect_request_body(ctx, &policy, &tool, &decoded)
+                            .await?;
+                    }
+                    // Re-judged: the gate now reports the denial.
+                    Held::Decided => {
+                        (action, report) = self
+                            .inspect_request_body(ctx, &policy, &tool, &decoded)
+                            .await?;
+                    }
+                    Held::TimedOut => report.reasons.push(format!(
+                        "No operator decision within {} s; the approval stays pending.",
+                        limit.as_secs()
+                    )),
+                    Held::ClientGone => report.reasons.push(
+                        "The client went away while the call was held; nothing was forwarded."
+                            .to_string(),
+                    ),
+                }
+            }
+        }
+        ctx.reports.push(report);
+        match action {
+            RequestAction::Deny { status, kind, body } => Err(Denial {
+                status,
+                body,
+                reason: kind.code(),
+            }),
+            RequestAction::Forward(Some(rewritten)) => Ok(Some(Bytes::from(rewritten))),
+            RequestAction::Forward(None) if ctx.encoding != Encoding::Identity => Ok(Some(decoded)),
+            RequestAction::Forward(None) => Ok(None),
+        }
+    }
+
+    /// One inspection of a request body in the session (large bodies on
+    /// the blocking pool), recorded in the session.
+    async fn inspect_request_body(
+        &self,
+        ctx: &Ctx,
+        policy: &Arc<Policy>,
+        tool: &str,
+        decoded: &[u8],
+    ) -> std::result::Result<(RequestAction, StageReport), Denial> {
         let started = Instant::now();
-        let (action, report) = if decoded.len() > OFFLOAD_ABOVE {
+        let result = if decoded.len() > OFFLOAD_ABOVE {
             let app = self.app.clone();
             let (dialect, id) = (ctx.dialect, ctx.id.clone());
             let p = policy.clone();
-            let input = decoded.clone();
+            let input = decoded.to_vec();
+            let gate = ctx.gate.clone();
+            let tool = tool.to_string();
             tokio::task::spawn_blocking(move || {
                 let ins = Inspection {
                     policy: &p,
@@ -212,7 +299,11 @@ impl Gateway {
                     request_id: &id,
                     tool_name: &tool,
                 };
-                inspect_request(&ins, &input)
+                let hooks: &dyn SessionHooks = match &gate {
+                    Some(g) => g.as_ref(),
+                    None => &NoSession,
+                };
+                inspect_request_with(&ins, &input, hooks)
             })
             .await
             .map_err(|_| Denial {
@@ -223,25 +314,193 @@ impl Gateway {
                 reason: "inspection_panic",
             })?
         } else {
-            inspect_request(&ctx.inspection(&self.app, &policy, &tool), &decoded)
+            let hooks: &dyn SessionHooks = match &ctx.gate {
+                Some(g) => g.as_ref(),
+                None => &NoSession,
+            };
+            inspect_request_with(&ctx.inspection(&self.app, policy, tool), decoded, hooks)
         };
         self.app
             .metrics
             .inspect_latency
             .with_label_values(&["request"])
             .observe(started.elapsed().as_secs_f64());
-        ctx.reports.push(report);
-        match action {
-            RequestAction::Deny { status, kind, body } => Err(Denial {
-                status,
-                body,
-                reason: kind.code(),
-            }),
-            RequestAction::Forward(Some(rewritten)) => Ok(Some(Bytes::from(rewritten))),
-            RequestAction::Forward(None) if ctx.encoding != Encoding::Identity => {
-                Ok(Some(Bytes::from(decoded)))
+        if let Some(g) = &ctx.gate {
+            g.commit(&result.1);
+        }
+        Ok(result)
+    }
+
+    /// Wait until an operator decides every approval in `ids`, or `limit`,
+    /// or the client hangs up (then nothing is forwarded: an approval must
+    /// not run a tool for a caller that gave up).
+    async fn hold(&self, session: &mut Session, ids: &[String], limit: Duration) -> Held {
+        let store = &self.app.store;
+        // The approval must survive a crash before anyone acts on it.
+        if let Err(e) = store.durable().await {
+            tracing::error!(error = %e, "approval not durable; not holding");
+            return Held::TimedOut;
+        }
+        let deadline = tokio::time::Instant::now() + limit;
+        // The request body is complete; reading now only sees the client
+        // hang up (or pipelined bytes, after which we stop probing).
+        let mut probe_client = true;
+        for id in ids {
+            let mut rx = store.approval_watch(id, ApprovalStatus::Pending);
+            let status = loop {
+                let status = store
+                    .approval_get(id, crate::state::now_ms())
+                    .ok()
+                    .flatten()
+                    .map_or(ApprovalStatus::Expired, |a| a.status);
+                if status != ApprovalStatus::Pending {
+                    break status;
+                }
+                let decided = tokio::time::timeout_at(deadline, rx.changed());
+                tokio::select! {
+                    r = decided => match r {
+                        Ok(Ok(())) => continue,
+                        _ => break ApprovalStatus::Pending,
+                    },
+                    r = session.downstream_session.read_body_or_idle(true), if probe_client => {
+                        match r {
+                            Ok(Some(_)) => probe_client = false,
+                            _ => {
+                                store.approval_unwatch(id);
+                                return Held::ClientGone;
+                            }
+                        }
+                    }
+                }
+            };
+            drop(rx);
+            store.approval_unwatch(id);
+            match status {
+                ApprovalStatus::Approved => continue,
+                ApprovalStatus::Pending => return Held::TimedOut,
+                _ => return Held::Decided,
             }
-            RequestAction::Forward(None) => Ok(None),
+        }
+        Held::Approved
+    }
+
+    /// The audit record of this request, as known now.
+    fn audit_event(&self, ctx: &Ctx, status: Option<u16>) -> AuditEvent {
+        let (session_id, agent_id, approvals) = match &ctx.gate {
+            Some(g) => {
+                let id = g.identity();
+                (id.session_id, id.agent_id, g.approvals())
+            }
+            None => (ctx.session_id.clone(), ctx.agent_id.clone(), Vec::new()),
+        };
+        AuditEvent {
+            seq: 0,
+            time: crate::util::now_rfc3339(),
+            request_id: ctx.id.clone(),
+            session_id,
+            agent_id,
+            route: ctx
+                .route
+                .as_ref()
+                .map_or("none", |r| r.name.as_str())
+                .to_string(),
+            dialect: ctx.dialect.as_str().to_string(),
+            stage: stage_label(ctx),
+            decision: ctx.decision().as_str().to_string(),
+            total_score: ctx.reports.iter().map(|r| r.score).fold(0.0, f64::max),
+            reasons: ctx
+                .reports
+                .iter()
+                .flat_map(|r| r.reasons.iter().cloned())
+                .collect(),
+            findings: ctx
+                .reports
+                .iter()
+                .flat_map(|r| r.findings.iter())
+                .map(AuditFinding::from)
+                .collect(),
+            tools: ctx
+                .reports
+                .iter()
+                .flat_map(|r| r.tools.iter())
+                .map(|t| format!("{}: {}", t.name, t.decision))
+                .collect(),
+            masked: ctx.reports.iter().map(|r| r.masks.len()).sum(),
+            policy_version: ctx
+                .policy
+                .as_ref()
+                .map(|p| p.version.clone())
+                .unwrap_or_default(),
+            latency_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,
+            status,
+            path: Some(self.audit_path(ctx)),
+            turn_id: String::new(),
+            approvals,
+        }
+    }
+
+    /// The request path for audit: bounded, and masked (a key in a URL
+    /// path is still a key).
+    fn audit_path(&self, ctx: &Ctx) -> String {
+        let path: String = match &ctx.forward {
+            // Forward mode: the full URL (the host is the destination).
+            Some(t) => t.url(&ctx.path).chars().take(256).collect(),
+            None => ctx.path.chars().take(256).collect(),
+        };
+        match &ctx.policy {
+            Some(p) => {
+                crate::decision::approvals::display_target(&p.redactor, &self.app.masker, &path)
+            }
+            None => path,
+        }
+    }
+
+    /// Append the audit record and wait until it is on disk, before the
+    /// answer that acknowledges the decision is written.
+    async fn seal_audit(&self, ctx: &mut Ctx, status: Option<u16>) {
+        if ctx.audited {
+            return;
+        }
+        ctx.audited = true;
+        let event = self.audit_event(ctx, status);
+        match self.app.store.append_audit(&event) {
+            Ok(_) => {
+                if let Err(e) = self.app.store.durable().await {
+                    tracing::error!(error = %e, "audit record not durable");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "audit write failed"),
+        }
+    }
+
+    /// [`Self::seal_audit`] from a synchronous hook (the last response
+    /// chunk): the worker thread is handed over while it waits.
+    fn seal_audit_blocking(&self, ctx: &mut Ctx, status: Option<u16>) {
+        if ctx.audited {
+            return;
+        }
+        ctx.audited = true;
+        let event = self.audit_event(ctx, status);
+        if let Err(e) = self.app.store.append_audit(&event) {
+            tracing::error!(error = %e, "audit write failed");
+            return;
+        }
+        if self.app.config.audit.sync == crate::config::AuditSync::Decisions {
+            // Operator's choice: forwarded responses do not wait; the
+            // record is in the next group flush (milliseconds).
+            return;
+        }
+        let ticket = self.app.store.ticket();
+        let wait = || self.app.store.durable_blocking(ticket);
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let result = if multi_thread {
+            tokio::task::block_in_place(wait)
+        } else {
+            wait()
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "audit record not durable");
         }
     }
 
@@ -249,7 +508,12 @@ impl Gateway {
         let policy = ctx.policy.clone()?;
         let status = ctx.upstream_status.unwrap_or(200);
         let started = Instant::now();
-        let run = || inspect_response(&ctx.inspection(&self.app, &policy, ""), raw, status);
+        let hooks: &dyn SessionHooks = match &ctx.gate {
+            Some(g) => g.as_ref(),
+            None => &NoSession,
+        };
+        let run =
+            || inspect_response_with(&ctx.inspection(&self.app, &policy, ""), raw, status, hooks);
         // Response filters are synchronous; a large body is inspected
         // without stalling the other tasks of this worker.
         let (out, report) = if raw.len() > OFFLOAD_ABOVE {
@@ -262,9 +526,22 @@ impl Gateway {
             .inspect_latency
             .with_label_values(&["response"])
             .observe(started.elapsed().as_secs_f64());
+        if let Some(g) = &ctx.gate {
+            g.commit(&report);
+        }
         ctx.reports.push(report);
         out
     }
+}
+
+/// How a hold ended.
+enum Held {
+    /// Every approval was granted: re-judge, which releases the call.
+    Approved,
+    /// An operator denied (or the approval was spent or expired).
+    Decided,
+    TimedOut,
+    ClientGone,
 }
 
 #[async_trait]
@@ -290,6 +567,10 @@ impl ProxyHttp for Gateway {
             denial: None,
             answered: None,
             reports: Vec::new(),
+            stream: None,
+            gate: None,
+            audited: false,
+            forward: None,
         }
     }
 
@@ -300,22 +581,31 @@ impl ProxyHttp for Gateway {
             (req.method.as_str().to_string(), req.uri.path().to_string())
         };
         ctx.path = path.clone();
-        ctx.session_id = header_str(session, "x-asg-session-id")
-            .or(header_str(session, "x-session-id"))
-            .unwrap_or("")
-            .chars()
-            .take(256)
-            .collect();
-        ctx.agent_id = header_str(session, "x-asg-agent-id")
-            .or(header_str(session, "x-agent-id"))
-            .unwrap_or("")
-            .chars()
-            .take(256)
-            .collect();
+        // Who is calling, in which session (completed from the body later).
+        let identity = Identity::from_headers(
+            &policy.file.session,
+            |name| header_str(session, name),
+            self.app.config.agent_id.as_deref(),
+            session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip()),
+        );
+        ctx.session_id = identity.session_id.clone();
+        ctx.agent_id = identity.agent_id.clone();
         let host = header_str(session, "host").map(str::to_string);
         ctx.policy = Some(policy.clone());
 
-        let Some(route) = self.app.routes.find(host.as_deref(), &path) else {
+        // Forward proxy (issue 6): the client chose the destination; the
+        // `[connect]` policy says whether to inspect, pass or refuse it.
+        let Some(admission) = self.admit_forward(session, ctx, host.as_deref()).await? else {
+            return Ok(true);
+        };
+        let route = match &ctx.forward {
+            Some(t) => self.app.forwarding.routes.find(Some(&t.host), &path),
+            None => self.app.routes.find(host.as_deref(), &path),
+        };
+        let Some(route) = route else {
             return self
                 .refuse(
                     session,
@@ -327,6 +617,26 @@ impl ProxyHttp for Gateway {
         };
         ctx.dialect = Dialect::detect(route.api, &method, &path);
         ctx.route = Some(route);
+        if admission == Admission::Pass {
+            ctx.dialect = Dialect::Passthrough;
+            return Ok(false);
+        }
+
+        if ctx.dialect.is_inspected() {
+            let permit = header_str(session, &policy.file.approvals.permit_header)
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty());
+            let route_name = ctx.route.as_ref().map_or("", |r| r.name.as_str());
+            ctx.gate = Some(Arc::new(SessionGate::new(
+                self.app.clone(),
+                policy.clone(),
+                ctx.dialect,
+                route_name,
+                &ctx.id,
+                identity,
+                permit,
+            )));
+        }
 
         if !ctx.dialect.is_inspected() {
             if policy.file.proxy.unknown_paths == crate::decision::policy::UnknownPaths::Refuse {
@@ -392,7 +702,7 @@ impl ProxyHttp for Gateway {
                             .await;
                     }
                 }
-                match self.judge_request(ctx, buf.freeze()).await {
+                match self.judge_request(session, ctx, buf.freeze()).await {
                     Ok(forward) => ctx.req = RequestBody::Prefetched { forward },
                     Err(d) => {
                         self.answer(session, ctx, d.status, &d.body, d.reason)
@@ -413,7 +723,16 @@ impl ProxyHttp for Gateway {
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         let route = ctx.route.clone().expect("route chosen in request_filter");
         let up = &route.upstream;
-        let addr = match self.app.resolver.resolve(&up.host, up.port).await {
+        // Forward mode connects where the client asked, never to route.upstream.
+        let (resolved, tls, sni) = match &ctx.forward {
+            Some(_) => self.forward_destination(ctx).await?,
+            None => (
+                self.app.resolver.resolve(&up.host, up.port).await,
+                up.tls,
+                up.host.clone(),
+            ),
+        };
+        let addr = match resolved {
             Ok(a) => a,
             Err(msg) => {
                 self.app
@@ -424,7 +743,8 @@ impl ProxyHttp for Gateway {
                 return Error::e_explain(ConnectNoRoute, msg);
             }
         };
-        let mut peer = HttpPeer::new(addr, up.tls, up.host.clone());
+        let mut peer = HttpPeer::new(addr, tls, sni);
+        self.app.forwarding.tune_peer(&mut peer);
         peer.options.connection_timeout =
             Some(Duration::from_secs(self.app.config.connect_timeout_secs));
         peer.options.total_connection_timeout = Some(Duration::from_secs(
@@ -449,14 +769,27 @@ impl ProxyHttp for Gateway {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| ctx.path.clone());
-        let target = route.upstream_path(&path_and_query);
-        req.set_uri(
-            target
-                .parse()
-                .map_err(|_| Error::explain(InternalError, "bad upstream path"))?,
-        );
-        req.insert_header("host", route.upstream.host_header())?;
-        // Gateway-only headers stay here.
+        if ctx.forward.is_some() {
+            // Forward mode: origin-form, and the client's own Host header.
+            req.set_uri(
+                path_and_query
+                    .parse()
+                    .map_err(|_| Error::explain(InternalError, "bad request path"))?,
+            );
+            self.app.forwarding.add_via(req)?;
+        } else {
+            let target = route.upstream_path(&path_and_query);
+            req.set_uri(
+                target
+                    .parse()
+                    .map_err(|_| Error::explain(InternalError, "bad upstream path"))?,
+            );
+            req.insert_header("host", route.upstream.host_header())?;
+        }
+        // Gateway-only headers stay here (the permit header is configurable).
+        if let Some(p) = &ctx.policy {
+            req.remove_header(p.file.approvals.permit_header.as_str());
+        }
         for name in [
             "x-asg-session-id",
             "x-asg-agent-id",
@@ -493,7 +826,7 @@ impl ProxyHttp for Gateway {
 
     async fn request_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
         ctx: &mut Ctx,
@@ -534,7 +867,7 @@ impl ProxyHttp for Gateway {
                     return Ok(());
                 }
                 let raw = std::mem::take(buf).freeze();
-                match self.judge_request(ctx, raw.clone()).await {
+                match self.judge_request(session, ctx, raw.clone()).await {
                     Ok(forward) => {
                         let out = forward.unwrap_or(raw);
                         *body = if out.is_empty() { None } else { Some(out) };
@@ -578,8 +911,21 @@ impl ProxyHttp for Gateway {
             .get("content-type")
             .and_then(|v| v.to_str().ok());
         if is_event_stream(ct) {
-            // Streams pass through until the stream rewriter is wired in.
-            resp.insert_header("x-asg-stream-inspection", "off")?;
+            // Inspected in flight, event by event (see `stream`).
+            let policy = ctx.policy.clone().expect("policy pinned in request_filter");
+            // Streamed calls are judged in the request's session, like
+            // buffered ones (history, risk, approvals).
+            let hooks: Arc<dyn SessionHooks> = match &ctx.gate {
+                Some(g) => g.clone(),
+                None => Arc::new(NoSession),
+            };
+            let rewriter =
+                StreamRewriter::new(ctx.dialect, policy, self.app.masker.clone(), &ctx.id, hooks);
+            if let Some(rw) = rewriter {
+                ctx.stream = Some(Box::new(rw));
+                resp.remove_header("content-length");
+                resp.insert_header("x-asg-stream-inspection", "on")?;
+            }
         } else {
             ctx.resp = ResponseBody::Buffer {
                 buf: BytesMut::new(),
@@ -605,11 +951,83 @@ impl ProxyHttp for Gateway {
 
     fn response_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<Option<Duration>> {
+        let result = self.filter_response_body(body, end_of_stream, ctx);
+        if end_of_stream {
+            // The last chunk acknowledges the request: its audit record
+            // must be on disk first.
+            let status = session.response_written().map(|r| r.status.as_u16());
+            self.seal_audit_blocking(ctx, status);
+        }
+        result
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy
+    where
+        Ctx: Send + Sync,
+    {
+        self.on_proxy_failure(session, e, ctx).await
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        self.log_request(session, e, ctx).await
+    }
+}
+
+impl Gateway {
+    /// The stream rewriter is done: its report joins the request's (for
+    /// audit, metrics and the session).
+    fn close_stream(&self, ctx: &mut Ctx) {
+        let Some(rw) = ctx.stream.take() else {
+            return;
+        };
+        let metrics = &self.app.metrics;
+        metrics
+            .stream_events
+            .with_label_values(&[ctx.dialect.as_str()])
+            .inc_by(rw.events());
+        metrics
+            .inspect_latency
+            .with_label_values(&["stream"])
+            .observe(rw.busy().as_secs_f64());
+        let report = rw.report();
+        if let Some(g) = &ctx.gate {
+            g.commit(&report);
+        }
+        ctx.reports.push(report);
+    }
+
+    /// Rewrite a stream in flight; buffer, inspect and rewrite any other
+    /// inspected response body.
+    fn filter_response_body(
+        &self,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<Duration>> {
+        if let Some(rw) = ctx.stream.as_mut() {
+            let mut out = match body.take() {
+                Some(chunk) => rw.push(&chunk),
+                None => Bytes::new(),
+            };
+            if end_of_stream {
+                let tail = rw.finish();
+                if !tail.is_empty() {
+                    let mut joined = BytesMut::from(&out[..]);
+                    joined.extend_from_slice(&tail);
+                    out = joined.freeze();
+                }
+                // Before the audit record is sealed with the last chunk.
+                self.close_stream(ctx);
+            }
+            // An empty chunk holds back without ending the response.
+            *body = (!out.is_empty() || !end_of_stream).then_some(out);
+            return Ok(None);
+        }
         let ResponseBody::Buffer { buf, overflow } = &mut ctx.resp else {
             return Ok(None);
         };
@@ -653,10 +1071,12 @@ impl ProxyHttp for Gateway {
         Ok(None)
     }
 
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy
-    where
-        Ctx: Send + Sync,
-    {
+    async fn on_proxy_failure(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut Ctx,
+    ) -> FailToProxy {
         let (status, body, reason) = if let Some(d) = ctx.denial.take() {
             (d.status, d.body, d.reason)
         } else {
@@ -693,8 +1113,10 @@ impl ProxyHttp for Gateway {
         }
     }
 
-    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+    async fn log_request(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
         let app = &self.app;
+        // A stream that did not end (client gone, upstream failed).
+        self.close_stream(ctx);
         let route = ctx
             .route
             .as_ref()
@@ -709,50 +1131,16 @@ impl ProxyHttp for Gateway {
         for r in &ctx.reports {
             app.metrics.record_stage(dialect, r);
         }
-        let status = ctx
-            .answered
-            .or_else(|| session.response_written().map(|r| r.status.as_u16()));
-        let policy_version = ctx
-            .policy
-            .as_ref()
-            .map(|p| p.version.clone())
-            .unwrap_or_default();
-        let event = AuditEvent {
-            seq: 0,
-            time: crate::util::now_rfc3339(),
-            request_id: ctx.id.clone(),
-            session_id: ctx.session_id.clone(),
-            agent_id: ctx.agent_id.clone(),
-            route,
-            dialect: dialect.to_string(),
-            stage: stage_label(ctx),
-            decision: decision.as_str().to_string(),
-            total_score: ctx.reports.iter().map(|r| r.score).fold(0.0, f64::max),
-            reasons: ctx
-                .reports
-                .iter()
-                .flat_map(|r| r.reasons.iter().cloned())
-                .collect(),
-            findings: ctx
-                .reports
-                .iter()
-                .flat_map(|r| r.findings.iter())
-                .map(AuditFinding::from)
-                .collect(),
-            tools: ctx
-                .reports
-                .iter()
-                .flat_map(|r| r.tools.iter())
-                .map(|t| format!("{}: {}", t.name, t.decision))
-                .collect(),
-            masked: ctx.reports.iter().map(|r| r.masks.len()).sum(),
-            policy_version,
-            latency_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,
-            status,
-            path: Some(ctx.path.chars().take(256).collect()),
-        };
-        if let Err(err) = app.store.append_audit(&event) {
-            tracing::error!(error = %err, "audit write failed");
+        // Normally sealed before the answer went out; here only for
+        // requests that never reached an answer (client gone, no body…).
+        if !ctx.audited {
+            let status = ctx
+                .answered
+                .or_else(|| session.response_written().map(|r| r.status.as_u16()));
+            let event = self.audit_event(ctx, status);
+            if let Err(err) = app.store.append_audit(&event) {
+                tracing::error!(error = %err, "audit write failed");
+            }
         }
         if let Some(e) = e {
             tracing::debug!(request_id = %ctx.id, error = %e, "request ended with error");
@@ -778,11 +1166,14 @@ fn stage_label(ctx: &Ctx) -> String {
 
 /// Map a pingora error to what the client is told.
 fn classify_error(e: &Error, ctx: &Ctx) -> (ErrorKind, String) {
-    let upstream = ctx
-        .route
-        .as_ref()
-        .map(|r| format!("{}:{}", r.upstream.host, r.upstream.port))
-        .unwrap_or_default();
+    let upstream = match &ctx.forward {
+        Some(t) => t.authority(),
+        None => ctx
+            .route
+            .as_ref()
+            .map(|r| format!("{}:{}", r.upstream.host, r.upstream.port))
+            .unwrap_or_default(),
+    };
     match e.etype() {
         HTTPStatus(413) => (ErrorKind::TooLarge, "request body too large".to_string()),
         HTTPStatus(400) => (ErrorKind::InvalidRequest, "invalid request".to_string()),

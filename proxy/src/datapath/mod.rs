@@ -5,7 +5,17 @@
 pub mod body;
 pub mod dialect;
 pub mod enforce;
+pub mod forward;
+pub mod front;
 pub mod gateway;
+pub mod hooks;
+pub mod identity;
+pub mod iptables;
 pub mod resolve;
 pub mod route;
 pub mod server;
+pub mod session_gate;
+pub mod stream;
+pub mod tls;
+pub mod transparent;
+pub mod tunnel;

@@ -2,10 +2,8 @@
 //! the admin router as a background service, and sidecar-friendly server
 //! settings (worker threads, short graceful shutdown).
 
-use super::gateway::Gateway;
 use crate::app::App;
 use crate::edge::admin::AdminService;
-use pingora::proxy::http_proxy_service;
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
 use pingora::services::background::background_service;
@@ -47,9 +45,11 @@ pub fn run(app: Arc<App>, admin_listener: std::net::TcpListener) -> ! {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let mut proxy = http_proxy_service(&server.configuration, Gateway::new(app.clone()));
-    proxy.add_tcp(&cfg.listen);
-    server.add_service(proxy);
+    // The proxy listener, fronted for CONNECT / transparent mode (issue 6).
+    if let Err(e) = super::front::add_services(&mut server, app.clone()) {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    }
 
     let mut admin = background_service(
         "admin",
@@ -61,7 +61,7 @@ pub fn run(app: Arc<App>, admin_listener: std::net::TcpListener) -> ! {
     admin.threads = Some(threads);
     server.add_service(admin);
 
-    tracing::info!(listen = %cfg.listen, admin = %cfg.admin_listen, policy = %app.policy.current().version, threads, "asg running");
+    tracing::info!(listen = %cfg.listen, admin = %cfg.admin_listen, transparent = cfg.transparent_listen.as_deref().unwrap_or("off"), forward_proxy = cfg.forward_proxy, policy = %app.policy.current().version, threads, "asg running");
     server.run_forever()
 }
 

@@ -4,11 +4,13 @@
 //! in a [`subject::Subject`] and acts on the [`engine::Assessment`] it gets
 //! back; the edge does the same for the `/inspect/*` API.
 
+pub mod approvals;
 pub mod detectors;
 pub mod engine;
 pub mod normalize;
 pub mod policy;
 pub mod redact;
+pub mod session;
 pub mod subject;
 pub mod types;
 

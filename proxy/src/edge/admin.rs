@@ -3,7 +3,7 @@
 //! proxy but never its threads' latency budget.
 
 use super::auth::{Authenticator, Role, EXEMPT_PATHS};
-use super::inspect_api::{inspect, ApiError, InspectInputRequest, InspectToolCallRequest};
+use super::inspect_api::{inspect, ApiError, Caller, InspectInputRequest, InspectToolCallRequest};
 use super::ratelimit::RateLimiter;
 use crate::app::App;
 use async_trait::async_trait;
@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use serde::de::DeserializeOwned;
@@ -28,6 +28,9 @@ pub struct AdminState {
     pub app: Arc<App>,
     pub auth: Authenticator,
     pub limiter: RateLimiter,
+    /// Without auth on a loopback listener, only loopback `Host` names are
+    /// served: a web page cannot reach the console through DNS rebinding.
+    pub loopback_hosts_only: bool,
 }
 
 pub type Shared = Arc<AdminState>;
@@ -47,9 +50,12 @@ fn api_error((status, code, message, details): ApiError) -> Response {
 }
 
 pub fn router(app: Arc<App>) -> Router {
+    let loopback_hosts_only = !app.config.admin.auth_enabled
+        && app.config.admin_addr().is_ok_and(|a| a.ip().is_loopback());
     let state = Arc::new(AdminState {
         auth: Authenticator::new(&app.config.admin),
         limiter: RateLimiter::new(app.config.admin.rate_limit_per_minute),
+        loopback_hosts_only,
         app,
     });
     Router::new()
@@ -58,6 +64,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(metrics))
         .route("/inspect/input", post(inspect_input))
         .route("/inspect/tool-call", post(inspect_tool_call))
+        // Approvals and the operator console (edge/approvals.rs, edge/operator.rs).
+        .route("/approval/submit", post(super::approvals::submit))
+        .route("/approval/resolve", post(super::approvals::resolve))
+        .route("/approval/{id}", get(super::approvals::get_one))
+        .route("/approvals", get(super::approvals::list))
+        .merge(super::operator::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
@@ -70,7 +82,11 @@ async fn health() -> Json<Value> {
 async fn ready(State(s): State<Shared>) -> Response {
     let policy = s.app.policy.current();
     let store = s.app.store.ping();
-    let ok = store;
+    let app = s.app.clone();
+    let proxy = tokio::task::spawn_blocking(move || app.proxy_listening())
+        .await
+        .unwrap_or(false);
+    let ok = store && proxy;
     let body = json!({
         "status": if ok { "ready" } else { "not_ready" },
         "details": {
@@ -78,6 +94,7 @@ async fn ready(State(s): State<Shared>) -> Response {
             "policy_version": policy.version,
             "policy_last_error": s.app.policy.last_error(),
             "store": store,
+            "proxy_listener": proxy,
             "auth_configured": s.auth.enabled(),
         }
     });
@@ -104,15 +121,25 @@ async fn not_found() -> Response {
     error(404, "not_found", "Not Found", json!({}))
 }
 
-async fn inspect_input(State(s): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+async fn inspect_input(
+    State(s): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let req: InspectInputRequest = match read_json(&headers, body).await {
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    run_inspect(s, req).await
+    run_inspect(s, req, caller).await
 }
 
-async fn inspect_tool_call(State(s): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+async fn inspect_tool_call(
+    State(s): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let req: InspectToolCallRequest = match read_json(&headers, body).await {
         Ok(r) => r,
         Err(resp) => return resp,
@@ -125,25 +152,37 @@ async fn inspect_tool_call(State(s): State<Shared>, headers: HeaderMap, body: Bo
             json!({ "field": "tool_name" }),
         );
     }
-    run_inspect(s, req.into()).await
+    run_inspect(s, req.into(), caller).await
 }
 
-async fn run_inspect(s: Shared, req: InspectInputRequest) -> Response {
+async fn run_inspect(s: Shared, req: InspectInputRequest, caller: Caller) -> Response {
     // Large inputs are scanned on the blocking pool, not an I/O thread.
     let big = req.user_input.len() + req.model_output.len() > 64 * 1024;
     let result = if big {
         let app = s.app.clone();
-        match tokio::task::spawn_blocking(move || inspect(&app, &req)).await {
+        match tokio::task::spawn_blocking(move || inspect(&app, &req, &caller)).await {
             Ok(r) => r,
             Err(_) => return error(500, "internal_error", "inspection failed", json!({})),
         }
     } else {
-        inspect(&s.app, &req)
+        inspect(&s.app, &req, &caller)
     };
-    match result {
-        Ok(resp) => Json(resp).into_response(),
-        Err(e) => api_error(e),
+    let resp = match result {
+        Ok(resp) => resp,
+        Err(e) => return api_error(e),
+    };
+    // Acknowledge only what is on disk (group commit: one flush is shared
+    // by every request waiting at the time).
+    if let Err(e) = s.app.store.durable().await {
+        tracing::error!(error = %e, "decision not durable");
+        return error(
+            503,
+            "state_unavailable",
+            "the gateway could not record this decision; nothing was decided",
+            json!({}),
+        );
     }
+    Json(resp).into_response()
 }
 
 /// Read a bounded JSON body: wrong content type → 415, too large → 413,
@@ -198,8 +237,16 @@ async fn guard(State(s): State<Shared>, mut req: Request, next: Next) -> Respons
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
-    let exempt = EXEMPT_PATHS.contains(&req.uri().path());
-    let response = if exempt {
+    let probe = EXEMPT_PATHS.contains(&req.uri().path());
+    let exempt = probe || super::operator::CONSOLE_ASSETS.contains(&req.uri().path());
+    let response = if !probe && s.loopback_hosts_only && !loopback_host(req.headers()) {
+        error(
+            403,
+            "host_not_allowed",
+            "without ASG_ADMIN_AUTH the admin API answers only to a loopback host name (127.0.0.1, localhost, [::1])",
+            json!({}),
+        )
+    } else if exempt {
         next.run(req).await
     } else {
         let peer = req
@@ -224,7 +271,7 @@ async fn guard(State(s): State<Shared>, mut req: Request, next: Next) -> Respons
             }
             Some(role) => {
                 let bucket = if s.auth.enabled() {
-                    format!("key:{}", key.unwrap_or_default())
+                    format!("key:{}", key.as_deref().unwrap_or_default())
                 } else {
                     format!("addr:{peer}")
                 };
@@ -232,6 +279,11 @@ async fn guard(State(s): State<Shared>, mut req: Request, next: Next) -> Respons
                     error(429, "rate_limited", "rate limit exceeded", json!({}))
                 } else {
                     req.extensions_mut().insert(role);
+                    req.extensions_mut().insert(Caller {
+                        role,
+                        credential: credential_name(s.auth.enabled(), role, key.as_deref()),
+                        auth_enabled: s.auth.enabled(),
+                    });
                     next.run(req).await
                 }
             }
@@ -243,6 +295,36 @@ async fn guard(State(s): State<Shared>, mut req: Request, next: Next) -> Respons
         .with_label_values(&[path.as_str(), response.status().as_str()])
         .inc();
     response
+}
+
+/// The `Host` header names a loopback address (or is absent, as from
+/// HTTP/1.0 tools): anything else may be a DNS-rebinding page.
+fn loopback_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A non-secret name for a credential (audit, approvals): the role and a
+/// short hash of the key, never the key.
+fn credential_name(auth: bool, role: Role, key: Option<&str>) -> String {
+    use sha2::{Digest, Sha256};
+    match key {
+        Some(k) if auth => format!(
+            "{}-key:{}",
+            role.as_str(),
+            &hex::encode(Sha256::digest(k.as_bytes()))[..8]
+        ),
+        _ => "local".to_string(),
+    }
 }
 
 fn presented_key(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -304,5 +386,45 @@ impl BackgroundService for AdminService {
         {
             tracing::error!(error = %e, "admin server stopped");
         }
+        // Shutting down: write the session caches and flush everything.
+        let store = self.app.store.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Err(e) = store.persist_state().and_then(|_| store.flush()) {
+                tracing::error!(error = %e, "final state write failed");
+            }
+        })
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_host_names_pass() {
+        let with = |h: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::HOST, h.parse().unwrap());
+            loopback_host(&m)
+        };
+        for ok in [
+            "127.0.0.1:9090",
+            "localhost",
+            "LOCALHOST:1",
+            "[::1]:9090",
+            "127.1.2.3",
+        ] {
+            assert!(with(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:9090",
+            "10.0.0.1:9090",
+            "[2001:db8::1]:80",
+        ] {
+            assert!(!with(bad), "{bad}");
+        }
+        assert!(loopback_host(&HeaderMap::new()));
     }
 }

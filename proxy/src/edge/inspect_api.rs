@@ -5,11 +5,19 @@
 //! (masked) and `location`; scores are rounded; `metadata.policy_version`
 //! says which policy decided; request sizes are bounded.
 
+use super::approvals::approval_view;
+use super::auth::Role;
 use crate::app::App;
+use crate::decision::approvals::{
+    self, finding_notes, fingerprint, Approval, ApprovalStatus, Binding, Origin,
+};
+use crate::decision::session::{self, Outcome, Record, Scopes, SessionConfig, Staged};
 use crate::decision::subject::{Subject, Surface, ToolCall};
 use crate::decision::types::round_score;
-use crate::decision::{assess, Assessment, DetectorId, Masking};
-use crate::state::{AuditEvent, AuditFinding};
+use crate::decision::{assess_with_history, Assessment, Decision, DetectorId, Masking, Policy};
+use crate::state::approvals::{Gate, Opened};
+use crate::state::sessions::Scoped;
+use crate::state::{now_ms, AuditEvent, AuditFinding};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -206,18 +214,117 @@ impl InspectInputRequest {
     }
 }
 
-/// Decide, audit, and shape the answer.
-pub fn inspect(app: &App, req: &InspectInputRequest) -> Result<InspectResponse, ApiError> {
+/// Who is calling the admin API (set by the auth guard).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub role: Role,
+    /// A non-secret name for the credential used: `local` (auth off) or
+    /// `<role>-key:<8 hex of its SHA-256>`.
+    pub credential: String,
+    pub auth_enabled: bool,
+}
+
+impl Caller {
+    /// The local operator when auth is off (tests, loopback setups).
+    pub fn local() -> Caller {
+        Caller {
+            role: Role::Operator,
+            credential: "local".to_string(),
+            auth_enabled: false,
+        }
+    }
+}
+
+/// What the session layer concluded for one inspect call.
+struct SessionOutcome {
+    assessment: Assessment,
+    decision: Decision,
+    extra_reasons: Vec<String>,
+    approval: Option<Value>,
+    approval_meta: Option<Value>,
+    approvals: Vec<String>,
+    record: Option<Record>,
+    session_risk: Option<Value>,
+}
+
+/// Decide, record session state, audit, and shape the answer. Writes are
+/// made here; the caller must wait for [`crate::state::Store::durable`]
+/// before answering.
+pub fn inspect(
+    app: &App,
+    req: &InspectInputRequest,
+    caller: &Caller,
+) -> Result<InspectResponse, ApiError> {
     let started = Instant::now();
     let subject = req.subject()?;
     let policy = app.policy.current();
-    let assessment = assess(&policy, &subject, Masking::None);
     let request_id = uuid::Uuid::new_v4().to_string();
     let decided_at = crate::util::now_rfc3339();
+    let now = now_ms();
+
+    let session_id = clip(req.session_id.trim());
+    // Without an agent id, an authenticated caller is known by its key, so
+    // omitting the field does not shed the agent's risk.
+    let agent_id = match clip(req.agent_id.trim()) {
+        a if !a.is_empty() => a,
+        _ if caller.auth_enabled => caller.credential.clone(),
+        _ => String::new(),
+    };
+    let scfg = &policy.file.session;
+    let stateful = scfg.enabled && !(session_id.is_empty() && agent_id.is_empty());
+    let scoped = if stateful {
+        app.store
+            .scopes_load(scfg, &session_id, &agent_id)
+            .map_err(store_error)?
+    } else {
+        Scoped::default()
+    };
+    let scopes = Scopes {
+        session: scoped.session.as_deref(),
+        agent: scoped.agent.as_deref(),
+        agent_id: &agent_id,
+    };
+    let history = if stateful {
+        session::history(scfg, &scopes, now)
+    } else {
+        Vec::new()
+    };
+    let base = assess_with_history(&policy, &subject, &history, Masking::None);
+    let out = judge_in_session(
+        app,
+        &policy,
+        req,
+        caller,
+        &subject,
+        &scopes,
+        base,
+        stateful,
+        &session_id,
+        &agent_id,
+        &request_id,
+        now,
+    )?;
+    let assessment = &out.assessment;
+    let decision = out.decision;
+    // Release the snapshots first, so recording updates the records in
+    // place instead of copying them.
+    drop(scoped);
+
+    if let Some(rec) = &out.record {
+        let memory: Vec<String> = subject
+            .memory_reads
+            .iter()
+            .chain(&subject.memory_writes)
+            .map(|m| mask_for_audit(app, &policy, m))
+            .collect();
+        app.store
+            .scopes_record(scfg, &session_id, &agent_id, &agent_id, rec, &memory, now)
+            .map_err(store_error)?;
+    }
 
     app.metrics
         .decisions
-        .with_label_values(&["inspect", "inspect_api", assessment.decision.as_str()])
+        .with_label_values(&["inspect", "inspect_api", decision.as_str()])
         .inc();
     for f in &assessment.findings {
         app.metrics
@@ -237,18 +344,20 @@ pub fn inspect(app: &App, req: &InspectInputRequest) -> Result<InspectResponse, 
         .iter()
         .map(|c| mask_for_audit(app, &policy, &format!("{}:{}", c.name, c.target())))
         .collect();
+    let mut reasons = assessment.reasons().to_vec();
+    reasons.extend(out.extra_reasons.iter().cloned());
     let event = AuditEvent {
         seq: 0,
         time: decided_at.clone(),
         request_id: request_id.clone(),
-        session_id: req.session_id.clone(),
-        agent_id: req.agent_id.clone(),
+        session_id: session_id.clone(),
+        agent_id: agent_id.clone(),
         route: "inspect_api".to_string(),
         dialect: "inspect_api".to_string(),
         stage: "inspect".to_string(),
-        decision: assessment.decision.as_str().to_string(),
+        decision: decision.as_str().to_string(),
         total_score: assessment.evaluation.total_score,
-        reasons: assessment.reasons().to_vec(),
+        reasons: reasons.clone(),
         findings: assessment.findings.iter().map(AuditFinding::from).collect(),
         tools: actions.clone(),
         masked: 0,
@@ -256,30 +365,326 @@ pub fn inspect(app: &App, req: &InspectInputRequest) -> Result<InspectResponse, 
         latency_ms: started.elapsed().as_secs_f64() * 1000.0,
         status: Some(200),
         path: None,
+        turn_id: clip(&req.turn_id),
+        approvals: out.approvals.clone(),
     };
-    if let Err(e) = app.store.append_audit(&event) {
-        tracing::error!(error = %e, "audit write failed");
-    }
+    app.store.append_audit(&event).map_err(store_error)?;
 
+    let mut metadata = metadata(assessment, req, &actions, &policy.version, &|s: &str| {
+        mask_for_audit(app, &policy, s)
+    });
+    if let Some(risk) = out.session_risk {
+        metadata["session_risk"] = risk;
+    }
+    if let Some(a) = out.approval_meta {
+        metadata["approval"] = a;
+    }
     Ok(InspectResponse {
-        decision: assessment.decision.as_str(),
+        decision: decision.as_str(),
         total_score: assessment.evaluation.total_score,
-        reasons: assessment.reasons().to_vec(),
+        reasons,
         request_id,
         decided_at,
-        metadata: metadata(&assessment, req, &actions, &policy.version, &|s: &str| {
-            mask_for_audit(app, &policy, s)
-        }),
+        metadata,
         findings: assessment.findings.iter().map(api_finding).collect(),
         session_id: req.session_id.clone(),
         turn_id: req.turn_id.clone(),
         agent_id: req.agent_id.clone(),
-        approval: None,
+        approval: out.approval,
     })
 }
 
+/// Seed §3.1 steps 4–8, with the original's weaknesses fixed: session risk
+/// (session and agent scopes) is added and the policy re-evaluated; a
+/// challenge with a session becomes `require_approval` unless a permit (or
+/// an approved identical call) releases it; challenged calls are staged in
+/// the session instead of forgotten; a block is never lifted.
+#[allow(clippy::too_many_arguments)]
+fn judge_in_session(
+    app: &App,
+    policy: &Policy,
+    req: &InspectInputRequest,
+    caller: &Caller,
+    subject: &Subject,
+    scopes: &Scopes<'_>,
+    base: Assessment,
+    stateful: bool,
+    session_id: &str,
+    agent_id: &str,
+    request_id: &str,
+    now: i64,
+) -> Result<SessionOutcome, ApiError> {
+    let scfg = &policy.file.session;
+    let steps = policy.detectors.steps(subject);
+    let base_score = base.evaluation.total_score;
+    let extra = if stateful {
+        session::findings(scfg, scopes, &steps, base_score, now)
+    } else {
+        Vec::new()
+    };
+    let assessment = session::join(base, extra);
+    let mut out = SessionOutcome {
+        decision: assessment.decision,
+        assessment,
+        extra_reasons: Vec::new(),
+        approval: None,
+        approval_meta: None,
+        approvals: Vec::new(),
+        record: None,
+        session_risk: None,
+    };
+
+    let mut released = None;
+    let mut staged = None;
+    if out.decision == Decision::Challenge
+        && !session_id.is_empty()
+        && policy.file.approvals.enabled
+    {
+        let template = approval_template(
+            app,
+            policy,
+            req,
+            caller,
+            subject,
+            &out.assessment,
+            session_id,
+            agent_id,
+            request_id,
+            now,
+        );
+        let gate = app
+            .store
+            .approval_gate(
+                policy.file.approvals.release,
+                &template,
+                Some(req.approval_token.as_str()),
+                now,
+            )
+            .map_err(store_error)?;
+        match gate {
+            Gate::Released {
+                approval,
+                by_permit,
+            } => {
+                app.metrics.approvals.with_label_values(&["released"]).inc();
+                out.decision = Decision::Allow;
+                out.extra_reasons.push(if by_permit {
+                    "Execution approved by permit.".to_string()
+                } else {
+                    "Execution approved by an operator (next identical call).".to_string()
+                });
+                out.approval_meta = Some(json!({
+                    "approval_id": approval.approval_id,
+                    "permit_used": true,
+                    "status": approval.status.as_str(),
+                    "released_by": if by_permit { "permit" } else { "next_call" },
+                }));
+                out.approvals.push(approval.approval_id.clone());
+                released = Some(approval.approval_id);
+            }
+            Gate::Waiting { opened, rejected } => {
+                if let Some(e) = rejected {
+                    app.metrics
+                        .approvals
+                        .with_label_values(&["refused_permit"])
+                        .inc();
+                    out.extra_reasons.push(e.message().to_string());
+                }
+                if matches!(opened, Opened::Created(_)) {
+                    app.metrics.approvals.with_label_values(&["opened"]).inc();
+                }
+                let a = opened.approval();
+                match &opened {
+                    Opened::Denied(_) => {
+                        out.decision = Decision::Block;
+                        out.extra_reasons
+                            .push("Denied by an operator; a new request for approval is possible after the pending window.".to_string());
+                    }
+                    Opened::Approved(_) => {
+                        out.decision = Decision::RequireApproval;
+                        out.extra_reasons.push(
+                            "Approved: present the permit (approval_token) to proceed.".to_string(),
+                        );
+                    }
+                    Opened::Created(_) | Opened::Pending(_) => {
+                        out.decision = Decision::RequireApproval;
+                        out.extra_reasons
+                            .push("Human approval required before execution.".to_string());
+                        staged = Some(a.approval_id.clone());
+                    }
+                }
+                out.approval = Some(approval_view(a, None));
+                out.approvals.push(a.approval_id.clone());
+            }
+        }
+    }
+
+    if stateful {
+        let outcome = match (out.decision, &released) {
+            (Decision::Block, _) => Some(Outcome::Blocked),
+            (Decision::RequireApproval, _) => None,
+            (_, Some(_)) => Some(Outcome::Approved),
+            _ => Some(Outcome::Executed),
+        };
+        let rec = Record {
+            steps: match outcome {
+                Some(o) => step_names(subject)
+                    .into_iter()
+                    .zip(steps.iter())
+                    .map(|(name, tags)| (name, tags.clone(), o))
+                    .collect(),
+                None => Vec::new(),
+            },
+            staged: staged
+                .map(|id| {
+                    vec![Staged {
+                        at_ms: now,
+                        tool: subject
+                            .tool_calls
+                            .first()
+                            .map(|c| c.name.clone())
+                            .unwrap_or_default(),
+                        approval_id: id,
+                    }]
+                })
+                .unwrap_or_default(),
+            released: released.into_iter().collect(),
+            score: if outcome.is_some() { base_score } else { 0.0 },
+            decision: out.decision.as_str().to_string(),
+            new_request: true,
+        };
+        out.session_risk = Some(session_risk_view(scfg, scopes, &rec, now));
+        out.record = Some(rec);
+    }
+    Ok(out)
+}
+
+/// Names for the chain steps of a subject, in `Detectors::steps` order.
+fn step_names(subject: &Subject) -> Vec<String> {
+    let mut names = Vec::new();
+    if !subject.memory_reads.is_empty() {
+        names.push("memory_read".to_string());
+    }
+    names.extend(subject.tool_calls.iter().map(|c| c.name.clone()));
+    if !subject.memory_writes.is_empty() {
+        names.push("memory_write".to_string());
+    }
+    names
+}
+
+/// The `session_risk` metadata, as it will be after this request.
+fn session_risk_view(scfg: &SessionConfig, scopes: &Scopes<'_>, rec: &Record, now: i64) -> Value {
+    let s = scopes.session;
+    let cumulative = s.map_or(0.0, |s| session::decayed(scfg, &s.risk, now)) + rec.score;
+    let mut v = json!({
+        "request_count": s.map_or(0, |s| s.request_count) + 1,
+        "cumulative_risk": round_score(cumulative),
+        "prior_action_count": s.map_or(0, |s| s.risk.steps.len()),
+        "memory_touched_count": s.map_or(0, |s| s.memory_touched.len()),
+        "sensitive_marker_count": s.map_or(0, |s| s.sensitive_markers.len()),
+        "staged_count": s.map_or(0, |s| s.risk.staged.len()) + rec.staged.len(),
+    });
+    if let Some(a) = scopes.agent {
+        v["agent_cumulative_risk"] = json!(round_score(
+            session::decayed(scfg, &a.risk, now) + rec.score
+        ));
+    }
+    v
+}
+
+/// A pending approval for this call, bound to everything the call says:
+/// session, agent, actions, memory and the prose around them.
+#[allow(clippy::too_many_arguments)]
+fn approval_template(
+    app: &App,
+    policy: &Policy,
+    req: &InspectInputRequest,
+    caller: &Caller,
+    subject: &Subject,
+    assessment: &Assessment,
+    session_id: &str,
+    agent_id: &str,
+    request_id: &str,
+    now: i64,
+) -> Approval {
+    let actions: Value = subject
+        .tool_calls
+        .iter()
+        .map(|c| json!({ "type": c.name, "target": c.arguments }))
+        .collect();
+    let binding = Binding {
+        session_id,
+        agent_id,
+        tool: subject
+            .tool_calls
+            .first()
+            .map(|c| c.name.as_str())
+            .unwrap_or(""),
+        arguments: Some(&actions),
+        context: vec![req.user_input.as_str(), req.model_output.as_str()],
+        memory_reads: subject.memory_reads.iter().map(String::as_str).collect(),
+        memory_writes: subject.memory_writes.iter().map(String::as_str).collect(),
+    };
+    let target = subject
+        .tool_calls
+        .iter()
+        .map(|c| c.target())
+        .collect::<Vec<_>>()
+        .join(" | ");
+    let cfg = &policy.file.approvals;
+    Approval {
+        approval_id: String::new(),
+        status: ApprovalStatus::Pending,
+        session_id: session_id.to_string(),
+        turn_id: clip(&req.turn_id),
+        agent_id: agent_id.to_string(),
+        action_type: binding.tool.to_string(),
+        action_target: display_target(app, policy, &target),
+        fingerprint: fingerprint(&app.binding_key, &binding),
+        origin: Origin::InspectApi,
+        route: "inspect_api".to_string(),
+        dialect: "inspect_api".to_string(),
+        request_id: request_id.to_string(),
+        decision: assessment.decision.as_str().to_string(),
+        score: assessment.evaluation.total_score,
+        reasons: assessment.reasons().to_vec(),
+        findings: finding_notes(&assessment.findings),
+        hold: false,
+        created_ms: now,
+        expires_ms: now + (cfg.pending_ttl_secs as i64) * 1000,
+        resolved_ms: None,
+        resolver: String::new(),
+        resolver_credential: String::new(),
+        note: format!("requested via {}", caller.credential),
+        permit_sha256: None,
+        permit_expires_ms: None,
+        used_ms: None,
+        used_by: None,
+    }
+}
+
+/// A target for display: masked, at most 2 KiB.
+pub fn display_target(app: &App, policy: &Policy, target: &str) -> String {
+    approvals::display_target(&policy.redactor, &app.masker, target)
+}
+
+/// Identifiers are bounded like everything else on the HTTP path.
+fn clip(s: &str) -> String {
+    s.chars().take(256).collect()
+}
+
+fn store_error(e: crate::state::StoreError) -> ApiError {
+    tracing::error!(error = %e, "state write failed");
+    (
+        503,
+        "state_unavailable",
+        "the gateway could not record this decision; nothing was decided".to_string(),
+        json!({}),
+    )
+}
+
 /// Audit rows never keep raw secrets (the original stored targets raw).
-fn mask_for_audit(app: &App, policy: &crate::decision::Policy, text: &str) -> String {
+pub fn mask_for_audit(app: &App, policy: &crate::decision::Policy, text: &str) -> String {
     match policy.redactor.redact(text, &app.masker) {
         Some(r) => r.text,
         None => text.to_string(),

@@ -26,6 +26,13 @@ pub struct Metrics {
     pub policy_reload_ok: IntGauge,
     pub admin_requests: IntCounterVec,
     pub inspect_latency: HistogramVec,
+    /// SSE events inspected in flight, by dialect.
+    pub stream_events: IntCounterVec,
+    /// Approval lifecycle events (`opened`, `approved`, `denied`,
+    /// `released`, `refused_permit`).
+    pub approvals: IntCounterVec,
+    /// Forward proxy and transparent mode (tunnels, interception).
+    pub forward: ForwardMetrics,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -77,7 +84,9 @@ impl Metrics {
         .expect("valid metric");
         r.register(Box::new(policy_reload_ok.clone()))
             .expect("unique metric");
+        let forward = ForwardMetrics::register(&r);
         Metrics {
+            forward,
             requests: counter(
                 &r,
                 "asg_requests_total",
@@ -126,6 +135,18 @@ impl Metrics {
                 "Admin API requests by route template and status",
                 &["path", "status"],
             ),
+            stream_events: counter(
+                &r,
+                "asg_stream_events_total",
+                "Server-sent events inspected in flight, by dialect",
+                &["dialect"],
+            ),
+            approvals: counter(
+                &r,
+                "asg_approvals_total",
+                "Approval events: opened, approved, denied, released, refused_permit",
+                &["event"],
+            ),
             upstream_latency,
             inspect_latency,
             policy_info,
@@ -157,6 +178,82 @@ impl Metrics {
         String::from_utf8(buf).expect("prometheus text is UTF-8")
     }
 }
+
+// --- forward proxy and transparent mode (issue 6) ---
+
+/// Connection-level counters of the forward proxy. Requests inside an
+/// intercepted tunnel are counted like reverse-mode requests
+/// (`asg_requests_total`, with the forward route names).
+///
+/// Label values: `mode` ∈ {connect, transparent, absolute}; `action` ∈
+/// {intercept, passthrough, deny}; `reason` ∈ {bad_request, client_tls,
+/// not_tls, upstream_connect, loop, internal_destination, not_redirected,
+/// timeout};
+/// `direction` ∈ {up, down}; `source`/`leaf` ∈ {minted, cached}.
+pub struct ForwardMetrics {
+    pub decisions: IntCounterVec,
+    pub failures: IntCounterVec,
+    pub tunnel_bytes: IntCounterVec,
+    pub open: IntGaugeVec,
+    pub leaves: IntCounterVec,
+    pub handshake: HistogramVec,
+}
+
+impl ForwardMetrics {
+    fn register(r: &Registry) -> ForwardMetrics {
+        let open = IntGaugeVec::new(
+            Opts::new(
+                "asg_forward_open_connections",
+                "Open forward-proxy connections (tunnels and transparent connections)",
+            ),
+            &["mode"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(open.clone())).expect("unique metric");
+        let handshake = HistogramVec::new(
+            HistogramOpts::new(
+                "asg_forward_tls_handshake_seconds",
+                "Client-side TLS handshake of intercepted connections, including leaf minting",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
+            &["leaf"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(handshake.clone()))
+            .expect("unique metric");
+        ForwardMetrics {
+            decisions: counter(
+                r,
+                "asg_forward_decisions_total",
+                "Forward-proxy destinations by mode and policy action",
+                &["mode", "action"],
+            ),
+            failures: counter(
+                r,
+                "asg_forward_failures_total",
+                "Forward-proxy connections that failed before any request, by mode and reason",
+                &["mode", "reason"],
+            ),
+            tunnel_bytes: counter(
+                r,
+                "asg_tunnel_bytes_total",
+                "Bytes relayed through blind (passthrough) tunnels",
+                &["mode", "direction"],
+            ),
+            leaves: counter(
+                r,
+                "asg_tls_leaf_certificates_total",
+                "Leaf certificates served to intercepted clients, minted or from the cache",
+                &["source"],
+            ),
+            open,
+            handshake,
+        }
+    }
+}
+// --- end forward proxy ---
 
 impl Default for Metrics {
     fn default() -> Self {

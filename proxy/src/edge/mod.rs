@@ -6,7 +6,9 @@
 #![allow(clippy::result_large_err)]
 
 pub mod admin;
+pub mod approvals;
 pub mod auth;
 pub mod inspect_api;
 pub mod metrics;
+pub mod operator;
 pub mod ratelimit;

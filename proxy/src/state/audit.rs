@@ -2,9 +2,13 @@
 //! monotonically increasing id so scans come back in time order. Records
 //! never hold raw secrets: findings carry masked evidence and targets are
 //! redacted before they are written.
+//!
+//! A second tree indexes records by session for timelines. Retention (by
+//! age and by size) deletes from the oldest end; see [`super::retention`].
 
-use super::{Store, StoreError};
+use super::{decode, encode, Store, StoreError};
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::Ordering;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditFinding {
@@ -19,7 +23,7 @@ pub struct AuditFinding {
     pub location: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {
     #[serde(default)]
     pub seq: u64,
@@ -50,19 +54,54 @@ pub struct AuditEvent {
     pub status: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub turn_id: String,
+    /// Approvals opened or spent by this request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<String>,
+}
+
+fn session_key(session_id: &str, seq: u64) -> Vec<u8> {
+    let id = session_id.as_bytes();
+    let len = id.len().min(u16::MAX as usize);
+    let mut k = Vec::with_capacity(2 + len + 8);
+    k.extend_from_slice(&(len as u16).to_be_bytes());
+    k.extend_from_slice(&id[..len]);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn session_prefix(session_id: &str) -> Vec<u8> {
+    let mut k = session_key(session_id, 0);
+    k.truncate(k.len() - 8);
+    k
+}
+
+fn seq_of(key: &[u8]) -> u64 {
+    key.try_into().map(u64::from_be_bytes).unwrap_or(0)
 }
 
 impl Store {
-    /// Append one event; returns its sequence number.
+    /// Append one event; returns its sequence number. The write is durable
+    /// once [`Store::durable`] returns.
     pub fn append_audit(&self, event: &AuditEvent) -> Result<u64, StoreError> {
         let seq = self.db.generate_id()?;
         let mut record = event.clone();
         record.seq = seq;
-        let bytes = serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt {
-            tree: "audit",
-            message: e.to_string(),
-        })?;
+        let bytes = encode("audit", &record)?;
+        let len = bytes.len() as u64;
         self.audit.insert(seq.to_be_bytes(), bytes)?;
+        if !event.session_id.is_empty() {
+            self.audit_session
+                .insert(session_key(&event.session_id, seq), &[])?;
+        }
+        self.wrote();
+        self.audit_bytes.fetch_add(len, Ordering::Relaxed);
+        self.stats.record(
+            super::now_ms(),
+            &event.decision,
+            event.findings.iter().map(|f| family(&f.rule_id)),
+        );
         Ok(seq)
     }
 
@@ -71,10 +110,51 @@ impl Store {
         let mut out = Vec::with_capacity(limit.min(1024));
         for item in self.audit.iter().rev().take(limit) {
             let (_, v) = item?;
-            out.push(serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
-                tree: "audit",
-                message: e.to_string(),
-            })?);
+            out.push(decode("audit", &v)?);
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` events with `seq > after` (all, from the first, for
+    /// `None`), oldest first. For tailing, pass the last seq seen.
+    pub fn audit_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let start = match after {
+            Some(seq) => match seq.checked_add(1) {
+                Some(next) => next,
+                None => return Ok(Vec::new()),
+            },
+            None => 0,
+        };
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for item in self.audit.range(start.to_be_bytes()..).take(limit) {
+            let (_, v) = item?;
+            out.push(decode("audit", &v)?);
+        }
+        Ok(out)
+    }
+
+    /// The newest `limit` events of a session, newest first.
+    pub fn audit_for_session(
+        &self,
+        session_id: &str,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let prefix = session_prefix(session_id);
+        let mut out = Vec::new();
+        for item in self.audit_session.scan_prefix(&prefix).rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, _) = item?;
+            let seq = seq_of(&k[prefix.len()..]);
+            // Retention may have removed the record before its index entry.
+            if let Some(v) = self.audit.get(seq.to_be_bytes())? {
+                out.push(decode("audit", &v)?);
+            }
         }
         Ok(out)
     }
@@ -82,52 +162,152 @@ impl Store {
     pub fn audit_len(&self) -> usize {
         self.audit.len()
     }
+
+    /// Bytes of stored audit records.
+    pub fn audit_bytes(&self) -> u64 {
+        self.audit_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Add the size of the records that existed at open (appends since
+    /// are counted as they happen). Done once, by the retention thread, so
+    /// a large log does not delay startup.
+    pub(super) fn count_audit_bytes(&self) -> Result<(), StoreError> {
+        if self.audit_counted.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
+        let Some(boundary) = self.audit_boundary else {
+            return Ok(());
+        };
+        let mut total = 0u64;
+        for item in self.audit.range(..=boundary.to_be_bytes()) {
+            let (_, v) = item?;
+            total += v.len() as u64;
+        }
+        self.audit_bytes.fetch_add(total, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The last record's seq, if any (for [`Store::open`]).
+    pub(super) fn audit_last_seq(&self) -> Result<Option<u64>, StoreError> {
+        Ok(self.audit.last()?.map(|(k, _)| seq_of(&k)))
+    }
+
+    /// The oldest record, if any: `(seq, event)`.
+    pub(super) fn audit_oldest(&self) -> Result<Option<(u64, AuditEvent)>, StoreError> {
+        match self.audit.first()? {
+            Some((k, v)) => Ok(Some((seq_of(&k), decode("audit", &v)?))),
+            None => Ok(None),
+        }
+    }
+
+    /// Delete one record and its index entry.
+    pub(super) fn audit_remove(&self, seq: u64, session_id: &str) -> Result<(), StoreError> {
+        if let Some(old) = self.audit.remove(seq.to_be_bytes())? {
+            self.audit_bytes
+                .fetch_sub(old.len() as u64, Ordering::Relaxed);
+        }
+        if !session_id.is_empty() {
+            self.audit_session.remove(session_key(session_id, seq))?;
+        }
+        self.wrote();
+        Ok(())
+    }
+
+    /// Every event in order, for export; stops at the first error.
+    pub fn audit_iter(&self) -> impl Iterator<Item = Result<AuditEvent, StoreError>> + '_ {
+        self.audit.iter().map(|item| {
+            let (_, v) = item?;
+            decode("audit", &v)
+        })
+    }
+}
+
+/// A finding's rule family (`pi.override`, `secret.aws_access_key_id` …),
+/// the bounded key used for statistics.
+fn family(rule_id: &str) -> &str {
+    let mut dots = rule_id.match_indices('.');
+    match (dots.next(), dots.next()) {
+        (Some(_), Some((second, _))) => &rule_id[..second],
+        _ => rule_id,
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn event(id: &str, session: &str) -> AuditEvent {
+    AuditEvent {
+        time: "2026-01-01T00:00:00Z".into(),
+        request_id: id.into(),
+        session_id: session.into(),
+        route: "default".into(),
+        dialect: "openai_chat".into(),
+        stage: "request".into(),
+        decision: "allow".into(),
+        policy_version: "dev@x".into(),
+        latency_ms: 1.0,
+        status: Some(200),
+        ..AuditEvent::default()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn event(id: &str) -> AuditEvent {
-        AuditEvent {
-            seq: 0,
-            time: "2026-01-01T00:00:00Z".into(),
-            request_id: id.into(),
-            session_id: String::new(),
-            agent_id: String::new(),
-            route: "default".into(),
-            dialect: "openai_chat".into(),
-            stage: "request".into(),
-            decision: "allow".into(),
-            total_score: 0.0,
-            reasons: vec![],
-            findings: vec![],
-            tools: vec![],
-            masked: 0,
-            policy_version: "dev@x".into(),
-            latency_ms: 1.0,
-            status: Some(200),
-            path: None,
-        }
+    fn ids(events: &[AuditEvent]) -> Vec<&str> {
+        events.iter().map(|e| e.request_id.as_str()).collect()
     }
 
     #[test]
     fn tail_is_newest_first_and_survives_reopen() {
         let (store, dir) = super::super::temp_store();
         for i in 0..5 {
-            store.append_audit(&event(&format!("r{i}"))).unwrap();
+            store.append_audit(&event(&format!("r{i}"), "")).unwrap();
         }
-        let tail = store.audit_tail(2).unwrap();
-        assert_eq!(
-            tail.iter()
-                .map(|e| e.request_id.as_str())
-                .collect::<Vec<_>>(),
-            ["r4", "r3"]
-        );
-        store.flush().unwrap();
+        assert_eq!(ids(&store.audit_tail(2).unwrap()), ["r4", "r3"]);
+        store.durable_blocking(store.ticket()).unwrap();
+        let bytes = store.audit_bytes();
+        assert!(bytes > 0);
         drop(store);
         let again = Store::open(&dir).unwrap();
         assert_eq!(again.audit_len(), 5);
+        again.append_audit(&event("r5", "")).unwrap();
+        let fresh = again.audit_bytes();
+        assert!(fresh > 0 && fresh < bytes, "only the new record so far");
+        again.count_audit_bytes().unwrap();
+        assert_eq!(again.audit_bytes(), bytes + fresh, "old records added once");
+        again.count_audit_bytes().unwrap();
+        assert_eq!(again.audit_bytes(), bytes + fresh, "and only once");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn session_timeline_and_tailing() {
+        let (store, dir) = super::super::temp_store();
+        let mut seqs = Vec::new();
+        for i in 0..6 {
+            let s = if i % 2 == 0 { "alpha" } else { "alphabet" };
+            seqs.push(store.append_audit(&event(&format!("r{i}"), s)).unwrap());
+        }
+        assert_eq!(
+            ids(&store.audit_for_session("alpha", 10).unwrap()),
+            ["r4", "r2", "r0"],
+            "a session id that prefixes another is not mixed up"
+        );
+        assert_eq!(ids(&store.audit_for_session("alpha", 1).unwrap()), ["r4"]);
+        assert_eq!(
+            ids(&store.audit_after(Some(seqs[3]), 10).unwrap()),
+            ["r4", "r5"]
+        );
+        assert_eq!(
+            store.audit_after(None, 10).unwrap().len(),
+            6,
+            "seq 0 included"
+        );
+        store.audit_remove(seqs[4], "alpha").unwrap();
+        assert_eq!(
+            ids(&store.audit_for_session("alpha", 10).unwrap()),
+            ["r2", "r0"]
+        );
         std::fs::remove_dir_all(dir).ok();
     }
 }

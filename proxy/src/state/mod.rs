@@ -1,16 +1,44 @@
-//! Durable state on sled: the audit log (and, as they grow, sessions and
-//! approvals). One database in the data folder; each concern is a tree.
+//! Durable state on sled: audit log, sessions and agents, approvals. One
+//! database in the data folder; each concern is a tree:
 //!
-//! sled is unmaintained upstream (0.34.7 is the last stable release), so the
-//! rest of the gateway talks to [`Store`], never to sled directly.
+//! | tree | key | value |
+//! |---|---|---|
+//! | `audit` | seq (u64 BE) | [`AuditEvent`] JSON |
+//! | `audit_session` | len-prefixed session id ‖ seq | – (timeline index) |
+//! | `sessions` | session id | [`SessionState`] JSON |
+//! | `session_activity` | updated ms ‖ session id | – (recent-sessions index) |
+//! | `agents` | agent id | [`AgentState`] JSON |
+//! | `approvals` | 16-byte id (time-ordered) | [`Approval`] JSON |
+//! | `approval_slots` | binding fingerprint | approval id (the live one) |
+//! | `permits` | SHA-256 of a permit | approval id |
+//! | `meta` | name | value (`schema`) |
+//!
+//! Writes are acknowledged only once durable: see [`durable`] (group
+//! commit). sled is unmaintained upstream (0.34.7 is the last stable
+//! release), so the rest of the gateway talks to [`Store`], never to sled.
+//!
+//! [`SessionState`]: crate::decision::session::SessionState
+//! [`AgentState`]: crate::decision::session::AgentState
+//! [`Approval`]: crate::decision::approvals::Approval
 
+pub mod approvals;
 pub mod audit;
+mod cache;
+pub mod durable;
 mod keys;
+pub mod retention;
+pub mod sessions;
+pub mod stats;
 
 pub use audit::{AuditEvent, AuditFinding};
+pub use durable::Ticket;
 pub use keys::load_or_create_mask_key;
 
+use crate::decision::session::{AgentState, SessionState};
+use cache::Cached;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -22,12 +50,35 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("corrupt record in {tree}: {message}")]
     Corrupt { tree: &'static str, message: String },
+    #[error("state could not be written to disk: {0}")]
+    NotDurable(String),
 }
+
+/// The on-disk layout version this build reads and writes.
+const SCHEMA: &[u8] = b"1";
 
 pub struct Store {
     db: sled::Db,
     audit: sled::Tree,
+    audit_session: sled::Tree,
+    /// Sessions and agents: in memory, written behind (see [`cache`]).
+    sessions: Arc<Cached<SessionState>>,
+    session_activity: sled::Tree,
+    agents: Arc<Cached<AgentState>>,
+    approvals: sled::Tree,
+    approval_slots: sled::Tree,
+    permits: sled::Tree,
     path: PathBuf,
+    committer: Arc<durable::Committer>,
+    writer: StateWriter,
+    /// Bytes of audit values, maintained by appends and retention; the
+    /// records that existed at open are added once by the retention thread.
+    audit_bytes: AtomicU64,
+    audit_counted: AtomicBool,
+    /// Last audit seq at open.
+    audit_boundary: Option<u64>,
+    pub stats: stats::Stats,
+    watchers: approvals::Watchers,
 }
 
 impl Store {
@@ -37,13 +88,74 @@ impl Store {
             message: e.to_string(),
         })?;
         let path = dir.join("asg.sled");
+        // sled recovers the longest valid prefix of its log and says
+        // nothing when that prefix is empty; a folder that held state and
+        // now opens without our schema marker is corrupt, not new.
+        let had_state = std::fs::metadata(path.join("db")).is_ok_and(|m| m.len() > 0);
+        // No timer flush: the committer flushes whatever was written.
         let db = sled::Config::new()
             .path(&path)
-            .flush_every_ms(Some(200))
+            .flush_every_ms(None)
             .open()
             .map_err(|e| classify(&path, e))?;
-        let audit = db.open_tree("audit")?;
-        Ok(Store { db, audit, path })
+        let open = |name: &str| db.open_tree(name).map_err(|e| classify(&path, e));
+        let meta = open("meta")?;
+        match meta.get("schema").map_err(|e| classify(&path, e))? {
+            Some(v) if v.as_ref() != SCHEMA => {
+                return Err(StoreError::Open {
+                    path: path.clone(),
+                    message: format!(
+                    "it was written by a different asg version (schema {}, this build reads {})",
+                    String::from_utf8_lossy(&v),
+                    String::from_utf8_lossy(SCHEMA)
+                ),
+                })
+            }
+            Some(_) => {}
+            None if had_state => {
+                return Err(StoreError::Open {
+                    path: path.clone(),
+                    message: "it holds data but none of it could be read (corrupt log?); move the folder aside to start empty, or restore it from a backup".to_string(),
+                })
+            }
+            None => {
+                meta.insert("schema", SCHEMA)
+                    .map_err(|e| classify(&path, e))?;
+                db.flush().map_err(|e| classify(&path, e))?;
+            }
+        }
+        let sessions = Arc::new(Cached::new("sessions", open("sessions")?));
+        let agents = Arc::new(Cached::new("agents", open("agents")?));
+        let session_activity = open("session_activity")?;
+        let committer = Arc::new(durable::Committer::start(db.clone()));
+        let writer = StateWriter::start(
+            sessions.clone(),
+            agents.clone(),
+            session_activity.clone(),
+            committer.clone(),
+        );
+        let store = Store {
+            audit: open("audit")?,
+            audit_session: open("audit_session")?,
+            sessions,
+            session_activity,
+            agents,
+            approvals: open("approvals")?,
+            approval_slots: open("approval_slots")?,
+            permits: open("permits")?,
+            committer,
+            writer,
+            db,
+            path,
+            audit_bytes: AtomicU64::new(0),
+            audit_counted: AtomicBool::new(false),
+            audit_boundary: None,
+            stats: stats::Stats::default(),
+            watchers: approvals::Watchers::default(),
+        };
+        let mut store = store;
+        store.audit_boundary = store.audit_last_seq()?;
+        Ok(store)
     }
 
     pub fn path(&self) -> &Path {
@@ -59,10 +171,129 @@ impl Store {
         &self.db
     }
 
+    /// Flush everything now (blocking).
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
     }
+
+    /// Note a write for the committer; call after every sled write.
+    fn wrote(&self) -> Ticket {
+        self.committer.written()
+    }
+
+    /// Everything written so far (by anyone), to wait on.
+    pub fn ticket(&self) -> Ticket {
+        self.committer.ticket()
+    }
+
+    /// Wait until every write made so far is on disk. Call before
+    /// acknowledging (answering) anything that was written.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        self.committer.wait(self.ticket()).await
+    }
+
+    pub async fn durable_until(&self, t: Ticket) -> Result<(), StoreError> {
+        self.committer.wait(t).await
+    }
+
+    /// Blocking variant for synchronous hooks.
+    pub fn durable_blocking(&self, t: Ticket) -> Result<(), StoreError> {
+        self.committer.wait_blocking(t)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Last write of sessions and agents, then the committer flushes.
+        self.writer.stop();
+    }
+}
+
+/// How often changed sessions and agents are written: a busy session is
+/// written at most twice a second, however many requests it serves. A
+/// crash loses at most this much session *risk* (never audit records or
+/// approval decisions, which are durable before they are acknowledged).
+const STATE_WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The background writer of the session and agent caches.
+struct StateWriter {
+    stop: Arc<AtomicBool>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl StateWriter {
+    fn start(
+        sessions: Arc<Cached<SessionState>>,
+        agents: Arc<Cached<AgentState>>,
+        activity: sled::Tree,
+        committer: Arc<durable::Committer>,
+    ) -> StateWriter {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("asg-state-writer".into())
+            .spawn(move || loop {
+                let last = flag.load(Ordering::Relaxed);
+                match sessions::persist(&sessions, &agents, &activity) {
+                    Ok(n) if n > 0 => {
+                        committer.written();
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "session state write failed"),
+                }
+                if last {
+                    return;
+                }
+                std::thread::park_timeout(STATE_WRITE_INTERVAL);
+            })
+            .expect("spawn the state writer thread");
+        StateWriter {
+            stop,
+            thread: Mutex::new(Some(thread)),
+        }
+    }
+
+    /// One last write, then stop.
+    fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
+fn corrupt(tree: &'static str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        tree,
+        message: e.to_string(),
+    }
+}
+
+fn encode<T: serde::Serialize>(tree: &'static str, v: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(v).map_err(|e| corrupt(tree, e))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(tree: &'static str, b: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(b).map_err(|e| corrupt(tree, e))
+}
+
+/// Current time in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Unix milliseconds as RFC 3339 (UTC, milliseconds).
+pub fn rfc3339_ms(ms: i64) -> String {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
 }
 
 fn classify(path: &Path, e: sled::Error) -> StoreError {
@@ -107,5 +338,54 @@ mod tests {
             err.to_string().contains("locked by another process"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn second_open_is_locked_and_reopen_after_drop_works() {
+        let (store, dir) = temp_store();
+        match Store::open(&dir) {
+            Err(StoreError::Locked { .. }) => {}
+            Err(e) => panic!("expected Locked, got {e}"),
+            Ok(_) => panic!("expected Locked, got a second store"),
+        }
+        drop(store);
+        Store::open(&dir).unwrap();
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let (store, dir) = temp_store();
+        store
+            .db
+            .open_tree("meta")
+            .unwrap()
+            .insert("schema", "99")
+            .unwrap();
+        store.flush().unwrap();
+        drop(store);
+        let err = Store::open(&dir).err().expect("refused");
+        assert!(err.to_string().contains("different asg version"), "{err}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn unreadable_state_is_refused_not_silently_emptied() {
+        let (store, dir) = temp_store();
+        store.append_audit(&audit::event("r1", "")).unwrap();
+        store.flush().unwrap();
+        drop(store);
+        let db = dir.join("asg.sled").join("db");
+        let len = std::fs::metadata(&db).unwrap().len() as usize;
+        std::fs::write(&db, vec![0x5a; len]).unwrap();
+        let err = Store::open(&dir).err().expect("refused");
+        assert!(err.to_string().contains("cannot open data folder"), "{err}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn times_render_as_rfc3339() {
+        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_ms(1_500), "1970-01-01T00:00:01.5Z");
     }
 }

@@ -5,6 +5,7 @@
 //! crash. Loading compiles everything the detectors need (automata, regexes)
 //! once, so the hot path only reads an immutable [`Policy`].
 
+pub mod connect;
 mod error;
 mod evaluate;
 pub mod store;
@@ -12,11 +13,13 @@ pub mod store;
 pub use error::PolicyError;
 pub use evaluate::{evaluate, Evaluation};
 
+use crate::decision::approvals::ApprovalsConfig;
 use crate::decision::detectors::{
     chains::ChainRule, injection::InjectionConfig, secrets::SecretsConfig, tools::EgressConfig,
     tools::ToolsConfig, Detectors,
 };
 use crate::decision::redact::{RedactionConfig, Redactor};
+use crate::decision::session::SessionConfig;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -58,6 +61,15 @@ pub struct PolicyFile {
     pub chains: Option<Vec<ChainRule>>,
     #[serde(default)]
     pub proxy: ProxyPolicy,
+    /// Session identity and session risk (`[session]`).
+    #[serde(default)]
+    pub session: SessionConfig,
+    /// Approvals and permits (`[approvals]`).
+    #[serde(default)]
+    pub approvals: ApprovalsConfig,
+    /// Forward-proxy destinations: intercept, passthrough or deny (`connect.rs`).
+    #[serde(default)]
+    pub connect: connect::ConnectPolicy,
 }
 
 /// Thresholds of the scoring model (the original project's `policy` block).
@@ -124,6 +136,9 @@ pub struct ProxyPolicy {
     pub blocked_tool_call: BlockedToolCall,
     /// What a `challenge` on a request (no tool call to hold) does.
     pub request_challenge: RequestChallenge,
+    /// What a `challenge` on a tool call does: let it through flagged
+    /// (`allow`), ask a human (`require_approval`), or refuse (`block`).
+    pub tool_challenge: ToolChallenge,
     /// Largest request or buffered response body, in bytes.
     pub max_body_bytes: usize,
     /// Bodies that are not valid JSON on an inspected path: `reject` (400)
@@ -137,6 +152,7 @@ impl Default for ProxyPolicy {
             unknown_paths: UnknownPaths::Pass,
             blocked_tool_call: BlockedToolCall::Refusal,
             request_challenge: RequestChallenge::Allow,
+            tool_challenge: ToolChallenge::RequireApproval,
             max_body_bytes: 8 * 1024 * 1024,
             malformed_body: MalformedBody::Reject,
         }
@@ -161,6 +177,14 @@ pub enum BlockedToolCall {
 #[serde(rename_all = "snake_case")]
 pub enum RequestChallenge {
     Allow,
+    Block,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolChallenge {
+    Allow,
+    RequireApproval,
     Block,
 }
 
@@ -323,6 +347,9 @@ fn validate(p: &PolicyFile) -> Result<(), Invalid> {
         ));
     }
     p.redaction.validate()?;
+    p.session.validate()?;
+    p.approvals.validate()?;
+    p.connect.validate()?;
     for (i, chain) in p.chains.iter().flatten().enumerate() {
         if chain.sequence.len() < 2 {
             return Err((

@@ -1,0 +1,141 @@
+//! Tool calls proposed in a stream: judged once complete, with the same
+//! decision function as buffered responses, before the agent sees them.
+//!
+//! The dialect handlers collect a call's argument fragments (withholding
+//! them), then ask [`Cx::judge`] what to emit: the call as it came, the call
+//! with masked arguments, or a refusal text in its place. Judging goes
+//! through the request's session layer ([`SessionHooks`]) exactly like the
+//! buffered path: session history and risk count, and a call that needs
+//! approval opens (or spends) an approval whose id the refusal quotes.
+
+use super::Cx;
+use crate::datapath::dialect::{redact_json, refusal_message};
+use crate::datapath::enforce::{approval_message, first_reason, judge_calls_with, CallAction};
+use crate::datapath::hooks::Settled;
+use crate::decision::ToolCall;
+use serde_json::{json, Value};
+
+/// How a dialect carries a call's arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgsForm {
+    /// A JSON document inside a string (OpenAI `function.arguments`).
+    JsonString,
+    /// A JSON object streamed as text (Anthropic `partial_json`).
+    JsonObject,
+    /// Free text (OpenAI custom tools' `input`).
+    Text,
+}
+
+/// What to send in place of a complete call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Emit the call; `masked` replaces the arguments when secrets in them
+    /// were masked.
+    Allow { masked: Option<String> },
+    /// Emit this text instead (blocked, or waiting for approval).
+    Refuse { message: String },
+    /// Blocked, and the profile says `blocked_tool_call = "error"`: end
+    /// the stream with an error event carrying this message.
+    Fail { message: String },
+}
+
+/// Parse collected arguments the way the buffered path does.
+fn parse(raw: &str, form: ArgsForm) -> Value {
+    match form {
+        ArgsForm::Text => Value::String(raw.to_string()),
+        _ if raw.trim().is_empty() => json!({}),
+        _ => serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string())),
+    }
+}
+
+impl Cx {
+    /// Decide a complete call. Calls of one stream are judged in the order
+    /// they complete, each after the session's history and the stream's
+    /// earlier calls (chain context).
+    pub fn judge(&mut self, name: &str, id: Option<&str>, raw: &str, form: ArgsForm) -> Verdict {
+        let mut call = ToolCall::new(name, parse(raw, form));
+        call.id = id.map(str::to_string);
+        let policy = self.policy.clone();
+        let hooks = self.hooks.clone();
+        let history = self.history.get_or_insert_with(|| {
+            // The response stage starts with the first call (as buffered).
+            hooks.begin(&Value::Null);
+            hooks.history()
+        });
+        let mut context = history.clone();
+        context.extend(self.steps.iter().cloned());
+        let calls = std::slice::from_ref(&call);
+        let Some(judged) =
+            judge_calls_with(&policy, calls, &context, self.masking, hooks.as_ref()).pop()
+        else {
+            unreachable!("one call in, one judged call out");
+        };
+        self.steps.push(policy.detectors.tools.tags_of(&call));
+        let mut why = first_reason(&judged.assessment);
+        match &judged.settled {
+            Some(Settled::Pending { approval_id, note }) => {
+                why = format!("{why}; approval id {approval_id}{note}")
+            }
+            Some(Settled::Denied { approval_id }) => {
+                why = format!("Denied by an operator (approval {approval_id}); {why}")
+            }
+            _ => {}
+        }
+        if let Some(s) = judged.settled {
+            self.report.approvals.push(s);
+        }
+        self.report.absorb(&judged.assessment);
+        self.report.tools.push(judged.verdict);
+        match judged.action {
+            CallAction::Pass => Verdict::Allow {
+                masked: self.mask_arguments(raw, form),
+            },
+            CallAction::NeedsApproval => Verdict::Refuse {
+                message: approval_message(name, &why, &self.request_id),
+            },
+            CallAction::Refuse if self.blocked_as_error() => Verdict::Fail {
+                message: refusal_message(name, &why, &self.request_id),
+            },
+            CallAction::Refuse => Verdict::Refuse {
+                message: refusal_message(name, &why, &self.request_id),
+            },
+        }
+    }
+
+    /// Mask secrets in arguments exactly as the buffered path's body walk
+    /// does; `None` when nothing was masked.
+    fn mask_arguments(&mut self, raw: &str, form: ArgsForm) -> Option<String> {
+        if !self.redact {
+            return None;
+        }
+        let policy = self.policy.clone();
+        let (masked, events) = match form {
+            ArgsForm::JsonString => {
+                let mut v = json!({ "arguments": raw });
+                let events = redact_json(&mut v, &policy.redactor, &self.masker);
+                (v["arguments"].as_str().map(str::to_string), events)
+            }
+            ArgsForm::JsonObject => match serde_json::from_str::<Value>(raw) {
+                Ok(mut v) => {
+                    let events = redact_json(&mut v, &policy.redactor, &self.masker);
+                    (Some(v.to_string()), events)
+                }
+                Err(_) => {
+                    let mut v = Value::String(raw.to_string());
+                    let events = redact_json(&mut v, &policy.redactor, &self.masker);
+                    (v.as_str().map(str::to_string), events)
+                }
+            },
+            ArgsForm::Text => {
+                let mut v = Value::String(raw.to_string());
+                let events = redact_json(&mut v, &policy.redactor, &self.masker);
+                (v.as_str().map(str::to_string), events)
+            }
+        };
+        if events.is_empty() {
+            return None;
+        }
+        self.masks.extend(events);
+        masked
+    }
+}

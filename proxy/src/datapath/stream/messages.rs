@@ -1,0 +1,80 @@
+//! Streams whose events each carry one complete message: MCP servers that
+//! answer `tools/call` with `text/event-stream` (JSON-RPC messages:
+//! progress notifications, then the response), and HTTP tools. Each
+//! message is inspected exactly like a buffered body of that dialect, so a
+//! tool result is masked (or withheld) the same way in both transports.
+
+use super::sse::{Fields, RawEvent};
+use super::{emit_json, Cx};
+use crate::datapath::dialect::Dialect;
+use crate::datapath::enforce::{inspect_response_with, Inspection};
+use bytes::BytesMut;
+
+pub struct MessageStream {
+    dialect: Dialect,
+}
+
+impl MessageStream {
+    pub fn new(dialect: Dialect) -> Self {
+        MessageStream { dialect }
+    }
+
+    pub fn event(&mut self, ev: RawEvent, cx: &mut Cx, out: &mut BytesMut) {
+        let Some(fields) = ev.fields() else {
+            out.extend_from_slice(&ev.raw);
+            return;
+        };
+        let Some(data) = fields.data.as_deref() else {
+            out.extend_from_slice(&ev.raw);
+            return;
+        };
+        if serde_json::from_str::<serde_json::Value>(data).is_err() {
+            opaque(&ev, &fields, cx, out);
+            return;
+        }
+        let policy = cx.policy.clone();
+        let ins = Inspection {
+            policy: &policy,
+            masker: &cx.masker,
+            dialect: self.dialect,
+            request_id: &cx.request_id,
+            tool_name: "",
+        };
+        let hooks = cx.hooks.clone();
+        let (rewritten, report) = inspect_response_with(&ins, data.as_bytes(), 200, hooks.as_ref());
+        cx.report.decision = cx.report.decision.max(report.decision);
+        cx.report.score = cx.report.score.max(report.score);
+        for r in report.reasons {
+            cx.note(&r);
+        }
+        cx.report.findings.extend(report.findings);
+        cx.report.tools.extend(report.tools);
+        cx.report.approvals.extend(report.approvals);
+        cx.masks.extend(report.masks);
+        match rewritten.and_then(|b| String::from_utf8(b).ok()) {
+            Some(body) => {
+                let v: serde_json::Value =
+                    serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body));
+                emit_json(out, fields.event, fields.id, &v);
+            }
+            None => out.extend_from_slice(&ev.raw),
+        }
+    }
+}
+
+/// An event whose data is not JSON: mask it as plain text, keep its
+/// framing fields.
+pub(crate) fn opaque(ev: &RawEvent, fields: &Fields<'_>, cx: &mut Cx, out: &mut BytesMut) {
+    let data = fields.data.as_deref().unwrap_or_default();
+    if !cx.redact {
+        out.extend_from_slice(&ev.raw);
+        return;
+    }
+    match cx.policy.redactor.redact(data, &cx.masker) {
+        Some(r) => {
+            cx.masks.extend(r.events);
+            super::sse::write_event(out, fields.event, fields.id, &r.text);
+        }
+        None => out.extend_from_slice(&ev.raw),
+    }
+}

@@ -1,0 +1,356 @@
+//! Inspecting Server-Sent-Event responses in flight.
+//!
+//! A [`StreamRewriter`] sits in the synchronous response-body filter: bytes
+//! from the upstream go in, bytes for the client come out, event by event,
+//! never buffering more than the event being received plus what the
+//! per-channel redactors hold back. It
+//! * masks secrets in streamed text even when they straddle deltas
+//!   ([`holdback`]), consistently in the repeated full copies of the
+//!   Responses API;
+//! * withholds each tool call until it is complete, judges it with the
+//!   same decision function as buffered responses, and emits it, emits it
+//!   with masked arguments, or emits a refusal in its place ([`calls`]);
+//! * keeps what SDKs check: ids, indexes, `sequence_number`s, `event:` lines,
+//!   end signals, mid-stream errors.
+//!
+//! One handler per dialect: [`chat`], [`responses`], [`anthropic`], and
+//! [`messages`] for MCP and HTTP tools (one complete JSON message per event).
+
+pub mod anthropic;
+pub mod calls;
+pub mod chat;
+pub mod holdback;
+pub mod messages;
+pub mod responses;
+pub mod sse;
+
+pub use calls::Verdict;
+
+use crate::datapath::dialect::{redact_json, Dialect, ErrorKind};
+use crate::datapath::enforce::{masking, Stage, StageReport};
+use crate::datapath::hooks::SessionHooks;
+use crate::decision::policy::BlockedToolCall;
+use crate::decision::redact::Masker;
+use crate::decision::{Decision, Masking, Policy};
+use bytes::{BufMut, Bytes, BytesMut};
+use holdback::{MaskLog, TextChannel};
+use serde_json::Value;
+use sse::{RawEvent, SseParser};
+use std::sync::Arc;
+
+/// Everything the handlers share: policy, masking, decisions so far.
+pub struct Cx {
+    pub(crate) policy: Arc<Policy>,
+    pub(crate) masker: Masker,
+    pub(crate) request_id: String,
+    /// The request's session layer (history, risk, approvals).
+    pub(crate) hooks: Arc<dyn SessionHooks>,
+    /// The session's chain history, read when the first call is judged.
+    pub(crate) history: Option<Vec<Vec<String>>>,
+    /// Mask secrets in responses (policy `redaction.enabled` + `responses`).
+    pub(crate) redact: bool,
+    pub(crate) masking: Masking,
+    /// Chain history: tags of the calls judged so far.
+    pub(crate) steps: Vec<Vec<String>>,
+    pub(crate) masks: MaskLog,
+    pub(crate) report: StageReport,
+    /// A text delta carried logprobs that were removed.
+    logprobs_removed: bool,
+    /// A blocked call ended the stream with an error event: drop the rest.
+    pub(crate) terminated: bool,
+}
+
+impl Cx {
+    fn new(
+        policy: Arc<Policy>,
+        masker: Masker,
+        request_id: &str,
+        hooks: Arc<dyn SessionHooks>,
+    ) -> Self {
+        let r = &policy.file.redaction;
+        let redact = r.enabled && r.responses;
+        let cap = r.max_items;
+        Cx {
+            masking: masking(&policy, Stage::Response),
+            policy,
+            masker,
+            request_id: request_id.to_string(),
+            hooks,
+            history: None,
+            redact,
+            steps: Vec::new(),
+            masks: MaskLog::new(cap),
+            report: StageReport::new(Stage::Response),
+            logprobs_removed: false,
+            terminated: false,
+        }
+    }
+
+    /// The profile wants a blocked call to end the stream with an error
+    /// event rather than a refusal text (`proxy.blocked_tool_call`).
+    pub(crate) fn blocked_as_error(&self) -> bool {
+        self.policy.file.proxy.blocked_tool_call == BlockedToolCall::Error
+    }
+
+    /// The error body for a blocked call, in the dialect's own format.
+    pub(crate) fn blocked_error(&mut self, dialect: Dialect, message: &str) -> Value {
+        self.terminate_blocked();
+        dialect.error_body(ErrorKind::Blocked, message, &self.request_id)
+    }
+
+    /// Stop the stream after the error event for a blocked call.
+    pub(crate) fn terminate_blocked(&mut self) {
+        self.terminated = true;
+        self.note("stream ended with an error: a tool call was blocked (proxy.blocked_tool_call = \"error\")");
+    }
+
+    /// A text fragment in, the part that can be released (masked) out.
+    pub(crate) fn push_text(&mut self, ch: &mut TextChannel, fragment: &str) -> String {
+        if !self.redact {
+            return fragment.to_string();
+        }
+        let mut out = String::with_capacity(fragment.len() + 8);
+        let policy = self.policy.clone();
+        ch.push(
+            fragment,
+            &policy.redactor,
+            &self.masker,
+            &mut out,
+            &mut self.masks,
+        );
+        out
+    }
+
+    /// The channel ended: everything it still holds, masked.
+    pub(crate) fn flush_text(&mut self, ch: &mut TextChannel) -> String {
+        let mut out = String::new();
+        if self.redact {
+            let policy = self.policy.clone();
+            ch.flush(&policy.redactor, &self.masker, &mut out, &mut self.masks);
+        }
+        out
+    }
+
+    /// Mask every string of a JSON event (full copies, unknown events), as
+    /// the buffered path masks a whole body. Returns whether it changed.
+    pub(crate) fn redact_value(&mut self, v: &mut Value) -> bool {
+        if !self.redact {
+            return false;
+        }
+        let events = redact_json(v, &self.policy.redactor, &self.masker);
+        let changed = !events.is_empty();
+        self.masks.extend(events);
+        changed
+    }
+
+    /// Token logprobs cannot be masked in flight (a secret spans tokens):
+    /// they are dropped from text deltas while redaction is on.
+    pub(crate) fn drop_logprobs(&mut self, v: &mut Value) -> bool {
+        let has = match v {
+            Value::Array(a) => !a.is_empty(),
+            Value::Null => false,
+            _ => true,
+        };
+        if !(self.redact && has) {
+            return false;
+        }
+        *v = if v.is_array() {
+            Value::Array(Vec::new())
+        } else {
+            Value::Null
+        };
+        self.logprobs_removed = true;
+        true
+    }
+
+    pub(crate) fn note(&mut self, reason: &str) {
+        if !self.report.reasons.iter().any(|r| r == reason) {
+            self.report.reasons.push(reason.to_string());
+        }
+    }
+}
+
+/// Append `data: <json>` (with `event:`/`id:` lines) as one event.
+pub(crate) fn emit_json(out: &mut BytesMut, event: Option<&str>, id: Option<&str>, v: &Value) {
+    if let Some(e) = event {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(e.as_bytes());
+        out.extend_from_slice(b"\n");
+    }
+    if let Some(id) = id {
+        out.extend_from_slice(b"id: ");
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(b"\n");
+    }
+    out.extend_from_slice(b"data: ");
+    // Serializing a `Value` cannot fail; compact JSON has no line breaks.
+    let _ = serde_json::to_writer((&mut *out).writer(), v);
+    out.extend_from_slice(b"\n\n");
+}
+
+/// A per-dialect stream handler.
+enum Handler {
+    Chat(chat::ChatStream),
+    Responses(responses::ResponsesStream),
+    Anthropic(anthropic::AnthropicStream),
+    Messages(messages::MessageStream),
+}
+
+impl Handler {
+    fn event(&mut self, ev: RawEvent, cx: &mut Cx, out: &mut BytesMut) {
+        if cx.terminated {
+            return;
+        }
+        match self {
+            Handler::Chat(h) => h.event(ev, cx, out),
+            Handler::Responses(h) => h.event(ev, cx, out),
+            Handler::Anthropic(h) => h.event(ev, cx, out),
+            Handler::Messages(h) => h.event(ev, cx, out),
+        }
+    }
+
+    fn end(&mut self, cx: &mut Cx, out: &mut BytesMut) {
+        if cx.terminated {
+            return;
+        }
+        match self {
+            Handler::Chat(h) => h.end(cx, out),
+            Handler::Responses(h) => h.end(cx, out),
+            Handler::Anthropic(h) => h.end(cx, out),
+            Handler::Messages(_) => {}
+        }
+    }
+
+    /// An error event in the dialect's own form.
+    fn error(&mut self, message: &str, out: &mut BytesMut) {
+        match self {
+            Handler::Chat(_) => chat::error_event(message, out),
+            Handler::Responses(h) => h.error_event(message, out),
+            Handler::Anthropic(_) => anthropic::error_event(message, out),
+            Handler::Messages(_) => {}
+        }
+    }
+}
+
+/// Rewrites one SSE response. Construct it when the upstream answers with
+/// `text/event-stream`; feed it every body chunk; call [`finish`] at the end.
+///
+/// [`finish`]: StreamRewriter::finish
+pub struct StreamRewriter {
+    parser: SseParser,
+    handler: Handler,
+    cx: Cx,
+    /// The stream could not be inspected further; the rest is dropped.
+    failed: bool,
+    events: u64,
+    /// Time spent in `push` and `finish`.
+    busy: std::time::Duration,
+}
+
+impl StreamRewriter {
+    /// `None` for dialects whose streams are not inspected (passthrough).
+    /// `hooks` is the request's session layer (`NoSession` without one).
+    pub fn new(
+        dialect: Dialect,
+        policy: Arc<Policy>,
+        masker: Masker,
+        request_id: &str,
+        hooks: Arc<dyn SessionHooks>,
+    ) -> Option<Self> {
+        let handler = match dialect {
+            Dialect::OpenaiChat => Handler::Chat(chat::ChatStream::default()),
+            Dialect::OpenaiResponses => Handler::Responses(responses::ResponsesStream::default()),
+            Dialect::AnthropicMessages => Handler::Anthropic(anthropic::AnthropicStream::default()),
+            Dialect::Mcp | Dialect::HttpTool => {
+                Handler::Messages(messages::MessageStream::new(dialect))
+            }
+            Dialect::Passthrough => return None,
+        };
+        let max_event = policy.file.proxy.max_body_bytes;
+        Some(StreamRewriter {
+            parser: SseParser::new(max_event),
+            handler,
+            cx: Cx::new(policy, masker, request_id, hooks),
+            failed: false,
+            events: 0,
+            busy: std::time::Duration::ZERO,
+        })
+    }
+
+    /// Upstream bytes in; bytes for the client out (possibly empty).
+    pub fn push(&mut self, chunk: &[u8]) -> Bytes {
+        if self.failed {
+            return Bytes::new();
+        }
+        let started = std::time::Instant::now();
+        let out = self.push_inner(chunk);
+        self.busy += started.elapsed();
+        out
+    }
+
+    fn push_inner(&mut self, chunk: &[u8]) -> Bytes {
+        let mut out = BytesMut::new();
+        let (handler, cx, events) = (&mut self.handler, &mut self.cx, &mut self.events);
+        let res = self.parser.push(chunk, |ev| {
+            *events += 1;
+            handler.event(ev, cx, &mut out);
+        });
+        if let Err(e) = res {
+            let msg = format!(
+                "a stream event exceeded the gateway inspection limit of {} bytes; the rest of the stream was withheld",
+                self.cx.policy.file.proxy.max_body_bytes
+            );
+            self.cx.note(&msg);
+            tracing::warn!(bytes = e.0, "stream event too large; stream withheld");
+            self.handler.error(&msg, &mut out);
+            self.cx.report.decision = self.cx.report.decision.max(Decision::Block);
+            self.failed = true;
+        }
+        out.freeze()
+    }
+
+    /// The upstream ended: flush what is held back.
+    pub fn finish(&mut self) -> Bytes {
+        let mut out = BytesMut::new();
+        if self.failed {
+            return out.freeze();
+        }
+        let started = std::time::Instant::now();
+        if let Some(ev) = self.parser.finish() {
+            self.events += 1;
+            self.handler.event(ev, &mut self.cx, &mut out);
+        }
+        self.handler.end(&mut self.cx, &mut out);
+        self.busy += started.elapsed();
+        out.freeze()
+    }
+
+    /// CPU time spent rewriting this stream so far.
+    pub fn busy(&self) -> std::time::Duration {
+        self.busy
+    }
+
+    /// Events received so far.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// What the stream decided, for metrics and audit.
+    pub fn report(&self) -> StageReport {
+        let mut r = self.cx.report.clone();
+        r.masks = self.cx.masks.events.clone();
+        if self.cx.masks.written > 0 {
+            r.decision = r.decision.max(Decision::AllowWithRedaction);
+        }
+        if self.cx.logprobs_removed {
+            r.reasons.push(
+                "token logprobs removed from streamed text (they cannot be masked in flight)"
+                    .into(),
+            );
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,297 @@
+//! Sessions and agents: their risk memory (see
+//! [`crate::decision::session`]), updated atomically so concurrent
+//! requests of one session never lose each other's contribution.
+
+use super::cache::Written;
+use super::{Store, StoreError};
+use crate::decision::session::{
+    remember_agent, remember_session, AgentState, Record, RiskState, SessionConfig, SessionState,
+};
+use std::sync::Arc;
+
+/// The stored scopes of one request (shared snapshots; cheap to take).
+#[derive(Debug, Clone, Default)]
+pub struct Scoped {
+    pub session: Option<Arc<SessionState>>,
+    pub agent: Option<Arc<AgentState>>,
+}
+
+pub(super) fn activity_key(updated_ms: i64, session_id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + session_id.len());
+    k.extend_from_slice(&(updated_ms.max(0) as u64).to_be_bytes());
+    k.extend_from_slice(session_id.as_bytes());
+    k
+}
+
+impl Store {
+    pub fn session_get(&self, id: &str) -> Result<Option<Arc<SessionState>>, StoreError> {
+        self.sessions.get(id)
+    }
+
+    pub fn agent_get(&self, id: &str) -> Result<Option<Arc<AgentState>>, StoreError> {
+        self.agents.get(id)
+    }
+
+    /// Modify a session (or create it with `fresh`) atomically.
+    pub fn session_update(
+        &self,
+        id: &str,
+        fresh: impl FnOnce() -> SessionState,
+        f: impl FnOnce(&mut SessionState),
+    ) -> Result<Arc<SessionState>, StoreError> {
+        self.sessions.update(id, fresh, f)
+    }
+
+    /// Modify an agent (or create it with `fresh`) atomically.
+    pub fn agent_update(
+        &self,
+        id: &str,
+        fresh: impl FnOnce() -> AgentState,
+        f: impl FnOnce(&mut AgentState),
+    ) -> Result<Arc<AgentState>, StoreError> {
+        self.agents.update(id, fresh, f)
+    }
+
+    /// Load the session (if named) and the agent (if named and the agent
+    /// scope is on).
+    pub fn scopes_load(
+        &self,
+        cfg: &SessionConfig,
+        session_id: &str,
+        agent_id: &str,
+    ) -> Result<Scoped, StoreError> {
+        Ok(Scoped {
+            session: if session_id.is_empty() {
+                None
+            } else {
+                self.session_get(session_id)?
+            },
+            agent: if agent_id.is_empty() || !cfg.agent_scope {
+                None
+            } else {
+                self.agent_get(agent_id)?
+            },
+        })
+    }
+
+    /// Remember what a request did in its session (created on first use,
+    /// owned by `owner_id`; never changed by another agent) and in the
+    /// risk scope of `agent_id` (empty: none).
+    #[allow(clippy::too_many_arguments)]
+    pub fn scopes_record(
+        &self,
+        cfg: &SessionConfig,
+        session_id: &str,
+        agent_id: &str,
+        owner_id: &str,
+        rec: &Record,
+        memory: &[String],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        if !session_id.is_empty() {
+            self.sessions.update(
+                session_id,
+                || SessionState::new(session_id, owner_id, now_ms),
+                |s| {
+                    if s.agent_id.is_empty() || s.agent_id == owner_id {
+                        remember_session(cfg, s, rec, memory, now_ms)
+                    }
+                },
+            )?;
+        }
+        if !agent_id.is_empty() && cfg.agent_scope {
+            self.agents.update(
+                agent_id,
+                || AgentState::new(agent_id, now_ms),
+                |a| remember_agent(cfg, a, rec, session_id, now_ms),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// An approval was decided (or expired): it no longer waits, so it no
+    /// longer counts as staged in its session and agent.
+    pub fn unstage(
+        &self,
+        session_id: &str,
+        agent_id: &str,
+        approval_id: &str,
+    ) -> Result<(), StoreError> {
+        let drop_it = |r: &mut RiskState| r.staged.retain(|s| s.approval_id != approval_id);
+        if !session_id.is_empty() {
+            self.sessions
+                .update_existing(session_id, |s| drop_it(&mut s.risk))?;
+        }
+        if !agent_id.is_empty() {
+            self.agents
+                .update_existing(agent_id, |a| drop_it(&mut a.risk))?;
+        }
+        Ok(())
+    }
+
+    /// Write changed sessions and agents to the trees (the background
+    /// writer does this every interval; also on shutdown).
+    pub fn persist_state(&self) -> Result<usize, StoreError> {
+        persist(&self.sessions, &self.agents, &self.session_activity)
+    }
+
+    /// Sessions by most recent activity, newest first.
+    pub fn sessions_recent(&self, limit: usize) -> Result<Vec<Arc<SessionState>>, StoreError> {
+        let mut out: Vec<Arc<SessionState>> = Vec::new();
+        for item in self.session_activity.iter().rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, _) = item?;
+            if k.len() < 8 {
+                continue;
+            }
+            let id = String::from_utf8_lossy(&k[8..]);
+            if out.iter().any(|s| s.session_id == id) {
+                continue;
+            }
+            if let Some(s) = self.session_get(&id)? {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sessions active since `since_ms`.
+    pub fn sessions_active_count(&self, since_ms: i64) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for item in self.session_activity.range(activity_key(since_ms, "")..) {
+            item?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Delete sessions and agents idle since before `cutoff_ms`; returns
+    /// how many were removed.
+    pub(super) fn expire_idle(&self, cutoff_ms: i64) -> Result<usize, StoreError> {
+        self.persist_state()?;
+        let mut removed = 0;
+        let stale: Vec<_> = self
+            .session_activity
+            .range(..activity_key(cutoff_ms, ""))
+            .collect::<Result<_, _>>()?;
+        for (k, _) in stale {
+            let id = String::from_utf8_lossy(&k[8.min(k.len())..]).into_owned();
+            self.session_activity.remove(&k)?;
+            if self.sessions.remove_if(&id, |s| s.updated_ms < cutoff_ms)? {
+                removed += 1;
+            }
+        }
+        for id in self.agents.stored_ids()? {
+            if self.agents.remove_if(&id, |a| a.updated_ms < cutoff_ms)? {
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            self.wrote();
+        }
+        Ok(removed)
+    }
+}
+
+/// Write dirty sessions and agents, keeping the activity index in step.
+pub(super) fn persist(
+    sessions: &super::cache::Cached<SessionState>,
+    agents: &super::cache::Cached<AgentState>,
+    activity: &sled::Tree,
+) -> Result<usize, StoreError> {
+    let written: Vec<Written> = sessions.write_dirty()?;
+    for (id, before, now) in &written {
+        if *before != Some(*now) {
+            if let Some(b) = before {
+                activity.remove(activity_key(*b, id))?;
+            }
+            activity.insert(activity_key(*now, id), &[])?;
+        }
+    }
+    Ok(written.len() + agents.write_dirty()?.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::session::{remember_session, Outcome, Record, SessionConfig};
+    use std::sync::Arc;
+
+    #[test]
+    fn concurrent_updates_are_not_lost() {
+        let (store, dir) = super::super::temp_store();
+        let store = Arc::new(store);
+        let cfg = SessionConfig {
+            half_life_secs: 0,
+            ..SessionConfig::default()
+        };
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, cfg) = (store.clone(), cfg.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..25 {
+                        let rec = Record {
+                            steps: vec![("t".into(), vec![], Outcome::Executed)],
+                            score: 0.01,
+                            decision: "allow".into(),
+                            new_request: true,
+                            ..Record::default()
+                        };
+                        store
+                            .session_update(
+                                "s1",
+                                || SessionState::new("s1", "a", 1),
+                                |s| remember_session(&cfg, s, &rec, &[], 1),
+                            )
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let s = store.session_get("s1").unwrap().unwrap();
+        assert_eq!(s.request_count, 200);
+        assert!(
+            (s.risk.cumulative - 2.0).abs() < 1e-6,
+            "{}",
+            s.risk.cumulative
+        );
+        // Written behind when the store closes, and read back after.
+        drop(Arc::try_unwrap(store).ok().expect("sole owner"));
+        let again = Store::open(&dir).unwrap();
+        assert_eq!(again.session_get("s1").unwrap().unwrap().request_count, 200);
+        drop(again);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn recent_sessions_and_idle_expiry() {
+        let (store, dir) = super::super::temp_store();
+        for (id, t) in [("old", 1_000), ("mid", 2_000), ("new", 3_000)] {
+            store
+                .session_update(id, || SessionState::new(id, "a", t), |s| s.updated_ms = t)
+                .unwrap();
+        }
+        // Touch "old" again: it becomes the most recent.
+        store
+            .session_update("old", || unreachable!(), |s| s.updated_ms = 4_000)
+            .unwrap();
+        store.persist_state().unwrap();
+        let ids: Vec<String> = store
+            .sessions_recent(10)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.session_id.clone())
+            .collect();
+        assert_eq!(ids, ["old", "new", "mid"]);
+        assert_eq!(store.sessions_active_count(2_500).unwrap(), 2);
+        assert_eq!(store.expire_idle(2_500).unwrap(), 1);
+        assert!(store.session_get("mid").unwrap().is_none());
+        assert!(store.session_get("old").unwrap().is_some());
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
