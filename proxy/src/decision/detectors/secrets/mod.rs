@@ -463,22 +463,25 @@ fn maskable_token(token: &str) -> bool {
 fn pem_end(text: &str, start: usize) -> usize {
     let limit = floor_boundary(text, (start + MAX_BLOCK).min(text.len()));
     let body = &text[start..limit];
-    let marker = body.find("-----END").or_else(|| body.find("---- END"));
-    match marker {
-        Some(m) => {
-            let after = &body[m..];
-            // The marker line ends at its closing dashes.
-            let line_len = after.find('\n').unwrap_or(after.len());
-            let line = &after[..line_len];
-            let close = line
-                .rfind("-----")
-                .or_else(|| line.rfind("----"))
-                .filter(|&c| c > 4)
-                .map(|c| c + line[c..].bytes().take_while(|b| *b == b'-').count())
-                .unwrap_or(line_len);
-            start + m + close
+    let (marker, dashes) = match body.find("-----END") {
+        Some(m) => (m, "-----"),
+        None => match body.find("---- END") {
+            Some(m) => (m, "----"),
+            None => return limit,
+        },
+    };
+    // The marker ends at the dashes closing its label (`-----END RSA
+    // PRIVATE KEY-----`), not at the last dashes of its line: another
+    // block may start on the same line.
+    let label = marker + dashes.len() + 4;
+    let line_end = body[marker..].find('\n').map_or(body.len(), |n| marker + n);
+    match body[label.min(line_end)..line_end].find(dashes) {
+        Some(c) => {
+            let close = label + c;
+            let run = body[close..].bytes().take_while(|b| *b == b'-').count();
+            start + close + run
         }
-        None => limit,
+        None => start + line_end,
     }
 }
 

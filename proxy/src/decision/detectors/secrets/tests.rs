@@ -189,6 +189,12 @@ fn span_covers_only_the_value() {
     let m = s.find(pem);
     assert_eq!(m.len(), 1);
     assert!(pem[m[0].start..m[0].end].ends_with("-----END OPENSSH PRIVATE KEY-----"));
+    // Two blocks on touching lines are two spans, each ending at its END.
+    let two = "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY----- zv, -----BEGIN RSA PRIVATE KEY-----\nBBBB\n-----END RSA PRIVATE KEY-----\n";
+    let m = s.find(two);
+    assert_eq!(m.len(), 2, "{m:?}");
+    assert!(two[m[0].start..m[0].end].ends_with("AAAA\n-----END RSA PRIVATE KEY-----"));
+    assert!(two[m[1].start..m[1].end].ends_with("BBBB\n-----END RSA PRIVATE KEY-----"));
 }
 
 #[test]
