@@ -35,6 +35,8 @@ pub struct PolicyStore {
     policy_dir: Option<PathBuf>,
     last_error: Mutex<Option<String>>,
     observer: Arc<dyn ReloadObserver>,
+    /// Compilations attempted by `reload` (changed or not).
+    attempts: std::sync::atomic::AtomicU64,
 }
 
 /// Keeps the watcher alive; dropping it stops watching.
@@ -59,6 +61,7 @@ impl PolicyStore {
             policy_dir,
             last_error: Mutex::new(None),
             observer,
+            attempts: Default::default(),
         })
     }
 
@@ -74,6 +77,8 @@ impl PolicyStore {
     /// Recompile from the source; swap if it compiled and changed.
     /// Returns `Ok(true)` when a new version went live.
     pub fn reload(&self) -> Result<bool, PolicyError> {
+        self.attempts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let result = Policy::load(&self.spec, self.policy_dir.as_deref());
         match result {
             Ok(policy) => {
@@ -99,6 +104,11 @@ impl PolicyStore {
         }
     }
 
+    /// How many times `reload` compiled the source (changed or not).
+    pub fn reload_attempts(&self) -> u64 {
+        self.attempts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Start watching the policy's folder. Embedded policies have nothing
     /// to watch and return an inert handle.
     pub fn watch(self: &Arc<Self>) -> Result<WatchHandle, notify::Error> {
@@ -113,7 +123,10 @@ impl PolicyStore {
         let (tx, rx) = channel::<()>();
         let mut watcher =
             notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-                if res.is_ok() {
+                // Only changes count. Reading the policy (our own reload
+                // included) raises open/access events; reacting to those
+                // made the watcher recompile in an endless loop.
+                if res.is_ok_and(|event| !event.kind.is_access()) {
                     let _ = tx.send(());
                 }
             })?;
@@ -255,6 +268,42 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "reload not observed");
             std::thread::sleep(Duration::from_millis(20));
         }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn watcher_does_not_react_to_its_own_reads() {
+        // Reading the policy raises inotify open/access events; a watcher
+        // that reloads on those reloads forever (seen: a core burnt idle).
+        let dir = temp_dir("quiet");
+        let path = dir.join("p.toml");
+        std::fs::write(&path, "name = \"p\"\n").unwrap();
+        let spec = path.to_str().unwrap().to_string();
+        let store = PolicyStore::new(
+            Policy::load(&spec, None).unwrap(),
+            &spec,
+            None,
+            Arc::new(NoObserver),
+        );
+        let _w = store.watch().unwrap();
+        std::fs::read_to_string(&path).unwrap();
+        std::thread::sleep(Duration::from_millis(800));
+        assert_eq!(store.reload_attempts(), 0, "reloaded without a change");
+
+        std::fs::write(&path, "name = \"p\"\n[decision]\nblock_score = 3.0\n").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while store.current().file.decision.block_score != 3.0 {
+            assert!(std::time::Instant::now() < deadline, "reload not observed");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(800));
+        let settled = store.reload_attempts();
+        std::thread::sleep(Duration::from_millis(800));
+        assert_eq!(
+            store.reload_attempts(),
+            settled,
+            "reload loop after a change"
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 }
