@@ -8,11 +8,20 @@
 //! published value reaches the counter it saw after writing. All writers
 //! that arrive while a flush runs share the next one, so throughput grows
 //! with concurrency while each waits at most about two flushes.
+//!
+//! Flushes happen on demand: only a waiter makes the committer flush at
+//! once. Writes nobody waits for (allowed traffic under
+//! `ASG_AUDIT_SYNC=decisions`) are flushed by a timer, so they cost no
+//! fsync of their own.
 
 use super::StoreError;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
+
+/// How long a write nobody waits for may stay in memory only.
+const BACKGROUND_FLUSH: Duration = Duration::from_millis(100);
 
 /// A point in the write sequence: "everything written up to here".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -21,6 +30,8 @@ pub struct Ticket(u64);
 #[derive(Debug, Default)]
 struct Counters {
     written: u64,
+    /// The highest ticket somebody waits for.
+    wanted: u64,
     flushed: u64,
     /// Writes up to here were in a flush that failed.
     failed: u64,
@@ -64,11 +75,11 @@ impl Committer {
         }
     }
 
-    /// Record that a write was made (after the sled call returned).
+    /// Record that a write was made (after the sled call returned). The
+    /// write is flushed when somebody waits for it, or by the timer.
     pub fn written(&self) -> Ticket {
         let mut s = self.lock();
         s.written += 1;
-        self.inner.work.notify_one();
         Ticket(s.written)
     }
 
@@ -98,9 +109,21 @@ impl Committer {
         }
     }
 
+    /// Ask the committer to flush up to `t` now.
+    fn want(&self, t: Ticket) {
+        let mut s = self.lock();
+        if s.wanted < t.0 {
+            s.wanted = t.0;
+            self.inner.work.notify_one();
+        }
+    }
+
     /// Wait until everything up to `t` is on disk.
     pub async fn wait(&self, t: Ticket) -> Result<(), StoreError> {
         let mut rx = self.inner.progress.subscribe();
+        if self.outcome(t, *rx.borrow()).is_none() {
+            self.want(t);
+        }
         let seen = rx
             .wait_for(|p| self.outcome(t, *p).is_some())
             .await
@@ -113,6 +136,10 @@ impl Committer {
     /// without `block_in_place`).
     pub fn wait_blocking(&self, t: Ticket) -> Result<(), StoreError> {
         let mut s = self.lock();
+        if s.wanted < t.0 {
+            s.wanted = t.0;
+            self.inner.work.notify_one();
+        }
         loop {
             if s.flushed >= t.0 {
                 return Ok(());
@@ -149,8 +176,29 @@ fn commit_loop(inner: &Inner, db: &sled::Db) {
     loop {
         let target = {
             let mut s = inner.state.lock().unwrap_or_else(|p| p.into_inner());
-            while s.written <= s.flushed.max(s.failed) && !s.stop {
-                s = inner.work.wait(s).unwrap_or_else(|p| p.into_inner());
+            let mut deadline = None;
+            loop {
+                let done = s.flushed.max(s.failed);
+                if s.stop || s.wanted > done {
+                    break;
+                }
+                if s.written <= done {
+                    // Nothing pending: sleep until a write or a waiter.
+                    deadline = None;
+                    s = inner.work.wait(s).unwrap_or_else(|p| p.into_inner());
+                    continue;
+                }
+                // Pending writes nobody waits for: flush on the timer.
+                let due = *deadline.get_or_insert_with(|| Instant::now() + BACKGROUND_FLUSH);
+                let now = Instant::now();
+                if now >= due {
+                    break;
+                }
+                s = inner
+                    .work
+                    .wait_timeout(s, due - now)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
             }
             if s.stop && s.written <= s.flushed.max(s.failed) {
                 drop(s);
@@ -220,6 +268,24 @@ mod tests {
         c.wait(t).await.unwrap();
         // Already durable: returns at once.
         c.wait(t).await.unwrap();
+        drop(c);
+        drop(db);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn unwaited_writes_are_flushed_by_the_timer() {
+        let (db, dir) = db();
+        let c = Committer::start(db.clone());
+        db.insert("a", "b").unwrap();
+        let t = c.written();
+        // Nobody waits: no flush at once, one within the timer period.
+        assert!(c.lock().flushed < t.0);
+        let deadline = Instant::now() + BACKGROUND_FLUSH * 20;
+        while c.lock().flushed < t.0 {
+            assert!(Instant::now() < deadline, "timer flush did not happen");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         drop(c);
         drop(db);
         std::fs::remove_dir_all(dir).ok();
