@@ -2,13 +2,13 @@
 CARGO ?= cargo
 VENV  := .venv
 
-.PHONY: help run build release venv node-deps test test-rust test-python lint bench bench-load bench-criterion bench-stream test-e2e-mock clean-data
+.PHONY: help run build release venv node-deps test test-rust test-python lint bench bench-load bench-inspect bench-criterion bench-stream test-e2e-mock clean-data
 
 help:
 	@echo "make run            run the gateway: proxy 127.0.0.1:8080, admin 127.0.0.1:9090, dev profile, state in ./data"
 	@echo "make test           everything CI runs: unit + end-to-end (Rust) + SDK tests (Python)"
 	@echo "make lint           cargo fmt --check and clippy -D warnings"
-	@echo "make bench          load benchmark (wrk, loopback) and criterion benchmarks"
+	@echo "make bench          load benchmarks (wrk, loopback: proxy and /inspect/tool-call) and criterion benchmarks"
 	@echo "make bench-stream   streams: added time to first event and memory per open stream"
 	@echo "make build          cargo build --workspace --bins (asg, mock-upstream)"
 	@echo "make venv           create/update .venv from tests/python/requirements.txt"
@@ -50,10 +50,14 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-bench: bench-load bench-criterion
+bench: bench-load bench-inspect bench-criterion
 
 bench-load:
 	tests/bench/load.sh
+
+# /inspect/tool-call throughput (wrk), stateless and with 1,000 sessions.
+bench-inspect:
+	tests/bench/inspect.sh
 
 bench-criterion:
 	$(CARGO) bench -p asg

@@ -376,7 +376,10 @@ fn large_chunked_body_is_inspected_and_forwarded_whole() {
 
 #[test]
 fn unreachable_upstream_is_a_502_naming_it() {
-    let port = asg_e2e::util::free_port();
+    // Port 9 (discard) is below the ephemeral range: no test server can be
+    // handed it, so nothing listens there. (A "free" ephemeral port could
+    // be taken by a gateway another test starts meanwhile.)
+    let port = 9;
     let gw = Gateway::start(GatewayOptions::new(format!("http://127.0.0.1:{port}")).policy("dev"));
     let d = Dialect::Chat;
     let r = http::post_json(&url(&gw, d), &[], &d.request("hello", false));

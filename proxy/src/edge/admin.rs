@@ -172,7 +172,14 @@ async fn run_inspect(s: Shared, req: InspectInputRequest, caller: Caller) -> Res
         Err(e) => return api_error(e),
     };
     // Acknowledge only what is on disk (group commit: one flush is shared
-    // by every request waiting at the time).
+    // by every request waiting at the time). Under ASG_AUDIT_SYNC=decisions
+    // a plain allow does not wait, as in the proxy; its record follows on
+    // the committer's timer.
+    let skip =
+        s.app.config.audit.sync == crate::config::AuditSync::Decisions && resp.decision == "allow";
+    if skip {
+        return Json(resp).into_response();
+    }
     if let Err(e) = s.app.store.durable().await {
         tracing::error!(error = %e, "decision not durable");
         return error(

@@ -80,6 +80,10 @@ impl Committer {
     pub fn written(&self) -> Ticket {
         let mut s = self.lock();
         s.written += 1;
+        if s.written == s.flushed.max(s.failed) + 1 {
+            // The first pending write starts the committer's timer.
+            self.inner.work.notify_one();
+        }
         Ticket(s.written)
     }
 
@@ -277,6 +281,8 @@ mod tests {
     fn unwaited_writes_are_flushed_by_the_timer() {
         let (db, dir) = db();
         let c = Committer::start(db.clone());
+        // Let the committer go idle first: the write must wake it.
+        std::thread::sleep(Duration::from_millis(50));
         db.insert("a", "b").unwrap();
         let t = c.written();
         // Nobody waits: no flush at once, one within the timer period.
