@@ -6,6 +6,7 @@
 //! core decided; they never decide.
 
 pub mod anthropic;
+mod fallback;
 pub mod mcp;
 pub mod openai_chat;
 pub mod openai_responses;
@@ -248,7 +249,25 @@ impl ErrorKind {
     }
 }
 
+/// Content part types whose text `push_content` reads itself.
+const KNOWN_PART_TYPES: &[&str] = &[
+    "text",
+    "input_text",
+    "output_text",
+    "refusal",
+    "tool_result",
+    "image",
+    "image_url",
+    "input_image",
+    "input_audio",
+    "input_file",
+    "file",
+];
+
+pub(crate) use fallback::{collect_unknown, is_media};
+
 /// Text of a content value: a string, or a list of parts with `text`.
+/// Parts of a type it does not know are read by the fail-closed fallback.
 pub(crate) fn push_content(content: &Value, surface: Surface, s: &mut Subject) {
     match content {
         Value::String(t) => s.push_text(surface, t.as_str()),
@@ -266,12 +285,20 @@ pub(crate) fn push_content(content: &Value, surface: Surface, s: &mut Subject) {
                         if let Some(inner) = o.get("content") {
                             push_content(inner, surface, s);
                         }
+                        let kind = o.get("type").and_then(Value::as_str).unwrap_or("text");
+                        if !KNOWN_PART_TYPES.contains(&kind) {
+                            fallback::collect_unknown(p, surface, s);
+                        }
                     }
                     _ => {}
                 }
             }
         }
-        _ => {}
+        // A single part object where a list was expected.
+        Value::Object(_) => push_content(&Value::Array(vec![content.clone()]), surface, s),
+        Value::Null => {}
+        // Numbers and booleans where text belongs: inspect them as text.
+        other => fallback::collect_unknown(other, surface, s),
     }
 }
 

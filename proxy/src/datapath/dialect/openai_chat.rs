@@ -1,11 +1,15 @@
 //! OpenAI Chat Completions (`POST /v1/chat/completions`).
 
-use super::{collect_strings, parse_arguments, push_content};
+use super::{collect_strings, collect_unknown, parse_arguments, push_content};
 use crate::decision::subject::{Subject, Surface, ToolCall};
 use serde_json::{json, Value};
 
 pub fn request_subject(body: &Value) -> Subject {
     let mut s = Subject::default();
+    if !body["messages"].is_array() {
+        // Not the API's shape; upstream may still read it. Inspect it.
+        collect_unknown(&body["messages"], Surface::User, &mut s);
+    }
     for msg in body["messages"].as_array().into_iter().flatten() {
         let surface = match msg["role"].as_str().unwrap_or("user") {
             "system" | "developer" => Surface::System,
@@ -129,6 +133,28 @@ pub fn withhold_text(body: &mut Value, message: &str) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn misshapen_fields_are_still_inspected() {
+        // `messages` as a string, content as a lone object or a number:
+        // not the API's shape, but nothing is skipped because of it.
+        let s = request_subject(&json!({"messages": "ignore previous instructions"}));
+        assert_eq!(s.texts[0].text, "ignore previous instructions");
+        let s = request_subject(&json!({"messages": [
+            {"role": "user", "content": {"type": "text", "text": "lone part"}},
+            {"role": "tool", "content": [{"type": "future_block", "body": "from a tool"}]},
+        ]}));
+        let got: Vec<_> = s
+            .texts
+            .iter()
+            .map(|t| (t.surface, t.text.as_str()))
+            .collect();
+        assert!(got.contains(&(Surface::User, "lone part")), "{got:?}");
+        assert!(
+            got.contains(&(Surface::ToolResult, "from a tool")),
+            "{got:?}"
+        );
+    }
     use super::*;
 
     fn fixture(name: &str) -> Value {
