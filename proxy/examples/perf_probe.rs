@@ -9,9 +9,6 @@
 use asg::decision::{assess, Masking, Policy, Subject, Surface};
 use std::hint::black_box;
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let what = args.get(1).map(String::as_str).unwrap_or("secrets");

@@ -81,6 +81,11 @@ pub struct Store {
     watchers: approvals::Watchers,
 }
 
+/// sled's page cache. Its default (1 GiB) let a sidecar's memory grow past
+/// 1 GB under sustained load; hot session state has its own cache
+/// (`cache.rs`) and the audit log is mostly appended, so 64 MiB is plenty.
+const PAGE_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
@@ -95,6 +100,7 @@ impl Store {
         // No timer flush: the committer flushes whatever was written.
         let db = sled::Config::new()
             .path(&path)
+            .cache_capacity(PAGE_CACHE_BYTES)
             .flush_every_ms(None)
             .open()
             .map_err(|e| classify(&path, e))?;
