@@ -78,3 +78,34 @@ pub(crate) fn opaque(ev: &RawEvent, fields: &Fields<'_>, cx: &mut Cx, out: &mut 
         None => out.extend_from_slice(&ev.raw),
     }
 }
+
+/// A JSON event of a typed stream (Responses, Anthropic), with its type
+/// (`type` in the data, else the `event:` line) and the `event:` name to
+/// write back. Events that are not JSON objects are handled here: framing
+/// without data is forwarded, non-JSON data is masked as text; both give
+/// `None`.
+pub(crate) fn typed_event(
+    ev: &RawEvent,
+    cx: &mut Cx,
+    out: &mut BytesMut,
+) -> Option<(serde_json::Value, String, String)> {
+    let Some(fields) = ev.fields() else {
+        out.extend_from_slice(&ev.raw);
+        return None;
+    };
+    let Some(data) = fields.data.as_deref() else {
+        out.extend_from_slice(&ev.raw);
+        return None;
+    };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(data) else {
+        opaque(ev, &fields, cx, out);
+        return None;
+    };
+    let ty = v["type"]
+        .as_str()
+        .or(fields.event)
+        .unwrap_or_default()
+        .to_string();
+    let name = fields.event.unwrap_or(&ty).to_string();
+    Some((v, ty, name))
+}

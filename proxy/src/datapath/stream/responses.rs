@@ -146,24 +146,9 @@ pub struct ResponsesStream {
 
 impl ResponsesStream {
     pub fn event(&mut self, ev: RawEvent, cx: &mut Cx, out: &mut BytesMut) {
-        let Some(fields) = ev.fields() else {
-            out.extend_from_slice(&ev.raw);
+        let Some((mut v, ty, name)) = super::messages::typed_event(&ev, cx, out) else {
             return;
         };
-        let Some(data) = fields.data.as_deref() else {
-            out.extend_from_slice(&ev.raw);
-            return;
-        };
-        let Ok(mut v) = serde_json::from_str::<Value>(data) else {
-            super::messages::opaque(&ev, &fields, cx, out);
-            return;
-        };
-        let ty = v["type"]
-            .as_str()
-            .or(fields.event)
-            .unwrap_or_default()
-            .to_string();
-        let name = fields.event.unwrap_or(&ty).to_string();
         if let Some(kind) = TextKind::from_delta(&ty) {
             return self.text_delta(kind, &name, v, &ev.raw, cx, out);
         }
