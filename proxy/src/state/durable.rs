@@ -139,11 +139,8 @@ impl Committer {
     /// Blocking variant, for synchronous hooks (never on an async worker
     /// without `block_in_place`).
     pub fn wait_blocking(&self, t: Ticket) -> Result<(), StoreError> {
+        self.want(t);
         let mut s = self.lock();
-        if s.wanted < t.0 {
-            s.wanted = t.0;
-            self.inner.work.notify_one();
-        }
         loop {
             if s.flushed >= t.0 {
                 return Ok(());

@@ -249,56 +249,51 @@ impl ErrorKind {
     }
 }
 
-/// Content part types whose text `push_content` reads itself.
-const KNOWN_PART_TYPES: &[&str] = &[
+/// Content part types whose text `push_part` reads by name.
+const TEXT_PART_TYPES: &[&str] = &[
     "text",
     "input_text",
     "output_text",
     "refusal",
     "tool_result",
-    "image",
-    "image_url",
-    "input_image",
-    "input_audio",
-    "input_file",
-    "file",
 ];
 
 pub(crate) use fallback::{collect_unknown, is_media};
 
-/// Text of a content value: a string, or a list of parts with `text`.
-/// Parts of a type it does not know are read by the fail-closed fallback.
+/// Text of a content value: a string, a list of parts, or (misshapen) a
+/// single part object.
 pub(crate) fn push_content(content: &Value, surface: Surface, s: &mut Subject) {
     match content {
+        Value::Array(parts) => parts.iter().for_each(|p| push_part(p, surface, s)),
+        // Numbers, booleans and null carry no text.
+        other => push_part(other, surface, s),
+    }
+}
+
+/// One content part. Known text parts are read by their text keys (and
+/// nested `content`, as in Anthropic's `tool_result`); media is skipped;
+/// a part of any other type is read whole by the fail-closed fallback.
+fn push_part(part: &Value, surface: Surface, s: &mut Subject) {
+    match part {
         Value::String(t) => s.push_text(surface, t.as_str()),
-        Value::Array(parts) => {
-            for p in parts {
-                match p {
-                    Value::String(t) => s.push_text(surface, t.as_str()),
-                    Value::Object(o) => {
-                        for key in ["text", "refusal", "input_text", "output_text"] {
-                            if let Some(Value::String(t)) = o.get(key) {
-                                s.push_text(surface, t.as_str());
-                            }
-                        }
-                        // Nested tool_result content (Anthropic) and the like.
-                        if let Some(inner) = o.get("content") {
-                            push_content(inner, surface, s);
-                        }
-                        let kind = o.get("type").and_then(Value::as_str).unwrap_or("text");
-                        if !KNOWN_PART_TYPES.contains(&kind) {
-                            fallback::collect_unknown(p, surface, s);
-                        }
-                    }
-                    _ => {}
+        Value::Object(o) => {
+            let kind = o.get("type").and_then(Value::as_str).unwrap_or("text");
+            if is_media(kind) {
+                return;
+            }
+            if !TEXT_PART_TYPES.contains(&kind) {
+                return fallback::collect_unknown(part, surface, s);
+            }
+            for key in ["text", "refusal", "input_text", "output_text"] {
+                if let Some(Value::String(t)) = o.get(key) {
+                    s.push_text(surface, t.as_str());
                 }
             }
+            if let Some(inner) = o.get("content") {
+                push_content(inner, surface, s);
+            }
         }
-        // A single part object where a list was expected.
-        Value::Object(_) => push_content(&Value::Array(vec![content.clone()]), surface, s),
-        Value::Null => {}
-        // Numbers and booleans where text belongs: inspect them as text.
-        other => fallback::collect_unknown(other, surface, s),
+        _ => {}
     }
 }
 
@@ -336,6 +331,20 @@ pub fn refusal_message(tool: &str, reason: &str, request_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_part_is_read_once() {
+        let mut s = Subject::default();
+        let content = serde_json::json!([
+            {"type": "text", "text": "known"},
+            {"type": "summary_text", "text": "unknown kind"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBOR"}},
+            7,
+        ]);
+        push_content(&content, Surface::User, &mut s);
+        let got: Vec<&str> = s.texts.iter().map(|t| t.text.as_str()).collect();
+        assert_eq!(got, ["known", "unknown kind"]);
+    }
 
     #[test]
     fn detects_dialects_by_path() {
