@@ -179,11 +179,17 @@ fn main() {
         println!("\n== {profile}");
         let (mut n, mut d) = (0, 0);
         for (set, (a, b)) in &fp {
-            println!("  benign {set:<14} not passed {a:>3}/{b:<3} {}", pct(*a, *b));
+            println!(
+                "  benign {set:<14} not passed {a:>3}/{b:<3} {}",
+                pct(*a, *b)
+            );
             n += a;
             d += b;
         }
-        println!("  benign (all)           not passed {n:>3}/{d:<3} {}", pct(n, d));
+        println!(
+            "  benign (all)           not passed {n:>3}/{d:<3} {}",
+            pct(n, d)
+        );
         if profile == "strict" {
             println!(
                 "  strict reads/builds/tests/edits not passed {:>3}/{:<3} {}",
@@ -198,7 +204,10 @@ fn main() {
             n += a;
             d += b;
         }
-        println!("  attack (all)                   stopped {n:>3}/{d:<3} {}", pct(n, d));
+        println!(
+            "  attack (all)                   stopped {n:>3}/{d:<3} {}",
+            pct(n, d)
+        );
         println!(
             "  risky held for approval or blocked {:>3}/{:<3} {}",
             risky.0,
