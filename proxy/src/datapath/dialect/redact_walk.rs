@@ -51,10 +51,34 @@ const JSON_STRING_KEYS: &[&str] = &["arguments"];
 const MAX_DEPTH: usize = 64;
 
 /// Mask in place; returns what was masked (empty: body untouched).
+///
+/// The agent's own configuration — system and developer messages, the
+/// top-level `instructions` / `system`, tool definitions (`tools`, MCP
+/// `tools/list` results, Responses `additional_tools` items) — is masked
+/// for secrets only: personal data written there by the agent's vendor
+/// (`noreply@…` in a commit template) is not the user's.
 pub fn redact_json(value: &mut Value, redactor: &Redactor, masker: &Masker) -> Vec<MaskEvent> {
     let mut events = Vec::new();
-    walk(value, None, redactor, masker, &mut events, 0);
+    walk(value, None, redactor, masker, &mut events, 0, false);
     events
+}
+
+/// A subtree that holds configuration rather than conversation.
+fn configuration(key: Option<&str>, v: &Value, depth: usize) -> bool {
+    if let Value::Object(o) = v {
+        if matches!(
+            o.get("role").and_then(Value::as_str),
+            Some("system" | "developer")
+        ) || o.get("type").and_then(Value::as_str) == Some("additional_tools")
+        {
+            return true;
+        }
+    }
+    // Top-level `tools`, `instructions`, `system`; MCP `result.tools`.
+    matches!(
+        (key, depth),
+        (Some("tools" | "instructions" | "system"), 1) | (Some("tools"), 2)
+    )
 }
 
 /// Returns whether anything under `v` changed.
@@ -65,10 +89,12 @@ fn walk(
     m: &Masker,
     events: &mut Vec<MaskEvent>,
     depth: usize,
+    trusted: bool,
 ) -> bool {
     if depth > MAX_DEPTH {
         return false;
     }
+    let trusted = trusted || configuration(key, v, depth);
     match v {
         Value::String(s) => {
             if let Some(k) = key {
@@ -78,7 +104,7 @@ fn walk(
                 if JSON_STRING_KEYS.contains(&k) {
                     if let Ok(mut inner) = serde_json::from_str::<Value>(s) {
                         if inner.is_object() || inner.is_array() {
-                            let changed = walk(&mut inner, None, r, m, events, depth + 1);
+                            let changed = walk(&mut inner, None, r, m, events, depth + 1, trusted);
                             if changed {
                                 *s = inner.to_string();
                             }
@@ -87,7 +113,12 @@ fn walk(
                     }
                 }
             }
-            let Some(red) = r.redact(s, m) else {
+            let red = if trusted {
+                r.redact_secrets(s, m)
+            } else {
+                r.redact(s, m)
+            };
+            let Some(red) = red else {
                 return false;
             };
             *s = red.text;
@@ -99,10 +130,10 @@ fn walk(
             true
         }
         Value::Array(items) => items.iter_mut().fold(false, |changed, x| {
-            walk(x, key, r, m, events, depth + 1) | changed
+            walk(x, key, r, m, events, depth + 1, trusted) | changed
         }),
         Value::Object(map) => map.iter_mut().fold(false, |changed, (k, x)| {
-            walk(x, Some(k.as_str()), r, m, events, depth + 1) | changed
+            walk(x, Some(k.as_str()), r, m, events, depth + 1, trusted) | changed
         }),
         _ => false,
     }

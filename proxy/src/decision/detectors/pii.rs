@@ -121,7 +121,7 @@ impl PiiScanner {
             out.extend(
                 self.email
                     .find_iter(text)
-                    .filter(|m| m.len() <= 254)
+                    .filter(|m| m.len() <= 254 && !role_address(m.as_str()))
                     .map(|m| pm("pii_email", m.start(), m.end())),
             );
         }
@@ -172,6 +172,15 @@ impl PiiScanner {
 
     pub fn inspect(&self, cx: &ScanContext<'_>, out: &mut Vec<Finding>) {
         for part in &cx.subject.texts {
+            // The agent's own instructions and tool definitions are
+            // configuration, not personal data of a user.
+            if matches!(
+                part.surface,
+                crate::decision::subject::Surface::System
+                    | crate::decision::subject::Surface::ToolDefinition
+            ) {
+                continue;
+            }
             for m in self.find(&part.text) {
                 out.push(finding(m, part.surface.as_str(), true));
             }
@@ -185,6 +194,26 @@ impl PiiScanner {
             }
         }
     }
+}
+
+/// Mailboxes of systems, not people (`noreply@…`, `postmaster@…`): not
+/// personal data, and agents' own instructions carry them
+/// (`Co-Authored-By: … <noreply@…>`).
+fn role_address(email: &str) -> bool {
+    let local = email.split('@').next().unwrap_or("").to_ascii_lowercase();
+    matches!(
+        local.as_str(),
+        "noreply"
+            | "no-reply"
+            | "no_reply"
+            | "donotreply"
+            | "do-not-reply"
+            | "do_not_reply"
+            | "mailer-daemon"
+            | "postmaster"
+            | "bounce"
+            | "bounces"
+    )
 }
 
 fn finding(m: PiiMatch, location: &str, with_span: bool) -> Finding {
@@ -574,6 +603,8 @@ mod tests {
     #[test]
     fn finds_each_kind() {
         assert_eq!(kinds("mail jane.doe@example.org now"), ["pii_email"]);
+        assert!(kinds("Co-Authored-By: Claude <noreply@anthropic.com>").is_empty());
+        assert!(kinds("bounces to MAILER-DAEMON@example.org").is_empty());
         assert_eq!(kinds("call +44 20 7946 0958"), ["pii_phone"]);
         assert_eq!(kinds("call (555) 123-4567"), ["pii_phone"]);
         assert_eq!(kinds("ssn 123-45-6789"), ["pii_ssn"]);
