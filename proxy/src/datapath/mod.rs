@@ -11,6 +11,7 @@ pub mod gateway;
 pub mod hooks;
 pub mod identity;
 pub mod iptables;
+pub mod peer;
 pub mod resolve;
 pub mod route;
 pub mod server;

@@ -61,6 +61,9 @@ pub struct SessionConfig {
     /// Keep agent-scope risk also for callers known only by their address
     /// (`ip:<addr>`): every anonymous caller behind that address shares it.
     pub track_anonymous: bool,
+    /// Know a loopback client by its process (uid, name, pid, start time),
+    /// read from the OS socket table (Linux `/proc`).
+    pub agent_from_process: bool,
     pub repeat_threshold: usize,
     pub challenge_score: f64,
     pub block_score: f64,
@@ -88,6 +91,10 @@ impl Default for SessionConfig {
                 "x-asg-session-id".into(),
                 "x-session-id".into(),
                 "mcp-session-id".into(),
+                "x-claude-code-session-id".into(),
+                "session-id".into(),
+                "session_id".into(),
+                "conversation_id".into(),
             ],
             agent_headers: vec!["x-asg-agent-id".into(), "x-agent-id".into()],
             session_fields: vec![
@@ -95,11 +102,16 @@ impl Default for SessionConfig {
                 "metadata.conversation_id".into(),
                 "conversation.id".into(),
                 "conversation".into(),
+                "metadata.user_id.session_id".into(),
+                "client_metadata.session_id".into(),
+                "client_metadata.thread_id".into(),
+                "prompt_cache_key".into(),
             ],
             agent_fields: vec!["metadata.agent_id".into()],
             derive_session: DeriveSession::Conversation,
             agent_scope: true,
             track_anonymous: false,
+            agent_from_process: true,
             repeat_threshold: 3,
             challenge_score: 1.2,
             block_score: 1.8,
@@ -177,7 +189,11 @@ impl SessionConfig {
             }
         }
         for h in self.session_headers.iter().chain(&self.agent_headers) {
-            if h.is_empty() || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            if h.is_empty()
+                || !h
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
                 return bad(
                     "session_headers",
                     format!("{h:?} is not a header name (letters, digits, '-')"),
