@@ -19,10 +19,12 @@
 //!   included) → high;
 //! * decayed cumulative risk plus this call's base score ≥ `block_score` →
 //!   critical, else ≥ `challenge_score` → high.
+//!
 //! For any call or request:
 //! * `max_staged` or more actions waiting for approval → critical (risky
 //!   calls only);
 //! * a session used by an agent other than its owner → critical.
+//!
 //! Every finding names the refused calls that raised the risk (their rule
 //! ids and messages), so a refusal says what caused it.
 //!
