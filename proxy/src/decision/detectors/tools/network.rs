@@ -252,8 +252,10 @@ pub fn destinations(rules: &ToolRules, c: &Cmd) -> Vec<Destination> {
             let leaks = !rules.secret_refs(a).is_empty()
                 && !a.to_ascii_lowercase().starts_with("authorization:");
             let payload = if leaks { Payload::Secret } else { payload };
-            // Non-network programs merely name URLs (echo, git remote -v).
-            if network || payload != Payload::None {
+            // Known non-network programs merely name URLs (echo, git
+            // remote -v); a program no rule knows is judged by the hosts it
+            // is given.
+            if network || payload != Payload::None || !rules.known.contains(&c.program) {
                 out.push(Destination { url, payload });
             } else if matches!(
                 c.program.as_str(),
