@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
@@ -327,6 +327,7 @@ pub fn run(opts: Options) -> i32 {
                             async move { Ok::<_, std::convert::Infallible>(handle(state, req).await) }
                         });
                         let _ = hyper::server::conn::http1::Builder::new()
+                            .timer(TokioTimer::new())
                             .header_read_timeout(Duration::from_secs(30))
                             .serve_connection(TokioIo::new(tls), service)
                             .await;
@@ -352,6 +353,7 @@ async fn serve_metrics(listener: TcpListener, state: Arc<State>) {
                 async move { Ok::<_, std::convert::Infallible>(metrics_handle(state, req).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(30))
                 .serve_connection(TokioIo::new(tcp), service)
                 .await;
