@@ -215,6 +215,9 @@ class Injector:
 
         def connect():
             sock = socket.create_connection(("127.0.0.1", port), timeout=self.timeout)
+            # Go (kube-apiserver) sets TCP_NODELAY on every connection; without it a body
+            # written after its headers waits for a delayed ACK (~40 ms).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn.sock = ctx.wrap_socket(sock, server_hostname=name)
 
         conn.connect = connect
