@@ -1,8 +1,9 @@
 #!/bin/sh
 # Regenerate deploy/asg.yaml, the plain manifests for users without Helm, from the chart.
-# They bring their own Secrets (deploy/certs.sh makes them), prepare the namespace `agents`
-# and target Kubernetes >= 1.29 (native sidecars). tests/kube checks the file is current.
-# helm-args: ["asg", "helm/asg", "--namespace", "asg-system", "--kube-version", "1.29.0", "--set", "webhook.certs.source=secret", "--set", "ca.source=secret", "--set", "injection.namespaces[0].name=agents"]
+# They bring their own Secrets (deploy/certs.sh makes them) and policy ConfigMap (kubectl create
+# configmap --from-file, see deploy/README.md), prepare the namespace `agents` and target
+# Kubernetes >= 1.29 (native sidecars). tests/kube checks the file is current.
+# helm-args: ["asg", "helm/asg", "--namespace", "asg-system", "--kube-version", "1.29.0", "--set", "webhook.certs.source=secret", "--set", "ca.source=secret", "--set", "policies.create=false", "--set", "injection.namespaces[0].name=agents"]
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

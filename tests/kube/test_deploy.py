@@ -32,6 +32,14 @@ def test_plain_manifests_with_certs_sh_admit_a_pod(tmp_path):
     names = sorted((s["metadata"]["namespace"], s["metadata"]["name"]) for s in secrets)
     assert names == [("agents", "asg-admin"), ("agents", "asg-ca"), (RELEASE_NS, "asg-injector-tls")]
     plain = [d for d in yaml.safe_load_all((ROOT / "deploy" / "asg.yaml").read_text()) if d]
+    assert not [d for d in plain if d["metadata"]["name"] == "asg-policies"], "policies.create=false"
+    # kubectl -n agents create configmap asg-policies --from-file=policies/ --from-file=policies/rules/
+    files = [f for d in ("policies", "policies/rules") for f in sorted((ROOT / d).iterdir()) if f.is_file()]
+    policies = {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "asg-policies", "namespace": "agents"},
+                "data": {f.name: f.read_text() for f in files}}
+    assert len(policies["data"]) == len(files), "file names collide"
+    secrets.append(policies)
     mwc = one(plain, "MutatingWebhookConfiguration")
     for w in mwc["webhooks"]:  # what the printed kubectl patch does
         w["clientConfig"]["caBundle"] = bundle
@@ -48,6 +56,7 @@ def test_plain_manifests_with_certs_sh_admit_a_pod(tmp_path):
                 assert ("Secret", "agents", v["secret"]["secretName"]) in have
             if "configMap" in v:
                 assert ("ConfigMap", "agents", v["configMap"]["name"]) in have
+                assert {i["key"] for i in v["configMap"]["items"]} <= set(policies["data"])
     finally:
         inj.stop()
 
