@@ -21,7 +21,7 @@
 use super::choices::{self, Choices, Wanted};
 use super::settings::{Mode, Settings};
 use super::{INIT, SIDECAR, STATUS};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 const BIN: &str = "/usr/local/bin/asg";
 const DATA_DIR: &str = "/var/lib/asg";
@@ -453,11 +453,6 @@ fn sidecar(c: &Choices, s: &Settings) -> Value {
         );
     }
     sidecar
-}
-
-/// The annotation map of a template's metadata, if any.
-pub fn annotations(meta: &Value) -> Map<String, Value> {
-    meta["annotations"].as_object().cloned().unwrap_or_default()
 }
 
 #[cfg(test)]
