@@ -71,7 +71,7 @@ const NAMERS: &[&str] = &[
     "ls", "dir", "stat", "file", "du", "find", "fd", "tree", "touch", "mkdir", "chmod", "chown",
     "chgrp", "which", "whereis", "test", "[", "realpath", "readlink", "basename", "dirname", "cd",
     "pushd", "echo", "printf", "git", "cargo", "npm", "docker", "kubectl", "helm", "ln", "mv",
-    "getfacl", "lsattr", "namei", "type", "command",
+    "getfacl", "lsattr", "namei", "command",
 ];
 
 /// Programs that delete the paths they are given.

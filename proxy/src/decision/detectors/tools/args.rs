@@ -227,7 +227,6 @@ impl ToolDetector {
             })
             .map(|(_, s)| s.as_str())
             .collect();
-        let mut targeted = false;
         for (key, s) in &strings {
             let key_l = key.map(str::to_ascii_lowercase);
             let k = key_l.as_deref().unwrap_or("");
@@ -319,7 +318,6 @@ impl ToolDetector {
                     },
                     out,
                 );
-                targeted = true;
                 continue;
             }
             // A shell tool's command key (or its only string) is a command
@@ -336,12 +334,10 @@ impl ToolDetector {
                 } else {
                     analyzer.shell(s, out, depth + 1);
                 }
-                targeted = true;
                 continue;
             }
             if !inert && self.command_like(s) {
                 analyzer.shell(s, out, depth + 1);
-                targeted = true;
                 continue;
             }
             if !inert && looks_like_path(s) {
@@ -369,7 +365,6 @@ impl ToolDetector {
                         s,
                     );
                 }
-                targeted = true;
             }
         }
         match cap {
@@ -387,7 +382,6 @@ impl ToolDetector {
             ),
             _ => {}
         }
-        let _ = targeted;
     }
 
     fn path_access(&self, s: &str, access: Access, out: &mut Analysis) {

@@ -252,8 +252,7 @@ impl ToolDetector {
         tags
     }
 
-    /// True when every effect of the call is one the session layer never
-    /// escalates (`calm`).
+    /// The distinct effects of an analysis, in a stable order.
     pub fn effects_of(a: &Analysis) -> Vec<Effect> {
         let mut v: Vec<Effect> = a.effects.iter().map(|h| h.effect).collect();
         v.sort();
