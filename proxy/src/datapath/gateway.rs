@@ -18,7 +18,7 @@ use super::hooks::{NoSession, SessionHooks};
 use super::identity::Identity;
 use super::route::Route;
 use super::session_gate::SessionGate;
-use super::stream::StreamRewriter;
+use super::stream::{is_json_array_stream, StreamRewriter};
 use crate::app::App;
 use crate::decision::approvals::ApprovalStatus;
 use crate::decision::{Decision, Policy};
@@ -910,7 +910,9 @@ impl ProxyHttp for Gateway {
             .headers
             .get("content-type")
             .and_then(|v| v.to_str().ok());
-        if is_event_stream(ct) {
+        let array = !is_event_stream(ct)
+            && is_json_array_stream(ctx.dialect, &ctx.path, resp.status.as_u16(), ct);
+        if is_event_stream(ct) || array {
             // Inspected in flight, event by event (see `stream`).
             let policy = ctx.policy.clone().expect("policy pinned in request_filter");
             // Streamed calls are judged in the request's session, like
@@ -920,7 +922,8 @@ impl ProxyHttp for Gateway {
                 None => Arc::new(NoSession),
             };
             let rewriter =
-                StreamRewriter::new(ctx.dialect, policy, self.app.masker.clone(), &ctx.id, hooks);
+                StreamRewriter::new(ctx.dialect, policy, self.app.masker.clone(), &ctx.id, hooks)
+                    .map(|rw| if array { rw.json_array() } else { rw });
             if let Some(rw) = rewriter {
                 ctx.stream = Some(Box::new(rw));
                 resp.remove_header("content-length");
@@ -971,6 +974,13 @@ impl ProxyHttp for Gateway {
         Ctx: Send + Sync,
     {
         self.on_proxy_failure(session, e, ctx).await
+    }
+
+    /// pingora's own log lines: method and path only. The query string may
+    /// hold an API key (Gemini clients send `?key=`).
+    fn request_summary(&self, session: &Session, _ctx: &Ctx) -> String {
+        let req = session.req_header();
+        format!("{} {}", req.method, req.uri.path())
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {

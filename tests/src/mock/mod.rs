@@ -5,6 +5,7 @@
 
 pub mod anthropic;
 pub mod body;
+pub mod gemini;
 pub mod json;
 pub mod mcp;
 pub mod openai_chat;
@@ -239,6 +240,8 @@ enum Route {
     Chat,
     Responses,
     Messages,
+    /// `…/models/{model}:{method}`.
+    Gemini,
     Mcp,
 }
 
@@ -278,7 +281,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<MockBody> {
         .record(id, method.as_str(), &target, &parts.headers, &body);
     let knobs = Knobs::from_headers(&parts.headers);
     let (plan, transport) = match &knobs {
-        Ok(k) => (route(state, &method, &path, k, &body, id), k.transport),
+        Ok(k) => (route(state, &method, &target, k, &body, id), k.transport),
         Err(e) => (mock_error(StatusCode::BAD_REQUEST, e), Default::default()),
     };
     if state.verbose {
@@ -292,7 +295,8 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<MockBody> {
         .into_response(&transport)
 }
 
-fn route(state: &State, method: &Method, path: &str, k: &Knobs, body: &Bytes, id: u64) -> Plan {
+fn route(state: &State, method: &Method, target: &str, k: &Knobs, body: &Bytes, id: u64) -> Plan {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
     if *method == Method::GET && path == "/health" {
         return Plan::json(StatusCode::OK, r#"{"status":"ok"}"#.into());
     }
@@ -304,6 +308,7 @@ fn route(state: &State, method: &Method, path: &str, k: &Knobs, body: &Bytes, id
         "/v1/responses" => Route::Responses,
         "/v1/messages" => Route::Messages,
         "/mcp" => Route::Mcp,
+        p if p.contains("/models/") && p.contains(':') => Route::Gemini,
         _ => {
             let msg = format!("mock-upstream: no route for {method} {path}");
             let body =
@@ -312,6 +317,9 @@ fn route(state: &State, method: &Method, path: &str, k: &Knobs, body: &Bytes, id
         }
     };
     match (route, method) {
+        (Route::Gemini, &Method::GET) => {
+            return mock_error(StatusCode::METHOD_NOT_ALLOWED, "GET not allowed")
+        }
         (Route::Mcp, &Method::GET) => {
             return Plan::empty(StatusCode::METHOD_NOT_ALLOWED).header("allow", "POST, DELETE")
         }
@@ -343,6 +351,13 @@ fn route(state: &State, method: &Method, path: &str, k: &Knobs, body: &Bytes, id
                 body,
             ),
             Ok(req) => match route {
+                Route::Gemini => {
+                    let (model, gm) = path
+                        .rsplit_once("/models/")
+                        .and_then(|(_, m)| m.split_once(':'))
+                        .unwrap_or(("gemini", "generateContent"));
+                    gemini::respond(&req, gm, query, k, id, model)
+                }
                 Route::Chat => openai_chat::respond(&req, k, id),
                 Route::Responses => openai_responses::respond(&req, k, id),
                 _ => anthropic::respond(&req, k, id).unwrap_or_else(|e| {
@@ -364,6 +379,7 @@ fn dialect_error(route: Route, status: StatusCode, message: &str, body: &[u8]) -
             Plan::json(status, openai_chat::error_body(status.as_u16(), message))
         }
         Route::Messages => Plan::json(status, anthropic::error_body(status.as_u16(), message)),
+        Route::Gemini => Plan::json(status, gemini::error_body(status.as_u16(), message)),
         Route::Mcp => {
             let id = serde_json::from_slice::<Value>(body)
                 .map(|v| v["id"].clone())
