@@ -39,6 +39,8 @@ const OFFLOAD_ABOVE: usize = 256 * 1024;
 
 /// Forward-proxy hooks (CONNECT tunnels, transparent and absolute-form traffic).
 mod forwarding;
+/// Responses WebSocket inspection hooks.
+mod websocket;
 
 pub struct Gateway {
     app: Arc<App>,
@@ -106,6 +108,8 @@ pub struct Ctx {
     audited: bool,
     /// Forward-mode traffic: where the client is really going.
     forward: Option<ForwardTarget>,
+    /// An inspected Responses WebSocket.
+    ws: Option<Box<crate::datapath::ws::WsConn>>,
 }
 
 impl Ctx {
@@ -571,6 +575,7 @@ impl ProxyHttp for Gateway {
             gate: None,
             audited: false,
             forward: None,
+            ws: None,
         }
     }
 
@@ -619,6 +624,9 @@ impl ProxyHttp for Gateway {
         ctx.route = Some(route);
         if admission == Admission::Pass {
             ctx.dialect = Dialect::Passthrough;
+            return Ok(false);
+        }
+        if self.ws_begin(session, ctx, &policy, &identity) {
             return Ok(false);
         }
 
@@ -802,6 +810,11 @@ impl ProxyHttp for Gateway {
         if ctx.dialect.is_inspected() {
             req.remove_header("accept-encoding");
         }
+        if ctx.ws.is_some() {
+            // Compressed frames could not be read: the offer is withdrawn,
+            // so the upstream speaks plain frames.
+            req.remove_header("sec-websocket-extensions");
+        }
         match &ctx.req {
             RequestBody::Prefetched {
                 forward: Some(body),
@@ -831,6 +844,12 @@ impl ProxyHttp for Gateway {
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        if self
+            .ws_client_bytes(session, body, end_of_stream, ctx)
+            .await?
+        {
+            return Ok(());
+        }
         match &mut ctx.req {
             RequestBody::Prefetched { forward } => {
                 // pingora replays the buffered original; send the rewrite instead.
@@ -903,7 +922,7 @@ impl ProxyHttp for Gateway {
                     .observe(latency.as_secs_f64());
             }
         }
-        if !ctx.dialect.is_inspected() {
+        if !ctx.dialect.is_inspected() || self.ws_upstream_response(resp, ctx)? {
             return Ok(());
         }
         let ct = resp
@@ -1019,6 +1038,9 @@ impl Gateway {
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<Option<Duration>> {
+        if self.ws_server_bytes(body, end_of_stream, ctx) {
+            return Ok(None);
+        }
         if let Some(rw) = ctx.stream.as_mut() {
             let mut out = match body.take() {
                 Some(chunk) => rw.push(&chunk),
@@ -1127,6 +1149,7 @@ impl Gateway {
         let app = &self.app;
         // A stream that did not end (client gone, upstream failed).
         self.close_stream(ctx);
+        self.ws_close(ctx);
         let route = ctx
             .route
             .as_ref()

@@ -12,8 +12,10 @@ pub mod openai_chat;
 pub mod openai_responses;
 pub mod record;
 pub mod scenario;
+pub mod script;
 pub mod sse;
 mod tls;
+pub mod ws;
 
 use crate::oj;
 use body::{MockBody, Plan};
@@ -48,11 +50,14 @@ pub struct Config {
     /// Exit when stdin reaches end of file, i.e. when the launching process dies (even if it is
     /// SIGKILLed and never runs its cleanup).
     pub exit_on_stdin_eof: bool,
+    /// Answer `GET /v1/responses` upgrades with 404 (a server that only
+    /// speaks SSE).
+    pub no_websocket: bool,
 }
 
 pub const USAGE: &str =
     "usage: mock-upstream [--listen 127.0.0.1:0] [--tls-cert PEM --tls-key PEM] \
-[--fixtures DIR] [--record-limit N] [--exit-on-stdin-eof] [--verbose]";
+[--fixtures DIR] [--record-limit N] [--exit-on-stdin-eof] [--no-websocket] [--verbose]";
 
 impl Config {
     pub fn from_args(mut args: impl Iterator<Item = String>) -> Result<Config, String> {
@@ -64,6 +69,7 @@ impl Config {
             record_limit: 1000,
             verbose: std::env::var_os("MOCK_UPSTREAM_VERBOSE").is_some(),
             exit_on_stdin_eof: false,
+            no_websocket: false,
         };
         while let Some(arg) = args.next() {
             let mut value = |name: &str| {
@@ -86,6 +92,7 @@ impl Config {
                 }
                 "--verbose" | "-v" => cfg.verbose = true,
                 "--exit-on-stdin-eof" => cfg.exit_on_stdin_eof = true,
+                "--no-websocket" => cfg.no_websocket = true,
                 "--help" | "-h" => return Err(USAGE.to_string()),
                 other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
             }
@@ -103,11 +110,12 @@ impl Config {
     }
 }
 
-struct State {
+pub(crate) struct State {
     fixtures: HashMap<String, Bytes>,
-    log: RequestLog,
-    next_id: AtomicU64,
+    pub(crate) log: RequestLog,
+    pub(crate) next_id: AtomicU64,
     verbose: bool,
+    no_websocket: bool,
 }
 
 /// Bind, print `LISTENING <addr>` on stdout, and serve forever.
@@ -132,6 +140,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         log: RequestLog::new(cfg.record_limit),
         next_id: AtomicU64::new(1),
         verbose: cfg.verbose,
+        no_websocket: cfg.no_websocket,
     });
     if cfg.exit_on_stdin_eof {
         std::thread::spawn(|| {
@@ -175,13 +184,30 @@ async fn serve<I>(io: I, state: Arc<State>) -> Result<(), String>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |req| {
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let state = state.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(&state, req).await) }
+        async move {
+            if ws::is_upgrade(&req) && req.uri().path() == "/v1/responses" && state.no_websocket {
+                let plan = mock_error(
+                    StatusCode::NOT_FOUND,
+                    "this server does not speak WebSocket",
+                );
+                return Ok(plan.into_response(&Default::default()));
+            }
+            if ws::is_upgrade(&req) && req.uri().path() == "/v1/responses" {
+                let id = state.next_id.fetch_add(1, Ordering::Relaxed);
+                state
+                    .log
+                    .record(id, "GET", "/v1/responses", req.headers(), b"");
+                return Ok::<_, std::convert::Infallible>(ws::accept(state.clone(), req, id));
+            }
+            Ok::<_, std::convert::Infallible>(handle(&state, req).await)
+        }
     });
     hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .serve_connection(io, service)
+        .with_upgrades()
         .await
         .map_err(|e| e.to_string())
 }
@@ -229,7 +255,7 @@ pub(crate) fn reply_plan(
     render(&Reply::build(k, user_text))
 }
 
-fn mock_error(status: StatusCode, message: &str) -> Plan {
+pub(crate) fn mock_error(status: StatusCode, message: &str) -> Plan {
     let body =
         oj!({"error": {"message": message, "type": "mock_error", "param": null, "code": null}});
     Plan::json(status, body.to_json())
@@ -356,11 +382,23 @@ fn route(state: &State, method: &Method, target: &str, k: &Knobs, body: &Bytes, 
                         .rsplit_once("/models/")
                         .and_then(|(_, m)| m.split_once(':'))
                         .unwrap_or(("gemini", "generateContent"));
+                    let k = &script::apply(k.clone(), script::Dialect::Gemini, &req);
                     gemini::respond(&req, gm, query, k, id, model)
                 }
-                Route::Chat => openai_chat::respond(&req, k, id),
-                Route::Responses => openai_responses::respond(&req, k, id),
-                _ => anthropic::respond(&req, k, id).unwrap_or_else(|e| {
+                Route::Chat => {
+                    let k = &script::apply(k.clone(), script::Dialect::Chat, &req);
+                    openai_chat::respond(&req, k, id)
+                }
+                Route::Responses => {
+                    let k = &script::apply(k.clone(), script::Dialect::Responses, &req);
+                    openai_responses::respond(&req, k, id)
+                }
+                _ => anthropic::respond(
+                    &req,
+                    &script::apply(k.clone(), script::Dialect::Anthropic, &req),
+                    id,
+                )
+                .unwrap_or_else(|e| {
                     Plan::json(StatusCode::BAD_REQUEST, anthropic::error_body(400, &e))
                 }),
             },

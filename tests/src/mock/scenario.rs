@@ -52,6 +52,8 @@ pub struct Knobs {
     pub tool_result: Option<String>,
     pub mcp_sse: bool,
     pub mcp_tools: Option<String>,
+    /// Text the `echo` scenario says instead of the user's (prompt scripts).
+    pub echo_override: Option<String>,
 }
 
 /// A header value as UTF-8 (so test knobs may carry non-ASCII text such as tool arguments).
@@ -122,6 +124,7 @@ impl Knobs {
             tool_result: header(h, "x-mock-tool-result").map(str::to_string),
             mcp_sse,
             mcp_tools: header(h, "x-mock-mcp-tools").map(str::to_string),
+            echo_override: None,
         })
     }
 }
@@ -145,7 +148,10 @@ impl Reply {
         match k.scenario {
             Scenario::Text => Reply::Text(word_deltas(TEXT_REPLY)),
             Scenario::Secret => Reply::Text(secret_deltas()),
-            Scenario::Echo => Reply::Text(word_deltas(&user_text())),
+            Scenario::Echo => match &k.echo_override {
+                Some(t) => Reply::Text(word_deltas(t)),
+                None => Reply::Text(word_deltas(&user_text())),
+            },
             Scenario::ToolShell => Reply::tool("shell", SHELL_SECRET_ARGS),
             Scenario::ToolBenign => Reply::tool("shell", SHELL_BENIGN_ARGS),
             Scenario::ToolCustom => Reply::tool(&k.tool_name, &k.tool_args),
