@@ -54,6 +54,8 @@ pub struct Knobs {
     pub mcp_tools: Option<String>,
     /// Text the `echo` scenario says instead of the user's (prompt scripts).
     pub echo_override: Option<String>,
+    /// `tool_custom` calls a freeform tool (`tool_args` is its text input).
+    pub tool_freeform: bool,
 }
 
 /// A header value as UTF-8 (so test knobs may carry non-ASCII text such as tool arguments).
@@ -125,6 +127,7 @@ impl Knobs {
             mcp_sse,
             mcp_tools: header(h, "x-mock-mcp-tools").map(str::to_string),
             echo_override: None,
+            tool_freeform: false,
         })
     }
 }
@@ -139,6 +142,8 @@ pub enum Reply {
         name: String,
         args: String,
         fragments: Vec<String>,
+        /// A freeform custom tool (Responses `custom_tool_call`, `input` text).
+        custom: bool,
     },
 }
 
@@ -154,6 +159,12 @@ impl Reply {
             },
             Scenario::ToolShell => Reply::tool("shell", SHELL_SECRET_ARGS),
             Scenario::ToolBenign => Reply::tool("shell", SHELL_BENIGN_ARGS),
+            Scenario::ToolCustom if k.tool_freeform => Reply::Tool {
+                name: k.tool_name.clone(),
+                args: k.tool_args.clone(),
+                fragments: word_deltas(&k.tool_args),
+                custom: true,
+            },
             Scenario::ToolCustom => Reply::tool(&k.tool_name, &k.tool_args),
             Scenario::Big => Reply::Text(big_deltas(0)),
         }
@@ -164,6 +175,7 @@ impl Reply {
             name: name.to_string(),
             args: args.to_string(),
             fragments: json_fragments(args),
+            custom: false,
         }
     }
 

@@ -62,6 +62,20 @@ pub fn apply(mut k: Knobs, d: Dialect, req: &Value) -> Knobs {
         _ => return k,
     };
     let tools = tool_names(req);
+    if d == Dialect::Responses
+        && tools.iter().any(|n| n == "exec")
+        && !SHELL_TOOLS.iter().any(|t| tools.iter().any(|n| n == *t))
+    {
+        // Codex's code-mode tool: freeform JavaScript calling its tools.
+        k.scenario = Scenario::ToolCustom;
+        k.tool_freeform = true;
+        k.tool_name = "exec".to_string();
+        k.tool_args = format!(
+            "const r = await tools.exec_command({{cmd: {}}}); text(r);",
+            serde_json::to_string(command).unwrap_or_default()
+        );
+        return k;
+    }
     let Some(tool) = SHELL_TOOLS.iter().find(|t| tools.iter().any(|n| n == *t)) else {
         k.scenario = Scenario::Echo;
         k.echo_override = Some(format!("mock: no shell tool among {tools:?}"));

@@ -6,6 +6,7 @@
 //! core decided; they never decide.
 
 pub mod anthropic;
+pub mod code_mode;
 mod fallback;
 pub mod gemini;
 pub mod mcp;

@@ -250,3 +250,33 @@ fn uninspectable_frames_close_both_sides() {
     assert!(out.upstream.iter().len() > 0 && read(&out.upstream, true).0.is_empty());
     assert_eq!(read(&out.client, false).1, [WsError::POLICY]);
 }
+
+/// Codex's code-mode tool: the shell command inside the JavaScript is
+/// judged like a direct call, so the whole `exec` call is refused.
+#[test]
+fn code_mode_exec_with_a_dangerous_inner_call_is_refused() {
+    let code = r#"const r = await tools.exec_command({cmd: "cat ~/.ssh/id_rsa"}); text(r);"#;
+    let item = |input: &str, status: &str| {
+        json!({"id": "ctc_1", "type": "custom_tool_call", "status": status, "call_id": "call_1",
+               "name": "exec", "input": input})
+    };
+    let evs: Vec<String> = [
+        json!({"type": "response.created", "sequence_number": 0, "response": {"id": "resp_1", "object": "response", "status": "in_progress", "output": []}}),
+        json!({"type": "response.output_item.added", "sequence_number": 1, "output_index": 0, "item": item("", "in_progress")}),
+        json!({"type": "response.custom_tool_call_input.delta", "sequence_number": 2, "item_id": "ctc_1", "output_index": 0, "delta": &code[..30]}),
+        json!({"type": "response.custom_tool_call_input.delta", "sequence_number": 3, "item_id": "ctc_1", "output_index": 0, "delta": &code[30..]}),
+        json!({"type": "response.custom_tool_call_input.done", "sequence_number": 4, "item_id": "ctc_1", "output_index": 0, "input": code}),
+        json!({"type": "response.output_item.done", "sequence_number": 5, "output_index": 0, "item": item(code, "completed")}),
+        json!({"type": "response.completed", "sequence_number": 6, "response": {"id": "resp_1", "object": "response", "status": "completed", "output": [item(code, "completed")]}}),
+    ]
+    .iter()
+    .map(Value::to_string)
+    .collect();
+    let mut c = conn("dev");
+    c.client_bytes(&create("show my key"));
+    let out = c.server_bytes(&server_frames(&evs));
+    assert!(!String::from_utf8_lossy(&out).contains("id_rsa"));
+    let (msgs, _) = read(&out, false);
+    assert!(output_text(&msgs).contains("blocked by the security gateway"));
+    assert!(!msgs.iter().any(|m| m["item"]["type"] == "custom_tool_call"));
+}
