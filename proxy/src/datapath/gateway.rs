@@ -412,11 +412,7 @@ impl Gateway {
             stage: stage_label(ctx),
             decision: ctx.decision().as_str().to_string(),
             total_score: ctx.reports.iter().map(|r| r.score).fold(0.0, f64::max),
-            reasons: ctx
-                .reports
-                .iter()
-                .flat_map(|r| r.reasons.iter().cloned())
-                .collect(),
+            reasons: super::enforce::record_reasons(&ctx.reports),
             findings: ctx
                 .reports
                 .iter()
@@ -621,12 +617,25 @@ impl ProxyHttp for Gateway {
                 .await;
         };
         ctx.dialect = Dialect::detect(route.api, &method, &path);
+        let mcp_control = route.api == super::dialect::ApiKind::Mcp
+            && matches!(method.as_str(), "GET" | "DELETE");
         ctx.route = Some(route);
         if admission == Admission::Pass {
             ctx.dialect = Dialect::Passthrough;
             return Ok(false);
         }
         if self.ws_begin(session, ctx, &policy, &identity) {
+            return Ok(false);
+        }
+        if mcp_control {
+            // MCP's own GET (the server's event stream, inspected as MCP
+            // messages) and DELETE (the session's end) carry no body to
+            // judge; refusing them reads as "session not found" to clients.
+            ctx.dialect = if method == "GET" {
+                Dialect::Mcp
+            } else {
+                Dialect::Passthrough
+            };
             return Ok(false);
         }
 
@@ -982,7 +991,12 @@ impl ProxyHttp for Gateway {
         if end_of_stream {
             // The last chunk acknowledges the request: its audit record
             // must be on disk first.
-            let status = session.response_written().map(|r| r.status.as_u16());
+            // pingora may write the header and the last chunk together,
+            // after this filter: then the upstream's status is the answer.
+            let status = session
+                .response_written()
+                .map(|r| r.status.as_u16())
+                .or(ctx.upstream_status);
             self.seal_audit_blocking(ctx, status);
         }
         result
@@ -1169,7 +1183,8 @@ impl Gateway {
         if !ctx.audited {
             let status = ctx
                 .answered
-                .or_else(|| session.response_written().map(|r| r.status.as_u16()));
+                .or_else(|| session.response_written().map(|r| r.status.as_u16()))
+                .or(ctx.upstream_status);
             let event = self.audit_event(ctx, status);
             if let Err(err) = app.store.append_audit(&event) {
                 tracing::error!(error = %err, "audit write failed");

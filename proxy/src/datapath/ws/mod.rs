@@ -453,11 +453,7 @@ impl WsConn {
             },
             decision: decision.as_str().to_string(),
             total_score: turn.reports.iter().map(|r| r.score).fold(0.0, f64::max),
-            reasons: turn
-                .reports
-                .iter()
-                .flat_map(|r| r.reasons.iter().cloned())
-                .collect(),
+            reasons: crate::datapath::enforce::record_reasons(&turn.reports),
             findings: turn
                 .reports
                 .iter()
