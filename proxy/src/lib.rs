@@ -8,6 +8,7 @@
 //!   Extracts what to inspect, asks the core, enforces the answer.
 //! * [`state`]: sessions, approvals and audit on sled.
 //! * [`edge`]: the admin listener: health, metrics, inspect and operator API.
+//! * [`telemetry`]: OpenTelemetry traces over OTLP (off unless configured).
 //! * [`app`] and [`config`] wire them together; [`cli`] is the `asg` command.
 
 pub mod app;
@@ -17,4 +18,5 @@ pub mod datapath;
 pub mod decision;
 pub mod edge;
 pub mod state;
+pub mod telemetry;
 pub mod util;

@@ -110,6 +110,8 @@ pub struct Ctx {
     forward: Option<ForwardTarget>,
     /// An inspected Responses WebSocket.
     ws: Option<Box<crate::datapath::ws::WsConn>>,
+    /// This request's spans, when OpenTelemetry is on.
+    trace: Option<Box<crate::telemetry::RequestTrace>>,
 }
 
 impl Ctx {
@@ -288,6 +290,7 @@ impl Gateway {
         decoded: &[u8],
     ) -> std::result::Result<(RequestAction, StageReport), Denial> {
         let started = Instant::now();
+        let wall = std::time::SystemTime::now();
         let result = if decoded.len() > OFFLOAD_ABOVE {
             let app = self.app.clone();
             let (dialect, id) = (ctx.dialect, ctx.id.clone());
@@ -331,6 +334,10 @@ impl Gateway {
             .observe(started.elapsed().as_secs_f64());
         if let Some(g) = &ctx.gate {
             g.commit(&result.1);
+        }
+        if let Some(tr) = &ctx.trace {
+            let rules = rule_ids(std::slice::from_ref(&result.1));
+            tr.request_inspected(wall, decoded, result.1.decision.as_str(), &rules);
         }
         Ok(result)
     }
@@ -506,6 +513,7 @@ impl Gateway {
 
     fn judge_response(&self, ctx: &mut Ctx, raw: &[u8]) -> Option<Vec<u8>> {
         let policy = ctx.policy.clone()?;
+        let wall = std::time::SystemTime::now();
         let status = ctx.upstream_status.unwrap_or(200);
         let started = Instant::now();
         let hooks: &dyn SessionHooks = match &ctx.gate {
@@ -528,6 +536,16 @@ impl Gateway {
             .observe(started.elapsed().as_secs_f64());
         if let Some(g) = &ctx.gate {
             g.commit(&report);
+        }
+        if let Some(tr) = ctx.trace.as_mut() {
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(raw) {
+                tr.usage(&v);
+            }
+            tr.response_inspected(
+                wall,
+                report.decision.as_str(),
+                &rule_ids(std::slice::from_ref(&report)),
+            );
         }
         ctx.reports.push(report);
         out
@@ -572,10 +590,19 @@ impl ProxyHttp for Gateway {
             audited: false,
             forward: None,
             ws: None,
+            trace: None,
         }
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        if let Some(t) = crate::telemetry::global() {
+            let req = session.req_header();
+            ctx.trace = Some(Box::new(t.begin(
+                req.method.as_str(),
+                req.uri.path(),
+                &req.headers,
+            )));
+        }
         let policy = self.app.policy.current();
         let (method, path) = {
             let req = session.req_header();
@@ -803,6 +830,15 @@ impl ProxyHttp for Gateway {
             );
             req.insert_header("host", route.upstream.host_header())?;
         }
+        if let Some(tr) = ctx.trace.as_mut() {
+            let address = match &ctx.forward {
+                Some(t) => t.authority(),
+                None => route.upstream.address(),
+            };
+            for (k, v) in tr.upstream_start(&address) {
+                req.insert_header(k, v)?;
+            }
+        }
         // Gateway-only headers stay here (the permit header is configurable).
         if let Some(p) = &ctx.policy {
             req.remove_header(p.file.approvals.permit_header.as_str());
@@ -920,6 +956,9 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
     ) -> Result<()> {
         ctx.upstream_status = Some(resp.status.as_u16());
+        if let Some(tr) = &ctx.trace {
+            tr.upstream_status(resp.status.as_u16());
+        }
         if let Some(sent) = ctx.upstream_sent {
             let latency = sent.elapsed();
             ctx.upstream_latency = Some(latency);
@@ -1041,6 +1080,14 @@ impl Gateway {
         if let Some(g) = &ctx.gate {
             g.commit(&report);
         }
+        if let Some(tr) = &ctx.trace {
+            let start = std::time::SystemTime::now() - rw.busy();
+            tr.response_inspected(
+                start,
+                report.decision.as_str(),
+                &rule_ids(std::slice::from_ref(&report)),
+            );
+        }
         ctx.reports.push(report);
     }
 
@@ -1069,6 +1116,9 @@ impl Gateway {
                 }
                 // Before the audit record is sealed with the last chunk.
                 self.close_stream(ctx);
+            }
+            if let Some(tr) = ctx.trace.as_mut() {
+                tr.usage_in_stream(&out);
             }
             // An empty chunk holds back without ending the response.
             *body = (!out.is_empty() || !end_of_stream).then_some(out);
@@ -1193,7 +1243,31 @@ impl Gateway {
         if let Some(e) = e {
             tracing::debug!(request_id = %ctx.id, error = %e, "request ended with error");
         }
+        if let Some(tr) = ctx.trace.take() {
+            tr.routed(&route, dialect, &ctx.path);
+            let status = ctx
+                .answered
+                .or_else(|| session.response_written().map(|r| r.status.as_u16()))
+                .or(ctx.upstream_status);
+            tr.end(
+                status,
+                decision.as_str(),
+                &rule_ids(&ctx.reports),
+                e.map(|e| e.etype().as_str().to_string()),
+            );
+        }
     }
+}
+
+/// The rule ids of the findings in these reports, each once.
+fn rule_ids(reports: &[StageReport]) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for f in reports.iter().flat_map(|r| r.findings.iter()) {
+        if !ids.contains(&f.rule_id) {
+            ids.push(f.rule_id.clone());
+        }
+    }
+    ids
 }
 
 /// `request`, `request+response`, or `passthrough` for uninspected traffic.
