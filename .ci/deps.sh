@@ -7,8 +7,9 @@ set -euo pipefail
 what=${1:-test}
 build=(cmake build-essential pkg-config)
 # python3-venv: the SDK test venv; iptables: the transparent-mode test (in a network namespace);
-# chromium + chromium-driver: the operator console test; curl: the README examples' tests.
-test=(python3 python3-venv curl iptables chromium chromium-driver)
+# chromium + chromium-driver: the operator console test; curl: the README examples' tests;
+# openssl: deploy/certs.sh and the chart tests.
+test=(python3 python3-venv curl iptables openssl chromium chromium-driver)
 case "$what" in
   build) packages=("${build[@]}") ;;
   test) packages=("${build[@]}" "${test[@]}") ;;

@@ -8,6 +8,7 @@
 //!   Extracts what to inspect, asks the core, enforces the answer.
 //! * [`state`]: sessions, approvals and audit on sled.
 //! * [`edge`]: the admin listener: health, metrics, inspect and operator API.
+//! * [`kube`]: the Kubernetes sidecar injector (webhook, `kube-inject`, `pod-init`).
 //! * [`telemetry`]: OpenTelemetry traces over OTLP (off unless configured).
 //! * [`app`] and [`config`] wire them together; [`cli`] is the `asg` command.
 
@@ -17,6 +18,7 @@ pub mod config;
 pub mod datapath;
 pub mod decision;
 pub mod edge;
+pub mod kube;
 pub mod state;
 pub mod telemetry;
 pub mod util;
