@@ -95,9 +95,11 @@ impl Telemetry {
                 .with_http()
                 .with_protocol(Protocol::HttpBinary)
                 .build(),
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "OTEL_EXPORTER_OTLP_PROTOCOL={other:?} is not supported; use http/protobuf or grpc"
-            )),
+            ))
+            }
         }
         .map_err(|e| format!("cannot build the OTLP exporter for {endpoint}: {e}"))?;
         let processor =
