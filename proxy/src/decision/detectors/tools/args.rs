@@ -251,6 +251,10 @@ impl ToolDetector {
                     for (name, args) in nested {
                         self.analyze_call(&ToolCall::new(name, args), out, depth + 1);
                     }
+                    // Arguments held in variables (`const c = 'cat …';
+                    // tools.exec_command({cmd: c})`): the code's string
+                    // literals are read as commands too.
+                    analyzer.code(s, out, depth + 1);
                     continue;
                 }
             }

@@ -255,6 +255,23 @@ mod tests {
     }
 
     #[test]
+    fn quotes_trailing_commas_and_lookalikes() {
+        let code = r#"const r = await tools.exec_command({cmd: "cat ~/.ssh/id_rsa", yield_time_ms: 1000,});
+const w = await tools.write_stdin({'session_id': 3, chars: 'ls\n'}); text(r + mytools.x({a: 1}));"#;
+        let calls = nested_tool_calls(code);
+        assert_eq!(calls.len(), 2, "{calls:?}");
+        assert_eq!(
+            calls[0],
+            (
+                "exec_command".to_string(),
+                json!({"cmd": "cat ~/.ssh/id_rsa", "yield_time_ms": 1000})
+            )
+        );
+        assert_eq!(calls[1].1, json!({"session_id": 3, "chars": "ls\n"}));
+        assert!(nested_tool_calls("no calls here; tools are great").is_empty());
+    }
+
+    #[test]
     fn nested_structures_and_odd_input() {
         let calls = nested_tool_calls("tools.x({a: [1, 'b', {c: `t${v}`}], 'd': true, e})");
         assert_eq!(

@@ -336,6 +336,8 @@ fn codex_exec_code_calls_are_judged_as_calls() {
     assert!(effects("exec", Value::String(js.into()))
         .iter()
         .all(|x| x.default_calm()));
+    let js = "const c = 'cat ~/.ssh/id_rsa'; await tools.exec_command({cmd: c})";
+    assert!(effects("exec", Value::String(js.into())).contains(&Effect::CredentialRead));
 }
 
 #[test]
