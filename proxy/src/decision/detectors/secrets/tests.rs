@@ -294,6 +294,13 @@ fn references_placeholders_and_elisions_are_not_secrets() {
         "aws_secret_access_key=YOUR_SECRET_ACCESS_KEY",
         "SECRET_KEY=changeme",
         "api_key: xxxxxxxxxxxx",
+        // The same references in the code they come with.
+        "import os\napi_key = os.environ[\"OPENAI_API_KEY\"]\nclient = OpenAI(api_key=api_key)",
+        "const client = new Stripe(token=config[\"stripe\"])",
+        "export KEY=\"$(vault kv get -field=key secret/app)\"\nexport DB_PASSWORD=\"$(vault kv get -field=password secret/db)\"",
+        "GITHUB_TOKEN=`gh auth token`",
+        "Set STRIPE_SECRET_KEY=sk_live_... in .env, and STRIPE_PUBLISHABLE_KEY=pk_live_...",
+        "[default]\naws_access_key_id = YOUR_ACCESS_KEY_ID\naws_secret_access_key = YOUR_SECRET_ACCESS_KEY",
     ] {
         assert!(s.find_all(text).is_empty(), "{text}: {:?}", kinds(&s, text));
     }
@@ -302,4 +309,11 @@ fn references_placeholders_and_elisions_are_not_secrets() {
     assert_eq!(kinds(&s, line), ["stripe_secret_key"]);
     let line = "aws_access_key_id = YOUR_ACCESS_KEY_ID; actually AKIAIOSFODNN7EXAMPLE";
     assert_eq!(kinds(&s, line), ["aws_access_key_id"]);
+    // A literal is still a literal next to a reference.
+    let line = "export DB_PASSWORD=\"$(vault kv get -field=password secret/db)\" API_TOKEN=Zx8Qp2Lm9Rt4Vw7Yk3Nb";
+    assert_eq!(kinds(&s, line), ["generic_secret"]);
+    assert_eq!(
+        kinds(&s, "client = OpenAI(api_key=\"Zx8Qp2Lm9Rt4Vw7Yk3Nb\")"),
+        ["generic_secret"]
+    );
 }
