@@ -234,6 +234,17 @@ fn ordinary_work_passes_untouched_and_attacks_are_refused_in_every_dialect() {
             json!({"cmd": "npm install && npm run build"}),
         ),
         ("read_src", "read_file", json!({"path": "src/lib.rs"})),
+        // References to secrets and placeholders are not secrets.
+        (
+            "write_config",
+            "Write",
+            json!({"file_path": "src/config.py", "content": "import os\napi_key = os.environ[\"OPENAI_API_KEY\"]\nclient = OpenAI(api_key=api_key)\n# .env: STRIPE_SECRET_KEY=sk_live_...\n# aws_access_key_id = YOUR_ACCESS_KEY_ID\n"}),
+        ),
+        (
+            "write_deploy",
+            "Write",
+            json!({"file_path": "deploy.sh", "content": "#!/bin/sh\nexport KEY=\"$(vault kv get -field=key secret/app)\"\nexport DB_PASSWORD=\"$(vault kv get -field=password secret/db)\"\n"}),
+        ),
         (
             "fetch_docs",
             "fetch",
