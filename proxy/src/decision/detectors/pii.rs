@@ -226,7 +226,7 @@ fn role_address(email: &str) -> bool {
 /// (`ssh deploy@host`, `rsync -a ./out ops@host`). Masking it would rewrite
 /// the command an agent runs, and it names an account, not a person's mail.
 fn remote_login(text: &str, start: usize, end: usize) -> bool {
-    let after = text[end..].as_bytes();
+    let after = &text.as_bytes()[end..];
     if after.first() == Some(&b':')
         && after
             .get(1)
@@ -240,7 +240,7 @@ fn remote_login(text: &str, start: usize, end: usize) -> bool {
     }
     let line = before.rsplit('\n').next().unwrap_or("");
     let command = line
-        .rsplit(|c| matches!(c, ';' | '|' | '&' | '(' | '`' | '"' | '\''))
+        .rsplit([';', '|', '&', '(', '`', '"', '\''])
         .next()
         .unwrap_or("");
     let program = command.split_whitespace().next().unwrap_or("");
