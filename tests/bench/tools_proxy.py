@@ -17,7 +17,8 @@ binary from outside, so it works for any version; `cargo run --release -p asg --
 is the in-process measurement of this tree (same corpus, same verdicts, plus cost per call).
 
 Usage: tests/bench/tools_proxy.py [--bin PATH] [--split frozen|tuning|all] [--profiles dev,production,strict]
-       [--show N]   (binaries from `cargo build --release -p asg -p asg-e2e --bins`)
+       [--show N]   (the mock from `cargo build -p asg-e2e --bins`; the gateway from `--bin`, default
+       target/debug/asg — measure a release build: `cargo build --release -p asg`, `--bin target/release/asg`)
 """
 
 import argparse
@@ -134,6 +135,7 @@ def main():
     ap.add_argument("--profiles", default="dev,production,strict")
     ap.add_argument("--show", type=int, default=0, help="list this many benign calls needing a human and attacks let through")
     a = ap.parse_args()
+    a.bin = str(Path(a.bin).resolve()) if a.bin else None
     cases = load(a.split)
     with tempfile.TemporaryDirectory(prefix="asg-tools-corpus-") as d:
         for c in cases:
