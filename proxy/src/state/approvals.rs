@@ -74,6 +74,16 @@ fn key_of(id: &str) -> Option<Vec<u8>> {
     hex::decode(id.trim()).ok().filter(|k| k.len() == 16)
 }
 
+/// A fresh approval id (time-ordered hex), for stores other than sled.
+pub fn new_id(now_ms: i64) -> String {
+    id_of(&new_key(now_ms))
+}
+
+/// Whether `id` has the shape of an approval id (32 hex characters).
+pub fn is_id(id: &str) -> bool {
+    key_of(id).is_some()
+}
+
 /// A fresh permit: 24 random bytes, 32 characters of URL-safe base64.
 pub fn new_permit() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 24]>())

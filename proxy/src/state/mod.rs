@@ -26,7 +26,9 @@ pub mod audit;
 mod cache;
 pub mod durable;
 mod keys;
+pub mod redis;
 pub mod retention;
+pub mod seam;
 pub mod sessions;
 pub mod stats;
 
