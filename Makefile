@@ -36,10 +36,11 @@ node-deps: tests/node/node_modules/.package-lock.json
 
 test: build venv node-deps test-rust test-python test-kube
 
-# The console test drives headless Chromium (apt-get install chromium chromium-driver);
-# here a missing browser is a failure, not a skip.
+# The console test drives headless Chromium (apt-get install chromium chromium-driver)
+# and the shared-state tests start redis-server (apt-get install redis-server);
+# here a missing browser or Redis is a failure, not a skip (.ci/run installs both).
 test-rust: build
-	ASG_REQUIRE_BROWSER=1 $(CARGO) test --workspace
+	ASG_REQUIRE_BROWSER=1 ASG_REQUIRE_REDIS=1 $(CARGO) test --workspace
 
 test-python: build venv node-deps
 	$(VENV)/bin/pytest -q tests/python

@@ -35,6 +35,21 @@ impl App {
     /// Load policy, open the store, build routes. Every failure is one
     /// clear sentence for the operator.
     pub fn build(config: Config) -> Result<Arc<App>, String> {
+        if let Some(url) = &config.state_url {
+            // A bad URL is reported as such; a good one is refused rather
+            // than ignored: a fleet that believes it shares approvals and
+            // risk must not silently run on one folder per pod.
+            let parsed = crate::state::redis::url::StateUrl::parse(
+                url,
+                config.state_prefix.as_deref(),
+                None,
+            )
+            .map_err(|e| e.to_string())?;
+            return Err(format!(
+                "ASG_STATE_URL points at {}, but this build keeps sessions, approvals and audit in its data folder only (shared Redis state is not wired into the gateway yet); unset ASG_STATE_URL",
+                parsed.display()
+            ));
+        }
         let metrics = Arc::new(Metrics::new());
         let policy_dir = config
             .policy_dir
@@ -44,6 +59,9 @@ impl App {
             .map_err(|e| format!("cannot load policy: {e}"))?;
         let policy = PolicyStore::new(policy, &config.policy, policy_dir, metrics.clone());
         let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
+        if config.audit.stdout {
+            store.audit_to_stdout();
+        }
         let mask_key = load_or_create_mask_key(&config.data_dir)?;
         let masker = Masker::new(mask_key);
         let binding_key = derive_binding_key(&mask_key);

@@ -111,6 +111,34 @@ fn a_locked_data_folder_is_a_clear_error() {
 }
 
 #[test]
+fn shared_state_urls_are_checked_and_refused_until_wired() {
+    let data = tempfile::tempdir().unwrap();
+    for (url, says) in [
+        ("memcached://h", "ASG_STATE_URL: unsupported scheme"),
+        (
+            "redis://h?timeout=1",
+            "ASG_STATE_URL: unknown option \"timeout\"",
+        ),
+        (
+            "redis://:pw-in-url@127.0.0.1:6379/0",
+            "ASG_STATE_URL points at redis://127.0.0.1:6379/0 (prefix fleet-x)",
+        ),
+    ] {
+        let mut env = base_env(data.path());
+        env.push(("ASG_STATE_URL", url.into()));
+        env.push(("ASG_STATE_PREFIX", "fleet-x".into()));
+        let (code, _, err) = asg(&["run"], &env);
+        assert_eq!(code, 2, "{url}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(says),
+            "{url}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(!err.contains("pw-in-url"), "{err}");
+    }
+}
+
+#[test]
 fn a_corrupt_data_folder_is_a_clear_error() {
     let data = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(data.path().join("asg.sled")).unwrap();

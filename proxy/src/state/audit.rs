@@ -90,7 +90,11 @@ impl Store {
         record.seq = seq;
         let bytes = encode("audit", &record)?;
         let len = bytes.len() as u64;
+        let line = self.audit_tee.get().and_then(|t| t.line(&bytes));
         self.audit.insert(seq.to_be_bytes(), bytes)?;
+        if let (Some(t), Some(l)) = (self.audit_tee.get(), line) {
+            t.push(l);
+        }
         if !event.session_id.is_empty() {
             self.audit_session
                 .insert(session_key(&event.session_id, seq), &[])?;

@@ -31,6 +31,7 @@ pub mod retention;
 pub mod seam;
 pub mod sessions;
 pub mod stats;
+pub mod stdout;
 
 pub use audit::{AuditEvent, AuditFinding};
 pub use durable::Ticket;
@@ -81,6 +82,8 @@ pub struct Store {
     audit_boundary: Option<u64>,
     pub stats: stats::Stats,
     watchers: approvals::Watchers,
+    /// `ASG_AUDIT_STDOUT`: audit records also go to stdout as JSON lines.
+    audit_tee: std::sync::OnceLock<stdout::AuditTee>,
 }
 
 /// sled's page cache. sled's resident memory is several times this figure
@@ -162,6 +165,7 @@ impl Store {
             audit_boundary: None,
             stats: stats::Stats::default(),
             watchers: approvals::Watchers::default(),
+            audit_tee: std::sync::OnceLock::new(),
         };
         let mut store = store;
         store.audit_boundary = store.audit_last_seq()?;
@@ -170,6 +174,19 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Also write every audit record appended from now on to stdout (one
+    /// JSON line each; see [`stdout`]).
+    pub fn audit_to_stdout(&self) {
+        let _ = self
+            .audit_tee
+            .set(stdout::AuditTee::start(std::io::stdout()));
+    }
+
+    /// Audit lines dropped because stdout was not read fast enough.
+    pub fn audit_stdout_dropped(&self) -> u64 {
+        self.audit_tee.get().map_or(0, |t| t.dropped())
     }
 
     /// Readiness probe: the database answers a read.

@@ -487,8 +487,12 @@ pub(super) async fn flusher(inner: Arc<Inner>) {
             tokio::time::sleep(LINGER).await;
         }
         if inner.send_queued(BATCH * 4).await.is_err() {
+            if inner.link.is_up() {
+                // One failed batch on a live connection: retry shortly.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
             // Wait for the reconnect (the supervisor retries with backoff).
-            let _ = up.wait_for(|u| !*u).await;
             let _ = up.wait_for(|u| *u).await;
             let n = inner.risk.queue().len();
             if n > 0 {
