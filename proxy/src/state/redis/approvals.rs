@@ -361,7 +361,8 @@ impl Inner {
         inv.arg(self.keys.base())
             .arg(now_ms)
             .arg(500)
-            .arg(self.opts.approval_keep.as_millis() as u64);
+            .arg(self.opts.approval_keep.as_millis() as u64)
+            .arg(self.opts.session_idle.as_millis() as u64);
         let mut pipe = redis::pipe();
         pipe.invoke_script(&inv);
         let v = self.query(Lane::Fast, &pipe).await?;

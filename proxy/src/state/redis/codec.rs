@@ -1,11 +1,13 @@
 //! Values in Redis ↔ today's types.
 //!
-//! Sessions and agents are hashes whose numbers are fields and whose lists
-//! are one entry per line, so `record.lua` can apply `session::remember`
-//! without a JSON library (Redis' cjson turns empty arrays into objects and
-//! rounds numbers). Approvals are a hash: the template as JSON (`body`,
-//! written once) plus the fields transitions change (`status`, resolution,
-//! use), so a script changes a status without re-encoding the record.
+//! A session or agent is a hash of numbers (`cum`, `asof`, `req`, times,
+//! owner) plus one Redis list per list field, so `record.lua` applies
+//! `session::remember` with list commands and never copies a long string
+//! into Lua. Entries the scripts read carry a prefix: steps
+//! `<at_ms> <json>`, staged `<at_ms> <approval id> <json>`. Approvals are a
+//! hash: the template as JSON (`body`, written once) plus the fields
+//! transitions change (`status`, resolution, use), so a script changes a
+//! status without re-encoding the record.
 
 use crate::decision::approvals::{Approval, ApprovalStatus};
 use crate::decision::session::{AgentState, RiskState, Staged, Step};
@@ -68,28 +70,30 @@ fn opt_int(f: &Fields, k: &str) -> Option<i64> {
     f.get(k).filter(|v| !v.is_empty()).map(|v| parse_int(v))
 }
 
-fn lines<'a>(f: &'a Fields, k: &str) -> impl Iterator<Item = &'a str> {
-    f.get(k)
-        .map(String::as_str)
-        .unwrap_or("")
-        .split('\n')
-        .filter(|l| !l.is_empty())
+/// A list reply.
+pub fn list(v: &Value) -> Result<Vec<String>, StoreError> {
+    match v {
+        Value::Array(items) => items.iter().map(|i| string(i, "list entry")).collect(),
+        Value::Nil => Ok(Vec::new()),
+        other => Err(corrupt("list", format!("unexpected reply {other:?}"))),
+    }
 }
 
-fn json_list(f: &Fields, k: &str, what: &str) -> Result<Vec<String>, StoreError> {
-    lines(f, k)
-        .map(|l| serde_json::from_str::<String>(l).map_err(|e| corrupt(what, e)))
-        .collect()
-}
-
-fn risk(f: &Fields, what: &str) -> Result<RiskState, StoreError> {
-    let steps = lines(f, "steps")
+fn risk(
+    f: &Fields,
+    steps: &[String],
+    staged: &[String],
+    what: &str,
+) -> Result<RiskState, StoreError> {
+    let steps = steps
+        .iter()
         .map(|l| {
             let json = l.split_once(' ').map(|(_, j)| j).unwrap_or("");
             serde_json::from_str::<Step>(json).map_err(|e| corrupt(what, e))
         })
         .collect::<Result<_, _>>()?;
-    let staged = lines(f, "staged")
+    let staged = staged
+        .iter()
         .map(|l| {
             let json = l.splitn(3, ' ').nth(2).unwrap_or("");
             serde_json::from_str::<Staged>(json).map_err(|e| corrupt(what, e))
@@ -107,11 +111,16 @@ fn risk(f: &Fields, what: &str) -> Result<RiskState, StoreError> {
     })
 }
 
-/// A session hash, or `None` for an absent key.
-pub fn session(f: &Fields) -> Result<Option<crate::decision::session::SessionState>, StoreError> {
+/// A session: its hash and its lists (steps, staged, decisions, markers,
+/// memory), or `None` for an absent hash.
+pub fn session(
+    f: &Fields,
+    lists: [Vec<String>; 5],
+) -> Result<Option<crate::decision::session::SessionState>, StoreError> {
     let Some(id) = f.get("id") else {
         return Ok(None);
     };
+    let [steps, staged, decisions, markers, memory] = lists;
     Ok(Some(crate::decision::session::SessionState {
         session_id: id.clone(),
         agent_id: f.get("owner").cloned().unwrap_or_default(),
@@ -119,25 +128,26 @@ pub fn session(f: &Fields) -> Result<Option<crate::decision::session::SessionSta
         updated_ms: int(f, "updated"),
         ended_ms: None,
         request_count: int(f, "req").max(0) as u64,
-        risk: risk(f, "session")?,
-        decisions: json_list(f, "decisions", "session")?,
-        sensitive_markers: json_list(f, "markers", "session")?,
-        memory_touched: json_list(f, "memory", "session")?,
+        risk: risk(f, &steps, &staged, "session")?,
+        decisions,
+        sensitive_markers: markers,
+        memory_touched: memory,
     }))
 }
 
-/// An agent hash, or `None` for an absent key.
-pub fn agent(f: &Fields) -> Result<Option<AgentState>, StoreError> {
+/// An agent: its hash and its lists (steps, staged, sessions).
+pub fn agent(f: &Fields, lists: [Vec<String>; 3]) -> Result<Option<AgentState>, StoreError> {
     let Some(id) = f.get("id") else {
         return Ok(None);
     };
+    let [steps, staged, sessions] = lists;
     Ok(Some(AgentState {
         agent_id: id.clone(),
         created_ms: int(f, "created"),
         updated_ms: int(f, "updated"),
         request_count: int(f, "req").max(0) as u64,
-        sessions: json_list(f, "sessions", "agent")?,
-        risk: risk(f, "agent")?,
+        sessions,
+        risk: risk(f, &steps, &staged, "agent")?,
     }))
 }
 
@@ -190,11 +200,6 @@ pub fn staged_line(s: &Staged) -> Option<String> {
     })
 }
 
-/// A list entry: a JSON string (never a raw newline).
-pub fn entry(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,7 +213,7 @@ mod tests {
     }
 
     #[test]
-    fn lines_round_trip_awkward_text() {
+    fn entries_round_trip_awkward_text() {
         let step = Step {
             at_ms: 5,
             tool: "a \"b\"\nc".into(),
@@ -226,33 +231,42 @@ mod tests {
             ("req", "2"),
             ("cum", "0.30000000000000004"),
             ("asof", "1.7e+12"),
-            ("steps", &step_line(&step)),
-            ("staged", &staged_line(&staged).unwrap()),
-            ("memory", &format!("{}\n{}", entry("/x\ny"), entry("z"))),
         ]);
-        assert!(!step_line(&step).contains('\n'));
-        let s = session(&f).unwrap().unwrap();
+        let lists = [
+            vec![step_line(&step)],
+            vec![staged_line(&staged).unwrap()],
+            vec![],
+            vec![],
+            vec!["/x\ny".to_string(), "z".into()],
+        ];
+        let s = session(&f, lists).unwrap().unwrap();
         assert_eq!(s.risk.steps, [step]);
         assert_eq!(s.risk.staged, [staged]);
         assert_eq!(s.risk.as_of_ms, 1_700_000_000_000);
         assert_eq!(s.risk.cumulative, 0.30000000000000004);
         assert_eq!(s.memory_touched, ["/x\ny", "z"]);
-        assert!(session(&Fields::new()).unwrap().is_none());
+        assert!(session(&Fields::new(), Default::default())
+            .unwrap()
+            .is_none());
         assert!(staged_line(&Staged {
+            at_ms: 0,
+            tool: String::new(),
             approval_id: "a b".into(),
-            ..Staged {
-                at_ms: 0,
-                tool: String::new(),
-                approval_id: String::new()
-            }
         })
         .is_none());
     }
 
     #[test]
     fn corrupt_values_are_errors_not_defaults() {
-        let f = hash(&[("id", "s"), ("steps", "1 {not json")]);
-        assert!(matches!(session(&f), Err(StoreError::Corrupt(_))));
+        let f = hash(&[("id", "s")]);
+        let lists = [
+            vec!["1 {not json".to_string()],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+        ];
+        assert!(matches!(session(&f, lists), Err(StoreError::Corrupt(_))));
         let a = hash(&[("id", "x"), ("body", "{}"), ("status", "pending")]);
         assert!(matches!(approval(&a), Err(StoreError::Corrupt(_))));
     }

@@ -5,8 +5,10 @@
 //!
 //! | key | type | what |
 //! |---|---|---|
-//! | `s:<session>` | hash | session risk (`codec.rs`), TTL = idle expiry |
-//! | `a:<agent>` | hash | agent risk, TTL = idle expiry |
+//! | `s:<session>` | hash | session numbers and owner (`codec.rs`) |
+//! | `ss:` `sq:` `sd:` `sm:` `sy:<session>` | lists | its steps, staged approvals, decisions, markers, memory paths |
+//! | `a:<agent>` | hash | agent numbers |
+//! | `as:` `aq:` `an:<agent>` | lists | its steps, staged approvals, recent sessions |
 //! | `recent` | zset | session ids by last activity (console) |
 //! | `ap:<id>` | hash | approval, TTL = its lifetime + retention |
 //! | `slot:<fingerprint>` | string | the live approval of a binding |
@@ -17,6 +19,7 @@
 //! | `tail` / `tailseq` | stream / counter | the console's live tail |
 //! | `events` | pub/sub channel | `<status> <approval id>` on every decision |
 //!
+//! A scope's keys share the idle lifetime (`session.idle_expiry_secs`).
 //! Scripts derive some keys from ids they read (the approval behind a
 //! slot), so the layout needs one Redis primary (standalone or sentinel),
 //! not Redis Cluster.
@@ -53,6 +56,16 @@ impl Keys {
         self.k("a:", id)
     }
 
+    /// A session's lists: steps, staged, decisions, markers, memory.
+    pub fn session_lists(&self, id: &str) -> [String; 5] {
+        ["ss:", "sq:", "sd:", "sm:", "sy:"].map(|k| self.k(k, id))
+    }
+
+    /// An agent's lists: steps, staged, sessions.
+    pub fn agent_lists(&self, id: &str) -> [String; 3] {
+        ["as:", "aq:", "an:"].map(|k| self.k(k, id))
+    }
+
     pub fn approval(&self, id: &str) -> String {
         self.k("ap:", id)
     }
@@ -84,6 +97,9 @@ mod tests {
     fn keys_are_prefixed_and_versioned() {
         let k = super::Keys::new("fleet");
         assert_eq!(k.session("s:1"), "fleet:v1:s:s:1");
+        // A list kind is never a session id: `s:` + id vs `ss:` + id.
+        assert_eq!(k.session_lists("x")[0], "fleet:v1:ss:x");
+        assert_ne!(k.session(":x"), k.session_lists("x")[0]);
         assert_eq!(k.approval("ab"), "fleet:v1:ap:ab");
         assert_eq!(k.events(), "fleet:v1:events");
     }

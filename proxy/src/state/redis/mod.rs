@@ -58,6 +58,10 @@ pub struct RedisOptions {
     pub safety_poll: Duration,
     /// Expiry sweep interval.
     pub maintain_every: Duration,
+    /// Sessions idle this long leave the recent-sessions index (keep it at
+    /// least the policy's `idle_expiry_secs`; the sessions themselves
+    /// expire by their own lifetime).
+    pub session_idle: Duration,
 }
 
 impl Default for RedisOptions {
@@ -69,6 +73,7 @@ impl Default for RedisOptions {
             mirror_cap: 10_000,
             safety_poll: Duration::from_secs(15),
             maintain_every: Duration::from_secs(5),
+            session_idle: Duration::from_secs(30 * 86_400),
         }
     }
 }

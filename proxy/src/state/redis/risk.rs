@@ -15,7 +15,7 @@
 //! and are replayed on reconnect. A record whose batch failed after it was
 //! sent may be applied twice: that over-counts risk, never under-counts.
 
-use super::codec::{self, entry, staged_line, step_line};
+use super::codec::{self, staged_line, step_line};
 use super::link::Lane;
 use super::scripts;
 use super::Inner;
@@ -145,30 +145,18 @@ impl Inner {
             })
             .collect();
         let staged: Vec<String> = rec.record.staged.iter().filter_map(staged_line).collect();
-        let markers: Vec<String> = session::markers(cfg, &rec.record, &rec.memory)
-            .iter()
-            .map(|m| entry(m))
-            .collect();
-        let memory: Vec<String> = rec.memory.iter().map(|m| entry(m)).collect();
+        let markers = session::markers(cfg, &rec.record, &rec.memory);
         let tail = rec.tail.as_ref().map(|t| {
-            let mut t = t.clone();
-            if t.gateway.is_empty() {
-                t.gateway = self.opts.gateway.clone();
-            }
-            (
-                serde_json::to_string(&t.event).unwrap_or_default(),
-                t.gateway,
-            )
+            let gateway = if t.gateway.is_empty() {
+                self.opts.gateway.clone()
+            } else {
+                t.gateway.clone()
+            };
+            (serde_json::to_string(&t.event).unwrap_or_default(), gateway)
         });
-        let decision = if rec.record.decision.is_empty() {
-            String::new()
-        } else {
-            entry(&rec.record.decision)
-        };
         let mut inv = scripts::RECORD.prepare_invoke();
         inv.arg(self.keys.base())
             .arg(&rec.session_id)
-            .arg(entry(&rec.session_id))
             .arg(&rec.owner_id)
             .arg(agent)
             .arg(rec.now_ms)
@@ -177,8 +165,8 @@ impl Inner {
             .arg(cfg.max_history)
             .arg(cfg.idle_expiry_secs.max(1).saturating_mul(1000))
             .arg(format!("{:?}", rec.record.score.max(0.0)))
-            .arg(u8::from(rec.record.new_request))
-            .arg(decision)
+            .arg(u32::from(rec.record.new_request))
+            .arg(&rec.record.decision)
             .arg(tail.as_ref().map(|t| t.0.as_str()).unwrap_or(""))
             .arg(self.link.url().tail_max)
             .arg(tail.as_ref().map(|t| t.1.as_str()).unwrap_or(""))
@@ -186,12 +174,12 @@ impl Inner {
             .arg(staged.len())
             .arg(rec.record.released.len())
             .arg(markers.len())
-            .arg(memory.len())
+            .arg(rec.memory.len())
             .arg(&steps)
             .arg(&staged)
             .arg(&rec.record.released)
             .arg(&markers)
-            .arg(&memory);
+            .arg(&rec.memory);
         let mut pipe = redis::pipe();
         pipe.invoke_script(&inv);
         // One command: take it back out of the one-command pipeline.
@@ -323,10 +311,13 @@ impl Inner {
             pipe.add_command(self.record_call(r));
         }
         if !session.is_empty() {
-            pipe.cmd("HGETALL").arg(self.keys.session(session));
+            self.read_session(&mut pipe, session);
         }
         if !agent.is_empty() {
             pipe.cmd("HGETALL").arg(self.keys.agent(agent));
+            for l in self.keys.agent_lists(agent) {
+                pipe.cmd("LRANGE").arg(l).arg(0).arg(-1);
+            }
         }
         let rate_inv = q.rate.map(|r| {
             let mut inv = scripts::RATE.prepare_invoke();
@@ -353,15 +344,16 @@ impl Inner {
         let mut view = StateView::default();
         let mut mirror = self.risk.mirror();
         if !session.is_empty() {
-            let f = codec::fields(rest.next().unwrap_or(&Value::Nil))?;
-            view.session = codec::session(&f)?.map(Arc::new);
+            view.session = take_session(&mut rest)?.map(Arc::new);
             if let Some(s) = &view.session {
                 mirror.sessions.insert(session.to_string(), s.clone());
             }
         }
         if !agent.is_empty() {
             let f = codec::fields(rest.next().unwrap_or(&Value::Nil))?;
-            view.agent = codec::agent(&f)?.map(Arc::new);
+            let mut list = || codec::list(rest.next().unwrap_or(&Value::Nil));
+            let lists = [list()?, list()?, list()?];
+            view.agent = codec::agent(&f, lists)?.map(Arc::new);
             if let Some(a) = &view.agent {
                 mirror.agents.insert(agent.to_string(), a.clone());
             }
@@ -447,7 +439,7 @@ impl Inner {
         };
         let mut pipe = redis::pipe();
         for id in &ids {
-            pipe.cmd("HGETALL").arg(self.keys.session(id));
+            self.read_session(&mut pipe, id);
         }
         let values = if ids.is_empty() {
             Vec::new()
@@ -455,8 +447,9 @@ impl Inner {
             self.query(Lane::Fast, &pipe).await?
         };
         let mut out = Vec::new();
-        for v in &values {
-            if let Some(s) = codec::session(&codec::fields(v)?)? {
+        let mut rest = values.iter();
+        for _ in &ids {
+            if let Some(s) = take_session(&mut rest)? {
                 out.push(Arc::new(s));
             }
             if out.len() >= limit {
@@ -465,6 +458,24 @@ impl Inner {
         }
         Ok(out)
     }
+
+    /// A session's hash and lists (six commands, one round trip).
+    fn read_session(&self, pipe: &mut redis::Pipeline, id: &str) {
+        pipe.cmd("HGETALL").arg(self.keys.session(id));
+        for l in self.keys.session_lists(id) {
+            pipe.cmd("LRANGE").arg(l).arg(0).arg(-1);
+        }
+    }
+}
+
+/// The replies of `read_session`, in order.
+fn take_session<'a>(
+    rest: &mut impl Iterator<Item = &'a Value>,
+) -> Result<Option<SessionState>, StoreError> {
+    let f = codec::fields(rest.next().unwrap_or(&Value::Nil))?;
+    let mut list = || codec::list(rest.next().unwrap_or(&Value::Nil));
+    let lists = [list()?, list()?, list()?, list()?, list()?];
+    codec::session(&f, lists)
 }
 
 fn report_script_errors(values: &[Value]) {

@@ -1,15 +1,6 @@
--- Helpers prepended to every script (scripts.rs). List fields hold one
--- entry per line; entries are JSON written by the gateway (never a raw
--- newline), prefixed where a script needs a field: steps "<at_ms> <json>",
--- staged "<at_ms> <approval id> <json>".
-local function lines(s)
-  local t = {}
-  if s then
-    for l in string.gmatch(s, '[^\n]+') do t[#t + 1] = l end
-  end
-  return t
-end
-local function join(t) return table.concat(t, '\n') end
+-- Helpers prepended to every script (scripts.rs). Risk lists are Redis
+-- lists; entries that scripts read are prefixed with what they need:
+-- steps "<at_ms> <json>", staged "<at_ms> <approval id> <json>".
 local function num(x, default)
   local n = tonumber(x)
   if n == nil then return default end
@@ -27,18 +18,14 @@ local function staged_id(l)
   return id
 end
 -- A decided approval no longer waits: drop it from a scope's staged list.
-local function unstage(key, id)
-  local staged = redis.call('HGET', key, 'staged')
-  if not staged then return end
-  local keep, changed = {}, false
-  for _, l in ipairs(lines(staged)) do
-    if staged_id(l) == id then changed = true else keep[#keep + 1] = l end
+local function unstage(list, id)
+  for _, l in ipairs(redis.call('LRANGE', list, 0, -1)) do
+    if staged_id(l) == id then redis.call('LREM', list, 0, l) end
   end
-  if changed then redis.call('HSET', key, 'staged', join(keep)) end
 end
 local function unstage_both(base, session, agent, id)
-  if session and session ~= '' then unstage(base .. 's:' .. session, id) end
-  if agent and agent ~= '' then unstage(base .. 'a:' .. agent, id) end
+  if session and session ~= '' then unstage(base .. 'sq:' .. session, id) end
+  if agent and agent ~= '' then unstage(base .. 'aq:' .. agent, id) end
 end
 -- Wake-ups are best effort (pcall at every PUBLISH): a transition that was
 -- written must never fail because publishing did; held calls also poll.

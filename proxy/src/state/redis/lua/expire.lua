@@ -1,7 +1,8 @@
 -- Persist expiries that are due (pending past deadline, permits past
 -- lifetime), unstage them and wake their held calls; forget listing
--- entries older than the retention. Idempotent: every gateway may run it.
--- ARGV: base, now, batch limit, retention ms
+-- entries older than the retention, and sessions idle past their lifetime
+-- from the recent-sessions index. Idempotent: every gateway may run it.
+-- ARGV: base, now, batch limit, retention ms, session idle ms
 local base, now = ARGV[1], tonumber(ARGV[2])
 local ids = redis.call('ZRANGEBYSCORE', base .. 'due', '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
 local n = 0
@@ -18,4 +19,5 @@ for _, id in ipairs(ids) do
   if st ~= 'pending' and st ~= 'approved' then redis.call('ZREM', base .. 'due', id) end
 end
 redis.call('ZREMRANGEBYSCORE', base .. 'aps', '-inf', '(' .. string.format('%d', now - tonumber(ARGV[4])))
+redis.call('ZREMRANGEBYSCORE', base .. 'recent', '-inf', '(' .. string.format('%d', now - tonumber(ARGV[5])))
 return n

@@ -2,20 +2,26 @@
 -- remember, remember_session, remember_agent), applied server-side so
 -- concurrent gateways never lose each other's contribution, plus the
 -- console tail entry. Queued by the gateway, never awaited by a request.
--- ARGV: 1 base, 2 session, 3 session as JSON, 4 owner, 5 agent, 6 now,
---   7 half-life s, 8 window ms, 9 max history, 10 idle ms, 11 score,
---   12 new request (0/1), 13 decision as JSON ('' = none),
---   14 tail entry JSON ('' = none), 15 tail max, 16 gateway,
---   17..21 counts of: steps, staged, released ids, markers, memory paths;
---   22.. those lists in that order.
-local base, sid, sid_json, owner, agent = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local now, hl, window = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local maxh, idle = tonumber(ARGV[9]), tonumber(ARGV[10])
-local score, newreq, decision = tonumber(ARGV[11]), tonumber(ARGV[12]), ARGV[13]
-local lists, at = {}, 22
+--
+-- Lists are Redis lists edited with list commands, so no long string is
+-- ever copied into Lua (a few KB per string cost tens of µs there).
+-- Entries are appended in time order, so leaving the window and the
+-- history cap both cut from the front; an entry that arrived out of order
+-- (gateway clocks a few ms apart) leaves late, and readers filter by the
+-- window anyway.
+-- ARGV: 1 base, 2 session, 3 owner, 4 agent, 5 now, 6 half-life s,
+--   7 window ms, 8 max history, 9 idle ms, 10 score, 11 new request (0/1),
+--   12 decision ('' = none), 13 tail entry JSON ('' = none), 14 tail max,
+--   15 gateway, 16..20 counts of: steps, staged, released ids, markers,
+--   memory paths; 21.. those lists in that order.
+local base, sid, owner, agent = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local now, hl, window = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local maxh, idle = tonumber(ARGV[8]), tonumber(ARGV[9])
+local score, newreq, decision = tonumber(ARGV[10]), tonumber(ARGV[11]), ARGV[12]
+local lists, at = {}, 21
 for i = 1, 5 do
   local l = {}
-  for j = 1, tonumber(ARGV[16 + i]) do l[j] = ARGV[at]; at = at + 1 end
+  for j = 1, tonumber(ARGV[15 + i]) do l[j] = ARGV[at]; at = at + 1 end
   lists[i] = l
 end
 local steps_new, staged_new, released, markers, memory = lists[1], lists[2], lists[3], lists[4], lists[5]
@@ -24,55 +30,77 @@ local function decayed(cum, asof)
   if hl == 0 or cum <= 0 then return math.max(cum, 0) end
   return cum * (0.5 ^ ((math.max(now - asof, 0) / 1000) / hl))
 end
-local function in_window(l) return now - tonumber(string.match(l, '^(%-?%d+) ')) < window end
-local function keep_last(t, n)
-  if #t <= n then return t end
-  local out = {}
-  for i = #t - n + 1, #t do out[#out + 1] = t[i] end
-  return out
-end
-local function contains(t, x)
-  for _, y in ipairs(t) do if y == x then return true end end
-  return false
+
+-- RPUSH; a list it creates gets the idle lifetime at once (the others
+-- are refreshed with their scope, see `expire`).
+local function rpush(list, ...)
+  local n = redis.call('RPUSH', list, ...)
+  if n == select('#', ...) then redis.call('PEXPIRE', list, idle) end
 end
 
-local function remember(key)
-  local f = redis.call('HMGET', key, 'cum', 'asof', 'steps', 'staged')
+local function drop_old(list)
+  while true do
+    local head = redis.call('LINDEX', list, 0)
+    if not head then return end
+    local t = tonumber(string.match(head, '^(%-?%d+) '))
+    if t and now - t < window then return end
+    redis.call('LPOP', list)
+  end
+end
+
+-- `f`: the scope's HMGET of cum, asof (and more, unused here).
+local function remember(key, f, steps, staged)
   local cum = decayed(num(f[1], 0), num(f[2], now)) + math.max(score, 0)
-  local kept = {}
-  for _, l in ipairs(lines(f[3])) do if in_window(l) then kept[#kept + 1] = l end end
-  for _, l in ipairs(steps_new) do if in_window(l) then kept[#kept + 1] = l end end
-  kept = keep_last(kept, maxh)
-  local staged = {}
-  for _, l in ipairs(lines(f[4])) do
-    if in_window(l) and not contains(released, staged_id(l)) then staged[#staged + 1] = l end
+  drop_old(steps)
+  if #steps_new > 0 then
+    rpush(steps, unpack(steps_new))
+    redis.call('LTRIM', steps, -maxh, -1)
   end
-  for _, l in ipairs(staged_new) do
-    local id, dup = staged_id(l), false
-    for _, x in ipairs(staged) do if staged_id(x) == id then dup = true end end
-    if not dup then staged[#staged + 1] = l end
+  drop_old(staged)
+  if #released > 0 or #staged_new > 0 then
+    local ids = {}
+    for _, l in ipairs(redis.call('LRANGE', staged, 0, -1)) do
+      local id, gone = staged_id(l), false
+      for _, r in ipairs(released) do if r == id then gone = true end end
+      if gone then redis.call('LREM', staged, 0, l) else ids[id] = true end
+    end
+    for _, l in ipairs(staged_new) do
+      local id = staged_id(l)
+      if not ids[id] then
+        rpush(staged, l)
+        ids[id] = true
+      end
+    end
+    redis.call('LTRIM', staged, -maxh, -1)
   end
-  staged = keep_last(staged, maxh)
-  redis.call('HSET', key, 'cum', string.format('%.17g', cum), 'asof', now, 'updated', now,
-    'steps', join(kept), 'staged', join(staged))
+  redis.call('HSET', key, 'cum', string.format('%.17g', cum), 'asof', now, 'updated', now)
   redis.call('HINCRBY', key, 'req', newreq)
 end
 
--- Append to a list field; `unique`: only new items, only below the cap
--- (markers); else keep the newest `cap` (decisions, sessions).
-local function push(key, field, items, cap, unique)
+-- Markers: only new items, only below the cap.
+local function push_unique(list, items, cap)
   if #items == 0 then return end
-  local t = lines(redis.call('HGET', key, field))
+  local n = redis.call('LLEN', list)
   for _, x in ipairs(items) do
-    if not unique then t[#t + 1] = x
-    elseif #t < cap and not contains(t, x) then t[#t + 1] = x end
+    if n < cap and not redis.call('LPOS', list, x) then
+      rpush(list, x)
+      n = n + 1
+    end
   end
-  redis.call('HSET', key, field, join(keep_last(t, cap)))
+end
+
+-- Every key of a scope gets the idle lifetime together, refreshed when a
+-- tenth of it has passed (not on every record: that is most of the calls).
+local function expire(keys, ttl_at)
+  if now - num(ttl_at, 0) < idle / 10 then return end
+  for _, k in ipairs(keys) do redis.call('PEXPIRE', k, idle) end
+  redis.call('HSET', keys[1], 'ttl_at', now)
 end
 
 if sid ~= '' then
   local sk = base .. 's:' .. sid
-  local cur = redis.call('HGET', sk, 'owner')
+  local f = redis.call('HMGET', sk, 'cum', 'asof', 'owner', 'ttl_at')
+  local cur = f[3]
   if not cur then
     redis.call('HSET', sk, 'v', '1', 'id', sid, 'owner', owner, 'created', now, 'updated', now,
       'req', 0, 'cum', '0', 'asof', now)
@@ -80,39 +108,42 @@ if sid ~= '' then
   end
   -- A session used by another agent is never changed by it.
   if cur == '' or cur == owner then
-    remember(sk)
-    if decision ~= '' then push(sk, 'decisions', {decision}, 64, false) end
-    push(sk, 'markers', markers, 64, true)
-    push(sk, 'memory', memory, 64, true)
+    local ss, sq, sd = base .. 'ss:' .. sid, base .. 'sq:' .. sid, base .. 'sd:' .. sid
+    local sm, sy = base .. 'sm:' .. sid, base .. 'sy:' .. sid
+    remember(sk, f, ss, sq)
+    if decision ~= '' then
+      rpush(sd, decision)
+      redis.call('LTRIM', sd, -64, -1)
+    end
+    push_unique(sm, markers, 64)
+    push_unique(sy, memory, 64)
     redis.call('ZADD', base .. 'recent', now, sid)
-    redis.call('ZREMRANGEBYSCORE', base .. 'recent', '-inf', '(' .. string.format('%d', now - idle))
-    redis.call('PEXPIRE', sk, idle)
+    expire({sk, ss, sq, sd, sm, sy}, f[4])
   end
 end
 
 if agent ~= '' then
-  local ak = base .. 'a:' .. agent
-  if redis.call('EXISTS', ak) == 0 then
+  local ak, as, aq, an = base .. 'a:' .. agent, base .. 'as:' .. agent, base .. 'aq:' .. agent,
+    base .. 'an:' .. agent
+  local f = redis.call('HMGET', ak, 'cum', 'asof', 'id', 'ttl_at')
+  if not f[3] then
     redis.call('HSET', ak, 'v', '1', 'id', agent, 'created', now, 'updated', now, 'req', 0,
       'cum', '0', 'asof', now)
   end
-  remember(ak)
-  if sid ~= '' then
-    local t = {}
-    for _, l in ipairs(lines(redis.call('HGET', ak, 'sessions'))) do
-      if l ~= sid_json then t[#t + 1] = l end
-    end
-    t[#t + 1] = sid_json
-    redis.call('HSET', ak, 'sessions', join(keep_last(t, 32)))
+  remember(ak, f, as, aq)
+  if sid ~= '' and redis.call('LINDEX', an, -1) ~= sid then
+    redis.call('LREM', an, 0, sid)
+    rpush(an, sid)
+    redis.call('LTRIM', an, -32, -1)
   end
-  redis.call('PEXPIRE', ak, idle)
+  expire({ak, as, aq, an}, f[4])
 end
 
-local tail = ARGV[14]
+local tail = ARGV[13]
 if tail ~= '' then
   local tk, ck = base .. 'tail', base .. 'tailseq'
   local seq = redis.call('INCR', ck)
-  local r = redis.pcall('XADD', tk, 'MAXLEN', '~', ARGV[15], seq .. '-0', 'g', ARGV[16], 'e', tail)
+  local r = redis.pcall('XADD', tk, 'MAXLEN', '~', ARGV[14], seq .. '-0', 'g', ARGV[15], 'e', tail)
   if type(r) == 'table' and r.err then
     -- The counter fell behind the stream (it was deleted): move past it.
     local info = redis.call('XINFO', 'STREAM', tk)
@@ -122,7 +153,7 @@ if tail ~= '' then
       end
     end
     redis.call('SET', ck, seq)
-    redis.call('XADD', tk, 'MAXLEN', '~', ARGV[15], seq .. '-0', 'g', ARGV[16], 'e', tail)
+    redis.call('XADD', tk, 'MAXLEN', '~', ARGV[14], seq .. '-0', 'g', ARGV[15], 'e', tail)
   end
 end
 return 1
