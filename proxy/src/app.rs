@@ -35,21 +35,6 @@ impl App {
     /// Load policy, open the store, build routes. Every failure is one
     /// clear sentence for the operator.
     pub fn build(config: Config) -> Result<Arc<App>, String> {
-        if let Some(url) = &config.state_url {
-            // A bad URL is reported as such; a good one is refused rather
-            // than ignored: a fleet that believes it shares approvals and
-            // risk must not silently run on one folder per pod.
-            let parsed = crate::state::redis::url::StateUrl::parse(
-                url,
-                config.state_prefix.as_deref(),
-                None,
-            )
-            .map_err(|e| e.to_string())?;
-            return Err(format!(
-                "ASG_STATE_URL points at {}, but this build keeps sessions, approvals and audit in its data folder only (shared Redis state is not wired into the gateway yet); unset ASG_STATE_URL",
-                parsed.display()
-            ));
-        }
         let metrics = Arc::new(Metrics::new());
         let policy_dir = config
             .policy_dir
@@ -64,7 +49,18 @@ impl App {
         }
         let mask_key = load_or_create_mask_key(&config.data_dir)?;
         let masker = Masker::new(mask_key);
-        let binding_key = derive_binding_key(&mask_key);
+        let mut binding_key = derive_binding_key(&mask_key);
+        if let Some(shared) = open_shared(&config)? {
+            shared
+                .backend()
+                .metrics()
+                .register(metrics.registry())
+                .map_err(|e| format!("cannot register the shared-state metrics: {e}"))?;
+            // Every gateway of the fleet must fingerprint a call the same way.
+            binding_key = shared.binding_key();
+            tracing::info!(backend = %shared.backend().describe(), durability = %shared.health().durability, "sessions, approvals, permits and risk are shared; audit stays in the data folder");
+            store.share(shared);
+        }
         let routes = RouteTable::new(&config.effective_routes())?;
         let forwarding = Forwarding::new(&config)?;
         Ok(Arc::new(App {
@@ -105,6 +101,28 @@ impl App {
         }
         ok
     }
+}
+
+/// `ASG_STATE_URL`: connect to the shared state (a bad URL, or a store
+/// that cannot be reached at start, is one clear sentence).
+fn open_shared(config: &Config) -> Result<Option<crate::state::shared::Shared>, String> {
+    let Some(url) = &config.state_url else {
+        return Ok(None);
+    };
+    let password = std::env::var("ASG_STATE_PASSWORD").ok();
+    let parsed = crate::state::redis::url::StateUrl::parse(
+        url,
+        config.state_prefix.as_deref(),
+        password.as_deref(),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut opts = crate::state::redis::RedisOptions::default();
+    // Decided approvals stay listed as long as the audit keeps records
+    // (0 = forever keeps the backend's default of 30 days).
+    if config.audit.max_age_days > 0 {
+        opts.approval_keep = Duration::from_secs(config.audit.max_age_days * 86_400);
+    }
+    crate::state::shared::Shared::start(parsed, opts).map(Some)
 }
 
 /// A separate key for approval bindings, so a mask digest and a binding

@@ -30,6 +30,7 @@ pub mod redis;
 pub mod retention;
 pub mod seam;
 pub mod sessions;
+pub mod shared;
 pub mod stats;
 pub mod stdout;
 
@@ -55,6 +56,8 @@ pub enum StoreError {
     Corrupt { tree: &'static str, message: String },
     #[error("state could not be written to disk: {0}")]
     NotDurable(String),
+    #[error("shared state unavailable: {0}")]
+    Shared(String),
 }
 
 /// The on-disk layout version this build reads and writes.
@@ -84,6 +87,9 @@ pub struct Store {
     watchers: approvals::Watchers,
     /// `ASG_AUDIT_STDOUT`: audit records also go to stdout as JSON lines.
     audit_tee: std::sync::OnceLock<stdout::AuditTee>,
+    /// `ASG_STATE_URL`: sessions, agents, approvals and permits live there
+    /// (see [`shared`]); the audit log stays here.
+    shared: std::sync::OnceLock<shared::Shared>,
 }
 
 /// sled's page cache. sled's resident memory is several times this figure
@@ -166,6 +172,7 @@ impl Store {
             stats: stats::Stats::default(),
             watchers: approvals::Watchers::default(),
             audit_tee: std::sync::OnceLock::new(),
+            shared: std::sync::OnceLock::new(),
         };
         let mut store = store;
         store.audit_boundary = store.audit_last_seq()?;
@@ -184,6 +191,17 @@ impl Store {
             .set(stdout::AuditTee::start(std::io::stdout()));
     }
 
+    /// Keep sessions, agents, approvals and permits in shared state from
+    /// now on (call once, before serving).
+    pub fn share(&self, s: shared::Shared) {
+        let _ = self.shared.set(s);
+    }
+
+    /// The shared backend, if attached.
+    pub fn shared(&self) -> Option<&shared::Shared> {
+        self.shared.get()
+    }
+
     /// Audit lines dropped because stdout was not read fast enough.
     pub fn audit_stdout_dropped(&self) -> u64 {
         self.audit_tee.get().map_or(0, |t| t.dropped())
@@ -200,6 +218,9 @@ impl Store {
 
     /// Flush everything now (blocking).
     pub fn flush(&self) -> Result<(), StoreError> {
+        if let Some(s) = self.shared() {
+            s.flush();
+        }
         self.db.flush()?;
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! Shared state on Redis: the seam's `StateStore` and `ControlStore` for a
-//! fleet of gateways (`ASG_STATE_URL`). Not wired into the gateway yet:
-//! the decision pipeline owns the seam and chooses the backend.
+//! fleet of gateways (`ASG_STATE_URL`). The running gateway reaches it
+//! through [`crate::state::shared`] (under the `Store` API).
 //!
 //! | concern | where | how |
 //! |---|---|---|
@@ -137,6 +137,41 @@ impl RedisStore {
     /// Where it points (for logs; no credentials).
     pub fn describe(&self) -> String {
         self.inner.link.url().display()
+    }
+
+    /// The fleet's binding key: 32 random bytes the first gateway stores
+    /// (`SET NX`), read by every other one, so an approval raised through
+    /// one gateway matches the same call through another. Acknowledged
+    /// writes wait for the store like approvals do.
+    pub async fn fleet_key(&self) -> Result<[u8; 32], StoreError> {
+        let key = format!("{}fleetkey", self.inner.keys.base());
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(&key)
+            .arg(hex::encode(rand::random::<[u8; 32]>()))
+            .arg("NX")
+            .ignore();
+        pipe.cmd("GET").arg(&key);
+        let v = self.inner.query(link::Lane::Acked, &pipe).await?;
+        let text = codec::string(v.first().unwrap_or(&redis::Value::Nil), "fleetkey")?;
+        hex::decode(text.trim())
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| StoreError::Corrupt(format!("{key} is not 32 bytes of hex")))
+    }
+
+    /// Sessions active since `since_ms` (the recent-sessions index).
+    pub async fn sessions_active(&self, since_ms: i64) -> Result<u64, StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZCOUNT")
+            .arg(self.inner.keys.recent())
+            .arg(since_ms)
+            .arg("+inf");
+        let v = self.inner.query(link::Lane::Fast, &pipe).await?;
+        match v.first() {
+            Some(redis::Value::Int(n)) => Ok((*n).max(0) as u64),
+            other => Err(StoreError::Corrupt(format!("ZCOUNT reply {other:?}"))),
+        }
     }
 
     /// One expiry sweep now (the sweeper runs it every few seconds).

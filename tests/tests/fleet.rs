@@ -1,0 +1,315 @@
+//! A fleet: two real `asg` processes on one loopback `redis-server`
+//! (`ASG_STATE_URL`), each with its own data folder, driven through their
+//! proxies and admin APIs.
+//!
+//! What must hold: an approval raised through one gateway is listed and
+//! resolved through the other, and a held call continues where it was
+//! raised; a permit is spent exactly once whichever gateways present it at
+//! the same moment; session risk built through one gateway is judged on
+//! the other; with Redis gone, approvals and permits fail closed, `/ready`
+//! says so and risk degrades to the local view (metric + log line); Redis
+//! back (same append-only file) and everything works again, nothing that
+//! was acknowledged lost, no gateway restarted.
+
+use asg::state::redis::testkit::{self, RedisServer};
+use asg_e2e::http;
+use asg_e2e::util::wait_until;
+use asg_e2e::{Gateway, GatewayOptions, MockUpstream};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Shell needs approval (0.85 ≥ challenge 0.55); a file write is low risk
+/// and allowed alone, but three of them in one session pass the session's
+/// challenge score.
+const POLICY: &str = r#"
+name = "fleet-e2e"
+[decision]
+block_score = 1.3
+challenge_score = 0.55
+block_high_count = 1
+[tools.risk]
+shell = { severity = "medium", score = 0.85 }
+file_write = { severity = "low", score = 0.3 }
+[proxy]
+tool_challenge = "require_approval"
+[session]
+challenge_score = 0.8
+block_score = 100.0
+repeat_threshold = 1000
+[approvals]
+hold_secs = 20
+"#;
+
+fn config(upstream: &MockUpstream) -> String {
+    let base = upstream.base_url();
+    format!(
+        "[[route]]\nname = \"tools\"\nprefix = \"/mcp\"\nupstream = \"{base}\"\napi = \"mcp\"\n\n\
+         [[route]]\nname = \"default\"\nprefix = \"/\"\nupstream = \"{base}\"\n"
+    )
+}
+
+fn gateway(upstream: &MockUpstream, redis: &RedisServer, name: &str) -> Gateway {
+    Gateway::start(
+        GatewayOptions::new(upstream.base_url())
+            .policy_text("fleet.toml", POLICY)
+            .config_text(&config(upstream))
+            .env("ASG_STATE_URL", &redis.url())
+            .env("ASG_STATE_PREFIX", "fleet-e2e")
+            .env("HOSTNAME", name),
+    )
+}
+
+/// Two gateways on one fresh Redis, or `None` (skipped) without redis-server.
+fn fleet() -> Option<(RedisServer, MockUpstream, Gateway, Gateway)> {
+    let bin = testkit::require()?;
+    let redis = RedisServer::start(&bin, &[]);
+    let upstream = MockUpstream::start();
+    let a = gateway(&upstream, &redis, "gw-a");
+    let b = gateway(&upstream, &redis, "gw-b");
+    Some((redis, upstream, a, b))
+}
+
+fn post(gw: &Gateway, path: &str, body: &Value) -> http::Resp {
+    http::post_json(&format!("{}{path}", gw.admin_url()), &[], body)
+}
+
+fn get(gw: &Gateway, path: &str) -> http::Resp {
+    http::send("GET", &format!("{}{path}", gw.admin_url()), &[], None)
+}
+
+fn pending(gw: &Gateway) -> Vec<Value> {
+    let r = get(gw, "/approvals?status=pending");
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["approvals"].as_array().unwrap().clone()
+}
+
+fn tool_call(tool: &str, session: &str, target: &str, permit: &str) -> Value {
+    json!({
+        "tool_name": tool, "tool_target": target,
+        "session_id": session, "agent_id": "agent-a", "approval_token": permit,
+    })
+}
+
+fn resolve(gw: &Gateway, id: &str, approve: bool) -> http::Resp {
+    post(
+        gw,
+        "/approval/resolve",
+        &json!({"approval_id": id, "approve": approve, "resolver": "alice"}),
+    )
+}
+
+fn mcp_text(r: &http::Resp) -> String {
+    r.json()["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn ready(gw: &Gateway) -> Value {
+    http::get(&format!("{}/ready", gw.admin_url())).json()
+}
+
+#[test]
+fn an_approval_raised_on_one_gateway_is_resolved_on_the_other_and_its_permit_spent_once() {
+    let Some((_redis, upstream, a, b)) = fleet() else {
+        return;
+    };
+    for gw in [&a, &b] {
+        let r = ready(gw);
+        assert_eq!(r["details"]["state"]["backend"], "redis", "{r}");
+        assert_eq!(r["details"]["state"]["connected"], true, "{r}");
+    }
+
+    // A held MCP call through A, approved through B: it runs on A.
+    let proxy = a.proxy_url();
+    let held = std::thread::spawn(move || {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "shell", "arguments": {"command": "whoami"}}});
+        http::post_json(&format!("{proxy}/mcp"), &[("x-agent-id", "bot-1")], &body)
+    });
+    let mut found = Vec::new();
+    assert!(wait_until(Duration::from_secs(10), || {
+        found = pending(&b);
+        !found.is_empty()
+    }));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["hold"], true);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!held.is_finished(), "held while nobody decided");
+    let id = found[0]["approval_id"].as_str().unwrap().to_string();
+    assert_eq!(resolve(&b, &id, true).status, 200);
+    let resp = held.join().unwrap();
+    assert_eq!(mcp_text(&resp), "$ whoami\n(mock shell output)");
+    assert_eq!(upstream.requests_to("/mcp").len(), 1);
+    let seen_on_a = get(&a, &format!("/approval/{id}")).json();
+    assert_eq!(seen_on_a["status"], "used", "{seen_on_a}");
+
+    // A permit: raised on A, approved on B, presented by both at once.
+    let r = post(
+        &a,
+        "/inspect/tool-call",
+        &tool_call("exec_shell", "s-race", "ls -la", ""),
+    );
+    assert_eq!(r.json()["decision"], "require_approval", "{}", r.text());
+    let id = r.json()["approval"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(pending(&b).iter().any(|p| p["approval_id"] == id.as_str()));
+    let r = resolve(&b, &id, true);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let permit = r.json()["permit_token"].as_str().unwrap().to_string();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(16));
+    let results: Vec<Value> = (0..16)
+        .map(|i| {
+            let url = format!(
+                "{}/inspect/tool-call",
+                if i % 2 == 0 { &a } else { &b }.admin_url()
+            );
+            let body = tool_call("exec_shell", "s-race", "ls -la", &permit);
+            let b = barrier.clone();
+            std::thread::spawn(move || {
+                b.wait();
+                http::post_json(&url, &[], &body).json()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    let winners = results.iter().filter(|v| v["decision"] == "allow").count();
+    assert_eq!(winners, 1, "{results:#?}");
+    for v in results.iter().filter(|v| v["decision"] != "allow") {
+        assert!(v["reasons"].to_string().contains("already used"), "{v}");
+    }
+    assert_eq!(get(&a, &format!("/approval/{id}")).json()["status"], "used");
+}
+
+#[test]
+fn session_risk_built_on_one_gateway_escalates_the_session_on_the_other() {
+    let Some((_redis, _upstream, a, b)) = fleet() else {
+        return;
+    };
+    let call = |gw: &Gateway, session: &str, agent: &str| {
+        let mut body = tool_call("write_file", session, "notes.txt", "");
+        body["agent_id"] = json!(agent);
+        let r = post(gw, "/inspect/tool-call", &body);
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()
+    };
+    for _ in 0..2 {
+        let v = call(&a, "s-risky", "agent-a");
+        assert_eq!(v["decision"], "allow", "{v}");
+        assert!(v["total_score"].as_f64() > Some(0.0), "{v}");
+    }
+    // Records are sent in the background: B sees them within moments.
+    assert!(wait_until(Duration::from_secs(10), || {
+        let t = get(&b, "/operator/api/session/s-risky/timeline").json();
+        t["session"]["request_count"].as_u64() >= Some(2)
+    }));
+    let on_b = call(&b, "s-risky", "agent-a");
+    assert_ne!(on_b["decision"], "allow", "{on_b}");
+    assert!(
+        on_b["findings"].to_string().contains("session"),
+        "a session finding: {on_b}"
+    );
+    // The same call in a fresh session of another agent is allowed on B.
+    let fresh = call(&b, "s-fresh", "agent-z");
+    assert_eq!(fresh["decision"], "allow", "{fresh}");
+}
+
+#[test]
+fn with_redis_down_approvals_fail_closed_risk_degrades_and_all_recovers() {
+    let Some((mut redis, _upstream, a, b)) = fleet() else {
+        return;
+    };
+    // Acknowledged before the crash: an approval raised on A.
+    let r = post(
+        &a,
+        "/inspect/tool-call",
+        &tool_call("exec_shell", "s-down", "uptime", ""),
+    );
+    assert_eq!(r.json()["decision"], "require_approval", "{}", r.text());
+    let id = r.json()["approval"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    redis.kill();
+    assert!(wait_until(Duration::from_secs(10), || {
+        ready(&a)["details"]["state"]["connected"] == false
+    }));
+    let r = ready(&a);
+    assert_eq!(r["status"], "ready", "the sidecar keeps serving: {r}");
+    assert_eq!(r["details"]["state"]["degraded"], true, "{r}");
+
+    // Approvals and permits: refused, nothing decided.
+    let r = post(
+        &a,
+        "/inspect/tool-call",
+        &tool_call("exec_shell", "s-down", "uptime", ""),
+    );
+    assert_eq!(r.status, 503, "{}", r.text());
+    let r = resolve(&b, &id, true);
+    assert_eq!(r.status, 503, "{}", r.text());
+    // A proxied call needing approval is refused, not forwarded.
+    let held = http::post_json(
+        &format!("{}/mcp", b.proxy_url()),
+        &[("x-agent-id", "bot-1")],
+        &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "shell", "arguments": {"command": "reboot"}}}),
+    );
+    assert!(
+        !mcp_text(&held).contains("mock shell output"),
+        "{}",
+        held.text()
+    );
+
+    // Risk: judged on the local view, counted and logged.
+    let r = post(
+        &a,
+        "/inspect/tool-call",
+        &tool_call("write_file", "s-local", "notes.txt", ""),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["decision"], "allow");
+    assert!(a.metric_value("asg_state_degraded_total", &[("op", "load")]) >= Some(1.0));
+    assert!(a.metric_value("asg_state_connected", &[]) == Some(0.0));
+    assert!(
+        a.stderr_text()
+            .contains("deciding with this gateway's local view"),
+        "{}",
+        a.stderr_text()
+    );
+
+    // Redis back on its append-only file: no gateway restarted.
+    redis.restart();
+    for gw in [&a, &b] {
+        assert!(
+            wait_until(Duration::from_secs(15), || {
+                ready(gw)["details"]["state"]["connected"] == true
+            }),
+            "{}",
+            gw.stderr_text()
+        );
+    }
+    let listed = pending(&b);
+    assert!(
+        listed.iter().any(|p| p["approval_id"] == id.as_str()),
+        "the acknowledged approval survived: {listed:?}"
+    );
+    let r = resolve(&b, &id, true);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let permit = r.json()["permit_token"].as_str().unwrap().to_string();
+    let r = post(
+        &a,
+        "/inspect/tool-call",
+        &tool_call("exec_shell", "s-down", "uptime", &permit),
+    );
+    assert_eq!(r.json()["decision"], "allow", "{}", r.text());
+    // The risk recorded while down was replayed into Redis.
+    assert!(wait_until(Duration::from_secs(10), || {
+        let t = get(&b, "/operator/api/session/s-local/timeline").json();
+        t["session"]["request_count"].as_u64() >= Some(1)
+    }));
+}
