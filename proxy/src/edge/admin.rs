@@ -274,7 +274,7 @@ async fn guard(State(s): State<Shared>, mut req: Request, next: Next) -> Respons
         match s.auth.role_for(key.as_deref()) {
             None => {
                 // Failed attempts are limited per address, so keys cannot be guessed at speed.
-                if !s.limiter.allow(&format!("fail:{peer}")) {
+                if !s.limiter.allow_in(&s.app.store, &format!("fail:{peer}")).await {
                     error(429, "rate_limited", "rate limit exceeded", json!({}))
                 } else {
                     error(
@@ -291,7 +291,7 @@ async fn guard(State(s): State<Shared>, mut req: Request, next: Next) -> Respons
                 } else {
                     format!("addr:{peer}")
                 };
-                if !s.limiter.allow(&bucket) {
+                if !s.limiter.allow_in(&s.app.store, &bucket).await {
                     error(429, "rate_limited", "rate limit exceeded", json!({}))
                 } else {
                     req.extensions_mut().insert(role);

@@ -16,7 +16,8 @@ use super::approvals::{Gate, Opened};
 use super::redis::url::StateUrl;
 use super::redis::{RedisOptions, RedisStore};
 use super::seam::{
-    ApprovalFilter, ApprovalWatch, ControlStore, GateResult, GateStep, Health, LoadQuery, Resolve,
+    ApprovalFilter, ApprovalWatch, ControlStore, GateResult, GateStep, Health, LoadQuery, RateKey,
+    Resolve,
     SessionFilter, StageRecord, StateStore,
 };
 use super::sessions::Scoped;
@@ -267,6 +268,33 @@ impl Shared {
             }
         });
         rx
+    }
+
+    /// One request against a rate limit shared by the fleet (GCRA on the
+    /// store's clock): `per_minute` sustained, `burst` at once. While the
+    /// store is down this gateway decides alone (counted as degraded).
+    pub async fn rate_allow(&self, key: &str, per_minute: u32, burst: u32) -> bool {
+        let (r, key) = (self.redis.clone(), key.to_string());
+        let view = self
+            .handle
+            .spawn(async move {
+                r.load(&LoadQuery {
+                    rate: Some(RateKey {
+                        key: &key,
+                        per_minute,
+                        burst,
+                    }),
+                    ..LoadQuery::default()
+                })
+                .await
+            })
+            .await;
+        match view {
+            Ok(Ok(v)) => v.rate.is_none_or(|r| r.allowed),
+            // The backend never fails a load (it degrades); a task that
+            // could not run refuses.
+            _ => false,
+        }
     }
 
     /// Send queued risk records (shutdown).
