@@ -29,12 +29,26 @@ pub struct App {
     /// Keys the binding fingerprints of approvals (derived from the mask
     /// key, so fingerprints are stable across restarts).
     pub binding_key: [u8; 32],
+    /// `asg control`: the operator side of a fleet, without a proxy.
+    pub control: bool,
 }
 
 impl App {
     /// Load policy, open the store, build routes. Every failure is one
     /// clear sentence for the operator.
     pub fn build(config: Config) -> Result<Arc<App>, String> {
+        Self::build_with(config, false)
+    }
+
+    /// `asg control`: the same state, policy and admin router, on the
+    /// fleet's shared state (required), with the audit views on its tail.
+    pub fn build_control(config: Config) -> Result<Arc<App>, String> {
+        let app = Self::build_with(config, true)?;
+        app.store.serve_fleet_tail();
+        Ok(app)
+    }
+
+    fn build_with(config: Config, control: bool) -> Result<Arc<App>, String> {
         let metrics = Arc::new(Metrics::new());
         let policy_dir = config
             .policy_dir
@@ -75,6 +89,7 @@ impl App {
             forwarding,
             proxy_listening: AtomicBool::new(false),
             binding_key,
+            control,
         }))
     }
 

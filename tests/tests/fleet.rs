@@ -361,3 +361,118 @@ fn with_redis_down_approvals_fail_closed_risk_degrades_and_all_recovers() {
         t["session"]["request_count"].as_u64() >= Some(1)
     }));
 }
+
+const OPERATOR: &str = "op-fleet-key";
+const AGENT: &str = "agent-fleet-key";
+
+fn with_key(gw: &Gateway, method: &str, path: &str, key: &str, body: Option<&Value>) -> http::Resp {
+    let url = format!("{}{path}", gw.admin_url());
+    match body {
+        Some(b) => http::post_json(&url, &[("x-api-key", key)], b),
+        None => http::send(method, &url, &[("x-api-key", key)], None),
+    }
+}
+
+#[test]
+fn asg_control_lists_and_resolves_the_fleets_approvals_with_the_same_roles() {
+    let Some(bin) = testkit::require() else {
+        return;
+    };
+    let redis = RedisServer::start(&bin, &[]);
+    let upstream = MockUpstream::start();
+    let auth = [
+        ("ASG_ADMIN_AUTH", "true"),
+        ("ASG_OPERATOR_KEYS", OPERATOR),
+        ("ASG_AGENT_KEYS", AGENT),
+    ];
+    let a = gateway(&upstream, &redis, "gw-a", &auth);
+    let b = gateway(&upstream, &redis, "gw-b", &auth);
+    let mut opts = GatewayOptions::new(upstream.base_url())
+        .subcommand("control")
+        .policy_text("fleet.toml", POLICY)
+        .env("ASG_STATE_URL", &redis.url())
+        .env("ASG_STATE_PREFIX", "fleet-e2e");
+    for (k, v) in auth {
+        opts = opts.env(k, v);
+    }
+    let control = Gateway::start(opts);
+    let r = ready(&control);
+    assert_eq!(r["details"]["state"]["backend"], "redis", "{r}");
+    assert_eq!(r["status"], "ready", "{r}");
+
+    // A call held on A; the operator finds and approves it in control.
+    let proxy = a.proxy_url();
+    let held = std::thread::spawn(move || {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "shell", "arguments": {"command": "uname"}}});
+        http::post_json(&format!("{proxy}/mcp"), &[("x-agent-id", "bot-1")], &body)
+    });
+    let mut found = Vec::new();
+    assert!(wait_until(Duration::from_secs(10), || {
+        let r = with_key(&control, "GET", "/approvals?status=pending", OPERATOR, None);
+        found = r.json()["approvals"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        !found.is_empty()
+    }));
+    let id = found[0]["approval_id"].as_str().unwrap().to_string();
+    // Same roles: an agent key cannot resolve, no key gets nothing.
+    let body = json!({"approval_id": id, "approve": true, "resolver": "alice"});
+    let r = with_key(&control, "POST", "/approval/resolve", AGENT, Some(&body));
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = http::post_json(
+        &format!("{}/approval/resolve", control.admin_url()),
+        &[],
+        &body,
+    );
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(!held.is_finished());
+    let r = with_key(&control, "POST", "/approval/resolve", OPERATOR, Some(&body));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let resp = held.join().unwrap();
+    assert_eq!(mcp_text(&resp), "$ uname\n(mock shell output)");
+
+    // Sessions and the audit tail of the whole fleet.
+    let mut call = tool_call("write_file", "s-on-b", "notes.txt", "");
+    call["agent_id"] = json!("agent-b");
+    let r = with_key(&b, "POST", "/inspect/tool-call", AGENT, Some(&call));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(wait_until(Duration::from_secs(10), || {
+        let s = with_key(&control, "GET", "/operator/api/sessions", OPERATOR, None).json();
+        s.to_string().contains("s-on-b")
+    }));
+    let mut audit = Value::Null;
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            audit = with_key(
+                &control,
+                "GET",
+                "/operator/api/audit?limit=50",
+                OPERATOR,
+                None,
+            )
+            .json();
+            let text = audit.to_string();
+            // B's decision and A's held call, in one tail.
+            text.contains("s-on-b") && text.contains("\"path\":\"/mcp\"")
+        }),
+        "{audit}"
+    );
+    let timeline = with_key(
+        &control,
+        "GET",
+        "/operator/api/session/s-on-b/timeline",
+        OPERATOR,
+        None,
+    )
+    .json();
+    assert_eq!(timeline["session"]["request_count"], 1, "{timeline}");
+    assert!(
+        !timeline["timeline"].as_array().unwrap().is_empty(),
+        "{timeline}"
+    );
+    // Nothing unmasked or secret in the fleet's tail: no permit, no key.
+    let text = audit.to_string();
+    assert!(!text.contains(OPERATOR) && !text.contains(AGENT), "{text}");
+}

@@ -142,6 +142,17 @@ fn shared_state_urls_are_checked_and_an_unreachable_store_is_a_clear_error() {
 }
 
 #[test]
+fn asg_control_without_shared_state_is_a_clear_error() {
+    let data = tempfile::tempdir().unwrap();
+    let (code, _, err) = asg(&["control"], &base_env(data.path()));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("error: asg control serves a fleet's shared state: set ASG_STATE_URL"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_corrupt_data_folder_is_a_clear_error() {
     let data = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(data.path().join("asg.sled")).unwrap();

@@ -88,9 +88,11 @@ async fn ready(State(s): State<Shared>) -> Response {
     // its whole agent pod out of service.
     let state = s.app.store.shared().map(|x| x.health());
     let app = s.app.clone();
-    let proxy = tokio::task::spawn_blocking(move || app.proxy_listening())
-        .await
-        .unwrap_or(false);
+    // `asg control` has no proxy listener to wait for.
+    let proxy = s.app.control
+        || tokio::task::spawn_blocking(move || app.proxy_listening())
+            .await
+            .unwrap_or(false);
     let ok = store && proxy;
     let body = json!({
         "status": if ok { "ready" } else { "not_ready" },
@@ -274,7 +276,11 @@ async fn guard(State(s): State<Shared>, mut req: Request, next: Next) -> Respons
         match s.auth.role_for(key.as_deref()) {
             None => {
                 // Failed attempts are limited per address, so keys cannot be guessed at speed.
-                if !s.limiter.allow_in(&s.app.store, &format!("fail:{peer}")).await {
+                if !s
+                    .limiter
+                    .allow_in(&s.app.store, &format!("fail:{peer}"))
+                    .await
+                {
                     error(429, "rate_limited", "rate limit exceeded", json!({}))
                 } else {
                     error(

@@ -90,6 +90,8 @@ pub struct Store {
     /// `ASG_STATE_URL`: sessions, agents, approvals and permits live there
     /// (see [`shared`]); the audit log stays here.
     shared: std::sync::OnceLock<shared::Shared>,
+    /// Audit views read the fleet's tail (`asg control`).
+    fleet_tail: AtomicBool,
 }
 
 /// sled's page cache. sled's resident memory is several times this figure
@@ -173,6 +175,7 @@ impl Store {
             watchers: approvals::Watchers::default(),
             audit_tee: std::sync::OnceLock::new(),
             shared: std::sync::OnceLock::new(),
+            fleet_tail: AtomicBool::new(false),
         };
         let mut store = store;
         store.audit_boundary = store.audit_last_seq()?;

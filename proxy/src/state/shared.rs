@@ -17,11 +17,10 @@ use super::redis::url::StateUrl;
 use super::redis::{RedisOptions, RedisStore};
 use super::seam::{
     ApprovalFilter, ApprovalWatch, ControlStore, GateResult, GateStep, Health, LoadQuery, RateKey,
-    Resolve,
-    SessionFilter, StageRecord, StateStore,
+    Resolve, SessionFilter, StageRecord, StateStore, TailEntry,
 };
 use super::sessions::Scoped;
-use super::StoreError;
+use super::{AuditEvent, StoreError};
 use crate::decision::approvals::{Approval, ApprovalStatus, Release, ResolveError};
 use crate::decision::session::{AgentState, Record, SessionConfig, SessionState};
 use std::future::Future;
@@ -32,6 +31,8 @@ pub struct Shared {
     redis: Arc<RedisStore>,
     handle: tokio::runtime::Handle,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    /// Stands in for a policy on records that carry only a tail entry.
+    no_session: Arc<SessionConfig>,
     /// Keys approval bindings for the whole fleet (kept in the store, so
     /// every gateway computes the same fingerprint for the same call).
     binding_key: [u8; 32],
@@ -78,6 +79,7 @@ impl Shared {
             handle,
             runtime: Mutex::new(Some(runtime)),
             binding_key: key,
+            no_session: Arc::new(SessionConfig::default()),
         })
     }
 
@@ -295,6 +297,41 @@ impl Shared {
             // could not run refuses.
             _ => false,
         }
+    }
+
+    /// Add an audit record (masked, as stored) to the fleet's console tail
+    /// (a capped stream); queued like risk records, never awaited.
+    pub fn tail_push(&self, event: &AuditEvent) {
+        self.redis.record(StageRecord {
+            session_id: String::new(),
+            owner_id: String::new(),
+            risk_agent: String::new(),
+            record: Record::default(),
+            memory: Vec::new(),
+            now_ms: super::now_ms(),
+            tail: Some(TailEntry {
+                seq: 0,
+                gateway: String::new(),
+                event: event.clone(),
+            }),
+            session: self.no_session.clone(),
+        });
+    }
+
+    /// The fleet's tail: entries after `after` oldest first, or the newest
+    /// `n` oldest first. Each event's `seq` is its place in the tail.
+    pub fn tail(&self, after: Option<u64>, n: usize) -> Result<Vec<AuditEvent>, StoreError> {
+        let r = self.redis.clone();
+        let entries = self
+            .run(async move { ControlStore::tail(&*r, after, n).await })
+            .map_err(unavailable)?;
+        Ok(entries
+            .into_iter()
+            .map(|t| AuditEvent {
+                seq: t.seq,
+                ..t.event
+            })
+            .collect())
     }
 
     /// Send queued risk records (shutdown).
