@@ -61,8 +61,7 @@ pub struct Config {
     // --- end forward proxy ---
     /// Audit retention.
     pub audit: AuditConfig,
-    /// Shared state (`ASG_STATE_URL`): validated, and refused until the
-    /// gateway runs on the store seam (see `App::build`).
+    /// Shared state (`ASG_STATE_URL`; see `state/shared.rs`).
     #[serde(default)]
     pub state_url: Option<String>,
     /// Key prefix for shared state (`ASG_STATE_PREFIX`).
@@ -272,7 +271,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     (
         "ASG_STATE_URL",
-        "shared state for a fleet: redis://, rediss://, redis+sentinel:// (not wired yet: the gateway refuses to start with it) [unset: sled in ASG_DATA_DIR]",
+        "shared state for a fleet: redis://, rediss://, redis+sentinel:// (sessions, risk, approvals, permits, rate limits; audit stays local) [unset: sled in ASG_DATA_DIR]",
     ),
     ("ASG_STATE_PREFIX", "key prefix in the shared state [asg]"),
     (
