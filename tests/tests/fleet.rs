@@ -269,6 +269,29 @@ fn with_redis_down_approvals_fail_closed_risk_degrades_and_all_recovers() {
         .unwrap()
         .to_string();
 
+    // Also acknowledged: a permit approved on B and spent through A.
+    let r = post(
+        &a,
+        "/inspect/tool-call",
+        &tool_call("exec_shell", "s-spent", "df -h", ""),
+    );
+    let spent_id = r.json()["approval"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let spent = resolve(&b, &spent_id, true).json()["permit_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let use_spent = || {
+        post(
+            &a,
+            "/inspect/tool-call",
+            &tool_call("exec_shell", "s-spent", "df -h", &spent),
+        )
+    };
+    assert_eq!(use_spent().json()["decision"], "allow");
+
     // A call held on A when Redis goes away: refused at its deadline.
     let proxy = a.proxy_url();
     let held = std::thread::spawn(move || {
@@ -312,12 +335,11 @@ fn with_redis_down_approvals_fail_closed_risk_degrades_and_all_recovers() {
     assert_eq!(held.json()["result"]["isError"], true, "{}", held.text());
     assert!(upstream.requests_to("/mcp").is_empty(), "nothing ran");
 
-    // Risk: judged on the local view, counted and logged.
-    let r = post(
-        &a,
-        "/inspect/tool-call",
-        &tool_call("write_file", "s-local", "notes.txt", ""),
-    );
+    // Risk: judged on the local view, counted and logged (another agent:
+    // agent-a's approved shell calls count in its own risk).
+    let mut low = tool_call("write_file", "s-local", "notes.txt", "");
+    low["agent_id"] = json!("agent-l");
+    let r = post(&a, "/inspect/tool-call", &low);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["decision"], "allow");
     assert!(a.metric_value("asg_state_degraded_total", &[("op", "load")]) >= Some(1.0));
@@ -355,6 +377,13 @@ fn with_redis_down_approvals_fail_closed_risk_degrades_and_all_recovers() {
         &tool_call("exec_shell", "s-down", "uptime", &permit),
     );
     assert_eq!(r.json()["decision"], "allow", "{}", r.text());
+    // The spend acknowledged before the crash stayed spent.
+    let again = use_spent().json();
+    assert_eq!(again["decision"], "require_approval", "{again}");
+    assert!(
+        again["reasons"].to_string().contains("already used"),
+        "{again}"
+    );
     // The risk recorded while down was replayed into Redis.
     assert!(wait_until(Duration::from_secs(10), || {
         let t = get(&b, "/operator/api/session/s-local/timeline").json();
