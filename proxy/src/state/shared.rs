@@ -365,3 +365,67 @@ fn on<T: Send + 'static>(
         wait()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::on;
+
+    fn state_runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    async fn answer() -> u32 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        42
+    }
+
+    #[test]
+    fn a_plain_thread_waits_for_the_state_runtime() {
+        let rt = state_runtime();
+        assert_eq!(on(rt.handle(), answer()), 42);
+        rt.shutdown_background();
+    }
+
+    #[test]
+    fn a_current_thread_runtime_waits_without_deadlock() {
+        let rt = state_runtime();
+        let h = rt.handle().clone();
+        let local = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        assert_eq!(local.block_on(async move { on(&h, answer()) }), 42);
+        rt.shutdown_background();
+    }
+
+    #[test]
+    fn every_worker_of_a_multi_thread_runtime_may_wait_at_once() {
+        let rt = state_runtime();
+        let h = rt.handle().clone();
+        let workers = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let sum: u32 = workers.block_on(async move {
+            let tasks: Vec<_> = (0..8)
+                .map(|_| {
+                    let h = h.clone();
+                    tokio::spawn(async move { on(&h, answer()) })
+                })
+                .collect();
+            let mut sum = 0;
+            for t in tasks {
+                sum += t.await.unwrap();
+            }
+            sum
+        });
+        assert_eq!(sum, 8 * 42);
+        rt.shutdown_background();
+        workers.shutdown_background();
+    }
+}
