@@ -27,8 +27,9 @@ pub struct App {
     pub forwarding: Forwarding,
     proxy_listening: AtomicBool,
     /// Keys the binding fingerprints of approvals (derived from the mask
-    /// key, so fingerprints are stable across restarts).
-    pub binding_key: [u8; 32],
+    /// key, so fingerprints are stable across restarts); with shared state
+    /// the fleet's key is used instead (see [`App::binding_key`]).
+    local_binding_key: [u8; 32],
     /// `asg control`: the operator side of a fleet, without a proxy.
     pub control: bool,
 }
@@ -63,15 +64,13 @@ impl App {
         }
         let mask_key = load_or_create_mask_key(&config.data_dir)?;
         let masker = Masker::new(mask_key);
-        let mut binding_key = derive_binding_key(&mask_key);
+        let binding_key = derive_binding_key(&mask_key);
         if let Some(shared) = open_shared(&config)? {
             shared
                 .backend()
                 .metrics()
                 .register(metrics.registry())
                 .map_err(|e| format!("cannot register the shared-state metrics: {e}"))?;
-            // Every gateway of the fleet must fingerprint a call the same way.
-            binding_key = shared.binding_key();
             tracing::info!(backend = %shared.backend().describe(), durability = %shared.health().durability, "sessions, approvals, permits and risk are shared; audit stays in the data folder");
             store.share(shared);
         }
@@ -88,9 +87,19 @@ impl App {
             started: Instant::now(),
             forwarding,
             proxy_listening: AtomicBool::new(false),
-            binding_key,
+            local_binding_key: binding_key,
             control,
         }))
+    }
+
+    /// The key approval fingerprints are made with: the fleet's, when the
+    /// state is shared (until it is read, the shared store refuses every
+    /// approval step, so a fingerprint made with the local key goes nowhere).
+    pub fn binding_key(&self) -> [u8; 32] {
+        self.store
+            .shared()
+            .and_then(|s| s.binding_key())
+            .unwrap_or(self.local_binding_key)
     }
 
     /// Whether the proxy listener accepts connections. pingora binds it

@@ -505,3 +505,88 @@ fn asg_control_lists_and_resolves_the_fleets_approvals_with_the_same_roles() {
     let text = audit.to_string();
     assert!(!text.contains(OPERATOR) && !text.contains(AGENT), "{text}");
 }
+
+#[test]
+fn a_gateway_started_while_redis_is_down_serves_and_joins_the_fleet_when_it_answers() {
+    let Some(bin) = testkit::require() else {
+        return;
+    };
+    let mut redis = RedisServer::start(&bin, &[]);
+    let upstream = MockUpstream::start();
+    redis.kill();
+    let a = gateway(&upstream, &redis, "gw-a", &[]);
+    let r = ready(&a);
+    assert_eq!(r["status"], "ready", "{r}");
+    assert_eq!(r["details"]["state"]["connected"], false, "{r}");
+    let raise = || {
+        post(
+            &a,
+            "/inspect/tool-call",
+            &tool_call("exec_shell", "s-late", "free -m", ""),
+        )
+    };
+    assert_eq!(raise().status, 503, "approvals refused while Redis is away");
+    assert!(a
+        .stderr_text()
+        .contains("shared state unreachable at start"));
+
+    redis.restart();
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            a.stderr_text()
+                .contains("the fleet's approval key was read")
+        }),
+        "{}",
+        a.stderr_text()
+    );
+    let b = gateway(&upstream, &redis, "gw-b", &[]);
+    // Same fleet key: an approval raised on A is released by B's permit on A
+    // and the same call through B finds the same approval.
+    let r = raise();
+    assert_eq!(r.json()["decision"], "require_approval", "{}", r.text());
+    let id = r.json()["approval"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let on_b = post(
+        &b,
+        "/inspect/tool-call",
+        &tool_call("exec_shell", "s-late", "free -m", ""),
+    )
+    .json();
+    assert_eq!(on_b["approval"]["approval_id"], id.as_str(), "{on_b}");
+    let permit = resolve(&b, &id, true).json()["permit_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = post(
+        &a,
+        "/inspect/tool-call",
+        &tool_call("exec_shell", "s-late", "free -m", &permit),
+    );
+    assert_eq!(r.json()["decision"], "allow", "{}", r.text());
+}
+
+#[test]
+fn a_redis_that_refuses_the_password_stops_the_start_with_one_line() {
+    let Some(bin) = testkit::require() else {
+        return;
+    };
+    let redis = RedisServer::start(&bin, &["--requirepass", "right-one"]);
+    let upstream = MockUpstream::start();
+    let err = Gateway::try_start(
+        GatewayOptions::new(upstream.base_url())
+            .env("ASG_STATE_URL", &redis.url())
+            .env("ASG_STATE_PASSWORD", "wrong-one"),
+    )
+    .err()
+    .expect("refused");
+    assert!(
+        err.contains("refused the connection") && err.contains("ASG_STATE_PASSWORD"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("wrong-one") && !err.contains("right-one"),
+        "{err}"
+    );
+}

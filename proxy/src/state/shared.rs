@@ -24,7 +24,7 @@ use super::{AuditEvent, StoreError};
 use crate::decision::approvals::{Approval, ApprovalStatus, Release, ResolveError};
 use crate::decision::session::{AgentState, Record, SessionConfig, SessionState};
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::watch;
 
 pub struct Shared {
@@ -35,7 +35,7 @@ pub struct Shared {
     no_session: Arc<SessionConfig>,
     /// Keys approval bindings for the whole fleet (kept in the store, so
     /// every gateway computes the same fingerprint for the same call).
-    binding_key: [u8; 32],
+    binding_key: Arc<OnceLock<[u8; 32]>>,
 }
 
 impl Drop for Shared {
@@ -53,9 +53,11 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 
 impl Shared {
     /// Connect (waiting up to the URL's connect timeout) and read or create
-    /// the fleet's binding key. Without a reachable store at start there is
-    /// no key to fingerprint approvals with, so starting fails with one
-    /// clear sentence; once started, an outage degrades instead.
+    /// the fleet's binding key. A store that cannot be reached yet is no
+    /// reason not to start (it is a reason to refuse approvals): the key is
+    /// read in the background once it answers. A store that answers but
+    /// refuses us (credentials, permissions) is a misconfiguration, and
+    /// stops the start with one clear sentence.
     pub fn start(url: StateUrl, opts: RedisOptions) -> Result<Shared, String> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -65,17 +67,26 @@ impl Shared {
             .map_err(|e| format!("cannot start the shared-state runtime: {e}"))?;
         let handle = runtime.handle().clone();
         let shown = url.display();
-        let (redis, key) = on(&handle, async move {
-            let redis = RedisStore::start(url, opts).await?;
-            let key = redis.fleet_key().await.map_err(|e| {
-                format!(
-                    "ASG_STATE_URL: {shown} cannot be used at start ({e}); the gateway needs it once to read the fleet's approval key"
-                )
-            })?;
-            Ok::<_, String>((redis, key))
-        })?;
+        let redis = Arc::new(on(&handle, RedisStore::start(url, opts))?);
+        let key = Arc::new(OnceLock::new());
+        let r = redis.clone();
+        match on(&handle, async move { r.fleet_key().await }) {
+            Ok(k) => {
+                let _ = key.set(k);
+            }
+            Err(e) => {
+                let detail = redis.health().detail.unwrap_or_default();
+                if refused_us(&detail) {
+                    return Err(format!(
+                        "ASG_STATE_URL: {shown} refused the connection ({detail}); check ASG_STATE_PASSWORD and the user's permissions"
+                    ));
+                }
+                tracing::warn!(backend = %shown, error = %e, "shared state unreachable at start: approvals are refused until it answers; risk and rate limits are decided locally");
+                handle.spawn(read_key_later(redis.clone(), key.clone()));
+            }
+        }
         Ok(Shared {
-            redis: Arc::new(redis),
+            redis,
             handle,
             runtime: Mutex::new(Some(runtime)),
             binding_key: key,
@@ -83,8 +94,20 @@ impl Shared {
         })
     }
 
-    pub fn binding_key(&self) -> [u8; 32] {
-        self.binding_key
+    /// The fleet's binding key, once read from the store.
+    pub fn binding_key(&self) -> Option<[u8; 32]> {
+        self.binding_key.get().copied()
+    }
+
+    /// Approvals need the fleet's key: a fingerprint made with another
+    /// would never match the same call through another gateway.
+    fn keyed(&self) -> Result<(), StoreError> {
+        match self.binding_key.get() {
+            Some(_) => Ok(()),
+            None => Err(unavailable(
+                "the fleet's approval key has not been read from the shared state yet",
+            )),
+        }
     }
 
     pub fn backend(&self) -> &RedisStore {
@@ -194,6 +217,7 @@ impl Shared {
         template: &Approval,
         permit: Option<&str>,
     ) -> Result<Gate, StoreError> {
+        self.keyed()?;
         let step = GateStep {
             template: template.clone(),
             release,
@@ -222,6 +246,7 @@ impl Shared {
     }
 
     pub fn approval_open(&self, template: &Approval) -> Result<Opened, StoreError> {
+        self.keyed()?;
         let (r, t) = (self.redis.clone(), template.clone());
         self.run(async move { r.submit(t).await })
             .map_err(unavailable)
@@ -338,6 +363,31 @@ impl Shared {
     pub fn flush(&self) {
         let r = self.redis.clone();
         self.run(async move { r.flush().await })
+    }
+}
+
+/// Whether the store answered and refused this client (as opposed to not
+/// answering at all).
+fn refused_us(detail: &str) -> bool {
+    let d = detail.to_ascii_lowercase();
+    ["noauth", "wrongpass", "auth", "noperm", "password"]
+        .iter()
+        .any(|w| d.contains(w))
+}
+
+/// Read the fleet's key once the store answers (the gateway started while
+/// it did not).
+async fn read_key_later(redis: Arc<RedisStore>, key: Arc<OnceLock<[u8; 32]>>) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        if !redis.health().connected {
+            continue;
+        }
+        if let Ok(k) = redis.fleet_key().await {
+            let _ = key.set(k);
+            tracing::info!("the fleet's approval key was read: approvals are shared");
+            return;
+        }
     }
 }
 
