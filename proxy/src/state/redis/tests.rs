@@ -474,16 +474,27 @@ async fn sentinel_finds_the_primary_and_follows_a_failover() {
     );
     assert!(replica.query(&["ROLE"]).unwrap().contains("master"));
     let id2 = raise(&plain, "fp-after").await;
-    let refused = s
-        .resolve(crate::state::seam::Resolve {
-            id: id2,
-            approve: Some(60),
-            resolver: "alice".into(),
-            credential: "operator".into(),
-            note: String::new(),
-            now_ms: crate::state::now_ms(),
-        })
-        .await;
+    // Right after the failover the sentinel may briefly not name a primary
+    // (Unavailable, also refused); what is asserted is the answer once it does.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let refused = loop {
+        let r = s
+            .resolve(crate::state::seam::Resolve {
+                id: id2.clone(),
+                approve: Some(60),
+                resolver: "alice".into(),
+                credential: "operator".into(),
+                note: String::new(),
+                now_ms: crate::state::now_ms(),
+            })
+            .await;
+        if !matches!(r, Err(crate::state::seam::StoreError::Unavailable(_)))
+            || Instant::now() > deadline
+        {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     assert!(
         matches!(refused, Err(crate::state::seam::StoreError::NotDurable(_))),
         "no replica left to confirm: {refused:?}"
