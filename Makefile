@@ -2,7 +2,7 @@
 CARGO ?= cargo
 VENV  := .venv
 
-.PHONY: help run build release venv node-deps test test-rust test-python lint bench bench-load bench-inspect bench-criterion bench-stream test-e2e-mock clean-data
+.PHONY: help run build release venv node-deps test test-rust test-python lint bench bench-load bench-inspect bench-criterion bench-stream test-e2e-mock clean-data model
 
 help:
 	@echo "make run            run the gateway: proxy 127.0.0.1:8080, admin 127.0.0.1:9090, dev profile, state in ./data"
@@ -11,6 +11,7 @@ help:
 	@echo "make bench          load benchmarks (wrk, loopback: proxy and /inspect/tool-call) and criterion benchmarks"
 	@echo "make bench-stream   streams: added time to first event and memory per open stream"
 	@echo "make build          cargo build --workspace --bins (asg, mock-upstream)"
+	@echo "make model          retrain the injection classifier (policies/models/): weights, metrics, model card"
 	@echo "make venv           create/update .venv from tests/python/requirements.txt"
 	@echo "make node-deps      install the Node SDK test dependencies (tests/node, npm ci)"
 
@@ -25,6 +26,12 @@ build:
 
 venv:
 	@tests/python/setup_venv.sh
+
+# Retrain the injection classifier from the data in policies/models/train/ (scikit-learn in .venv;
+# the tests only check the shipped weights, they never retrain).
+model: venv
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r policies/models/train/requirements.txt
+	$(VENV)/bin/python policies/models/train/train.py
 
 # Node SDK tests (driven from tests/python/test_forward_proxy.py); reinstalled when the lock changes.
 tests/node/node_modules/.package-lock.json: tests/node/package-lock.json

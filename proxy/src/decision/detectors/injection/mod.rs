@@ -591,3 +591,6 @@ impl MetaOpt for Finding {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod lang_tests;

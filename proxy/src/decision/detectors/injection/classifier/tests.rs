@@ -78,3 +78,193 @@ fn work_is_linear_and_budgeted() {
     assert!(work.features <= per_char * text.len(), "{work:?}");
     assert!(work.windows <= text.len() / 4, "{work:?}");
 }
+
+mod loading {
+    use super::super::model::tests::{build, spec};
+    use crate::decision::policy::store::{NoObserver, PolicyStore};
+    use crate::decision::policy::Policy;
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    fn dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("asg-model-{tag}-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(d.join("models")).unwrap();
+        d
+    }
+
+    const PROFILE: &str = "name = \"p\"\n[injection.classifier]\nmodel_file = \"models/m.bin\"\n";
+
+    fn model(weight: i8) -> Vec<u8> {
+        let s = spec();
+        build(&s, &vec![weight; s.buckets()], &vec![weight; s.buckets()], -1.0)
+    }
+
+    #[test]
+    fn shipped_model_is_embedded_and_valid() {
+        let p = Policy::load("production", None).unwrap();
+        let c = p.detectors.injection.classifier().expect("on by default");
+        assert!(c.model().version.starts_with("injection-v1@"));
+    }
+
+    #[test]
+    fn missing_model_file_is_a_clear_error() {
+        let d = dir("missing");
+        std::fs::write(d.join("p.toml"), PROFILE).unwrap();
+        let err = Policy::load(d.join("p.toml").to_str().unwrap(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("models/m.bin") && err.contains("cannot read"), "{err}");
+        assert!(err.contains("make model"), "{err}");
+        std::fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn corrupt_model_fails_the_compile_and_reload_keeps_the_last_good() {
+        let d = dir("reload");
+        let path = d.join("p.toml");
+        std::fs::write(&path, PROFILE).unwrap();
+        std::fs::write(d.join("models/m.bin"), model(1)).unwrap();
+        let spec_s = path.to_str().unwrap().to_string();
+        let store = PolicyStore::new(
+            Policy::load(&spec_s, None).unwrap(),
+            &spec_s,
+            None,
+            Arc::new(NoObserver),
+        );
+        let v1 = store.current().version.clone();
+        let m1 = store
+            .current()
+            .detectors
+            .injection
+            .classifier()
+            .unwrap()
+            .model()
+            .version
+            .clone();
+
+        // A corrupt file: the reload fails, names the file, keeps v1.
+        let mut bad = model(2);
+        let n = bad.len();
+        bad[n - 1] ^= 0x7f;
+        std::fs::write(d.join("models/m.bin"), &bad).unwrap();
+        let err = store.reload().unwrap_err().to_string();
+        assert!(err.contains("checksum"), "{err}");
+        assert_eq!(store.current().version, v1);
+
+        // Only the model changed, the profile did not: still a new version.
+        std::fs::write(d.join("models/m.bin"), model(3)).unwrap();
+        assert!(store.reload().unwrap(), "a new model is a new policy version");
+        let now = store.current();
+        let m2 = &now.detectors.injection.classifier().unwrap().model().version;
+        assert_ne!(now.version, v1);
+        assert_ne!(*m2, m1);
+        assert_eq!(now.detectors.injection.classifier().unwrap().model().direct.weights[0], 3);
+        std::fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn watcher_swaps_in_a_new_model_file() {
+        let d = dir("watch");
+        let path = d.join("p.toml");
+        std::fs::write(&path, PROFILE).unwrap();
+        std::fs::write(d.join("models/m.bin"), model(1)).unwrap();
+        let spec_s = path.to_str().unwrap().to_string();
+        let store = PolicyStore::new(
+            Policy::load(&spec_s, None).unwrap(),
+            &spec_s,
+            None,
+            Arc::new(NoObserver),
+        );
+        let _w = store.watch().unwrap();
+        std::fs::write(d.join("models/m.bin"), model(5)).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let w = store.current().detectors.injection.classifier().unwrap().model().direct.weights[0];
+            if w == 5 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "model reload not observed");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        for (bad, needle) in [
+            ("[injection.classifier]\nsurfaces = [\"nowhere\"]\n", "unknown surface"),
+            ("[injection.classifier]\ndirect = { medium = 0.9, high = 0.5 }\n", "medium <= high"),
+            ("[injection.classifier]\nmax_bytes = 10\n", "max_bytes"),
+        ] {
+            let text = format!("name = \"p\"\n{bad}");
+            let err = Policy::compile(&text, crate::decision::policy::PolicySource::Embedded("p"), None)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{bad}: {err}");
+        }
+    }
+}
+
+mod spans {
+    use crate::decision::detectors::injection::{InjectionConfig, InjectionDetector};
+    use crate::decision::detectors::ScanContext;
+    use crate::decision::subject::{Subject, Surface};
+
+    #[test]
+    fn classifier_findings_point_at_the_original_text() {
+        // A model whose every weight is high flags any text; what matters
+        // here is that the span maps back through folding (look-alikes,
+        // invisibles, collapsed whitespace) to the original bytes.
+        let s = super::super::model::tests::spec();
+        let dir = std::env::temp_dir().join(format!("asg-model-span-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("m.bin"),
+            super::super::model::tests::build(&s, &vec![100; s.buckets()], &vec![100; s.buckets()], 0.0),
+        )
+        .unwrap();
+        let cfg: InjectionConfig =
+            toml::from_str("[classifier]\nmodel_file = \"m.bin\"\n").unwrap();
+        let det = InjectionDetector::new(&cfg, Some(&dir)).unwrap();
+        let text = "Ｈｅｌｌｏ   thеre.\u{200b} Plеase   read   this.";
+        let mut subject = Subject::default();
+        subject.push_text(Surface::User, text);
+        let cx = ScanContext::new(&subject);
+        let mut out = Vec::new();
+        det.inspect(&cx, true, false, &mut out);
+        let f = out
+            .iter()
+            .find(|f| f.rule_id == "pi.classifier.direct")
+            .expect("classifier finding");
+        let (a, b) = f.metadata["span"].split_once("..").unwrap();
+        let (a, b): (usize, usize) = (a.parse().unwrap(), b.parse().unwrap());
+        assert!(text.is_char_boundary(a) && text.is_char_boundary(b));
+        assert_eq!(a, 0, "{}", &text[a..b]);
+        assert!(text[a..b].ends_with("this."), "{:?}", &text[a..b]);
+        assert_eq!(f.metadata["head"], "direct");
+        assert!(f.metadata["model"].starts_with("test@"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn ten_megabytes_cost_bounded_work() {
+        let det = InjectionDetector::new(&InjectionConfig::default(), None).unwrap();
+        let c = det.classifier().unwrap();
+        let text = "Quarterly numbers attached, see the table. ".repeat(250_000);
+        assert!(text.len() > 10_000_000);
+        let folded = crate::decision::normalize::Normalized::of(&text).folded;
+        let mut budget = c.max_bytes;
+        let mut work = super::Work::default();
+        let (_, skipped) = c.judge(super::Head::Indirect, &folded, &mut budget, &mut work);
+        assert!(skipped, "beyond the budget only the start and end are scored");
+        assert!(work.bytes <= c.max_bytes, "{work:?}");
+        let spec = c.model().spec;
+        let per_byte = (spec.char_max - spec.char_min + 1) as usize + 2;
+        assert!(work.features <= per_byte * c.max_bytes, "{work:?}");
+        assert_eq!(budget, 0);
+        // A second text in the same inspection gets nothing more.
+        let mut more = super::Work::default();
+        let (_, skipped) = c.judge(super::Head::Direct, "short text", &mut budget, &mut more);
+        assert!(skipped && more.bytes == 0, "{more:?}");
+    }
+}
