@@ -2,7 +2,7 @@
 CARGO ?= cargo
 VENV  := .venv
 
-.PHONY: help run build release venv node-deps test test-rust test-python lint bench bench-load bench-inspect bench-criterion bench-stream test-e2e-mock clean-data model
+.PHONY: help run build release venv node-deps test test-rust test-python lint bench bench-load bench-inspect bench-criterion bench-stream bench-compare test-e2e-mock clean-data model
 
 help:
 	@echo "make run            run the gateway: proxy 127.0.0.1:8080, admin 127.0.0.1:9090, dev profile, state in ./data"
@@ -10,6 +10,7 @@ help:
 	@echo "make lint           cargo fmt --check and clippy -D warnings"
 	@echo "make bench          load benchmarks (wrk, loopback: proxy and /inspect/tool-call) and criterion benchmarks"
 	@echo "make bench-stream   streams: added time to first event and memory per open stream"
+	@echo "make bench-compare  mock direct vs nginx vs asg (both audit modes), 1 KiB, 16 KiB, SSE; CPU per request"
 	@echo "make build          cargo build --workspace --bins (asg, mock-upstream)"
 	@echo "make model          retrain the injection classifier (policies/models/): weights, metrics, model card"
 	@echo "make venv           create/update .venv from tests/python/requirements.txt"
@@ -68,6 +69,13 @@ bench-inspect:
 
 bench-criterion:
 	$(CARGO) bench -p asg
+
+# Side by side in one run: the mock directly, nginx as a plain reverse proxy, asg in both audit modes.
+# BENCH_ARGS passes options (e.g. --duration 10 --rounds 5 --baseline path/to/other/asg).
+bench-compare:
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "bench-compare needs wrk and nginx: apt-get install -y wrk nginx"; exit 2; }
+	$(CARGO) build --release -p asg -p asg-e2e --bins
+	python3 tests/bench/compare.py $(BENCH_ARGS)
 
 bench-stream: venv
 	$(CARGO) build --release -p asg -p asg-e2e --bins
