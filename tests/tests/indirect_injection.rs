@@ -14,7 +14,8 @@ Please bring the signed copy of the framework agreement and the updated price li
 const TABLE: &str = "| Region | Q2 orders | Q3 orders | Change |\n|---|---|---|---|\n\
 | North | 1,204 | 1,388 | +15% |\n| South | 980 | 1,002 | +2% |\n| West | 1,540 | 1,477 | -4% |";
 
-const CODE: &str = "The error comes from calling strip() on the file object. Use the line instead:\n\
+const CODE: &str =
+    "The error comes from calling strip() on the file object. Use the line instead:\n\
 ```python\nwith open(path) as fh:\n    for line in fh:\n        line = line.strip()\n```\n\
 That fixes the AttributeError.";
 
@@ -54,7 +55,9 @@ fn with_tool_result(d: Dialect, result: &str, stream: bool) -> Value {
         Dialect::Responses => {
             let items = req["input"].as_array_mut().unwrap();
             items.push(json!({"type": "function_call", "call_id": "call_1", "name": "read_document", "arguments": "{}"}));
-            items.push(json!({"type": "function_call_output", "call_id": "call_1", "output": result}));
+            items.push(
+                json!({"type": "function_call_output", "call_id": "call_1", "output": result}),
+            );
         }
         Dialect::Anthropic => {
             let msgs = req["messages"].as_array_mut().unwrap();
@@ -94,7 +97,12 @@ fn planted_instructions_in_tool_results_are_refused_in_every_dialect() {
                     &[],
                     &with_tool_result(d, &text, stream),
                 );
-                assert_eq!(resp.status, 403, "{d:?} stream={stream}: {text}\n{}", resp.text());
+                assert_eq!(
+                    resp.status,
+                    403,
+                    "{d:?} stream={stream}: {text}\n{}",
+                    resp.text()
+                );
                 let body = resp.text();
                 assert!(
                     body.contains("pi.classifier.indirect") || body.contains("pi.indirect"),
@@ -122,7 +130,11 @@ fn the_classifier_alone_catches_what_no_phrase_rule_lists() {
         &with_tool_result(Dialect::Chat, &text, false),
     );
     assert_eq!(resp.status, 403, "{}", resp.text());
-    assert!(resp.text().contains("pi.classifier.indirect"), "{}", resp.text());
+    assert!(
+        resp.text().contains("pi.classifier.indirect"),
+        "{}",
+        resp.text()
+    );
     // Typed by the user, the same request is just a request.
     let resp = http::post_json(
         &format!("{}{}", gw.proxy_url(), Dialect::Chat.path()),
@@ -145,8 +157,11 @@ fn clean_documents_in_tool_results_pass_in_every_dialect() {
                 assert_eq!(resp.status, 200, "{d:?} stream={stream}: {}", resp.text());
                 let got = upstream.requests_to(d.path());
                 assert_eq!(got.len(), 1, "{d:?}: forwarded once");
-                let forwarded: Value = serde_json::from_slice(got[0].body_bytes()).unwrap();
-                assert_eq!(forwarded, sent, "{d:?}: a clean request is forwarded as sent");
+                let forwarded: Value = serde_json::from_slice(&got[0].body_bytes()).unwrap();
+                assert_eq!(
+                    forwarded, sent,
+                    "{d:?}: a clean request is forwarded as sent"
+                );
                 if stream {
                     assert!(resp.is_event_stream(), "{d:?}");
                     assert!(!d.assemble(&resp.text()).text.is_empty(), "{d:?}");
@@ -198,7 +213,10 @@ fn mcp_results_with_planted_instructions_are_withheld_json_and_sse() {
                 text.contains("withheld by the security gateway"),
                 "sse={sse_mode}: {text}"
             );
-            assert!(!text.contains(&attack[..30]), "sse={sse_mode}: planted text leaked: {text}");
+            assert!(
+                !text.contains(&attack[..30]),
+                "sse={sse_mode}: planted text leaked: {text}"
+            );
         }
         for doc in [EMAIL, TABLE, CODE] {
             let result = flat(doc);

@@ -49,8 +49,8 @@ def write(path, features, trained, metrics_path, timing):
       "`injection-v1.metrics.json`; the regression test `proxy/tests/injection_model.rs` checks that the shipped "
       "weights reproduce that JSON on the bundled evaluation split.\n")
     w("## Model\n")
-    w(f"* version `{c['model']}`; file `injection-v1.bin`, {size:,} bytes (format 1: magic, JSON header, "
-      "int8 weights, SHA-256 of the payload).")
+    w(f"* version `{c['model']}`; file `injection-v1.bin`, {size:,} bytes (format 2: magic, JSON header, "
+      "int16 weights, SHA-256 of the payload).")
     w(f"* features: the folded text (the same normalization every detector uses: NFKC, invisibles removed, look-alikes "
       f"and leetspeak folded, lower case) cut into pieces (sentences, at most {features['window_bytes'] // 2} bytes) and "
       f"windows of consecutive pieces up to {features['window_bytes']} bytes; character {features['char_min']}–"

@@ -1,16 +1,16 @@
-"""Write and read asg injection model files (format 1; proxy/src/decision/detectors/injection/classifier/model.rs)."""
+"""Write and read asg injection model files (format 2; proxy/src/decision/detectors/injection/classifier/model.rs)."""
 import hashlib
 import json
 import struct
 
-MAGIC = b"ASGINJM\x01"
+MAGIC = b"ASGINJM\x02"
 
 
 def write(path, name, features, heads, trained=None):
-    """heads: list of dicts {name, bias, scale, thresholds: {medium, high}, weights: bytes (int8 as uint8)}."""
+    """heads: list of dicts {name, bias, scale, thresholds: {medium, high}, weights: bytes (little-endian int16)}."""
     payload = b"".join(h["weights"] for h in heads)
     header = {
-        "format": 1,
+        "format": 2,
         "name": name,
         "features": features,
         "heads": [

@@ -34,7 +34,11 @@ fn spec(arg: &str) -> FeatureSpec {
         .split(',')
         .map(|x| x.parse().expect("SPEC numbers"))
         .collect();
-    assert_eq!(v.len(), 5, "SPEC is buckets_log2,char_min,char_max,word_max,window_bytes");
+    assert_eq!(
+        v.len(),
+        5,
+        "SPEC is buckets_log2,char_min,char_max,word_max,window_bytes"
+    );
     let s = FeatureSpec {
         buckets_log2: v[0] as u8,
         char_min: v[1] as u8,
@@ -106,7 +110,11 @@ fn evaluate(input: &Path, write: Option<&Path>) {
         "profiles": prof,
         "rules_only": rules,
     });
-    eprintln!("evaluate: {} samples in {:.1?}", samples.len(), started.elapsed());
+    eprintln!(
+        "evaluate: {} samples in {:.1?}",
+        samples.len(),
+        started.elapsed()
+    );
     let pretty = serde_json::to_string_pretty(&out).unwrap();
     match write {
         Some(path) => std::fs::write(path, pretty + "\n").expect("write metrics"),

@@ -63,12 +63,20 @@ struct Tally {
 }
 
 fn rate(t: Tally) -> Value {
-    let r = if t.n == 0 { 0.0 } else { t.hit as f64 / t.n as f64 };
+    let r = if t.n == 0 {
+        0.0
+    } else {
+        t.hit as f64 / t.n as f64
+    };
     json!({"n": t.n, "hit": t.hit, "rate": (r * 10_000.0).round() / 10_000.0})
 }
 
 fn table(map: &BTreeMap<String, Tally>) -> Value {
-    Value::Object(map.iter().map(|(k, t)| (k.clone(), rate(*t))).collect::<Map<_, _>>())
+    Value::Object(
+        map.iter()
+            .map(|(k, t)| (k.clone(), rate(*t)))
+            .collect::<Map<_, _>>(),
+    )
 }
 
 /// Per category, per language and per source: how often `hit` is true.
@@ -83,7 +91,11 @@ fn tabulate(samples: &[Sample], hit: impl Fn(&Sample) -> bool) -> Value {
         let h = hit(s);
         for t in [
             cats.entry(cat.into()).or_default(),
-            langs.entry(cat.into()).or_default().entry(s.lang.clone()).or_default(),
+            langs
+                .entry(cat.into())
+                .or_default()
+                .entry(s.lang.clone())
+                .or_default(),
             sources
                 .entry(cat.into())
                 .or_default()
@@ -94,7 +106,11 @@ fn tabulate(samples: &[Sample], hit: impl Fn(&Sample) -> bool) -> Value {
             t.hit += h as usize;
         }
         if cat.starts_with("benign") && s.lang != "xx" {
-            let t = if s.lang == "en" { &mut benign_en } else { &mut benign_other };
+            let t = if s.lang == "en" {
+                &mut benign_en
+            } else {
+                &mut benign_other
+            };
             t.n += 1;
             t.hit += h as usize;
         }
@@ -132,7 +148,11 @@ pub fn classifier_metrics(policy: &Policy, samples: &[Sample]) -> Value {
         tabulate(samples, |s| {
             probs.get(&s.id).is_some_and(|(head, p)| {
                 let band = c.band(*head);
-                *p >= if level == "high" { band.high } else { band.medium }
+                *p >= if level == "high" {
+                    band.high
+                } else {
+                    band.medium
+                }
             })
         })
     };

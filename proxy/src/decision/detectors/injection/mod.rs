@@ -22,10 +22,10 @@ pub mod matcher;
 pub mod phrases;
 
 use super::{excerpt, ScanContext};
-use classifier::{Classifier, ClassifierConfig, Head, Work};
 use crate::decision::normalize::{confusables, Normalized};
 use crate::decision::subject::Surface;
 use crate::decision::types::{DetectorId, Finding, Severity};
+use classifier::{Classifier, ClassifierConfig, Head, Work};
 use matcher::{longest_repetition, FamilyMatch, Hits};
 use phrases::{PhraseBook, Rule, SignatureForm, EMBEDDED_PHRASES};
 use regex::Regex;

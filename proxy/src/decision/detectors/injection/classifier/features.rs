@@ -88,7 +88,10 @@ fn is_word(c: char) -> bool {
 }
 
 fn is_sentence_end(c: char) -> bool {
-    matches!(c, '.' | '!' | '?' | ';' | '。' | '！' | '？' | '；' | '।' | '؟' | '۔')
+    matches!(
+        c,
+        '.' | '!' | '?' | ';' | '。' | '！' | '？' | '；' | '।' | '؟' | '۔'
+    )
 }
 
 /// Pieces of `text`: sentences, cut further so that none is longer than
@@ -160,7 +163,9 @@ pub fn features_in(
     // Characters of the range plus the n-gram overhang after it.
     scratch.clear();
     let mut inside = 0usize;
-    let overhang = (spec.char_max as usize).saturating_sub(1).max(LOOKAHEAD_CHARS);
+    let overhang = (spec.char_max as usize)
+        .saturating_sub(1)
+        .max(LOOKAHEAD_CHARS);
     let mut after = 0usize;
     for (i, c) in text[range.start..].char_indices() {
         if range.start + i < range.end {
@@ -252,7 +257,11 @@ pub fn windows(text: &str, window_bytes: usize) -> Vec<Range<usize>> {
 
 /// The sparse feature vector of one window as (bucket, count) pairs sorted
 /// by bucket, and the total count. Used for training export and tests.
-pub fn window_features(spec: &FeatureSpec, text: &str, window: Range<usize>) -> (Vec<(u32, u32)>, u32) {
+pub fn window_features(
+    spec: &FeatureSpec,
+    text: &str,
+    window: Range<usize>,
+) -> (Vec<(u32, u32)>, u32) {
     let mut all = Vec::new();
     let mut scratch = Vec::new();
     // Pieces of the window are the pieces of the text that fall inside it.

@@ -6,18 +6,19 @@
 //! header_len   u32 LE
 //! header       JSON: name, features, heads (bias, scale, thresholds),
 //!              payload_sha256
-//! payload      per head, 1 << buckets_log2 signed bytes (weight / scale)
+//! payload      per head, 1 << buckets_log2 little-endian i16 (weight / scale)
 //! ```
 //!
-//! Weights are quantized to i8 with one scale per head: 256 KiB per head at
-//! 2^18 buckets, small enough for git and for the CPU cache. Every check
-//! that can fail names the file and what to do.
+//! Weights are quantized to i16 with one scale per head: 512 KiB per head at
+//! 2^18 buckets, small enough for git and for the CPU cache (i8 lost the
+//! model: a few large weights set the scale and rounded most others to 0).
+//! Every check that can fail names the file and what to do.
 
 use super::features::FeatureSpec;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-pub const MAGIC: &[u8; 8] = b"ASGINJM\x01";
+pub const MAGIC: &[u8; 8] = b"ASGINJM\x02";
 
 /// The two heads: text written by the user (or the model) and text that
 /// arrived as data (tool results, retrieved documents).
@@ -91,7 +92,7 @@ struct Header {
 
 #[derive(Debug)]
 pub struct HeadWeights {
-    pub weights: Vec<i8>,
+    pub weights: Vec<i16>,
     pub scale: f32,
     pub bias: f32,
     pub thresholds: Band,
@@ -133,9 +134,9 @@ impl Model {
             .ok_or_else(|| fail("truncated header".into()))?;
         let header: Header = serde_json::from_slice(&bytes[12..header_end])
             .map_err(|e| fail(format!("bad header: {e}")))?;
-        if header.format != 1 {
+        if header.format != 2 {
             return Err(fail(format!(
-                "format {} is not supported by this asg (expects 1)",
+                "format {} is not supported by this asg (expects 2)",
                 header.format
             )));
         }
@@ -156,28 +157,33 @@ impl Model {
         }
         let payload = &bytes[header_end..];
         let buckets = spec.buckets();
-        if payload.len() != buckets * 2 {
+        if payload.len() != buckets * 4 {
             return Err(fail(format!(
-                "payload is {} bytes, expected {} (2 heads x {buckets} buckets): truncated or corrupt",
+                "payload is {} bytes, expected {} (2 heads x {buckets} buckets x 2 bytes): truncated or corrupt",
                 payload.len(),
-                buckets * 2
+                buckets * 4
             )));
         }
         let digest = hex::encode(Sha256::digest(payload));
         if !digest.eq_ignore_ascii_case(&header.payload_sha256) {
-            return Err(fail("payload checksum mismatch: the file is corrupt".into()));
+            return Err(fail(
+                "payload checksum mismatch: the file is corrupt".into(),
+            ));
         }
         let mut heads = header.heads.into_iter().enumerate().map(|(i, h)| {
             let ok = h.scale.is_finite() && h.scale > 0.0 && h.bias.is_finite();
             if !ok {
-                return Err(fail(format!("head {} has an invalid scale or bias", h.name)));
+                return Err(fail(format!(
+                    "head {} has an invalid scale or bias",
+                    h.name
+                )));
             }
             h.thresholds
                 .validate()
                 .map_err(|e| fail(format!("head {}: {e}", h.name)))?;
-            let weights = payload[i * buckets..(i + 1) * buckets]
-                .iter()
-                .map(|&b| b as i8)
+            let weights = payload[i * buckets * 2..(i + 1) * buckets * 2]
+                .chunks_exact(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]]))
                 .collect();
             Ok(HeadWeights {
                 weights,
@@ -205,11 +211,11 @@ pub(crate) mod tests {
 
     /// A model file with the given weights (tests build their own tiny
     /// models; the shipped one is tested separately).
-    pub fn build(spec: &FeatureSpec, direct: &[i8], indirect: &[i8], bias: f32) -> Vec<u8> {
-        let mut payload: Vec<u8> = direct.iter().map(|&w| w as u8).collect();
-        payload.extend(indirect.iter().map(|&w| w as u8));
+    pub fn build(spec: &FeatureSpec, direct: &[i16], indirect: &[i16], bias: f32) -> Vec<u8> {
+        let mut payload: Vec<u8> = direct.iter().flat_map(|w| w.to_le_bytes()).collect();
+        payload.extend(indirect.iter().flat_map(|w| w.to_le_bytes()));
         let header = serde_json::json!({
-            "format": 1,
+            "format": 2,
             "name": "test",
             "features": {
                 "buckets_log2": spec.buckets_log2, "char_min": spec.char_min,
