@@ -89,8 +89,9 @@ def main():
     svm = os.path.join(WORK, "train.svm")
     run(["cargo", "run", "--quiet", "--release", "-p", "asg", "--example", "injection_model", "--",
          "features", spec_arg(), train_jsonl, svm])
-    X, sid = load_svmlight_file(svm, n_features=(1 << FEATURES["buckets_log2"]) + 1, zero_based=False)
-    X = X[:, 1:].tocsr()  # svmlight indexes are bucket + 1
+    # svmlight indexes are 1-based (bucket + 1); zero_based=False maps them back to column = bucket.
+    X, sid = load_svmlight_file(svm, n_features=1 << FEATURES["buckets_log2"], zero_based=False)
+    X = X.tocsr()
     sid = sid.astype(int)
     nwin = np.bincount(sid, minlength=max(samples) + 1)
     heads, report = [], {}
