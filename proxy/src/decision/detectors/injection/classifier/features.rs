@@ -26,6 +26,8 @@ pub struct FeatureSpec {
     pub word_max: u8,
     /// Longest window, in bytes of folded text.
     pub window_bytes: usize,
+    /// Also score every piece (sentence) as a window of its own.
+    pub piece_windows: bool,
 }
 
 impl FeatureSpec {
@@ -251,6 +253,28 @@ pub fn windows(text: &str, window_bytes: usize) -> Vec<Range<usize>> {
             j += 1;
         }
         out.push(ps[k].start..ps[j].end);
+    }
+    out
+}
+
+/// Every span the scorer judges: the packed windows and, with
+/// `piece_windows`, each piece on its own (once: a window of exactly one
+/// piece is that piece). The flag says the span is a lone piece of a text
+/// with more than one piece (training leaves those out of a planted
+/// document's positives: most pieces of it are ordinary text).
+pub fn spans(text: &str, spec: &FeatureSpec) -> Vec<(Range<usize>, bool)> {
+    let ws = windows(text, spec.window_bytes);
+    if !spec.piece_windows {
+        return ws.into_iter().map(|w| (w, false)).collect();
+    }
+    let ps: Vec<Range<usize>> = pieces(text, spec.window_bytes).collect();
+    let many = ps.len() > 1;
+    let mut out = Vec::with_capacity(ws.len() + ps.len());
+    for (p, w) in ps.into_iter().zip(ws) {
+        if p != w {
+            out.push((w, false));
+        }
+        out.push((p, many));
     }
     out
 }

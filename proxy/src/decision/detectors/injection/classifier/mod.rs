@@ -92,19 +92,35 @@ impl Scored {
 
 impl Model {
     /// Score every window of `text` (folded) with one head; the best
-    /// window, or `None` for text without features.
+    /// window, or `None` for text without features. With
+    /// `piece_windows`, every piece (sentence) is also scored on its own,
+    /// so one planted sentence is not averaged away by the ordinary text
+    /// packed around it.
     pub fn score(&self, head: Head, text: &str, work: &mut Work) -> Option<Scored> {
         let h = self.head(head);
         let spec: &FeatureSpec = &self.spec;
         let w = &h.weights;
+        let logit = |sum: i64, count: u32| h.bias + h.scale * sum as f32 / (count as f32).sqrt();
         let mut scratch = Vec::with_capacity(spec.window_bytes);
         // (piece, sum of weights, feature count) of the current window.
         let mut q: VecDeque<(Range<usize>, i64, u32)> = VecDeque::new();
         let (mut sum, mut count) = (0i64, 0u32);
         let mut it = pieces(text, spec.window_bytes).peekable();
-        let mut best: Option<(f32, Range<usize>, i64, u32)> = None;
-        let mut best_piece = 0..0;
-        let mut push = |p: Range<usize>, q: &mut VecDeque<_>, sum: &mut i64, count: &mut u32| {
+        let mut best: Option<Scored> = None;
+        let consider =
+            |best: &mut Option<Scored>, z: f32, window: Range<usize>, piece: Range<usize>| {
+                if best.as_ref().is_none_or(|b| z > b.logit) {
+                    *best = Some(Scored {
+                        logit: z,
+                        window,
+                        piece,
+                    });
+                }
+            };
+        // Pieces scored on their own (counted into `work` at the end: the
+        // closure below holds its fields).
+        let mut lone = 0usize;
+        let mut push = |p: Range<usize>, best: &mut Option<Scored>| {
             let (mut s, mut n) = (0i64, 0u32);
             features_in(spec, text, p.clone(), &mut scratch, |b| {
                 s += w[b as usize] as i64;
@@ -112,14 +128,21 @@ impl Model {
             });
             work.bytes += p.len();
             work.features += n as usize;
-            *sum += s;
-            *count += n;
-            q.push_back((p, s, n));
+            if spec.piece_windows && n > 0 {
+                lone += 1;
+                consider(best, logit(s, n), p.clone(), p.clone());
+            }
+            (p, s, n)
         };
         loop {
             if q.is_empty() {
                 match it.next() {
-                    Some(p) => push(p, &mut q, &mut sum, &mut count),
+                    Some(p) => {
+                        let e = push(p, &mut best);
+                        sum += e.1;
+                        count += e.2;
+                        q.push_back(e);
+                    }
                     None => break,
                 }
             }
@@ -129,15 +152,18 @@ impl Model {
                     break;
                 }
                 let p = it.next().expect("peeked");
-                push(p, &mut q, &mut sum, &mut count);
+                let e = push(p, &mut best);
+                sum += e.1;
+                count += e.2;
+                q.push_back(e);
             }
-            work.windows += 1;
-            if count > 0 {
-                let logit = h.bias + h.scale * sum as f32 / (count as f32).sqrt();
-                if best.as_ref().is_none_or(|b| logit > b.0) {
+            // A window of one piece was scored as that piece.
+            if count > 0 && !(spec.piece_windows && q.len() == 1) {
+                work.windows += 1;
+                let z = logit(sum, count);
+                if best.as_ref().is_none_or(|b| z > b.logit) {
                     let end = q.back().expect("non-empty").0.end;
-                    best = Some((logit, start..end, sum, count));
-                    best_piece = q
+                    let piece = q
                         .iter()
                         .filter(|(_, _, n)| *n > 0)
                         .max_by(|a, b| {
@@ -147,17 +173,15 @@ impl Model {
                         })
                         .map(|(r, _, _)| r.clone())
                         .unwrap_or(start..end);
+                    consider(&mut best, z, start..end, piece);
                 }
             }
             let (_, s, n) = q.pop_front().expect("non-empty");
             sum -= s;
             count -= n;
         }
-        best.map(|(logit, window, _, _)| Scored {
-            logit,
-            window,
-            piece: best_piece,
-        })
+        work.windows += lone;
+        best
     }
 }
 

@@ -66,6 +66,8 @@ struct HeaderFeatures {
     char_max: u8,
     word_max: u8,
     window_bytes: usize,
+    #[serde(default)]
+    piece_windows: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,6 +149,7 @@ impl Model {
             char_max: f.char_max,
             word_max: f.word_max,
             window_bytes: f.window_bytes,
+            piece_windows: f.piece_windows,
         };
         spec.validate().map_err(fail)?;
         let names: Vec<&str> = header.heads.iter().map(|h| h.name.as_str()).collect();
@@ -220,7 +223,7 @@ pub(crate) mod tests {
             "features": {
                 "buckets_log2": spec.buckets_log2, "char_min": spec.char_min,
                 "char_max": spec.char_max, "word_max": spec.word_max,
-                "window_bytes": spec.window_bytes
+                "window_bytes": spec.window_bytes, "piece_windows": spec.piece_windows
             },
             "heads": [
                 {"name": "direct", "bias": bias, "scale": 0.1, "thresholds": {"medium": 0.6, "high": 0.9}},
@@ -243,6 +246,7 @@ pub(crate) mod tests {
             char_max: 4,
             word_max: 2,
             window_bytes: 128,
+            piece_windows: false,
         }
     }
 
