@@ -10,6 +10,7 @@ head). Training exports windows of each text; evaluation scores whole texts (max
 import json
 import os
 import random
+import re
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -28,7 +29,7 @@ def read_sections(path):
             line = line.rstrip("\n")
             if not line.strip() or line.startswith("#"):
                 continue
-            if line.startswith("[") and line.endswith("]"):
+            if re.fullmatch(r"\[[a-z0-9_]+\]", line):
                 cur = line[1:-1]
                 out.setdefault(cur, [])
                 continue
@@ -93,6 +94,16 @@ def synthesize(rng, per_script):
             if made >= n:
                 break
     return out
+
+
+# BIPIA's text-attack categories that are plain questions or tasks with nothing addressed to the
+# agent's answer: inside a document they read like any e-mail that asks something.
+PLAIN_TASKS = {"Information Retrieval", "Content Creation", "Learning and Tutoring", "Language Translation",
+               "Programming Help"}
+
+
+def is_question(t):
+    return t.rstrip().endswith(("?", "？", "؟"))
 
 
 def jsonl(path):
@@ -212,7 +223,9 @@ def main(out_train, out_eval):
         for t in s.get("indirect", []):
             add(train, "authored", l, "indirect", "tool_result", t, None, 1)
         for t in s.get("task", []):
-            add(train, "authored", l, "task", "user", t, 0, 1)
+            # A question inside data is what e-mails and pages are made of: only requests about the
+            # agent's answer (format, additions, language) are injections there.
+            add(train, "authored", l, "task", "user", t, 0, 0 if is_question(t) else 1)
         for t in s.get("benign_prompt", []):
             add(train, "authored", l, "benign_prompt", "user", t, 0, None)
         for t in s.get("benign_doc", []):
@@ -223,7 +236,7 @@ def main(out_train, out_eval):
         # attacks planted in them as positives for the indirect head.
         for _ in range(6):
             add(train, "authored", l, "benign_doc", "tool_result", " ".join(rng.sample(docs, min(4, len(docs)))), 0, 0)
-        for t in s.get("indirect", []) + s.get("task", []) + s.get("direct", [])[:6]:
+        for t in s.get("indirect", []) + [t for t in s.get("task", []) if not is_question(t)] + s.get("direct", [])[:6]:
             add(train, "authored", l, "planted", "tool_result", in_context(t, " ".join(rng.sample(docs, 3)), rng), None, 1)
 
     for lang, t in synthesize(rng, 60):
@@ -271,7 +284,11 @@ def main(out_train, out_eval):
                         add(evals, src, "en", "task_as_prompt", "user", a, 0, None)
                     continue
                 if src == "bipia_text_attack":
-                    add(train, src, "en", "task", "user", a, 0, 1)
+                    add(train, src, "en", "task", "user", a, 0, 0 if cat in PLAIN_TASKS else 1)
+                if cat in PLAIN_TASKS:
+                    # Ordinary questions and requests inside data: benign for the indirect head.
+                    add(train, src, "en", "question_in_doc", "tool_result", in_context(a, rng.choice(train_docs), rng), None, 0)
+                    continue
                 for _ in range(3):
                     add(train, src, "en", "planted", "tool_result", in_context(a, rng.choice(train_docs), rng), None, 1)
     # Users paste documents into prompts: a request around an e-mail, a table or code is an
@@ -298,6 +315,9 @@ def main(out_train, out_eval):
         add(train, "authored", "en", "planted", "tool_result", in_context(t, rng.choice(train_docs), rng), None, 1)
     for _ in range(200):
         add(train, "generated", "xx", "tool_output", "tool_result", tool_output(rng, TRAIN_VOCAB), 0, 0)
+    # Second round of authored data: natural sentences and composed texts in every language.
+    import compose
+    train.extend(compose.compose(LANGS))
 
     # --- authored, held-out part (evaluation only) ---
     erng = random.Random(7)
