@@ -37,8 +37,40 @@ def pct(r):
     return f"{100 * r['rate']:.1f}% ({r['hit']}/{r['n']})"
 
 
-def write(path, features, trained, metrics_path, timing):
+def results(w, m, title):
+    """Per-profile, per-language and per-source tables of one evaluation set."""
+    w(f"## Results on {title}, per profile (whole pipeline: rules + classifier + every detector)\n")
+    w("A text counts when the profile does not simply allow it (challenge, approval or block). "
+      "'rules only' is the same profile with `[injection.classifier] enabled = false`.\n")
+    w("| | " + " | ".join(f"{p}" for p in ["dev", "production", "strict"]) + " | " +
+      " | ".join(f"{p} (rules only)" for p in ["dev", "production", "strict"]) + " |")
+    w("|---|" + "---:|" * 6)
+    for key, label in CATS:
+        vals = [pct(m["profiles"][p]["categories"][key]) for p in ["dev", "production", "strict"]]
+        vals += [pct(m["rules_only"][p]["categories"][key]) for p in ["dev", "production", "strict"]]
+        w(f"| {label} | " + " | ".join(vals) + " |")
+    for key, label in [("benign_english", "benign, English — FPR"), ("benign_non_english", "benign, other languages — FPR")]:
+        vals = [pct(m["profiles"][p][key]) for p in ["dev", "production", "strict"]]
+        vals += [pct(m["rules_only"][p][key]) for p in ["dev", "production", "strict"]]
+        w(f"| {label} | " + " | ".join(vals) + " |")
+    w(f"\n### Per language ({title}, production)\n")
+    w("| language | direct TPR | indirect TPR | benign prompts FPR | benign documents FPR |")
+    w("|---|---:|---:|---:|---:|")
+    prod = m["profiles"]["production"]["languages"]
+    for l in LANGS:
+        cells = [pct(prod[k][l]) if l in prod.get(k, {}) else "-" for k, _ in CATS]
+        w(f"| {l} | " + " | ".join(cells) + " |")
+    w(f"\n### Per source ({title}, production)\n")
+    w("| category | source/kind | rate |")
+    w("|---|---|---:|")
+    for k, _ in CATS:
+        for src, r in m["profiles"]["production"]["sources"][k].items():
+            w(f"| {k} | {src} | {pct(r)} |")
+
+
+def write(path, features, trained, metrics_path, metrics2_path, timing):
     m = json.load(open(metrics_path, encoding="utf-8"))
+    m2 = json.load(open(metrics2_path, encoding="utf-8"))
     size = os.path.getsize(os.path.join(os.path.dirname(path), "injection-v1.bin"))
     c = m["classifier"]
     L = []
@@ -87,33 +119,8 @@ def write(path, features, trained, metrics_path, timing):
       "attacks written by someone else. The external held-out parts (CyberSecEval, BIPIA, in-the-wild jailbreaks) are "
       "reported separately below and are the more honest figures. No machine-translated or third-party multilingual "
       "attacks were available for evaluation.\n")
-    w("## Results on the evaluation split, per profile (whole pipeline: rules + classifier + every detector)\n")
-    w("A text counts when the profile does not simply allow it (challenge, approval or block). "
-      "'rules only' is the same profile with `[injection.classifier] enabled = false`.\n")
-    w("| | " + " | ".join(f"{p}" for p in ["dev", "production", "strict"]) + " | " +
-      " | ".join(f"{p} (rules only)" for p in ["dev", "production", "strict"]) + " |")
-    w("|---|" + "---:|" * 6)
-    for key, label in CATS:
-        vals = [pct(m["profiles"][p]["categories"][key]) for p in ["dev", "production", "strict"]]
-        vals += [pct(m["rules_only"][p]["categories"][key]) for p in ["dev", "production", "strict"]]
-        w(f"| {label} | " + " | ".join(vals) + " |")
-    for key, label in [("benign_english", "benign, English — FPR"), ("benign_non_english", "benign, other languages — FPR")]:
-        vals = [pct(m["profiles"][p][key]) for p in ["dev", "production", "strict"]]
-        vals += [pct(m["rules_only"][p][key]) for p in ["dev", "production", "strict"]]
-        w(f"| {label} | " + " | ".join(vals) + " |")
-    w("\n### Per language (production)\n")
-    w("| language | direct TPR | indirect TPR | benign prompts FPR | benign documents FPR |")
-    w("|---|---:|---:|---:|---:|")
-    prod = m["profiles"]["production"]["languages"]
-    for l in LANGS:
-        cells = [pct(prod[k][l]) if l in prod.get(k, {}) else "-" for k, _ in CATS]
-        w(f"| {l} | " + " | ".join(cells) + " |")
-    w("\n### Per source (production)\n")
-    w("| category | source/kind | rate |")
-    w("|---|---|---:|")
-    for k, _ in CATS:
-        for src, r in m["profiles"]["production"]["sources"][k].items():
-            w(f"| {k} | {src} | {pct(r)} |")
+    results(w, m, "the evaluation split (`eval.jsonl`)")
+    results(w, m2, "the second never-tuned set (`eval2.jsonl`)")
     w("\n## The classifier alone\n")
     w("Texts whose best window reaches the band (per head), without rules:\n")
     w("| | medium band | high band |")
@@ -127,3 +134,18 @@ def write(path, features, trained, metrics_path, timing):
       "of severity medium (score 0.45), with the window's span in the original text, its probability and the model "
       "version. Rebuild with `make model`.")
     open(path, "w", encoding="utf-8").write("\n".join(L) + "\n")
+
+
+if __name__ == "__main__":
+    # Rewrite the card from the shipped model and the metrics files (after editing this script).
+    import sys
+
+    import modelfile
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    models = os.path.join(here, "..")
+    header, _ = modelfile.read_header(os.path.join(models, "injection-v1.bin"))
+    timing = json.load(open(sys.argv[1])) if len(sys.argv) > 1 else {"train_seconds": "?", "total_seconds": "?"}
+    write(os.path.join(models, "injection-v1.md"), header["features"], header["trained"],
+          os.path.join(models, "injection-v1.metrics.json"), os.path.join(models, "injection-v1.heldout2.metrics.json"),
+          timing)
