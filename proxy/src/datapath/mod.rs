@@ -19,3 +19,4 @@ pub mod stream;
 pub mod tls;
 pub mod transparent;
 pub mod tunnel;
+pub mod ws;
