@@ -368,6 +368,26 @@ def read_lang_documents(path):
     return out
 
 
+def build_eval3(out_path):
+    """The third never-tuned set: benign text about security and benign code (authored/heldout3/), each
+    text once as a user prompt and once as a tool result. It measures false positives only."""
+    rows = []
+    for d in read_documents(os.path.join(DATA, "authored", "heldout3", "documents.txt")):
+        tags = {}
+        while d.startswith("@"):
+            first, _, d = d.partition("\n")
+            k, v = first[1:].split()
+            tags[k] = v
+        rows.append({"source": "heldout3", "lang": tags["lang"], "kind": tags["kind"], "surface": "user", "text": d,
+                     "direct": 0, "indirect": None})
+        rows.append({"source": "heldout3", "lang": tags["lang"], "kind": tags["kind"], "surface": "tool_result",
+                     "text": d, "direct": 0, "indirect": 0})
+    with open(out_path, "w", encoding="utf-8") as f:
+        for i, r in enumerate(rows):
+            f.write(json.dumps({"id": i, **r}, ensure_ascii=False) + "\n")
+    print(f"build: {len(rows)} texts in the third evaluation set")
+
+
 def build_eval2(out_path):
     """The second never-tuned evaluation set, composed only from authored/heldout2/."""
     rng = random.Random(11)
