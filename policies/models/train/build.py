@@ -318,6 +318,11 @@ def main(out_train, out_eval):
     # Second round of authored data: natural sentences and composed texts in every language.
     import compose
     train.extend(compose.compose(LANGS))
+    # Code and technical prose of the crates this project depends on (MIT / Apache-2.0): imperatives to a
+    # reader and text about attacks that are not injections, for both heads.
+    for r in jsonl(os.path.join(DATA, "external", "crates_benign.jsonl")):
+        md = r["file"].endswith(".md")
+        add(train, "crates", "en" if md else "xx", "readme" if md else "code", "tool_result", r["text"], 0, 0)
 
     # --- authored, held-out part (evaluation only) ---
     erng = random.Random(7)

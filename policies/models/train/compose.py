@@ -21,6 +21,7 @@ import json
 import os
 import random
 import re
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TRAIN2 = os.path.join(HERE, "data", "authored", "train2")
@@ -189,6 +190,24 @@ def crop(text, around, limit=480):
     return before + around + after
 
 
+FOLDS = 3
+
+
+def fold_of(text):
+    """The cross-validation fold of a hand-written sentence or phrase piece (stable across runs)."""
+    return zlib.crc32(text.encode()) % FOLDS
+
+
+def by_fold(book):
+    """Each section split by fold: a composed text of fold f is made only of pieces of fold f, so the
+    out-of-fold scores that choose C and the bands never see a text built from what a model was fitted
+    on (an empty part falls back to the whole section)."""
+    out = []
+    for f in range(FOLDS):
+        out.append({sec: [t for t in lines if fold_of(t) == f] or lines for sec, lines in book.items()})
+    return out
+
+
 def compose(langs, seed=20251205, scale=1.0):
     """Training samples (dicts without id) from train2 for every language."""
     rng = random.Random(seed)
@@ -197,11 +216,18 @@ def compose(langs, seed=20251205, scale=1.0):
     for l in langs:
         for sec, lines in read_sections(os.path.join(TRAIN3, f"{l}.txt")).items():
             books[l].setdefault(sec, []).extend(lines)
+    folded = {l: by_fold(books[l]) for l in langs}
     out = []
+    cur = [0]
 
     def add(lang, kind, surface, text, direct, indirect, source="composed"):
         out.append({"source": source, "lang": lang, "kind": kind, "surface": surface, "text": text,
-                    "direct": direct, "indirect": indirect})
+                    "direct": direct, "indirect": indirect, "fold": cur[0]})
+
+    def at(l, f):
+        """The pieces of fold f of language l; later adds belong to fold f."""
+        cur[0] = f
+        return folded[l][f]
 
     n = lambda k: max(1, int(k * scale))  # noqa: E731
     for l in langs:
@@ -211,17 +237,22 @@ def compose(langs, seed=20251205, scale=1.0):
         notes = b["benign_doc"]
         # Natural sentences (weighted like the other authored texts).
         for t in b["direct"]:
+            at(l, fold_of(t))
             add(l, "direct", "user", t, 1, 1, "authored")
         for t in b["indirect"]:
+            notes = at(l, fold_of(t))["benign_doc"]
             add(l, "indirect", "tool_result", t, None, 1, "authored")
             add(l, "planted", "tool_result", crop(plant_structured(rng, l, fk, notes, t), t), None, 1, "authored")
         for t in b["benign_prompt"]:
+            at(l, fold_of(t))
             add(l, "benign_prompt", "user", t, 0, None, "authored")
-        for t in notes:
+        for t in b["benign_doc"]:
+            at(l, fold_of(t))
             add(l, "benign_doc", "tool_result", t, 0, 0, "authored")
         # Composed direct attacks.
         others = [o for o in langs if o != l]
         for _ in range(n(180)):
+            b = at(l, rng.randrange(FOLDS))
             k = rng.randrange(8)
             ov, goal = rng.choice(b["g_override"]), rng.choice(b["g_goal"])
             if k == 0:
@@ -236,7 +267,7 @@ def compose(langs, seed=20251205, scale=1.0):
                 t = join(l, ov) if rng.random() < 0.5 else join(l, rng.choice(b["g_persona"]))
             elif k == 5:
                 # Language switching: the override in another language, the demand in this one.
-                t = join(l, join(rng.choice(others), rng.choice(books[rng.choice(others)]["g_override"])), goal)
+                t = join(l, join(rng.choice(others), rng.choice(folded[rng.choice(others)][cur[0]]["g_override"])), goal)
             elif k == 6:
                 t = join(l, disguise(rng, ov), goal)
             else:
@@ -244,6 +275,8 @@ def compose(langs, seed=20251205, scale=1.0):
             add(l, "direct", "user", t, 1, 1)
         # Composed indirect attacks planted in this language's documents.
         for _ in range(n(140)):
+            b = at(l, rng.randrange(FOLDS))
+            notes = b["benign_doc"]
             k = rng.randrange(4)
             act = rng.choice(b["g_action"])
             if k == 0:
@@ -262,15 +295,19 @@ def compose(langs, seed=20251205, scale=1.0):
             add(l, "planted", "tool_result", crop(doc, t), None, 1)
         # Benign prompts and documents.
         for _ in range(n(200)):
+            b = at(l, rng.randrange(FOLDS))
             req, task = rng.choice(b["g_req"]), rng.choice(b["g_task"])
             add(l, "benign_prompt", "user", join(l, req + (" " if l not in SEP else "") + task), 0, None)
         for _ in range(n(220)):
+            notes = at(l, rng.randrange(FOLDS))["benign_doc"]
             add(l, "benign_doc", "tool_result", structured(rng, l, fk, notes), 0, 0)
         for _ in range(n(30)):
+            notes = at(l, rng.randrange(FOLDS))["benign_doc"]
             add(l, "benign_doc", "tool_result", " ".join(rng.sample(notes, min(len(notes), rng.randint(2, 5)))), 0, 0)
-        questions = [q for q in b["benign_prompt"] if q.rstrip().endswith(("?", "？", "؟"))]
+        questions = [q for q in books[l]["benign_prompt"] if q.rstrip().endswith(("?", "？", "؟"))]
         for _ in range(n(40)):
             q = rng.choice(questions)
+            notes = at(l, fold_of(q))["benign_doc"]
             doc = rng.choice([f"{rng.choice(notes)} {q}", f"{q}\n{rng.choice(notes)}",
                               plant_structured(rng, l, fk, notes, q)])
             add(l, "question_in_doc", "tool_result", crop(doc, q), 0, 0)

@@ -13,13 +13,13 @@ import os
 import subprocess
 import sys
 import time
+import zlib
 
 import numpy as np
 import scipy
 import sklearn
 from sklearn.datasets import load_svmlight_file
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GroupKFold
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
@@ -33,8 +33,10 @@ import modelfile  # noqa: E402
 FEATURES = {"buckets_log2": 18, "char_min": 1, "char_max": 5, "word_max": 2, "window_bytes": 512,
             "piece_windows": True}
 # Target false-positive rates on benign TRAINING texts (out-of-fold) for the two bands.
-FPR_HIGH, FPR_MEDIUM = 0.005, 0.02
-C_GRID = [4.0, 16.0]
+# production acts on the medium band for tool results (medium score + indirect bonus reaches its
+# challenge score) and on the high band for user text: both bands aim at the 1 % target or below.
+FPR_HIGH, FPR_MEDIUM = 0.005, 0.01
+C_GRID = [16.0, 48.0]
 # The multilingual texts written for this project are few next to the English corpora: weigh them up.
 AUTHORED_WEIGHT = 4.0
 SEED = 20250305
@@ -45,6 +47,8 @@ METRICS = os.path.join(ROOT, "policies", "models", "injection-v1.metrics.json")
 METRICS2 = os.path.join(ROOT, "policies", "models", "injection-v1.heldout2.metrics.json")
 EVAL = os.path.join(HERE, "data", "eval.jsonl")
 EVAL2 = os.path.join(HERE, "data", "eval2.jsonl")
+EVAL3 = os.path.join(HERE, "data", "eval3.jsonl")
+METRICS3 = os.path.join(ROOT, "policies", "models", "injection-v1.heldout3.metrics.json")
 TOOL = os.path.join(ROOT, "target", "release", "examples", "injection_model")
 
 
@@ -74,12 +78,45 @@ def fit(X, y, w, C):
     return m
 
 
-def oof_scores(Xh, y, w, groups, fit_rows, C):
+def fold_of(text):
+    return zlib.crc32(text.encode()) % FOLDS
+
+
+def assign_folds(samples):
+    """Cross-validation folds by content, not by text: texts composed from the same hand-written
+    sentence or phrase piece share its fold (compose.py sets "fold"; build.py's planted training
+    texts take the fold of the attack in them). build.py's benign documents joined from several
+    sentences of authored/train/ would straddle folds: they are left out (compose.py's documents,
+    built within one fold, take their place). Returns the ids left out."""
+    atoms, attacks = {}, {}
+    for l in build.LANGS:
+        for sec, lines in build.read_sections(os.path.join(HERE, "data", "authored", "train", f"{l}.txt")).items():
+            for t in lines:
+                atoms[t] = fold_of(t)
+                if sec in ("direct", "indirect", "task"):
+                    attacks.setdefault(l, []).append(t)
+    dropped = set()
+    for i, r in samples.items():
+        if "fold" in r:
+            continue
+        t = r["text"]
+        if r["source"] != "authored" or t in atoms:
+            r["fold"] = fold_of(t)
+            continue
+        inside = [a for a in attacks.get(r["lang"], []) if a in t]
+        if r["indirect"] == 1 and inside:
+            r["fold"] = atoms[max(inside, key=len)]
+        else:
+            dropped.add(i)
+    return dropped
+
+
+def oof_scores(Xh, y, w, folds_of_rows, fit_rows, C):
     """Out-of-fold window logits (folds by text, in parallel). Only `fit_rows` are fitted; every row of a
     held-out fold is scored, as the gateway scores every window and piece."""
     from joblib import Parallel, delayed
 
-    folds = list(GroupKFold(n_splits=FOLDS).split(Xh, y, groups))
+    folds = [(np.where(folds_of_rows != f)[0], np.where(folds_of_rows == f)[0]) for f in range(FOLDS)]
     models = Parallel(n_jobs=min(FOLDS, os.cpu_count() or 1))(
         delayed(fit)(Xh[tr[fit_rows[tr]]], y[tr[fit_rows[tr]]], w[tr[fit_rows[tr]]], C) for tr, _ in folds)
     oof = np.zeros(len(y))
@@ -89,8 +126,8 @@ def oof_scores(Xh, y, w, groups, fit_rows, C):
 
 
 def realistic(r):
-    """Texts that were not composed from phrase pieces: hand-written sentences and external data. Thresholds
-    and the choice of C are made on these (composed texts are easy and would set the bands too low)."""
+    """Texts that were not composed from phrase pieces: hand-written sentences and external data. C is
+    chosen on these attacks; the bands keep these and the composed benign texts under their rates."""
     return r["source"] != "composed"
 
 
@@ -142,12 +179,16 @@ def main():
     train_jsonl = os.path.join(WORK, "train.jsonl")
     fresh_eval, fresh_eval2 = os.path.join(WORK, "eval.jsonl"), os.path.join(WORK, "eval2.jsonl")
     build.main(train_jsonl, fresh_eval)
+    fresh_eval3 = os.path.join(WORK, "eval3.jsonl")
     build.build_eval2(fresh_eval2)
+    build.build_eval3(fresh_eval3)
     check_frozen(EVAL, fresh_eval)
     check_frozen(EVAL2, fresh_eval2)
+    check_frozen(EVAL3, fresh_eval3)
     # One release build of the tool; it reads fresh weights from the file (--model), so writing the
     # model does not force a rebuild of the gateway library before the evaluation.
-    run(["cargo", "build", "--quiet", "--release", "-p", "asg", "--example", "injection_model"])
+    if "--no-build" not in sys.argv:
+        run(["cargo", "build", "--quiet", "--release", "-p", "asg", "--example", "injection_model"])
     samples = {}
     with open(train_jsonl, encoding="utf-8") as f:
         for line in f:
@@ -164,29 +205,36 @@ def main():
     lone = np.loadtxt(svm + ".pieces", dtype=np.int8).reshape(-1)
     assert len(lone) == len(sid), "one piece flag per exported window"
     nwin = np.bincount(sid, minlength=max(samples) + 1)
+    dropped = assign_folds(samples)
+    print(f"folds: {len(dropped)} texts that would straddle folds left out", flush=True)
     heads, report = [], {}
     for head in ["direct", "indirect"]:
-        rows = np.array([i for i, s in enumerate(sid) if samples[s][head] is not None])
+        rows = np.array([i for i, s in enumerate(sid) if samples[s][head] is not None and s not in dropped])
         y = np.array([samples[sid[i]][head] for i in rows])
         w = 1.0 / np.sqrt(nwin[sid[rows]])
         w = w * np.array([AUTHORED_WEIGHT if samples[s]["source"] == "authored" else 1.0 for s in sid[rows]])
         Xh, groups = X[rows], sid[rows]
         fit_rows = ~((lone[rows] == 1) & (y == 1))
+        fold_rows = np.array([samples[s]["fold"] for s in groups])
         # Cross-validation on training texts only: pick C, then thresholds from out-of-fold scores.
         best = None
         for C in C_GRID:
-            oof = oof_scores(Xh, y, w, groups, fit_rows, C)
+            oof = oof_scores(Xh, y, w, fold_rows, fit_rows, C)
             per_text = text_max(oof, groups)
             labels = {g: samples[g][head] for g in per_text}
-            benign = [z for g, z in per_text.items() if labels[g] == 0 and realistic(samples[g])]
+            # Benign texts in two groups, hand-written and external ones, and documents and prompts
+            # composed within one fold: a band must keep both under its rate.
+            benign = [[z for g, z in per_text.items() if labels[g] == 0 and realistic(samples[g]) == r]
+                      for r in (True, False)]
             attack = [z for g, z in per_text.items() if labels[g] == 1 and realistic(samples[g])]
-            cut = np.sort(benign)[::-1][int(0.01 * len(benign))]
+            cut = max(np.sort(b)[::-1][int(0.01 * len(b))] for b in benign if b)
             tpr = float(np.mean(np.array(attack) > cut))
-            print(f"{head}: C={C} out-of-fold TPR at 1% FPR (hand-written and external texts) = {tpr:.4f}", flush=True)
+            print(f"{head}: C={C} out-of-fold TPR of hand-written and external attacks at 1% FPR = {tpr:.4f}", flush=True)
             if best is None or tpr > best[1]:
                 best = (C, tpr, benign, attack, per_text)
         C, tpr, benign, attack, per_text = best
-        thresholds = {"medium": threshold(benign, FPR_MEDIUM), "high": threshold(benign, FPR_HIGH)}
+        thresholds = {k: max(threshold(b, rate) for b in benign if b)
+                      for k, rate in (("medium", FPR_MEDIUM), ("high", FPR_HIGH))}
         diagnose(head, per_text, samples, thresholds)
         m = fit(Xh[fit_rows], y[fit_rows], w[fit_rows], C)
         coef = m.coef_[0]
@@ -207,10 +255,11 @@ def main():
         return
     run([TOOL, "evaluate", EVAL, "--write", METRICS, "--model", MODEL])
     run([TOOL, "evaluate", EVAL2, "--write", METRICS2, "--model", MODEL])
+    run([TOOL, "evaluate", EVAL3, "--write", METRICS3, "--model", MODEL])
     total = time.time() - t0
     timing = {"train_seconds": round(train_seconds), "total_seconds": round(total)}
     json.dump(timing, open(os.path.join(WORK, "timing.json"), "w"))
-    card.write(os.path.join(ROOT, "policies", "models", "injection-v1.md"), FEATURES, trained, METRICS, METRICS2,
+    card.write(os.path.join(ROOT, "policies", "models", "injection-v1.md"), FEATURES, trained, METRICS, METRICS2, METRICS3,
                {"train_seconds": round(train_seconds), "total_seconds": round(total)})
     print(f"model: wrote {os.path.relpath(MODEL, ROOT)} ({os.path.getsize(MODEL)} bytes) in {total:.0f} s")
 
