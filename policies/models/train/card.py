@@ -105,6 +105,51 @@ def benign_only(w, m, title):
     w("")
 
 
+def targets(w, sets):
+    """The targets the classifier was built for, against the production profile of each never-tuned set."""
+    w("## Targets (production profile)\n")
+    w("| target | " + " | ".join(name for name, _ in sets) + " |")
+    w("|---|" + "---|" * len(sets))
+
+    def row(label, f):
+        w(f"| {label} | " + " | ".join(f(m["profiles"]["production"]) for _, m in sets) + " |")
+
+    def rate(r, goal, most):
+        ok = r["rate"] <= goal if most else r["rate"] >= goal
+        return f"{100 * r['rate']:.1f}% {'met' if ok else 'NOT met'}"
+
+    def cat(k):
+        return lambda p: rate(p["categories"][k], *TARGETS[k]) if p["categories"].get(k, {}).get("n") else "-"
+
+    row("direct injections TPR ≥ 90 %", cat("direct_attacks"))
+
+    def per_lang(p):
+        langs = p["languages"].get("direct_attacks", {})
+        low = sorted((l for l, r in langs.items() if l in LANGS and r["rate"] < 0.8), key=lambda l: langs[l]["rate"])
+        if not langs:
+            return "-"
+        return "met" if not low else f"NOT met in {len(low)} of {len(langs)}: " + ", ".join(
+            f"{l} {100 * langs[l]['rate']:.0f}%" for l in low)
+    row("direct TPR ≥ 80 % in every language", per_lang)
+    row("indirect injections TPR ≥ 85 %", cat("indirect_attacks"))
+    row("benign prompts FPR ≤ 1 %", cat("benign_prompts"))
+    row("benign documents and tool outputs FPR ≤ 1 %", cat("benign_documents"))
+
+    def lang_fpr(p):
+        en, other = p["benign_english"], p["benign_non_english"]
+        if not en["n"] or not other["n"]:
+            return "-"
+        ok = other["rate"] <= en["rate"]
+        return f"{100 * other['rate']:.1f}% vs {100 * en['rate']:.1f}% {'met' if ok else 'NOT met'}"
+    row("FPR of other languages ≤ English", lang_fpr)
+    w("")
+
+
+BAND_TEXT = {"direct": {"high": "0.5 %", "medium": "1 %"}, "indirect": {"high": "1 %", "medium": "2 %"}}
+TARGETS = {"direct_attacks": (0.90, False), "indirect_attacks": (0.85, False), "benign_prompts": (0.01, True),
+           "benign_documents": (0.01, True)}
+
+
 def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, timing):
     m = json.load(open(metrics_path, encoding="utf-8"))
     m2 = json.load(open(metrics2_path, encoding="utf-8"))
@@ -136,7 +181,7 @@ def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, t
         w(f"* `{h}`: C = {r['C']}, {r['train_texts']} training texts ({r['train_windows']} windows), "
           f"{r['nonzero_weights']:,} non-zero weights; thresholds (probability) medium {r['thresholds']['medium']:.4f}, "
           f"high {r['thresholds']['high']:.4f}, chosen on out-of-fold scores of the training data only "
-          "(high: ≤ 0.5 %, medium: ≤ 1 % of benign training texts, hand-written and external ones and composed ones "
+          f"(high: ≤ {BAND_TEXT[h]['high']}, medium: ≤ {BAND_TEXT[h]['medium']} of benign training texts, hand-written and external ones and composed ones "
           "each; folds by content: a composed text shares the fold of the sentences and phrase pieces it was built "
           f"from); out-of-fold TPR of hand-written and external attacks at 1 % FPR {r['oof_tpr_at_1pct_fpr']}.")
     w(f"* trained with scikit-learn {trained['sklearn']}, numpy {trained['numpy']}, scipy {trained['scipy']}; "
@@ -160,6 +205,14 @@ def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, t
       "attacks written by someone else. The external held-out parts (CyberSecEval, BIPIA, in-the-wild jailbreaks) are "
       "reported separately below and are the more honest figures. No machine-translated or third-party multilingual "
       "attacks were available for evaluation.\n")
+    w("**The operating point.** The bands trade recall for false positives, and the trade is steep for tool results: "
+      "with cross-validation folds by text (a composed document and the sentences it was built from in different "
+      "folds) the out-of-fold false-positive rates were optimistic and the bands low; weights trained that way "
+      "caught 80–86 % of the planted instructions of the two sets in production but flagged 11–25 % of benign "
+      "documents and 19–29 % of text about security and code. With folds by content the bands are higher and the "
+      "figures below are what they give. Raising recall at the same false-positive rate needs more and more varied "
+      "hand-written data per language, not a lower band.\n")
+    targets(w, [("first set (`eval.jsonl`)", m), ("second set (`eval2.jsonl`)", m2), ("third set (`eval3.jsonl`, benign only)", m3)])
     results(w, m, "the evaluation split (`eval.jsonl`)")
     results(w, m2, "the second never-tuned set (`eval2.jsonl`)")
     benign_only(w, m3, "text about security and code (`eval3.jsonl`, the third never-tuned set)")

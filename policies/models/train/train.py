@@ -32,10 +32,11 @@ import modelfile  # noqa: E402
 # not averaged away by the ordinary text packed around it.
 FEATURES = {"buckets_log2": 18, "char_min": 1, "char_max": 5, "word_max": 2, "window_bytes": 512,
             "piece_windows": True}
-# Target false-positive rates on benign TRAINING texts (out-of-fold) for the two bands.
-# production acts on the medium band for tool results (medium score + indirect bonus reaches its
-# challenge score) and on the high band for user text: both bands aim at the 1 % target or below.
-FPR_HIGH, FPR_MEDIUM = 0.005, 0.01
+# Target false-positive rates on benign TRAINING texts (out-of-fold) for the two bands, per head. dev
+# and production act on high findings only (a medium finding's score stays under their challenge score);
+# strict also acts on medium ones. Tool results: high at the 1 % target, medium at 2 % for strict. User
+# text keeps 0.5 % / 1 % (not re-chosen for the 1 % target yet: the model card says so).
+BANDS = {"direct": {"high": 0.005, "medium": 0.01}, "indirect": {"high": 0.01, "medium": 0.02}}
 C_GRID = [16.0, 48.0]
 # The multilingual texts written for this project are few next to the English corpora: weigh them up.
 AUTHORED_WEIGHT = 4.0
@@ -233,8 +234,7 @@ def main():
             if best is None or tpr > best[1]:
                 best = (C, tpr, benign, attack, per_text)
         C, tpr, benign, attack, per_text = best
-        thresholds = {k: max(threshold(b, rate) for b in benign if b)
-                      for k, rate in (("medium", FPR_MEDIUM), ("high", FPR_HIGH))}
+        thresholds = {k: max(threshold(b, rate) for b in benign if b) for k, rate in BANDS[head].items()}
         diagnose(head, per_text, samples, thresholds)
         m = fit(Xh[fit_rows], y[fit_rows], w[fit_rows], C)
         coef = m.coef_[0]
