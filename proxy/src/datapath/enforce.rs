@@ -10,8 +10,12 @@
 //! * on a response, blocked tool calls become assistant refusals the SDKs
 //!   parse, and a blocked text is withheld.
 
-use crate::datapath::dialect::{mcp, redact_json, refusal_message, Dialect, ErrorKind};
+use crate::datapath::dialect::{
+    mcp, redact_joined, redact_json, refusal_message, Dialect, ErrorKind,
+};
 use crate::datapath::hooks::{CallRecord, NoSession, SessionHooks, Settled};
+use crate::datapath::response_guard;
+use crate::datapath::strict_json::{self, StrictErrorKind};
 use crate::decision::policy::{BlockedToolCall, MalformedBody, RequestChallenge, ToolChallenge};
 use crate::decision::redact::{MaskEvent, Masker};
 use crate::decision::subject::Subject;
@@ -28,6 +32,9 @@ pub struct Inspection<'a> {
     pub request_id: &'a str,
     /// Tool name for `http_tool` routes.
     pub tool_name: &'a str,
+    /// The JSON-RPC id of the MCP request this answers (`null` otherwise),
+    /// for an answer the gateway has to write in the server's place.
+    pub rpc_id: Value,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,10 +269,6 @@ pub(crate) fn masking(policy: &Policy, stage: Stage) -> Masking {
     }
 }
 
-fn parse_json(raw: &[u8]) -> Result<Value, String> {
-    serde_json::from_slice(raw).map_err(|e| format!("body is not valid JSON ({e})"))
-}
-
 pub fn inspect_request(ins: &Inspection<'_>, raw: &[u8]) -> (RequestAction, StageReport) {
     inspect_request_with(ins, raw, &NoSession)
 }
@@ -278,9 +281,19 @@ pub fn inspect_request_with(
 ) -> (RequestAction, StageReport) {
     let mut report = StageReport::new(Stage::Request);
     let policy = ins.policy;
-    let mut body = match parse_json(raw) {
-        Ok(v) => v,
-        Err(msg) => {
+    let mut body = match strict_json::from_slice(raw) {
+        Ok(v) => match response_guard::shape_error(ins.dialect, &v) {
+            None => v,
+            Some(why) => return refuse_request(ins, report, &format!("request {why}")),
+        },
+        // Valid JSON that parsers read differently: never forwarded.
+        Err(e) if e.kind != StrictErrorKind::Syntax => {
+            let msg =
+                format!("request body cannot be inspected unambiguously ({e}); send each key once");
+            return refuse_request(ins, report, &msg);
+        }
+        Err(e) => {
+            let msg = format!("body is not valid JSON ({e})");
             report.reasons.push(msg.clone());
             return match policy.file.proxy.malformed_body {
                 MalformedBody::Pass => (RequestAction::Forward(None), report),
@@ -395,8 +408,14 @@ pub fn inspect_request_with(
         return (RequestAction::Deny { status, kind, body }, report);
     }
 
-    if redact {
-        report.masks = redact_json(&mut body, &policy.redactor, ins.masker);
+    // Every string of the body is scanned, not only the texts the dialect
+    // extracts (`metadata`, `user`, unknown fields…); nothing is rewritten
+    // unless a secret is found.
+    if redact || masking == Masking::Applied {
+        report.masks = redact_joined(&mut body, &policy.redactor, ins.masker);
+        report
+            .masks
+            .extend(redact_json(&mut body, &policy.redactor, ins.masker));
         if !report.masks.is_empty() {
             report.decision = report.decision.max(Decision::AllowWithRedaction);
             return (
@@ -406,6 +425,29 @@ pub fn inspect_request_with(
         }
     }
     (RequestAction::Forward(None), report)
+}
+
+/// A request body refused before inspection (400 in the API's format).
+fn refuse_request(
+    ins: &Inspection<'_>,
+    mut report: StageReport,
+    message: &str,
+) -> (RequestAction, StageReport) {
+    report.decision = Decision::Block;
+    report.reasons.push(message.to_string());
+    let kind = ErrorKind::InvalidRequest;
+    let body = match ins.dialect {
+        Dialect::Mcp => mcp::error_body(&Value::Null, kind, message, ins.request_id),
+        d => d.error_body(kind, message, ins.request_id),
+    };
+    (
+        RequestAction::Deny {
+            status: kind.status(),
+            kind,
+            body,
+        },
+        report,
+    )
 }
 
 /// Inspect a complete (non-streaming) response body. Returns the bytes to
@@ -429,11 +471,12 @@ pub fn inspect_response_with(
 ) -> (Option<Vec<u8>>, StageReport) {
     let mut report = StageReport::new(Stage::Response);
     let policy = ins.policy;
-    let Ok(mut body) = parse_json(raw) else {
-        report
-            .reasons
-            .push("response body is not JSON; passed uninspected".to_string());
-        return (None, report);
+    let mut body = match response_guard::parse(ins.dialect, raw, status) {
+        Ok(v) => v,
+        Err(why) => {
+            let out = response_guard::unparseable(ins, raw, status, &why, &mut report);
+            return ((out != raw).then_some(out), report);
+        }
     };
     let masking = masking(policy, Stage::Response);
     let subject = if (200..300).contains(&status) {
@@ -507,7 +550,10 @@ pub fn inspect_response_with(
     // Mask whatever is left: redaction runs over the whole body, so a
     // secret outside the extracted fields is masked too.
     if policy.file.redaction.enabled && policy.file.redaction.responses {
-        report.masks = redact_json(&mut body, &policy.redactor, ins.masker);
+        report.masks = redact_joined(&mut body, &policy.redactor, ins.masker);
+        report
+            .masks
+            .extend(redact_json(&mut body, &policy.redactor, ins.masker));
         if !report.masks.is_empty() {
             changed = true;
             report.decision = report.decision.max(Decision::AllowWithRedaction);
@@ -563,6 +609,7 @@ mod tests {
             dialect,
             request_id: "req-1",
             tool_name: "tool",
+            rpc_id: Value::Null,
         }
     }
 

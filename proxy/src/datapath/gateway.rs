@@ -16,6 +16,7 @@ use super::enforce::{
 use super::forward::{Admission, ForwardTarget};
 use super::hooks::{NoSession, SessionHooks};
 use super::identity::Identity;
+use super::path_norm;
 use super::route::Route;
 use super::session_gate::SessionGate;
 use super::stream::StreamRewriter;
@@ -106,6 +107,11 @@ pub struct Ctx {
     audited: bool,
     /// Forward-mode traffic: where the client is really going.
     forward: Option<ForwardTarget>,
+    /// The normalised path to send upstream instead of the client's
+    /// spelling (an inspected path written in an unusual way).
+    clean_path: Option<String>,
+    /// An MCP request's JSON-RPC id (for answers written in the server's place).
+    rpc_id: serde_json::Value,
 }
 
 impl Ctx {
@@ -124,6 +130,7 @@ impl Ctx {
             dialect: self.dialect,
             request_id: &self.id,
             tool_name: tool,
+            rpc_id: self.rpc_id.clone(),
         }
     }
 }
@@ -262,6 +269,12 @@ impl Gateway {
             }
         }
         ctx.reports.push(report);
+        if ctx.dialect == Dialect::Mcp {
+            // Kept to answer in the server's place (a withheld response).
+            if let Ok(body) = crate::datapath::strict_json::from_slice(&decoded) {
+                ctx.rpc_id = crate::datapath::dialect::mcp::request_id(&body);
+            }
+        }
         match action {
             RequestAction::Deny { status, kind, body } => Err(Denial {
                 status,
@@ -298,6 +311,7 @@ impl Gateway {
                     dialect,
                     request_id: &id,
                     tool_name: &tool,
+                    rpc_id: serde_json::Value::Null,
                 };
                 let hooks: &dyn SessionHooks = match &gate {
                     Some(g) => g.as_ref(),
@@ -571,6 +585,8 @@ impl ProxyHttp for Gateway {
             gate: None,
             audited: false,
             forward: None,
+            clean_path: None,
+            rpc_id: serde_json::Value::Null,
         }
     }
 
@@ -601,11 +617,25 @@ impl ProxyHttp for Gateway {
         let Some(admission) = self.admit_forward(session, ctx, host.as_deref()).await? else {
             return Ok(true);
         };
-        let route = match &ctx.forward {
-            Some(t) => self.app.forwarding.routes.find(Some(&t.host), &path),
-            None => self.app.routes.find(host.as_deref(), &path),
+        // Routed on every reading of the path an upstream might use.
+        let norm = match path_norm::normalize(&path) {
+            Ok(n) => n,
+            Err(e) => {
+                let msg = e.to_string();
+                return self
+                    .refuse(session, ctx, ErrorKind::InvalidRequest, &msg)
+                    .await;
+            }
         };
-        let Some(route) = route else {
+        let resolved = match &ctx.forward {
+            Some(t) => self
+                .app
+                .forwarding
+                .routes
+                .resolve(Some(&t.host), &method, &norm),
+            None => self.app.routes.resolve(host.as_deref(), &method, &norm),
+        };
+        let Some((route, dialect, reading)) = resolved else {
             return self
                 .refuse(
                     session,
@@ -615,7 +645,12 @@ impl ProxyHttp for Gateway {
                 )
                 .await;
         };
-        ctx.dialect = Dialect::detect(route.api, &method, &path);
+        ctx.dialect = dialect;
+        if dialect.is_inspected() && norm.rewritten {
+            // The upstream gets the path that was inspected.
+            ctx.path = reading.clean.clone();
+            ctx.clean_path = Some(reading.clean.clone());
+        }
         ctx.route = Some(route);
         if admission == Admission::Pass {
             ctx.dialect = Dialect::Passthrough;
@@ -763,12 +798,15 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
     ) -> Result<()> {
         let route = ctx.route.clone().expect("route chosen in request_filter");
-        let path_and_query = session
-            .req_header()
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| ctx.path.clone());
+        let uri = &session.req_header().uri;
+        let path_and_query = match (&ctx.clean_path, uri.query()) {
+            (Some(p), Some(q)) => format!("{p}?{q}"),
+            (Some(p), None) => p.clone(),
+            (None, _) => uri
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|| ctx.path.clone()),
+        };
         if ctx.forward.is_some() {
             // Forward mode: origin-form, and the client's own Host header.
             req.set_uri(
@@ -921,7 +959,8 @@ impl ProxyHttp for Gateway {
             };
             let rewriter =
                 StreamRewriter::new(ctx.dialect, policy, self.app.masker.clone(), &ctx.id, hooks);
-            if let Some(rw) = rewriter {
+            if let Some(mut rw) = rewriter {
+                rw.set_rpc_id(ctx.rpc_id.clone());
                 ctx.stream = Some(Box::new(rw));
                 resp.remove_header("content-length");
                 resp.insert_header("x-asg-stream-inspection", "on")?;

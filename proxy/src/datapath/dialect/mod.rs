@@ -7,11 +7,13 @@
 
 pub mod anthropic;
 mod fallback;
+mod joined;
 pub mod mcp;
 pub mod openai_chat;
 pub mod openai_responses;
 mod redact_walk;
 
+pub use joined::{redact_joined, split_redact};
 pub use redact_walk::redact_json;
 
 use crate::decision::subject::{Subject, Surface, ToolCall};
@@ -69,9 +71,11 @@ impl Dialect {
     }
 
     /// Pick the dialect for a request. `path` excludes the query string
-    /// (Claude Code sends `/v1/messages?beta=true`).
+    /// (Claude Code sends `/v1/messages?beta=true`) and is already
+    /// normalised ([`crate::datapath::path_norm`]). A method is read
+    /// without case: some servers do.
     pub fn detect(kind: ApiKind, method: &str, path: &str) -> Dialect {
-        if method != "POST" {
+        if !method.eq_ignore_ascii_case("POST") {
             return Dialect::Passthrough;
         }
         let path = path.trim_end_matches('/');

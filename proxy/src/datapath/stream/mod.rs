@@ -58,6 +58,11 @@ pub struct Cx {
     logprobs_removed: bool,
     /// A blocked call ended the stream with an error event: drop the rest.
     pub(crate) terminated: bool,
+    /// The MCP request's JSON-RPC id (`null` otherwise).
+    pub(crate) rpc_id: Value,
+    /// Set by a handler that met an event it cannot inspect: the stream
+    /// ends with an error event carrying this, and the rest is withheld.
+    pub(crate) failure: Option<String>,
 }
 
 impl Cx {
@@ -83,6 +88,8 @@ impl Cx {
             report: StageReport::new(Stage::Response),
             logprobs_removed: false,
             terminated: false,
+            rpc_id: Value::Null,
+            failure: None,
         }
     }
 
@@ -163,6 +170,30 @@ impl Cx {
         true
     }
 
+    /// This event cannot be inspected (JSON a strict parser refuses): the
+    /// stream ends with an error event instead of relaying it.
+    pub(crate) fn fail(&mut self, reason: String) {
+        self.terminated = true;
+        self.failure.get_or_insert(reason);
+    }
+
+    /// Parse an event's data. JSON is parsed strictly; data that is JSON
+    /// a strict parser refuses fails the stream (`None`, after
+    /// [`Cx::fail`]); data that is not JSON at all is `Some(Err(()))`, to
+    /// be masked as text.
+    pub(crate) fn parse_event(&mut self, data: &str) -> Option<Result<Value, ()>> {
+        match crate::datapath::strict_json::from_str(data) {
+            Ok(v) => Some(Ok(v)),
+            Err(_) if !crate::datapath::strict_json::looks_like_json(data) => Some(Err(())),
+            Err(e) => {
+                self.fail(format!(
+                    "a stream event could not be inspected (not strict JSON: {e}); the rest of the stream was withheld"
+                ));
+                None
+            }
+        }
+    }
+
     pub(crate) fn note(&mut self, reason: &str) {
         if !self.report.reasons.iter().any(|r| r == reason) {
             self.report.reasons.push(reason.to_string());
@@ -222,12 +253,12 @@ impl Handler {
     }
 
     /// An error event in the dialect's own form.
-    fn error(&mut self, message: &str, out: &mut BytesMut) {
+    fn error(&mut self, message: &str, cx: &Cx, out: &mut BytesMut) {
         match self {
             Handler::Chat(_) => chat::error_event(message, out),
             Handler::Responses(h) => h.error_event(message, out),
             Handler::Anthropic(_) => anthropic::error_event(message, out),
-            Handler::Messages(_) => {}
+            Handler::Messages(h) => h.error_event(message, cx, out),
         }
     }
 }
@@ -300,13 +331,35 @@ impl StreamRewriter {
                 "a stream event exceeded the gateway inspection limit of {} bytes; the rest of the stream was withheld",
                 self.cx.policy.file.proxy.max_body_bytes
             );
-            self.cx.note(&msg);
             tracing::warn!(bytes = e.0, "stream event too large; stream withheld");
-            self.handler.error(&msg, &mut out);
-            self.cx.report.decision = self.cx.report.decision.max(Decision::Block);
-            self.failed = true;
+            self.fail(&msg, &mut out);
+        }
+        if let Some(msg) = self.cx.failure.take() {
+            self.fail(&msg, &mut out);
         }
         out.freeze()
+    }
+
+    /// End the stream with an error event in the dialect's form; nothing
+    /// after it is relayed.
+    pub fn fail(&mut self, message: &str, out: &mut BytesMut) {
+        if self.failed {
+            return;
+        }
+        self.cx.note(message);
+        self.handler.error(message, &self.cx, out);
+        self.cx.report.decision = self.cx.report.decision.max(Decision::Block);
+        self.failed = true;
+    }
+
+    /// The JSON-RPC id of the MCP request this stream answers.
+    pub fn set_rpc_id(&mut self, id: Value) {
+        self.cx.rpc_id = id;
+    }
+
+    /// Whether the stream was ended by the gateway (an error event sent).
+    pub fn failed(&self) -> bool {
+        self.failed
     }
 
     /// The upstream ended: flush what is held back.
@@ -319,6 +372,10 @@ impl StreamRewriter {
         if let Some(ev) = self.parser.finish() {
             self.events += 1;
             self.handler.event(ev, &mut self.cx, &mut out);
+        }
+        if let Some(msg) = self.cx.failure.take() {
+            self.fail(&msg, &mut out);
+            return out.freeze();
         }
         self.handler.end(&mut self.cx, &mut out);
         self.busy += started.elapsed();
