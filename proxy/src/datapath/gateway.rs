@@ -8,8 +8,9 @@
 //! but never a byte of a denied body. Non-streaming responses are buffered
 //! and inspected whole; streams are handed to the stream rewriter.
 
-use super::body::{decode, is_event_stream, is_json_content_type, DecodeError, Encoding};
+use super::body::{is_event_stream, is_json_content_type};
 use super::dialect::{Dialect, ErrorKind};
+use super::encoding::{BodyDecoding, Codings, DecodeError};
 use super::enforce::{
     inspect_request_with, inspect_response_with, Inspection, RequestAction, StageReport,
 };
@@ -40,6 +41,8 @@ const OFFLOAD_ABOVE: usize = 256 * 1024;
 
 /// Forward-proxy hooks (CONNECT tunnels, transparent and absolute-form traffic).
 mod forwarding;
+/// Response bodies on their way to the client: decoded, streamed or buffered.
+mod response_body;
 
 pub struct Gateway {
     app: Arc<App>,
@@ -70,6 +73,8 @@ enum ResponseBody {
     Buffer {
         buf: BytesMut,
         overflow: bool,
+        /// Why the body cannot be inspected (it could not be decoded).
+        failed: Option<String>,
     },
 }
 
@@ -89,7 +94,10 @@ pub struct Ctx {
     path: String,
     session_id: String,
     agent_id: String,
-    encoding: Encoding,
+    /// The request body's content codings.
+    encoding: Codings,
+    /// How the response body is decoded for inspection (inspected routes).
+    resp_decoding: BodyDecoding,
     req: RequestBody,
     resp: ResponseBody,
     upstream_status: Option<u16>,
@@ -133,6 +141,18 @@ impl Ctx {
             rpc_id: self.rpc_id.clone(),
         }
     }
+}
+
+/// Every value of a header; a value that is not text reads as U+FFFD (so
+/// a parser refuses it instead of skipping it).
+fn header_values<'a>(session: &'a Session, name: &str) -> Vec<&'a str> {
+    session
+        .req_header()
+        .headers
+        .get_all(name)
+        .iter()
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"))
+        .collect()
 }
 
 fn header_str<'a>(session: &'a Session, name: &str) -> Option<&'a str> {
@@ -207,7 +227,7 @@ impl Gateway {
     ) -> std::result::Result<Option<Bytes>, Denial> {
         let policy = ctx.policy.clone().expect("policy pinned in request_filter");
         let limit = policy.file.proxy.max_body_bytes;
-        let decoded = match decode(ctx.encoding, &raw, limit) {
+        let decoded = match ctx.encoding.decode(&raw, limit) {
             Ok(d) => d,
             Err(DecodeError::TooLarge) => {
                 let kind = ErrorKind::TooLarge;
@@ -282,7 +302,7 @@ impl Gateway {
                 reason: kind.code(),
             }),
             RequestAction::Forward(Some(rewritten)) => Ok(Some(Bytes::from(rewritten))),
-            RequestAction::Forward(None) if ctx.encoding != Encoding::Identity => Ok(Some(decoded)),
+            RequestAction::Forward(None) if !ctx.encoding.is_identity() => Ok(Some(decoded)),
             RequestAction::Forward(None) => Ok(None),
         }
     }
@@ -572,7 +592,8 @@ impl ProxyHttp for Gateway {
             path: String::new(),
             session_id: String::new(),
             agent_id: String::new(),
-            encoding: Encoding::Identity,
+            encoding: Codings::identity(),
+            resp_decoding: BodyDecoding::Identity,
             req: RequestBody::Untouched,
             resp: ResponseBody::Pass,
             upstream_status: None,
@@ -693,7 +714,7 @@ impl ProxyHttp for Gateway {
                 )
                 .await;
         }
-        ctx.encoding = match Encoding::parse(header_str(session, "content-encoding")) {
+        ctx.encoding = match Codings::parse(header_values(session, "content-encoding")) {
             Ok(e) => e,
             Err(msg) => {
                 return self
@@ -717,9 +738,6 @@ impl ProxyHttp for Gateway {
                 )
                 .await;
         }
-        // Upstream bodies must reach the scanners uncompressed.
-        session.upstream_compression.adjust_decompression(true);
-
         match declared {
             Some(n) if n <= PREFETCH_LIMIT => {
                 session.as_downstream_mut().enable_retry_buffering();
@@ -944,6 +962,19 @@ impl ProxyHttp for Gateway {
         if !ctx.dialect.is_inspected() {
             return Ok(());
         }
+        // Decoded here and forwarded decoded: scanners never see
+        // compressed bytes, and the client gets what was inspected.
+        let limit = ctx
+            .policy
+            .as_ref()
+            .map_or(usize::MAX, |p| p.file.proxy.max_body_bytes);
+        let codings = resp
+            .headers
+            .get_all("content-encoding")
+            .iter()
+            .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+        ctx.resp_decoding = BodyDecoding::for_response(codings, limit);
+        resp.remove_header("content-encoding");
         let ct = resp
             .headers
             .get("content-type")
@@ -969,6 +1000,7 @@ impl ProxyHttp for Gateway {
             ctx.resp = ResponseBody::Buffer {
                 buf: BytesMut::new(),
                 overflow: false,
+                failed: None,
             };
             resp.remove_header("content-length");
         }
@@ -1038,76 +1070,6 @@ impl Gateway {
             g.commit(&report);
         }
         ctx.reports.push(report);
-    }
-
-    /// Rewrite a stream in flight; buffer, inspect and rewrite any other
-    /// inspected response body.
-    fn filter_response_body(
-        &self,
-        body: &mut Option<Bytes>,
-        end_of_stream: bool,
-        ctx: &mut Ctx,
-    ) -> Result<Option<Duration>> {
-        if let Some(rw) = ctx.stream.as_mut() {
-            let mut out = match body.take() {
-                Some(chunk) => rw.push(&chunk),
-                None => Bytes::new(),
-            };
-            if end_of_stream {
-                let tail = rw.finish();
-                if !tail.is_empty() {
-                    let mut joined = BytesMut::from(&out[..]);
-                    joined.extend_from_slice(&tail);
-                    out = joined.freeze();
-                }
-                // Before the audit record is sealed with the last chunk.
-                self.close_stream(ctx);
-            }
-            // An empty chunk holds back without ending the response.
-            *body = (!out.is_empty() || !end_of_stream).then_some(out);
-            return Ok(None);
-        }
-        let ResponseBody::Buffer { buf, overflow } = &mut ctx.resp else {
-            return Ok(None);
-        };
-        let limit = ctx
-            .policy
-            .as_ref()
-            .map_or(usize::MAX, |p| p.file.proxy.max_body_bytes);
-        if let Some(chunk) = body.take() {
-            if !*overflow {
-                buf.extend_from_slice(&chunk);
-                if buf.len() > limit {
-                    // Fail closed: an uninspectable response is not delivered.
-                    *overflow = true;
-                    buf.clear();
-                }
-            }
-        }
-        if !end_of_stream {
-            return Ok(None);
-        }
-        let (raw, overflowed) = (std::mem::take(buf).freeze(), *overflow);
-        ctx.resp = ResponseBody::Pass;
-        if overflowed {
-            let msg = format!(
-                "response exceeds the gateway inspection limit of {limit} bytes and was withheld"
-            );
-            *body = Some(Bytes::from(
-                ctx.dialect
-                    .error_body(ErrorKind::TooLarge, &msg, &ctx.id)
-                    .to_string(),
-            ));
-            self.app
-                .metrics
-                .gateway_errors
-                .with_label_values(&["response_too_large"])
-                .inc();
-            return Ok(None);
-        }
-        let out = self.judge_response(ctx, &raw);
-        *body = Some(out.map(Bytes::from).unwrap_or(raw));
-        Ok(None)
     }
 
     async fn on_proxy_failure(

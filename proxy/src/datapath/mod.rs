@@ -4,6 +4,7 @@
 
 pub mod body;
 pub mod dialect;
+pub mod encoding;
 pub mod enforce;
 pub mod forward;
 pub mod front;

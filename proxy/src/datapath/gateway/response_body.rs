@@ -1,0 +1,121 @@
+//! Response bodies of inspected routes on their way to the client: decoded
+//! (any content coding), then rewritten event by event (streams) or
+//! buffered whole and inspected (everything else).
+
+use super::{Ctx, Gateway, ResponseBody};
+use crate::datapath::dialect::ErrorKind;
+use crate::datapath::enforce::{Stage, StageReport};
+use crate::datapath::response_guard::withheld_body;
+use crate::decision::Decision;
+use bytes::{Bytes, BytesMut};
+use pingora::prelude::*;
+use std::time::Duration;
+
+impl Gateway {
+    /// Rewrite a stream in flight; buffer, inspect and rewrite any other
+    /// inspected response body.
+    pub(super) fn filter_response_body(
+        &self,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<Duration>> {
+        let decoded = ctx.resp_decoding.step(body.take(), end_of_stream);
+        if let Some(rw) = ctx.stream.as_mut() {
+            let mut out = match decoded {
+                Ok(Some(chunk)) => rw.push(&chunk),
+                Ok(None) => Bytes::new(),
+                // Nothing more of an undecodable stream is relayed.
+                Err(why) => {
+                    let mut b = BytesMut::new();
+                    rw.fail(&why, &mut b);
+                    b.freeze()
+                }
+            };
+            if end_of_stream {
+                let tail = rw.finish();
+                if !tail.is_empty() {
+                    let mut joined = BytesMut::from(&out[..]);
+                    joined.extend_from_slice(&tail);
+                    out = joined.freeze();
+                }
+                // Before the audit record is sealed with the last chunk.
+                self.close_stream(ctx);
+            }
+            // An empty chunk holds back without ending the response.
+            *body = (!out.is_empty() || !end_of_stream).then_some(out);
+            return Ok(None);
+        }
+        let ResponseBody::Buffer {
+            buf,
+            overflow,
+            failed,
+        } = &mut ctx.resp
+        else {
+            // Not inspected: decoding is identity, the chunk passes as it came.
+            *body = decoded.ok().flatten();
+            return Ok(None);
+        };
+        let limit = ctx
+            .policy
+            .as_ref()
+            .map_or(usize::MAX, |p| p.file.proxy.max_body_bytes);
+        match decoded {
+            Ok(Some(chunk)) if !*overflow && failed.is_none() => {
+                buf.extend_from_slice(&chunk);
+                if buf.len() > limit {
+                    // Fail closed: an uninspectable response is not delivered.
+                    *overflow = true;
+                    buf.clear();
+                }
+            }
+            Ok(_) => {}
+            Err(why) => {
+                failed.get_or_insert(why);
+                buf.clear();
+            }
+        }
+        if !end_of_stream {
+            return Ok(None);
+        }
+        let (raw, overflowed, failed) = (std::mem::take(buf).freeze(), *overflow, failed.take());
+        ctx.resp = ResponseBody::Pass;
+        if overflowed {
+            let msg = format!(
+                "response exceeds the gateway inspection limit of {limit} bytes and was withheld"
+            );
+            *body = Some(Bytes::from(
+                ctx.dialect
+                    .error_body(ErrorKind::TooLarge, &msg, &ctx.id)
+                    .to_string(),
+            ));
+            self.app
+                .metrics
+                .gateway_errors
+                .with_label_values(&["response_too_large"])
+                .inc();
+            return Ok(None);
+        }
+        if let Some(why) = failed {
+            let message = format!(
+                "[asg] Response withheld by the security gateway: {why} (request {})",
+                ctx.id
+            );
+            let out = withheld_body(ctx.dialect, &message, &ctx.id, &ctx.rpc_id);
+            *body = Some(Bytes::from(out.to_string()));
+            let mut report = StageReport::new(Stage::Response);
+            report.decision = Decision::Block;
+            report.reasons.push(why);
+            ctx.reports.push(report);
+            self.app
+                .metrics
+                .gateway_errors
+                .with_label_values(&["response_undecodable"])
+                .inc();
+            return Ok(None);
+        }
+        let out = self.judge_response(ctx, &raw);
+        *body = Some(out.map(Bytes::from).unwrap_or(raw));
+        Ok(None)
+    }
+}
