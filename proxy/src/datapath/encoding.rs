@@ -65,9 +65,11 @@ impl Codings {
                 "deflate" => Coding::Deflate,
                 "br" => Coding::Brotli,
                 "zstd" => Coding::Zstd,
-                other => return Err(format!(
+                other => {
+                    return Err(format!(
                     "unsupported Content-Encoding {other:?} (supported: gzip, deflate, br, zstd)"
-                )),
+                ))
+                }
             };
             out.push(coding);
         }

@@ -18,9 +18,11 @@ use super::forward::{Admission, ForwardTarget};
 use super::hooks::{NoSession, SessionHooks};
 use super::identity::Identity;
 use super::path_norm;
+use super::protocol;
 use super::route::Route;
 use super::session_gate::SessionGate;
 use super::stream::StreamRewriter;
+use super::timeouts::Watchdog;
 use crate::app::App;
 use crate::decision::approvals::ApprovalStatus;
 use crate::decision::{Decision, Policy};
@@ -72,9 +74,9 @@ enum ResponseBody {
     Pass,
     Buffer {
         buf: BytesMut,
-        overflow: bool,
-        /// Why the body cannot be inspected (it could not be decoded).
-        failed: Option<String>,
+        /// Why the body cannot be inspected (too large, could not be
+        /// decoded), with the metric label.
+        failed: Option<(String, &'static str)>,
     },
 }
 
@@ -120,6 +122,8 @@ pub struct Ctx {
     clean_path: Option<String>,
     /// An MCP request's JSON-RPC id (for answers written in the server's place).
     rpc_id: serde_json::Value,
+    /// Upstream first-byte, idle and total deadlines.
+    watch: Watchdog,
 }
 
 impl Ctx {
@@ -608,6 +612,7 @@ impl ProxyHttp for Gateway {
             forward: None,
             clean_path: None,
             rpc_id: serde_json::Value::Null,
+            watch: Watchdog::new(self.app.config.upstream_timeouts()),
         }
     }
 
@@ -798,13 +803,14 @@ impl ProxyHttp for Gateway {
         };
         let mut peer = HttpPeer::new(addr, tls, sni);
         self.app.forwarding.tune_peer(&mut peer);
-        peer.options.connection_timeout =
-            Some(Duration::from_secs(self.app.config.connect_timeout_secs));
-        peer.options.total_connection_timeout = Some(Duration::from_secs(
-            self.app.config.connect_timeout_secs + 5,
-        ));
-        peer.options.read_timeout = Some(Duration::from_secs(self.app.config.read_timeout_secs));
-        peer.options.write_timeout = Some(Duration::from_secs(self.app.config.read_timeout_secs));
+        let t = ctx.watch.limits();
+        peer.options.connection_timeout = Some(t.connect);
+        // TCP plus the TLS handshake.
+        peer.options.total_connection_timeout = Some(t.connect + Duration::from_secs(5));
+        // The watchdog enforces the deadlines; pingora's per-read timeout
+        // is only a backstop behind it.
+        peer.options.read_timeout = Some(t.first_byte.max(t.idle) + Duration::from_secs(5));
+        peer.options.write_timeout = Some(t.idle);
         peer.options.idle_timeout = Some(Duration::from_secs(60));
         Ok(Box::new(peer))
     }
@@ -877,6 +883,7 @@ impl ProxyHttp for Gateway {
             _ => {}
         }
         ctx.upstream_sent = Some(Instant::now());
+        ctx.watch.request_sent();
         Ok(())
     }
 
@@ -887,6 +894,8 @@ impl ProxyHttp for Gateway {
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        // The request is still going out: the first-byte clock restarts.
+        ctx.watch.request_sent();
         match &mut ctx.req {
             RequestBody::Prefetched { forward } => {
                 // pingora replays the buffered original; send the rewrite instead.
@@ -923,7 +932,11 @@ impl ProxyHttp for Gateway {
                     return Ok(());
                 }
                 let raw = std::mem::take(buf).freeze();
-                match self.judge_request(session, ctx, raw.clone()).await {
+                // Judging (or holding for an operator) is not the upstream's delay.
+                ctx.watch.pause();
+                let judged = self.judge_request(session, ctx, raw.clone()).await;
+                ctx.watch.request_sent();
+                match judged {
                     Ok(forward) => {
                         let out = forward.unwrap_or(raw);
                         *body = if out.is_empty() { None } else { Some(out) };
@@ -948,6 +961,14 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
     ) -> Result<()> {
         ctx.upstream_status = Some(resp.status.as_u16());
+        let stream = is_event_stream(
+            resp.headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+        );
+        // Only inspected non-stream answers are held whole (a total deadline).
+        ctx.watch
+            .head_received(ctx.dialect.is_inspected() && !stream);
         if let Some(sent) = ctx.upstream_sent {
             let latency = sent.elapsed();
             ctx.upstream_latency = Some(latency);
@@ -999,7 +1020,6 @@ impl ProxyHttp for Gateway {
         } else {
             ctx.resp = ResponseBody::Buffer {
                 buf: BytesMut::new(),
-                overflow: false,
                 failed: None,
             };
             resp.remove_header("content-length");
@@ -1007,12 +1027,18 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
+    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Ctx) -> Result<()> {
+        protocol::prepare(session);
+        Ok(())
+    }
+
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        protocol::fit_response(session, resp)?;
         resp.insert_header("x-asg-request-id", ctx.id.as_str())?;
         if let Some(report) = ctx.reports.first() {
             resp.insert_header("x-asg-decision", report.decision.as_str())?;
@@ -1027,7 +1053,11 @@ impl ProxyHttp for Gateway {
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<Option<Duration>> {
+        ctx.watch.chunk_received();
         let result = self.filter_response_body(body, end_of_stream, ctx);
+        if end_of_stream {
+            ctx.watch.finish();
+        }
         if end_of_stream {
             // The last chunk acknowledges the request: its audit record
             // must be on disk first.
@@ -1044,7 +1074,21 @@ impl ProxyHttp for Gateway {
         self.on_proxy_failure(session, e, ctx).await
     }
 
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        _reused: bool,
+        _peer: &HttpPeer,
+        fd: std::os::unix::io::RawFd,
+        _digest: Option<&pingora::protocols::Digest>,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        ctx.watch.attach(fd);
+        Ok(())
+    }
+
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        ctx.watch.finish();
         self.log_request(session, e, ctx).await
     }
 }
@@ -1078,10 +1122,12 @@ impl Gateway {
         e: &Error,
         ctx: &mut Ctx,
     ) -> FailToProxy {
+        let mut message = String::new();
         let (status, body, reason) = if let Some(d) = ctx.denial.take() {
             (d.status, d.body, d.reason)
         } else {
             let (kind, msg) = classify_error(e, ctx);
+            message = msg.clone();
             if let Some(route) = &ctx.route {
                 if kind == ErrorKind::BadGateway {
                     self.app
@@ -1107,6 +1153,9 @@ impl Gateway {
             if let Err(err) = self.answer(session, ctx, status, &body, reason).await {
                 tracing::debug!(error = %err, "could not write error response");
             }
+        } else if !client_gone {
+            // The answer had begun: it ends with an error in the API's form.
+            self.end_answer_with_error(session, ctx, &message).await;
         }
         FailToProxy {
             error_code: if client_gone { 0 } else { status },
@@ -1175,6 +1224,10 @@ fn classify_error(e: &Error, ctx: &Ctx) -> (ErrorKind, String) {
             .map(|r| format!("{}:{}", r.upstream.host, r.upstream.port))
             .unwrap_or_default(),
     };
+    if let Some(expired) = ctx.watch.fired() {
+        let why = expired.describe(ctx.watch.limits());
+        return (ErrorKind::Timeout, format!("upstream {upstream} {why}"));
+    }
     match e.etype() {
         HTTPStatus(413) => (ErrorKind::TooLarge, "request body too large".to_string()),
         HTTPStatus(400) => (ErrorKind::InvalidRequest, "invalid request".to_string()),
@@ -1191,10 +1244,9 @@ fn classify_error(e: &Error, ctx: &Ctx) -> (ErrorKind, String) {
                     .map(|c| format!(" ({c})"))
                     .unwrap_or_default(),
         ),
-        ReadTimedout | WriteTimedout => (
-            ErrorKind::BadGateway,
-            format!("upstream {upstream} timed out"),
-        ),
+        ReadTimedout | WriteTimedout => {
+            (ErrorKind::Timeout, format!("upstream {upstream} timed out"))
+        }
         _ if e.esource() == &pingora::ErrorSource::Upstream => (
             ErrorKind::BadGateway,
             format!("upstream {upstream} failed: {}", e.etype().as_str()),

@@ -198,6 +198,8 @@ pub enum ErrorKind {
     UnsupportedMedia,
     NotFound,
     BadGateway,
+    /// The upstream took too long (a timeout of `datapath::timeouts`).
+    Timeout,
     Unavailable,
     Internal,
 }
@@ -211,6 +213,7 @@ impl ErrorKind {
             ErrorKind::UnsupportedMedia => 415,
             ErrorKind::NotFound => 404,
             ErrorKind::BadGateway => 502,
+            ErrorKind::Timeout => 504,
             ErrorKind::Unavailable => 503,
             ErrorKind::Internal => 500,
         }
@@ -225,6 +228,7 @@ impl ErrorKind {
             ErrorKind::UnsupportedMedia => "asg_unsupported_media_type",
             ErrorKind::NotFound => "asg_unknown_path",
             ErrorKind::BadGateway => "asg_upstream_unreachable",
+            ErrorKind::Timeout => "asg_upstream_timeout",
             ErrorKind::Unavailable => "asg_unavailable",
             ErrorKind::Internal => "asg_internal_error",
         }
@@ -248,6 +252,7 @@ impl ErrorKind {
             ErrorKind::TooLarge => "request_too_large",
             ErrorKind::NotFound => "not_found_error",
             ErrorKind::Unavailable => "overloaded_error",
+            ErrorKind::Timeout => "timeout_error",
             _ => "api_error",
         }
     }

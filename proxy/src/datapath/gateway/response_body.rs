@@ -3,7 +3,6 @@
 //! buffered whole and inspected (everything else).
 
 use super::{Ctx, Gateway, ResponseBody};
-use crate::datapath::dialect::ErrorKind;
 use crate::datapath::enforce::{Stage, StageReport};
 use crate::datapath::response_guard::withheld_body;
 use crate::decision::Decision;
@@ -20,7 +19,15 @@ impl Gateway {
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<Option<Duration>> {
-        let decoded = ctx.resp_decoding.step(body.take(), end_of_stream);
+        let decoded = match ctx.watch.fired() {
+            // The watchdog cut the upstream off: a close-delimited body
+            // "ends" here, but it is not complete.
+            Some(expired) if end_of_stream => Err(format!(
+                "the upstream {}; the answer was cut off",
+                expired.describe(ctx.watch.limits())
+            )),
+            _ => ctx.resp_decoding.step(body.take(), end_of_stream),
+        };
         if let Some(rw) = ctx.stream.as_mut() {
             let mut out = match decoded {
                 Ok(Some(chunk)) => rw.push(&chunk),
@@ -46,12 +53,7 @@ impl Gateway {
             *body = (!out.is_empty() || !end_of_stream).then_some(out);
             return Ok(None);
         }
-        let ResponseBody::Buffer {
-            buf,
-            overflow,
-            failed,
-        } = &mut ctx.resp
-        else {
+        let ResponseBody::Buffer { buf, failed } = &mut ctx.resp else {
             // Not inspected: decoding is identity, the chunk passes as it came.
             *body = decoded.ok().flatten();
             return Ok(None);
@@ -61,42 +63,29 @@ impl Gateway {
             .as_ref()
             .map_or(usize::MAX, |p| p.file.proxy.max_body_bytes);
         match decoded {
-            Ok(Some(chunk)) if !*overflow && failed.is_none() => {
+            Ok(Some(chunk)) if failed.is_none() => {
                 buf.extend_from_slice(&chunk);
                 if buf.len() > limit {
                     // Fail closed: an uninspectable response is not delivered.
-                    *overflow = true;
+                    let why = format!(
+                        "the upstream's answer exceeds the inspection limit of {limit} bytes"
+                    );
+                    *failed = Some((why, "response_too_large"));
                     buf.clear();
                 }
             }
             Ok(_) => {}
             Err(why) => {
-                failed.get_or_insert(why);
+                failed.get_or_insert((why, "response_undecodable"));
                 buf.clear();
             }
         }
         if !end_of_stream {
             return Ok(None);
         }
-        let (raw, overflowed, failed) = (std::mem::take(buf).freeze(), *overflow, failed.take());
+        let (raw, failed) = (std::mem::take(buf).freeze(), failed.take());
         ctx.resp = ResponseBody::Pass;
-        if overflowed {
-            let msg = format!(
-                "response exceeds the gateway inspection limit of {limit} bytes and was withheld"
-            );
-            *body = Some(Bytes::from(
-                ctx.dialect
-                    .error_body(ErrorKind::TooLarge, &msg, &ctx.id)
-                    .to_string(),
-            ));
-            self.app
-                .metrics
-                .gateway_errors
-                .with_label_values(&["response_too_large"])
-                .inc();
-            return Ok(None);
-        }
-        if let Some(why) = failed {
+        if let Some((why, label)) = failed {
             let message = format!(
                 "[asg] Response withheld by the security gateway: {why} (request {})",
                 ctx.id
@@ -110,12 +99,47 @@ impl Gateway {
             self.app
                 .metrics
                 .gateway_errors
-                .with_label_values(&["response_undecodable"])
+                .with_label_values(&[label])
                 .inc();
             return Ok(None);
         }
         let out = self.judge_response(ctx, &raw);
         *body = Some(out.map(Bytes::from).unwrap_or(raw));
         Ok(None)
+    }
+
+    /// The upstream failed after the answer's head went out: a stream ends
+    /// with an error event, a buffered answer with a withheld body, both in
+    /// the API's form (nothing half-inspected is relayed).
+    pub(super) async fn end_answer_with_error(
+        &self,
+        session: &mut pingora::proxy::Session,
+        ctx: &mut Ctx,
+        message: &str,
+    ) {
+        let tail = if let Some(rw) = ctx.stream.as_mut() {
+            let mut out = BytesMut::new();
+            rw.fail(&format!("the answer was cut short: {message}"), &mut out);
+            self.close_stream(ctx);
+            out.freeze()
+        } else if matches!(ctx.resp, ResponseBody::Buffer { .. }) {
+            ctx.resp = ResponseBody::Pass;
+            let text = format!(
+                "[asg] Response withheld by the security gateway: the answer was cut short: {message} (request {})",
+                ctx.id
+            );
+            let mut report = StageReport::new(Stage::Response);
+            report.decision = Decision::Block;
+            report
+                .reasons
+                .push(format!("the answer was cut short: {message}"));
+            ctx.reports.push(report);
+            Bytes::from(withheld_body(ctx.dialect, &text, &ctx.id, &ctx.rpc_id).to_string())
+        } else {
+            return;
+        };
+        if let Err(e) = session.write_response_body(Some(tail), true).await {
+            tracing::debug!(error = %e, "could not end the answer with an error");
+        }
     }
 }
