@@ -741,6 +741,32 @@ mod tests {
     }
 
     #[test]
+    fn upstream_timeouts_from_toml_and_env() {
+        let mut c: Config =
+            toml::from_str("first_byte_timeout_secs = 30\nread_timeout_secs = 45\n").unwrap();
+        assert_eq!((c.first_byte_timeout_secs, c.idle_timeout_secs), (30, 45));
+        let env: HashMap<&str, &str> = [
+            ("ASG_UPSTREAM_CONNECT_TIMEOUT", "3"),
+            ("ASG_UPSTREAM_IDLE_TIMEOUT", "9"),
+            ("ASG_UPSTREAM_TOTAL_TIMEOUT", "99"),
+        ]
+        .into();
+        c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        c.validate().unwrap();
+        let t = c.upstream_timeouts();
+        assert_eq!(
+            [t.connect, t.first_byte, t.idle, t.total].map(|d| d.as_secs()),
+            [3, 30, 9, 99]
+        );
+        let err = c
+            .apply_env(|k| (k == "ASG_UPSTREAM_FIRST_BYTE_TIMEOUT").then(|| "soon".into()))
+            .unwrap_err();
+        assert!(err.contains("ASG_UPSTREAM_FIRST_BYTE_TIMEOUT"), "{err}");
+        c.total_timeout_secs = 0;
+        assert!(c.validate().unwrap_err().contains("total_timeout_secs"));
+    }
+
+    #[test]
     fn forward_settings_parse_from_toml() {
         let c: Config = toml::from_str(
             "forward_proxy = true\ntransparent_listen = \"127.0.0.1:15001\"\nso_mark = 1337\n\n[connect_to]\n\"api.openai.com:443\" = \"10.0.0.5:443\"\n",

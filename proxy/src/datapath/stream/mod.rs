@@ -411,3 +411,5 @@ impl StreamRewriter {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_fail_closed;
