@@ -11,7 +11,7 @@
 //!   parse, and a blocked text is withheld.
 
 use crate::datapath::dialect::{
-    mcp, redact_joined, redact_json, refusal_message, Dialect, ErrorKind,
+    mcp, redact_joined, redact_json, redact_json_except, refusal_message, Dialect, ErrorKind,
 };
 use crate::datapath::hooks::{CallRecord, NoSession, SessionHooks, Settled};
 use crate::datapath::response_guard;
@@ -410,12 +410,20 @@ pub fn inspect_request_with(
 
     // Every string of the body is scanned, not only the texts the dialect
     // extracts (`metadata`, `user`, unknown fields…); nothing is rewritten
-    // unless a secret is found.
+    // unless a secret is found. When the detectors found nothing to mask in
+    // the extracted texts, those are not scanned again.
     if redact || masking == Masking::Applied {
         report.masks = redact_joined(&mut body, &policy.redactor, ins.masker);
-        report
-            .masks
-            .extend(redact_json(&mut body, &policy.redactor, ins.masker));
+        let read: std::collections::HashSet<&str> = match redact {
+            true => Default::default(),
+            false => subject.texts.iter().map(|t| t.text.as_str()).collect(),
+        };
+        report.masks.extend(redact_json_except(
+            &mut body,
+            &policy.redactor,
+            ins.masker,
+            &|s| read.contains(s),
+        ));
         if !report.masks.is_empty() {
             report.decision = report.decision.max(Decision::AllowWithRedaction);
             return (
@@ -471,6 +479,10 @@ pub fn inspect_response_with(
 ) -> (Option<Vec<u8>>, StageReport) {
     let mut report = StageReport::new(Stage::Response);
     let policy = ins.policy;
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        // Nothing to inspect (an MCP server's 202 to a notification, a 204).
+        return (None, report);
+    }
     let mut body = match response_guard::parse(ins.dialect, raw, status) {
         Ok(v) => v,
         Err(why) => {
@@ -739,6 +751,61 @@ mod tests {
                     .contains("requires approval"));
             }
         }
+    }
+
+    #[test]
+    fn empty_answers_pass_and_unreadable_ones_are_withheld() {
+        let p = Policy::load("dev", None).unwrap();
+        let m = Masker::new([0; 32]);
+        // An MCP server's 202 to a notification has no body: nothing to inspect.
+        let (out, report) = inspect_response(&ins(&p, &m, Dialect::Mcp), b"", 202);
+        assert!(out.is_none());
+        assert_eq!(report.decision, Decision::Allow);
+        let (out, report) = inspect_response(
+            &ins(&p, &m, Dialect::AnthropicMessages),
+            br#"{"content":[{"type":"text","text":"AKIAIOSFODNN7EXAMPLE"}],"content":[]}"#,
+            200,
+        );
+        let out = String::from_utf8(out.expect("withheld")).unwrap();
+        assert!(!out.contains("AKIAIOSFODNN7EXAMPLE"), "{out}");
+        assert_eq!(report.decision, Decision::Block);
+    }
+
+    #[test]
+    fn duplicate_keys_and_non_objects_are_refused_on_requests() {
+        let p = Policy::load("dev", None).unwrap();
+        let m = Masker::new([0; 32]);
+        for raw in [
+            &br#"{"messages":[{"role":"user","content":"AKIAIOSFODNN7EXAMPLE","content":"hi"}]}"#[..],
+            br#"[{"messages":[]}]"#,
+            br#""hello""#,
+        ] {
+            let (action, report) = inspect_request(&ins(&p, &m, Dialect::OpenaiChat), raw);
+            let RequestAction::Deny { status, .. } = action else {
+                panic!("{action:?}")
+            };
+            assert_eq!(status, 400);
+            assert_eq!(report.decision, Decision::Block);
+        }
+        // A JSON-RPC batch of objects is an MCP body.
+        let batch = br#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#;
+        let (action, _) = inspect_request(&ins(&p, &m, Dialect::Mcp), batch);
+        assert!(matches!(action, RequestAction::Forward(None)), "{action:?}");
+    }
+
+    #[test]
+    fn secrets_in_fields_no_dialect_reads_are_masked() {
+        let p = Policy::load("dev", None).unwrap();
+        let m = Masker::new([0; 32]);
+        let raw = br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"metadata":{"k":"AKIAIOSFODNN7EXAMPLE"}}"#;
+        let (action, report) = inspect_request(&ins(&p, &m, Dialect::OpenaiChat), raw);
+        let RequestAction::Forward(Some(bytes)) = action else {
+            panic!("{action:?}")
+        };
+        assert!(!String::from_utf8(bytes)
+            .unwrap()
+            .contains("AKIAIOSFODNN7EXAMPLE"));
+        assert_eq!(report.decision, Decision::AllowWithRedaction);
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub mod openai_responses;
 mod redact_walk;
 
 pub use joined::{redact_joined, split_redact};
-pub use redact_walk::redact_json;
+pub use redact_walk::{redact_json, redact_json_except};
 
 use crate::decision::subject::{Subject, Surface, ToolCall};
 use serde::{Deserialize, Serialize};

@@ -52,59 +52,82 @@ const MAX_DEPTH: usize = 64;
 
 /// Mask in place; returns what was masked (empty: body untouched).
 pub fn redact_json(value: &mut Value, redactor: &Redactor, masker: &Masker) -> Vec<MaskEvent> {
+    redact_json_except(value, redactor, masker, &|_| false)
+}
+
+/// [`redact_json`], leaving alone strings for which `scanned` is true:
+/// texts the detectors already read and found nothing to mask in, so a
+/// clean request is not scanned twice.
+pub fn redact_json_except(
+    value: &mut Value,
+    redactor: &Redactor,
+    masker: &Masker,
+    scanned: &dyn Fn(&str) -> bool,
+) -> Vec<MaskEvent> {
     let mut events = Vec::new();
-    walk(value, None, redactor, masker, &mut events, 0);
+    let mut w = Walk {
+        r: redactor,
+        m: masker,
+        scanned,
+        events: &mut events,
+    };
+    w.walk(value, None, 0);
     events
 }
 
-/// Returns whether anything under `v` changed.
-fn walk(
-    v: &mut Value,
-    key: Option<&str>,
-    r: &Redactor,
-    m: &Masker,
-    events: &mut Vec<MaskEvent>,
-    depth: usize,
-) -> bool {
-    if depth > MAX_DEPTH {
-        return false;
-    }
-    match v {
-        Value::String(s) => {
-            if let Some(k) = key {
-                if OPAQUE_KEYS.contains(&k) || s.starts_with("data:") {
-                    return false;
-                }
-                if JSON_STRING_KEYS.contains(&k) {
-                    if let Ok(mut inner) = serde_json::from_str::<Value>(s) {
-                        if inner.is_object() || inner.is_array() {
-                            let changed = walk(&mut inner, None, r, m, events, depth + 1);
-                            if changed {
-                                *s = inner.to_string();
+struct Walk<'a> {
+    r: &'a Redactor,
+    m: &'a Masker,
+    scanned: &'a dyn Fn(&str) -> bool,
+    events: &'a mut Vec<MaskEvent>,
+}
+
+impl Walk<'_> {
+    /// Returns whether anything under `v` changed.
+    fn walk(&mut self, v: &mut Value, key: Option<&str>, depth: usize) -> bool {
+        if depth > MAX_DEPTH {
+            return false;
+        }
+        match v {
+            Value::String(s) => {
+                if let Some(k) = key {
+                    if OPAQUE_KEYS.contains(&k) || s.starts_with("data:") {
+                        return false;
+                    }
+                    if JSON_STRING_KEYS.contains(&k) {
+                        if let Ok(mut inner) = serde_json::from_str::<Value>(s) {
+                            if inner.is_object() || inner.is_array() {
+                                let changed = self.walk(&mut inner, None, depth + 1);
+                                if changed {
+                                    *s = inner.to_string();
+                                }
+                                return changed;
                             }
-                            return changed;
                         }
                     }
                 }
-            }
-            let Some(red) = r.redact(s, m) else {
-                return false;
-            };
-            *s = red.text;
-            for e in red.events {
-                if !events.contains(&e) {
-                    events.push(e);
+                if (self.scanned)(s) {
+                    return false;
                 }
+                let Some(red) = self.r.redact(s, self.m) else {
+                    return false;
+                };
+                *s = red.text;
+                for e in red.events {
+                    if !self.events.contains(&e) {
+                        self.events.push(e);
+                    }
+                }
+                true
             }
-            true
+            Value::Array(items) => items
+                .iter_mut()
+                .fold(false, |changed, x| self.walk(x, key, depth + 1) | changed),
+            Value::Object(map) => map.iter_mut().fold(false, |changed, (k, x)| {
+                self.walk(x, Some(k.as_str()), depth + 1) | changed
+            }),
+            _ => false,
         }
-        Value::Array(items) => items.iter_mut().fold(false, |changed, x| {
-            walk(x, key, r, m, events, depth + 1) | changed
-        }),
-        Value::Object(map) => map.iter_mut().fold(false, |changed, (k, x)| {
-            walk(x, Some(k.as_str()), r, m, events, depth + 1) | changed
-        }),
-        _ => false,
     }
 }
 
@@ -130,6 +153,13 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("[REDACTED:aws_access_key_id:"));
+        // Strings already scanned are skipped; the rest still are.
+        let mut skip = json!({"a": "hello AKIAIOSFODNN7EXAMPLE", "b": "AKIAIOSFODNN7EXAMPLE"});
+        redact_json_except(&mut skip, &policy.redactor, &masker, &|s| {
+            s.starts_with("hello")
+        });
+        assert_eq!(skip["a"], "hello AKIAIOSFODNN7EXAMPLE");
+        assert!(skip["b"].as_str().unwrap().starts_with("[REDACTED:"));
         let args: Value = serde_json::from_str(
             body["tool_calls"][0]["function"]["arguments"]
                 .as_str()
