@@ -152,9 +152,9 @@ struct HeldPart {
 pub struct ResponsesStream {
     /// Text sent for each `output_text` part: (item id, content index, text).
     emitted: Vec<(String, i64, String)>,
-    held_part: Option<HeldPart>,
+    held_part: Option<Box<HeldPart>>,
     /// A channel carried into the item's next `output_text` part.
-    carry: Option<(String, TextChannel)>,
+    carry: Option<Box<(String, TextChannel)>>,
     /// The sequence number the next event gets.
     next_seq: Option<i64>,
     channels: Vec<Channel>,
@@ -199,7 +199,7 @@ impl ResponsesStream {
                 // The next event says whether the text goes on in another part.
                 let channel = self.channels.remove(i);
                 let events = vec![(name, v, ev.raw.clone())];
-                self.held_part = Some(HeldPart { channel, events });
+                self.held_part = Some(Box::new(HeldPart { channel, events }));
                 return;
             }
             self.flush_where(cx, out, |c| {
@@ -320,7 +320,7 @@ impl ResponsesStream {
         {
             Some(p) => p,
             None => {
-                let text = match self.carry.take() {
+                let text = match self.carry.take().map(|c| *c) {
                     Some((item, ch)) if kind == TextKind::OutputText && item == item_id => ch,
                     _ => TextChannel::new(),
                 };
@@ -412,13 +412,13 @@ impl ResponsesStream {
     /// `output_text` part (`continues`), or what it holds is flushed into
     /// it; then its `*.done` events go out, saying what was sent.
     fn settle_part(&mut self, continues: bool, cx: &mut Cx, out: &mut BytesMut) {
-        let Some(HeldPart {
-            mut channel,
-            events,
-        }) = self.held_part.take()
-        else {
+        let Some(held) = self.held_part.take() else {
             return;
         };
+        let HeldPart {
+            mut channel,
+            events,
+        } = *held;
         if !continues {
             self.flush_channel(&mut channel, cx, out);
         }
@@ -426,7 +426,7 @@ impl ResponsesStream {
             self.send_copy(&name, v, &raw, cx, out);
         }
         if continues {
-            self.carry = Some((channel.item_id, channel.text));
+            self.carry = Some(Box::new((channel.item_id, channel.text)));
         }
     }
 
