@@ -966,9 +966,11 @@ impl ProxyHttp for Gateway {
                 .get("content-type")
                 .and_then(|v| v.to_str().ok()),
         );
-        // Only inspected non-stream answers are held whole (a total deadline).
-        ctx.watch
-            .head_received(ctx.dialect.is_inspected() && !stream);
+        if !resp.status.is_informational() {
+            // Only inspected non-stream answers are held whole (a total deadline).
+            ctx.watch
+                .head_received(ctx.dialect.is_inspected() && !stream);
+        }
         if let Some(sent) = ctx.upstream_sent {
             let latency = sent.elapsed();
             ctx.upstream_latency = Some(latency);
@@ -1057,8 +1059,6 @@ impl ProxyHttp for Gateway {
         let result = self.filter_response_body(body, end_of_stream, ctx);
         if end_of_stream {
             ctx.watch.finish();
-        }
-        if end_of_stream {
             // The last chunk acknowledges the request: its audit record
             // must be on disk first.
             let status = session.response_written().map(|r| r.status.as_u16());
