@@ -112,13 +112,21 @@ fn upstream() -> ScriptedUpstream {
                     chat_sse(&text)
                 };
                 let coding = h("x-probe-coding");
-                let ct = if kind == "coding" { "application/json" } else { "text/event-stream" };
+                let ct = if kind == "coding" {
+                    "application/json"
+                } else {
+                    "text/event-stream"
+                };
                 let body = if coding == "bomb" {
                     encode("gzip", &vec![b'A'; 64 << 20])
                 } else {
                     encode(&coding, plain.as_bytes())
                 };
-                let coding = if coding == "bomb" { "gzip".to_string() } else { coding };
+                let coding = if coding == "bomb" {
+                    "gzip".to_string()
+                } else {
+                    coding
+                };
                 let mut r = Reply::new(200, ct, body).header("content-encoding", &coding);
                 if kind == "coding-sse" {
                     r = r.framing(Framing::Chunked);
@@ -231,7 +239,15 @@ fn main() {
     let mut rows: Vec<(String, String)> = Vec::new();
     let mut row = |probe: &str, outcome: String| rows.push((probe.to_string(), outcome));
 
-    for coding in ["gzip", "deflate", "br", "zstd", "gzip, gzip", "compress", "bomb"] {
+    for coding in [
+        "gzip",
+        "deflate",
+        "br",
+        "zstd",
+        "gzip, gzip",
+        "compress",
+        "bomb",
+    ] {
         let r = p.post(
             "/v1/chat/completions",
             &[("x-probe", "coding"), ("x-probe-coding", coding)],
@@ -282,7 +298,10 @@ fn main() {
     let dup = format!(
         r#"{{"model":"m","messages":[{{"role":"user","content":"key {KEY}","content":"hi"}}]}}"#
     );
-    row("6 request with a duplicate key", p.request("/v1/chat/completions", &dup));
+    row(
+        "6 request with a duplicate key",
+        p.request("/v1/chat/completions", &dup),
+    );
     let dup_args = json!({"model": "m", "messages": [{"role": "assistant", "tool_calls": [{"id": "c", "type": "function",
         "function": {"name": "shell", "arguments": format!("{{\"command\":\"echo {KEY}\",\"command\":\"ls\"}}")}}]}]})
     .to_string();
@@ -291,7 +310,10 @@ fn main() {
         p.request("/v1/chat/completions", &dup_args),
     );
     for (name, body) in [
-        ("6 top-level array body", format!("[{{\"messages\":[{{\"role\":\"user\",\"content\":\"{KEY}\"}}]}}]")),
+        (
+            "6 top-level array body",
+            format!("[{{\"messages\":[{{\"role\":\"user\",\"content\":\"{KEY}\"}}]}}]"),
+        ),
         ("6 top-level string body", format!("\"{KEY}\"")),
     ] {
         row(name, p.request("/v1/chat/completions", &body));
@@ -305,19 +327,31 @@ fn main() {
         "/v1//chat/completions",
         "/v1/models/../chat/completions",
     ] {
-        let d = if path.contains("responses") { Dialect::Responses } else { Dialect::Chat };
+        let d = if path.contains("responses") {
+            Dialect::Responses
+        } else {
+            Dialect::Chat
+        };
         let body = d.request(&format!("my key {KEY}"), false).to_string();
-        row(&format!("6 path `{path}`, key in the prompt"), p.request(path, &body));
+        row(
+            &format!("6 path `{path}`, key in the prompt"),
+            p.request(path, &body),
+        );
     }
 
     for field in ["metadata", "user", "response_format", "x_unknown_field"] {
         let mut req = Dialect::Chat.request("hello", false);
         req[field] = match field {
-            "response_format" => json!({"type": "json_schema", "json_schema": {"name": "x", "schema": {"description": format!("e.g. {KEY}")}}}),
+            "response_format" => {
+                json!({"type": "json_schema", "json_schema": {"name": "x", "schema": {"description": format!("e.g. {KEY}")}}})
+            }
             "user" => json!(format!("u-{KEY}")),
             _ => json!({"note": format!("creds {KEY}")}),
         };
-        row(&format!("7 key in `{field}`"), p.request("/v1/chat/completions", &req.to_string()));
+        row(
+            &format!("7 key in `{field}`"),
+            p.request("/v1/chat/completions", &req.to_string()),
+        );
     }
     let (a, b) = KEY.split_at(8);
     let blocks = json!({"id": "m", "type": "message", "role": "assistant", "model": "m", "stop_reason": "end_turn",
@@ -333,7 +367,11 @@ fn main() {
         match r {
             Ok(r) => {
                 let joined = Dialect::Anthropic.text(&r.json());
-                if joined.contains(KEY) { "**joined text carries the key**".into() } else { "joined text masked".into() }
+                if joined.contains(KEY) {
+                    "**joined text carries the key**".into()
+                } else {
+                    "joined text masked".into()
+                }
             }
             Err(e) => e,
         },
@@ -351,7 +389,11 @@ fn main() {
         match r {
             Ok(r) => {
                 let joined = Dialect::Responses.text(&r.json());
-                if joined.contains(KEY) { "**joined text carries the key**".into() } else { "joined text masked".into() }
+                if joined.contains(KEY) {
+                    "**joined text carries the key**".into()
+                } else {
+                    "joined text masked".into()
+                }
             }
             Err(e) => e,
         },
@@ -365,7 +407,11 @@ fn main() {
     let head = String::from_utf8_lossy(&raw[..raw.len().min(400)]).to_ascii_lowercase();
     row(
         "8 HTTP/1.0 client",
-        if head.contains("transfer-encoding: chunked") { "**chunked answer to a 1.0 client**".into() } else { "close-delimited answer".into() },
+        if head.contains("transfer-encoding: chunked") {
+            "**chunked answer to a 1.0 client**".into()
+        } else {
+            "close-delimited answer".into()
+        },
     );
     for n in [3usize, 25] {
         let one = format!("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
@@ -375,7 +421,10 @@ fn main() {
         let text = String::from_utf8_lossy(&raw);
         let answered = text.matches("HTTP/1.1 200").count();
         let bad = text.matches("HTTP/1.1 502").count();
-        row(&format!("8 {n} pipelined requests"), format!("{answered} answered 200, {bad} got 502"));
+        row(
+            &format!("8 {n} pipelined requests"),
+            format!("{answered} answered 200, {bad} got 502"),
+        );
     }
     let started = Instant::now();
     let r = p.post("/v1/chat/completions", &[("x-probe", "hang-head")], &chat);
@@ -388,14 +437,22 @@ fn main() {
         ),
     );
     let started = Instant::now();
-    let r = p.post("/v1/chat/completions", &[("x-probe", "hang-stream")], &chat_s);
+    let r = p.post(
+        "/v1/chat/completions",
+        &[("x-probe", "hang-stream")],
+        &chat_s,
+    );
     row(
         "9 stream goes silent after its first event",
         match r {
             Ok(r) => format!(
                 "ended after {:.1} s, {}",
                 started.elapsed().as_secs_f64(),
-                if Dialect::Chat.assemble(&r.text()).error.is_some() { "with an error event" } else { "**without an error event**" }
+                if Dialect::Chat.assemble(&r.text()).error.is_some() {
+                    "with an error event"
+                } else {
+                    "**without an error event**"
+                }
             ),
             Err(e) => format!("{e} after {:.1} s", started.elapsed().as_secs_f64()),
         },
