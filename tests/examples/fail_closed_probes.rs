@@ -2,7 +2,7 @@
 //! client gets past the data path. Prints a Markdown table (probe | outcome) to compare builds:
 //!
 //! ```text
-//! cargo build -p asg && cargo run -p asg-e2e --example fail_closed_probes
+//! cargo build -p asg && ASG_BIN=target/debug/asg cargo run -p asg-e2e --example fail_closed_probes
 //! ASG_BIN=/path/to/old/asg cargo run -p asg-e2e --example fail_closed_probes
 //! ```
 //!
@@ -140,7 +140,9 @@ fn upstream() -> ScriptedUpstream {
                 return Reply::json(chat_completion("late")).head_delay(Duration::from_secs(30))
             }
             "hang-stream" => {
-                return Reply::sse(&[&chat_sse("partial ")[..160]]).stall(Duration::from_secs(30))
+                let first = json!({"id": "c1", "object": "chat.completion.chunk", "choices": [{"index": 0,
+                    "delta": {"content": "partial "}, "finish_reason": null}]});
+                return Reply::sse(&[&format!("data: {first}\n\n")]).stall(Duration::from_secs(30));
             }
             _ => ("application/json", chat_completion("ok").into_bytes()),
         };
@@ -180,7 +182,16 @@ impl Probe<'_> {
             Err(e) => return format!("client error: {e}"),
         };
         let text = decoded(&r);
-        let mut out = if text.contains(KEY) {
+        let call = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| {
+                v["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
+                    .as_str()
+                    .map(str::to_string)
+            });
+        let mut out = if let Some(args) = call {
+            format!("**call relayed, arguments `{args}`**")
+        } else if text.contains(KEY) {
             "**key relayed in clear**".to_string()
         } else if text.contains("[REDACTED:") {
             "decoded, key masked".to_string()

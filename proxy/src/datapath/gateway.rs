@@ -672,15 +672,15 @@ impl ProxyHttp for Gateway {
                 .await;
         };
         ctx.dialect = dialect;
-        if dialect.is_inspected() && norm.rewritten {
-            // The upstream gets the path that was inspected.
-            ctx.path = reading.clean.clone();
-            ctx.clean_path = Some(reading.clean.clone());
-        }
         ctx.route = Some(route);
         if admission == Admission::Pass {
             ctx.dialect = Dialect::Passthrough;
             return Ok(false);
+        }
+        if dialect.is_inspected() && norm.rewritten {
+            // The upstream gets the path that was inspected.
+            ctx.path = reading.clean.clone();
+            ctx.clean_path = Some(reading.clean.clone());
         }
 
         if ctx.dialect.is_inspected() {
