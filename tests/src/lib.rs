@@ -14,6 +14,7 @@ pub mod gateway;
 pub mod http;
 pub mod metrics;
 pub mod mock;
+pub mod otlp;
 pub mod scripted;
 pub mod sse;
 pub mod upstream;

@@ -21,7 +21,7 @@ use super::path_norm;
 use super::protocol;
 use super::route::Route;
 use super::session_gate::SessionGate;
-use super::stream::StreamRewriter;
+use super::stream::{is_json_array_stream, StreamRewriter};
 use super::timeouts::Watchdog;
 use crate::app::App;
 use crate::decision::approvals::ApprovalStatus;
@@ -45,6 +45,8 @@ const OFFLOAD_ABOVE: usize = 256 * 1024;
 mod forwarding;
 /// Response bodies on their way to the client: decoded, streamed or buffered.
 mod response_body;
+/// Responses WebSocket inspection hooks.
+mod websocket;
 
 pub struct Gateway {
     app: Arc<App>,
@@ -117,6 +119,10 @@ pub struct Ctx {
     audited: bool,
     /// Forward-mode traffic: where the client is really going.
     forward: Option<ForwardTarget>,
+    /// An inspected Responses WebSocket.
+    ws: Option<Box<crate::datapath::ws::WsConn>>,
+    /// This request's spans, when OpenTelemetry is on.
+    trace: Option<Box<crate::telemetry::RequestTrace>>,
     /// The normalised path to send upstream instead of the client's
     /// spelling (an inspected path written in an unusual way).
     clean_path: Option<String>,
@@ -321,6 +327,7 @@ impl Gateway {
         decoded: &[u8],
     ) -> std::result::Result<(RequestAction, StageReport), Denial> {
         let started = Instant::now();
+        let wall = std::time::SystemTime::now();
         let result = if decoded.len() > OFFLOAD_ABOVE {
             let app = self.app.clone();
             let (dialect, id) = (ctx.dialect, ctx.id.clone());
@@ -365,6 +372,10 @@ impl Gateway {
             .observe(started.elapsed().as_secs_f64());
         if let Some(g) = &ctx.gate {
             g.commit(&result.1);
+        }
+        if let Some(tr) = &ctx.trace {
+            let rules = rule_ids(std::slice::from_ref(&result.1));
+            tr.request_inspected(wall, decoded, result.1.decision.as_str(), &rules);
         }
         Ok(result)
     }
@@ -446,11 +457,7 @@ impl Gateway {
             stage: stage_label(ctx),
             decision: ctx.decision().as_str().to_string(),
             total_score: ctx.reports.iter().map(|r| r.score).fold(0.0, f64::max),
-            reasons: ctx
-                .reports
-                .iter()
-                .flat_map(|r| r.reasons.iter().cloned())
-                .collect(),
+            reasons: super::enforce::record_reasons(&ctx.reports),
             findings: ctx
                 .reports
                 .iter()
@@ -544,6 +551,7 @@ impl Gateway {
 
     fn judge_response(&self, ctx: &mut Ctx, raw: &[u8]) -> Option<Vec<u8>> {
         let policy = ctx.policy.clone()?;
+        let wall = std::time::SystemTime::now();
         let status = ctx.upstream_status.unwrap_or(200);
         let started = Instant::now();
         let hooks: &dyn SessionHooks = match &ctx.gate {
@@ -566,6 +574,16 @@ impl Gateway {
             .observe(started.elapsed().as_secs_f64());
         if let Some(g) = &ctx.gate {
             g.commit(&report);
+        }
+        if let Some(tr) = ctx.trace.as_mut() {
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(raw) {
+                tr.usage(&v);
+            }
+            tr.response_inspected(
+                wall,
+                report.decision.as_str(),
+                &rule_ids(std::slice::from_ref(&report)),
+            );
         }
         ctx.reports.push(report);
         out
@@ -610,6 +628,8 @@ impl ProxyHttp for Gateway {
             gate: None,
             audited: false,
             forward: None,
+            ws: None,
+            trace: None,
             clean_path: None,
             rpc_id: serde_json::Value::Null,
             watch: Watchdog::new(self.app.config.upstream_timeouts()),
@@ -617,6 +637,14 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        if let Some(t) = crate::telemetry::global() {
+            let req = session.req_header();
+            ctx.trace = Some(Box::new(t.begin(
+                req.method.as_str(),
+                req.uri.path(),
+                &req.headers,
+            )));
+        }
         let policy = self.app.policy.current();
         let (method, path) = {
             let req = session.req_header();
@@ -672,15 +700,43 @@ impl ProxyHttp for Gateway {
                 .await;
         };
         ctx.dialect = dialect;
+        let api = route.api;
+        let mcp_control =
+            api == super::dialect::ApiKind::Mcp && matches!(method.as_str(), "GET" | "DELETE");
         ctx.route = Some(route);
         if admission == Admission::Pass {
             ctx.dialect = Dialect::Passthrough;
             return Ok(false);
         }
-        if dialect.is_inspected() && norm.rewritten {
-            // The upstream gets the path that was inspected.
-            ctx.path = reading.clean.clone();
-            ctx.clean_path = Some(reading.clean.clone());
+        if norm.rewritten {
+            // An API path written unusually reaches the upstream in the
+            // clean form that was inspected; a GET too, so that a
+            // WebSocket upgrade is read by that path.
+            let api_path = match dialect.is_inspected() {
+                true => Some(reading),
+                false => norm
+                    .readings
+                    .iter()
+                    .find(|r| Dialect::detect(api, "POST", &r.key).is_inspected()),
+            };
+            if let Some(r) = api_path {
+                ctx.path = r.clean.clone();
+                ctx.clean_path = Some(r.clean.clone());
+            }
+        }
+        if self.ws_begin(session, ctx, &policy, &identity) {
+            return Ok(false);
+        }
+        if mcp_control {
+            // MCP's own GET (the server's event stream, inspected as MCP
+            // messages) and DELETE (the session's end) carry no body to
+            // judge; refusing them reads as "session not found" to clients.
+            ctx.dialect = if method == "GET" {
+                Dialect::Mcp
+            } else {
+                Dialect::Passthrough
+            };
+            return Ok(false);
         }
 
         if ctx.dialect.is_inspected() {
@@ -848,6 +904,15 @@ impl ProxyHttp for Gateway {
             );
             req.insert_header("host", route.upstream.host_header())?;
         }
+        if let Some(tr) = ctx.trace.as_mut() {
+            let address = match &ctx.forward {
+                Some(t) => t.authority(),
+                None => route.upstream.address(),
+            };
+            for (k, v) in tr.upstream_start(&address) {
+                req.insert_header(k, v)?;
+            }
+        }
         // Gateway-only headers stay here (the permit header is configurable).
         if let Some(p) = &ctx.policy {
             req.remove_header(p.file.approvals.permit_header.as_str());
@@ -863,6 +928,11 @@ impl ProxyHttp for Gateway {
         }
         if ctx.dialect.is_inspected() {
             req.remove_header("accept-encoding");
+        }
+        if ctx.ws.is_some() {
+            // Compressed frames could not be read: the offer is withdrawn,
+            // so the upstream speaks plain frames.
+            req.remove_header("sec-websocket-extensions");
         }
         match &ctx.req {
             RequestBody::Prefetched {
@@ -894,6 +964,12 @@ impl ProxyHttp for Gateway {
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        if self
+            .ws_client_bytes(session, body, end_of_stream, ctx)
+            .await?
+        {
+            return Ok(());
+        }
         // The request is still going out: the first-byte clock restarts.
         ctx.watch.request_sent();
         match &mut ctx.req {
@@ -961,15 +1037,23 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
     ) -> Result<()> {
         ctx.upstream_status = Some(resp.status.as_u16());
-        let stream = is_event_stream(
-            resp.headers
+        if let Some(tr) = &ctx.trace {
+            tr.upstream_status(resp.status.as_u16());
+        }
+        let status = resp.status.as_u16();
+        if status == 101 {
+            // An upgraded connection (a WebSocket) lives as long as it is used.
+            ctx.watch.finish();
+        } else if !resp.status.is_informational() {
+            let ct = resp
+                .headers
                 .get("content-type")
-                .and_then(|v| v.to_str().ok()),
-        );
-        if !resp.status.is_informational() {
+                .and_then(|v| v.to_str().ok());
+            let streamed =
+                is_event_stream(ct) || is_json_array_stream(ctx.dialect, &ctx.path, status, ct);
             // Only inspected non-stream answers are held whole (a total deadline).
             ctx.watch
-                .head_received(ctx.dialect.is_inspected() && !stream);
+                .head_received(ctx.dialect.is_inspected() && !streamed);
         }
         if let Some(sent) = ctx.upstream_sent {
             let latency = sent.elapsed();
@@ -982,7 +1066,7 @@ impl ProxyHttp for Gateway {
                     .observe(latency.as_secs_f64());
             }
         }
-        if !ctx.dialect.is_inspected() {
+        if !ctx.dialect.is_inspected() || self.ws_upstream_response(resp, ctx)? {
             return Ok(());
         }
         // Decoded here and forwarded decoded: scanners never see
@@ -1002,7 +1086,9 @@ impl ProxyHttp for Gateway {
             .headers
             .get("content-type")
             .and_then(|v| v.to_str().ok());
-        if is_event_stream(ct) {
+        let array = !is_event_stream(ct)
+            && is_json_array_stream(ctx.dialect, &ctx.path, resp.status.as_u16(), ct);
+        if is_event_stream(ct) || array {
             // Inspected in flight, event by event (see `stream`).
             let policy = ctx.policy.clone().expect("policy pinned in request_filter");
             // Streamed calls are judged in the request's session, like
@@ -1012,7 +1098,8 @@ impl ProxyHttp for Gateway {
                 None => Arc::new(NoSession),
             };
             let rewriter =
-                StreamRewriter::new(ctx.dialect, policy, self.app.masker.clone(), &ctx.id, hooks);
+                StreamRewriter::new(ctx.dialect, policy, self.app.masker.clone(), &ctx.id, hooks)
+                    .map(|rw| if array { rw.json_array() } else { rw });
             if let Some(mut rw) = rewriter {
                 rw.set_rpc_id(ctx.rpc_id.clone());
                 ctx.stream = Some(Box::new(rw));
@@ -1061,7 +1148,12 @@ impl ProxyHttp for Gateway {
             ctx.watch.finish();
             // The last chunk acknowledges the request: its audit record
             // must be on disk first.
-            let status = session.response_written().map(|r| r.status.as_u16());
+            // pingora may write the header and the last chunk together,
+            // after this filter: then the upstream's status is the answer.
+            let status = session
+                .response_written()
+                .map(|r| r.status.as_u16())
+                .or(ctx.upstream_status);
             self.seal_audit_blocking(ctx, status);
         }
         result
@@ -1085,6 +1177,13 @@ impl ProxyHttp for Gateway {
     ) -> Result<()> {
         ctx.watch.attach(fd);
         Ok(())
+    }
+
+    /// pingora's own log lines: method and path only. The query string may
+    /// hold an API key (Gemini clients send `?key=`).
+    fn request_summary(&self, session: &Session, _ctx: &Ctx) -> String {
+        let req = session.req_header();
+        format!("{} {}", req.method, req.uri.path())
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
@@ -1112,6 +1211,14 @@ impl Gateway {
         let report = rw.report();
         if let Some(g) = &ctx.gate {
             g.commit(&report);
+        }
+        if let Some(tr) = &ctx.trace {
+            let start = std::time::SystemTime::now() - rw.busy();
+            tr.response_inspected(
+                start,
+                report.decision.as_str(),
+                &rule_ids(std::slice::from_ref(&report)),
+            );
         }
         ctx.reports.push(report);
     }
@@ -1167,6 +1274,7 @@ impl Gateway {
         let app = &self.app;
         // A stream that did not end (client gone, upstream failed).
         self.close_stream(ctx);
+        self.ws_close(ctx);
         let route = ctx
             .route
             .as_ref()
@@ -1186,7 +1294,8 @@ impl Gateway {
         if !ctx.audited {
             let status = ctx
                 .answered
-                .or_else(|| session.response_written().map(|r| r.status.as_u16()));
+                .or_else(|| session.response_written().map(|r| r.status.as_u16()))
+                .or(ctx.upstream_status);
             let event = self.audit_event(ctx, status);
             if let Err(err) = app.store.append_audit(&event) {
                 tracing::error!(error = %err, "audit write failed");
@@ -1195,7 +1304,31 @@ impl Gateway {
         if let Some(e) = e {
             tracing::debug!(request_id = %ctx.id, error = %e, "request ended with error");
         }
+        if let Some(tr) = ctx.trace.take() {
+            tr.routed(&route, dialect, &ctx.path);
+            let status = ctx
+                .answered
+                .or_else(|| session.response_written().map(|r| r.status.as_u16()))
+                .or(ctx.upstream_status);
+            tr.end(
+                status,
+                decision.as_str(),
+                &rule_ids(&ctx.reports),
+                e.map(|e| e.etype().as_str().to_string()),
+            );
+        }
     }
+}
+
+/// The rule ids of the findings in these reports, each once.
+fn rule_ids(reports: &[StageReport]) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for f in reports.iter().flat_map(|r| r.findings.iter()) {
+        if !ids.contains(&f.rule_id) {
+            ids.push(f.rule_id.clone());
+        }
+    }
+    ids
 }
 
 /// `request`, `request+response`, or `passthrough` for uninspected traffic.

@@ -25,3 +25,4 @@ pub mod timeouts;
 pub mod tls;
 pub mod transparent;
 pub mod tunnel;
+pub mod ws;

@@ -37,11 +37,12 @@ pub fn parse(dialect: Dialect, raw: &[u8], status: u16) -> Result<Value, String>
 }
 
 /// What an API's bodies must be: an object for the LLM APIs, an object or
-/// a batch of objects for MCP (JSON-RPC). HTTP tools take any JSON.
+/// a batch of objects for MCP (JSON-RPC) and Gemini (a buffered stream is
+/// an array of answers). HTTP tools take any JSON.
 pub fn shape_error(dialect: Dialect, body: &Value) -> Option<String> {
     let ok = match dialect {
         Dialect::HttpTool | Dialect::Passthrough => true,
-        Dialect::Mcp => match body {
+        Dialect::Mcp | Dialect::Gemini => match body {
             Value::Object(_) => true,
             Value::Array(items) => !items.is_empty() && items.iter().all(Value::is_object),
             _ => false,
@@ -172,6 +173,14 @@ pub fn withheld_body(dialect: Dialect, message: &str, request_id: &str, rpc_id: 
             "tool_choice": "auto",
             "tools": [],
         }),
+        Dialect::Gemini => json!({
+            "candidates": [{
+                "index": 0,
+                "content": {"role": "model", "parts": [{"text": message}]},
+                "finishReason": "STOP",
+            }],
+            "modelVersion": "asg-gateway",
+        }),
         Dialect::AnthropicMessages => json!({
             "id": format!("msg_asg_{request_id}"),
             "type": "message",
@@ -225,6 +234,7 @@ mod tests {
             Dialect::OpenaiChat,
             Dialect::OpenaiResponses,
             Dialect::AnthropicMessages,
+            Dialect::Gemini,
             Dialect::Mcp,
         ] {
             let why = parse(d, raw, 200).unwrap_err();

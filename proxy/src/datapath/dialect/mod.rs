@@ -6,7 +6,9 @@
 //! core decided; they never decide.
 
 pub mod anthropic;
+pub mod code_mode;
 mod fallback;
+pub mod gemini;
 mod joined;
 pub mod mcp;
 pub mod openai_chat;
@@ -27,6 +29,8 @@ pub enum Dialect {
     OpenaiChat,
     OpenaiResponses,
     AnthropicMessages,
+    /// Google Gemini `generateContent` / `streamGenerateContent`.
+    Gemini,
     Mcp,
     HttpTool,
     /// Not inspected (unknown path on a known upstream, or a GET).
@@ -41,6 +45,8 @@ pub enum ApiKind {
     Openai,
     /// Anthropic: `/messages`.
     Anthropic,
+    /// Google Gemini: `…/models/{model}:generateContent` and friends.
+    Gemini,
     /// Any of the above, chosen by path.
     Auto,
     /// MCP over streamable HTTP: every POST is JSON-RPC.
@@ -50,10 +56,11 @@ pub enum ApiKind {
 }
 
 impl Dialect {
-    pub const ALL: [Dialect; 6] = [
+    pub const ALL: [Dialect; 7] = [
         Dialect::OpenaiChat,
         Dialect::OpenaiResponses,
         Dialect::AnthropicMessages,
+        Dialect::Gemini,
         Dialect::Mcp,
         Dialect::HttpTool,
         Dialect::Passthrough,
@@ -64,6 +71,7 @@ impl Dialect {
             Dialect::OpenaiChat => "openai_chat",
             Dialect::OpenaiResponses => "openai_responses",
             Dialect::AnthropicMessages => "anthropic_messages",
+            Dialect::Gemini => "gemini",
             Dialect::Mcp => "mcp",
             Dialect::HttpTool => "http_tool",
             Dialect::Passthrough => "passthrough",
@@ -72,13 +80,15 @@ impl Dialect {
 
     /// Pick the dialect for a request. `path` excludes the query string
     /// (Claude Code sends `/v1/messages?beta=true`) and is already
-    /// normalised ([`crate::datapath::path_norm`]). A method is read
-    /// without case: some servers do.
+    /// normalised ([`crate::datapath::path_norm`]). Path and method are
+    /// read without case: some servers do.
     pub fn detect(kind: ApiKind, method: &str, path: &str) -> Dialect {
         if !method.eq_ignore_ascii_case("POST") {
             return Dialect::Passthrough;
         }
-        let path = path.trim_end_matches('/');
+        // Without case, like the routes.
+        let lower = path.trim_end_matches('/').to_ascii_lowercase();
+        let path = lower.as_str();
         let openai = || {
             if path.ends_with("/chat/completions") {
                 Some(Dialect::OpenaiChat)
@@ -92,10 +102,12 @@ impl Dialect {
             path.ends_with("/messages")
                 .then_some(Dialect::AnthropicMessages)
         };
+        let gemini = || gemini::is_model_method(path).then_some(Dialect::Gemini);
         let found = match kind {
             ApiKind::Openai => openai(),
             ApiKind::Anthropic => anthropic(),
-            ApiKind::Auto => openai().or_else(anthropic),
+            ApiKind::Gemini => gemini(),
+            ApiKind::Auto => gemini().or_else(openai).or_else(anthropic),
             ApiKind::Mcp => Some(Dialect::Mcp),
             ApiKind::HttpTool => Some(Dialect::HttpTool),
         };
@@ -115,6 +127,7 @@ impl Dialect {
             Dialect::OpenaiChat => openai_chat::request_subject(body),
             Dialect::OpenaiResponses => openai_responses::request_subject(body),
             Dialect::AnthropicMessages => anthropic::request_subject(body),
+            Dialect::Gemini => gemini::request_subject(body),
             Dialect::Mcp => mcp::request_subject(body),
             Dialect::HttpTool => {
                 let mut s = Subject::default();
@@ -131,6 +144,7 @@ impl Dialect {
             Dialect::OpenaiChat => openai_chat::response_subject(body),
             Dialect::OpenaiResponses => openai_responses::response_subject(body),
             Dialect::AnthropicMessages => anthropic::response_subject(body),
+            Dialect::Gemini => gemini::response_subject(body),
             Dialect::Mcp => mcp::response_subject(body),
             Dialect::HttpTool => {
                 let mut s = Subject::default();
@@ -149,6 +163,7 @@ impl Dialect {
             Dialect::OpenaiChat => openai_chat::refuse_tool_calls(body, blocked, message),
             Dialect::OpenaiResponses => openai_responses::refuse_tool_calls(body, blocked, message),
             Dialect::AnthropicMessages => anthropic::refuse_tool_calls(body, blocked, message),
+            Dialect::Gemini => gemini::refuse_tool_calls(body, blocked, message),
             _ => {}
         }
     }
@@ -159,6 +174,7 @@ impl Dialect {
             Dialect::OpenaiChat => openai_chat::withhold_text(body, message),
             Dialect::OpenaiResponses => openai_responses::withhold_text(body, message),
             Dialect::AnthropicMessages => anthropic::withhold_text(body, message),
+            Dialect::Gemini => gemini::withhold_text(body, message),
             Dialect::Mcp => mcp::withhold_result(body, message),
             _ => {
                 *body = json!({ "error": { "message": message, "code": "asg_blocked" } });
@@ -174,6 +190,7 @@ impl Dialect {
                 "error": { "type": kind.anthropic_type(), "message": message },
                 "request_id": request_id,
             }),
+            Dialect::Gemini => gemini::error_body(kind, message, request_id),
             Dialect::Mcp => mcp::error_body(&Value::Null, kind, message, request_id),
             _ => json!({
                 "error": {
@@ -378,6 +395,20 @@ mod tests {
             Dialect::Passthrough
         );
         assert_eq!(Dialect::detect(ApiKind::Mcp, "POST", "/mcp"), Dialect::Mcp);
+        for kind in [ApiKind::Auto, ApiKind::Gemini] {
+            assert_eq!(
+                Dialect::detect(
+                    kind,
+                    "POST",
+                    "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
+                ),
+                Dialect::Gemini
+            );
+        }
+        assert_eq!(
+            Dialect::detect(ApiKind::Gemini, "POST", "/v1/chat/completions"),
+            Dialect::Passthrough
+        );
     }
 
     #[test]

@@ -19,6 +19,9 @@ impl Gateway {
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<Option<Duration>> {
+        if self.ws_server_bytes(body, end_of_stream, ctx) {
+            return Ok(None);
+        }
         let decoded = match ctx.watch.fired() {
             // The watchdog cut the upstream off: a close-delimited body
             // "ends" here, but it is not complete.
@@ -48,6 +51,9 @@ impl Gateway {
                 }
                 // Before the audit record is sealed with the last chunk.
                 self.close_stream(ctx);
+            }
+            if let Some(tr) = ctx.trace.as_mut() {
+                tr.usage_in_stream(&out);
             }
             // An empty chunk holds back without ending the response.
             *body = (!out.is_empty() || !end_of_stream).then_some(out);
