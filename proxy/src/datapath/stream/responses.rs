@@ -276,8 +276,11 @@ impl ResponsesStream {
                         }
                     }
                 }
+                // Masked first, then the text copies set to what the
+                // deltas said (masking a masked text again is not exact).
+                let masked = cx.redact_value(&mut v);
                 let fixed = self.fix_copies(&mut v);
-                let modified = cx.redact_value(&mut v) || !self.replaced.is_empty() || fixed;
+                let modified = masked || !self.replaced.is_empty() || fixed;
                 self.send_modified(&name, v, &ev.raw, modified, cx, out);
             }
             "error" => {
@@ -485,8 +488,9 @@ impl ResponsesStream {
         cx: &mut Cx,
         out: &mut BytesMut,
     ) {
+        let masked = cx.redact_value(&mut v);
         let fixed = self.fix_copies(&mut v);
-        let modified = cx.redact_value(&mut v) || fixed;
+        let modified = masked || fixed;
         self.send_modified(name, v, raw, modified, cx, out);
     }
 
