@@ -4,6 +4,7 @@
 //! answers, parser differentials (duplicate keys, path spellings, non-object bodies), secrets
 //! outside the extracted fields or split across parts, HTTP/1.0 and pipelining, hanging upstreams.
 
+use asg_e2e::codings::{client_view, encode};
 use asg_e2e::http::{self, RawResponse};
 use asg_e2e::scripted::{Framing, Reply, Request, ScriptedUpstream};
 use asg_e2e::{Dialect, Gateway, GatewayOptions, FAKE_AWS_KEY};
@@ -56,67 +57,6 @@ fn chat_stream(text: &str) -> String {
         chunk(json!({"role": "assistant", "content": text}), Value::Null),
         chunk(json!({}), json!("stop"))
     )
-}
-
-/// Apply `codings` (a `Content-Encoding` value) to `data`, in order.
-fn encode(codings: &str, data: &[u8]) -> Vec<u8> {
-    let mut out = data.to_vec();
-    for c in codings.split(',').map(str::trim) {
-        out = match c {
-            "gzip" => {
-                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                e.write_all(&out).unwrap();
-                e.finish().unwrap()
-            }
-            "deflate" => {
-                let mut e =
-                    flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
-                e.write_all(&out).unwrap();
-                e.finish().unwrap()
-            }
-            "br" => {
-                let mut o = Vec::new();
-                {
-                    let mut w = brotli::CompressorWriter::new(&mut o, 4096, 5, 22);
-                    w.write_all(&out).unwrap();
-                }
-                o
-            }
-            "zstd" => zstd::stream::encode_all(&out[..], 1).unwrap(),
-            other => panic!("test encoder has no {other}"),
-        };
-    }
-    out
-}
-
-/// What a client that decodes whatever `Content-Encoding` says would read.
-fn client_view(resp: &http::Resp) -> String {
-    let mut body = resp.body.clone();
-    if let Some(codings) = resp.header("content-encoding") {
-        for c in codings.rsplit(',').map(str::trim) {
-            let mut out = Vec::new();
-            let ok = match c {
-                "gzip" => flate2::read::MultiGzDecoder::new(&body[..])
-                    .read_to_end(&mut out)
-                    .is_ok(),
-                "deflate" => flate2::read::ZlibDecoder::new(&body[..])
-                    .read_to_end(&mut out)
-                    .is_ok(),
-                "br" => brotli::Decompressor::new(&body[..], 4096)
-                    .read_to_end(&mut out)
-                    .is_ok(),
-                "zstd" => zstd::stream::read::Decoder::new(&body[..])
-                    .and_then(|mut d| d.read_to_end(&mut out))
-                    .is_ok(),
-                _ => false,
-            };
-            if !ok {
-                break;
-            }
-            body = out;
-        }
-    }
-    String::from_utf8_lossy(&body).into_owned()
 }
 
 /// Encoded answers: `x-test-coding` names the coding, `x-test-stream` asks for SSE. The body

@@ -302,7 +302,7 @@ pub fn inspect_request_with(
     let mut report = StageReport::new(Stage::Request);
     let policy = ins.policy;
     let mut body = match strict_json::from_slice(raw) {
-        Ok(v) => match response_guard::shape_error(ins.dialect, &v) {
+        Ok(v) => match response_guard::request_shape_error(ins.dialect, &v) {
             None => v,
             Some(why) => return refuse_request(ins, report, &format!("request {why}")),
         },

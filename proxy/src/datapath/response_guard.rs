@@ -65,6 +65,16 @@ pub fn shape_error(dialect: Dialect, body: &Value) -> Option<String> {
     })
 }
 
+/// What a request body must be: what an answer must be, except that a
+/// Gemini request is always one object (only its buffered stream answers
+/// are arrays; an array request would reach the API uninspected).
+pub fn request_shape_error(dialect: Dialect, body: &Value) -> Option<String> {
+    match dialect {
+        Dialect::Gemini => shape_error(Dialect::OpenaiChat, body),
+        d => shape_error(d, body),
+    }
+}
+
 /// What to send instead of a response body that could not be parsed
 /// (`why`), with the stage report updated.
 pub fn unparseable(
@@ -224,6 +234,11 @@ mod tests {
         assert!(shape_error(Dialect::Mcp, &json!([])).is_some());
         assert!(shape_error(Dialect::Mcp, &json!([1])).is_some());
         assert!(shape_error(Dialect::HttpTool, &json!("text")).is_none());
+        // Gemini answers a buffered stream with an array; its requests are objects.
+        assert!(shape_error(Dialect::Gemini, &json!([{}])).is_none());
+        assert!(request_shape_error(Dialect::Gemini, &json!([{}])).is_some());
+        assert!(request_shape_error(Dialect::Gemini, &json!({})).is_none());
+        assert!(request_shape_error(Dialect::Mcp, &json!([{"id": 1}])).is_none());
     }
 
     #[test]
