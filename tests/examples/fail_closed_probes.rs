@@ -97,6 +97,12 @@ fn chat_sse(text: &str) -> String {
     )
 }
 
+fn gemini_answer(text: &str) -> String {
+    json!({"candidates": [{"index": 0, "content": {"role": "model", "parts": [{"text": text}]},
+        "finishReason": "STOP"}]})
+    .to_string()
+}
+
 /// The answer in `x-probe-body` (base64-free: the probes send JSON-safe text), encoded per
 /// `x-probe-coding`, as SSE when `x-probe-sse`, stalled per `x-probe-hang`.
 fn upstream() -> ScriptedUpstream {
@@ -132,6 +138,12 @@ fn upstream() -> ScriptedUpstream {
                     r = r.framing(Framing::Chunked);
                 }
                 return r;
+            }
+            "gemini-coding" => {
+                let plain = gemini_answer(&text);
+                let coding = h("x-probe-coding");
+                return Reply::new(200, "application/json", encode(&coding, plain.as_bytes()))
+                    .header("content-encoding", &coding);
             }
             "body" => ("application/json", h("x-probe-body").into_bytes()),
             "text" => ("text/plain", text.clone().into_bytes()),
@@ -409,6 +421,61 @@ fn main() {
             Err(e) => e,
         },
     );
+
+    // Gemini (`generateContent`), the same probes on its own routes.
+    let gen = "/v1beta/models/gemini-2.5-flash:generateContent";
+    let gemini_req =
+        json!({"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}).to_string();
+    for coding in ["deflate", "zstd", "gzip, gzip"] {
+        let r = p.post(
+            gen,
+            &[("x-probe", "gemini-coding"), ("x-probe-coding", coding)],
+            &gemini_req,
+        );
+        row(&format!("2 Gemini answer `{coding}`"), p.answer(r));
+    }
+    let g = gemini_answer(&format!("the key is {KEY}"));
+    let g_open = &g[..g.len() - 1];
+    for (name, body) in [
+        (
+            "3 Gemini answer with a `NaN` member",
+            format!("{g_open},\"x\":NaN}}"),
+        ),
+        ("3 Gemini answer truncated", g[..g.len() - 20].to_string()),
+        (
+            "6 Gemini answer with a duplicate key",
+            format!("{g_open},\"candidates\":[]}}"),
+        ),
+    ] {
+        let r = p.post(
+            gen,
+            &[("x-probe", "body"), ("x-probe-body", &body)],
+            &gemini_req,
+        );
+        row(name, p.answer(r));
+    }
+    let g_dup = format!(
+        r#"{{"contents":[{{"role":"user","parts":[{{"text":"key {KEY}","text":"hi"}}]}}]}}"#
+    );
+    row(
+        "6 Gemini request with a duplicate key",
+        p.request(gen, &g_dup),
+    );
+    let g_key =
+        json!({"contents": [{"role": "user", "parts": [{"text": format!("my key {KEY}")}]}]});
+    row(
+        "6 Gemini request as a top-level array",
+        p.request(gen, &json!([g_key.clone()]).to_string()),
+    );
+    for path in [
+        "/v1beta/models/gemini-2.5-flash%3AgenerateContent",
+        "/V1BETA/MODELS/gemini-2.5-flash:generateContent",
+    ] {
+        row(
+            &format!("6 Gemini path `{path}`, key in the prompt"),
+            p.request(path, &g_key.to_string()),
+        );
+    }
 
     let body = chat.clone();
     let raw = exchange(
