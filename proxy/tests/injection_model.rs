@@ -39,7 +39,11 @@ fn shipped_weights_reproduce_the_classifier_metrics() {
     for (set, file) in SETS {
         let card = card(file);
         let samples = samples(set);
-        assert_eq!(card["samples"].as_u64(), Some(samples.len() as u64), "{set}");
+        assert_eq!(
+            card["samples"].as_u64(),
+            Some(samples.len() as u64),
+            "{set}"
+        );
         let got = metrics::classifier_metrics(&dev, &samples);
         assert_eq!(
             got["model"], card["classifier"]["model"],
