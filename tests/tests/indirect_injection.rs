@@ -144,6 +144,23 @@ fn the_classifier_alone_catches_what_no_phrase_rule_lists() {
     assert_eq!(resp.status, 200, "{}", resp.text());
 }
 
+/// The production profile masks e-mail addresses in what it forwards
+/// (`allow_with_redaction`): the one change a clean document may see. Puts
+/// the e-mail's address back where a mask stands.
+fn unmask_email(body: &str) -> String {
+    const MASK: &str = "[REDACTED:pii_email:";
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some(i) = rest.find(MASK) {
+        let end = i + rest[i..].find(']').expect("a closed mask");
+        out.push_str(&rest[..i]);
+        out.push_str("dana@northwind.example");
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[test]
 fn clean_documents_in_tool_results_pass_in_every_dialect() {
     let upstream = MockUpstream::start();
@@ -157,10 +174,11 @@ fn clean_documents_in_tool_results_pass_in_every_dialect() {
                 assert_eq!(resp.status, 200, "{d:?} stream={stream}: {}", resp.text());
                 let got = upstream.requests_to(d.path());
                 assert_eq!(got.len(), 1, "{d:?}: forwarded once");
-                let forwarded: Value = serde_json::from_slice(&got[0].body_bytes()).unwrap();
+                let forwarded = String::from_utf8(got[0].body_bytes()).unwrap();
+                let forwarded: Value = serde_json::from_str(&unmask_email(&forwarded)).unwrap();
                 assert_eq!(
                     forwarded, sent,
-                    "{d:?}: a clean request is forwarded as sent"
+                    "{d:?}: a clean request is forwarded as sent (but for the masked address)"
                 );
                 if stream {
                     assert!(resp.is_event_stream(), "{d:?}");
@@ -222,9 +240,13 @@ fn mcp_results_with_planted_instructions_are_withheld_json_and_sse() {
             let result = flat(doc);
             let (resp, answer) = mcp_call(&gw, &result, sse_mode);
             assert_eq!(resp.status, 200);
+            let text = answer["result"]["content"][0]["text"]
+                .as_str()
+                .unwrap_or_default();
             assert_eq!(
-                answer["result"]["content"][0]["text"], result,
-                "sse={sse_mode}: a clean result passes unchanged"
+                unmask_email(text),
+                result,
+                "sse={sse_mode}: a clean result passes unchanged (but for the masked address)"
             );
         }
     }
