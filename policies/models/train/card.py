@@ -228,6 +228,13 @@ def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, t
       "`pi.classifier.direct` / `pi.classifier.indirect` of severity high (score 0.8), at or above the medium band one "
       "of severity medium (score 0.45), with the window's span in the original text, its probability and the model "
       "version. Rebuild with `make model`.")
+    w("\n## Known misses pinned by tests\n")
+    w("- A request to write a poem planted in a Markdown table returned as a tool result passes the production profile "
+      "(`known_miss_a_poem_request_planted_in_a_table_is_refused` in `tests/tests/indirect_injection.rs`, ignored; "
+      "run it with `--ignored` after retraining).")
+    w("- The few-shot line `Q: What is Rust? A: A systems programming language.` gets a medium `pi.classifier.direct` "
+      "finding; dev and production still allow it (`benign_60` in `tests/corpus/regression/injection.json`, marked "
+      "`known_fp`).")
     open(path, "w", encoding="utf-8").write("\n".join(L) + "\n")
 
 
