@@ -144,10 +144,9 @@ pub async fn submit(
             json!({ "field": "action_target" }),
         );
     }
-    let agent_id = match clip(&req.agent_id, 256) {
-        a if !a.is_empty() => a,
-        _ if caller.auth_enabled => caller.credential.clone(),
-        _ => String::new(),
+    let agent_id = match caller.agent_for(&req.agent_id) {
+        Ok(a) => a,
+        Err((status, code, message, details)) => return error(status, code, &message, details),
     };
     let app = &s.app;
     let policy = app.policy.current();
@@ -293,10 +292,17 @@ pub async fn resolve(
     Json(answer).into_response()
 }
 
-pub async fn get_one(State(s): State<Shared>, Path(id): Path<String>) -> Response {
+/// One approval. An agent key sees only its own agent's approvals (others
+/// are "not found", which says nothing about whether they exist).
+pub async fn get_one(
+    State(s): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    let mine = |a: &Approval| caller.agent.as_ref().is_none_or(|me| *me == a.agent_id);
     match s.app.store.approval_get(&id, now_ms()) {
-        Ok(Some(a)) => Json(approval_view(&a, None)).into_response(),
-        Ok(None) => error(404, "not_found", "approval_id not found", json!({})),
+        Ok(Some(a)) if mine(&a) => Json(approval_view(&a, None)).into_response(),
+        Ok(_) => error(404, "not_found", "approval_id not found", json!({})),
         Err(e) => unavailable(e),
     }
 }
