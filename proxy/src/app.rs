@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::datapath::forward::Forwarding;
+use crate::datapath::inspect_slots::InspectSlots;
 use crate::datapath::resolve::Resolver;
 use crate::datapath::route::RouteTable;
 use crate::decision::policy::store::PolicyStore;
@@ -29,6 +30,8 @@ pub struct App {
     /// Keys the binding fingerprints of approvals (derived from the mask
     /// key, so fingerprints are stable across restarts).
     pub binding_key: [u8; 32],
+    /// Bounds inspection work in flight (proxy and inspect API).
+    pub inspect_slots: InspectSlots,
 }
 
 impl App {
@@ -44,12 +47,30 @@ impl App {
             .map_err(|e| format!("cannot load policy: {e}"))?;
         let policy = PolicyStore::new(policy, &config.policy, policy_dir, metrics.clone());
         let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
+        let limits = &config.limits;
+        store.caps.set(
+            limits.max_sessions,
+            limits.max_agents,
+            limits.max_pending_approvals,
+        );
+        let evicted = metrics.limits.evicted.clone();
+        store.caps.observe(Arc::new(move |scope, reason, n| {
+            evicted.with_label_values(&[scope, reason]).inc_by(n)
+        }));
         let mask_key = load_or_create_mask_key(&config.data_dir)?;
         let masker = Masker::new(mask_key);
         let binding_key = derive_binding_key(&mask_key);
         let routes = RouteTable::new(&config.effective_routes())?;
         let forwarding = Forwarding::new(&config)?;
+        let limits = &config.limits;
+        let inspect_slots = InspectSlots::new(
+            limits.inspect_slots(),
+            limits.inspect_queue,
+            limits.inspect_wait(),
+            metrics.limits.slots.clone(),
+        );
         Ok(Arc::new(App {
+            inspect_slots,
             config,
             policy,
             store: Arc::new(store),

@@ -208,6 +208,12 @@ pub fn judge_calls_with(
                             .reasons
                             .push(format!("Denied by an operator (approval {approval_id})."));
                     }
+                    Settled::Refused { reason } => {
+                        decision = Decision::Block;
+                        action = CallAction::Refuse;
+                        // First: it is what the refusal message quotes.
+                        assessment.evaluation.reasons.insert(0, reason.clone());
+                    }
                     Settled::Pending { .. } | Settled::Unavailable => {}
                 }
                 s

@@ -10,6 +10,7 @@ pub mod front;
 pub mod gateway;
 pub mod hooks;
 pub mod identity;
+pub mod inspect_slots;
 pub mod iptables;
 pub mod resolve;
 pub mod route;

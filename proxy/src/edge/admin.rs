@@ -160,7 +160,30 @@ async fn inspect_tool_call(
     run_inspect(s, req.into(), caller).await
 }
 
+/// An inspection slot for the inspect API, or the 503 to answer with.
+pub async fn inspect_slot(s: &Shared) -> Result<crate::datapath::inspect_slots::Slot, Response> {
+    let slots = &s.app.inspect_slots;
+    slots
+        .acquire(crate::datapath::inspect_slots::Surface::InspectApi)
+        .await
+        .map_err(|why| {
+            let mut r = error(
+                503,
+                "inspect_busy",
+                &slots.busy_message(why),
+                json!({ "retry_after_seconds": slots.retry_after_secs() }),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, slots.retry_after_secs().into());
+            r
+        })
+}
+
 async fn run_inspect(s: Shared, req: InspectInputRequest, caller: Caller) -> Response {
+    let slot = match inspect_slot(&s).await {
+        Ok(slot) => slot,
+        Err(busy) => return busy,
+    };
     // Large inputs are scanned on the blocking pool, not an I/O thread.
     let big = req.user_input.len() + req.model_output.len() > 64 * 1024;
     let result = if big {
@@ -172,6 +195,7 @@ async fn run_inspect(s: Shared, req: InspectInputRequest, caller: Caller) -> Res
     } else {
         inspect(&s.app, &req, &caller)
     };
+    drop(slot);
     let resp = match result {
         Ok(resp) => resp,
         Err(e) => return api_error(e),

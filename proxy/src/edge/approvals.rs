@@ -156,7 +156,10 @@ pub async fn submit(
         action_type.clone(),
         Value::String(target.clone()),
     ));
-    let assessment = assess(&policy, &subject, Masking::None);
+    let assessment = match super::admin::inspect_slot(&s).await {
+        Ok(_slot) => assess(&policy, &subject, Masking::None),
+        Err(busy) => return busy,
+    };
     if assessment.decision == Decision::Block {
         return error(
             409,
@@ -209,6 +212,14 @@ pub async fn submit(
     };
     let opened = match app.store.approval_open(&template, now) {
         Ok(o) => o,
+        Err(e @ crate::state::StoreError::PendingCap { cap }) => {
+            app.metrics
+                .approvals
+                .with_label_values(&["refused_cap"])
+                .inc();
+            let (status, code, message, details) = super::inspect_api::pending_cap(cap, &e);
+            return error(status, code, &message, details);
+        }
         Err(e) => return unavailable(e),
     };
     if let Err(e) = app.store.durable().await {

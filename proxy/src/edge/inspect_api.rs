@@ -481,7 +481,15 @@ fn judge_in_session(
                 Some(req.approval_token.as_str()),
                 now,
             )
-            .map_err(store_error)?;
+            .map_err(|e| {
+                if matches!(e, crate::state::StoreError::PendingCap { .. }) {
+                    app.metrics
+                        .approvals
+                        .with_label_values(&["refused_cap"])
+                        .inc();
+                }
+                store_error(e)
+            })?;
         match gate {
             Gate::Released {
                 approval,
@@ -695,12 +703,25 @@ fn clip(s: &str) -> String {
 }
 
 fn store_error(e: crate::state::StoreError) -> ApiError {
+    if let crate::state::StoreError::PendingCap { cap } = e {
+        return pending_cap(cap, &e);
+    }
     tracing::error!(error = %e, "state write failed");
     (
         503,
         "state_unavailable",
         "the gateway could not record this decision; nothing was decided".to_string(),
         json!({}),
+    )
+}
+
+/// Too many approvals wait already: refused, clearly (nothing was decided).
+pub fn pending_cap(cap: usize, e: &dyn std::fmt::Display) -> ApiError {
+    (
+        429,
+        "too_many_pending_approvals",
+        e.to_string(),
+        json!({ "max_pending_approvals": cap }),
     )
 }
 
