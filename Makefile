@@ -2,12 +2,13 @@
 CARGO ?= cargo
 VENV  := .venv
 
-.PHONY: help run build release venv node-deps test test-rust test-python lint bench bench-load bench-inspect bench-criterion bench-stream test-e2e-mock clean-data
+.PHONY: help run build release venv node-deps test test-rust test-python lint fuzz bench bench-load bench-inspect bench-criterion bench-stream test-e2e-mock clean-data
 
 help:
 	@echo "make run            run the gateway: proxy 127.0.0.1:8080, admin 127.0.0.1:9090, dev profile, state in ./data"
 	@echo "make test           everything CI runs: unit + end-to-end (Rust) + SDK tests (Python)"
 	@echo "make lint           cargo fmt --check and clippy -D warnings"
+	@echo "make fuzz           AFL++ on every fuzz target, FUZZ_SECONDS each [60] (FUZZ_TARGETS to pick)"
 	@echo "make bench          load benchmarks (wrk, loopback: proxy and /inspect/tool-call) and criterion benchmarks"
 	@echo "make bench-stream   streams: added time to first event and memory per open stream"
 	@echo "make build          cargo build --workspace --bins (asg, mock-upstream)"
@@ -45,6 +46,13 @@ test-python: build venv node-deps
 test-e2e-mock: build venv
 	$(CARGO) test -p asg-e2e
 	$(VENV)/bin/pytest -q tests/python
+
+# Coverage-guided fuzzing on stable Rust (cargo-afl, installed when missing).
+# `make test` replays the same targets on their seeds (proxy/fuzz/tests/smoke.rs).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) proxy/fuzz/run.sh $(FUZZ_TARGETS)
 
 lint:
 	$(CARGO) fmt --all -- --check

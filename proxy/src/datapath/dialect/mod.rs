@@ -10,7 +10,7 @@ mod fallback;
 pub mod mcp;
 pub mod openai_chat;
 pub mod openai_responses;
-mod redact_walk;
+pub mod redact_walk;
 
 pub use redact_walk::redact_json;
 

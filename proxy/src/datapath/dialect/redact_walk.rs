@@ -12,7 +12,7 @@ use serde_json::Value;
 
 /// Keys whose string values are protocol data, never user content. Listed
 /// explicitly: a blanket `*_id` rule would skip `aws_access_key_id`.
-const OPAQUE_KEYS: &[&str] = &[
+pub const OPAQUE_KEYS: &[&str] = &[
     "id",
     "call_id",
     "tool_call_id",
@@ -46,9 +46,11 @@ const OPAQUE_KEYS: &[&str] = &[
 ];
 
 /// Keys whose string value is itself JSON (OpenAI tool arguments).
-const JSON_STRING_KEYS: &[&str] = &["arguments"];
+pub const JSON_STRING_KEYS: &[&str] = &["arguments"];
 
-const MAX_DEPTH: usize = 64;
+/// Below this depth the walk knows protocol fields; deeper, every string
+/// is content (no legitimate body nests protocol data that deep).
+pub const MAX_DEPTH: usize = 64;
 
 /// Mask in place; returns what was masked (empty: body untouched).
 pub fn redact_json(value: &mut Value, redactor: &Redactor, masker: &Masker) -> Vec<MaskEvent> {
@@ -67,7 +69,7 @@ fn walk(
     depth: usize,
 ) -> bool {
     if depth > MAX_DEPTH {
-        return false;
+        return walk_deep(v, r, m, events);
     }
     match v {
         Value::String(s) => {
@@ -108,6 +110,33 @@ fn walk(
     }
 }
 
+/// Below [`MAX_DEPTH`]: every string is content, masked as text, walked
+/// with an explicit stack (skipping it would forward whatever hides this
+/// deep unmasked; recursing further could exhaust the stack).
+fn walk_deep(v: &mut Value, r: &Redactor, m: &Masker, events: &mut Vec<MaskEvent>) -> bool {
+    let mut changed = false;
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(s) => {
+                if let Some(red) = r.redact(s, m) {
+                    *s = red.text;
+                    for e in red.events {
+                        if !events.contains(&e) {
+                            events.push(e);
+                        }
+                    }
+                    changed = true;
+                }
+            }
+            Value::Array(items) => stack.extend(items.iter_mut()),
+            Value::Object(map) => stack.extend(map.values_mut()),
+            _ => {}
+        }
+    }
+    changed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +166,19 @@ mod tests {
         )
         .unwrap();
         assert!(args["k"].as_str().unwrap().starts_with("[REDACTED:"));
+    }
+
+    #[test]
+    fn no_depth_hides_a_secret() {
+        let policy = Policy::load("dev", None).unwrap();
+        let masker = Masker::new([1; 32]);
+        let mut body = json!({"id": "AKIAIOSFODNN7EXAMPLE", "content": "key AKIAIOSFODNN7EXAMPLE"});
+        for _ in 0..100 {
+            body = json!({ "messages": [body] });
+        }
+        let events = redact_json(&mut body, &policy.redactor, &masker);
+        assert_eq!(events.len(), 1);
+        let text = body.to_string();
+        assert!(!text.contains("AKIAIOSFODNN7EXAMPLE"), "{text}");
     }
 }
