@@ -13,7 +13,8 @@ cd "$(dirname "$0")/../.."
 SHAPES=("${@:-A}")
 command -v /usr/bin/time >/dev/null || { echo "/usr/bin/time is not installed (apt-get install -y time)"; exit 2; }
 
-cargo build --release -q -p asg -p asg-e2e --bins
+cargo build --release -q -p asg-e2e --bins
+[ -n "${ASG_BIN:-}" ] || cargo build --release -q -p asg
 ASG=${ASG_BIN:-target/release/asg}
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT

@@ -209,6 +209,22 @@ mod tests {
         assert!(s.acquire(Surface::InspectApi).await.is_ok());
     }
 
+    /// Response filters are synchronous: they wait with the worker handed
+    /// over to the runtime, and the wait is bounded the same way.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn synchronous_callers_wait_in_the_runtime() {
+        let s = slots(1, 4, 50);
+        let held = s.acquire(Surface::Request).await.unwrap();
+        assert_eq!(
+            s.acquire_blocking(Surface::Response).err(),
+            Some(Busy::TimedOut)
+        );
+        drop(held);
+        let got = s.acquire_blocking(Surface::Response);
+        assert!(got.is_ok());
+        assert_eq!(s.metrics.in_flight.get(), 1);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_released_slot_goes_to_the_waiter() {
         let s = Arc::new(slots(1, 4, 10_000));

@@ -64,7 +64,7 @@ impl RateLimiter {
         if self.per_minute == 0 {
             return 0;
         }
-        (60 + self.per_minute as u64 - 1) / self.per_minute as u64
+        60_u64.div_ceil(self.per_minute as u64)
     }
 
     fn allow_at(&self, key: &str, now: Instant) -> bool {

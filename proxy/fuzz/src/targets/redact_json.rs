@@ -70,7 +70,7 @@ fn build(inp: &mut Input<'_>, budget: &mut usize, depth: usize) -> Value {
             let mut m = Map::new();
             for _ in 0..n {
                 let k = KEYS[inp.below(KEYS.len())];
-                let v = if k == "arguments" && inp.byte() % 2 == 0 {
+                let v = if k == "arguments" && inp.byte() & 1 == 0 {
                     Value::String(build(inp, budget, depth + 1).to_string())
                 } else {
                     build(inp, budget, depth + 1)
@@ -88,7 +88,7 @@ fn build(inp: &mut Input<'_>, budget: &mut usize, depth: usize) -> Value {
             }
             v
         }
-        _ => Value::Bool(inp.byte() % 2 == 0),
+        _ => Value::Bool(inp.byte() & 1 == 0),
     }
 }
 
@@ -146,7 +146,7 @@ fn check(orig: &Value, got: &Value, key: Option<&str>, depth: usize) {
 
 pub fn run(data: &[u8]) {
     let mut inp = Input::new(data);
-    let orig = if inp.byte() % 2 == 0 {
+    let orig = if inp.byte() & 1 == 0 {
         match serde_json::from_slice::<Value>(inp.rest()) {
             Ok(v) => v,
             Err(_) => return,
