@@ -16,7 +16,10 @@ ALL="sse stream dialect redact_json shell decode body_decode policy front"
 TARGETS=${*:-$ALL}
 
 command -v cargo-afl >/dev/null || cargo install cargo-afl --locked
-cargo afl fuzz -h >/dev/null 2>&1 || cargo afl config --build
+# Builds AFL++ once per toolchain; says so (and fails) when already built.
+if ! out=$(cargo afl config --build 2>&1); then
+  grep -q "already built" <<<"$out" || { echo "$out"; exit 1; }
+fi
 
 # Instrumented build in its own target folder (other flags than the usual build).
 CARGO_TARGET_DIR=target/afl cargo afl build --release --features afl -p asg-fuzz --bin asg-afl
