@@ -6,7 +6,9 @@
 
 use super::{dev_policy, masker};
 use crate::input::Input;
-use asg::datapath::dialect::redact_walk::{redact_json, JSON_STRING_KEYS, MAX_DEPTH, OPAQUE_KEYS};
+use asg::datapath::dialect::redact_walk::{
+    is_data_url, redact_json, JSON_STRING_KEYS, MAX_DEPTH, OPAQUE_KEYS,
+};
 use serde_json::{Map, Value};
 
 const WORDS: &[&str] = &[
@@ -100,7 +102,7 @@ fn check(orig: &Value, got: &Value, key: Option<&str>, depth: usize) {
             let deep = depth > MAX_DEPTH;
             if !deep {
                 if let Some(k) = key {
-                    if OPAQUE_KEYS.contains(&k) || o.starts_with("data:") {
+                    if OPAQUE_KEYS.contains(&k) || is_data_url(o) {
                         assert_eq!(o, g, "protocol field {k:?} changed");
                         return;
                     }

@@ -63,9 +63,8 @@ pub fn run(data: &[u8]) {
     let body = inp.rest();
     let whole = events_of(&[body]);
     let split = events_of(&pieces(body, &cuts));
-    let meanings = |e: &Events| -> Vec<String> {
-        e.0.iter().chain(&e.1).map(|r| meaning(r)).collect()
-    };
+    let meanings =
+        |e: &Events| -> Vec<String> { e.0.iter().chain(&e.1).map(|r| meaning(r)).collect() };
     let (a, b) = (meanings(&whole), meanings(&split));
     if let Some(i) = (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i)) {
         panic!(
@@ -82,7 +81,11 @@ pub fn run(data: &[u8]) {
         }
         b
     };
-    assert_eq!(bytes_of(&whole), bytes_of(&split), "chunking changed the bytes");
+    assert_eq!(
+        bytes_of(&whole),
+        bytes_of(&split),
+        "chunking changed the bytes"
+    );
     let bytes: Vec<u8> = whole.0.concat();
     assert!(body.starts_with(&bytes), "events are not the input's bytes");
     let rest = &body[bytes.len()..];

@@ -74,7 +74,7 @@ fn walk(
     match v {
         Value::String(s) => {
             if let Some(k) = key {
-                if OPAQUE_KEYS.contains(&k) || s.starts_with("data:") {
+                if OPAQUE_KEYS.contains(&k) || is_data_url(s) {
                     return false;
                 }
                 if JSON_STRING_KEYS.contains(&k) {
@@ -108,6 +108,24 @@ fn walk(
         }),
         _ => false,
     }
+}
+
+/// A base64 `data:` URL (inline media): `data:<type>;base64,<base64>`.
+/// Only the real thing is skipped; text that merely starts with `data:`
+/// (an assistant answer, a log line) is content and is masked.
+pub fn is_data_url(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix("data:") else {
+        return false;
+    };
+    let Some((meta, payload)) = rest.split_once(',') else {
+        return false;
+    };
+    meta.ends_with(";base64")
+        && meta.len() <= 256
+        && !meta.contains(|c: char| c.is_whitespace())
+        && payload
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'))
 }
 
 /// Below [`MAX_DEPTH`]: every string is content, masked as text, walked
@@ -166,6 +184,29 @@ mod tests {
         )
         .unwrap();
         assert!(args["k"].as_str().unwrap().starts_with("[REDACTED:"));
+    }
+
+    /// Found by the stream fuzz target: text starting with `data:` was
+    /// taken for inline media and never masked.
+    #[test]
+    fn only_real_data_urls_are_skipped() {
+        assert!(is_data_url("data:image/png;base64,iVBORw0KGgo="));
+        assert!(!is_data_url("data: my key is AKIAIOSFODNN7EXAMPLE"));
+        assert!(!is_data_url("data:text/plain,AKIAIOSFODNN7EXAMPLE"));
+        assert!(!is_data_url("data:image/png;base64,abc def"));
+        let policy = Policy::load("dev", None).unwrap();
+        let masker = Masker::new([1; 32]);
+        let mut body = json!({"content": "data: key AKIAIOSFODNN7EXAMPLE",
+            "image_url": {"url": "data:image/png;base64,QUtJQUlPU0ZPRE5ON0VYQU1QTEU="}});
+        redact_json(&mut body, &policy.redactor, &masker);
+        assert!(
+            body["content"].as_str().unwrap().contains("[REDACTED:"),
+            "{body}"
+        );
+        assert_eq!(
+            body["image_url"]["url"],
+            "data:image/png;base64,QUtJQUlPU0ZPRE5ON0VYQU1QTEU="
+        );
     }
 
     #[test]
