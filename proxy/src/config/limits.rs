@@ -11,7 +11,8 @@ use std::time::Duration;
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Bodies inspected at once, proxy and inspect API together
-    /// (0 = twice the number of CPUs).
+    /// (0 = the number of CPUs, at least 2). Inspection is CPU work: more
+    /// slots than cores add memory (several times each body), not speed.
     pub inspect_concurrency: usize,
     /// Requests that may wait for an inspection slot; beyond, 503 at once.
     pub inspect_queue: usize,
@@ -43,7 +44,7 @@ impl Default for LimitsConfig {
 pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "ASG_INSPECT_CONCURRENCY",
-        "bodies inspected at once, 0 = 2 x CPUs [0]",
+        "bodies inspected at once, 0 = number of CPUs (at least 2) [0]",
     ),
     (
         "ASG_INSPECT_QUEUE",
@@ -112,10 +113,10 @@ impl LimitsConfig {
         Ok(())
     }
 
-    /// Inspection slots: the configured number, or twice the CPUs.
+    /// Inspection slots: the configured number, or the CPUs (at least 2).
     pub fn inspect_slots(&self) -> usize {
         match self.inspect_concurrency {
-            0 => 2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get().max(2)),
             n => n,
         }
     }
