@@ -97,3 +97,36 @@ fn a_streamed_number_waits_for_the_word_that_makes_it_a_phone_number() {
         "{text}"
     );
 }
+
+/// A body the gateway masks is re-serialised; its numbers came back one
+/// unit off in the last place (found by the redaction fuzz target).
+#[test]
+fn a_masked_body_keeps_its_numbers_exactly() {
+    let upstream = MockUpstream::start();
+    let gw = Gateway::start(GatewayOptions::new(upstream.base_url()).policy("dev"));
+    let raw = format!(
+        r#"{{"model":"gpt-4o","messages":[{{"role":"user","content":"key {FAKE_AWS_KEY}"}}],"metadata":{{"big":2.5444444444444446e35,"ratio":0.30000000000000004}}}}"#
+    );
+    let r = http::send(
+        "POST",
+        &format!("{}/v1/chat/completions", gw.proxy_url()),
+        &[("content-type", "application/json")],
+        Some(raw.as_bytes()),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent = upstream.requests_to("/v1/chat/completions");
+    let forwarded = sent[0].body_text();
+    assert!(
+        !forwarded.contains(FAKE_AWS_KEY),
+        "masked, so re-serialised"
+    );
+    let exact: f64 = "2.5444444444444446e35".parse().unwrap();
+    let v: Value = serde_json::from_str(forwarded).unwrap();
+    let got = v["metadata"]["big"].as_f64().unwrap();
+    assert_eq!(
+        got.to_bits(),
+        exact.to_bits(),
+        "{got:e} != {exact:e} in {forwarded}"
+    );
+    assert_eq!(v["metadata"]["ratio"].as_f64(), Some(0.30000000000000004));
+}
