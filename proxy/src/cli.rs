@@ -6,7 +6,8 @@ use crate::decision::policy::{Policy, PolicySource};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
-mod forward;
+pub(crate) mod forward;
+mod kube;
 
 #[derive(Parser)]
 #[command(
@@ -50,6 +51,16 @@ enum Command {
     /// transparent listener (or, with --remove, the rules that undo them).
     Iptables(forward::IptablesArgs),
     // --- end forward proxy ---
+    // --- Kubernetes ---
+    /// Serve the sidecar-injecting mutating admission webhook (HTTPS, POST /inject).
+    Injector(kube::InjectorArgs),
+    /// Inject the sidecar into a YAML stream offline (Pods, Deployments,
+    /// StatefulSets, Jobs, CronJobs …), like the webhook would.
+    KubeInject(kube::KubeInjectArgs),
+    /// What the injected init container runs: the CA trust bundle and, in
+    /// transparent mode, the redirect rules.
+    PodInit(kube::PodInitArgs),
+    // --- end Kubernetes ---
     /// Work with the audit log.
     Audit {
         #[command(subcommand)]
@@ -120,6 +131,9 @@ pub fn main() -> i32 {
         Command::Ca { command } => forward::ca(command),
         Command::Env(args) => forward::env(args),
         Command::Iptables(args) => forward::iptables(args),
+        Command::Injector(args) => kube::injector(args),
+        Command::KubeInject(args) => kube::kube_inject(args),
+        Command::PodInit(args) => kube::pod_init(args),
     }
 }
 

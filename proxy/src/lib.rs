@@ -8,6 +8,7 @@
 //!   Extracts what to inspect, asks the core, enforces the answer.
 //! * [`state`]: sessions, approvals and audit on sled.
 //! * [`edge`]: the admin listener: health, metrics, inspect and operator API.
+//! * [`kube`]: the Kubernetes sidecar injector (webhook, `kube-inject`, `pod-init`).
 //! * [`app`] and [`config`] wire them together; [`cli`] is the `asg` command.
 
 pub mod app;
@@ -16,5 +17,6 @@ pub mod config;
 pub mod datapath;
 pub mod decision;
 pub mod edge;
+pub mod kube;
 pub mod state;
 pub mod util;

@@ -155,6 +155,8 @@ pub fn load(paths: &CaPaths) -> Result<LocalCa, String> {
             tracing::warn!(path = %paths.key.display(), "the CA key is readable by group or others; chmod 600 it");
         }
     }
+    // PKCS#1 and SEC1 keys (Helm's genCA, openssl) are rewrapped as PKCS#8.
+    let key_pem = super::keyfmt::pkcs8_pem(&key_pem).unwrap_or(key_pem);
     let key = KeyPair::from_pem(&key_pem).map_err(|e| {
         format!(
             "CA key {} is not a PKCS#8 PEM key ({e}); convert it with `openssl pkcs8 -topk8 -nocrypt`",

@@ -4,6 +4,7 @@
 
 pub mod accept;
 pub mod ca;
+pub mod keyfmt;
 pub mod leaf;
 
 pub use accept::{Interceptor, Resolution};

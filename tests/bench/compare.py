@@ -1,0 +1,276 @@
+#!/usr/bin/env python3
+"""Side-by-side load comparison on loopback, in one run with alternating rounds:
+
+* the mock upstream directly,
+* nginx (Debian package) as a plain reverse proxy in front of the same mock,
+* asg with full inspection, audit mode `always` and `decisions`,
+
+for 1 KiB and 16 KiB chat completions and for SSE streams. For each target it prints the median over
+the rounds of req/s, p50/p99 latency and the proxy's CPU time per request (utime + stime from
+`/proc/<pid>/stat`, all nginx processes summed), and asg's resident memory after the run.
+
+wrk, the mock, the proxy under test and the kernel share the machine, so absolute numbers move with
+whatever else runs; the ratios within one run are the figures to quote.
+
+Usage: tests/bench/compare.py [--duration 8] [--rounds 3] [--connections 32] [--policy production]
+       [--workloads 1k,16k,sse] [--baseline OTHER_ASG_BINARY]   (run through `make bench-compare`)
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = ROOT / "target" / "release"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+WORKLOADS = {
+    # name: (request text bytes, response bytes, stream)
+    "1k": (900, 1024, False),
+    "16k": (15 * 1024, 16 * 1024, False),
+    "sse": (900, 4096, True),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, what: str, timeout: float = 15.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            v = pred()
+            if v:
+                return v
+        except OSError:
+            pass
+        time.sleep(0.05)
+    sys.exit(f"bench-compare: {what} did not come up within {timeout:.0f} s")
+
+
+def cpu_ticks(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Target:
+    def __init__(self, name: str, url: str, pids_fn):
+        self.name, self.url, self.pids_fn = name, url, pids_fn
+        self.rounds: dict[str, list[dict]] = {}
+
+
+def start_mock(work: Path) -> tuple[subprocess.Popen, str]:
+    out = open(work / "mock.out", "w+")
+    p = subprocess.Popen([str(BIN / "mock-upstream"), "--listen", "127.0.0.1:0"], stdout=out,
+                         stderr=open(work / "mock.err", "w"))
+
+    def addr():
+        out.seek(0)
+        m = re.search(r"LISTENING (\S+)", out.read())
+        return m.group(1) if m else None
+    return p, wait_for(addr, "mock upstream")
+
+
+def start_nginx(work: Path, mock: str) -> tuple[subprocess.Popen, int]:
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    port = free_port()
+    conf = work / "nginx.conf"
+    (work / "nginx").mkdir()
+    os.chmod(work, 0o755)  # nginx workers drop root; they must reach their temp paths
+    conf.write_text(f"""
+worker_processes {os.cpu_count()};
+pid {work}/nginx/nginx.pid;
+error_log {work}/nginx/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {work}/nginx/body;
+    proxy_temp_path {work}/nginx/proxy;
+    fastcgi_temp_path {work}/nginx/fastcgi;
+    uwsgi_temp_path {work}/nginx/uwsgi;
+    scgi_temp_path {work}/nginx/scgi;
+    upstream mock {{ server {mock}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port};
+        client_max_body_size 10m;
+        client_body_buffer_size 1m;  # keep request bodies in memory, as asg does
+        location / {{
+            proxy_pass http://mock;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+        }}
+    }}
+}}
+""")
+    p = subprocess.Popen([nginx, "-p", str(work / "nginx"), "-c", str(conf), "-g", "daemon off;"],
+                         stdout=subprocess.DEVNULL, stderr=open(work / "nginx.err", "w"))
+    wait_for(lambda: socket.create_connection(("127.0.0.1", port), timeout=0.2).close() or True, "nginx")
+    return p, port
+
+
+def start_asg(work: Path, mock: str, name: str, sync: str, policy: str, binary: Path) -> tuple[subprocess.Popen, int]:
+    port, admin = free_port(), free_port()
+    env = dict(os.environ, ASG_LISTEN=f"127.0.0.1:{port}", ASG_ADMIN_LISTEN=f"127.0.0.1:{admin}",
+               ASG_UPSTREAM=f"http://{mock}", ASG_DATA_DIR=str(work / name), ASG_POLICY=policy,
+               ASG_POLICY_DIR=str(ROOT / "policies"), ASG_AUDIT_SYNC=sync, ASG_LOG="warn")
+    p = subprocess.Popen([str(binary), "run"], env=env, stdout=open(work / f"{name}.out", "w"),
+                         stderr=open(work / f"{name}.err", "w"))
+    wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{admin}/ready", timeout=0.5).status == 200,
+             name)
+    return p, port
+
+
+def children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [pid] + [int(x) for x in out.split()]
+
+
+def lua_script(work: Path, name: str, req_bytes: int, resp_bytes: int, stream: bool) -> Path:
+    text = ("Summarize the following meeting notes for the team. " * (req_bytes // 50 + 1))[:req_bytes]
+    body = {"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": text}]}
+    if stream:
+        body["stream"] = True
+    path = work / f"{name}.lua"
+    path.write_text(
+        "wrk.method = \"POST\"\n"
+        f"wrk.body = {json.dumps(json.dumps(body))}\n"
+        "wrk.headers[\"Content-Type\"] = \"application/json\"\n"
+        "wrk.headers[\"x-mock-scenario\"] = \"big\"\n"
+        f"wrk.headers[\"x-mock-size\"] = \"{resp_bytes}\"\n")
+    return path
+
+
+def parse_wrk(text: str) -> dict:
+    def latency(p):
+        m = re.search(r"\s%s%%\s+([\d.]+)(us|ms|s)\b" % p, text)
+        v, u = float(m.group(1)), m.group(2)
+        return v / 1000 if u == "us" else v * 1000 if u == "s" else v
+    reqs = int(re.search(r"(\d+) requests in", text).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)), "p50": latency(50),
+            "p99": latency(99), "requests": reqs, "non2xx": int(bad.group(1)) if bad else 0,
+            "sockerr": sum(int(x) for x in errs.groups()) if errs else 0}
+
+
+def run_wrk(url: str, script: Path, duration: int, conns: int) -> dict:
+    out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{duration}s", "--latency", "-s", str(script),
+                          f"{url}/v1/chat/completions"], capture_output=True, text=True, check=True).stdout
+    return parse_wrk(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--duration", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--policy", default="production")
+    ap.add_argument("--workloads", default="1k,16k,sse")
+    ap.add_argument("--json", help="also write the raw results here")
+    ap.add_argument("--baseline", type=Path,
+                    help="another asg binary (say, main's) run beside this one as base-always/base-decisions")
+    args = ap.parse_args()
+    for tool in ("wrk", "nginx"):
+        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
+            sys.exit(f"bench-compare: {tool} is not installed (apt-get install -y {tool})")
+
+    work = Path(tempfile.mkdtemp(prefix="asg-bench-"))
+    procs = []
+    try:
+        mock, mock_addr = start_mock(work)
+        procs.append(mock)
+        ngx, ngx_port = start_nginx(work, mock_addr)
+        procs.append(ngx)
+        targets = [Target("direct", f"http://{mock_addr}", lambda: [mock.pid]),
+                   Target("nginx", f"http://127.0.0.1:{ngx_port}", lambda: children(ngx.pid))]
+        asgs = {}
+        runs = [("asg-always", "always", BIN / "asg"), ("asg-decisions", "decisions", BIN / "asg")]
+        if args.baseline:
+            runs += [("base-always", "always", args.baseline), ("base-decisions", "decisions", args.baseline)]
+        for name, sync, binary in runs:
+            p, port = start_asg(work, mock_addr, name, sync, args.policy, binary)
+            procs.append(p)
+            asgs[name] = p
+            targets.append(Target(name, f"http://127.0.0.1:{port}", lambda p=p: [p.pid]))
+
+        workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+        for w in workloads:
+            script = lua_script(work, w, *WORKLOADS[w])
+            for t in targets:  # warm-up: connections, caches, lazy statics
+                subprocess.run(["wrk", "-t1", "-c4", "-d1s", "-s", str(script), f"{t.url}/v1/chat/completions"],
+                               capture_output=True, check=True)
+            for r in range(args.rounds):
+                order = targets if r % 2 == 0 else list(reversed(targets))
+                for t in order:
+                    pids = t.pids_fn()
+                    before = cpu_ticks(pids)
+                    res = run_wrk(t.url, script, args.duration, args.connections)
+                    used = cpu_ticks(pids) - before
+                    res["cpu_us"] = used / CLK_TCK * 1e6 / max(res["requests"], 1)
+                    t.rounds.setdefault(w, []).append(res)
+                    if res["non2xx"] or res["sockerr"]:
+                        print(f"warning: {t.name} {w} round {r}: {res['non2xx']} non-2xx, "
+                              f"{res['sockerr']} socket errors", file=sys.stderr)
+
+        print(f"\nbench-compare: policy {args.policy}, wrk -t2 -c{args.connections} -d{args.duration}s, "
+              f"median of {args.rounds} alternating rounds, {os.cpu_count()} CPUs")
+        raw = {}
+        for w in workloads:
+            med = {t.name: {k: statistics.median(r[k] for r in t.rounds[w])
+                            for k in ("rps", "p50", "p99", "cpu_us")} for t in targets}
+            raw[w] = med
+            d, n = med["direct"], med["nginx"]
+            req, resp, stream = WORKLOADS[w]
+            print(f"\n{w}: request ~{req} B, response {resp} B{' as SSE' if stream else ''}")
+            print(f"{'':15} {'req/s':>9} {'x direct':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11} "
+                  f"{'x nginx CPU':>12}")
+            for t in targets:
+                m = med[t.name]
+                cpu_ratio = f"{m['cpu_us'] / n['cpu_us']:.1f}" if t.name != "direct" else ""
+                print(f"{t.name:15} {m['rps']:9.0f} {m['rps'] / d['rps']:9.2f} {m['p50']:8.3f} {m['p99']:8.3f} "
+                      f"{m['cpu_us']:11.1f} {cpu_ratio:>12}")
+        print("\n(CPU us/req of 'direct' is the mock's own CPU; of the proxies, their own process CPU only.)")
+        for name, p in asgs.items():
+            print(f"{name} resident memory after the run: {rss_mib(p.pid):.0f} MiB")
+        if args.json:
+            Path(args.json).write_text(json.dumps(raw, indent=2))
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
