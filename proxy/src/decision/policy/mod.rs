@@ -248,11 +248,7 @@ impl Policy {
         base_dir: Option<&Path>,
     ) -> Result<Policy, PolicyError> {
         let origin = source.to_string();
-        let file: PolicyFile =
-            toml::from_str(text).map_err(|e| PolicyError::from_toml(&origin, text, &e))?;
-        validate(&file).map_err(|(section, key, msg)| {
-            PolicyError::semantic(&origin, text, section, key, msg)
-        })?;
+        let file = Policy::parse(text, &origin)?;
         let detectors = Detectors::compile(&file, base_dir)
             .map_err(|msg| PolicyError::semantic(&origin, text, "", "", msg))?;
         let redactor = Redactor::new(
@@ -269,6 +265,17 @@ impl Policy {
             detectors,
             redactor,
         })
+    }
+
+    /// Parse and validate a profile without compiling its detectors (the
+    /// cheap half of [`compile`](Self::compile)).
+    pub fn parse(text: &str, origin: &str) -> Result<PolicyFile, PolicyError> {
+        let file: PolicyFile =
+            toml::from_str(text).map_err(|e| PolicyError::from_toml(origin, text, &e))?;
+        validate(&file).map_err(|(section, key, msg)| {
+            PolicyError::semantic(origin, text, section, key, msg)
+        })?;
+        Ok(file)
     }
 
     /// Load by profile name (`dev`, `production`, `strict`) or by path.
