@@ -2,7 +2,9 @@
 CARGO ?= cargo
 VENV  := .venv
 
-.PHONY: help run build release venv node-deps kube-tools test test-rust test-python test-kube lint fuzz bench bench-load bench-inspect bench-criterion bench-stream bench-compare test-e2e-mock clean-data
+# Set-up steps (deps*, venv, node-deps, agents) install only what is missing; `make run` and `make test`
+# run them first, so on a fresh Debian machine these two commands are all it takes.
+.PHONY: help deps deps-build run build release venv node-deps agents kube-tools test test-rust test-python test-kube lint fuzz bench bench-load bench-inspect bench-criterion bench-stream bench-compare test-e2e-mock clean-data
 
 help:
 	@echo "make run            run the gateway: proxy 127.0.0.1:8080, admin 127.0.0.1:9090, dev profile, state in ./data"
@@ -15,15 +17,23 @@ help:
 	@echo "make build          cargo build --workspace --bins (asg, mock-upstream)"
 	@echo "make venv           create/update .venv from tests/python/requirements.txt"
 	@echo "make node-deps      install the Node SDK test dependencies (tests/node, npm ci)"
+	@echo "make agents         install the pinned agent CLIs the tests drive (tests/agents, npm ci)"
+	@echo "make deps           install the Debian packages the tests need (as root or with sudo)"
 	@echo "make test-kube      Helm chart, injector webhook and deploy/ tests (tools in .ci-tools)"
 
-run: release
+deps:
+	@.ci/deps.sh test
+
+deps-build:
+	@.ci/deps.sh build
+
+run: deps-build release
 	ASG_POLICY=$${ASG_POLICY:-dev} ASG_DATA_DIR=$${ASG_DATA_DIR:-data} target/release/asg run
 
-release:
+release: deps-build
 	$(CARGO) build --release -p asg
 
-build:
+build: deps-build
 	$(CARGO) build --workspace --bins
 
 venv:
@@ -35,14 +45,22 @@ tests/node/node_modules/.package-lock.json: tests/node/package-lock.json
 
 node-deps: tests/node/node_modules/.package-lock.json
 
-test: build venv node-deps test-rust test-python test-kube
+# Claude Code, Codex CLI and Gemini CLI at pinned versions (tests/python/test_real_agents.py);
+# npm's cache makes a reinstall after a lock change quick. No install scripts: the tests run
+# Claude Code's native binary through its wrapper.
+tests/agents/node_modules/.package-lock.json: tests/agents/package-lock.json
+	npm ci --prefix tests/agents --no-audit --no-fund --ignore-scripts
+
+agents: tests/agents/node_modules/.package-lock.json
+
+test: deps build venv node-deps agents test-rust test-python test-kube
 
 # The console test drives headless Chromium (apt-get install chromium chromium-driver);
 # here a missing browser is a failure, not a skip.
 test-rust: build
 	ASG_REQUIRE_BROWSER=1 $(CARGO) test --workspace
 
-test-python: build venv node-deps
+test-python: build venv node-deps agents
 	$(VENV)/bin/pytest -q tests/python
 
 # Kubernetes: helm (npm, pinned sha256) and kubernetes-validate in .ci-tools/.

@@ -225,6 +225,9 @@ fn run(config_path: Option<PathBuf>) -> i32 {
         Err(e) => return fail(format!("cannot listen on {}: {e}", config.listen)),
     }
 
+    if let Err(e) = crate::telemetry::Telemetry::init_from_env() {
+        return fail(e);
+    }
     let app = match App::build(config) {
         Ok(a) => a,
         Err(e) => return fail(e),

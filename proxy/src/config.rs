@@ -30,6 +30,8 @@ pub struct Config {
     pub upstream: String,
     /// Upstream for Anthropic's `/v1/messages` when no route is configured.
     pub anthropic_upstream: Option<String>,
+    /// Upstream for Gemini's `/v1beta/…` when no route is configured.
+    pub gemini_upstream: Option<String>,
     /// Extra CA (PEM) trusted for upstream TLS, besides the system roots.
     pub upstream_ca: Option<PathBuf>,
     /// Worker threads for the proxy (0 = number of CPUs).
@@ -191,6 +193,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             upstream: "https://api.openai.com".to_string(),
             anthropic_upstream: None,
+            gemini_upstream: None,
             upstream_ca: None,
             threads: 0,
             log_format: LogFormat::Text,
@@ -226,6 +229,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "ASG_ANTHROPIC_UPSTREAM",
         "upstream for /v1/messages [ASG_UPSTREAM if set, else https://api.anthropic.com]",
+    ),
+    (
+        "ASG_GEMINI_UPSTREAM",
+        "upstream for Gemini's /v1beta [ASG_UPSTREAM if set, else https://generativelanguage.googleapis.com]",
     ),
     ("ASG_POLICY", "policy profile name or path [dev]"),
     (
@@ -337,9 +344,15 @@ impl Config {
             if self.anthropic_upstream.is_none() {
                 self.anthropic_upstream = Some(u.clone());
             }
+            if self.gemini_upstream.is_none() {
+                self.gemini_upstream = Some(u.clone());
+            }
         }
         if let Some(u) = get("ASG_ANTHROPIC_UPSTREAM").filter(|x| !x.is_empty()) {
             self.anthropic_upstream = Some(u);
+        }
+        if let Some(u) = get("ASG_GEMINI_UPSTREAM").filter(|x| !x.is_empty()) {
+            self.gemini_upstream = Some(u);
         }
         if let Some(d) = get("ASG_POLICY_DIR").filter(|x| !x.is_empty()) {
             self.policy_dir = PathBuf::from(d);
@@ -579,6 +592,18 @@ impl Config {
                 host: None,
                 upstream: self.upstream.clone(),
                 api: ApiKind::Auto,
+                strip_prefix: false,
+                tool_name: None,
+            },
+            RouteConfig {
+                name: "gemini".to_string(),
+                prefix: "/v1beta".to_string(),
+                host: None,
+                upstream: self
+                    .gemini_upstream
+                    .clone()
+                    .unwrap_or_else(|| "https://generativelanguage.googleapis.com".to_string()),
+                api: ApiKind::Gemini,
                 strip_prefix: false,
                 tool_name: None,
             },

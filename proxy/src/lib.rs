@@ -9,6 +9,7 @@
 //! * [`state`]: sessions, approvals and audit on sled.
 //! * [`edge`]: the admin listener: health, metrics, inspect and operator API.
 //! * [`kube`]: the Kubernetes sidecar injector (webhook, `kube-inject`, `pod-init`).
+//! * [`telemetry`]: OpenTelemetry traces over OTLP (off unless configured).
 //! * [`app`] and [`config`] wire them together; [`cli`] is the `asg` command.
 
 pub mod app;
@@ -19,4 +20,5 @@ pub mod decision;
 pub mod edge;
 pub mod kube;
 pub mod state;
+pub mod telemetry;
 pub mod util;

@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod http;
 pub mod metrics;
 pub mod mock;
+pub mod otlp;
 pub mod sse;
 pub mod upstream;
 pub mod util;

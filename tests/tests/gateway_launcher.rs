@@ -168,7 +168,8 @@ fn startup_failure_reports_exit_status_and_stderr() {
     let err = Gateway::try_start(
         GatewayOptions::new("http://127.0.0.1:9")
             .env("FAKE_ASG_READY_AFTER_MS", "60000")
-            .ready_timeout(Duration::from_millis(500))
+            // Long enough for the stand-in's interpreter to start on a loaded machine.
+            .ready_timeout(Duration::from_millis(3000))
             .bin(fake_asg()),
     )
     .err()

@@ -28,7 +28,7 @@ pub enum CaCommand {
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum EnvFormat {
-    /// `export NAME='value'` lines for `eval "$(asg env)"`.
+    /// `export NAME=value` lines for `eval "$(asg env)"` (values single-quoted where the shell needs it).
     Shell,
     /// `NAME=value` lines (docker --env-file, Kubernetes, systemd).
     Dotenv,

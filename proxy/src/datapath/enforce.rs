@@ -113,6 +113,26 @@ impl StageReport {
     }
 }
 
+/// The reasons of a record made of several stages. An assessment that
+/// found nothing says so; beside another stage's findings that line is
+/// wrong for the record as a whole, so it is left out there.
+pub fn record_reasons(reports: &[StageReport]) -> Vec<String> {
+    let any_findings = reports.iter().any(|r| !r.findings.is_empty());
+    let mut out: Vec<String> = Vec::new();
+    for r in reports {
+        for reason in &r.reasons {
+            if (any_findings && reason == NO_FINDINGS) || out.contains(reason) {
+                continue;
+            }
+            out.push(reason.clone());
+        }
+    }
+    out
+}
+
+/// What the decision core says when it found nothing.
+const NO_FINDINGS: &str = "No security findings detected.";
+
 /// What happens to one tool call on the wire (ordered by strictness).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum CallAction {
@@ -583,6 +603,28 @@ mod tests {
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap()
+    }
+
+    #[test]
+    fn records_do_not_say_no_findings_beside_findings() {
+        let p = Policy::load("dev", None).unwrap();
+        let m = Masker::new([0; 32]);
+        let quiet = br#"{"model":"m","messages":[{"role":"user","content":"What is the capital of France?"}]}"#;
+        let (_, q) = inspect_request(&ins(&p, &m, Dialect::OpenaiChat), quiet);
+        assert_eq!(
+            q.reasons,
+            [NO_FINDINGS],
+            "the core's wording for a quiet stage"
+        );
+        let (_, r) = inspect_response(
+            &ins(&p, &m, Dialect::OpenaiChat),
+            &fixture("openai_chat/response_tool_calls.json"),
+            200,
+        );
+        let reasons = record_reasons(&[q.clone(), r]);
+        assert!(!reasons.iter().any(|x| x == NO_FINDINGS), "{reasons:?}");
+        assert!(!reasons.is_empty());
+        assert_eq!(record_reasons(&[q]), [NO_FINDINGS]);
     }
 
     #[test]

@@ -278,6 +278,12 @@ fn builtin_forward_routes() -> Vec<RouteConfig> {
             "https://api.anthropic.com",
             ApiKind::Anthropic,
         ),
+        route(
+            "gemini",
+            Some("generativelanguage.googleapis.com"),
+            "https://generativelanguage.googleapis.com",
+            ApiKind::Gemini,
+        ),
         // Never connected to: forward mode goes where the client asked.
         route("forward", None, "https://forward.invalid", ApiKind::Auto),
     ]

@@ -18,7 +18,7 @@ use super::hooks::{NoSession, SessionHooks};
 use super::identity::Identity;
 use super::route::Route;
 use super::session_gate::SessionGate;
-use super::stream::StreamRewriter;
+use super::stream::{is_json_array_stream, StreamRewriter};
 use crate::app::App;
 use crate::decision::approvals::ApprovalStatus;
 use crate::decision::{Decision, Policy};
@@ -41,6 +41,8 @@ const OFFLOAD_ABOVE: usize = 256 * 1024;
 mod forwarding;
 /// Inspection slots (bounded concurrent inspection).
 mod slots;
+/// Responses WebSocket inspection hooks.
+mod websocket;
 
 pub struct Gateway {
     app: Arc<App>,
@@ -110,6 +112,10 @@ pub struct Ctx {
     forward: Option<ForwardTarget>,
     /// `Retry-After` seconds for an answer the gateway writes (busy).
     retry_after: Option<u64>,
+    /// An inspected Responses WebSocket.
+    ws: Option<Box<crate::datapath::ws::WsConn>>,
+    /// This request's spans, when OpenTelemetry is on.
+    trace: Option<Box<crate::telemetry::RequestTrace>>,
 }
 
 impl Ctx {
@@ -297,6 +303,7 @@ impl Gateway {
         decoded: &[u8],
     ) -> std::result::Result<(RequestAction, StageReport), Denial> {
         let started = Instant::now();
+        let wall = std::time::SystemTime::now();
         let result = if decoded.len() > OFFLOAD_ABOVE {
             let app = self.app.clone();
             let (dialect, id) = (ctx.dialect, ctx.id.clone());
@@ -340,6 +347,10 @@ impl Gateway {
             .observe(started.elapsed().as_secs_f64());
         if let Some(g) = &ctx.gate {
             g.commit(&result.1);
+        }
+        if let Some(tr) = &ctx.trace {
+            let rules = rule_ids(std::slice::from_ref(&result.1));
+            tr.request_inspected(wall, decoded, result.1.decision.as_str(), &rules);
         }
         Ok(result)
     }
@@ -421,11 +432,7 @@ impl Gateway {
             stage: stage_label(ctx),
             decision: ctx.decision().as_str().to_string(),
             total_score: ctx.reports.iter().map(|r| r.score).fold(0.0, f64::max),
-            reasons: ctx
-                .reports
-                .iter()
-                .flat_map(|r| r.reasons.iter().cloned())
-                .collect(),
+            reasons: super::enforce::record_reasons(&ctx.reports),
             findings: ctx
                 .reports
                 .iter()
@@ -519,6 +526,7 @@ impl Gateway {
 
     fn judge_response(&self, ctx: &mut Ctx, raw: &[u8]) -> Option<Vec<u8>> {
         let policy = ctx.policy.clone()?;
+        let wall = std::time::SystemTime::now();
         let status = ctx.upstream_status.unwrap_or(200);
         // Small bodies are cheap; a large one waits for a slot or is withheld.
         let _slot = if raw.len() > OFFLOAD_ABOVE {
@@ -550,6 +558,16 @@ impl Gateway {
             .observe(started.elapsed().as_secs_f64());
         if let Some(g) = &ctx.gate {
             g.commit(&report);
+        }
+        if let Some(tr) = ctx.trace.as_mut() {
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(raw) {
+                tr.usage(&v);
+            }
+            tr.response_inspected(
+                wall,
+                report.decision.as_str(),
+                &rule_ids(std::slice::from_ref(&report)),
+            );
         }
         ctx.reports.push(report);
         out
@@ -594,10 +612,20 @@ impl ProxyHttp for Gateway {
             audited: false,
             forward: None,
             retry_after: None,
+            ws: None,
+            trace: None,
         }
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        if let Some(t) = crate::telemetry::global() {
+            let req = session.req_header();
+            ctx.trace = Some(Box::new(t.begin(
+                req.method.as_str(),
+                req.uri.path(),
+                &req.headers,
+            )));
+        }
         let policy = self.app.policy.current();
         let (method, path) = {
             let req = session.req_header();
@@ -639,9 +667,25 @@ impl ProxyHttp for Gateway {
                 .await;
         };
         ctx.dialect = Dialect::detect(route.api, &method, &path);
+        let mcp_control = route.api == super::dialect::ApiKind::Mcp
+            && matches!(method.as_str(), "GET" | "DELETE");
         ctx.route = Some(route);
         if admission == Admission::Pass {
             ctx.dialect = Dialect::Passthrough;
+            return Ok(false);
+        }
+        if self.ws_begin(session, ctx, &policy, &identity) {
+            return Ok(false);
+        }
+        if mcp_control {
+            // MCP's own GET (the server's event stream, inspected as MCP
+            // messages) and DELETE (the session's end) carry no body to
+            // judge; refusing them reads as "session not found" to clients.
+            ctx.dialect = if method == "GET" {
+                Dialect::Mcp
+            } else {
+                Dialect::Passthrough
+            };
             return Ok(false);
         }
 
@@ -809,6 +853,15 @@ impl ProxyHttp for Gateway {
             );
             req.insert_header("host", route.upstream.host_header())?;
         }
+        if let Some(tr) = ctx.trace.as_mut() {
+            let address = match &ctx.forward {
+                Some(t) => t.authority(),
+                None => route.upstream.address(),
+            };
+            for (k, v) in tr.upstream_start(&address) {
+                req.insert_header(k, v)?;
+            }
+        }
         // Gateway-only headers stay here (the permit header is configurable).
         if let Some(p) = &ctx.policy {
             req.remove_header(p.file.approvals.permit_header.as_str());
@@ -824,6 +877,11 @@ impl ProxyHttp for Gateway {
         }
         if ctx.dialect.is_inspected() {
             req.remove_header("accept-encoding");
+        }
+        if ctx.ws.is_some() {
+            // Compressed frames could not be read: the offer is withdrawn,
+            // so the upstream speaks plain frames.
+            req.remove_header("sec-websocket-extensions");
         }
         match &ctx.req {
             RequestBody::Prefetched {
@@ -854,6 +912,12 @@ impl ProxyHttp for Gateway {
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        if self
+            .ws_client_bytes(session, body, end_of_stream, ctx)
+            .await?
+        {
+            return Ok(());
+        }
         match &mut ctx.req {
             RequestBody::Prefetched { forward } => {
                 // pingora replays the buffered original; send the rewrite instead.
@@ -915,6 +979,9 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
     ) -> Result<()> {
         ctx.upstream_status = Some(resp.status.as_u16());
+        if let Some(tr) = &ctx.trace {
+            tr.upstream_status(resp.status.as_u16());
+        }
         if let Some(sent) = ctx.upstream_sent {
             let latency = sent.elapsed();
             ctx.upstream_latency = Some(latency);
@@ -926,14 +993,16 @@ impl ProxyHttp for Gateway {
                     .observe(latency.as_secs_f64());
             }
         }
-        if !ctx.dialect.is_inspected() {
+        if !ctx.dialect.is_inspected() || self.ws_upstream_response(resp, ctx)? {
             return Ok(());
         }
         let ct = resp
             .headers
             .get("content-type")
             .and_then(|v| v.to_str().ok());
-        if is_event_stream(ct) {
+        let array = !is_event_stream(ct)
+            && is_json_array_stream(ctx.dialect, &ctx.path, resp.status.as_u16(), ct);
+        if is_event_stream(ct) || array {
             // Inspected in flight, event by event (see `stream`).
             let policy = ctx.policy.clone().expect("policy pinned in request_filter");
             // Streamed calls are judged in the request's session, like
@@ -943,7 +1012,8 @@ impl ProxyHttp for Gateway {
                 None => Arc::new(NoSession),
             };
             let rewriter =
-                StreamRewriter::new(ctx.dialect, policy, self.app.masker.clone(), &ctx.id, hooks);
+                StreamRewriter::new(ctx.dialect, policy, self.app.masker.clone(), &ctx.id, hooks)
+                    .map(|rw| if array { rw.json_array() } else { rw });
             if let Some(rw) = rewriter {
                 ctx.stream = Some(Box::new(rw));
                 resp.remove_header("content-length");
@@ -983,7 +1053,12 @@ impl ProxyHttp for Gateway {
         if end_of_stream {
             // The last chunk acknowledges the request: its audit record
             // must be on disk first.
-            let status = session.response_written().map(|r| r.status.as_u16());
+            // pingora may write the header and the last chunk together,
+            // after this filter: then the upstream's status is the answer.
+            let status = session
+                .response_written()
+                .map(|r| r.status.as_u16())
+                .or(ctx.upstream_status);
             self.seal_audit_blocking(ctx, status);
         }
         result
@@ -994,6 +1069,13 @@ impl ProxyHttp for Gateway {
         Ctx: Send + Sync,
     {
         self.on_proxy_failure(session, e, ctx).await
+    }
+
+    /// pingora's own log lines: method and path only. The query string may
+    /// hold an API key (Gemini clients send `?key=`).
+    fn request_summary(&self, session: &Session, _ctx: &Ctx) -> String {
+        let req = session.req_header();
+        format!("{} {}", req.method, req.uri.path())
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
@@ -1021,6 +1103,14 @@ impl Gateway {
         if let Some(g) = &ctx.gate {
             g.commit(&report);
         }
+        if let Some(tr) = &ctx.trace {
+            let start = std::time::SystemTime::now() - rw.busy();
+            tr.response_inspected(
+                start,
+                report.decision.as_str(),
+                &rule_ids(std::slice::from_ref(&report)),
+            );
+        }
         ctx.reports.push(report);
     }
 
@@ -1032,6 +1122,9 @@ impl Gateway {
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<Option<Duration>> {
+        if self.ws_server_bytes(body, end_of_stream, ctx) {
+            return Ok(None);
+        }
         if let Some(rw) = ctx.stream.as_mut() {
             let mut out = match body.take() {
                 Some(chunk) => rw.push(&chunk),
@@ -1046,6 +1139,9 @@ impl Gateway {
                 }
                 // Before the audit record is sealed with the last chunk.
                 self.close_stream(ctx);
+            }
+            if let Some(tr) = ctx.trace.as_mut() {
+                tr.usage_in_stream(&out);
             }
             // An empty chunk holds back without ending the response.
             *body = (!out.is_empty() || !end_of_stream).then_some(out);
@@ -1140,6 +1236,7 @@ impl Gateway {
         let app = &self.app;
         // A stream that did not end (client gone, upstream failed).
         self.close_stream(ctx);
+        self.ws_close(ctx);
         let route = ctx
             .route
             .as_ref()
@@ -1159,7 +1256,8 @@ impl Gateway {
         if !ctx.audited {
             let status = ctx
                 .answered
-                .or_else(|| session.response_written().map(|r| r.status.as_u16()));
+                .or_else(|| session.response_written().map(|r| r.status.as_u16()))
+                .or(ctx.upstream_status);
             let event = self.audit_event(ctx, status);
             if let Err(err) = app.store.append_audit(&event) {
                 tracing::error!(error = %err, "audit write failed");
@@ -1168,7 +1266,31 @@ impl Gateway {
         if let Some(e) = e {
             tracing::debug!(request_id = %ctx.id, error = %e, "request ended with error");
         }
+        if let Some(tr) = ctx.trace.take() {
+            tr.routed(&route, dialect, &ctx.path);
+            let status = ctx
+                .answered
+                .or_else(|| session.response_written().map(|r| r.status.as_u16()))
+                .or(ctx.upstream_status);
+            tr.end(
+                status,
+                decision.as_str(),
+                &rule_ids(&ctx.reports),
+                e.map(|e| e.etype().as_str().to_string()),
+            );
+        }
     }
+}
+
+/// The rule ids of the findings in these reports, each once.
+fn rule_ids(reports: &[StageReport]) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for f in reports.iter().flat_map(|r| r.findings.iter()) {
+        if !ids.contains(&f.rule_id) {
+            ids.push(f.rule_id.clone());
+        }
+    }
+    ids
 }
 
 /// `request`, `request+response`, or `passthrough` for uninspected traffic.

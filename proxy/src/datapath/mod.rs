@@ -20,3 +20,4 @@ pub mod stream;
 pub mod tls;
 pub mod transparent;
 pub mod tunnel;
+pub mod ws;

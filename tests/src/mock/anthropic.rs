@@ -153,6 +153,7 @@ impl Msg {
                 name,
                 args,
                 fragments,
+                ..
             } => {
                 blocks.push(text_block(vec![text_delta(TOOL_PREAMBLE)]));
                 let start = oj!({"type": "tool_use", "id": (self.tool_id.as_str()), "name": name, "input": {}});

@@ -5,14 +5,17 @@
 
 pub mod anthropic;
 pub mod body;
+pub mod gemini;
 pub mod json;
 pub mod mcp;
 pub mod openai_chat;
 pub mod openai_responses;
 pub mod record;
 pub mod scenario;
+pub mod script;
 pub mod sse;
 mod tls;
+pub mod ws;
 
 use crate::oj;
 use body::{MockBody, Plan};
@@ -47,11 +50,14 @@ pub struct Config {
     /// Exit when stdin reaches end of file, i.e. when the launching process dies (even if it is
     /// SIGKILLed and never runs its cleanup).
     pub exit_on_stdin_eof: bool,
+    /// Answer `GET /v1/responses` upgrades with 404 (a server that only
+    /// speaks SSE).
+    pub no_websocket: bool,
 }
 
 pub const USAGE: &str =
     "usage: mock-upstream [--listen 127.0.0.1:0] [--tls-cert PEM --tls-key PEM] \
-[--fixtures DIR] [--record-limit N] [--exit-on-stdin-eof] [--verbose]";
+[--fixtures DIR] [--record-limit N] [--exit-on-stdin-eof] [--no-websocket] [--verbose]";
 
 impl Config {
     pub fn from_args(mut args: impl Iterator<Item = String>) -> Result<Config, String> {
@@ -63,6 +69,7 @@ impl Config {
             record_limit: 1000,
             verbose: std::env::var_os("MOCK_UPSTREAM_VERBOSE").is_some(),
             exit_on_stdin_eof: false,
+            no_websocket: false,
         };
         while let Some(arg) = args.next() {
             let mut value = |name: &str| {
@@ -85,6 +92,7 @@ impl Config {
                 }
                 "--verbose" | "-v" => cfg.verbose = true,
                 "--exit-on-stdin-eof" => cfg.exit_on_stdin_eof = true,
+                "--no-websocket" => cfg.no_websocket = true,
                 "--help" | "-h" => return Err(USAGE.to_string()),
                 other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
             }
@@ -102,11 +110,12 @@ impl Config {
     }
 }
 
-struct State {
+pub(crate) struct State {
     fixtures: HashMap<String, Bytes>,
-    log: RequestLog,
-    next_id: AtomicU64,
+    pub(crate) log: RequestLog,
+    pub(crate) next_id: AtomicU64,
     verbose: bool,
+    no_websocket: bool,
 }
 
 /// Bind, print `LISTENING <addr>` on stdout, and serve forever.
@@ -131,6 +140,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         log: RequestLog::new(cfg.record_limit),
         next_id: AtomicU64::new(1),
         verbose: cfg.verbose,
+        no_websocket: cfg.no_websocket,
     });
     if cfg.exit_on_stdin_eof {
         std::thread::spawn(|| {
@@ -174,13 +184,30 @@ async fn serve<I>(io: I, state: Arc<State>) -> Result<(), String>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |req| {
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let state = state.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(&state, req).await) }
+        async move {
+            if ws::is_upgrade(&req) && req.uri().path() == "/v1/responses" && state.no_websocket {
+                let plan = mock_error(
+                    StatusCode::NOT_FOUND,
+                    "this server does not speak WebSocket",
+                );
+                return Ok(plan.into_response(&Default::default()));
+            }
+            if ws::is_upgrade(&req) && req.uri().path() == "/v1/responses" {
+                let id = state.next_id.fetch_add(1, Ordering::Relaxed);
+                state
+                    .log
+                    .record(id, "GET", "/v1/responses", req.headers(), b"");
+                return Ok::<_, std::convert::Infallible>(ws::accept(state.clone(), req, id));
+            }
+            Ok::<_, std::convert::Infallible>(handle(&state, req).await)
+        }
     });
     hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .serve_connection(io, service)
+        .with_upgrades()
         .await
         .map_err(|e| e.to_string())
 }
@@ -228,7 +255,7 @@ pub(crate) fn reply_plan(
     render(&Reply::build(k, user_text))
 }
 
-fn mock_error(status: StatusCode, message: &str) -> Plan {
+pub(crate) fn mock_error(status: StatusCode, message: &str) -> Plan {
     let body =
         oj!({"error": {"message": message, "type": "mock_error", "param": null, "code": null}});
     Plan::json(status, body.to_json())
@@ -239,6 +266,8 @@ enum Route {
     Chat,
     Responses,
     Messages,
+    /// `…/models/{model}:{method}`.
+    Gemini,
     Mcp,
 }
 
@@ -278,7 +307,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<MockBody> {
         .record(id, method.as_str(), &target, &parts.headers, &body);
     let knobs = Knobs::from_headers(&parts.headers);
     let (plan, transport) = match &knobs {
-        Ok(k) => (route(state, &method, &path, k, &body, id), k.transport),
+        Ok(k) => (route(state, &method, &target, k, &body, id), k.transport),
         Err(e) => (mock_error(StatusCode::BAD_REQUEST, e), Default::default()),
     };
     if state.verbose {
@@ -292,7 +321,8 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<MockBody> {
         .into_response(&transport)
 }
 
-fn route(state: &State, method: &Method, path: &str, k: &Knobs, body: &Bytes, id: u64) -> Plan {
+fn route(state: &State, method: &Method, target: &str, k: &Knobs, body: &Bytes, id: u64) -> Plan {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
     if *method == Method::GET && path == "/health" {
         return Plan::json(StatusCode::OK, r#"{"status":"ok"}"#.into());
     }
@@ -304,6 +334,7 @@ fn route(state: &State, method: &Method, path: &str, k: &Knobs, body: &Bytes, id
         "/v1/responses" => Route::Responses,
         "/v1/messages" => Route::Messages,
         "/mcp" => Route::Mcp,
+        p if p.contains("/models/") && p.contains(':') => Route::Gemini,
         _ => {
             let msg = format!("mock-upstream: no route for {method} {path}");
             let body =
@@ -312,6 +343,9 @@ fn route(state: &State, method: &Method, path: &str, k: &Knobs, body: &Bytes, id
         }
     };
     match (route, method) {
+        (Route::Gemini, &Method::GET) => {
+            return mock_error(StatusCode::METHOD_NOT_ALLOWED, "GET not allowed")
+        }
         (Route::Mcp, &Method::GET) => {
             return Plan::empty(StatusCode::METHOD_NOT_ALLOWED).header("allow", "POST, DELETE")
         }
@@ -343,9 +377,28 @@ fn route(state: &State, method: &Method, path: &str, k: &Knobs, body: &Bytes, id
                 body,
             ),
             Ok(req) => match route {
-                Route::Chat => openai_chat::respond(&req, k, id),
-                Route::Responses => openai_responses::respond(&req, k, id),
-                _ => anthropic::respond(&req, k, id).unwrap_or_else(|e| {
+                Route::Gemini => {
+                    let (model, gm) = path
+                        .rsplit_once("/models/")
+                        .and_then(|(_, m)| m.split_once(':'))
+                        .unwrap_or(("gemini", "generateContent"));
+                    let k = &script::apply(k.clone(), script::Dialect::Gemini, &req);
+                    gemini::respond(&req, gm, query, k, id, model)
+                }
+                Route::Chat => {
+                    let k = &script::apply(k.clone(), script::Dialect::Chat, &req);
+                    openai_chat::respond(&req, k, id)
+                }
+                Route::Responses => {
+                    let k = &script::apply(k.clone(), script::Dialect::Responses, &req);
+                    openai_responses::respond(&req, k, id)
+                }
+                _ => anthropic::respond(
+                    &req,
+                    &script::apply(k.clone(), script::Dialect::Anthropic, &req),
+                    id,
+                )
+                .unwrap_or_else(|e| {
                     Plan::json(StatusCode::BAD_REQUEST, anthropic::error_body(400, &e))
                 }),
             },
@@ -364,6 +417,7 @@ fn dialect_error(route: Route, status: StatusCode, message: &str, body: &[u8]) -
             Plan::json(status, openai_chat::error_body(status.as_u16(), message))
         }
         Route::Messages => Plan::json(status, anthropic::error_body(status.as_u16(), message)),
+        Route::Gemini => Plan::json(status, gemini::error_body(status.as_u16(), message)),
         Route::Mcp => {
             let id = serde_json::from_slice::<Value>(body)
                 .map(|v| v["id"].clone())

@@ -160,6 +160,7 @@ impl Chat {
                 name,
                 args,
                 fragments,
+                ..
             } => {
                 let first = oj!({"index": 0, "id": CALL_ID, "type": "function",
                                  "function": {"name": name, "arguments": ""}});

@@ -121,6 +121,16 @@ impl Resp {
                 oj!({"id": (self.msg_id()), "type": "message", "status": status, "content": content,
                      "role": "assistant"})
             }
+            Reply::Tool {
+                name,
+                args,
+                custom: true,
+                ..
+            } => {
+                let input = if done { args.as_str() } else { "" };
+                oj!({"id": (self.fc_id()), "type": "custom_tool_call", "status": status, "input": input,
+                     "call_id": "call_mock_1", "name": name})
+            }
             Reply::Tool { name, args, .. } => {
                 let args = if done { args.as_str() } else { "" };
                 oj!({"id": (self.fc_id()), "type": "function_call", "status": status, "arguments": args,
@@ -184,21 +194,36 @@ impl Resp {
                             "content_index": 0, "part": (Self::part(&text))}));
             }
             Reply::Tool {
-                args, fragments, ..
+                args,
+                fragments,
+                custom,
+                ..
             } => {
                 let id = self.fc_id();
+                let (delta, done, key) = if *custom {
+                    (
+                        "response.custom_tool_call_input.delta",
+                        "response.custom_tool_call_input.done",
+                        "input",
+                    )
+                } else {
+                    (
+                        "response.function_call_arguments.delta",
+                        "response.function_call_arguments.done",
+                        "arguments",
+                    )
+                };
                 for (i, f) in fragments.iter().take(max_deltas).enumerate() {
-                    s.push(oj!({"type": "response.function_call_arguments.delta", "item_id": (id.as_str()),
+                    s.push(oj!({"type": delta, "item_id": (id.as_str()),
                                 "output_index": 0, "delta": f,
                                 "obfuscation": (sse::obfuscation(self.seed * 1000 + i as u64))}));
                 }
                 if error_midstream {
                     return self.fail(s);
                 }
-                s.push(
-                    oj!({"type": "response.function_call_arguments.done", "item_id": (id.as_str()),
-                            "output_index": 0, "arguments": args}),
-                );
+                let mut fin = oj!({"type": done, "item_id": (id.as_str()), "output_index": 0});
+                fin.set(key, args.as_str());
+                s.push(fin);
             }
         }
         s.push(oj!({"type": "response.output_item.done", "output_index": 0, "item": (self.item(reply, true))}));

@@ -52,6 +52,10 @@ pub struct Knobs {
     pub tool_result: Option<String>,
     pub mcp_sse: bool,
     pub mcp_tools: Option<String>,
+    /// Text the `echo` scenario says instead of the user's (prompt scripts).
+    pub echo_override: Option<String>,
+    /// `tool_custom` calls a freeform tool (`tool_args` is its text input).
+    pub tool_freeform: bool,
 }
 
 /// A header value as UTF-8 (so test knobs may carry non-ASCII text such as tool arguments).
@@ -122,6 +126,8 @@ impl Knobs {
             tool_result: header(h, "x-mock-tool-result").map(str::to_string),
             mcp_sse,
             mcp_tools: header(h, "x-mock-mcp-tools").map(str::to_string),
+            echo_override: None,
+            tool_freeform: false,
         })
     }
 }
@@ -136,6 +142,8 @@ pub enum Reply {
         name: String,
         args: String,
         fragments: Vec<String>,
+        /// A freeform custom tool (Responses `custom_tool_call`, `input` text).
+        custom: bool,
     },
 }
 
@@ -145,9 +153,18 @@ impl Reply {
         match k.scenario {
             Scenario::Text => Reply::Text(word_deltas(TEXT_REPLY)),
             Scenario::Secret => Reply::Text(secret_deltas()),
-            Scenario::Echo => Reply::Text(word_deltas(&user_text())),
+            Scenario::Echo => match &k.echo_override {
+                Some(t) => Reply::Text(word_deltas(t)),
+                None => Reply::Text(word_deltas(&user_text())),
+            },
             Scenario::ToolShell => Reply::tool("shell", SHELL_SECRET_ARGS),
             Scenario::ToolBenign => Reply::tool("shell", SHELL_BENIGN_ARGS),
+            Scenario::ToolCustom if k.tool_freeform => Reply::Tool {
+                name: k.tool_name.clone(),
+                args: k.tool_args.clone(),
+                fragments: word_deltas(&k.tool_args),
+                custom: true,
+            },
             Scenario::ToolCustom => Reply::tool(&k.tool_name, &k.tool_args),
             Scenario::Big => Reply::Text(big_deltas(0)),
         }
@@ -158,6 +175,7 @@ impl Reply {
             name: name.to_string(),
             args: args.to_string(),
             fragments: json_fragments(args),
+            custom: false,
         }
     }
 

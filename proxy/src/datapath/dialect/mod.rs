@@ -6,7 +6,9 @@
 //! core decided; they never decide.
 
 pub mod anthropic;
+pub mod code_mode;
 mod fallback;
+pub mod gemini;
 pub mod mcp;
 pub mod openai_chat;
 pub mod openai_responses;
@@ -25,6 +27,8 @@ pub enum Dialect {
     OpenaiChat,
     OpenaiResponses,
     AnthropicMessages,
+    /// Google Gemini `generateContent` / `streamGenerateContent`.
+    Gemini,
     Mcp,
     HttpTool,
     /// Not inspected (unknown path on a known upstream, or a GET).
@@ -39,6 +43,8 @@ pub enum ApiKind {
     Openai,
     /// Anthropic: `/messages`.
     Anthropic,
+    /// Google Gemini: `…/models/{model}:generateContent` and friends.
+    Gemini,
     /// Any of the above, chosen by path.
     Auto,
     /// MCP over streamable HTTP: every POST is JSON-RPC.
@@ -48,10 +54,11 @@ pub enum ApiKind {
 }
 
 impl Dialect {
-    pub const ALL: [Dialect; 6] = [
+    pub const ALL: [Dialect; 7] = [
         Dialect::OpenaiChat,
         Dialect::OpenaiResponses,
         Dialect::AnthropicMessages,
+        Dialect::Gemini,
         Dialect::Mcp,
         Dialect::HttpTool,
         Dialect::Passthrough,
@@ -62,6 +69,7 @@ impl Dialect {
             Dialect::OpenaiChat => "openai_chat",
             Dialect::OpenaiResponses => "openai_responses",
             Dialect::AnthropicMessages => "anthropic_messages",
+            Dialect::Gemini => "gemini",
             Dialect::Mcp => "mcp",
             Dialect::HttpTool => "http_tool",
             Dialect::Passthrough => "passthrough",
@@ -88,10 +96,12 @@ impl Dialect {
             path.ends_with("/messages")
                 .then_some(Dialect::AnthropicMessages)
         };
+        let gemini = || gemini::is_model_method(path).then_some(Dialect::Gemini);
         let found = match kind {
             ApiKind::Openai => openai(),
             ApiKind::Anthropic => anthropic(),
-            ApiKind::Auto => openai().or_else(anthropic),
+            ApiKind::Gemini => gemini(),
+            ApiKind::Auto => gemini().or_else(openai).or_else(anthropic),
             ApiKind::Mcp => Some(Dialect::Mcp),
             ApiKind::HttpTool => Some(Dialect::HttpTool),
         };
@@ -111,6 +121,7 @@ impl Dialect {
             Dialect::OpenaiChat => openai_chat::request_subject(body),
             Dialect::OpenaiResponses => openai_responses::request_subject(body),
             Dialect::AnthropicMessages => anthropic::request_subject(body),
+            Dialect::Gemini => gemini::request_subject(body),
             Dialect::Mcp => mcp::request_subject(body),
             Dialect::HttpTool => {
                 let mut s = Subject::default();
@@ -127,6 +138,7 @@ impl Dialect {
             Dialect::OpenaiChat => openai_chat::response_subject(body),
             Dialect::OpenaiResponses => openai_responses::response_subject(body),
             Dialect::AnthropicMessages => anthropic::response_subject(body),
+            Dialect::Gemini => gemini::response_subject(body),
             Dialect::Mcp => mcp::response_subject(body),
             Dialect::HttpTool => {
                 let mut s = Subject::default();
@@ -145,6 +157,7 @@ impl Dialect {
             Dialect::OpenaiChat => openai_chat::refuse_tool_calls(body, blocked, message),
             Dialect::OpenaiResponses => openai_responses::refuse_tool_calls(body, blocked, message),
             Dialect::AnthropicMessages => anthropic::refuse_tool_calls(body, blocked, message),
+            Dialect::Gemini => gemini::refuse_tool_calls(body, blocked, message),
             _ => {}
         }
     }
@@ -155,6 +168,7 @@ impl Dialect {
             Dialect::OpenaiChat => openai_chat::withhold_text(body, message),
             Dialect::OpenaiResponses => openai_responses::withhold_text(body, message),
             Dialect::AnthropicMessages => anthropic::withhold_text(body, message),
+            Dialect::Gemini => gemini::withhold_text(body, message),
             Dialect::Mcp => mcp::withhold_result(body, message),
             _ => {
                 *body = json!({ "error": { "message": message, "code": "asg_blocked" } });
@@ -170,6 +184,7 @@ impl Dialect {
                 "error": { "type": kind.anthropic_type(), "message": message },
                 "request_id": request_id,
             }),
+            Dialect::Gemini => gemini::error_body(kind, message, request_id),
             Dialect::Mcp => mcp::error_body(&Value::Null, kind, message, request_id),
             _ => json!({
                 "error": {
@@ -369,6 +384,20 @@ mod tests {
             Dialect::Passthrough
         );
         assert_eq!(Dialect::detect(ApiKind::Mcp, "POST", "/mcp"), Dialect::Mcp);
+        for kind in [ApiKind::Auto, ApiKind::Gemini] {
+            assert_eq!(
+                Dialect::detect(
+                    kind,
+                    "POST",
+                    "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
+                ),
+                Dialect::Gemini
+            );
+        }
+        assert_eq!(
+            Dialect::detect(ApiKind::Gemini, "POST", "/v1/chat/completions"),
+            Dialect::Passthrough
+        );
     }
 
     #[test]

@@ -199,14 +199,14 @@ impl Front {
             Ok(Err(e)) => match resolver.outcome() {
                 Resolution::Failed(why) => format!("no certificate for the client: {why}"),
                 _ => {
-                    format!("TLS handshake with the client failed (does it trust the asg CA?): {e}")
+                    format!("TLS handshake with the client failed: {e}. Does it trust the asg CA? Node and Claude Code read NODE_EXTRA_CA_CERTS, Python and OpenSSL tools SSL_CERT_FILE, Codex CODEX_CA_CERTIFICATE; `asg env` prints them")
                 }
             },
             Err(_) => {
                 format!("TLS handshake with the client timed out after {HANDSHAKE_TIMEOUT:?}")
             }
         };
-        tracing::debug!(id = %conn.id, %authority, "{failure}");
+        tracing::info!(id = %conn.id, %authority, "{failure}");
         conn.failed("client_tls");
         conn.audit(&authority, Decision::Allow, None, vec![failure]);
     }

@@ -13,13 +13,21 @@
 //! * keeps what SDKs check: ids, indexes, `sequence_number`s, `event:` lines,
 //!   end signals, mid-stream errors.
 //!
-//! One handler per dialect: [`chat`], [`responses`], [`anthropic`], and
-//! [`messages`] for MCP and HTTP tools (one complete JSON message per event).
+//! One handler per dialect: [`chat`], [`responses`], [`anthropic`],
+//! [`gemini`], and [`messages`] for MCP and HTTP tools (one complete JSON
+//! message per event).
+//!
+//! Transports whose messages are not SSE events (Gemini's JSON-array
+//! stream, WebSocket text frames) are re-framed: each message goes to the
+//! handler as one event, and the events it writes come back out as
+//! messages ([`StreamRewriter::push_message`]).
 
 pub mod anthropic;
 pub mod calls;
 pub mod chat;
+pub mod gemini;
 pub mod holdback;
+pub mod json_array;
 pub mod messages;
 pub mod responses;
 pub mod sse;
@@ -193,6 +201,7 @@ enum Handler {
     Chat(chat::ChatStream),
     Responses(responses::ResponsesStream),
     Anthropic(anthropic::AnthropicStream),
+    Gemini(gemini::GeminiStream),
     Messages(messages::MessageStream),
 }
 
@@ -205,6 +214,7 @@ impl Handler {
             Handler::Chat(h) => h.event(ev, cx, out),
             Handler::Responses(h) => h.event(ev, cx, out),
             Handler::Anthropic(h) => h.event(ev, cx, out),
+            Handler::Gemini(h) => h.event(ev, cx, out),
             Handler::Messages(h) => h.event(ev, cx, out),
         }
     }
@@ -217,6 +227,7 @@ impl Handler {
             Handler::Chat(h) => h.end(cx, out),
             Handler::Responses(h) => h.end(cx, out),
             Handler::Anthropic(h) => h.end(cx, out),
+            Handler::Gemini(h) => h.end(cx, out),
             Handler::Messages(_) => {}
         }
     }
@@ -227,6 +238,7 @@ impl Handler {
             Handler::Chat(_) => chat::error_event(message, out),
             Handler::Responses(h) => h.error_event(message, out),
             Handler::Anthropic(_) => anthropic::error_event(message, out),
+            Handler::Gemini(_) => gemini::error_event(message, out),
             Handler::Messages(_) => {}
         }
     }
@@ -242,6 +254,8 @@ pub struct StreamRewriter {
     cx: Cx,
     /// The stream could not be inspected further; the rest is dropped.
     failed: bool,
+    /// Set for a JSON-array stream: elements in, elements out.
+    array: Option<(json_array::JsonArrayParser, json_array::ArrayWriter)>,
     events: u64,
     /// Time spent in `push` and `finish`.
     busy: std::time::Duration,
@@ -261,6 +275,7 @@ impl StreamRewriter {
             Dialect::OpenaiChat => Handler::Chat(chat::ChatStream::default()),
             Dialect::OpenaiResponses => Handler::Responses(responses::ResponsesStream::default()),
             Dialect::AnthropicMessages => Handler::Anthropic(anthropic::AnthropicStream::default()),
+            Dialect::Gemini => Handler::Gemini(gemini::GeminiStream::default()),
             Dialect::Mcp | Dialect::HttpTool => {
                 Handler::Messages(messages::MessageStream::new(dialect))
             }
@@ -272,6 +287,7 @@ impl StreamRewriter {
             handler,
             cx: Cx::new(policy, masker, request_id, hooks),
             failed: false,
+            array: None,
             events: 0,
             busy: std::time::Duration::ZERO,
         })
@@ -288,7 +304,21 @@ impl StreamRewriter {
         out
     }
 
+    /// The upstream body is one JSON array of messages (Gemini without
+    /// `alt=sse`) rather than SSE.
+    pub fn json_array(mut self) -> Self {
+        let max = self.cx.policy.file.proxy.max_body_bytes;
+        self.array = Some((
+            json_array::JsonArrayParser::new(max),
+            json_array::ArrayWriter::default(),
+        ));
+        self
+    }
+
     fn push_inner(&mut self, chunk: &[u8]) -> Bytes {
+        if self.array.is_some() {
+            return self.push_array(chunk);
+        }
         let mut out = BytesMut::new();
         let (handler, cx, events) = (&mut self.handler, &mut self.cx, &mut self.events);
         let res = self.parser.push(chunk, |ev| {
@@ -309,8 +339,110 @@ impl StreamRewriter {
         out.freeze()
     }
 
+    /// JSON-array framing: each element is one event for the handler; the
+    /// events it writes go back out as elements.
+    fn push_array(&mut self, chunk: &[u8]) -> Bytes {
+        let mut events = Vec::new();
+        let res = match self.array.as_mut() {
+            Some((parser, _)) => parser.push(chunk, |elem| events.push(elem)),
+            None => Ok(()),
+        };
+        let mut sse = BytesMut::new();
+        for elem in events {
+            self.message_into(None, &elem, &mut sse);
+        }
+        if let Err(e) = res {
+            self.withhold(&format!("{e:?}"), &mut sse);
+        }
+        self.sse_to_array(&sse)
+    }
+
+    fn sse_to_array(&mut self, sse: &[u8]) -> Bytes {
+        let mut out = BytesMut::new();
+        if let Some((_, writer)) = self.array.as_mut() {
+            for m in sse_messages(sse) {
+                writer.element(&mut out, &m);
+            }
+        }
+        out.freeze()
+    }
+
+    /// Give up on a stream that cannot be inspected: an error in the
+    /// dialect's form, and nothing more.
+    fn withhold(&mut self, why: &str, out: &mut BytesMut) {
+        let msg = format!(
+            "the upstream stream could not be inspected ({why}); the rest of the stream was withheld"
+        );
+        self.cx.note(&msg);
+        tracing::warn!(reason = why, "uninspectable stream withheld");
+        self.handler.error(&msg, out);
+        self.cx.report.decision = self.cx.report.decision.max(Decision::Block);
+        self.failed = true;
+    }
+
+    /// One message of a non-SSE transport, as one SSE event for the handler.
+    fn message_into(&mut self, event: Option<&str>, data: &[u8], out: &mut BytesMut) {
+        if self.failed {
+            return;
+        }
+        let Ok(text) = std::str::from_utf8(data) else {
+            return self.withhold("a message is not UTF-8", out);
+        };
+        // JSON allows raw line breaks only as whitespace between tokens,
+        // where a space means the same; SSE data must be one line.
+        let line = text.replace(['\r', '\n'], " ");
+        let mut raw = BytesMut::with_capacity(line.len() + 32);
+        if let Some(e) = event {
+            raw.extend_from_slice(b"event: ");
+            raw.extend_from_slice(e.as_bytes());
+            raw.extend_from_slice(b"\n");
+        }
+        raw.extend_from_slice(b"data: ");
+        raw.extend_from_slice(line.as_bytes());
+        raw.extend_from_slice(b"\n\n");
+        self.events += 1;
+        self.handler
+            .event(RawEvent { raw: raw.freeze() }, &mut self.cx, out);
+    }
+
+    /// A message-framed transport (WebSocket text frames): one upstream
+    /// message in, the messages to send on out (none while held back).
+    pub fn push_message(&mut self, event: Option<&str>, data: &[u8]) -> Vec<Bytes> {
+        let started = std::time::Instant::now();
+        let mut sse = BytesMut::new();
+        self.message_into(event, data, &mut sse);
+        self.busy += started.elapsed();
+        sse_messages(&sse)
+    }
+
+    /// A message-framed transport's response ended: what is held back, as
+    /// messages.
+    pub fn finish_messages(&mut self) -> Vec<Bytes> {
+        let mut sse = BytesMut::new();
+        if !self.failed {
+            self.handler.end(&mut self.cx, &mut sse);
+        }
+        sse_messages(&sse)
+    }
+
     /// The upstream ended: flush what is held back.
     pub fn finish(&mut self) -> Bytes {
+        if self.array.is_some() {
+            let mut sse = BytesMut::new();
+            let open = self.array.as_ref().and_then(|(p, _)| p.finish().err());
+            if let Some(e) = open {
+                if !self.failed {
+                    self.withhold(&format!("{e:?}"), &mut sse);
+                }
+            } else if !self.failed {
+                self.handler.end(&mut self.cx, &mut sse);
+            }
+            let mut out = BytesMut::from(&self.sse_to_array(&sse)[..]);
+            if let Some((_, writer)) = self.array.as_mut() {
+                writer.close(&mut out);
+            }
+            return out.freeze();
+        }
         let mut out = BytesMut::new();
         if self.failed {
             return out.freeze();
@@ -350,6 +482,39 @@ impl StreamRewriter {
         }
         r
     }
+}
+
+/// A successful Gemini `streamGenerateContent` answered without `alt=sse`:
+/// the chunks arrive as one JSON array, streamed.
+pub fn is_json_array_stream(
+    dialect: Dialect,
+    path: &str,
+    status: u16,
+    content_type: Option<&str>,
+) -> bool {
+    dialect == Dialect::Gemini
+        && path.ends_with(":streamGenerateContent")
+        && (200..300).contains(&status)
+        && crate::datapath::body::is_json_content_type(content_type)
+}
+
+/// The `data` of each event in handler output.
+fn sse_messages(sse: &[u8]) -> Vec<Bytes> {
+    let mut msgs = Vec::new();
+    if sse.is_empty() {
+        return msgs;
+    }
+    let mut parser = SseParser::new(usize::MAX);
+    let mut take = |ev: RawEvent| {
+        if let Some(data) = ev.fields().and_then(|f| f.data.map(|d| d.into_owned())) {
+            msgs.push(Bytes::from(data));
+        }
+    };
+    let _ = parser.push(sse, &mut take);
+    if let Some(ev) = parser.finish() {
+        take(ev);
+    }
+    msgs
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use serde::Deserialize;
 pub const BUILTIN_INTERCEPT: &[&str] = &[
     "api.openai.com",
     "api.anthropic.com",
+    "generativelanguage.googleapis.com",
     "*.openai.azure.com",
     "api.mistral.ai",
     "api.groq.com",
