@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-60}
-ALL="sse stream dialect redact_json shell decode body_decode policy front"
+ALL="sse stream dialect redact_json shell decode body_decode policy front ws"
 TARGETS=${*:-$ALL}
 
 command -v cargo-afl >/dev/null || cargo install cargo-afl --locked

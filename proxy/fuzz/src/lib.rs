@@ -33,6 +33,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("body_decode", targets::body_decode::run),
     ("policy", targets::policy::run),
     ("front", targets::front::run),
+    ("ws", targets::ws::run),
 ];
 
 /// The target called `name`.

@@ -125,6 +125,8 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
                     2
                 } else if name.contains("mcp") {
                     3
+                } else if name.contains("gemini") {
+                    5
                 } else {
                     4
                 };
@@ -164,7 +166,59 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             }
             out.push(with(&[2, 5, 0, 40, 0, 3, 0], &client_hello()));
         }
+        "ws" => {
+            let key = Some([0x37, 0xfa, 0x21, 0x3d]);
+            let create =
+                br#"{"type":"response.create","model":"gpt-5","input":"AKIAIOSFODNN7EXAMPLE"}"#;
+            let event = br#"{"type":"response.output_text.delta","delta":"Here is the key"}"#;
+            // A client's masked text message, then a ping and a close.
+            let mut client = frame(true, 0x1, create, key);
+            client.extend(frame(true, 0x9, b"hi", key));
+            client.extend(frame(true, 0x8, &[0x03, 0xe8, b'o', b'k'], key));
+            out.push(with(&[1, 3, 0, 5, 0, 17, 0, 60, 0], &client));
+            // The server's events, one of them in three fragments.
+            let mut server = frame(true, 0x1, event, None);
+            server.extend(frame(false, 0x1, &event[..20], None));
+            server.extend(frame(true, 0xa, b"", None));
+            server.extend(frame(false, 0x0, &event[20..40], None));
+            server.extend(frame(true, 0x0, &event[40..], None));
+            out.push(with(&[0, 2, 0, 7, 0, 33, 0], &server));
+            // A 16-bit length, and a frame too large for the bound.
+            out.push(with(
+                &[0, 0, 0, 9, 0],
+                &frame(true, 0x2, &[b'x'; 300], None),
+            ));
+            out.push(with(
+                &[1, 0, 0, 9, 0],
+                &frame(true, 0x1, &[b'y'; 5000], key),
+            ));
+        }
         _ => {}
     }
     out
+}
+
+/// One WebSocket frame (RFC 6455 §5.2), masked with `key` when given.
+fn frame(fin: bool, opcode: u8, payload: &[u8], key: Option<[u8; 4]>) -> Vec<u8> {
+    let mut v = vec![(u8::from(fin) << 7) | opcode];
+    let m = if key.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => v.push(m | n as u8),
+        n if n <= 0xffff => {
+            v.push(m | 126);
+            v.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            v.push(m | 127);
+            v.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    match key {
+        Some(k) => {
+            v.extend_from_slice(&k);
+            v.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i & 3]));
+        }
+        None => v.extend_from_slice(payload),
+    }
+    v
 }

@@ -128,5 +128,6 @@ smoke!(
     decode,
     body_decode,
     policy,
-    front
+    front,
+    ws
 );

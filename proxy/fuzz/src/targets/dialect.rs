@@ -10,12 +10,13 @@ use asg::datapath::dialect::Dialect;
 use asg::datapath::enforce::{inspect_request, inspect_response, Inspection, RequestAction};
 use serde_json::Value;
 
-const DIALECTS: [Dialect; 5] = [
+const DIALECTS: [Dialect; 6] = [
     Dialect::OpenaiChat,
     Dialect::OpenaiResponses,
     Dialect::AnthropicMessages,
     Dialect::Mcp,
     Dialect::HttpTool,
+    Dialect::Gemini,
 ];
 
 pub fn run(data: &[u8]) {

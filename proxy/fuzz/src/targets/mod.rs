@@ -10,6 +10,7 @@ pub mod redact_json;
 pub mod shell;
 pub mod sse;
 pub mod stream;
+pub mod ws;
 
 use asg::decision::redact::Masker;
 use asg::decision::Policy;
