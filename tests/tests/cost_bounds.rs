@@ -1,5 +1,6 @@
 //! What hostile input may cost, through the real binary: bodies that
-//! inflate, more inspection work than there are slots, and distinct ids
+//! inflate, more inspection work than there are slots (HTTP and WebSocket
+//! clients), and distinct ids
 //! (sessions, agents, pending approvals) without end.
 
 use asg_e2e::http;
@@ -9,7 +10,10 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::{json, Value};
 use std::io::Write;
+use std::net::TcpStream;
 use std::time::Duration;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{self, Message, WebSocket};
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut e = GzEncoder::new(Vec::new(), Compression::best());
@@ -95,6 +99,19 @@ fn slow_body() -> Vec<u8> {
     chat(&text)
 }
 
+/// A Responses WebSocket through the gateway.
+fn ws_connect(gw: &Gateway) -> WebSocket<TcpStream> {
+    let url = format!("ws://{}/v1/responses", gw.proxy_addr());
+    let req = url.into_client_request().unwrap();
+    let stream = TcpStream::connect(gw.proxy_addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let (ws, resp) = tungstenite::client::client(req, stream).expect("upgrade");
+    assert_eq!(resp.headers().get("x-asg-stream-inspection").unwrap(), "on");
+    ws
+}
+
 #[test]
 fn inspection_beyond_its_slots_is_refused_with_503_and_retry_after() {
     let upstream = MockUpstream::start();
@@ -127,6 +144,19 @@ fn inspection_beyond_its_slots_is_refused_with_503_and_retry_after() {
             Some(body),
         )
     };
+    // A Responses WebSocket upgrades (no body to inspect), but its first
+    // client message cannot get a slot: the connection is closed, 1013.
+    let mut ws = ws_connect(&gw);
+    let create = json!({"type": "response.create", "model": "gpt-5", "input": "hello"});
+    ws.send(Message::Text(create.to_string().into())).unwrap();
+    let ws_close = loop {
+        match ws.read() {
+            Ok(Message::Close(c)) => break c,
+            Ok(Message::Text(t)) => panic!("an inspected answer while busy: {t}"),
+            Ok(_) => {}
+            Err(e) => panic!("no close frame: {e}"),
+        }
+    };
     let openai = send(&chat_url, &small);
     let anthropic = send(
         &format!("{}/v1/messages", gw.proxy_url()),
@@ -155,6 +185,16 @@ fn inspection_beyond_its_slots_is_refused_with_503_and_retry_after() {
     assert_eq!(inspect.status, 503, "{}", inspect.text());
     assert_eq!(inspect.json()["code"], "inspect_busy");
     assert!(inspect.header("retry-after").is_some());
+    let ws_close = ws_close.expect("a close code");
+    assert_eq!(u16::from(ws_close.code), 1013, "{ws_close:?}");
+    assert!(
+        ws_close.reason.contains("inspection capacity"),
+        "{ws_close:?}"
+    );
+    assert!(
+        upstream.requests().iter().all(|r| r.method != "WS"),
+        "a WebSocket message reached the upstream uninspected"
+    );
     // Nothing refused reached the upstream.
     assert!(upstream.requests_to("/v1/messages").is_empty());
     let refused = gw
@@ -164,6 +204,13 @@ fn inspection_beyond_its_slots_is_refused_with_503_and_retry_after() {
         )
         .unwrap_or(0.0);
     assert!(refused >= 2.0, "{refused}");
+    let ws_refused = gw
+        .metric_value(
+            "asg_inspect_refused_total",
+            &[("surface", "websocket"), ("reason", "queue_full")],
+        )
+        .unwrap_or(0.0);
+    assert_eq!(ws_refused, 1.0);
 
     let r = slow.join().unwrap();
     assert_eq!(r.status, 200, "{}", r.text());

@@ -3,7 +3,7 @@
 //! Inspecting a body costs CPU and several times its size in memory, and a
 //! few kilobytes of gzip can carry megabytes; nothing else bounds how many
 //! are inspected at once. Every inspection (proxy requests, large buffered
-//! responses, the inspect API) takes a slot first. When all slots are busy
+//! responses, WebSocket client messages, the inspect API) takes a slot first. When all slots are busy
 //! a request waits in a bounded queue for a bounded time, then gets 503
 //! with `Retry-After`: refused, never forwarded uninspected.
 
@@ -19,6 +19,8 @@ pub enum Surface {
     Request,
     Response,
     InspectApi,
+    /// Client messages of an inspected WebSocket.
+    WebSocket,
 }
 
 impl Surface {
@@ -27,6 +29,7 @@ impl Surface {
             Surface::Request => "request",
             Surface::Response => "response",
             Surface::InspectApi => "inspect_api",
+            Surface::WebSocket => "websocket",
         }
     }
 }

@@ -3,7 +3,7 @@
 use crate::datapath::inspect_slots::SlotMetrics;
 use prometheus::{IntCounterVec, IntGauge, Registry};
 
-/// Label values: `surface` ∈ {request, response, inspect_api}; `reason` ∈
+/// Label values: `surface` ∈ {request, response, websocket, inspect_api}; `reason` ∈
 /// {queue_full, timeout}; `scope` ∈ {session, agent}; eviction `reason` ∈
 /// {cap, idle}.
 pub struct LimitMetrics {
