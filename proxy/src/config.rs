@@ -64,6 +64,12 @@ pub struct Config {
     // --- end forward proxy ---
     /// Audit retention.
     pub audit: AuditConfig,
+    /// Shared state (`ASG_STATE_URL`; see `state/shared.rs`).
+    #[serde(default)]
+    pub state_url: Option<String>,
+    /// Key prefix for shared state (`ASG_STATE_PREFIX`).
+    #[serde(default)]
+    pub state_prefix: Option<String>,
     /// Sidecar mode: the agent identity of this pod (e.g. its service
     /// account, from the downward API). When set it is authoritative: agent
     /// headers and body fields are ignored.
@@ -87,6 +93,9 @@ pub struct AuditConfig {
     /// writes itself (refusals, approvals, held calls) wait; forwarded
     /// responses leave at once and their records follow within a flush.
     pub sync: AuditSync,
+    /// Also write every audit record to stdout as a JSON line (for
+    /// Kubernetes log collectors); the local audit log stays the durable copy.
+    pub stdout: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -103,6 +112,7 @@ impl Default for AuditConfig {
             max_bytes: 1 << 30,
             retention_interval_secs: 60,
             sync: AuditSync::Always,
+            stdout: false,
         }
     }
 }
@@ -210,6 +220,8 @@ impl Default for Config {
             ca_key: None,
             connect_to: Default::default(),
             so_mark: None,
+            state_url: None,
+            state_prefix: None,
         }
     }
 }
@@ -283,6 +295,19 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "ASG_AUDIT_SYNC",
         "always: a proxied response waits for its audit record to be on disk; decisions: only refusals and approvals wait [always]",
+    ),
+    (
+        "ASG_STATE_URL",
+        "shared state for a fleet: redis://, rediss://, redis+sentinel:// (sessions, risk, approvals, permits, rate limits; audit stays local) [unset: sled in ASG_DATA_DIR]",
+    ),
+    ("ASG_STATE_PREFIX", "key prefix in the shared state [asg]"),
+    (
+        "ASG_STATE_PASSWORD",
+        "password for the shared state (instead of one in ASG_STATE_URL)",
+    ),
+    (
+        "ASG_AUDIT_STDOUT",
+        "also write every audit record to stdout as a JSON line, masked like the stored one (true/false) [false]",
     ),
     // --- forward proxy and transparent mode ---
     (
@@ -429,6 +454,16 @@ impl Config {
                     ))
                 }
             };
+        }
+        if let Some(u) = get("ASG_STATE_URL").filter(|x| !x.trim().is_empty()) {
+            self.state_url = Some(u.trim().to_string());
+        }
+        if let Some(p) = get("ASG_STATE_PREFIX").filter(|x| !x.trim().is_empty()) {
+            self.state_prefix = Some(p.trim().to_string());
+        }
+        if let Some(b) = get("ASG_AUDIT_STDOUT").filter(|x| !x.trim().is_empty()) {
+            self.audit.stdout = parse_bool(&b)
+                .ok_or_else(|| format!("ASG_AUDIT_STDOUT: expected true or false, got {b}"))?;
         }
         for (name, slot) in [
             ("ASG_AUDIT_MAX_AGE_DAYS", &mut self.audit.max_age_days),

@@ -14,6 +14,7 @@ pub mod http;
 pub mod metrics;
 pub mod mock;
 pub mod otlp;
+pub mod redis;
 pub mod sse;
 pub mod upstream;
 pub mod util;

@@ -372,11 +372,12 @@ impl Gateway {
         for id in ids {
             let mut rx = store.approval_watch(id, ApprovalStatus::Pending);
             let status = loop {
-                let status = store
-                    .approval_get(id, crate::state::now_ms())
-                    .ok()
-                    .flatten()
-                    .map_or(ApprovalStatus::Expired, |a| a.status);
+                // A store that cannot be read keeps the call waiting: it is
+                // refused at its deadline unless a decision arrives first.
+                let status = match store.approval_get(id, crate::state::now_ms()) {
+                    Ok(a) => a.map_or(ApprovalStatus::Expired, |a| a.status),
+                    Err(_) => ApprovalStatus::Pending,
+                };
                 if status != ApprovalStatus::Pending {
                     break status;
                 }

@@ -167,7 +167,13 @@ pub async fn guard(State(s): State<Shared>, mut req: Request, next: Next) -> Res
         let key = presented_key(req.headers(), s.auth.header());
         match s.auth.identify(key.as_deref()) {
             None => {
-                if s.failures.allow(&peer) {
+                // With shared state the failures also count across the
+                // fleet, so spreading guesses over replicas gains nothing.
+                let fleet = s.app.store.shared().is_none()
+                    || s.failures
+                        .allow_in(&s.app.store, &format!("fail:{peer}"))
+                        .await;
+                if s.failures.allow(&peer) && fleet {
                     error(
                         401,
                         "auth_failed",
@@ -184,7 +190,7 @@ pub async fn guard(State(s): State<Shared>, mut req: Request, next: Next) -> Res
                 } else {
                     format!("addr:{peer}")
                 };
-                if !s.limiter.allow(&bucket) {
+                if !s.limiter.allow_in(&s.app.store, &bucket).await {
                     error(429, "rate_limited", "rate limit exceeded", json!({}))
                 } else {
                     let role = principal.role;

@@ -81,6 +81,9 @@ fn seq_of(key: &[u8]) -> u64 {
     key.try_into().map(u64::from_be_bytes).unwrap_or(0)
 }
 
+/// How far back a session's timeline is looked for in the fleet's tail.
+const FLEET_TAIL_SCAN: usize = 5_000;
+
 impl Store {
     /// Append one event; returns its sequence number. The write is durable
     /// once [`Store::durable`] returns.
@@ -90,12 +93,19 @@ impl Store {
         record.seq = seq;
         let bytes = encode("audit", &record)?;
         let len = bytes.len() as u64;
+        let line = self.audit_tee.get().and_then(|t| t.line(&bytes));
         self.audit.insert(seq.to_be_bytes(), bytes)?;
+        if let (Some(t), Some(l)) = (self.audit_tee.get(), line) {
+            t.push(l);
+        }
         if !event.session_id.is_empty() {
             self.audit_session
                 .insert(session_key(&event.session_id, seq), &[])?;
         }
         self.wrote();
+        if let Some(s) = self.shared() {
+            s.tail_push(&record);
+        }
         self.audit_bytes.fetch_add(len, Ordering::Relaxed);
         self.stats.record(
             super::now_ms(),
@@ -107,6 +117,11 @@ impl Store {
 
     /// The newest `limit` events, newest first.
     pub fn audit_tail(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
+        if let Some(s) = self.fleet_tail() {
+            let mut list = s.tail(None, limit)?;
+            list.reverse();
+            return Ok(list);
+        }
         let mut out = Vec::with_capacity(limit.min(1024));
         for item in self.audit.iter().rev().take(limit) {
             let (_, v) = item?;
@@ -122,6 +137,9 @@ impl Store {
         after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError> {
+        if let Some(s) = self.fleet_tail() {
+            return s.tail(Some(after.unwrap_or(0)), limit);
+        }
         let start = match after {
             Some(seq) => match seq.checked_add(1) {
                 Some(next) => next,
@@ -143,6 +161,14 @@ impl Store {
         session_id: &str,
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError> {
+        if let Some(s) = self.fleet_tail() {
+            // The tail is capped: a session's events still in it.
+            let mut list = s.tail(None, FLEET_TAIL_SCAN)?;
+            list.retain(|e| e.session_id == session_id);
+            list.reverse();
+            list.truncate(limit);
+            return Ok(list);
+        }
         let prefix = session_prefix(session_id);
         let mut out = Vec::new();
         for item in self.audit_session.scan_prefix(&prefix).rev() {
@@ -157,6 +183,17 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// `asg control`: the console's audit views read the fleet's tail in
+    /// the shared state (every gateway's records), not this process's log.
+    pub fn serve_fleet_tail(&self) {
+        self.fleet_tail.store(true, Ordering::Relaxed);
+    }
+
+    fn fleet_tail(&self) -> Option<&super::shared::Shared> {
+        self.shared()
+            .filter(|_| self.fleet_tail.load(Ordering::Relaxed))
     }
 
     pub fn audit_len(&self) -> usize {

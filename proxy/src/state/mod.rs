@@ -28,9 +28,13 @@ mod cache;
 pub mod caps;
 pub mod durable;
 mod keys;
+pub mod redis;
 pub mod retention;
+pub mod seam;
 pub mod sessions;
+pub mod shared;
 pub mod stats;
+pub mod stdout;
 
 pub use audit::{AuditEvent, AuditFinding};
 pub use durable::Ticket;
@@ -56,6 +60,8 @@ pub enum StoreError {
     NotDurable(String),
     #[error("{cap} approvals are already waiting for an operator, the most this gateway keeps; resolve or deny some (or raise ASG_MAX_PENDING_APPROVALS) and retry")]
     PendingCap { cap: usize },
+    #[error("shared state unavailable: {0}")]
+    Shared(String),
 }
 
 /// The on-disk layout version this build reads and writes.
@@ -88,6 +94,13 @@ pub struct Store {
     audit_boundary: Option<u64>,
     pub stats: stats::Stats,
     watchers: approvals::Watchers,
+    /// `ASG_AUDIT_STDOUT`: audit records also go to stdout as JSON lines.
+    audit_tee: std::sync::OnceLock<stdout::AuditTee>,
+    /// `ASG_STATE_URL`: sessions, agents, approvals and permits live there
+    /// (see [`shared`]); the audit log stays here.
+    shared: std::sync::OnceLock<shared::Shared>,
+    /// Audit views read the fleet's tail (`asg control`).
+    fleet_tail: AtomicBool,
 }
 
 /// sled's page cache. sled's resident memory is several times this figure
@@ -181,6 +194,9 @@ impl Store {
             audit_boundary: None,
             stats: stats::Stats::default(),
             watchers: approvals::Watchers::default(),
+            audit_tee: std::sync::OnceLock::new(),
+            shared: std::sync::OnceLock::new(),
+            fleet_tail: AtomicBool::new(false),
         };
         let mut store = store;
         store.audit_boundary = store.audit_last_seq()?;
@@ -189,6 +205,30 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Also write every audit record appended from now on to stdout (one
+    /// JSON line each; see [`stdout`]).
+    pub fn audit_to_stdout(&self) {
+        let _ = self
+            .audit_tee
+            .set(stdout::AuditTee::start(std::io::stdout()));
+    }
+
+    /// Keep sessions, agents, approvals and permits in shared state from
+    /// now on (call once, before serving).
+    pub fn share(&self, s: shared::Shared) {
+        let _ = self.shared.set(s);
+    }
+
+    /// The shared backend, if attached.
+    pub fn shared(&self) -> Option<&shared::Shared> {
+        self.shared.get()
+    }
+
+    /// Audit lines dropped because stdout was not read fast enough.
+    pub fn audit_stdout_dropped(&self) -> u64 {
+        self.audit_tee.get().map_or(0, |t| t.dropped())
     }
 
     /// Readiness probe: the database answers a read.
@@ -202,6 +242,9 @@ impl Store {
 
     /// Flush everything now (blocking).
     pub fn flush(&self) -> Result<(), StoreError> {
+        if let Some(s) = self.shared() {
+            s.flush();
+        }
         self.db.flush()?;
         Ok(())
     }
