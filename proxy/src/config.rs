@@ -38,10 +38,15 @@ pub struct Config {
     pub threads: usize,
     /// `text` or `json` log lines.
     pub log_format: LogFormat,
-    /// Seconds to wait for an upstream to accept a connection.
+    /// Seconds to wait for an upstream to accept a connection (TCP and TLS).
     pub connect_timeout_secs: u64,
-    /// Seconds of upstream silence before a request fails (streams included).
-    pub read_timeout_secs: u64,
+    /// Seconds from sending a request to the upstream's response head.
+    pub first_byte_timeout_secs: u64,
+    /// Seconds of upstream silence in the middle of an answer (streams included).
+    #[serde(alias = "read_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    /// Seconds for a whole buffered (non-stream) answer, head and body.
+    pub total_timeout_secs: u64,
     /// Explicit routes; when empty, defaults derived from `upstream`.
     #[serde(rename = "route")]
     pub routes: Vec<RouteConfig>,
@@ -208,7 +213,13 @@ impl Default for Config {
             threads: 0,
             log_format: LogFormat::Text,
             connect_timeout_secs: 10,
-            read_timeout_secs: 300,
+            // Long non-streamed generations finish within minutes; longer
+            // ones should stream (both vendors say so).
+            first_byte_timeout_secs: 180,
+            // Reasoning models can think silently for a while mid-stream.
+            idle_timeout_secs: 120,
+            // The OpenAI and Anthropic SDKs' own default timeout.
+            total_timeout_secs: 600,
             routes: Vec::new(),
             admin: AdminConfig::default(),
             audit: AuditConfig::default(),
@@ -333,6 +344,22 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "ASG_SO_MARK",
         "SO_MARK for upstream sockets, excluded from redirect rules (e.g. 0x539)",
+    ),
+    (
+        "ASG_UPSTREAM_CONNECT_TIMEOUT",
+        "seconds to connect to an upstream (TCP and TLS) [10]",
+    ),
+    (
+        "ASG_UPSTREAM_FIRST_BYTE_TIMEOUT",
+        "seconds from sending a request to the upstream's response head [180]",
+    ),
+    (
+        "ASG_UPSTREAM_IDLE_TIMEOUT",
+        "seconds of upstream silence in the middle of an answer, streams included [120]",
+    ),
+    (
+        "ASG_UPSTREAM_TOTAL_TIMEOUT",
+        "seconds for a whole buffered (non-stream) answer [600]",
     ),
 ];
 
@@ -477,7 +504,42 @@ impl Config {
             }
         }
         self.apply_forward_env(&get)?;
+        self.apply_timeout_env(&get)?;
         Ok(())
+    }
+
+    fn apply_timeout_env(&mut self, get: &impl Fn(&str) -> Option<String>) -> Result<(), String> {
+        for (name, slot) in [
+            (
+                "ASG_UPSTREAM_CONNECT_TIMEOUT",
+                &mut self.connect_timeout_secs,
+            ),
+            (
+                "ASG_UPSTREAM_FIRST_BYTE_TIMEOUT",
+                &mut self.first_byte_timeout_secs,
+            ),
+            ("ASG_UPSTREAM_IDLE_TIMEOUT", &mut self.idle_timeout_secs),
+            ("ASG_UPSTREAM_TOTAL_TIMEOUT", &mut self.total_timeout_secs),
+        ] {
+            if let Some(v) = get(name).filter(|x| !x.trim().is_empty()) {
+                *slot = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{name}: not a whole number of seconds: {v}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The upstream timeouts, for the data path.
+    pub fn upstream_timeouts(&self) -> crate::datapath::timeouts::Timeouts {
+        let s = std::time::Duration::from_secs;
+        crate::datapath::timeouts::Timeouts {
+            connect: s(self.connect_timeout_secs),
+            first_byte: s(self.first_byte_timeout_secs),
+            idle: s(self.idle_timeout_secs),
+            total: s(self.total_timeout_secs),
+        }
     }
 
     // --- forward proxy and transparent mode (issue 6) ---
@@ -584,6 +646,16 @@ impl Config {
                 .map_err(|e| format!("route {}: {e}", r.name))?;
         }
         self.validate_forward()?;
+        for (name, v) in [
+            ("connect_timeout_secs", self.connect_timeout_secs),
+            ("first_byte_timeout_secs", self.first_byte_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            ("total_timeout_secs", self.total_timeout_secs),
+        ] {
+            if v == 0 {
+                return Err(format!("{name} must be at least 1 second"));
+            }
+        }
         Ok(())
     }
 
@@ -833,6 +905,32 @@ mod tests {
         assert!(bad("ASG_TRANSPARENT_LISTEN", "x").contains("transparent"));
         assert!(bad("ASG_TRANSPARENT_LISTEN", "127.0.0.1:8080").contains("differ"));
         assert!(bad("ASG_CA_CERT", "/x.pem").contains("both"));
+    }
+
+    #[test]
+    fn upstream_timeouts_from_toml_and_env() {
+        let mut c: Config =
+            toml::from_str("first_byte_timeout_secs = 30\nread_timeout_secs = 45\n").unwrap();
+        assert_eq!((c.first_byte_timeout_secs, c.idle_timeout_secs), (30, 45));
+        let env: HashMap<&str, &str> = [
+            ("ASG_UPSTREAM_CONNECT_TIMEOUT", "3"),
+            ("ASG_UPSTREAM_IDLE_TIMEOUT", "9"),
+            ("ASG_UPSTREAM_TOTAL_TIMEOUT", "99"),
+        ]
+        .into();
+        c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        c.validate().unwrap();
+        let t = c.upstream_timeouts();
+        assert_eq!(
+            [t.connect, t.first_byte, t.idle, t.total].map(|d| d.as_secs()),
+            [3, 30, 9, 99]
+        );
+        let err = c
+            .apply_env(|k| (k == "ASG_UPSTREAM_FIRST_BYTE_TIMEOUT").then(|| "soon".into()))
+            .unwrap_err();
+        assert!(err.contains("ASG_UPSTREAM_FIRST_BYTE_TIMEOUT"), "{err}");
+        c.total_timeout_secs = 0;
+        assert!(c.validate().unwrap_err().contains("total_timeout_secs"));
     }
 
     #[test]

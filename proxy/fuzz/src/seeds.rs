@@ -151,8 +151,14 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             }
         }
         "body_decode" => {
+            // mode (codings count, raw deflate), picks, limit, cut count, cuts
             for (i, t) in TEXTS.iter().enumerate() {
-                out.push(with(&[i as u8, 0, 16], t.as_bytes()));
+                let mode = (i % 4) as u8 | if i % 3 == 0 { 0x80 } else { 0 };
+                let picks = (i as u8).wrapping_mul(0x1b);
+                out.push(with(
+                    &[mode, picks, 0, 0x40, 1, 0, 7, 0, 100, 0],
+                    t.as_bytes(),
+                ));
             }
         }
         "policy" => {

@@ -40,6 +40,7 @@ pub fn run(data: &[u8]) {
         dialect,
         request_id: "fuzz",
         tool_name: "tool",
+        rpc_id: Value::Null,
     };
     let (action, _report) = inspect_request(&ins, raw);
     match action {

@@ -255,7 +255,15 @@ impl Inner {
     /// Send everything queued, unless Redis is unreachable (then it stays
     /// queued for the reconnect).
     pub(super) async fn flush(&self) {
-        while !self.risk.queue().is_empty() {
+        loop {
+            // The flusher holds `sending` for the whole of a batch it has
+            // taken out of the queue: an empty queue seen under that lock
+            // means nothing is still on its way to Redis.
+            let turn = self.risk.sending.lock().await;
+            if self.risk.queue().is_empty() {
+                return;
+            }
+            drop(turn);
             if self.send_queued(usize::MAX).await.is_err() {
                 return;
             }
