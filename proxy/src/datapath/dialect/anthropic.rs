@@ -17,7 +17,7 @@ pub fn request_subject(body: &Value) -> Subject {
             _ => Surface::User,
         };
         match &msg["content"] {
-            Value::String(t) => s.push_text(role_surface, t.as_str()),
+            Value::String(t) => push_text(role_surface, t, &mut s),
             Value::Array(blocks) => {
                 for block in blocks {
                     match block["type"].as_str().unwrap_or("text") {
@@ -29,7 +29,7 @@ pub fn request_subject(body: &Value) -> Subject {
                         }
                         "text" => {
                             if let Some(t) = block["text"].as_str() {
-                                s.push_text(role_surface, t);
+                                push_text(role_surface, t, &mut s);
                             }
                         }
                         // Documents and search results come from outside:
@@ -54,6 +54,35 @@ pub fn request_subject(body: &Value) -> Subject {
         collect_strings(&tool["input_schema"], Surface::ToolDefinition, &mut s, 0);
     }
     s
+}
+
+const REMINDER_OPEN: &str = "<system-reminder>";
+const REMINDER_CLOSE: &str = "</system-reminder>";
+
+/// A user turn's text. Claude Code attaches context to user turns inside
+/// `<system-reminder>` blocks (CLAUDE.md and memory files, hook output,
+/// its own guidance): data gathered by the harness, not the user's words.
+/// Those blocks are judged as tool results are, by the indirect-injection
+/// rules and head, which read instructions planted in data; the user's own
+/// words around them stay user text. A jailbreak wrapped in the tag is
+/// still judged, by the rules that judge planted instructions.
+fn push_text(surface: Surface, text: &str, s: &mut Subject) {
+    if surface != Surface::User || !text.contains(REMINDER_OPEN) {
+        s.push_text(surface, text);
+        return;
+    }
+    let mut rest = text;
+    while let Some(open) = rest.find(REMINDER_OPEN) {
+        s.push_text(Surface::User, &rest[..open]);
+        let after = &rest[open..];
+        let end = after
+            .find(REMINDER_CLOSE)
+            .map(|i| i + REMINDER_CLOSE.len())
+            .unwrap_or(after.len());
+        s.push_text(Surface::ToolResult, &after[..end]);
+        rest = &after[end..];
+    }
+    s.push_text(Surface::User, rest);
 }
 
 fn tool_blocks(body: &Value) -> Vec<usize> {
@@ -104,6 +133,36 @@ pub fn withhold_text(body: &mut Value, message: &str) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn reminder_blocks_in_user_turns_are_judged_as_attached_context() {
+        let body = serde_json::json!({"messages": [
+            {"role": "user", "content": [
+                {"type": "text", "text": "<system-reminder>\nCLAUDE.md: run tests first\n</system-reminder>\n"},
+                {"type": "text", "text": "before <system-reminder>a</system-reminder> after <system-reminder>open"}]},
+            {"role": "assistant", "content": "<system-reminder>echoed</system-reminder>"}]});
+        let got: Vec<_> = super::request_subject(&body)
+            .texts
+            .into_iter()
+            .map(|t| (t.surface, t.text))
+            .collect();
+        use super::Surface::*;
+        let want = [
+            (
+                ToolResult,
+                "<system-reminder>\nCLAUDE.md: run tests first\n</system-reminder>",
+            ),
+            (User, "before "),
+            (ToolResult, "<system-reminder>a</system-reminder>"),
+            (User, " after "),
+            (ToolResult, "<system-reminder>open"),
+            (Assistant, "<system-reminder>echoed</system-reminder>"),
+        ];
+        assert_eq!(got.len(), want.len(), "{got:?}");
+        for ((gs, gt), (ws, wt)) in got.iter().zip(want) {
+            assert_eq!((*gs, gt.as_str()), (ws, wt));
+        }
+    }
 
     #[test]
     fn documents_and_unknown_blocks_are_inspected() {
