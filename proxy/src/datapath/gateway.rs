@@ -498,6 +498,9 @@ impl Gateway {
             return;
         }
         let ticket = self.app.store.ticket();
+        if self.app.store.is_durable(ticket) {
+            return;
+        }
         let wait = || self.app.store.durable_blocking(ticket);
         let multi_thread = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
