@@ -571,7 +571,7 @@ impl ProxyHttp for Gateway {
 
     fn new_ctx(&self) -> Ctx {
         Ctx {
-            id: uuid::Uuid::new_v4().simple().to_string(),
+            id: crate::util::new_request_uuid().simple().to_string(),
             started: Instant::now(),
             route: None,
             dialect: Dialect::Passthrough,
