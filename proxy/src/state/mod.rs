@@ -229,6 +229,11 @@ impl Store {
         self.journal.is_durable(t.audit) && self.committer.is_durable(t.state)
     }
 
+    /// About how long an audit record appended now takes to be durable.
+    pub fn audit_expected_wait(&self) -> std::time::Duration {
+        self.journal.expected_wait()
+    }
+
     /// Blocking variant for synchronous hooks.
     pub fn durable_blocking(&self, t: Ticket) -> Result<(), StoreError> {
         self.journal.durable_blocking(t.audit)?;

@@ -70,6 +70,8 @@ struct Shared {
     failed: AtomicU64,
     last_error: Mutex<String>,
     waiters: Mutex<Vec<(u64, Waker)>>,
+    /// Moving average of one batch's write + `fdatasync`, in microseconds.
+    commit_us: AtomicU64,
 }
 
 pub struct Journal {
@@ -105,6 +107,7 @@ impl Journal {
             failed: AtomicU64::new(0),
             last_error: Mutex::new(String::new()),
             waiters: Mutex::new(Vec::new()),
+            commit_us: AtomicU64::new(1000),
         });
         let w = writer::Writer::new(shared.clone(), dir.to_path_buf(), file, trees);
         let thread = std::thread::Builder::new()
@@ -171,6 +174,13 @@ impl Journal {
                 self.shared.work.notify_one();
             }
         }
+    }
+
+    /// About how long a record appended now takes to be on disk: the batch
+    /// being synced, then its own (from the recent commit times).
+    pub fn expected_wait(&self) -> std::time::Duration {
+        let us = self.shared.commit_us.load(Ordering::Relaxed);
+        std::time::Duration::from_micros(us + us / 2 + 200)
     }
 
     /// Resolves once every seq below `end` is on disk.

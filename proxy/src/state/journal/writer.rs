@@ -101,11 +101,17 @@ impl Writer {
 
     /// Write and sync the batch (every seq below `end`), publish, apply.
     fn commit(&mut self, end: u64) {
+        let started = std::time::Instant::now();
         let written = self
             .file
             .write_all_at(&self.batch, self.pos)
             .and_then(|_| self.file.sync_data());
         self.pos += self.batch.len() as u64;
+        let took = started.elapsed().as_micros().min(1_000_000) as u64;
+        let avg = self.shared.commit_us.load(Ordering::Relaxed);
+        self.shared
+            .commit_us
+            .store((avg * 7 + took) / 8, Ordering::Relaxed);
         match written {
             Ok(()) => self.shared.durable.store(end, Ordering::Release),
             Err(e) => {
