@@ -188,28 +188,33 @@ impl Writer {
     }
 }
 
-/// Records to insert into the sled audit trees, in one batch per tree.
+/// Records to insert into the sled audit trees. Plain inserts, in seq
+/// order, index entry first: sled recovers a prefix of its log, so a
+/// record it kept after a crash has its index entry and everything before
+/// it. (`apply_batch` would seal sled's log buffer and wake its I/O pool
+/// once per batch.)
 #[derive(Default)]
-pub(super) struct SledBatch {
-    audit: sled::Batch,
-    index: sled::Batch,
+pub(super) struct SledBatch<'a> {
+    frames: Vec<&'a Frame<'a>>,
     /// One past the highest seq added.
     pub end: Option<u64>,
 }
 
-impl SledBatch {
-    pub fn add(&mut self, f: &Frame<'_>) {
-        self.audit.insert(&f.seq.to_be_bytes(), f.json);
-        if !f.session.is_empty() {
-            self.index
-                .insert(crate::state::audit::session_key(f.session, f.seq), &[]);
-        }
+impl<'a> SledBatch<'a> {
+    pub fn add(&mut self, f: &'a Frame<'a>) {
+        self.frames.push(f);
         self.end = Some(self.end.unwrap_or(0).max(f.seq + 1));
     }
 
     pub fn apply(self, trees: &Trees) -> Result<(), StoreError> {
-        trees.audit.apply_batch(self.audit)?;
-        trees.audit_session.apply_batch(self.index)?;
+        for f in self.frames {
+            if !f.session.is_empty() {
+                trees
+                    .audit_session
+                    .insert(crate::state::audit::session_key(f.session, f.seq), &[])?;
+            }
+            trees.audit.insert(f.seq.to_be_bytes(), f.json)?;
+        }
         if let Some(end) = self.end {
             trees.meta.insert(APPLIED_KEY, &end.to_le_bytes())?;
         }
