@@ -70,8 +70,13 @@ struct Shared {
     failed: AtomicU64,
     last_error: Mutex<String>,
     waiters: Mutex<Vec<(u64, Waker)>>,
-    /// Moving average of one batch's write + `fdatasync`, in microseconds.
+    /// Moving average of one batch's write + `fdatasync` and of its
+    /// deviation, in microseconds.
     commit_us: AtomicU64,
+    commit_dev_us: AtomicU64,
+    /// When the commit in progress started (µs since `epoch`; 0: none).
+    commit_started: AtomicU64,
+    epoch: Instant,
 }
 
 pub struct Journal {
@@ -108,6 +113,9 @@ impl Journal {
             last_error: Mutex::new(String::new()),
             waiters: Mutex::new(Vec::new()),
             commit_us: AtomicU64::new(1000),
+            commit_dev_us: AtomicU64::new(0),
+            commit_started: AtomicU64::new(0),
+            epoch: Instant::now(),
         });
         let w = writer::Writer::new(shared.clone(), dir.to_path_buf(), file, trees);
         let thread = std::thread::Builder::new()
@@ -176,11 +184,21 @@ impl Journal {
         }
     }
 
-    /// About how long a record appended now takes to be on disk: the batch
-    /// being synced, then its own (from the recent commit times).
+    /// About how long a record appended now takes to be on disk: what is
+    /// left of the commit in progress, then one commit of its own, with
+    /// room for the commit times seen lately to vary.
     pub fn expected_wait(&self) -> std::time::Duration {
-        let us = self.shared.commit_us.load(Ordering::Relaxed);
-        std::time::Duration::from_micros(us + us / 2 + 200)
+        let sh = &self.shared;
+        let avg = sh.commit_us.load(Ordering::Relaxed);
+        let dev = sh.commit_dev_us.load(Ordering::Relaxed);
+        let started = sh.commit_started.load(Ordering::Relaxed);
+        let in_flight = if started == 0 {
+            0
+        } else {
+            let now = sh.epoch.elapsed().as_micros() as u64;
+            avg.saturating_sub(now.saturating_sub(started))
+        };
+        std::time::Duration::from_micros(in_flight + avg + 2 * dev + 100)
     }
 
     /// Resolves once every seq below `end` is on disk.

@@ -102,16 +102,23 @@ impl Writer {
     /// Write and sync the batch (every seq below `end`), publish, apply.
     fn commit(&mut self, end: u64) {
         let started = std::time::Instant::now();
+        let sh = &self.shared;
+        let since_epoch = started.duration_since(sh.epoch).as_micros() as u64;
+        sh.commit_started
+            .store(since_epoch.max(1), Ordering::Relaxed);
         let written = self
             .file
             .write_all_at(&self.batch, self.pos)
             .and_then(|_| self.file.sync_data());
         self.pos += self.batch.len() as u64;
         let took = started.elapsed().as_micros().min(1_000_000) as u64;
-        let avg = self.shared.commit_us.load(Ordering::Relaxed);
-        self.shared
-            .commit_us
-            .store((avg * 7 + took) / 8, Ordering::Relaxed);
+        let sh = &self.shared;
+        sh.commit_started.store(0, Ordering::Relaxed);
+        let avg = sh.commit_us.load(Ordering::Relaxed);
+        let dev = sh.commit_dev_us.load(Ordering::Relaxed);
+        sh.commit_us.store((avg * 7 + took) / 8, Ordering::Relaxed);
+        sh.commit_dev_us
+            .store((dev * 3 + took.abs_diff(avg)) / 4, Ordering::Relaxed);
         match written {
             Ok(()) => self.shared.durable.store(end, Ordering::Release),
             Err(e) => {
