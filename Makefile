@@ -54,10 +54,13 @@ agents: tests/agents/node_modules/.package-lock.json
 
 test: deps build venv node-deps agents test-rust test-python test-kube
 
-# The console test drives headless Chromium (apt-get install chromium chromium-driver);
-# here a missing browser is a failure, not a skip.
+# The console test drives headless Chromium (apt-get install chromium chromium-driver)
+# and the shared-state tests start redis-server (apt-get install redis-server);
+# here a missing browser or Redis is a failure, not a skip (`make deps` installs both).
 test-rust: build
-	ASG_REQUIRE_BROWSER=1 $(CARGO) test --workspace
+	ASG_REQUIRE_BROWSER=1 ASG_REQUIRE_REDIS=1 $(CARGO) test --workspace
+	# The approval and session tests once more with every gateway on its own redis-server.
+	ASG_E2E_STATE=redis $(CARGO) test -p asg-e2e --test approvals
 
 test-python: build venv node-deps agents
 	$(VENV)/bin/pytest -q tests/python

@@ -8,8 +8,9 @@ what=${1:-test}
 build=(cmake build-essential pkg-config)
 # python3-venv: the SDK test venv; iptables: the transparent-mode test (in a network namespace);
 # chromium + chromium-driver: the operator console test; curl: the README examples' tests;
-# openssl: deploy/certs.sh and the chart tests.
-test=(python3 python3-venv curl iptables openssl chromium chromium-driver)
+# openssl: deploy/certs.sh and the chart tests; redis-server: the shared-state tests (they start
+# their own instances on loopback ports).
+test=(python3 python3-venv curl iptables openssl chromium chromium-driver redis-server)
 case "$what" in
   build) packages=("${build[@]}") ;;
   test) packages=("${build[@]}" "${test[@]}") ;;

@@ -27,14 +27,29 @@ pub struct App {
     pub forwarding: Forwarding,
     proxy_listening: AtomicBool,
     /// Keys the binding fingerprints of approvals (derived from the mask
-    /// key, so fingerprints are stable across restarts).
-    pub binding_key: [u8; 32],
+    /// key, so fingerprints are stable across restarts); with shared state
+    /// the fleet's key is used instead (see [`App::binding_key`]).
+    local_binding_key: [u8; 32],
+    /// `asg control`: the operator side of a fleet, without a proxy.
+    pub control: bool,
 }
 
 impl App {
     /// Load policy, open the store, build routes. Every failure is one
     /// clear sentence for the operator.
     pub fn build(config: Config) -> Result<Arc<App>, String> {
+        Self::build_with(config, false)
+    }
+
+    /// `asg control`: the same state, policy and admin router, on the
+    /// fleet's shared state (required), with the audit views on its tail.
+    pub fn build_control(config: Config) -> Result<Arc<App>, String> {
+        let app = Self::build_with(config, true)?;
+        app.store.serve_fleet_tail();
+        Ok(app)
+    }
+
+    fn build_with(config: Config, control: bool) -> Result<Arc<App>, String> {
         let metrics = Arc::new(Metrics::new());
         let policy_dir = config
             .policy_dir
@@ -44,9 +59,21 @@ impl App {
             .map_err(|e| format!("cannot load policy: {e}"))?;
         let policy = PolicyStore::new(policy, &config.policy, policy_dir, metrics.clone());
         let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
+        if config.audit.stdout {
+            store.audit_to_stdout();
+        }
         let mask_key = load_or_create_mask_key(&config.data_dir)?;
         let masker = Masker::new(mask_key);
         let binding_key = derive_binding_key(&mask_key);
+        if let Some(shared) = open_shared(&config)? {
+            shared
+                .backend()
+                .metrics()
+                .register(metrics.registry())
+                .map_err(|e| format!("cannot register the shared-state metrics: {e}"))?;
+            tracing::info!(backend = %shared.backend().describe(), durability = %shared.health().durability, "sessions, approvals, permits and risk are shared; audit stays in the data folder");
+            store.share(shared);
+        }
         let routes = RouteTable::new(&config.effective_routes())?;
         let forwarding = Forwarding::new(&config)?;
         Ok(Arc::new(App {
@@ -60,8 +87,19 @@ impl App {
             started: Instant::now(),
             forwarding,
             proxy_listening: AtomicBool::new(false),
-            binding_key,
+            local_binding_key: binding_key,
+            control,
         }))
+    }
+
+    /// The key approval fingerprints are made with: the fleet's, when the
+    /// state is shared (until it is read, the shared store refuses every
+    /// approval step, so a fingerprint made with the local key goes nowhere).
+    pub fn binding_key(&self) -> [u8; 32] {
+        self.store
+            .shared()
+            .and_then(|s| s.binding_key())
+            .unwrap_or(self.local_binding_key)
     }
 
     /// Whether the proxy listener accepts connections. pingora binds it
@@ -87,6 +125,28 @@ impl App {
         }
         ok
     }
+}
+
+/// `ASG_STATE_URL`: connect to the shared state (a bad URL, or a store
+/// that cannot be reached at start, is one clear sentence).
+fn open_shared(config: &Config) -> Result<Option<crate::state::shared::Shared>, String> {
+    let Some(url) = &config.state_url else {
+        return Ok(None);
+    };
+    let password = std::env::var("ASG_STATE_PASSWORD").ok();
+    let parsed = crate::state::redis::url::StateUrl::parse(
+        url,
+        config.state_prefix.as_deref(),
+        password.as_deref(),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut opts = crate::state::redis::RedisOptions::default();
+    // Decided approvals stay listed as long as the audit keeps records
+    // (0 = forever keeps the backend's default of 30 days).
+    if config.audit.max_age_days > 0 {
+        opts.approval_keep = Duration::from_secs(config.audit.max_age_days * 86_400);
+    }
+    crate::state::shared::Shared::start(parsed, opts).map(Some)
 }
 
 /// A separate key for approval bindings, so a mask digest and a binding

@@ -6,6 +6,7 @@ use crate::decision::policy::{Policy, PolicySource};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+mod control;
 pub(crate) mod forward;
 mod kube;
 
@@ -30,6 +31,14 @@ enum Command {
     /// Run the gateway (proxy listener + admin listener).
     #[command(after_help = env_help())]
     Run {
+        /// Configuration file (TOML); environment variables override it.
+        #[arg(long, short, env = "ASG_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Serve the operator console and operator API of a fleet (gateways
+    /// sharing ASG_STATE_URL) as a process of its own: no proxy listener.
+    #[command(after_help = env_help())]
+    Control {
         /// Configuration file (TOML); environment variables override it.
         #[arg(long, short, env = "ASG_CONFIG")]
         config: Option<PathBuf>,
@@ -115,6 +124,7 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config } => run(config),
+        Command::Control { config } => control::control(config),
         Command::Policy {
             command: PolicyCommand::Check { file },
         } => policy_check(&file),

@@ -35,10 +35,15 @@ pub struct Config {
     pub threads: usize,
     /// `text` or `json` log lines.
     pub log_format: LogFormat,
-    /// Seconds to wait for an upstream to accept a connection.
+    /// Seconds to wait for an upstream to accept a connection (TCP and TLS).
     pub connect_timeout_secs: u64,
-    /// Seconds of upstream silence before a request fails (streams included).
-    pub read_timeout_secs: u64,
+    /// Seconds from sending a request to the upstream's response head.
+    pub first_byte_timeout_secs: u64,
+    /// Seconds of upstream silence in the middle of an answer (streams included).
+    #[serde(alias = "read_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    /// Seconds for a whole buffered (non-stream) answer, head and body.
+    pub total_timeout_secs: u64,
     /// Explicit routes; when empty, defaults derived from `upstream`.
     #[serde(rename = "route")]
     pub routes: Vec<RouteConfig>,
@@ -61,6 +66,12 @@ pub struct Config {
     // --- end forward proxy ---
     /// Audit retention.
     pub audit: AuditConfig,
+    /// Shared state (`ASG_STATE_URL`; see `state/shared.rs`).
+    #[serde(default)]
+    pub state_url: Option<String>,
+    /// Key prefix for shared state (`ASG_STATE_PREFIX`).
+    #[serde(default)]
+    pub state_prefix: Option<String>,
     /// Sidecar mode: the agent identity of this pod (e.g. its service
     /// account, from the downward API). When set it is authoritative: agent
     /// headers and body fields are ignored.
@@ -82,6 +93,9 @@ pub struct AuditConfig {
     /// writes itself (refusals, approvals, held calls) wait; forwarded
     /// responses leave at once and their records follow within a flush.
     pub sync: AuditSync,
+    /// Also write every audit record to stdout as a JSON line (for
+    /// Kubernetes log collectors); the local audit log stays the durable copy.
+    pub stdout: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -98,6 +112,7 @@ impl Default for AuditConfig {
             max_bytes: 1 << 30,
             retention_interval_secs: 60,
             sync: AuditSync::Always,
+            stdout: false,
         }
     }
 }
@@ -180,7 +195,13 @@ impl Default for Config {
             threads: 0,
             log_format: LogFormat::Text,
             connect_timeout_secs: 10,
-            read_timeout_secs: 300,
+            // Long non-streamed generations finish within minutes; longer
+            // ones should stream (both vendors say so).
+            first_byte_timeout_secs: 180,
+            // Reasoning models can think silently for a while mid-stream.
+            idle_timeout_secs: 120,
+            // The OpenAI and Anthropic SDKs' own default timeout.
+            total_timeout_secs: 600,
             routes: Vec::new(),
             admin: AdminConfig::default(),
             audit: AuditConfig::default(),
@@ -191,6 +212,8 @@ impl Default for Config {
             ca_key: None,
             connect_to: Default::default(),
             so_mark: None,
+            state_url: None,
+            state_prefix: None,
         }
     }
 }
@@ -257,6 +280,19 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "ASG_AUDIT_SYNC",
         "always: a proxied response waits for its audit record to be on disk; decisions: only refusals and approvals wait [always]",
     ),
+    (
+        "ASG_STATE_URL",
+        "shared state for a fleet: redis://, rediss://, redis+sentinel:// (sessions, risk, approvals, permits, rate limits; audit stays local) [unset: sled in ASG_DATA_DIR]",
+    ),
+    ("ASG_STATE_PREFIX", "key prefix in the shared state [asg]"),
+    (
+        "ASG_STATE_PASSWORD",
+        "password for the shared state (instead of one in ASG_STATE_URL)",
+    ),
+    (
+        "ASG_AUDIT_STDOUT",
+        "also write every audit record to stdout as a JSON line, masked like the stored one (true/false) [false]",
+    ),
     // --- forward proxy and transparent mode ---
     (
         "ASG_FORWARD_PROXY",
@@ -281,6 +317,22 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "ASG_SO_MARK",
         "SO_MARK for upstream sockets, excluded from redirect rules (e.g. 0x539)",
+    ),
+    (
+        "ASG_UPSTREAM_CONNECT_TIMEOUT",
+        "seconds to connect to an upstream (TCP and TLS) [10]",
+    ),
+    (
+        "ASG_UPSTREAM_FIRST_BYTE_TIMEOUT",
+        "seconds from sending a request to the upstream's response head [180]",
+    ),
+    (
+        "ASG_UPSTREAM_IDLE_TIMEOUT",
+        "seconds of upstream silence in the middle of an answer, streams included [120]",
+    ),
+    (
+        "ASG_UPSTREAM_TOTAL_TIMEOUT",
+        "seconds for a whole buffered (non-stream) answer [600]",
     ),
 ];
 
@@ -388,6 +440,16 @@ impl Config {
                 }
             };
         }
+        if let Some(u) = get("ASG_STATE_URL").filter(|x| !x.trim().is_empty()) {
+            self.state_url = Some(u.trim().to_string());
+        }
+        if let Some(p) = get("ASG_STATE_PREFIX").filter(|x| !x.trim().is_empty()) {
+            self.state_prefix = Some(p.trim().to_string());
+        }
+        if let Some(b) = get("ASG_AUDIT_STDOUT").filter(|x| !x.trim().is_empty()) {
+            self.audit.stdout = parse_bool(&b)
+                .ok_or_else(|| format!("ASG_AUDIT_STDOUT: expected true or false, got {b}"))?;
+        }
         for (name, slot) in [
             ("ASG_AUDIT_MAX_AGE_DAYS", &mut self.audit.max_age_days),
             ("ASG_AUDIT_MAX_BYTES", &mut self.audit.max_bytes),
@@ -400,7 +462,42 @@ impl Config {
             }
         }
         self.apply_forward_env(&get)?;
+        self.apply_timeout_env(&get)?;
         Ok(())
+    }
+
+    fn apply_timeout_env(&mut self, get: &impl Fn(&str) -> Option<String>) -> Result<(), String> {
+        for (name, slot) in [
+            (
+                "ASG_UPSTREAM_CONNECT_TIMEOUT",
+                &mut self.connect_timeout_secs,
+            ),
+            (
+                "ASG_UPSTREAM_FIRST_BYTE_TIMEOUT",
+                &mut self.first_byte_timeout_secs,
+            ),
+            ("ASG_UPSTREAM_IDLE_TIMEOUT", &mut self.idle_timeout_secs),
+            ("ASG_UPSTREAM_TOTAL_TIMEOUT", &mut self.total_timeout_secs),
+        ] {
+            if let Some(v) = get(name).filter(|x| !x.trim().is_empty()) {
+                *slot = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{name}: not a whole number of seconds: {v}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The upstream timeouts, for the data path.
+    pub fn upstream_timeouts(&self) -> crate::datapath::timeouts::Timeouts {
+        let s = std::time::Duration::from_secs;
+        crate::datapath::timeouts::Timeouts {
+            connect: s(self.connect_timeout_secs),
+            first_byte: s(self.first_byte_timeout_secs),
+            idle: s(self.idle_timeout_secs),
+            total: s(self.total_timeout_secs),
+        }
     }
 
     // --- forward proxy and transparent mode (issue 6) ---
@@ -492,6 +589,16 @@ impl Config {
                 .map_err(|e| format!("route {}: {e}", r.name))?;
         }
         self.validate_forward()?;
+        for (name, v) in [
+            ("connect_timeout_secs", self.connect_timeout_secs),
+            ("first_byte_timeout_secs", self.first_byte_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            ("total_timeout_secs", self.total_timeout_secs),
+        ] {
+            if v == 0 {
+                return Err(format!("{name} must be at least 1 second"));
+            }
+        }
         Ok(())
     }
 
@@ -691,6 +798,32 @@ mod tests {
         assert!(bad("ASG_TRANSPARENT_LISTEN", "x").contains("transparent"));
         assert!(bad("ASG_TRANSPARENT_LISTEN", "127.0.0.1:8080").contains("differ"));
         assert!(bad("ASG_CA_CERT", "/x.pem").contains("both"));
+    }
+
+    #[test]
+    fn upstream_timeouts_from_toml_and_env() {
+        let mut c: Config =
+            toml::from_str("first_byte_timeout_secs = 30\nread_timeout_secs = 45\n").unwrap();
+        assert_eq!((c.first_byte_timeout_secs, c.idle_timeout_secs), (30, 45));
+        let env: HashMap<&str, &str> = [
+            ("ASG_UPSTREAM_CONNECT_TIMEOUT", "3"),
+            ("ASG_UPSTREAM_IDLE_TIMEOUT", "9"),
+            ("ASG_UPSTREAM_TOTAL_TIMEOUT", "99"),
+        ]
+        .into();
+        c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        c.validate().unwrap();
+        let t = c.upstream_timeouts();
+        assert_eq!(
+            [t.connect, t.first_byte, t.idle, t.total].map(|d| d.as_secs()),
+            [3, 30, 9, 99]
+        );
+        let err = c
+            .apply_env(|k| (k == "ASG_UPSTREAM_FIRST_BYTE_TIMEOUT").then(|| "soon".into()))
+            .unwrap_err();
+        assert!(err.contains("ASG_UPSTREAM_FIRST_BYTE_TIMEOUT"), "{err}");
+        c.total_timeout_secs = 0;
+        assert!(c.validate().unwrap_err().contains("total_timeout_secs"));
     }
 
     #[test]

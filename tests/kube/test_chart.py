@@ -48,6 +48,9 @@ def test_rendered_objects_validate_strictly(values, kube_version):
     ("policies.profiles.secrets=x", "profiles"),
     ("sidecar.resources.requests.cpu=lots", "cpu"),
     ("unknownKey=1", "unknownKey"),
+    ("state.url=http://redis:6379", "url"),
+    ("state.passwordSecret.name=Bad_Name", "name"),
+    ("state.prefix=a:b", "prefix"),
 ])
 def test_schema_refuses_bad_values(setting, message):
     proc = helm(*render_args(sets=[setting]), check=False)
@@ -230,6 +233,38 @@ def test_sidecars_the_chart_configures(values, tmp_path):
                 assert not (key_volumes & mounted), c["name"]
         for version in ("1.29.0", KUBE_VERSIONS[-1]):
             validate(pod, version)
+
+
+def test_shared_state_and_audit_stdout_reach_the_sidecar(tmp_path):
+    """External Redis: URL and prefix as values, the password only as a Secret reference."""
+    docs = render([CHART / "ci" / "redis-values.yaml"])
+    pod = kube_inject(docs, tmp_path, sample_pod())
+    asg = next(c for c in pod["spec"].get("initContainers", []) + pod["spec"]["containers"]
+               if c["name"] == "asg")
+    env = {e["name"]: e for e in asg["env"]}
+    assert env["ASG_STATE_URL"] == {"name": "ASG_STATE_URL",
+                                    "value": "rediss://redis.shared.svc:6380/2?timeout_ms=250"}
+    assert env["ASG_STATE_PREFIX"]["value"] == "fleet-agents"
+    assert env["ASG_STATE_PASSWORD"] == {"name": "ASG_STATE_PASSWORD", "valueFrom": {
+        "secretKeyRef": {"name": "asg-redis", "key": "redis-password"}}}
+    assert env["ASG_AUDIT_STDOUT"]["value"] == "true"
+    # The chart never creates or copies the Redis password.
+    assert not [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == "asg-redis"]
+    plain = kube_inject(render([CHART / "ci" / "default-values.yaml"]), tmp_path, sample_pod())
+    names = {e["name"] for c in plain["spec"].get("initContainers", []) + plain["spec"]["containers"]
+             for e in c.get("env", [])}
+    assert not {"ASG_STATE_URL", "ASG_STATE_PREFIX", "ASG_STATE_PASSWORD", "ASG_AUDIT_STDOUT"} & names
+
+
+def test_a_bad_state_url_is_refused_by_the_injector(tmp_path):
+    """The schema only checks the scheme; the injector checks the rest before any pod gets it."""
+    docs = render(sets=["state.url=redis://redis:6379?timeout=5", "injection.namespaces[0].name=agents"])
+    (tmp_path / "settings.yaml").write_text(one(docs, "ConfigMap", "asg-injector")["data"]["settings.yaml"])
+    (tmp_path / "pod.yaml").write_text(yaml.safe_dump(sample_pod()))
+    out = subprocess.run([asg_bin(), "kube-inject", "-f", tmp_path / "pod.yaml", "-c", tmp_path / "settings.yaml",
+                          "-n", "agents"], capture_output=True, text=True)
+    assert out.returncode != 0
+    assert 'stateUrl: ASG_STATE_URL: unknown option "timeout"' in out.stderr, out.stderr
 
 
 def test_cert_manager_objects(tmp_path):

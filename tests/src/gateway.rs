@@ -11,7 +11,8 @@
 //! | `ASG_POLICY` | a profile name or a policy file path, when set |
 //! | `ASG_DATA_DIR` | a fresh temporary directory (kept across [`Gateway::restart`]) |
 //!
-//! plus any extra variables from [`GatewayOptions::env`]. Inherited `ASG_*` and proxy variables are
+//! plus any extra variables from [`GatewayOptions::env`], and with `ASG_E2E_STATE=redis` an
+//! `ASG_STATE_URL` pointing at a `redis-server` of its own ([`crate::redis`]). Inherited `ASG_*` and proxy variables are
 //! removed so the developer's shell cannot change a test. Stdout and stderr go to files in the temp
 //! directory ([`Gateway::stderr_text`]). Set `ASG_E2E_KEEP=1` to keep the temp directory after the test.
 
@@ -43,6 +44,8 @@ pub struct GatewayOptions {
     pub ready_timeout: Duration,
     /// The gateway binary; default [`asg_bin()`] (`$ASG_BIN` or `<target>/<profile>/asg`).
     pub bin: Option<PathBuf>,
+    /// `asg <subcommand>`: `run` (default) or `control`.
+    pub subcommand: String,
 }
 
 impl GatewayOptions {
@@ -58,6 +61,7 @@ impl GatewayOptions {
             args: Vec::new(),
             ready_timeout: Duration::from_secs(20),
             bin: None,
+            subcommand: "run".into(),
         }
     }
 
@@ -103,6 +107,12 @@ impl GatewayOptions {
         self
     }
 
+    /// `asg control` (the fleet's operator process) instead of `asg run`.
+    pub fn subcommand(mut self, name: &str) -> Self {
+        self.subcommand = name.to_string();
+        self
+    }
+
     /// Run this executable instead of the `asg` binary (e.g. a stand-in in the launcher's own tests).
     pub fn bin(mut self, path: impl Into<PathBuf>) -> Self {
         self.bin = Some(path.into());
@@ -113,6 +123,8 @@ impl GatewayOptions {
 /// A running gateway; SIGKILLed on drop.
 pub struct Gateway {
     child: Option<Child>,
+    /// Its own Redis under `ASG_E2E_STATE=redis` (dropped after the gateway).
+    _redis: Option<crate::redis::Redis>,
     bin: PathBuf,
     env: Vec<(String, String)>,
     args: Vec<String>,
@@ -171,7 +183,7 @@ impl Gateway {
             }
             (None, None) => None,
         };
-        let mut args = vec!["run".to_string()];
+        let mut args = vec![opts.subcommand.clone()];
         let config = match &opts.config_text {
             Some(text) => {
                 let path = root.join("config.toml");
@@ -206,8 +218,16 @@ impl Gateway {
             env.push(("ASG_POLICY".into(), p));
         }
         env.extend(opts.env.iter().cloned());
+        let redis = if crate::redis::requested() && !env.iter().any(|(k, _)| k == "ASG_STATE_URL") {
+            let r = crate::redis::Redis::start()?;
+            env.push(("ASG_STATE_URL".into(), r.url()));
+            Some(r)
+        } else {
+            None
+        };
 
         let mut gw = Gateway {
+            _redis: redis,
             child: None,
             bin,
             env,

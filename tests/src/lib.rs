@@ -4,16 +4,21 @@
 //! * [`MockUpstream`] / [`Gateway`]: process launchers for the mock and the real `asg` binary;
 //! * [`http`]: a small blocking client and raw HTTP/1.1 exchanges;
 //! * [`sse`] / [`Dialect`]: SSE decoding and per-dialect reassembly of text and tool calls;
-//! * [`metrics`]: Prometheus text parsing.
+//! * [`metrics`]: Prometheus text parsing;
+//! * [`scripted`]: a byte-exact scripted upstream for broken and hostile servers;
+//! * [`codings`]: content codings of answers (encode, and read as a decoding client would).
 //!
 //! Everything binds to and talks to 127.0.0.1 only.
 
+pub mod codings;
 pub mod dialect;
 pub mod gateway;
 pub mod http;
 pub mod metrics;
 pub mod mock;
 pub mod otlp;
+pub mod redis;
+pub mod scripted;
 pub mod sse;
 pub mod upstream;
 pub mod util;

@@ -111,6 +111,45 @@ fn a_locked_data_folder_is_a_clear_error() {
 }
 
 #[test]
+fn bad_shared_state_urls_are_a_clear_error() {
+    let data = tempfile::tempdir().unwrap();
+    for (url, says) in [
+        ("memcached://h", "ASG_STATE_URL: unsupported scheme"),
+        (
+            "redis://h?timeout=1",
+            "ASG_STATE_URL: unknown option \"timeout\"",
+        ),
+        (
+            "redis://:pw-in-url@127.0.0.1:1/0?connect_ms=nope",
+            "ASG_STATE_URL: ",
+        ),
+    ] {
+        let mut env = base_env(data.path());
+        env.push(("ASG_STATE_URL", url.into()));
+        env.push(("ASG_STATE_PREFIX", "fleet-x".into()));
+        let (code, _, err) = asg(&["run"], &env);
+        assert_eq!(code, 2, "{url}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(says),
+            "{url}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(!err.contains("pw-in-url"), "{err}");
+    }
+}
+
+#[test]
+fn asg_control_without_shared_state_is_a_clear_error() {
+    let data = tempfile::tempdir().unwrap();
+    let (code, _, err) = asg(&["control"], &base_env(data.path()));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("error: asg control serves a fleet's shared state: set ASG_STATE_URL"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_corrupt_data_folder_is_a_clear_error() {
     let data = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(data.path().join("asg.sled")).unwrap();

@@ -121,6 +121,11 @@ tools.toml: policies/rules/tools.toml
   "policyConfigMap" "asg-policies"
   "policyItems" $items
   "adminSecret" (ternary "asg-admin" "" $s.adminAuth)
+  "auditStdout" $s.auditStdout
+  "stateUrl" .Values.state.url
+  "statePrefix" .Values.state.prefix
+  "statePasswordSecret" .Values.state.passwordSecret.name
+  "statePasswordKey" .Values.state.passwordSecret.key
 -}}
 {{- toYaml $settings -}}
 {{- end -}}

@@ -10,8 +10,12 @@
 //! * on a response, blocked tool calls become assistant refusals the SDKs
 //!   parse, and a blocked text is withheld.
 
-use crate::datapath::dialect::{mcp, redact_json, refusal_message, Dialect, ErrorKind};
+use crate::datapath::dialect::{
+    mcp, redact_joined, redact_json, redact_json_except, refusal_message, Dialect, ErrorKind,
+};
 use crate::datapath::hooks::{CallRecord, NoSession, SessionHooks, Settled};
+use crate::datapath::response_guard;
+use crate::datapath::strict_json::{self, StrictErrorKind};
 use crate::decision::policy::{BlockedToolCall, MalformedBody, RequestChallenge, ToolChallenge};
 use crate::decision::redact::{MaskEvent, Masker};
 use crate::decision::subject::Subject;
@@ -28,6 +32,9 @@ pub struct Inspection<'a> {
     pub request_id: &'a str,
     /// Tool name for `http_tool` routes.
     pub tool_name: &'a str,
+    /// The JSON-RPC id of the MCP request this answers (`null` otherwise),
+    /// for an answer the gateway has to write in the server's place.
+    pub rpc_id: Value,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,10 +289,6 @@ pub(crate) fn masking(policy: &Policy, stage: Stage) -> Masking {
     }
 }
 
-fn parse_json(raw: &[u8]) -> Result<Value, String> {
-    serde_json::from_slice(raw).map_err(|e| format!("body is not valid JSON ({e})"))
-}
-
 pub fn inspect_request(ins: &Inspection<'_>, raw: &[u8]) -> (RequestAction, StageReport) {
     inspect_request_with(ins, raw, &NoSession)
 }
@@ -298,9 +301,19 @@ pub fn inspect_request_with(
 ) -> (RequestAction, StageReport) {
     let mut report = StageReport::new(Stage::Request);
     let policy = ins.policy;
-    let mut body = match parse_json(raw) {
-        Ok(v) => v,
-        Err(msg) => {
+    let mut body = match strict_json::from_slice(raw) {
+        Ok(v) => match response_guard::request_shape_error(ins.dialect, &v) {
+            None => v,
+            Some(why) => return refuse_request(ins, report, &format!("request {why}")),
+        },
+        // Valid JSON that parsers read differently: never forwarded.
+        Err(e) if e.kind != StrictErrorKind::Syntax => {
+            let msg =
+                format!("request body cannot be inspected unambiguously ({e}); send each key once");
+            return refuse_request(ins, report, &msg);
+        }
+        Err(e) => {
+            let msg = format!("body is not valid JSON ({e})");
             report.reasons.push(msg.clone());
             return match policy.file.proxy.malformed_body {
                 MalformedBody::Pass => (RequestAction::Forward(None), report),
@@ -415,8 +428,22 @@ pub fn inspect_request_with(
         return (RequestAction::Deny { status, kind, body }, report);
     }
 
-    if redact {
-        report.masks = redact_json(&mut body, &policy.redactor, ins.masker);
+    // Every string of the body is scanned, not only the texts the dialect
+    // extracts (`metadata`, `user`, unknown fields…); nothing is rewritten
+    // unless a secret is found. When the detectors found nothing to mask in
+    // the extracted texts, those are not scanned again.
+    if redact || masking == Masking::Applied {
+        report.masks = redact_joined(&mut body, &policy.redactor, ins.masker);
+        let read: std::collections::HashSet<&str> = match redact {
+            true => Default::default(),
+            false => subject.texts.iter().map(|t| t.text.as_str()).collect(),
+        };
+        report.masks.extend(redact_json_except(
+            &mut body,
+            &policy.redactor,
+            ins.masker,
+            &|s| read.contains(s),
+        ));
         if !report.masks.is_empty() {
             report.decision = report.decision.max(Decision::AllowWithRedaction);
             return (
@@ -426,6 +453,29 @@ pub fn inspect_request_with(
         }
     }
     (RequestAction::Forward(None), report)
+}
+
+/// A request body refused before inspection (400 in the API's format).
+fn refuse_request(
+    ins: &Inspection<'_>,
+    mut report: StageReport,
+    message: &str,
+) -> (RequestAction, StageReport) {
+    report.decision = Decision::Block;
+    report.reasons.push(message.to_string());
+    let kind = ErrorKind::InvalidRequest;
+    let body = match ins.dialect {
+        Dialect::Mcp => mcp::error_body(&Value::Null, kind, message, ins.request_id),
+        d => d.error_body(kind, message, ins.request_id),
+    };
+    (
+        RequestAction::Deny {
+            status: kind.status(),
+            kind,
+            body,
+        },
+        report,
+    )
 }
 
 /// Inspect a complete (non-streaming) response body. Returns the bytes to
@@ -449,11 +499,16 @@ pub fn inspect_response_with(
 ) -> (Option<Vec<u8>>, StageReport) {
     let mut report = StageReport::new(Stage::Response);
     let policy = ins.policy;
-    let Ok(mut body) = parse_json(raw) else {
-        report
-            .reasons
-            .push("response body is not JSON; passed uninspected".to_string());
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        // Nothing to inspect (an MCP server's 202 to a notification, a 204).
         return (None, report);
+    }
+    let mut body = match response_guard::parse(ins.dialect, raw, status) {
+        Ok(v) => v,
+        Err(why) => {
+            let out = response_guard::unparseable(ins, raw, status, &why, &mut report);
+            return ((out != raw).then_some(out), report);
+        }
     };
     let masking = masking(policy, Stage::Response);
     let subject = if (200..300).contains(&status) {
@@ -527,7 +582,10 @@ pub fn inspect_response_with(
     // Mask whatever is left: redaction runs over the whole body, so a
     // secret outside the extracted fields is masked too.
     if policy.file.redaction.enabled && policy.file.redaction.responses {
-        report.masks = redact_json(&mut body, &policy.redactor, ins.masker);
+        report.masks = redact_joined(&mut body, &policy.redactor, ins.masker);
+        report
+            .masks
+            .extend(redact_json(&mut body, &policy.redactor, ins.masker));
         if !report.masks.is_empty() {
             changed = true;
             report.decision = report.decision.max(Decision::AllowWithRedaction);
@@ -583,6 +641,7 @@ mod tests {
             dialect,
             request_id: "req-1",
             tool_name: "tool",
+            rpc_id: Value::Null,
         }
     }
 
@@ -734,6 +793,61 @@ mod tests {
                     .contains("requires approval"));
             }
         }
+    }
+
+    #[test]
+    fn empty_answers_pass_and_unreadable_ones_are_withheld() {
+        let p = Policy::load("dev", None).unwrap();
+        let m = Masker::new([0; 32]);
+        // An MCP server's 202 to a notification has no body: nothing to inspect.
+        let (out, report) = inspect_response(&ins(&p, &m, Dialect::Mcp), b"", 202);
+        assert!(out.is_none());
+        assert_eq!(report.decision, Decision::Allow);
+        let (out, report) = inspect_response(
+            &ins(&p, &m, Dialect::AnthropicMessages),
+            br#"{"content":[{"type":"text","text":"AKIAIOSFODNN7EXAMPLE"}],"content":[]}"#,
+            200,
+        );
+        let out = String::from_utf8(out.expect("withheld")).unwrap();
+        assert!(!out.contains("AKIAIOSFODNN7EXAMPLE"), "{out}");
+        assert_eq!(report.decision, Decision::Block);
+    }
+
+    #[test]
+    fn duplicate_keys_and_non_objects_are_refused_on_requests() {
+        let p = Policy::load("dev", None).unwrap();
+        let m = Masker::new([0; 32]);
+        for raw in [
+            &br#"{"messages":[{"role":"user","content":"AKIAIOSFODNN7EXAMPLE","content":"hi"}]}"#[..],
+            br#"[{"messages":[]}]"#,
+            br#""hello""#,
+        ] {
+            let (action, report) = inspect_request(&ins(&p, &m, Dialect::OpenaiChat), raw);
+            let RequestAction::Deny { status, .. } = action else {
+                panic!("{action:?}")
+            };
+            assert_eq!(status, 400);
+            assert_eq!(report.decision, Decision::Block);
+        }
+        // A JSON-RPC batch of objects is an MCP body.
+        let batch = br#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#;
+        let (action, _) = inspect_request(&ins(&p, &m, Dialect::Mcp), batch);
+        assert!(matches!(action, RequestAction::Forward(None)), "{action:?}");
+    }
+
+    #[test]
+    fn secrets_in_fields_no_dialect_reads_are_masked() {
+        let p = Policy::load("dev", None).unwrap();
+        let m = Masker::new([0; 32]);
+        let raw = br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"metadata":{"k":"AKIAIOSFODNN7EXAMPLE"}}"#;
+        let (action, report) = inspect_request(&ins(&p, &m, Dialect::OpenaiChat), raw);
+        let RequestAction::Forward(Some(bytes)) = action else {
+            panic!("{action:?}")
+        };
+        assert!(!String::from_utf8(bytes)
+            .unwrap()
+            .contains("AKIAIOSFODNN7EXAMPLE"));
+        assert_eq!(report.decision, Decision::AllowWithRedaction);
     }
 
     #[test]

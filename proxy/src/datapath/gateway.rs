@@ -8,17 +8,21 @@
 //! but never a byte of a denied body. Non-streaming responses are buffered
 //! and inspected whole; streams are handed to the stream rewriter.
 
-use super::body::{decode, is_event_stream, is_json_content_type, DecodeError, Encoding};
+use super::body::{is_event_stream, is_json_content_type};
 use super::dialect::{Dialect, ErrorKind};
+use super::encoding::{BodyDecoding, Codings, DecodeError};
 use super::enforce::{
     inspect_request_with, inspect_response_with, Inspection, RequestAction, StageReport,
 };
 use super::forward::{Admission, ForwardTarget};
 use super::hooks::{NoSession, SessionHooks};
 use super::identity::Identity;
+use super::path_norm;
+use super::protocol;
 use super::route::Route;
 use super::session_gate::SessionGate;
 use super::stream::{is_json_array_stream, StreamRewriter};
+use super::timeouts::Watchdog;
 use crate::app::App;
 use crate::decision::approvals::ApprovalStatus;
 use crate::decision::{Decision, Policy};
@@ -39,6 +43,8 @@ const OFFLOAD_ABOVE: usize = 256 * 1024;
 
 /// Forward-proxy hooks (CONNECT tunnels, transparent and absolute-form traffic).
 mod forwarding;
+/// Response bodies on their way to the client: decoded, streamed or buffered.
+mod response_body;
 /// Responses WebSocket inspection hooks.
 mod websocket;
 
@@ -70,7 +76,9 @@ enum ResponseBody {
     Pass,
     Buffer {
         buf: BytesMut,
-        overflow: bool,
+        /// Why the body cannot be inspected (too large, could not be
+        /// decoded), with the metric label.
+        failed: Option<(String, &'static str)>,
     },
 }
 
@@ -90,7 +98,10 @@ pub struct Ctx {
     path: String,
     session_id: String,
     agent_id: String,
-    encoding: Encoding,
+    /// The request body's content codings.
+    encoding: Codings,
+    /// How the response body is decoded for inspection (inspected routes).
+    resp_decoding: BodyDecoding,
     req: RequestBody,
     resp: ResponseBody,
     upstream_status: Option<u16>,
@@ -115,6 +126,13 @@ pub struct Ctx {
     ws: Option<Box<crate::datapath::ws::WsConn>>,
     /// This request's spans, when OpenTelemetry is on.
     trace: Option<Box<crate::telemetry::RequestTrace>>,
+    /// The normalised path to send upstream instead of the client's
+    /// spelling (an inspected path written in an unusual way).
+    clean_path: Option<String>,
+    /// An MCP request's JSON-RPC id (for answers written in the server's place).
+    rpc_id: serde_json::Value,
+    /// Upstream first-byte, idle and total deadlines.
+    watch: Watchdog,
 }
 
 impl Ctx {
@@ -133,8 +151,21 @@ impl Ctx {
             dialect: self.dialect,
             request_id: &self.id,
             tool_name: tool,
+            rpc_id: self.rpc_id.clone(),
         }
     }
+}
+
+/// Every value of a header; a value that is not text reads as U+FFFD (so
+/// a parser refuses it instead of skipping it).
+fn header_values<'a>(session: &'a Session, name: &str) -> Vec<&'a str> {
+    session
+        .req_header()
+        .headers
+        .get_all(name)
+        .iter()
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"))
+        .collect()
 }
 
 fn header_str<'a>(session: &'a Session, name: &str) -> Option<&'a str> {
@@ -209,7 +240,7 @@ impl Gateway {
     ) -> std::result::Result<Option<Bytes>, Denial> {
         let policy = ctx.policy.clone().expect("policy pinned in request_filter");
         let limit = policy.file.proxy.max_body_bytes;
-        let decoded = match decode(ctx.encoding, &raw, limit) {
+        let decoded = match ctx.encoding.decode(&raw, limit) {
             Ok(d) => d,
             Err(DecodeError::TooLarge) => {
                 let kind = ErrorKind::TooLarge;
@@ -271,6 +302,12 @@ impl Gateway {
             }
         }
         ctx.reports.push(report);
+        if ctx.dialect == Dialect::Mcp {
+            // Kept to answer in the server's place (a withheld response).
+            if let Ok(body) = crate::datapath::strict_json::from_slice(&decoded) {
+                ctx.rpc_id = crate::datapath::dialect::mcp::request_id(&body);
+            }
+        }
         match action {
             RequestAction::Deny { status, kind, body } => Err(Denial {
                 status,
@@ -278,7 +315,7 @@ impl Gateway {
                 reason: kind.code(),
             }),
             RequestAction::Forward(Some(rewritten)) => Ok(Some(Bytes::from(rewritten))),
-            RequestAction::Forward(None) if ctx.encoding != Encoding::Identity => Ok(Some(decoded)),
+            RequestAction::Forward(None) if !ctx.encoding.is_identity() => Ok(Some(decoded)),
             RequestAction::Forward(None) => Ok(None),
         }
     }
@@ -308,6 +345,7 @@ impl Gateway {
                     dialect,
                     request_id: &id,
                     tool_name: &tool,
+                    rpc_id: serde_json::Value::Null,
                 };
                 let hooks: &dyn SessionHooks = match &gate {
                     Some(g) => g.as_ref(),
@@ -362,11 +400,12 @@ impl Gateway {
         for id in ids {
             let mut rx = store.approval_watch(id, ApprovalStatus::Pending);
             let status = loop {
-                let status = store
-                    .approval_get(id, crate::state::now_ms())
-                    .ok()
-                    .flatten()
-                    .map_or(ApprovalStatus::Expired, |a| a.status);
+                // A store that cannot be read keeps the call waiting: it is
+                // refused at its deadline unless a decision arrives first.
+                let status = match store.approval_get(id, crate::state::now_ms()) {
+                    Ok(a) => a.map_or(ApprovalStatus::Expired, |a| a.status),
+                    Err(_) => ApprovalStatus::Pending,
+                };
                 if status != ApprovalStatus::Pending {
                     break status;
                 }
@@ -612,7 +651,8 @@ impl ProxyHttp for Gateway {
             path: String::new(),
             session_id: String::new(),
             agent_id: String::new(),
-            encoding: Encoding::Identity,
+            encoding: Codings::identity(),
+            resp_decoding: BodyDecoding::Identity,
             req: RequestBody::Untouched,
             resp: ResponseBody::Pass,
             upstream_status: None,
@@ -628,6 +668,9 @@ impl ProxyHttp for Gateway {
             forward: None,
             ws: None,
             trace: None,
+            clean_path: None,
+            rpc_id: serde_json::Value::Null,
+            watch: Watchdog::new(self.app.config.upstream_timeouts()),
         }
     }
 
@@ -666,11 +709,25 @@ impl ProxyHttp for Gateway {
         let Some(admission) = self.admit_forward(session, ctx, host.as_deref()).await? else {
             return Ok(true);
         };
-        let route = match &ctx.forward {
-            Some(t) => self.app.forwarding.routes.find(Some(&t.host), &path),
-            None => self.app.routes.find(host.as_deref(), &path),
+        // Routed on every reading of the path an upstream might use.
+        let norm = match path_norm::normalize(&path) {
+            Ok(n) => n,
+            Err(e) => {
+                let msg = e.to_string();
+                return self
+                    .refuse(session, ctx, ErrorKind::InvalidRequest, &msg)
+                    .await;
+            }
         };
-        let Some(route) = route else {
+        let resolved = match &ctx.forward {
+            Some(t) => self
+                .app
+                .forwarding
+                .routes
+                .resolve(Some(&t.host), &method, &norm),
+            None => self.app.routes.resolve(host.as_deref(), &method, &norm),
+        };
+        let Some((route, dialect, reading)) = resolved else {
             return self
                 .refuse(
                     session,
@@ -680,13 +737,30 @@ impl ProxyHttp for Gateway {
                 )
                 .await;
         };
-        ctx.dialect = Dialect::detect(route.api, &method, &path);
-        let mcp_control = route.api == super::dialect::ApiKind::Mcp
-            && matches!(method.as_str(), "GET" | "DELETE");
+        ctx.dialect = dialect;
+        let api = route.api;
+        let mcp_control =
+            api == super::dialect::ApiKind::Mcp && matches!(method.as_str(), "GET" | "DELETE");
         ctx.route = Some(route);
         if admission == Admission::Pass {
             ctx.dialect = Dialect::Passthrough;
             return Ok(false);
+        }
+        if norm.rewritten {
+            // An API path written unusually reaches the upstream in the
+            // clean form that was inspected; a GET too, so that a
+            // WebSocket upgrade is read by that path.
+            let api_path = match dialect.is_inspected() {
+                true => Some(reading),
+                false => norm
+                    .readings
+                    .iter()
+                    .find(|r| Dialect::detect(api, "POST", &r.key).is_inspected()),
+            };
+            if let Some(r) = api_path {
+                ctx.path = r.clean.clone();
+                ctx.clean_path = Some(r.clean.clone());
+            }
         }
         if self.ws_begin(session, ctx, &policy, &identity) {
             return Ok(false);
@@ -739,7 +813,7 @@ impl ProxyHttp for Gateway {
                 )
                 .await;
         }
-        ctx.encoding = match Encoding::parse(header_str(session, "content-encoding")) {
+        ctx.encoding = match Codings::parse(header_values(session, "content-encoding")) {
             Ok(e) => e,
             Err(msg) => {
                 return self
@@ -763,9 +837,6 @@ impl ProxyHttp for Gateway {
                 )
                 .await;
         }
-        // Upstream bodies must reach the scanners uncompressed.
-        session.upstream_compression.adjust_decompression(true);
-
         match declared {
             Some(n) if n <= PREFETCH_LIMIT => {
                 session.as_downstream_mut().enable_retry_buffering();
@@ -826,13 +897,14 @@ impl ProxyHttp for Gateway {
         };
         let mut peer = HttpPeer::new(addr, tls, sni);
         self.app.forwarding.tune_peer(&mut peer);
-        peer.options.connection_timeout =
-            Some(Duration::from_secs(self.app.config.connect_timeout_secs));
-        peer.options.total_connection_timeout = Some(Duration::from_secs(
-            self.app.config.connect_timeout_secs + 5,
-        ));
-        peer.options.read_timeout = Some(Duration::from_secs(self.app.config.read_timeout_secs));
-        peer.options.write_timeout = Some(Duration::from_secs(self.app.config.read_timeout_secs));
+        let t = ctx.watch.limits();
+        peer.options.connection_timeout = Some(t.connect);
+        // TCP plus the TLS handshake.
+        peer.options.total_connection_timeout = Some(t.connect + Duration::from_secs(5));
+        // The watchdog enforces the deadlines; pingora's per-read timeout
+        // is only a backstop behind it.
+        peer.options.read_timeout = Some(t.first_byte.max(t.idle) + Duration::from_secs(5));
+        peer.options.write_timeout = Some(t.idle);
         peer.options.idle_timeout = Some(Duration::from_secs(60));
         Ok(Box::new(peer))
     }
@@ -844,12 +916,15 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
     ) -> Result<()> {
         let route = ctx.route.clone().expect("route chosen in request_filter");
-        let path_and_query = session
-            .req_header()
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| ctx.path.clone());
+        let uri = &session.req_header().uri;
+        let path_and_query = match (&ctx.clean_path, uri.query()) {
+            (Some(p), Some(q)) => format!("{p}?{q}"),
+            (Some(p), None) => p.clone(),
+            (None, _) => uri
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|| ctx.path.clone()),
+        };
         if ctx.forward.is_some() {
             // Forward mode: origin-form, and the client's own Host header.
             req.set_uri(
@@ -916,6 +991,7 @@ impl ProxyHttp for Gateway {
             _ => {}
         }
         ctx.upstream_sent = Some(Instant::now());
+        ctx.watch.request_sent();
         Ok(())
     }
 
@@ -932,6 +1008,8 @@ impl ProxyHttp for Gateway {
         {
             return Ok(());
         }
+        // The request is still going out: the first-byte clock restarts.
+        ctx.watch.request_sent();
         match &mut ctx.req {
             RequestBody::Prefetched { forward } => {
                 // pingora replays the buffered original; send the rewrite instead.
@@ -968,7 +1046,11 @@ impl ProxyHttp for Gateway {
                     return Ok(());
                 }
                 let raw = std::mem::take(buf).freeze();
-                match self.judge_request(session, ctx, raw.clone()).await {
+                // Judging (or holding for an operator) is not the upstream's delay.
+                ctx.watch.pause();
+                let judged = self.judge_request(session, ctx, raw.clone()).await;
+                ctx.watch.request_sent();
+                match judged {
                     Ok(forward) => {
                         let out = forward.unwrap_or(raw);
                         *body = if out.is_empty() { None } else { Some(out) };
@@ -996,6 +1078,21 @@ impl ProxyHttp for Gateway {
         if let Some(tr) = &ctx.trace {
             tr.upstream_status(resp.status.as_u16());
         }
+        let status = resp.status.as_u16();
+        if status == 101 {
+            // An upgraded connection (a WebSocket) lives as long as it is used.
+            ctx.watch.finish();
+        } else if !resp.status.is_informational() {
+            let ct = resp
+                .headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok());
+            let streamed =
+                is_event_stream(ct) || is_json_array_stream(ctx.dialect, &ctx.path, status, ct);
+            // Only inspected non-stream answers are held whole (a total deadline).
+            ctx.watch
+                .head_received(ctx.dialect.is_inspected() && !streamed);
+        }
         if let Some(sent) = ctx.upstream_sent {
             let latency = sent.elapsed();
             ctx.upstream_latency = Some(latency);
@@ -1010,6 +1107,19 @@ impl ProxyHttp for Gateway {
         if !ctx.dialect.is_inspected() || self.ws_upstream_response(resp, ctx)? {
             return Ok(());
         }
+        // Decoded here and forwarded decoded: scanners never see
+        // compressed bytes, and the client gets what was inspected.
+        let limit = ctx
+            .policy
+            .as_ref()
+            .map_or(usize::MAX, |p| p.file.proxy.max_body_bytes);
+        let codings = resp
+            .headers
+            .get_all("content-encoding")
+            .iter()
+            .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+        ctx.resp_decoding = BodyDecoding::for_response(codings, limit);
+        resp.remove_header("content-encoding");
         let ct = resp
             .headers
             .get("content-type")
@@ -1028,7 +1138,8 @@ impl ProxyHttp for Gateway {
             let rewriter =
                 StreamRewriter::new(ctx.dialect, policy, self.app.masker.clone(), &ctx.id, hooks)
                     .map(|rw| if array { rw.json_array() } else { rw });
-            if let Some(rw) = rewriter {
+            if let Some(mut rw) = rewriter {
+                rw.set_rpc_id(ctx.rpc_id.clone());
                 ctx.stream = Some(Box::new(rw));
                 resp.remove_header("content-length");
                 resp.insert_header("x-asg-stream-inspection", "on")?;
@@ -1036,19 +1147,25 @@ impl ProxyHttp for Gateway {
         } else {
             ctx.resp = ResponseBody::Buffer {
                 buf: BytesMut::new(),
-                overflow: false,
+                failed: None,
             };
             resp.remove_header("content-length");
         }
         Ok(())
     }
 
+    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Ctx) -> Result<()> {
+        protocol::prepare(session);
+        Ok(())
+    }
+
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        protocol::fit_response(session, resp)?;
         resp.insert_header("x-asg-request-id", ctx.id.as_str())?;
         if let Some(report) = ctx.reports.first() {
             resp.insert_header("x-asg-decision", report.decision.as_str())?;
@@ -1067,8 +1184,11 @@ impl ProxyHttp for Gateway {
         // awaits the duration returned from this hook before the chunk
         // goes on, which lets the audit record of the last chunk become
         // durable without blocking the worker thread.
+        ctx.watch.chunk_received();
         let result = self.filter_response_body(body, end_of_stream, ctx)?;
         if end_of_stream {
+            // The upstream is done; waiting for the disk is not its delay.
+            ctx.watch.finish();
             if let Some(wait) = self.seal_audit_upstream(ctx, answer_status(session, ctx)) {
                 return Ok(Some(result.map_or(wait, |d| d.max(wait))));
             }
@@ -1084,6 +1204,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
     ) -> Result<Option<Duration>> {
         if end_of_stream {
+            ctx.watch.finish();
             // The last chunk acknowledges the request: its audit record
             // must be on disk first.
             self.seal_audit_blocking(ctx, answer_status(session, ctx));
@@ -1098,6 +1219,19 @@ impl ProxyHttp for Gateway {
         self.on_proxy_failure(session, e, ctx).await
     }
 
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        _reused: bool,
+        _peer: &HttpPeer,
+        fd: std::os::unix::io::RawFd,
+        _digest: Option<&pingora::protocols::Digest>,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        ctx.watch.attach(fd);
+        Ok(())
+    }
+
     /// pingora's own log lines: method and path only. The query string may
     /// hold an API key (Gemini clients send `?key=`).
     fn request_summary(&self, session: &Session, _ctx: &Ctx) -> String {
@@ -1106,6 +1240,7 @@ impl ProxyHttp for Gateway {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        ctx.watch.finish();
         self.log_request(session, e, ctx).await
     }
 }
@@ -1141,92 +1276,18 @@ impl Gateway {
         ctx.reports.push(report);
     }
 
-    /// Rewrite a stream in flight; buffer, inspect and rewrite any other
-    /// inspected response body.
-    fn filter_response_body(
-        &self,
-        body: &mut Option<Bytes>,
-        end_of_stream: bool,
-        ctx: &mut Ctx,
-    ) -> Result<Option<Duration>> {
-        if self.ws_server_bytes(body, end_of_stream, ctx) {
-            return Ok(None);
-        }
-        if let Some(rw) = ctx.stream.as_mut() {
-            let mut out = match body.take() {
-                Some(chunk) => rw.push(&chunk),
-                None => Bytes::new(),
-            };
-            if end_of_stream {
-                let tail = rw.finish();
-                if !tail.is_empty() {
-                    let mut joined = BytesMut::from(&out[..]);
-                    joined.extend_from_slice(&tail);
-                    out = joined.freeze();
-                }
-                // Before the audit record is sealed with the last chunk.
-                self.close_stream(ctx);
-            }
-            if let Some(tr) = ctx.trace.as_mut() {
-                tr.usage_in_stream(&out);
-            }
-            // An empty chunk holds back without ending the response.
-            *body = (!out.is_empty() || !end_of_stream).then_some(out);
-            return Ok(None);
-        }
-        let ResponseBody::Buffer { buf, overflow } = &mut ctx.resp else {
-            return Ok(None);
-        };
-        let limit = ctx
-            .policy
-            .as_ref()
-            .map_or(usize::MAX, |p| p.file.proxy.max_body_bytes);
-        if let Some(chunk) = body.take() {
-            if !*overflow {
-                buf.extend_from_slice(&chunk);
-                if buf.len() > limit {
-                    // Fail closed: an uninspectable response is not delivered.
-                    *overflow = true;
-                    buf.clear();
-                }
-            }
-        }
-        if !end_of_stream {
-            return Ok(None);
-        }
-        let (raw, overflowed) = (std::mem::take(buf).freeze(), *overflow);
-        ctx.resp = ResponseBody::Pass;
-        if overflowed {
-            let msg = format!(
-                "response exceeds the gateway inspection limit of {limit} bytes and was withheld"
-            );
-            *body = Some(Bytes::from(
-                ctx.dialect
-                    .error_body(ErrorKind::TooLarge, &msg, &ctx.id)
-                    .to_string(),
-            ));
-            self.app
-                .metrics
-                .gateway_errors
-                .with_label_values(&["response_too_large"])
-                .inc();
-            return Ok(None);
-        }
-        let out = self.judge_response(ctx, &raw);
-        *body = Some(out.map(Bytes::from).unwrap_or(raw));
-        Ok(None)
-    }
-
     async fn on_proxy_failure(
         &self,
         session: &mut Session,
         e: &Error,
         ctx: &mut Ctx,
     ) -> FailToProxy {
+        let mut message = String::new();
         let (status, body, reason) = if let Some(d) = ctx.denial.take() {
             (d.status, d.body, d.reason)
         } else {
             let (kind, msg) = classify_error(e, ctx);
+            message = msg.clone();
             if let Some(route) = &ctx.route {
                 if kind == ErrorKind::BadGateway {
                     self.app
@@ -1252,6 +1313,9 @@ impl Gateway {
             if let Err(err) = self.answer(session, ctx, status, &body, reason).await {
                 tracing::debug!(error = %err, "could not write error response");
             }
+        } else if !client_gone {
+            // The answer had begun: it ends with an error in the API's form.
+            self.end_answer_with_error(session, ctx, &message).await;
         }
         FailToProxy {
             error_code: if client_gone { 0 } else { status },
@@ -1346,6 +1410,10 @@ fn classify_error(e: &Error, ctx: &Ctx) -> (ErrorKind, String) {
             .map(|r| format!("{}:{}", r.upstream.host, r.upstream.port))
             .unwrap_or_default(),
     };
+    if let Some(expired) = ctx.watch.fired() {
+        let why = expired.describe(ctx.watch.limits());
+        return (ErrorKind::Timeout, format!("upstream {upstream} {why}"));
+    }
     match e.etype() {
         HTTPStatus(413) => (ErrorKind::TooLarge, "request body too large".to_string()),
         HTTPStatus(400) => (ErrorKind::InvalidRequest, "invalid request".to_string()),
@@ -1362,10 +1430,9 @@ fn classify_error(e: &Error, ctx: &Ctx) -> (ErrorKind, String) {
                     .map(|c| format!(" ({c})"))
                     .unwrap_or_default(),
         ),
-        ReadTimedout | WriteTimedout => (
-            ErrorKind::BadGateway,
-            format!("upstream {upstream} timed out"),
-        ),
+        ReadTimedout | WriteTimedout => {
+            (ErrorKind::Timeout, format!("upstream {upstream} timed out"))
+        }
         _ if e.esource() == &pingora::ErrorSource::Upstream => (
             ErrorKind::BadGateway,
             format!("upstream {upstream} failed: {}", e.etype().as_str()),

@@ -4,6 +4,7 @@
 
 pub mod body;
 pub mod dialect;
+pub mod encoding;
 pub mod enforce;
 pub mod forward;
 pub mod front;
@@ -11,11 +12,16 @@ pub mod gateway;
 pub mod hooks;
 pub mod identity;
 pub mod iptables;
+pub mod path_norm;
+pub mod protocol;
 pub mod resolve;
+pub mod response_guard;
 pub mod route;
 pub mod server;
 pub mod session_gate;
 pub mod stream;
+pub mod strict_json;
+pub mod timeouts;
 pub mod tls;
 pub mod transparent;
 pub mod tunnel;

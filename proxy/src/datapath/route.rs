@@ -3,7 +3,8 @@
 //! requests for that host.
 
 use crate::config::RouteConfig;
-use crate::datapath::dialect::ApiKind;
+use crate::datapath::dialect::{ApiKind, Dialect};
+use crate::datapath::path_norm::{NormPath, Reading};
 use std::sync::Arc;
 
 /// A parsed upstream base URL.
@@ -102,9 +103,12 @@ impl Route {
     /// The path to send upstream for a request path (query kept).
     pub fn upstream_path(&self, path_and_query: &str) -> String {
         let rest = if self.strip_prefix {
+            // Routes match without case, so the prefix is cut without case.
+            let prefix = self.prefix.trim_end_matches('/');
             let stripped = path_and_query
-                .strip_prefix(self.prefix.trim_end_matches('/'))
-                .unwrap_or(path_and_query);
+                .get(..prefix.len())
+                .filter(|head| head.eq_ignore_ascii_case(prefix))
+                .map_or(path_and_query, |_| &path_and_query[prefix.len()..]);
             if stripped.starts_with('/') || stripped.starts_with('?') {
                 stripped.to_string()
             } else {
@@ -164,6 +168,31 @@ impl RouteTable {
         self.routes.iter().map(|r| r.name.clone()).collect()
     }
 
+    /// The route and dialect of a request, over the readings of its path
+    /// ([`crate::datapath::path_norm`]): the first reading an inspected
+    /// dialect claims wins, so no spelling of an API path escapes
+    /// inspection; otherwise the first reading's route, uninspected.
+    pub fn resolve<'a>(
+        &self,
+        host: Option<&str>,
+        method: &str,
+        path: &'a NormPath,
+    ) -> Option<(Arc<Route>, Dialect, &'a Reading)> {
+        let mut first = None;
+        for reading in &path.readings {
+            let Some(route) = self.find(host, &reading.key) else {
+                continue;
+            };
+            let dialect = Dialect::detect(route.api, method, &reading.key);
+            if dialect.is_inspected() {
+                return Some((route, dialect, reading));
+            }
+            first.get_or_insert((route, dialect, reading));
+        }
+        first
+    }
+
+    /// The route for `path`; prefixes match without case.
     pub fn find(&self, host: Option<&str>, path: &str) -> Option<Arc<Route>> {
         let host = host.map(|h| h.split(':').next().unwrap_or(h).to_ascii_lowercase());
         self.routes
@@ -185,10 +214,13 @@ impl RouteTable {
 fn prefix_matches(prefix: &str, path: &str) -> bool {
     let prefix = prefix.trim_end_matches('/');
     prefix.is_empty()
-        || path == prefix
         || path
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.starts_with('/') || rest.starts_with('?'))
+            .get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+            && path[prefix.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| c == '/' || c == '?')
 }
 
 #[cfg(test)]
@@ -236,6 +268,7 @@ mod tests {
             "anthropic"
         );
         assert_eq!(t.find(None, "/v1/messagesX").unwrap().name, "default");
+        assert_eq!(t.find(None, "/V1/Messages").unwrap().name, "anthropic");
         assert_eq!(
             t.find(None, "/v1/chat/completions").unwrap().name,
             "default"
@@ -252,5 +285,29 @@ mod tests {
             r.upstream_path("/anthropic/v1/messages?beta=true"),
             "/base/v1/messages?beta=true"
         );
+        assert_eq!(
+            r.upstream_path("/Anthropic/v1/messages"),
+            "/base/v1/messages"
+        );
+    }
+
+    #[test]
+    fn every_spelling_of_an_api_path_resolves_to_its_dialect() {
+        let t = RouteTable::new(&[route("default", "/", "http://a:1")]).unwrap();
+        for raw in [
+            "/V1/CHAT/COMPLETIONS",
+            "/v1/responses/",
+            "/v1/chat/completions;x",
+            "/v1%2fmessages",
+            "/v1/chat/completions/..;/..;/chat/completions",
+        ] {
+            let norm = crate::datapath::path_norm::normalize(raw).unwrap();
+            let (_, dialect, reading) = t.resolve(None, "POST", &norm).unwrap();
+            assert!(dialect.is_inspected(), "{raw}: {dialect:?}");
+            assert!(!reading.clean.contains(['%', ';']), "{raw}");
+        }
+        let norm = crate::datapath::path_norm::normalize("/v1/models").unwrap();
+        let (_, dialect, _) = t.resolve(None, "GET", &norm).unwrap();
+        assert_eq!(dialect, Dialect::Passthrough);
     }
 }

@@ -208,7 +208,7 @@ impl SessionGate {
             agent_id: id.agent_id.clone(),
             action_type: call.name.to_lowercase(),
             action_target: display_target(&self.policy.redactor, &self.app.masker, &call.target()),
-            fingerprint: fingerprint(&self.app.binding_key, &binding),
+            fingerprint: fingerprint(&self.app.binding_key(), &binding),
             origin: Origin::Proxy,
             route: self.route.clone(),
             dialect: self.dialect.as_str().to_string(),

@@ -232,9 +232,11 @@ pub struct AgentState {
     pub risk: RiskState,
 }
 
-const MAX_DECISIONS: usize = 64;
-const MAX_MARKERS: usize = 64;
-const MAX_SESSIONS_PER_AGENT: usize = 32;
+/// Caps of a session's decision list, marker and memory lists, and an
+/// agent's session list (shared stores apply the same caps).
+pub const MAX_DECISIONS: usize = 64;
+pub const MAX_MARKERS: usize = 64;
+pub const MAX_SESSIONS_PER_AGENT: usize = 32;
 
 impl SessionState {
     pub fn new(session_id: &str, agent_id: &str, now_ms: i64) -> Self {
@@ -555,21 +557,33 @@ pub fn remember_session(
         let excess = s.decisions.len().saturating_sub(MAX_DECISIONS);
         s.decisions.drain(..excess);
     }
-    for (_, tags, _) in &rec.steps {
-        for t in tags.iter().filter(|t| cfg.sensitive_tags.contains(t)) {
-            push_capped(&mut s.sensitive_markers, format!("action:{t}"), MAX_MARKERS);
-        }
+    for m in markers(cfg, rec, memory) {
+        push_capped(&mut s.sensitive_markers, m, MAX_MARKERS);
     }
     for m in memory {
         push_capped(&mut s.memory_touched, m.clone(), MAX_MARKERS);
+    }
+}
+
+/// The `action:<tag>` and `memory:<masked path>` markers a record adds to
+/// its session, in order.
+pub fn markers(cfg: &SessionConfig, rec: &Record, memory: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (_, tags, _) in &rec.steps {
+        for t in tags.iter().filter(|t| cfg.sensitive_tags.contains(t)) {
+            out.push(format!("action:{t}"));
+        }
+    }
+    for m in memory {
         let lower = m.to_lowercase();
         if ["secret", "vault", "token", "key", "credential"]
             .iter()
             .any(|w| lower.contains(w))
         {
-            push_capped(&mut s.sensitive_markers, format!("memory:{m}"), MAX_MARKERS);
+            out.push(format!("memory:{m}"));
         }
     }
+    out
 }
 
 /// Apply a record to an agent.

@@ -82,10 +82,17 @@ async fn health() -> Json<Value> {
 async fn ready(State(s): State<Shared>) -> Response {
     let policy = s.app.policy.current();
     let store = s.app.store.ping();
+    // The shared state's connection is reported, not required: while it
+    // is down the gateway still serves (risk and rate limits local,
+    // approvals and permits refused), and an unready sidecar would take
+    // its whole agent pod out of service.
+    let state = s.app.store.shared().map(|x| x.health());
     let app = s.app.clone();
-    let proxy = tokio::task::spawn_blocking(move || app.proxy_listening())
-        .await
-        .unwrap_or(false);
+    // `asg control` has no proxy listener to wait for.
+    let proxy = s.app.control
+        || tokio::task::spawn_blocking(move || app.proxy_listening())
+            .await
+            .unwrap_or(false);
     let ok = store && proxy;
     let body = json!({
         "status": if ok { "ready" } else { "not_ready" },
@@ -94,6 +101,10 @@ async fn ready(State(s): State<Shared>) -> Response {
             "policy_version": policy.version,
             "policy_last_error": s.app.policy.last_error(),
             "store": store,
+            "state": state.map_or_else(
+                || json!({"backend": "sled", "connected": store}),
+                |h| json!(h),
+            ),
             "proxy_listener": proxy,
             "auth_configured": s.auth.enabled(),
         }
@@ -265,7 +276,11 @@ async fn guard(State(s): State<Shared>, mut req: Request, next: Next) -> Respons
         match s.auth.role_for(key.as_deref()) {
             None => {
                 // Failed attempts are limited per address, so keys cannot be guessed at speed.
-                if !s.limiter.allow(&format!("fail:{peer}")) {
+                if !s
+                    .limiter
+                    .allow_in(&s.app.store, &format!("fail:{peer}"))
+                    .await
+                {
                     error(429, "rate_limited", "rate limit exceeded", json!({}))
                 } else {
                     error(
@@ -282,7 +297,7 @@ async fn guard(State(s): State<Shared>, mut req: Request, next: Next) -> Respons
                 } else {
                     format!("addr:{peer}")
                 };
-                if !s.limiter.allow(&bucket) {
+                if !s.limiter.allow_in(&s.app.store, &bucket).await {
                     error(429, "rate_limited", "rate limit exceeded", json!({}))
                 } else {
                     req.extensions_mut().insert(role);

@@ -187,7 +187,7 @@ pub async fn submit(
         agent_id: agent_id.clone(),
         action_type: action_type.clone(),
         action_target: display_target(app, &policy, &target),
-        fingerprint: fingerprint(&app.binding_key, &binding),
+        fingerprint: fingerprint(&app.binding_key(), &binding),
         origin: Origin::Submit,
         route: "approval_api".into(),
         dialect: "inspect_api".into(),

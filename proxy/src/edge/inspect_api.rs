@@ -640,7 +640,7 @@ fn approval_template(
         agent_id: agent_id.to_string(),
         action_type: binding.tool.to_string(),
         action_target: display_target(app, policy, &target),
-        fingerprint: fingerprint(&app.binding_key, &binding),
+        fingerprint: fingerprint(&app.binding_key(), &binding),
         origin: Origin::InspectApi,
         route: "inspect_api".to_string(),
         dialect: "inspect_api".to_string(),

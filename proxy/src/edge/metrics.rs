@@ -170,6 +170,11 @@ impl Metrics {
         }
     }
 
+    /// For metrics owned by other layers (the shared-state backend's).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
         TextEncoder::new()

@@ -35,6 +35,20 @@ impl RateLimiter {
         self.per_minute > 0
     }
 
+    /// Like [`RateLimiter::allow`], but with shared state (`ASG_STATE_URL`)
+    /// the limit holds across every gateway of the fleet: a caller that
+    /// spreads its requests over replicas gets the same budget as one that
+    /// does not.
+    pub async fn allow_in(&self, store: &crate::state::Store, key: &str) -> bool {
+        match store.shared() {
+            Some(s) if self.enabled() => {
+                s.rate_allow(&format!("admin:{key}"), self.per_minute, self.per_minute)
+                    .await
+            }
+            _ => self.allow(key),
+        }
+    }
+
     /// Take one token for `key`; `false` means rate limited.
     pub fn allow(&self, key: &str) -> bool {
         self.allow_at(key, Instant::now())

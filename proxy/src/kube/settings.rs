@@ -105,6 +105,16 @@ pub struct Settings {
     pub policy_items: Vec<PolicyItem>,
     /// Secret with the admin API's operator key (`operator-key`); empty: admin auth off.
     pub admin_secret: String,
+    /// Sidecars also write audit records to stdout (`ASG_AUDIT_STDOUT`).
+    pub audit_stdout: bool,
+    /// Shared state for every sidecar (`ASG_STATE_URL`); empty: each keeps its own.
+    pub state_url: String,
+    /// `ASG_STATE_PREFIX`; empty: the URL's or the default.
+    pub state_prefix: String,
+    /// Secret (in each namespace) and key holding the shared state's
+    /// password (`ASG_STATE_PASSWORD`); empty: none, or in the URL.
+    pub state_password_secret: String,
+    pub state_password_key: String,
 }
 
 impl Default for Settings {
@@ -155,6 +165,11 @@ impl Default for Settings {
                 item("tools.toml", "rules/tools.toml"),
             ],
             admin_secret: "asg-admin".to_string(),
+            audit_stdout: false,
+            state_url: String::new(),
+            state_prefix: String::new(),
+            state_password_secret: String::new(),
+            state_password_key: "password".to_string(),
         }
     }
 }
@@ -234,6 +249,30 @@ impl Settings {
         for name in [&self.ca_secret, &self.policy_config_map] {
             if !is_dns_label(name) && !is_dns_subdomain(name) {
                 return Err(format!("{name:?} is not a valid Secret or ConfigMap name"));
+            }
+        }
+        if !self.state_url.is_empty() {
+            let prefix = Some(self.state_prefix.as_str()).filter(|p| !p.is_empty());
+            crate::state::redis::url::StateUrl::parse(&self.state_url, prefix, None)
+                .map_err(|e| format!("stateUrl: {e}"))?;
+        }
+        if !self.state_password_secret.is_empty() {
+            if self.state_url.is_empty() {
+                return Err("statePasswordSecret is set but stateUrl is empty".to_string());
+            }
+            if !is_dns_subdomain(&self.state_password_secret) {
+                return Err(format!(
+                    "statePasswordSecret {:?} is not a valid Secret name",
+                    self.state_password_secret
+                ));
+            }
+            let key = &self.state_password_key;
+            if key.is_empty()
+                || !key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+            {
+                return Err(format!("statePasswordKey {key:?} is not a Secret key"));
             }
         }
         if !self.admin_secret.is_empty() && !is_dns_subdomain(&self.admin_secret) {
@@ -352,6 +391,15 @@ mod tests {
             (
                 "policyItems: [{key: a.toml, path: ../a.toml}]",
                 "relative path",
+            ),
+            (
+                "stateUrl: 'http://redis'",
+                "stateUrl: ASG_STATE_URL: unsupported scheme",
+            ),
+            ("statePasswordSecret: asg-redis", "stateUrl is empty"),
+            (
+                "stateUrl: 'redis://r'\nstatePasswordSecret: Bad_Name",
+                "not a valid Secret name",
             ),
         ] {
             let err = Settings::parse(text).unwrap_err();

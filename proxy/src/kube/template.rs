@@ -401,6 +401,21 @@ pub fn sidecar_env(c: &Choices, s: &Settings) -> Vec<Value> {
         val("ASG_AUDIT_MAX_BYTES", s.audit_max_bytes.to_string()),
         val("ASG_LOG_FORMAT", s.log_format.clone()),
     ]);
+    if s.audit_stdout {
+        env.push(val("ASG_AUDIT_STDOUT", "true".into()));
+    }
+    if !s.state_url.is_empty() {
+        env.push(val("ASG_STATE_URL", s.state_url.clone()));
+        if !s.state_prefix.is_empty() {
+            env.push(val("ASG_STATE_PREFIX", s.state_prefix.clone()));
+        }
+        if !s.state_password_secret.is_empty() {
+            env.push(
+                json!({"name": "ASG_STATE_PASSWORD", "valueFrom": {"secretKeyRef":
+                {"name": s.state_password_secret, "key": s.state_password_key}}}),
+            );
+        }
+    }
     if !s.admin_secret.is_empty() {
         env.push(val("ASG_ADMIN_AUTH", "true".into()));
         env.push(

@@ -74,6 +74,16 @@ fn key_of(id: &str) -> Option<Vec<u8>> {
     hex::decode(id.trim()).ok().filter(|k| k.len() == 16)
 }
 
+/// A fresh approval id (time-ordered hex), for stores other than sled.
+pub fn new_id(now_ms: i64) -> String {
+    id_of(&new_key(now_ms))
+}
+
+/// Whether `id` has the shape of an approval id (32 hex characters).
+pub fn is_id(id: &str) -> bool {
+    key_of(id).is_some()
+}
+
 /// A fresh permit: 24 random bytes, 32 characters of URL-safe base64.
 pub fn new_permit() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 24]>())
@@ -118,6 +128,9 @@ impl Store {
 
     /// The approval with this id, with expiry applied to the view.
     pub fn approval_get(&self, id: &str, now_ms: i64) -> Result<Option<Approval>, StoreError> {
+        if let Some(s) = self.shared() {
+            return s.approval_get(id, now_ms);
+        }
         let Some(key) = key_of(id) else {
             return Ok(None);
         };
@@ -132,6 +145,11 @@ impl Store {
     /// `template` is stored as a new pending approval (its id is assigned
     /// here).
     pub fn approval_open(&self, template: &Approval, now_ms: i64) -> Result<Opened, StoreError> {
+        if let Some(s) = self.shared() {
+            // The shared gate's clock is the template's creation time.
+            let _ = now_ms;
+            return s.approval_open(template);
+        }
         let fp = template.fingerprint.as_bytes();
         loop {
             let slot = self.approval_slots.get(fp)?;
@@ -223,6 +241,16 @@ impl Store {
         note: &str,
         now_ms: i64,
     ) -> Result<Option<Result<(Approval, Option<String>), ResolveError>>, StoreError> {
+        if let Some(s) = self.shared() {
+            return s.approval_resolve(crate::state::seam::Resolve {
+                id: id.to_string(),
+                approve,
+                resolver: resolver.to_string(),
+                credential: credential.to_string(),
+                note: note.to_string(),
+                now_ms,
+            });
+        }
         let Some(key) = key_of(id) else {
             return Ok(None);
         };
@@ -268,6 +296,14 @@ impl Store {
         limit: usize,
         now_ms: i64,
     ) -> Result<Vec<Approval>, StoreError> {
+        if let Some(s) = self.shared() {
+            return s.approvals_list(crate::state::seam::ApprovalFilter {
+                status,
+                session_id: session_id.map(str::to_string),
+                limit,
+                now_ms,
+            });
+        }
         let mut out = Vec::new();
         for item in self.approvals.iter().rev() {
             if out.len() >= limit {
@@ -336,6 +372,11 @@ impl Store {
         permit: Option<&str>,
         now_ms: i64,
     ) -> Result<Gate, StoreError> {
+        if let Some(s) = self.shared() {
+            // The shared gate's clock is the template's creation time.
+            let _ = now_ms;
+            return s.approval_gate(release, template, permit);
+        }
         let fp = &template.fingerprint;
         let rid = &template.request_id;
         let mut rejected = None;
@@ -370,6 +411,9 @@ impl Store {
         id: &str,
         current: ApprovalStatus,
     ) -> watch::Receiver<ApprovalStatus> {
+        if let Some(s) = self.shared() {
+            return s.approval_watch(id, current);
+        }
         let mut map = self.watchers.map.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(id.to_string())
             .or_insert_with(|| watch::channel(current).0)

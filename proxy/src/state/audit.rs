@@ -86,6 +86,9 @@ pub(super) fn seq_of(key: &[u8]) -> u64 {
     key.try_into().map(u64::from_be_bytes).unwrap_or(0)
 }
 
+/// How far back a session's timeline is looked for in the fleet's tail.
+const FLEET_TAIL_SCAN: usize = 5_000;
+
 impl Store {
     /// Append one event; returns its sequence number. The record is
     /// journaled (not yet on disk, not yet listed) when this returns; it is
@@ -104,11 +107,26 @@ impl Store {
                 .map(|r| &r[r.iter().take_while(|b| b.is_ascii_digit()).count()..])
                 .ok_or_else(|| corrupt("audit", "record does not start with its seq"))?;
             let len = json.len() as u64;
-            let seq = self.journal.append(&event.session_id, |seq, out| {
+            let stored = |seq: u64, out: &mut Vec<u8>| {
                 out.extend_from_slice(SEQ_KEY);
                 let _ = write!(out, "{seq}");
                 out.extend_from_slice(rest);
-            });
+            };
+            let seq = self
+                .journal
+                .append(&event.session_id, |seq, out| stored(seq, out));
+            // The copies for stdout and the fleet's tail (off unless
+            // configured) carry the same bytes and seq as the stored record.
+            if let Some(t) = self.audit_tee.get() {
+                let mut bytes = Vec::with_capacity(json.len() + 8);
+                stored(seq, &mut bytes);
+                t.send(&bytes);
+            }
+            if let Some(s) = self.shared() {
+                let mut record = event.clone();
+                record.seq = seq;
+                s.tail_push(&record);
+            }
             self.audit_bytes.fetch_add(len, Ordering::Relaxed);
             self.stats.record(
                 super::now_ms(),
@@ -121,6 +139,11 @@ impl Store {
 
     /// The newest `limit` events, newest first.
     pub fn audit_tail(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
+        if let Some(s) = self.fleet_tail() {
+            let mut list = s.tail(None, limit)?;
+            list.reverse();
+            return Ok(list);
+        }
         self.journal.settle();
         let mut out = Vec::with_capacity(limit.min(1024));
         for item in self.audit.iter().rev().take(limit) {
@@ -137,6 +160,9 @@ impl Store {
         after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError> {
+        if let Some(s) = self.fleet_tail() {
+            return s.tail(Some(after.unwrap_or(0)), limit);
+        }
         self.journal.settle();
         let start = match after {
             Some(seq) => match seq.checked_add(1) {
@@ -159,6 +185,14 @@ impl Store {
         session_id: &str,
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError> {
+        if let Some(s) = self.fleet_tail() {
+            // The tail is capped: a session's events still in it.
+            let mut list = s.tail(None, FLEET_TAIL_SCAN)?;
+            list.retain(|e| e.session_id == session_id);
+            list.reverse();
+            list.truncate(limit);
+            return Ok(list);
+        }
         self.journal.settle();
         let prefix = session_prefix(session_id);
         let mut out = Vec::new();
@@ -174,6 +208,17 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// `asg control`: the console's audit views read the fleet's tail in
+    /// the shared state (every gateway's records), not this process's log.
+    pub fn serve_fleet_tail(&self) {
+        self.fleet_tail.store(true, Ordering::Relaxed);
+    }
+
+    fn fleet_tail(&self) -> Option<&super::shared::Shared> {
+        self.shared()
+            .filter(|_| self.fleet_tail.load(Ordering::Relaxed))
     }
 
     pub fn audit_len(&self) -> usize {

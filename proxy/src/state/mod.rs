@@ -29,9 +29,13 @@ mod cache;
 pub mod durable;
 pub mod journal;
 mod keys;
+pub mod redis;
 pub mod retention;
+pub mod seam;
 pub mod sessions;
+pub mod shared;
 pub mod stats;
+pub mod stdout;
 
 pub use audit::{AuditEvent, AuditFinding};
 pub use keys::load_or_create_mask_key;
@@ -54,6 +58,8 @@ pub enum StoreError {
     Corrupt { tree: &'static str, message: String },
     #[error("state could not be written to disk: {0}")]
     NotDurable(String),
+    #[error("shared state unavailable: {0}")]
+    Shared(String),
 }
 
 /// The on-disk layout version this build reads and writes.
@@ -82,6 +88,13 @@ pub struct Store {
     audit_boundary: Option<u64>,
     pub stats: stats::Stats,
     watchers: approvals::Watchers,
+    /// `ASG_AUDIT_STDOUT`: audit records also go to stdout as JSON lines.
+    audit_tee: std::sync::OnceLock<stdout::AuditTee>,
+    /// `ASG_STATE_URL`: sessions, agents, approvals and permits live there
+    /// (see [`shared`]); the audit log stays here.
+    shared: std::sync::OnceLock<shared::Shared>,
+    /// Audit views read the fleet's tail (`asg control`).
+    fleet_tail: AtomicBool,
 }
 
 /// sled's page cache. sled's resident memory is several times this figure
@@ -175,6 +188,9 @@ impl Store {
             audit_boundary: None,
             stats: stats::Stats::default(),
             watchers: approvals::Watchers::default(),
+            audit_tee: std::sync::OnceLock::new(),
+            shared: std::sync::OnceLock::new(),
+            fleet_tail: AtomicBool::new(false),
         };
         let mut store = store;
         store.audit_boundary = store.audit_last_seq()?;
@@ -183,6 +199,30 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Also write every audit record appended from now on to stdout (one
+    /// JSON line each; see [`stdout`]).
+    pub fn audit_to_stdout(&self) {
+        let _ = self
+            .audit_tee
+            .set(stdout::AuditTee::start(std::io::stdout()));
+    }
+
+    /// Keep sessions, agents, approvals and permits in shared state from
+    /// now on (call once, before serving).
+    pub fn share(&self, s: shared::Shared) {
+        let _ = self.shared.set(s);
+    }
+
+    /// The shared backend, if attached.
+    pub fn shared(&self) -> Option<&shared::Shared> {
+        self.shared.get()
+    }
+
+    /// Audit lines dropped because stdout was not read fast enough.
+    pub fn audit_stdout_dropped(&self) -> u64 {
+        self.audit_tee.get().map_or(0, |t| t.dropped())
     }
 
     /// Readiness probe: the database answers a read.
@@ -196,6 +236,9 @@ impl Store {
 
     /// Flush everything now (blocking).
     pub fn flush(&self) -> Result<(), StoreError> {
+        if let Some(s) = self.shared() {
+            s.flush();
+        }
         self.db.flush()?;
         Ok(())
     }

@@ -25,10 +25,16 @@ pub(super) fn activity_key(updated_ms: i64, session_id: &str) -> Vec<u8> {
 
 impl Store {
     pub fn session_get(&self, id: &str) -> Result<Option<Arc<SessionState>>, StoreError> {
+        if let Some(s) = self.shared() {
+            return s.session_get(id);
+        }
         self.sessions.get(id)
     }
 
     pub fn agent_get(&self, id: &str) -> Result<Option<Arc<AgentState>>, StoreError> {
+        if let Some(s) = self.shared() {
+            return s.agent_get(id);
+        }
         self.agents.get(id)
     }
 
@@ -60,6 +66,9 @@ impl Store {
         session_id: &str,
         agent_id: &str,
     ) -> Result<Scoped, StoreError> {
+        if let Some(s) = self.shared() {
+            return s.scopes_load(cfg, session_id, agent_id);
+        }
         Ok(Scoped {
             session: if session_id.is_empty() {
                 None
@@ -88,6 +97,10 @@ impl Store {
         memory: &[String],
         now_ms: i64,
     ) -> Result<(), StoreError> {
+        if let Some(s) = self.shared() {
+            s.scopes_record(cfg, session_id, agent_id, owner_id, rec, memory, now_ms);
+            return Ok(());
+        }
         if !session_id.is_empty() {
             self.sessions.update(
                 session_id,
@@ -137,6 +150,9 @@ impl Store {
 
     /// Sessions by most recent activity, newest first.
     pub fn sessions_recent(&self, limit: usize) -> Result<Vec<Arc<SessionState>>, StoreError> {
+        if let Some(s) = self.shared() {
+            return s.sessions_recent(limit);
+        }
         let mut out: Vec<Arc<SessionState>> = Vec::new();
         for item in self.session_activity.iter().rev() {
             if out.len() >= limit {
@@ -159,6 +175,9 @@ impl Store {
 
     /// Sessions active since `since_ms`.
     pub fn sessions_active_count(&self, since_ms: i64) -> Result<usize, StoreError> {
+        if let Some(s) = self.shared() {
+            return s.sessions_active_count(since_ms);
+        }
         let mut n = 0;
         for item in self.session_activity.range(activity_key(since_ms, "")..) {
             item?;

@@ -286,6 +286,7 @@ pub fn error_body(kind: ErrorKind, message: &str, request_id: &str) -> Value {
         }
         ErrorKind::NotFound => "NOT_FOUND",
         ErrorKind::BadGateway | ErrorKind::Unavailable => "UNAVAILABLE",
+        ErrorKind::Timeout => "DEADLINE_EXCEEDED",
         ErrorKind::Internal => "INTERNAL",
     };
     json!({
@@ -309,11 +310,12 @@ pub fn is_model_method(path: &str) -> bool {
     let Some((_, method)) = path.rsplit_once(':') else {
         return false;
     };
+    // Without case: routes are matched on a lower-cased path, and some
+    // servers read paths without case.
     path.contains("/models/")
-        && matches!(
-            method,
-            "generateContent" | "streamGenerateContent" | "countTokens"
-        )
+        && ["generateContent", "streamGenerateContent", "countTokens"]
+            .iter()
+            .any(|m| method.eq_ignore_ascii_case(m))
 }
 
 /// The model named in a method path (`…/models/gemini-2.5-flash:…`).

@@ -9,12 +9,14 @@ pub mod anthropic;
 pub mod code_mode;
 mod fallback;
 pub mod gemini;
+mod joined;
 pub mod mcp;
 pub mod openai_chat;
 pub mod openai_responses;
 mod redact_walk;
 
-pub use redact_walk::redact_json;
+pub use joined::{redact_joined, split_redact};
+pub use redact_walk::{redact_json, redact_json_except};
 
 use crate::decision::subject::{Subject, Surface, ToolCall};
 use serde::{Deserialize, Serialize};
@@ -77,12 +79,16 @@ impl Dialect {
     }
 
     /// Pick the dialect for a request. `path` excludes the query string
-    /// (Claude Code sends `/v1/messages?beta=true`).
+    /// (Claude Code sends `/v1/messages?beta=true`) and is already
+    /// normalised ([`crate::datapath::path_norm`]). Path and method are
+    /// read without case: some servers do.
     pub fn detect(kind: ApiKind, method: &str, path: &str) -> Dialect {
-        if method != "POST" {
+        if !method.eq_ignore_ascii_case("POST") {
             return Dialect::Passthrough;
         }
-        let path = path.trim_end_matches('/');
+        // Without case, like the routes.
+        let lower = path.trim_end_matches('/').to_ascii_lowercase();
+        let path = lower.as_str();
         let openai = || {
             if path.ends_with("/chat/completions") {
                 Some(Dialect::OpenaiChat)
@@ -209,6 +215,8 @@ pub enum ErrorKind {
     UnsupportedMedia,
     NotFound,
     BadGateway,
+    /// The upstream took too long (a timeout of `datapath::timeouts`).
+    Timeout,
     Unavailable,
     Internal,
 }
@@ -222,6 +230,7 @@ impl ErrorKind {
             ErrorKind::UnsupportedMedia => 415,
             ErrorKind::NotFound => 404,
             ErrorKind::BadGateway => 502,
+            ErrorKind::Timeout => 504,
             ErrorKind::Unavailable => 503,
             ErrorKind::Internal => 500,
         }
@@ -236,6 +245,7 @@ impl ErrorKind {
             ErrorKind::UnsupportedMedia => "asg_unsupported_media_type",
             ErrorKind::NotFound => "asg_unknown_path",
             ErrorKind::BadGateway => "asg_upstream_unreachable",
+            ErrorKind::Timeout => "asg_upstream_timeout",
             ErrorKind::Unavailable => "asg_unavailable",
             ErrorKind::Internal => "asg_internal_error",
         }
@@ -259,6 +269,7 @@ impl ErrorKind {
             ErrorKind::TooLarge => "request_too_large",
             ErrorKind::NotFound => "not_found_error",
             ErrorKind::Unavailable => "overloaded_error",
+            ErrorKind::Timeout => "timeout_error",
             _ => "api_error",
         }
     }

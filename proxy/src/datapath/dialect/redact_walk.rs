@@ -52,59 +52,132 @@ const MAX_DEPTH: usize = 64;
 
 /// Mask in place; returns what was masked (empty: body untouched).
 pub fn redact_json(value: &mut Value, redactor: &Redactor, masker: &Masker) -> Vec<MaskEvent> {
+    redact_json_except(value, redactor, masker, &|_| false)
+}
+
+/// [`redact_json`], leaving alone strings for which `scanned` is true:
+/// texts the detectors already read and found nothing to mask in, so a
+/// clean request is not scanned twice.
+pub fn redact_json_except(
+    value: &mut Value,
+    redactor: &Redactor,
+    masker: &Masker,
+    scanned: &dyn Fn(&str) -> bool,
+) -> Vec<MaskEvent> {
     let mut events = Vec::new();
-    walk(value, None, redactor, masker, &mut events, 0);
+    // One scan over every candidate string, joined, finds most bodies
+    // clean at once: the redactor's fixed cost per call is paid once, not
+    // once per string. Blank lines keep strings apart (no token, quoted
+    // value or digit group crosses them), so a string with something to
+    // mask still shows a span in the joined text.
+    let mut joined = String::new();
+    collect(value, None, scanned, &mut joined, 0);
+    if joined.is_empty() || redactor.spans(&joined).is_empty() {
+        return events;
+    }
+    let mut w = Walk {
+        r: redactor,
+        m: masker,
+        scanned,
+        events: &mut events,
+    };
+    w.walk(value, None, 0);
     events
 }
 
-/// Returns whether anything under `v` changed.
-fn walk(
-    v: &mut Value,
+/// The strings [`Walk::walk`] would scan, each followed by a blank line.
+fn collect(
+    v: &Value,
     key: Option<&str>,
-    r: &Redactor,
-    m: &Masker,
-    events: &mut Vec<MaskEvent>,
+    scanned: &dyn Fn(&str) -> bool,
+    out: &mut String,
     depth: usize,
-) -> bool {
+) {
     if depth > MAX_DEPTH {
-        return false;
+        return;
     }
     match v {
         Value::String(s) => {
             if let Some(k) = key {
                 if OPAQUE_KEYS.contains(&k) || s.starts_with("data:") {
-                    return false;
+                    return;
                 }
                 if JSON_STRING_KEYS.contains(&k) {
-                    if let Ok(mut inner) = serde_json::from_str::<Value>(s) {
+                    if let Ok(inner) = serde_json::from_str::<Value>(s) {
                         if inner.is_object() || inner.is_array() {
-                            let changed = walk(&mut inner, None, r, m, events, depth + 1);
-                            if changed {
-                                *s = inner.to_string();
-                            }
-                            return changed;
+                            return collect(&inner, None, scanned, out, depth + 1);
                         }
                     }
                 }
             }
-            let Some(red) = r.redact(s, m) else {
-                return false;
-            };
-            *s = red.text;
-            for e in red.events {
-                if !events.contains(&e) {
-                    events.push(e);
-                }
+            if !scanned(s) {
+                out.push_str(s);
+                out.push_str("\n\n");
             }
-            true
         }
-        Value::Array(items) => items.iter_mut().fold(false, |changed, x| {
-            walk(x, key, r, m, events, depth + 1) | changed
-        }),
-        Value::Object(map) => map.iter_mut().fold(false, |changed, (k, x)| {
-            walk(x, Some(k.as_str()), r, m, events, depth + 1) | changed
-        }),
-        _ => false,
+        Value::Array(items) => items
+            .iter()
+            .for_each(|x| collect(x, key, scanned, out, depth + 1)),
+        Value::Object(map) => map
+            .iter()
+            .for_each(|(k, x)| collect(x, Some(k.as_str()), scanned, out, depth + 1)),
+        _ => {}
+    }
+}
+
+struct Walk<'a> {
+    r: &'a Redactor,
+    m: &'a Masker,
+    scanned: &'a dyn Fn(&str) -> bool,
+    events: &'a mut Vec<MaskEvent>,
+}
+
+impl Walk<'_> {
+    /// Returns whether anything under `v` changed.
+    fn walk(&mut self, v: &mut Value, key: Option<&str>, depth: usize) -> bool {
+        if depth > MAX_DEPTH {
+            return false;
+        }
+        match v {
+            Value::String(s) => {
+                if let Some(k) = key {
+                    if OPAQUE_KEYS.contains(&k) || s.starts_with("data:") {
+                        return false;
+                    }
+                    if JSON_STRING_KEYS.contains(&k) {
+                        if let Ok(mut inner) = serde_json::from_str::<Value>(s) {
+                            if inner.is_object() || inner.is_array() {
+                                let changed = self.walk(&mut inner, None, depth + 1);
+                                if changed {
+                                    *s = inner.to_string();
+                                }
+                                return changed;
+                            }
+                        }
+                    }
+                }
+                if (self.scanned)(s) {
+                    return false;
+                }
+                let Some(red) = self.r.redact(s, self.m) else {
+                    return false;
+                };
+                *s = red.text;
+                for e in red.events {
+                    if !self.events.contains(&e) {
+                        self.events.push(e);
+                    }
+                }
+                true
+            }
+            Value::Array(items) => items
+                .iter_mut()
+                .fold(false, |changed, x| self.walk(x, key, depth + 1) | changed),
+            Value::Object(map) => map.iter_mut().fold(false, |changed, (k, x)| {
+                self.walk(x, Some(k.as_str()), depth + 1) | changed
+            }),
+            _ => false,
+        }
     }
 }
 
@@ -113,6 +186,35 @@ mod tests {
     use super::*;
     use crate::decision::Policy;
     use serde_json::json;
+
+    #[test]
+    fn the_joined_first_scan_never_hides_a_string_to_mask() {
+        let policy = Policy::load("dev", None).unwrap();
+        let masker = Masker::new([1; 32]);
+        // Each body: neighbours that could pull a secret into a larger span
+        // or context, then one string that alone has something to mask.
+        for (before, secret) in [
+            ("-----BEGIN RSA PRIVATE KEY-----", "AKIAIOSFODNN7EXAMPLE"),
+            ("password: \"", "token=Zx8Qp2Lm9Rt4Vw7Yk3Nb"),
+            (
+                "[REDACTED:secret:0123456789ab]",
+                "ghp_0123456789abcdefghijABCDEFGHIJ012345",
+            ),
+            ("call +1 (555)", "4111 1111 1111 1111"),
+            ("x".repeat(600).as_str(), "AKIAIOSFODNN7EXAMPLE"),
+        ] {
+            let alone = policy.redactor.redact(secret, &masker);
+            assert!(alone.is_some(), "{secret}");
+            let mut body = json!({"a": before, "b": [secret], "c": "after"});
+            let events = redact_json(&mut body, &policy.redactor, &masker);
+            assert!(!events.is_empty(), "{before:?} hid {secret:?}");
+            assert_eq!(body["b"][0].as_str(), Some(alone.unwrap().text.as_str()));
+        }
+        let clean = json!({"a": "hello", "b": ["world", {"c": "nothing here"}]});
+        let mut same = clean.clone();
+        assert!(redact_json(&mut same, &policy.redactor, &masker).is_empty());
+        assert_eq!(same, clean);
+    }
 
     #[test]
     fn masks_content_and_json_arguments_but_not_ids() {
@@ -130,6 +232,13 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("[REDACTED:aws_access_key_id:"));
+        // Strings already scanned are skipped; the rest still are.
+        let mut skip = json!({"a": "hello AKIAIOSFODNN7EXAMPLE", "b": "AKIAIOSFODNN7EXAMPLE"});
+        redact_json_except(&mut skip, &policy.redactor, &masker, &|s| {
+            s.starts_with("hello")
+        });
+        assert_eq!(skip["a"], "hello AKIAIOSFODNN7EXAMPLE");
+        assert!(skip["b"].as_str().unwrap().starts_with("[REDACTED:"));
         let args: Value = serde_json::from_str(
             body["tool_calls"][0]["function"]["arguments"]
                 .as_str()

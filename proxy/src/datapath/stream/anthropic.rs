@@ -9,6 +9,14 @@
 //! the whole (possibly masked) input + stop, or replaced by a text block
 //! carrying the refusal at the same index. `stop_reason: "tool_use"` becomes
 //! `end_turn` when no tool call is left. There are no repeated full copies.
+//!
+//! SDKs and agents join adjacent text blocks, so a secret cut across two
+//! of them must be caught: when a text block stops, what its channel still
+//! holds (a tail that could be the start of a secret) is not flushed at
+//! once. The stop is held until the next event: if another text block
+//! starts, the same channel carries on into it (the tail is released at
+//! the start of the next block, masked with what follows); otherwise the
+//! tail is flushed into the block that stopped, as before.
 
 use super::calls::{ArgsForm, Verdict};
 use super::holdback::TextChannel;
@@ -29,11 +37,21 @@ enum Block {
     Tool { start: Value, json: String },
 }
 
+/// A text block that stopped while its channel still held text.
+struct HeldStop {
+    index: u64,
+    text: TextChannel,
+    raw: bytes::Bytes,
+}
+
 #[derive(Default)]
 pub struct AnthropicStream {
     blocks: Vec<(u64, Block)>,
     tools_allowed: usize,
     tools_refused: usize,
+    held_stop: Option<HeldStop>,
+    /// The channel of the text block just stopped, for the next one.
+    carry: Option<TextChannel>,
 }
 
 impl AnthropicStream {
@@ -49,6 +67,10 @@ impl AnthropicStream {
             return;
         };
         let index = v["index"].as_u64().unwrap_or(0);
+        if ty != "ping" {
+            let continues = ty == "content_block_start" && v["content_block"]["type"] == "text";
+            self.settle_stop(continues, cx, out);
+        }
         match ty.as_str() {
             "content_block_start" => {
                 let kind = v["content_block"]["type"].as_str().unwrap_or_default();
@@ -68,7 +90,10 @@ impl AnthropicStream {
                         } else {
                             ("thinking", "thinking_delta")
                         };
-                        let mut text = TextChannel::new();
+                        let mut text = match kind {
+                            "text" => self.carry.take().unwrap_or_default(),
+                            _ => TextChannel::new(),
+                        };
                         let mut modified = false;
                         if let Some(Value::String(s)) = v["content_block"].get_mut(field) {
                             if !s.is_empty() {
@@ -119,6 +144,18 @@ impl AnthropicStream {
                         if !cx.terminated {
                             out.extend_from_slice(&ev.raw);
                         }
+                    }
+                    Some(Block::Text {
+                        field: "text",
+                        text,
+                        ..
+                    }) if text.held() > 0 => {
+                        // Held until the next event says whether text goes on.
+                        self.held_stop = Some(HeldStop {
+                            index,
+                            text,
+                            raw: ev.raw.clone(),
+                        });
                     }
                     Some(Block::Text {
                         field,
@@ -192,10 +229,31 @@ impl AnthropicStream {
         }
     }
 
+    /// Release a held text-block stop: when the next block is text too
+    /// (`continues`), its channel carries on into that block; otherwise
+    /// what it holds is flushed into the block that stopped.
+    fn settle_stop(&mut self, continues: bool, cx: &mut Cx, out: &mut BytesMut) {
+        let Some(HeldStop {
+            index,
+            mut text,
+            raw,
+        }) = self.held_stop.take()
+        else {
+            return;
+        };
+        if continues {
+            self.carry = Some(text);
+        } else {
+            flush_block(index, "text", "text_delta", &mut text, cx, out);
+        }
+        out.extend_from_slice(&raw);
+    }
+
     /// Close every open block (a stream that ends or fails without
     /// `content_block_stop`). Unfinished tool calls are only judged when
     /// `judge_tools` (the message ended normally).
     fn flush_all(&mut self, cx: &mut Cx, out: &mut BytesMut, judge_tools: bool) {
+        self.settle_stop(false, cx, out);
         for (index, block) in std::mem::take(&mut self.blocks) {
             match block {
                 Block::Text {

@@ -10,8 +10,12 @@
 
 use super::Cx;
 use crate::datapath::dialect::{redact_json, refusal_message};
-use crate::datapath::enforce::{approval_message, first_reason, judge_calls_with, CallAction};
+use crate::datapath::enforce::{
+    approval_message, first_reason, judge_calls_with, CallAction, ToolVerdict,
+};
 use crate::datapath::hooks::Settled;
+use crate::datapath::strict_json;
+use crate::decision::Decision;
 use crate::decision::ToolCall;
 use serde_json::{json, Value};
 
@@ -53,6 +57,26 @@ impl Cx {
     /// they complete, each after the session's history and the stream's
     /// earlier calls (chain context).
     pub fn judge(&mut self, name: &str, id: Option<&str>, raw: &str, form: ArgsForm) -> Verdict {
+        if form != ArgsForm::Text {
+            // Arguments whose keys repeat are read one way here and maybe
+            // another by the agent's tool runner: never delivered.
+            if let Err(e) = strict_json::parse_arguments(raw) {
+                let why = format!("the call's arguments cannot be inspected unambiguously ({e})");
+                self.report.decision = self.report.decision.max(Decision::Block);
+                self.note(&why);
+                self.report.tools.push(ToolVerdict {
+                    name: name.to_string(),
+                    target: String::new(),
+                    decision: Decision::Block,
+                });
+                let message = refusal_message(name, &why, &self.request_id);
+                return if self.blocked_as_error() {
+                    Verdict::Fail { message }
+                } else {
+                    Verdict::Refuse { message }
+                };
+            }
+        }
         let mut call = ToolCall::new(name, parse(raw, form));
         call.id = id.map(str::to_string);
         let policy = self.policy.clone();

@@ -129,9 +129,10 @@ impl ChatStream {
             out.extend_from_slice(&ev.raw);
             return;
         }
-        let Ok(mut chunk) = serde_json::from_str::<Value>(data) else {
-            super::messages::opaque(&ev, &fields, cx, out);
-            return;
+        let mut chunk = match cx.parse_event(data) {
+            Some(Ok(v)) => v,
+            Some(Err(())) => return super::messages::opaque(&ev, &fields, cx, out),
+            None => return,
         };
         if chunk.get("choices").is_none() && chunk.get("error").is_some() {
             // Mid-stream error: release the text, drop unfinished calls.

@@ -61,9 +61,10 @@ impl GeminiStream {
             out.extend_from_slice(&ev.raw);
             return;
         };
-        let Ok(mut v) = serde_json::from_str::<Value>(data) else {
-            super::messages::opaque(&ev, &fields, cx, out);
-            return;
+        let mut v = match cx.parse_event(data) {
+            Some(Ok(v)) => v,
+            Some(Err(())) => return super::messages::opaque(&ev, &fields, cx, out),
+            None => return,
         };
         if !v.is_object() || v.get("error").is_some() {
             // An error ends the stream: what is held back goes first.

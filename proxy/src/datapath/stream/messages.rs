@@ -19,6 +19,18 @@ impl MessageStream {
         MessageStream { dialect }
     }
 
+    /// An error message in place of the rest of the stream: for MCP a
+    /// JSON-RPC error answering the request, else the API's error body.
+    pub fn error_event(&self, message: &str, cx: &Cx, out: &mut BytesMut) {
+        let v = crate::datapath::response_guard::withheld_body(
+            self.dialect,
+            message,
+            &cx.request_id,
+            &cx.rpc_id,
+        );
+        emit_json(out, None, None, &v);
+    }
+
     pub fn event(&mut self, ev: RawEvent, cx: &mut Cx, out: &mut BytesMut) {
         let Some(fields) = ev.fields() else {
             out.extend_from_slice(&ev.raw);
@@ -28,9 +40,10 @@ impl MessageStream {
             out.extend_from_slice(&ev.raw);
             return;
         };
-        if serde_json::from_str::<serde_json::Value>(data).is_err() {
-            opaque(&ev, &fields, cx, out);
-            return;
+        match cx.parse_event(data) {
+            Some(Ok(_)) => {}
+            Some(Err(())) => return opaque(&ev, &fields, cx, out),
+            None => return,
         }
         let policy = cx.policy.clone();
         let ins = Inspection {
@@ -39,6 +52,7 @@ impl MessageStream {
             dialect: self.dialect,
             request_id: &cx.request_id,
             tool_name: "",
+            rpc_id: cx.rpc_id.clone(),
         };
         let hooks = cx.hooks.clone();
         let (rewritten, report) = inspect_response_with(&ins, data.as_bytes(), 200, hooks.as_ref());
@@ -97,9 +111,12 @@ pub(crate) fn typed_event(
         out.extend_from_slice(&ev.raw);
         return None;
     };
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(data) else {
-        opaque(ev, &fields, cx, out);
-        return None;
+    let v = match cx.parse_event(data)? {
+        Ok(v) => v,
+        Err(()) => {
+            opaque(ev, &fields, cx, out);
+            return None;
+        }
     };
     let ty = v["type"]
         .as_str()

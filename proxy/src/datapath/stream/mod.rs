@@ -66,6 +66,11 @@ pub struct Cx {
     logprobs_removed: bool,
     /// A blocked call ended the stream with an error event: drop the rest.
     pub(crate) terminated: bool,
+    /// The MCP request's JSON-RPC id (`null` otherwise).
+    pub(crate) rpc_id: Value,
+    /// Set by a handler that met an event it cannot inspect: the stream
+    /// ends with an error event carrying this, and the rest is withheld.
+    pub(crate) failure: Option<String>,
 }
 
 impl Cx {
@@ -91,6 +96,8 @@ impl Cx {
             report: StageReport::new(Stage::Response),
             logprobs_removed: false,
             terminated: false,
+            rpc_id: Value::Null,
+            failure: None,
         }
     }
 
@@ -171,6 +178,30 @@ impl Cx {
         true
     }
 
+    /// This event cannot be inspected (JSON a strict parser refuses): the
+    /// stream ends with an error event instead of relaying it.
+    pub(crate) fn fail(&mut self, reason: String) {
+        self.terminated = true;
+        self.failure.get_or_insert(reason);
+    }
+
+    /// Parse an event's data. JSON is parsed strictly; data that is JSON
+    /// a strict parser refuses fails the stream (`None`, after
+    /// [`Cx::fail`]); data that is not JSON at all is `Some(Err(()))`, to
+    /// be masked as text.
+    pub(crate) fn parse_event(&mut self, data: &str) -> Option<Result<Value, ()>> {
+        match crate::datapath::strict_json::from_str(data) {
+            Ok(v) => Some(Ok(v)),
+            Err(_) if !crate::datapath::strict_json::looks_like_json(data) => Some(Err(())),
+            Err(e) => {
+                self.fail(format!(
+                    "a stream event could not be inspected (not strict JSON: {e}); the rest of the stream was withheld"
+                ));
+                None
+            }
+        }
+    }
+
     pub(crate) fn note(&mut self, reason: &str) {
         if !self.report.reasons.iter().any(|r| r == reason) {
             self.report.reasons.push(reason.to_string());
@@ -233,13 +264,13 @@ impl Handler {
     }
 
     /// An error event in the dialect's own form.
-    fn error(&mut self, message: &str, out: &mut BytesMut) {
+    fn error(&mut self, message: &str, cx: &Cx, out: &mut BytesMut) {
         match self {
             Handler::Chat(_) => chat::error_event(message, out),
             Handler::Responses(h) => h.error_event(message, out),
             Handler::Anthropic(_) => anthropic::error_event(message, out),
             Handler::Gemini(_) => gemini::error_event(message, out),
-            Handler::Messages(_) => {}
+            Handler::Messages(h) => h.error_event(message, cx, out),
         }
     }
 }
@@ -330,13 +361,35 @@ impl StreamRewriter {
                 "a stream event exceeded the gateway inspection limit of {} bytes; the rest of the stream was withheld",
                 self.cx.policy.file.proxy.max_body_bytes
             );
-            self.cx.note(&msg);
             tracing::warn!(bytes = e.0, "stream event too large; stream withheld");
-            self.handler.error(&msg, &mut out);
-            self.cx.report.decision = self.cx.report.decision.max(Decision::Block);
-            self.failed = true;
+            self.fail(&msg, &mut out);
         }
+        self.take_failure(&mut out);
         out.freeze()
+    }
+
+    /// End the stream with an error event in the dialect's form; nothing
+    /// after it is relayed.
+    pub fn fail(&mut self, message: &str, out: &mut BytesMut) {
+        if self.failed {
+            return;
+        }
+        self.cx.note(message);
+        self.handler.error(message, &self.cx, out);
+        self.cx.report.decision = self.cx.report.decision.max(Decision::Block);
+        self.failed = true;
+    }
+
+    /// A handler met an event it cannot inspect: end the stream there.
+    fn take_failure(&mut self, out: &mut BytesMut) {
+        if let Some(msg) = self.cx.failure.take() {
+            self.fail(&msg, out);
+        }
+    }
+
+    /// The JSON-RPC id of the MCP request this stream answers.
+    pub fn set_rpc_id(&mut self, id: Value) {
+        self.cx.rpc_id = id;
     }
 
     /// JSON-array framing: each element is one event for the handler; the
@@ -351,6 +404,7 @@ impl StreamRewriter {
         for elem in events {
             self.message_into(None, &elem, &mut sse);
         }
+        self.take_failure(&mut sse);
         if let Err(e) = res {
             self.withhold(&format!("{e:?}"), &mut sse);
         }
@@ -373,11 +427,8 @@ impl StreamRewriter {
         let msg = format!(
             "the upstream stream could not be inspected ({why}); the rest of the stream was withheld"
         );
-        self.cx.note(&msg);
         tracing::warn!(reason = why, "uninspectable stream withheld");
-        self.handler.error(&msg, out);
-        self.cx.report.decision = self.cx.report.decision.max(Decision::Block);
-        self.failed = true;
+        self.fail(&msg, out);
     }
 
     /// One message of a non-SSE transport, as one SSE event for the handler.
@@ -411,6 +462,7 @@ impl StreamRewriter {
         let started = std::time::Instant::now();
         let mut sse = BytesMut::new();
         self.message_into(event, data, &mut sse);
+        self.take_failure(&mut sse);
         self.busy += started.elapsed();
         sse_messages(&sse)
     }
@@ -451,6 +503,10 @@ impl StreamRewriter {
         if let Some(ev) = self.parser.finish() {
             self.events += 1;
             self.handler.event(ev, &mut self.cx, &mut out);
+        }
+        if self.cx.failure.is_some() {
+            self.take_failure(&mut out);
+            return out.freeze();
         }
         self.handler.end(&mut self.cx, &mut out);
         self.busy += started.elapsed();
@@ -493,7 +549,9 @@ pub fn is_json_array_stream(
     content_type: Option<&str>,
 ) -> bool {
     dialect == Dialect::Gemini
-        && path.ends_with(":streamGenerateContent")
+        && path
+            .to_ascii_lowercase()
+            .ends_with(":streamgeneratecontent")
         && (200..300).contains(&status)
         && crate::datapath::body::is_json_content_type(content_type)
 }
@@ -519,3 +577,5 @@ fn sse_messages(sse: &[u8]) -> Vec<Bytes> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_fail_closed;

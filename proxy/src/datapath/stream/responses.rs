@@ -16,6 +16,16 @@
 //!
 //! Items are assumed to be streamed one after another (as the API does):
 //! events of a later item are not held back behind a withheld call.
+//!
+//! SDKs join a message's `output_text` parts (`response.output_text`), so
+//! a secret cut across two parts must be caught. When a part's text ends
+//! while its channel still holds a tail that could start a secret, the
+//! part's `*.done` events are held until the next event: if the item's
+//! next part is `output_text` too, the channel carries on into it (the
+//! tail is released at the start of that part, masked with what follows);
+//! otherwise the tail is flushed into the part that ended. Every full copy
+//! of a part's text (`*.done`, `output_item.done`, `response.completed`)
+//! then says exactly what its deltas said.
 
 use super::calls::{ArgsForm, Verdict};
 use super::holdback::TextChannel;
@@ -131,8 +141,20 @@ impl PendingCall {
     }
 }
 
+/// An `output_text` part whose text ended while its channel held a tail:
+/// the channel and the part's `*.done` events, held.
+struct HeldPart {
+    channel: Channel,
+    events: Vec<(String, Value, Bytes)>,
+}
+
 #[derive(Default)]
 pub struct ResponsesStream {
+    /// Text sent for each `output_text` part: (item id, content index, text).
+    emitted: Vec<(String, i64, String)>,
+    held_part: Option<Box<HeldPart>>,
+    /// A channel carried into the item's next `output_text` part.
+    carry: Option<Box<(String, TextChannel)>>,
     /// The sequence number the next event gets.
     next_seq: Option<i64>,
     channels: Vec<Channel>,
@@ -149,16 +171,41 @@ impl ResponsesStream {
         let Some((mut v, ty, name)) = super::messages::typed_event(&ev, cx, out) else {
             return;
         };
+        if let Some(held) = &mut self.held_part {
+            let part = &held.channel;
+            let same_item = v["item_id"] == part.item_id.as_str();
+            if ty == "response.content_part.done" && same_item && v["content_index"] == part.index {
+                held.events.push((name, v, ev.raw.clone()));
+                return;
+            }
+            let continues = ty == "response.content_part.added"
+                && same_item
+                && v["part"]["type"] == "output_text";
+            self.settle_part(continues, cx, out);
+        }
         if let Some(kind) = TextKind::from_delta(&ty) {
             return self.text_delta(kind, &name, v, &ev.raw, cx, out);
         }
         if let Some(kind) = TextKind::from_done(&ty) {
             let item = v["item_id"].as_str().unwrap_or_default().to_string();
             let index = v[kind.index_key()].as_i64().unwrap_or(0);
+            let at = self
+                .channels
+                .iter()
+                .position(|c| c.item_id == item && c.kind == kind && c.index == index);
+            if let Some(i) =
+                at.filter(|&i| kind == TextKind::OutputText && self.channels[i].text.held() > 0)
+            {
+                // The next event says whether the text goes on in another part.
+                let channel = self.channels.remove(i);
+                let events = vec![(name, v, ev.raw.clone())];
+                self.held_part = Some(Box::new(HeldPart { channel, events }));
+                return;
+            }
             self.flush_where(cx, out, |c| {
                 c.item_id == item && c.kind == kind && c.index == index
             });
-            return self.send_redacted(&name, v, &ev.raw, cx, out);
+            return self.send_copy(&name, v, &ev.raw, cx, out);
         }
         match ty.as_str() {
             "response.output_item.added"
@@ -199,13 +246,13 @@ impl ResponsesStream {
                 } else {
                     let item = v["item"]["id"].as_str().unwrap_or_default().to_string();
                     self.flush_where(cx, out, |c| c.item_id == item);
-                    self.send_redacted(&name, v, &ev.raw, cx, out);
+                    self.send_copy(&name, v, &ev.raw, cx, out);
                 }
             }
             "response.content_part.done" => {
                 let item = v["item_id"].as_str().unwrap_or_default().to_string();
                 self.flush_where(cx, out, |c| c.item_id == item);
-                self.send_redacted(&name, v, &ev.raw, cx, out);
+                self.send_copy(&name, v, &ev.raw, cx, out);
             }
             "response.completed" | "response.failed" | "response.incomplete" => {
                 self.flush_where(cx, out, |_| true);
@@ -229,7 +276,11 @@ impl ResponsesStream {
                         }
                     }
                 }
-                let modified = cx.redact_value(&mut v) || !self.replaced.is_empty();
+                // Masked first, then the text copies set to what the
+                // deltas said (masking a masked text again is not exact).
+                let masked = cx.redact_value(&mut v);
+                let fixed = self.fix_copies(&mut v);
+                let modified = masked || !self.replaced.is_empty() || fixed;
                 self.send_modified(&name, v, &ev.raw, modified, cx, out);
             }
             "error" => {
@@ -272,18 +323,25 @@ impl ResponsesStream {
         {
             Some(p) => p,
             None => {
+                let text = match self.carry.take().map(|c| *c) {
+                    Some((item, ch)) if kind == TextKind::OutputText && item == item_id => ch,
+                    _ => TextChannel::new(),
+                };
                 self.channels.push(Channel {
                     item_id: item_id.to_string(),
                     kind,
                     index,
                     output_index: v["output_index"].clone(),
-                    text: TextChannel::new(),
+                    text,
                 });
                 self.channels.len() - 1
             }
         };
         let fragment = v["delta"].as_str().unwrap_or_default();
         let released = cx.push_text(&mut self.channels[pos].text, fragment);
+        if kind == TextKind::OutputText {
+            self.record(item_id, index, &released);
+        }
         let mut modified = released != fragment;
         v["delta"] = Value::String(released);
         if let Some(lp) = v.get_mut("logprobs") {
@@ -302,22 +360,138 @@ impl ResponsesStream {
                 continue;
             }
             let mut c = self.channels.remove(i);
-            let rest = cx.flush_text(&mut c.text);
-            if rest.is_empty() {
-                continue;
-            }
-            let mut e = json!({
-                "type": c.kind.delta_type(),
-                "item_id": c.item_id,
-                "output_index": c.output_index,
-            });
-            e[c.kind.index_key()] = json!(c.index);
-            e["delta"] = Value::String(rest);
-            if c.kind == TextKind::OutputText {
-                e["logprobs"] = json!([]);
-            }
-            self.send_modified(c.kind.delta_type(), e, &Bytes::new(), true, cx, out);
+            self.flush_channel(&mut c, cx, out);
         }
+    }
+
+    /// Send what a channel still holds as one more delta.
+    fn flush_channel(&mut self, c: &mut Channel, cx: &mut Cx, out: &mut BytesMut) {
+        let rest = cx.flush_text(&mut c.text);
+        if rest.is_empty() {
+            return;
+        }
+        if c.kind == TextKind::OutputText {
+            self.record(&c.item_id, c.index, &rest);
+        }
+        let mut e = json!({
+            "type": c.kind.delta_type(),
+            "item_id": c.item_id,
+            "output_index": c.output_index,
+        });
+        e[c.kind.index_key()] = json!(c.index);
+        e["delta"] = Value::String(rest);
+        if c.kind == TextKind::OutputText {
+            e["logprobs"] = json!([]);
+        }
+        self.send_modified(c.kind.delta_type(), e, &Bytes::new(), true, cx, out);
+    }
+
+    /// Text sent for an `output_text` part.
+    fn record(&mut self, item: &str, index: i64, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        match self
+            .emitted
+            .iter_mut()
+            .find(|(i, x, _)| i == item && *x == index)
+        {
+            Some((_, _, t)) => t.push_str(text),
+            None => self
+                .emitted
+                .push((item.to_string(), index, text.to_string())),
+        }
+    }
+
+    fn sent_text(&self, item: &Value, index: &Value) -> Option<&str> {
+        let (item, index) = (item.as_str()?, index.as_i64()?);
+        self.emitted
+            .iter()
+            .find(|(i, x, _)| i == item && *x == index)
+            .map(|(_, _, t)| t.as_str())
+    }
+
+    /// Release a held part: its channel carries on into the item's next
+    /// `output_text` part (`continues`), or what it holds is flushed into
+    /// it; then its `*.done` events go out, saying what was sent.
+    fn settle_part(&mut self, continues: bool, cx: &mut Cx, out: &mut BytesMut) {
+        let Some(held) = self.held_part.take() else {
+            return;
+        };
+        let HeldPart {
+            mut channel,
+            events,
+        } = *held;
+        if !continues {
+            self.flush_channel(&mut channel, cx, out);
+        }
+        for (name, v, raw) in events {
+            self.send_copy(&name, v, &raw, cx, out);
+        }
+        if continues {
+            self.carry = Some(Box::new((channel.item_id, channel.text)));
+        }
+    }
+
+    /// Make every full copy of an `output_text` part's text in `v` say
+    /// what its deltas said. Returns whether anything changed.
+    fn fix_copies(&self, v: &mut Value) -> bool {
+        let mut changed = false;
+        let mut set = |slot: &mut Value, text: Option<&str>| {
+            if let Some(t) = text {
+                if slot.as_str() != Some(t) {
+                    *slot = Value::String(t.to_string());
+                    changed = true;
+                }
+            }
+        };
+        match v["type"].as_str().unwrap_or_default() {
+            "response.output_text.done" => {
+                let t = self.sent_text(&v["item_id"], &v["content_index"]);
+                set(&mut v["text"], t);
+            }
+            "response.content_part.done" if v["part"]["type"] == "output_text" => {
+                let t = self.sent_text(&v["item_id"], &v["content_index"]);
+                set(&mut v["part"]["text"], t);
+            }
+            "response.output_item.done" => {
+                let id = v["item"]["id"].clone();
+                let content = v.get_mut("item").and_then(|i| i.get_mut("content"));
+                for (i, part) in items_mut(content) {
+                    if part["type"] == "output_text" {
+                        set(&mut part["text"], self.sent_text(&id, &json!(i)));
+                    }
+                }
+            }
+            "response.completed" | "response.failed" | "response.incomplete" => {
+                let output = v.get_mut("response").and_then(|r| r.get_mut("output"));
+                for (_, item) in items_mut(output) {
+                    let id = item["id"].clone();
+                    for (i, part) in items_mut(item.get_mut("content")) {
+                        if part["type"] == "output_text" {
+                            set(&mut part["text"], self.sent_text(&id, &json!(i)));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        changed
+    }
+
+    /// Send a full copy of text: as the deltas said it, then masked.
+    fn send_copy(
+        &mut self,
+        name: &str,
+        mut v: Value,
+        raw: &Bytes,
+        cx: &mut Cx,
+        out: &mut BytesMut,
+    ) {
+        let masked = cx.redact_value(&mut v);
+        let fixed = self.fix_copies(&mut v);
+        let modified = masked || fixed;
+        self.send_modified(name, v, raw, modified, cx, out);
     }
 
     /// A call item is complete: judge it and emit what the verdict says.
@@ -449,6 +623,7 @@ impl ResponsesStream {
     }
 
     pub fn end(&mut self, cx: &mut Cx, out: &mut BytesMut) {
+        self.settle_part(false, cx, out);
         self.flush_where(cx, out, |_| true);
         if !self.calls.is_empty() {
             cx.note("stream ended before a tool call was complete; the call was not delivered");
@@ -464,4 +639,12 @@ impl ResponsesStream {
                        "param": null, "sequence_number": seq});
         emit_json(out, Some("error"), None, &v);
     }
+}
+
+/// The elements of an array value, with their indexes (none otherwise).
+fn items_mut(v: Option<&mut Value>) -> impl Iterator<Item = (usize, &mut Value)> {
+    v.and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+        .enumerate()
 }

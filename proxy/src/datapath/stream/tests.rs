@@ -467,6 +467,7 @@ fn streamed_calls_are_judged_like_buffered_ones() {
             dialect,
             request_id: "req-test",
             tool_name: "",
+            rpc_id: Value::Null,
         };
         let (_, buffered) = inspect_response(&ins, &fixture(body), 200);
         let s: Vec<_> = rw

@@ -171,7 +171,9 @@ impl WsConn {
                 reason: "binary messages cannot be inspected",
             });
         }
-        let kind = serde_json::from_slice::<Value>(&msg.payload)
+        // Strictly: a repeated `type` must not pick the kind one way here
+        // and another upstream (unreadable messages are judged below).
+        let kind = crate::datapath::strict_json::from_slice(&msg.payload)
             .ok()
             .and_then(|v| v["type"].as_str().map(str::to_string));
         match kind.as_deref() {
@@ -212,6 +214,7 @@ impl WsConn {
             dialect: Dialect::OpenaiResponses,
             request_id: &turn.id,
             tool_name: "",
+            rpc_id: serde_json::Value::Null,
         };
         let gate = turn.gate.clone();
         let (action, report) = match &gate {
@@ -330,7 +333,9 @@ impl WsConn {
                 reason: "binary messages cannot be inspected",
             });
         }
-        let kind = serde_json::from_slice::<Value>(&msg.payload)
+        // Strictly: a repeated `type` must not pick the kind one way here
+        // and another upstream (unreadable messages are judged below).
+        let kind = crate::datapath::strict_json::from_slice(&msg.payload)
             .ok()
             .and_then(|v| v["type"].as_str().map(str::to_string));
         if self.turn.is_none() {

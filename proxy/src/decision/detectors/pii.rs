@@ -129,12 +129,7 @@ impl PiiScanner {
             return out;
         }
         if t.payment_card {
-            out.extend(
-                self.card
-                    .find_iter(text)
-                    .filter(|m| payment_card(m.as_str()))
-                    .map(|m| pm("pii_card", m.start(), m.end())),
-            );
+            self.cards(text, &mut out);
         }
         if t.iban {
             out.extend(
@@ -156,7 +151,17 @@ impl PiiScanner {
             }
         }
         if t.phone {
-            phones(text, &mut out);
+            // Validated numbers (checksums, issued ranges) are surer than a
+            // phone's shape: a phone stops where one begins, so a phone
+            // written just before a card cannot swallow the card's first
+            // group and leave the rest of it in clear.
+            let mut validated: Vec<(usize, usize)> = out
+                .iter()
+                .filter(|m| m.kind != "pii_email")
+                .map(|m| (m.start, m.end))
+                .collect();
+            validated.sort_unstable();
+            phones(text, &validated, &mut out);
         }
         // Numbers are digit groups of at most 64 bytes; e-mails are tokens.
         out.retain(|m| m.kind == "pii_email" || m.end - m.start <= MAX_PII_SPAN);
@@ -168,6 +173,31 @@ impl PiiScanner {
             }
         }
         dedup
+    }
+
+    /// Payment cards. A candidate that fails the checks does not consume
+    /// the digits after it: the search resumes at its next digit group, so
+    /// a number written before a card (`+1 555 123-4567 4111 1111 …`) never
+    /// hides the card. A candidate that runs on past a card laid out as
+    /// cards are printed (an expiry `12` after `4111 1111 1111 1111`) is
+    /// also read up to each earlier group end.
+    fn cards(&self, text: &str, out: &mut Vec<PiiMatch>) {
+        let mut pos = 0;
+        while let Some(m) = self.card.find_at(text, pos) {
+            let s = m.as_str();
+            let end = if payment_card(s) {
+                Some(m.end())
+            } else {
+                printed_card_prefix(s).map(|e| m.start() + e)
+            };
+            pos = match end {
+                Some(end) => {
+                    out.push(pm("pii_card", m.start(), end));
+                    end
+                }
+                None => s.find([' ', '-']).map_or(m.end(), |k| m.start() + k + 1),
+            };
+        }
     }
 
     pub fn inspect(&self, cx: &ScanContext<'_>, out: &mut Vec<Finding>) {
@@ -282,10 +312,23 @@ fn parse_number(b: &[u8], i: usize) -> Number {
     n
 }
 
-fn phones(text: &str, out: &mut Vec<PiiMatch>) {
+/// Phone numbers outside the `validated` spans (sorted, non-overlapping).
+fn phones(text: &str, validated: &[(usize, usize)], out: &mut Vec<PiiMatch>) {
     let b = text.as_bytes();
     let mut i = 0;
+    let mut v = validated.iter().peekable();
     while i < b.len() {
+        while v.peek().is_some_and(|(_, end)| *end <= i) {
+            v.next();
+        }
+        let limit = match v.peek() {
+            Some(&&(start, end)) if start <= i => {
+                i = end;
+                continue;
+            }
+            Some(&&(start, _)) => start,
+            None => b.len(),
+        };
         let c = b[i];
         // Not inside a word, a decimal, a path or a thousands-separated
         // amount (`1,439,323`).
@@ -301,7 +344,7 @@ fn phones(text: &str, out: &mut Vec<PiiMatch>) {
             continue;
         }
         let plus = i > 0 && b[i - 1] == b'+';
-        let mut n = parse_number(b, i);
+        let mut n = parse_number(&b[..limit], i);
         if n.groups.is_empty() {
             i += 1;
             continue;
@@ -362,9 +405,9 @@ fn looks_like_date_or_ip(text: &str, n: &Number) -> bool {
 
 fn has_context(text: &str, n: &Number) -> bool {
     let before_start = floor(text, n.start.saturating_sub(48));
-    let before = text[before_start..n.start].to_lowercase();
+    let before = unmasked(text, before_start, n.start).to_lowercase();
     let after_end = floor(text, (n.end + 24).min(text.len()));
-    let after = text[n.end..after_end].to_lowercase();
+    let after = unmasked(text, n.end, after_end).to_lowercase();
     let words = |s: &str| -> Vec<String> {
         s.split(|c: char| !c.is_alphanumeric() && c != '.')
             .filter(|w| !w.is_empty())
@@ -375,6 +418,36 @@ fn has_context(text: &str, n: &Number) -> bool {
     let near_after = words(&after);
     let hit = |w: &String| PHONE_CONTEXT.iter().any(|k| k.trim_end_matches('.') == w);
     near_before.iter().rev().take(6).any(hit) || near_after.iter().take(2).any(hit)
+}
+
+/// `text[lo..hi]` with the gateway's own masks (`[REDACTED:pii_phone:…]`,
+/// also one cut by the window) blanked out: a mask's label is not a word
+/// the author wrote, and reading "phone" in it would make masking a masked
+/// text mask more (the digits after a masked phone), so a second pass, or
+/// a stream's copy of a text its deltas already masked, would differ from
+/// the first.
+fn unmasked(text: &str, lo: usize, hi: usize) -> String {
+    const OPEN: &str = "[REDACTED:";
+    let mut out = String::with_capacity(hi - lo);
+    // A mask that starts before the window can still reach into it.
+    let mut pos = floor(text, lo.saturating_sub(80));
+    while let Some(k) = text[pos..hi].find(OPEN) {
+        let start = pos + k;
+        let end = text[start..]
+            .find(']')
+            .filter(|e| *e <= 80)
+            .map_or(start + OPEN.len(), |e| start + e + 1);
+        if start > lo {
+            out.push_str(&text[lo.max(pos)..start]);
+        }
+        out.push(' ');
+        pos = end.max(lo);
+        if pos >= hi {
+            return out;
+        }
+    }
+    out.push_str(&text[pos.max(lo)..hi]);
+    out
 }
 
 fn floor(text: &str, mut i: usize) -> usize {
@@ -442,6 +515,35 @@ pub fn payment_card(s: &str) -> bool {
         _ => false,
     };
     network && luhn(&digits)
+}
+
+/// The longest prefix of `s` (digit groups split by single spaces or
+/// dashes) that is a payment card printed in a card layout: groups of four
+/// (12, 16 or 19 digits with a last group of three), or 4-6-5 / 4-6-4.
+/// Other groupings are too common in ordinary numbers to be read in parts.
+fn printed_card_prefix(s: &str) -> Option<usize> {
+    let mut ends = Vec::new();
+    let mut lens = Vec::new();
+    let mut len = 0;
+    for (i, c) in s.char_indices() {
+        if c.is_ascii_digit() {
+            len += 1;
+        } else {
+            ends.push(i);
+            lens.push(len);
+            len = 0;
+        }
+    }
+    ends.push(s.len());
+    lens.push(len);
+    (1..=lens.len()).rev().find_map(|k| {
+        let g = &lens[..k];
+        let fours = g.len() >= 3 && g[..g.len() - 1].iter().all(|l| *l == 4);
+        let layout = (fours && (g[g.len() - 1] == 4 || (g.len() == 5 && g[4] == 3)))
+            || g == [4, 6, 5]
+            || g == [4, 6, 4];
+        (layout && payment_card(&s[..ends[k - 1]])).then_some(ends[k - 1])
+    })
 }
 
 /// Registered IBAN lengths of common countries (ISO 13616).
@@ -593,6 +695,40 @@ mod tests {
         assert_eq!(spans("call me on 01.84.17.61.18"), ["01.84.17.61.18"]);
         assert_eq!(spans("Mobile: (579)888-3058"), ["(579)888-3058"]);
         assert_eq!(spans("reach me at 780-999-2181"), ["780-999-2181"]);
+    }
+
+    #[test]
+    fn neighbouring_numbers_never_hide_a_card() {
+        let t = "+1 (555) 123-4567 4111 1111 1111 1111 ";
+        assert_eq!(spans(t), ["1 (555) 123-4567", "4111 1111 1111 1111"]);
+        assert_eq!(kinds(t), ["pii_phone", "pii_card"]);
+        assert_eq!(
+            spans("ref 123-4567 5555 5555 5555 4444 ok"),
+            ["5555 5555 5555 4444"]
+        );
+        assert_eq!(
+            spans("card 4111 1111 1111 1111 12/28 cvc 123"),
+            ["4111 1111 1111 1111"]
+        );
+        assert_eq!(spans("amex 3782 822463 10005 99"), ["3782 822463 10005"]);
+        // Read in parts only when laid out as a card: 4111111111111111 is
+        // a card, but not inside a bare run of other digit groups.
+        assert!(spans("ids 41 11 11 11 11 11 11 11 99").is_empty());
+    }
+
+    #[test]
+    fn a_mask_label_is_not_a_phone_word() {
+        assert!(spans("[REDACTED:pii_phone:99316d95a7e8] 1111 1111 1111 ").is_empty());
+        // The 48 bytes read before the number cut the mask: still no word.
+        assert!(
+            spans("[REDACTED:pii_phone:99316d95a7e8] and then some words 1111 1111 1111")
+                .is_empty()
+        );
+        assert_eq!(spans("phone 1111 1111 1111"), ["1111 1111 1111"]);
+        assert_eq!(
+            spans("[REDACTED:email:0a1b] phone 1111 1111 1111"),
+            ["1111 1111 1111"]
+        );
     }
 
     #[test]
