@@ -4,7 +4,7 @@ VENV  := .venv
 
 # Set-up steps (deps*, venv, node-deps, agents) install only what is missing; `make run` and `make test`
 # run them first, so on a fresh Debian machine these two commands are all it takes.
-.PHONY: help deps deps-build run build release venv node-deps agents kube-tools test test-rust test-python test-kube lint bench bench-load bench-inspect bench-criterion bench-stream bench-compare test-e2e-mock clean-data
+.PHONY: help deps deps-build run build release venv node-deps agents kube-tools test test-rust test-python test-kube lint bench bench-load bench-inspect bench-criterion bench-stream bench-compare test-e2e-mock clean-data model
 
 help:
 	@echo "make run            run the gateway: proxy 127.0.0.1:8080, admin 127.0.0.1:9090, dev profile, state in ./data"
@@ -14,6 +14,7 @@ help:
 	@echo "make bench-stream   streams: added time to first event and memory per open stream"
 	@echo "make bench-compare  mock direct vs nginx vs asg (both audit modes), 1 KiB, 16 KiB, SSE; CPU per request"
 	@echo "make build          cargo build --workspace --bins (asg, mock-upstream)"
+	@echo "make model          retrain the injection classifier (policies/models/): weights, metrics, model card"
 	@echo "make venv           create/update .venv from tests/python/requirements.txt"
 	@echo "make node-deps      install the Node SDK test dependencies (tests/node, npm ci)"
 	@echo "make agents         install the pinned agent CLIs the tests drive (tests/agents, npm ci)"
@@ -37,6 +38,12 @@ build: deps-build
 
 venv:
 	@tests/python/setup_venv.sh
+
+# Retrain the injection classifier from the data in policies/models/train/ (scikit-learn in .venv;
+# the tests only check the shipped weights, they never retrain).
+model: venv
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r policies/models/train/requirements.txt
+	$(VENV)/bin/python policies/models/train/train.py
 
 # Node SDK tests (driven from tests/python/test_forward_proxy.py); reinstalled when the lock changes.
 tests/node/node_modules/.package-lock.json: tests/node/package-lock.json

@@ -14,7 +14,10 @@
 //! * `redactor/spans_1mib_mixed`: the same text through the redactor
 //!   (secrets, encoded secrets, PII, high-entropy tokens);
 //! * `hostile/*`: 10 MB of text, 50 nested encodings, invalid UTF-8 made
-//!   lossy, regex bait: each must finish in bounded time.
+//!   lossy, regex bait: each must finish in bounded time;
+//! * `classifier/*`: the injection classifier's scoring of 1 KiB and 1 MiB of
+//!   folded mixed text (bytes/s; the target is ≤ 30 µs per KiB), next to
+//!   folding the same text and to the phrase rules on it, for ratios.
 
 use asg::decision::detectors::secrets::SecretScanner;
 use asg::decision::{assess, Masking, Policy, Subject, Surface, ToolCall};
@@ -171,5 +174,62 @@ fn bench_hostile(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_assess, bench_secrets, bench_hostile);
+fn bench_classifier(c: &mut Criterion) {
+    use asg::decision::detectors::injection::classifier::{Head, Work};
+    use asg::decision::detectors::injection::{InjectionConfig, InjectionDetector};
+    use asg::decision::detectors::ScanContext;
+    use asg::decision::normalize::Normalized;
+    let policy = Policy::load("dev", None).expect("dev profile");
+    let classifier = policy
+        .detectors
+        .injection
+        .classifier()
+        .expect("classifier on");
+    let rules_only = InjectionDetector::new(
+        &toml::from_str::<InjectionConfig>("[classifier]\nenabled = false\n").unwrap(),
+        None,
+    )
+    .unwrap();
+    let mut group = c.benchmark_group("classifier");
+    for (name, size) in [("1kib", 1usize << 10), ("1mib", 1 << 20)] {
+        let text = mixed_text(size);
+        let text = asg::decision::normalize::truncate_at_char_boundary(&text, size).to_string();
+        let folded = Normalized::of(&text).folded;
+        group.throughput(Throughput::Bytes(text.len() as u64));
+        if size > 4096 {
+            group.measurement_time(Duration::from_secs(8));
+        }
+        group.bench_function(format!("score_{name}"), |b| {
+            b.iter(|| {
+                black_box(classifier.model().score(
+                    Head::Indirect,
+                    black_box(&folded),
+                    &mut Work::default(),
+                ))
+            })
+        });
+        group.bench_function(format!("fold_{name}"), |b| {
+            b.iter(|| black_box(Normalized::of(black_box(&text))))
+        });
+        let mut subject = Subject::default();
+        subject.push_text(Surface::ToolResult, text.clone());
+        group.bench_function(format!("phrase_rules_{name}"), |b| {
+            b.iter(|| {
+                let cx = ScanContext::new(&subject);
+                let mut out = Vec::new();
+                rules_only.inspect(&cx, true, true, &mut out);
+                black_box(out)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_assess,
+    bench_secrets,
+    bench_hostile,
+    bench_classifier
+);
 criterion_main!(benches);

@@ -123,7 +123,15 @@ impl Knobs {
             size: number(h, "x-mock-size")?.unwrap_or(DEFAULT_BIG_SIZE),
             tool_name: header(h, "x-mock-tool-name").unwrap_or("shell").to_string(),
             tool_args: header(h, "x-mock-tool-args").unwrap_or("{}").to_string(),
-            tool_result: header(h, "x-mock-tool-result").map(str::to_string),
+            // `-json`: a JSON string, so a result can keep its line breaks
+            // (header values are one line).
+            tool_result: match header(h, "x-mock-tool-result-json") {
+                Some(v) => Some(
+                    serde_json::from_str::<String>(v)
+                        .map_err(|e| format!("x-mock-tool-result-json: {e}"))?,
+                ),
+                None => header(h, "x-mock-tool-result").map(str::to_string),
+            },
             mcp_sse,
             mcp_tools: header(h, "x-mock-mcp-tools").map(str::to_string),
             echo_override: None,

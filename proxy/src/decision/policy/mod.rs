@@ -214,7 +214,8 @@ impl std::fmt::Display for PolicySource {
 /// A validated, compiled profile. Immutable; swapped whole on reload.
 pub struct Policy {
     pub file: PolicyFile,
-    /// `<name>@<first 12 hex of sha256(source)>`: changes with every edit.
+    /// `<name>@<first 12 hex of sha256(source + injection data)>`: changes
+    /// with every edit of the profile, its phrase book or its model.
     pub version: String,
     pub source: PolicySource,
     pub detectors: Detectors,
@@ -255,7 +256,12 @@ impl Policy {
             detectors.secrets.clone(),
             detectors.pii.clone(),
         );
-        let digest = Sha256::digest(text.as_bytes());
+        // The profile and the injection data it compiled (phrase book,
+        // model): a new model file is a new version, so reloads swap it in.
+        let mut hasher = Sha256::new();
+        hasher.update(text.as_bytes());
+        hasher.update(detectors.injection.fingerprint().as_bytes());
+        let digest = hasher.finalize();
         let version = format!("{}@{}", file.name, &hex::encode(digest)[..12]);
         Ok(Policy {
             file,

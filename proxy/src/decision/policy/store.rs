@@ -163,10 +163,11 @@ impl PolicyStore {
 }
 
 /// Modification times and sizes of the files in the policy folder (one
-/// level plus `rules/`), following symlinks like a ConfigMap mount needs.
+/// level plus `rules/` and `models/`), following symlinks like a ConfigMap
+/// mount needs.
 fn fingerprint(dir: &Path) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
     let mut out = Vec::new();
-    for sub in [dir.to_path_buf(), dir.join("rules")] {
+    for sub in [dir.to_path_buf(), dir.join("rules"), dir.join("models")] {
         let Ok(entries) = std::fs::read_dir(&sub) else {
             continue;
         };

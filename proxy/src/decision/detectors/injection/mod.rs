@@ -17,6 +17,7 @@
 //! indirect score, and some families (instructions addressed to the model,
 //! answer dictation) only apply there.
 
+pub mod classifier;
 pub mod matcher;
 pub mod phrases;
 
@@ -24,6 +25,7 @@ use super::{excerpt, ScanContext};
 use crate::decision::normalize::{confusables, Normalized};
 use crate::decision::subject::Surface;
 use crate::decision::types::{DetectorId, Finding, Severity};
+use classifier::{Classifier, ClassifierConfig, Head, Work};
 use matcher::{longest_repetition, FamilyMatch, Hits};
 use phrases::{PhraseBook, Rule, SignatureForm, EMBEDDED_PHRASES};
 use regex::Regex;
@@ -44,6 +46,8 @@ pub struct InjectionConfig {
     pub indirect_bonus: Option<f64>,
     /// Family and marker ids to switch off.
     pub disabled: Vec<String>,
+    /// The learned classifier (`[injection.classifier]`).
+    pub classifier: ClassifierConfig,
 }
 
 /// A token repeated back to back this many times is a repeated-token
@@ -55,6 +59,10 @@ pub struct InjectionDetector {
     extra: Vec<Regex>,
     indirect_bonus: f64,
     disabled: Vec<String>,
+    classifier: Option<Classifier>,
+    /// Digest of the phrase book and model: part of the policy version, so
+    /// editing either is a new version the reload swaps in.
+    fingerprint: String,
 }
 
 impl std::fmt::Debug for InjectionDetector {
@@ -121,6 +129,16 @@ impl InjectionDetector {
             _ => EMBEDDED_PHRASES.to_string(),
         };
         let book = PhraseBook::from_toml(&text)?;
+        let classifier = Classifier::load(&cfg.classifier, base_dir)?;
+        let fingerprint = {
+            use sha2::{Digest, Sha256};
+            let mut h = Sha256::new();
+            h.update(text.as_bytes());
+            if let Some(c) = &classifier {
+                h.update(c.model().version.as_bytes());
+            }
+            hex::encode(h.finalize())
+        };
         let extra = cfg
             .extra_patterns
             .iter()
@@ -131,7 +149,18 @@ impl InjectionDetector {
             extra,
             indirect_bonus: cfg.indirect_bonus.unwrap_or(0.1),
             disabled: cfg.disabled.clone(),
+            classifier,
+            fingerprint,
         })
+    }
+
+    /// Digest of the data this detector was built from (phrase book, model).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    pub fn classifier(&self) -> Option<&Classifier> {
+        self.classifier.as_ref()
     }
 
     pub fn book(&self) -> &PhraseBook {
@@ -154,6 +183,7 @@ impl InjectionDetector {
             DetectorId::PolicyDrift => drift,
             _ => injection,
         } && !self.disabled.contains(&r.id);
+        let mut budget = self.classifier.as_ref().map_or(0, |c| c.max_bytes);
         for i in 0..cx.subject.texts.len() {
             let part = &cx.subject.texts[i];
             if part.surface == Surface::System {
@@ -188,6 +218,9 @@ impl InjectionDetector {
                 }
             }
             if injection {
+                if !self.disabled.iter().any(|d| d.starts_with("pi.classifier")) {
+                    self.classify(cx, i, surface, &mut budget, out);
+                }
                 if decoding.depth_exceeded {
                     out.push(
                         self.finding_plain(
@@ -259,6 +292,76 @@ impl InjectionDetector {
                 }
             }
         }
+    }
+
+    /// The learned stage on one text part: at most one finding (the best
+    /// window), plus a limits finding when the budget cut the text.
+    fn classify(
+        &self,
+        cx: &ScanContext<'_>,
+        part: usize,
+        surface: Surface,
+        budget: &mut usize,
+        out: &mut Vec<Finding>,
+    ) {
+        let Some(c) = &self.classifier else { return };
+        let Some(head) = c.head_for(surface) else {
+            return;
+        };
+        let folded = cx.normalized(part).folded.as_str();
+        let mut work = Work::default();
+        let (scored, skipped) = c.judge(head, folded, budget, &mut work);
+        if skipped {
+            out.push(
+                self.finding_plain(
+                    "pi.limits.classifier_budget",
+                    "Text beyond the classifier budget was scored by its start and end only",
+                    Severity::Low,
+                    0.1,
+                    surface,
+                )
+                .meta("method", "limits"),
+            );
+        }
+        let Some(s) = scored else { return };
+        let p = s.probability();
+        let band = c.band(head);
+        let (severity, score) = if p >= band.high {
+            (Severity::High, c.high_score)
+        } else if p >= band.medium {
+            (Severity::Medium, c.medium_score)
+        } else {
+            return;
+        };
+        let (id, message) = match head {
+            Head::Direct => (
+                "pi.classifier.direct",
+                "Learned classifier: text reads as a prompt injection",
+            ),
+            Head::Indirect => (
+                "pi.classifier.indirect",
+                "Indirect injection in tool result: learned classifier found instructions \
+                 addressed to the assistant",
+            ),
+        };
+        let span = cx.original_span(part, s.window.clone());
+        out.push(
+            Finding::new(
+                id,
+                DetectorId::PromptInjection,
+                "prompt_injection",
+                severity,
+                score,
+                message,
+            )
+            .at(surface.as_str())
+            .with_evidence(excerpt(folded[s.piece.clone()].trim()))
+            .meta("method", "classifier")
+            .meta("head", head.as_str())
+            .meta("probability", format!("{p:.4}"))
+            .meta("model", c.model().version.clone())
+            .meta("span", format!("{}..{}", span.start, span.end)),
+        );
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -488,3 +591,6 @@ impl MetaOpt for Finding {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod lang_tests;

@@ -1,0 +1,84 @@
+"""Benign code and technical prose for training: chunks of the Rust sources and READMEs of the crates this
+project depends on (Cargo.lock), MIT or Apache-2.0 licensed, taken from the local cargo registry.
+
+    python policies/models/train/crates_benign.py   # rewrites data/external/crates_benign.jsonl
+
+The training build reads only the committed JSONL (a fresh clone has no registry). Doc comments and
+READMEs are full of imperatives addressed to a reader ("call this before …", "ignore the return value",
+"send the request again") and of text about attacks (timing attacks, certificate validation): the hard
+negatives an injection classifier must learn to leave alone. Each row names its crate, version, licence
+and file.
+"""
+import glob
+import json
+import os
+import random
+import re
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+OUT = os.path.join(HERE, "data", "external", "crates_benign.jsonl")
+PER_CRATE, CHUNK = 8, 420
+
+
+def locked():
+    text = open(os.path.join(ROOT, "Cargo.lock"), encoding="utf-8").read()
+    return sorted(set(re.findall(r'name = "([^"]+)"\nversion = "([^"]+)"\nsource = "registry', text)))
+
+
+def licence(d):
+    try:
+        toml = open(os.path.join(d, "Cargo.toml"), encoding="utf-8").read()
+    except OSError:
+        return None
+    m = re.search(r'^license\s*=\s*"([^"]+)"', toml, re.M)
+    return m.group(1) if m else None
+
+
+def chunks(text):
+    """Paragraph-aligned pieces of at most CHUNK bytes."""
+    out, cur = [], ""
+    for para in re.split(r"\n\s*\n", text):
+        para = para.strip("\n")
+        if not para.strip():
+            continue
+        if cur and len((cur + "\n\n" + para).encode()) > CHUNK:
+            out.append(cur)
+            cur = ""
+        cur = (cur + "\n\n" + para) if cur else para
+        if len(cur.encode()) > CHUNK:
+            out.append(cur.encode()[:CHUNK].decode("utf-8", "ignore"))
+            cur = ""
+    if cur:
+        out.append(cur)
+    return [c for c in out if len(c.encode()) >= 80]
+
+
+def main():
+    rng = random.Random(20251205)
+    regs = glob.glob(os.path.expanduser("~/.cargo/registry/src/*/"))
+    rows = []
+    for name, version in locked():
+        d = next((os.path.join(r, f"{name}-{version}") for r in regs if os.path.isdir(os.path.join(r, f"{name}-{version}"))), None)
+        lic = d and licence(d)
+        if not lic or not ("MIT" in lic or "Apache-2.0" in lic):
+            continue
+        files = sorted(glob.glob(os.path.join(d, "src", "**", "*.rs"), recursive=True)) + \
+            [p for p in [os.path.join(d, "README.md")] if os.path.exists(p)]
+        pool = []
+        for p in files:
+            try:
+                text = open(p, encoding="utf-8").read()
+            except (OSError, UnicodeDecodeError):
+                continue
+            pool += [(os.path.relpath(p, d), c) for c in chunks(text)]
+        for path, c in rng.sample(pool, min(PER_CRATE, len(pool))):
+            rows.append({"crate": name, "version": version, "licence": lic, "file": path, "text": c})
+    with open(OUT, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    print(f"crates_benign: {len(rows)} chunks from {len({r['crate'] for r in rows})} crates -> {os.path.relpath(OUT, ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
