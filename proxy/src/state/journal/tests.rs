@@ -2,7 +2,19 @@ use super::segment;
 use super::*;
 
 fn trees(dir: &Path) -> Trees {
-    let db = sled::Config::new().path(dir.join("db")).open().unwrap();
+    // A reopen right after a drop may still find sled's lock held by its
+    // background threads for a moment: retry (bounded) rather than fail.
+    let mut tries = 0;
+    let db = loop {
+        match sled::Config::new().path(dir.join("db")).open() {
+            Ok(db) => break db,
+            Err(e) if tries < 100 && e.to_string().contains("lock") => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => panic!("open sled: {e}"),
+        }
+    };
     Trees {
         audit: db.open_tree("audit").unwrap(),
         audit_session: db.open_tree("audit_session").unwrap(),
