@@ -4,12 +4,13 @@ VENV  := .venv
 
 # Set-up steps (deps*, venv, node-deps, agents) install only what is missing; `make run` and `make test`
 # run them first, so on a fresh Debian machine these two commands are all it takes.
-.PHONY: help deps deps-build run build release venv node-deps agents kube-tools test test-rust test-python test-kube lint bench bench-load bench-inspect bench-criterion bench-stream bench-compare test-e2e-mock clean-data model
+.PHONY: help deps deps-build run build release venv node-deps agents kube-tools test test-rust test-python test-kube lint fuzz bench bench-load bench-inspect bench-criterion bench-stream bench-compare test-e2e-mock clean-data model
 
 help:
 	@echo "make run            run the gateway: proxy 127.0.0.1:8080, admin 127.0.0.1:9090, dev profile, state in ./data"
 	@echo "make test           everything CI runs: unit + end-to-end (Rust) + SDK tests (Python) + Kubernetes"
 	@echo "make lint           cargo fmt --check and clippy -D warnings"
+	@echo "make fuzz           AFL++ on every fuzz target, FUZZ_SECONDS each [60] (FUZZ_TARGETS to pick)"
 	@echo "make bench          load benchmarks (wrk, loopback: proxy and /inspect/tool-call) and criterion benchmarks"
 	@echo "make bench-stream   streams: added time to first event and memory per open stream"
 	@echo "make bench-compare  mock direct vs nginx vs asg (both audit modes), 1 KiB, 16 KiB, SSE; CPU per request"
@@ -82,6 +83,13 @@ test-kube: build kube-tools
 test-e2e-mock: build venv
 	$(CARGO) test -p asg-e2e
 	$(VENV)/bin/pytest -q tests/python
+
+# Coverage-guided fuzzing on stable Rust (cargo-afl, installed when missing).
+# `make test` replays the same targets on their seeds (proxy/fuzz/tests/smoke.rs).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) proxy/fuzz/run.sh $(FUZZ_TARGETS)
 
 lint:
 	$(CARGO) fmt --all -- --check

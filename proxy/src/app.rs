@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::datapath::forward::Forwarding;
+use crate::datapath::inspect_slots::InspectSlots;
 use crate::datapath::resolve::Resolver;
 use crate::datapath::route::RouteTable;
 use crate::decision::policy::store::PolicyStore;
@@ -32,6 +33,8 @@ pub struct App {
     local_binding_key: [u8; 32],
     /// `asg control`: the operator side of a fleet, without a proxy.
     pub control: bool,
+    /// Bounds inspection work in flight (proxy and inspect API).
+    pub inspect_slots: InspectSlots,
 }
 
 impl App {
@@ -59,6 +62,16 @@ impl App {
             .map_err(|e| format!("cannot load policy: {e}"))?;
         let policy = PolicyStore::new(policy, &config.policy, policy_dir, metrics.clone());
         let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
+        let limits = &config.limits;
+        store.caps.set(
+            limits.max_sessions,
+            limits.max_agents,
+            limits.max_pending_approvals,
+        );
+        let evicted = metrics.limits.evicted.clone();
+        store.caps.observe(Arc::new(move |scope, reason, n| {
+            evicted.with_label_values(&[scope, reason]).inc_by(n)
+        }));
         if config.audit.stdout {
             store.audit_to_stdout();
         }
@@ -76,7 +89,15 @@ impl App {
         }
         let routes = RouteTable::new(&config.effective_routes())?;
         let forwarding = Forwarding::new(&config)?;
+        let limits = &config.limits;
+        let inspect_slots = InspectSlots::new(
+            limits.inspect_slots(),
+            limits.inspect_queue,
+            limits.inspect_wait(),
+            metrics.limits.slots.clone(),
+        );
         Ok(Arc::new(App {
+            inspect_slots,
             config,
             policy,
             store: Arc::new(store),

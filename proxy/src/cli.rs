@@ -112,7 +112,7 @@ enum PolicyCommand {
 
 fn env_help() -> String {
     let mut s = String::from("Environment (asg run):\n");
-    for (name, what) in ENV_VARS {
+    for (name, what) in ENV_VARS.iter().chain(crate::config::limits::ENV_VARS) {
         s.push_str(&format!("  {name:<24} {what}\n"));
     }
     s.push_str("\nDocumentation: README.md and policies/README.md");

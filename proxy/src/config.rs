@@ -10,6 +10,9 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub mod limits;
+pub use limits::LimitsConfig;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -76,6 +79,8 @@ pub struct Config {
     /// account, from the downward API). When set it is authoritative: agent
     /// headers and body fields are ignored.
     pub agent_id: Option<String>,
+    /// Inspection concurrency and state caps (`config/limits.rs`).
+    pub limits: LimitsConfig,
 }
 
 /// How long and how much audit is kept; enforced by a background task.
@@ -166,6 +171,16 @@ pub struct AdminConfig {
     pub auth_header: String,
     /// Requests per minute per key (or per client address without auth); 0 = off.
     pub rate_limit_per_minute: u32,
+    /// Failed authentications per minute per client address before 429;
+    /// 0 = off. On by default: keys cannot be guessed at speed.
+    pub auth_failures_per_minute: u32,
+    /// Agent keys bound to an agent identity (`id = "key"`): such a key
+    /// acts only as that agent. Keys in `agent_keys` act as
+    /// `agent-key:<hash>`, the identity derived from the key.
+    pub agents: std::collections::BTreeMap<String, String>,
+    /// Seconds an admin connection may stay silent (idle between requests,
+    /// or a request that stopped arriving) before it is closed.
+    pub idle_timeout_secs: u64,
 }
 
 impl Default for AdminConfig {
@@ -176,6 +191,9 @@ impl Default for AdminConfig {
             operator_keys: Vec::new(),
             auth_header: "x-api-key".to_string(),
             rate_limit_per_minute: 0,
+            auth_failures_per_minute: 30,
+            agents: Default::default(),
+            idle_timeout_secs: 30,
         }
     }
 }
@@ -206,6 +224,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             audit: AuditConfig::default(),
             agent_id: None,
+            limits: LimitsConfig::default(),
             forward_proxy: true,
             transparent_listen: None,
             ca_cert: None,
@@ -260,6 +279,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     ("ASG_AGENT_KEYS", "comma-separated agent API keys"),
     ("ASG_OPERATOR_KEYS", "comma-separated operator API keys"),
+    (
+        "ASG_AGENTS",
+        "agent keys bound to an identity: agent-id=key,... (the key acts only as that agent)",
+    ),
+    (
+        "ASG_AUTH_FAILURE_LIMIT",
+        "failed admin authentications per minute per address before 429, 0 = off [30]",
+    ),
     (
         "ASG_RATE_LIMIT",
         "admin API requests per minute per key, 0 = off [0]",
@@ -421,6 +448,21 @@ impl Config {
         if let Some(k) = get("ASG_OPERATOR_KEYS") {
             self.admin.operator_keys = keys(k);
         }
+        if let Some(list) = get("ASG_AGENTS") {
+            self.admin.agents = parse_agents(&list)?;
+        }
+        if let Some(v) = get("ASG_AUTH_FAILURE_LIMIT").filter(|x| !x.trim().is_empty()) {
+            self.admin.auth_failures_per_minute = v
+                .trim()
+                .parse()
+                .map_err(|_| format!("ASG_AUTH_FAILURE_LIMIT: not a whole number: {v}"))?;
+        }
+        if let Some(v) = get("ASG_ADMIN_IDLE_TIMEOUT").filter(|x| !x.trim().is_empty()) {
+            self.admin.idle_timeout_secs = v.trim().parse().map_err(|_| {
+                format!("ASG_ADMIN_IDLE_TIMEOUT: not a whole number of seconds: {v}")
+            })?;
+        }
+        self.limits.apply_env(&get)?;
         if let Some(r) = get("ASG_RATE_LIMIT").filter(|x| !x.is_empty()) {
             self.admin.rate_limit_per_minute = r
                 .parse()
@@ -569,10 +611,25 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), String> {
         self.listen_addr()?;
-        self.admin_addr()?;
+        let admin = self.admin_addr()?;
+        if !self.admin.auth_enabled && !admin.ip().is_loopback() {
+            return Err(format!(
+                "the admin listener {admin} is reachable from other hosts but admin auth is off: set ASG_ADMIN_AUTH=true with ASG_OPERATOR_KEYS (and ASG_AGENTS or ASG_AGENT_KEYS), or listen on a loopback address such as 127.0.0.1:{}",
+                admin.port()
+            ));
+        }
+        self.validate_admin_keys()?;
+        if self.admin.idle_timeout_secs == 0 {
+            return Err(
+                "ASG_ADMIN_IDLE_TIMEOUT (admin.idle_timeout_secs) must be at least 1 second"
+                    .to_string(),
+            );
+        }
+        self.limits.validate()?;
         if self.admin.auth_enabled
             && self.admin.agent_keys.is_empty()
             && self.admin.operator_keys.is_empty()
+            && self.admin.agents.is_empty()
         {
             return Err(
                 "admin auth is enabled but no agent or operator keys are configured".to_string(),
@@ -658,6 +715,56 @@ impl Config {
                 tool_name: None,
             },
         ]
+    }
+}
+
+/// `ASG_AGENTS`: `id=key,id=key`. An id never holds `=`, a key may (base64
+/// padding), so each entry splits at its first `=`.
+fn parse_agents(list: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (id, key) = entry
+            .split_once('=')
+            .map(|(i, k)| (i.trim(), k.trim()))
+            .filter(|(i, k)| !i.is_empty() && !k.is_empty())
+            .ok_or_else(|| {
+                "ASG_AGENTS: expected agent-id=key entries separated by commas".to_string()
+            })?;
+        if out.insert(id.to_string(), key.to_string()).is_some() {
+            return Err(format!("ASG_AGENTS: agent {id:?} is listed twice"));
+        }
+    }
+    Ok(out)
+}
+
+impl Config {
+    /// Bound agent ids are short and every key is unique (a key shared by
+    /// two identities would let one act as the other).
+    fn validate_admin_keys(&self) -> Result<(), String> {
+        let a = &self.admin;
+        let mut seen = std::collections::HashSet::new();
+        for (id, key) in &a.agents {
+            if id.trim().is_empty() || id.len() > 256 {
+                return Err(format!("admin agent id {id:?} must be 1 to 256 characters"));
+            }
+            if key.is_empty() {
+                return Err(format!("admin agent {id:?} has an empty key"));
+            }
+        }
+        let all = a
+            .agent_keys
+            .iter()
+            .chain(&a.operator_keys)
+            .chain(a.agents.values());
+        for key in all {
+            if !seen.insert(key.as_str()) {
+                return Err(
+                    "an admin API key is configured twice (agent, operator or bound agent keys must all differ)"
+                        .to_string(),
+                );
+            }
+        }
+        Ok(())
     }
 }
 
@@ -838,6 +945,47 @@ mod tests {
             c.connect_to_map().unwrap()["api.openai.com:443"],
             "10.0.0.5:443".parse::<SocketAddr>().unwrap()
         );
+    }
+
+    #[test]
+    fn a_reachable_admin_listener_needs_auth() {
+        let open = Config {
+            admin_listen: "0.0.0.0:9090".into(),
+            ..Config::default()
+        };
+        let err = open.validate().unwrap_err();
+        assert!(
+            err.contains("0.0.0.0:9090")
+                && err.contains("ASG_ADMIN_AUTH=true")
+                && err.contains("127.0.0.1:9090"),
+            "{err}"
+        );
+        let mut with_auth = open.clone();
+        with_auth.admin.auth_enabled = true;
+        with_auth.admin.operator_keys = vec!["op".into()];
+        with_auth.validate().unwrap();
+        let v6 = Config {
+            admin_listen: "[::1]:9090".into(),
+            ..Config::default()
+        };
+        v6.validate().unwrap();
+    }
+
+    #[test]
+    fn agents_bind_keys_to_identities() {
+        let mut c = Config::default();
+        c.apply_env(|k| (k == "ASG_AGENTS").then(|| "reporter=k1==, builder = k2".to_string()))
+            .unwrap();
+        assert_eq!(c.admin.agents["reporter"], "k1==");
+        assert_eq!(c.admin.agents["builder"], "k2");
+        for bad in ["nokey", "=k", "a=", "a=k,a=j"] {
+            let r = Config::default().apply_env(|k| (k == "ASG_AGENTS").then(|| bad.to_string()));
+            assert!(r.unwrap_err().contains("ASG_AGENTS"), "{bad}");
+        }
+        c.admin.auth_enabled = true;
+        c.admin.operator_keys = vec!["k2".into()];
+        assert!(c.validate().unwrap_err().contains("configured twice"));
+        assert_eq!(Config::default().admin.auth_failures_per_minute, 30);
     }
 
     #[test]

@@ -235,6 +235,11 @@ pub fn judge_calls_with(
                             .reasons
                             .push(format!("Denied by an operator (approval {approval_id})."));
                     }
+                    Settled::Refused { reason } => {
+                        decision = Decision::Block;
+                        action = CallAction::Refuse;
+                        assessment.evaluation.reasons.push(reason.clone());
+                    }
                     Settled::Pending { .. } | Settled::Unavailable => {}
                 }
                 s
@@ -355,6 +360,7 @@ pub fn inspect_request_with(
     let mut call_action = CallAction::Pass;
     let mut waiting: Vec<String> = Vec::new();
     let mut denied: Vec<String> = Vec::new();
+    let mut refused: Vec<String> = Vec::new();
     for judged in judge_calls_with(policy, &subject.tool_calls, &history, masking, hooks) {
         redact |= judged.assessment.redact;
         call_action = call_action.max(judged.action);
@@ -364,6 +370,7 @@ pub fn inspect_request_with(
                     waiting.push(format!("approval id {approval_id}{note}"))
                 }
                 Settled::Denied { approval_id } => denied.push(approval_id.clone()),
+                Settled::Refused { reason } => refused.push(reason.clone()),
                 _ => {}
             }
             report.approvals.push(s);
@@ -390,6 +397,9 @@ pub fn inspect_request_with(
             ErrorKind::ApprovalRequired
         };
         let mut reason = summary(&report);
+        if !refused.is_empty() {
+            reason = format!("{} {reason}", refused.join(" "));
+        }
         if !denied.is_empty() {
             reason = format!(
                 "Denied by an operator (approval {}); {reason}",
@@ -547,6 +557,7 @@ pub fn inspect_response_with(
             Some(Settled::Denied { approval_id }) => {
                 why = format!("Denied by an operator (approval {approval_id}); {why}");
             }
+            Some(Settled::Refused { reason }) => why = format!("{reason} {why}"),
             _ => {}
         }
         if let Some(s) = judged.settled.clone() {

@@ -45,6 +45,8 @@ const OFFLOAD_ABOVE: usize = 256 * 1024;
 mod forwarding;
 /// Response bodies on their way to the client: decoded, streamed or buffered.
 mod response_body;
+/// Inspection slots (bounded concurrent inspection).
+mod slots;
 /// Responses WebSocket inspection hooks.
 mod websocket;
 
@@ -122,6 +124,8 @@ pub struct Ctx {
     audit_pending: Option<crate::state::Ticket>,
     /// Forward-mode traffic: where the client is really going.
     forward: Option<ForwardTarget>,
+    /// `Retry-After` seconds for an answer the gateway writes (busy).
+    retry_after: Option<u64>,
     /// An inspected Responses WebSocket.
     ws: Option<Box<crate::datapath::ws::WsConn>>,
     /// This request's spans, when OpenTelemetry is on.
@@ -193,6 +197,9 @@ impl Gateway {
         header.insert_header("content-length", bytes.len().to_string())?;
         header.insert_header("x-asg-request-id", ctx.id.as_str())?;
         header.insert_header("x-asg-decision", ctx.decision().as_str())?;
+        if let Some(secs) = ctx.retry_after {
+            header.insert_header("retry-after", secs.to_string())?;
+        }
         let pending: Vec<String> = ctx
             .reports
             .iter()
@@ -239,7 +246,9 @@ impl Gateway {
         raw: Bytes,
     ) -> std::result::Result<Option<Bytes>, Denial> {
         let policy = ctx.policy.clone().expect("policy pinned in request_filter");
-        let limit = policy.file.proxy.max_body_bytes;
+        // Decoding and inspection run only while holding a slot.
+        let slot = self.request_slot(ctx).await?;
+        let limit = policy.file.proxy.max_decoded_bytes;
         let decoded = match ctx.encoding.decode(&raw, limit) {
             Ok(d) => d,
             Err(DecodeError::TooLarge) => {
@@ -277,15 +286,19 @@ impl Gateway {
             let ids = report.pending_approvals();
             if *kind == ErrorKind::ApprovalRequired && gate.holds() && !ids.is_empty() {
                 let limit = Duration::from_secs(policy.file.approvals.hold_secs);
+                // Nobody inspects while a human decides.
+                drop(slot);
                 match self.hold(session, &ids, limit).await {
                     Held::Approved => {
                         gate.release_held();
+                        let _slot = self.request_slot(ctx).await?;
                         (action, report) = self
                             .inspect_request_body(ctx, &policy, &tool, &decoded)
                             .await?;
                     }
                     // Re-judged: the gate now reports the denial.
                     Held::Decided => {
+                        let _slot = self.request_slot(ctx).await?;
                         (action, report) = self
                             .inspect_request_body(ctx, &policy, &tool, &decoded)
                             .await?;
@@ -580,6 +593,15 @@ impl Gateway {
         let policy = ctx.policy.clone()?;
         let wall = std::time::SystemTime::now();
         let status = ctx.upstream_status.unwrap_or(200);
+        // Small bodies are cheap; a large one waits for a slot or is withheld.
+        let _slot = if raw.len() > OFFLOAD_ABOVE {
+            match self.response_slot(ctx) {
+                Ok(slot) => Some(slot),
+                Err(withheld) => return Some(withheld),
+            }
+        } else {
+            None
+        };
         let started = Instant::now();
         let hooks: &dyn SessionHooks = match &ctx.gate {
             Some(g) => g.as_ref(),
@@ -666,6 +688,7 @@ impl ProxyHttp for Gateway {
             audited: false,
             audit_pending: None,
             forward: None,
+            retry_after: None,
             ws: None,
             trace: None,
             clean_path: None,

@@ -22,12 +22,14 @@ pub enum Settled {
     Pending { approval_id: String, note: String },
     /// An operator denied this very call.
     Denied { approval_id: String },
+    /// No approval could be opened (too many are pending): refuse, saying why.
+    Refused { reason: String },
 }
 
 impl Settled {
     pub fn approval_id(&self) -> Option<&str> {
         match self {
-            Settled::Unavailable => None,
+            Settled::Unavailable | Settled::Refused { .. } => None,
             Settled::Released { approval_id, .. }
             | Settled::Pending { approval_id, .. }
             | Settled::Denied { approval_id } => Some(approval_id),

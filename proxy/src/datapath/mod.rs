@@ -11,6 +11,7 @@ pub mod front;
 pub mod gateway;
 pub mod hooks;
 pub mod identity;
+pub mod inspect_slots;
 pub mod iptables;
 pub mod path_norm;
 pub mod protocol;

@@ -344,6 +344,18 @@ impl SessionHooks for SessionGate {
             template.created_ms,
         );
         let settled = match gate {
+            Err(e @ crate::state::StoreError::PendingCap { .. }) => {
+                self.app
+                    .metrics
+                    .approvals
+                    .with_label_values(&["refused_cap"])
+                    .inc();
+                return Settled::Refused {
+                    reason: format!(
+                        "Human approval required, but no approval could be opened: {e}."
+                    ),
+                };
+            }
             Err(e) => {
                 tracing::error!(error = %e, "approval state unavailable; refusing the call");
                 return Settled::Unavailable;

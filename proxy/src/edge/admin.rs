@@ -2,15 +2,15 @@
 //! service, so it shares the process, the policy and the store with the
 //! proxy but never its threads' latency budget.
 
-use super::auth::{Authenticator, Role, EXEMPT_PATHS};
+use super::auth::{Authenticator, Role};
 use super::inspect_api::{inspect, ApiError, Caller, InspectInputRequest, InspectToolCallRequest};
 use super::ratelimit::RateLimiter;
 use crate::app::App;
 use async_trait::async_trait;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -18,7 +18,6 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 /// Largest admin API request body.
@@ -28,6 +27,8 @@ pub struct AdminState {
     pub app: Arc<App>,
     pub auth: Authenticator,
     pub limiter: RateLimiter,
+    /// Failed authentications per client address.
+    pub failures: RateLimiter,
     /// Without auth on a loopback listener, only loopback `Host` names are
     /// served: a web page cannot reach the console through DNS rebinding.
     pub loopback_hosts_only: bool,
@@ -55,6 +56,7 @@ pub fn router(app: Arc<App>) -> Router {
     let state = Arc::new(AdminState {
         auth: Authenticator::new(&app.config.admin),
         limiter: RateLimiter::new(app.config.admin.rate_limit_per_minute),
+        failures: RateLimiter::new(app.config.admin.auth_failures_per_minute),
         loopback_hosts_only,
         app,
     });
@@ -71,7 +73,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/approvals", get(super::approvals::list))
         .merge(super::operator::routes())
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::guard::guard,
+        ))
         .with_state(state)
 }
 
@@ -166,7 +171,30 @@ async fn inspect_tool_call(
     run_inspect(s, req.into(), caller).await
 }
 
+/// An inspection slot for the inspect API, or the 503 to answer with.
+pub async fn inspect_slot(s: &Shared) -> Result<crate::datapath::inspect_slots::Slot, Response> {
+    let slots = &s.app.inspect_slots;
+    slots
+        .acquire(crate::datapath::inspect_slots::Surface::InspectApi)
+        .await
+        .map_err(|why| {
+            let mut r = error(
+                503,
+                "inspect_busy",
+                &slots.busy_message(why),
+                json!({ "retry_after_seconds": slots.retry_after_secs() }),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, slots.retry_after_secs().into());
+            r
+        })
+}
+
 async fn run_inspect(s: Shared, req: InspectInputRequest, caller: Caller) -> Response {
+    let slot = match inspect_slot(&s).await {
+        Ok(slot) => slot,
+        Err(busy) => return busy,
+    };
     // Large inputs are scanned on the blocking pool, not an I/O thread.
     let big = req.user_input.len() + req.model_output.len() > 64 * 1024;
     let result = if big {
@@ -178,6 +206,7 @@ async fn run_inspect(s: Shared, req: InspectInputRequest, caller: Caller) -> Res
     } else {
         inspect(&s.app, &req, &caller)
     };
+    drop(slot);
     let resp = match result {
         Ok(resp) => resp,
         Err(e) => return api_error(e),
@@ -248,121 +277,6 @@ pub async fn read_json<T: DeserializeOwned>(
     })
 }
 
-/// Authentication, roles, rate limiting and request metrics for every route.
-async fn guard(State(s): State<Shared>, mut req: Request, next: Next) -> Response {
-    let path = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
-    let probe = EXEMPT_PATHS.contains(&req.uri().path());
-    let exempt = probe || super::operator::CONSOLE_ASSETS.contains(&req.uri().path());
-    let response = if !probe && s.loopback_hosts_only && !loopback_host(req.headers()) {
-        error(
-            403,
-            "host_not_allowed",
-            "without ASG_ADMIN_AUTH the admin API answers only to a loopback host name (127.0.0.1, localhost, [::1])",
-            json!({}),
-        )
-    } else if exempt {
-        next.run(req).await
-    } else {
-        let peer = req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_default();
-        let key = presented_key(req.headers(), s.auth.header());
-        match s.auth.role_for(key.as_deref()) {
-            None => {
-                // Failed attempts are limited per address, so keys cannot be guessed at speed.
-                if !s
-                    .limiter
-                    .allow_in(&s.app.store, &format!("fail:{peer}"))
-                    .await
-                {
-                    error(429, "rate_limited", "rate limit exceeded", json!({}))
-                } else {
-                    error(
-                        401,
-                        "auth_failed",
-                        "missing or invalid API key",
-                        json!({ "header": s.auth.header() }),
-                    )
-                }
-            }
-            Some(role) => {
-                let bucket = if s.auth.enabled() {
-                    format!("key:{}", key.as_deref().unwrap_or_default())
-                } else {
-                    format!("addr:{peer}")
-                };
-                if !s.limiter.allow_in(&s.app.store, &bucket).await {
-                    error(429, "rate_limited", "rate limit exceeded", json!({}))
-                } else {
-                    req.extensions_mut().insert(role);
-                    req.extensions_mut().insert(Caller {
-                        role,
-                        credential: credential_name(s.auth.enabled(), role, key.as_deref()),
-                        auth_enabled: s.auth.enabled(),
-                    });
-                    next.run(req).await
-                }
-            }
-        }
-    };
-    s.app
-        .metrics
-        .admin_requests
-        .with_label_values(&[path.as_str(), response.status().as_str()])
-        .inc();
-    response
-}
-
-/// The `Host` header names a loopback address (or is absent, as from
-/// HTTP/1.0 tools): anything else may be a DNS-rebinding page.
-fn loopback_host(headers: &HeaderMap) -> bool {
-    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
-        return true;
-    };
-    let name = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
-    };
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// A non-secret name for a credential (audit, approvals): the role and a
-/// short hash of the key, never the key.
-fn credential_name(auth: bool, role: Role, key: Option<&str>) -> String {
-    use sha2::{Digest, Sha256};
-    match key {
-        Some(k) if auth => format!(
-            "{}-key:{}",
-            role.as_str(),
-            &hex::encode(Sha256::digest(k.as_bytes()))[..8]
-        ),
-        _ => "local".to_string(),
-    }
-}
-
-fn presented_key(headers: &HeaderMap, name: &str) -> Option<String> {
-    if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
-        return Some(v.trim().to_string());
-    }
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(|k| k.trim().to_string())
-}
-
 /// Require at least `min` for a handler (operator-only endpoints).
 pub fn require(role: Option<&Role>, min: Role) -> Result<(), Response> {
     match role {
@@ -398,7 +312,10 @@ impl BackgroundService for AdminService {
                 return;
             }
         };
-        let app = router(self.app.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let idle = std::time::Duration::from_secs(self.app.config.admin.idle_timeout_secs);
+        let listener = super::idle::IdleListener::new(listener, idle);
+        let app =
+            router(self.app.clone()).into_make_service_with_connect_info::<super::idle::PeerAddr>();
         let stop = async move {
             let _ = shutdown.changed().await;
         };
@@ -416,37 +333,5 @@ impl BackgroundService for AdminService {
             }
         })
         .await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_loopback_host_names_pass() {
-        let with = |h: &str| {
-            let mut m = HeaderMap::new();
-            m.insert(header::HOST, h.parse().unwrap());
-            loopback_host(&m)
-        };
-        for ok in [
-            "127.0.0.1:9090",
-            "localhost",
-            "LOCALHOST:1",
-            "[::1]:9090",
-            "127.1.2.3",
-        ] {
-            assert!(with(ok), "{ok}");
-        }
-        for bad in [
-            "evil.example",
-            "evil.example:9090",
-            "10.0.0.1:9090",
-            "[2001:db8::1]:80",
-        ] {
-            assert!(!with(bad), "{bad}");
-        }
-        assert!(loopback_host(&HeaderMap::new()));
     }
 }

@@ -144,10 +144,9 @@ pub async fn submit(
             json!({ "field": "action_target" }),
         );
     }
-    let agent_id = match clip(&req.agent_id, 256) {
-        a if !a.is_empty() => a,
-        _ if caller.auth_enabled => caller.credential.clone(),
-        _ => String::new(),
+    let agent_id = match caller.agent_for(&req.agent_id) {
+        Ok(a) => a,
+        Err((status, code, message, details)) => return error(status, code, &message, details),
     };
     let app = &s.app;
     let policy = app.policy.current();
@@ -157,7 +156,10 @@ pub async fn submit(
         action_type.clone(),
         Value::String(target.clone()),
     ));
-    let assessment = assess(&policy, &subject, Masking::None);
+    let assessment = match super::admin::inspect_slot(&s).await {
+        Ok(_slot) => assess(&policy, &subject, Masking::None),
+        Err(busy) => return busy,
+    };
     if assessment.decision == Decision::Block {
         return error(
             409,
@@ -210,6 +212,14 @@ pub async fn submit(
     };
     let opened = match app.store.approval_open(&template, now) {
         Ok(o) => o,
+        Err(e @ crate::state::StoreError::PendingCap { cap }) => {
+            app.metrics
+                .approvals
+                .with_label_values(&["refused_cap"])
+                .inc();
+            let (status, code, message, details) = super::inspect_api::pending_cap(cap, &e);
+            return error(status, code, &message, details);
+        }
         Err(e) => return unavailable(e),
     };
     if let Err(e) = app.store.durable().await {
@@ -293,10 +303,17 @@ pub async fn resolve(
     Json(answer).into_response()
 }
 
-pub async fn get_one(State(s): State<Shared>, Path(id): Path<String>) -> Response {
+/// One approval. An agent key sees only its own agent's approvals (others
+/// are "not found", which says nothing about whether they exist).
+pub async fn get_one(
+    State(s): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    let mine = |a: &Approval| caller.agent.as_ref().is_none_or(|me| *me == a.agent_id);
     match s.app.store.approval_get(&id, now_ms()) {
-        Ok(Some(a)) => Json(approval_view(&a, None)).into_response(),
-        Ok(None) => error(404, "not_found", "approval_id not found", json!({})),
+        Ok(Some(a)) if mine(&a) => Json(approval_view(&a, None)).into_response(),
+        Ok(_) => error(404, "not_found", "approval_id not found", json!({})),
         Err(e) => unavailable(e),
     }
 }

@@ -222,6 +222,8 @@ pub struct Caller {
     /// `<role>-key:<8 hex of its SHA-256>`.
     pub credential: String,
     pub auth_enabled: bool,
+    /// The identity an agent key is bound to (see [`super::auth::Principal`]).
+    pub agent: Option<String>,
 }
 
 impl Caller {
@@ -231,6 +233,29 @@ impl Caller {
             role: Role::Operator,
             credential: "local".to_string(),
             auth_enabled: false,
+            agent: None,
+        }
+    }
+
+    /// The agent this call acts for. An agent key acts only as the agent
+    /// it is bound to: naming another is refused (it could otherwise load
+    /// that agent's risk or spend its approvals). Others may name any
+    /// agent; without a name an authenticated caller is its key.
+    pub fn agent_for(&self, claimed: &str) -> Result<String, ApiError> {
+        let claimed = clip(claimed.trim());
+        match &self.agent {
+            Some(bound) if claimed.is_empty() || claimed == *bound => Ok(bound.clone()),
+            Some(bound) => Err((
+                403,
+                "agent_mismatch",
+                format!(
+                    "this API key acts as agent {bound:?} and cannot act as {claimed:?}; send its own agent_id (or none), or use that agent's key"
+                ),
+                json!({ "field": "agent_id" }),
+            )),
+            None if !claimed.is_empty() => Ok(claimed),
+            None if self.auth_enabled => Ok(self.credential.clone()),
+            None => Ok(String::new()),
         }
     }
 }
@@ -265,11 +290,7 @@ pub fn inspect(
     let session_id = clip(req.session_id.trim());
     // Without an agent id, an authenticated caller is known by its key, so
     // omitting the field does not shed the agent's risk.
-    let agent_id = match clip(req.agent_id.trim()) {
-        a if !a.is_empty() => a,
-        _ if caller.auth_enabled => caller.credential.clone(),
-        _ => String::new(),
-    };
+    let agent_id = caller.agent_for(&req.agent_id)?;
     let scfg = &policy.file.session;
     let stateful = scfg.enabled && !(session_id.is_empty() && agent_id.is_empty());
     let scoped = if stateful {
@@ -460,7 +481,15 @@ fn judge_in_session(
                 Some(req.approval_token.as_str()),
                 now,
             )
-            .map_err(store_error)?;
+            .map_err(|e| {
+                if matches!(e, crate::state::StoreError::PendingCap { .. }) {
+                    app.metrics
+                        .approvals
+                        .with_label_values(&["refused_cap"])
+                        .inc();
+                }
+                store_error(e)
+            })?;
         match gate {
             Gate::Released {
                 approval,
@@ -674,12 +703,25 @@ fn clip(s: &str) -> String {
 }
 
 fn store_error(e: crate::state::StoreError) -> ApiError {
+    if let crate::state::StoreError::PendingCap { cap } = e {
+        return pending_cap(cap, &e);
+    }
     tracing::error!(error = %e, "state write failed");
     (
         503,
         "state_unavailable",
         "the gateway could not record this decision; nothing was decided".to_string(),
         json!({}),
+    )
+}
+
+/// Too many approvals wait already: refused, clearly (nothing was decided).
+pub fn pending_cap(cap: usize, e: &dyn std::fmt::Display) -> ApiError {
+    (
+        429,
+        "too_many_pending_approvals",
+        e.to_string(),
+        json!({ "max_pending_approvals": cap }),
     )
 }
 

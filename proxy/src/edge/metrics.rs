@@ -5,6 +5,9 @@
 use crate::datapath::enforce::StageReport;
 use crate::decision::policy::store::ReloadObserver;
 use crate::decision::policy::{Policy, PolicyError};
+mod limits;
+pub use limits::LimitMetrics;
+
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -33,6 +36,8 @@ pub struct Metrics {
     pub approvals: IntCounterVec,
     /// Forward proxy and transparent mode (tunnels, interception).
     pub forward: ForwardMetrics,
+    /// Inspection slots and state caps.
+    pub limits: LimitMetrics,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -85,8 +90,10 @@ impl Metrics {
         r.register(Box::new(policy_reload_ok.clone()))
             .expect("unique metric");
         let forward = ForwardMetrics::register(&r);
+        let limits = LimitMetrics::register(&r);
         Metrics {
             forward,
+            limits,
             requests: counter(
                 &r,
                 "asg_requests_total",

@@ -8,6 +8,8 @@
 pub mod admin;
 pub mod approvals;
 pub mod auth;
+pub mod guard;
+pub mod idle;
 pub mod inspect_api;
 pub mod metrics;
 pub mod operator;

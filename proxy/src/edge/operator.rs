@@ -173,7 +173,9 @@ fn stats_value(s: &Shared) -> Result<Value, StoreError> {
             .map(|(rule, count)| json!({ "rule": rule, "count": count }))
             .collect::<Vec<_>>(),
         "active_sessions": store.sessions_active_count(now - 15 * 60_000)?,
-        "pending_approvals": store.approvals_list(Some(ApprovalStatus::Pending), None, 500, now)?.len(),
+        "pending_approvals": store.approvals_pending_count(),
+        "sessions_stored": store.state_counts().0,
+        "agents_stored": store.state_counts().1,
         "audit_records": store.audit_len(),
         "audit_bytes": store.audit_bytes(),
     }))

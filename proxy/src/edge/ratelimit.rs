@@ -54,6 +54,33 @@ impl RateLimiter {
         self.allow_at(key, Instant::now())
     }
 
+    /// Whether `key` has a token left, without taking it.
+    pub fn available(&self, key: &str) -> bool {
+        self.available_at(key, Instant::now())
+    }
+
+    fn available_at(&self, key: &str, now: Instant) -> bool {
+        if self.per_minute == 0 {
+            return true;
+        }
+        let Ok(buckets) = self.buckets.lock() else {
+            return true;
+        };
+        buckets.get(key).is_none_or(|b| {
+            let rate = self.per_minute as f64 / 60.0;
+            let elapsed = now.duration_since(b.last).as_secs_f64();
+            b.tokens + elapsed * rate >= 1.0
+        })
+    }
+
+    /// Seconds until an empty bucket holds one token again (for `Retry-After`).
+    pub fn seconds_per_token(&self) -> u64 {
+        if self.per_minute == 0 {
+            return 0;
+        }
+        60_u64.div_ceil(self.per_minute as u64)
+    }
+
     fn allow_at(&self, key: &str, now: Instant) -> bool {
         if self.per_minute == 0 {
             return true;
@@ -103,6 +130,18 @@ mod tests {
             rl.allow_at("k", t0 + Duration::from_secs(2)),
             "refills at one per second"
         );
+    }
+
+    #[test]
+    fn available_peeks_without_taking() {
+        let rl = RateLimiter::new(2);
+        let t0 = Instant::now();
+        assert!(rl.available_at("k", t0));
+        assert!(rl.allow_at("k", t0) && rl.allow_at("k", t0));
+        assert!(!rl.available_at("k", t0));
+        assert!(!rl.available_at("k", t0), "peeking takes nothing");
+        assert!(rl.available_at("k", t0 + Duration::from_secs(30)));
+        assert_eq!(rl.seconds_per_token(), 30);
     }
 
     #[test]

@@ -10,9 +10,54 @@ use crate::decision::approvals::{
     permit_sha256, Approval, ApprovalStatus, ConsumeError, Release, Resolution, ResolveError,
 };
 use base64::Engine as _;
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use tokio::sync::watch;
+
+/// How many stored approvals are pending, kept in step with every
+/// transition, so the cap costs nothing per request.
+pub(super) struct PendingCount {
+    n: AtomicUsize,
+    /// Time (ms) of the last sweep of overdue pending approvals (at most
+    /// one a second).
+    swept: AtomicI64,
+}
+
+impl PendingCount {
+    pub(super) fn load(tree: &sled::Tree) -> Result<PendingCount, StoreError> {
+        let mut n = 0;
+        for item in tree.iter() {
+            let (_, v) = item?;
+            let a: Approval = decode("approvals", &v)?;
+            n += usize::from(a.status == ApprovalStatus::Pending);
+        }
+        Ok(PendingCount {
+            n: AtomicUsize::new(n),
+            swept: AtomicI64::new(i64::MIN),
+        })
+    }
+
+    /// Count one more if below `cap`.
+    fn reserve(&self, cap: usize) -> bool {
+        self.n
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < cap).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    fn release(&self) {
+        let _ = self
+            .n
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    pub(super) fn get(&self) -> usize {
+        self.n.load(Ordering::Acquire)
+    }
+}
 
 /// In-process subscribers to approval decisions (held tool calls).
 #[derive(Default)]
@@ -144,6 +189,9 @@ impl Store {
     /// or approved one is returned as is; a recent denial is reported; else
     /// `template` is stored as a new pending approval (its id is assigned
     /// here).
+    ///
+    /// A new approval is refused with [`StoreError::PendingCap`] while the
+    /// cap of pending approvals is reached (after overdue ones expire).
     pub fn approval_open(&self, template: &Approval, now_ms: i64) -> Result<Opened, StoreError> {
         if let Some(s) = self.shared() {
             // The shared gate's clock is the template's creation time.
@@ -169,22 +217,33 @@ impl Store {
                     }
                 }
             }
+            self.reserve_pending(now_ms)?;
             let key = new_key(now_ms);
             let mut a = template.clone();
             a.approval_id = id_of(&key);
             a.status = ApprovalStatus::Pending;
-            self.approvals.insert(key, encode("approvals", &a)?)?;
-            match self
-                .approval_slots
-                .compare_and_swap(fp, slot, Some(&key[..]))?
-            {
-                Ok(()) => {
+            let stored = self
+                .approvals
+                .insert(key, encode("approvals", &a)?)
+                .map_err(StoreError::from)
+                .and_then(|_| {
+                    Ok(self
+                        .approval_slots
+                        .compare_and_swap(fp, slot, Some(&key[..]))?)
+                });
+            match stored {
+                Ok(Ok(())) => {
                     self.wrote();
                     return Ok(Opened::Created(a));
                 }
-                Err(_) => {
+                Ok(Err(_)) => {
                     // Someone opened one first: drop ours and use theirs.
+                    self.pending.release();
                     self.approvals.remove(key)?;
+                }
+                Err(e) => {
+                    self.pending.release();
+                    return Err(e);
                 }
             }
         }
@@ -272,6 +331,8 @@ impl Store {
         let out = match done {
             None => None,
             Some(Ok(a)) => {
+                // Only a pending approval resolves: one fewer waits.
+                self.pending.release();
                 self.notify(&a.approval_id, a.status);
                 self.unstage(&a.session_id, &a.agent_id, &a.approval_id)?;
                 Some(Ok((a, permit)))
@@ -332,9 +393,19 @@ impl Store {
         let (mut expired, mut removed) = (0, 0);
         let keys: Vec<sled::IVec> = self.approvals.iter().keys().collect::<Result<_, _>>()?;
         for key in keys {
-            let changed =
-                self.approval_cas(&key, |a| if a.refresh(now_ms) { Ok(()) } else { Err(()) })?;
+            let was_pending = Cell::new(false);
+            let changed = self.approval_cas(&key, |a| {
+                was_pending.set(a.status == ApprovalStatus::Pending);
+                if a.refresh(now_ms) {
+                    Ok(())
+                } else {
+                    Err(())
+                }
+            })?;
             if let Some(Ok(a)) = changed {
+                if was_pending.get() {
+                    self.pending.release();
+                }
                 expired += 1;
                 self.notify(&a.approval_id, a.status);
                 self.unstage(&a.session_id, &a.agent_id, &a.approval_id)?;
@@ -403,6 +474,35 @@ impl Store {
             opened: self.approval_open(template, now_ms)?,
             rejected,
         })
+    }
+
+    /// Count a new pending approval, or refuse it at the cap. At the cap,
+    /// overdue approvals are expired first (at most once a second).
+    fn reserve_pending(&self, now_ms: i64) -> Result<(), StoreError> {
+        let cap = self.caps.pending_approvals.load(Ordering::Relaxed);
+        if self.pending.reserve(cap) {
+            return Ok(());
+        }
+        let last = self.pending.swept.load(Ordering::Acquire);
+        let due = now_ms.saturating_sub(last) >= 1_000
+            && self
+                .pending
+                .swept
+                .compare_exchange(last, now_ms, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+        if due {
+            self.approvals_maintain(now_ms, i64::MIN)?;
+        }
+        if self.pending.reserve(cap) {
+            Ok(())
+        } else {
+            Err(StoreError::PendingCap { cap })
+        }
+    }
+
+    /// Approvals waiting for an operator now (as stored).
+    pub fn approvals_pending_count(&self) -> usize {
+        self.pending.get()
     }
 
     /// Subscribe to an approval's status (a held tool call waits on this).
@@ -628,6 +728,47 @@ mod tests {
         assert_eq!(s, ApprovalStatus::Approved);
         drop(rx);
         store.approval_unwatch(&a.approval_id);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn pending_approvals_are_capped_and_refused_clearly() {
+        let (store, dir) = super::super::temp_store();
+        store.caps.set(10, 10, 2);
+        let a = store.approval_open(&template("fp1", 0), 0).unwrap();
+        store.approval_open(&template("fp2", 0), 0).unwrap();
+        // The same binding again is the existing approval, not a new one.
+        assert!(matches!(
+            store.approval_open(&template("fp1", 1), 1).unwrap(),
+            Opened::Pending(_)
+        ));
+        let err = store.approval_open(&template("fp3", 1), 1).unwrap_err();
+        assert!(matches!(err, StoreError::PendingCap { cap: 2 }), "{err}");
+        assert!(
+            err.to_string().contains("ASG_MAX_PENDING_APPROVALS"),
+            "{err}"
+        );
+        assert_eq!(store.approvals_pending_count(), 2);
+        // Deciding one frees a place.
+        store
+            .approval_resolve(&a.approval().approval_id, None, "bob", "operator", "", 2)
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(store.approvals_pending_count(), 1);
+        store.approval_open(&template("fp3", 3), 3).unwrap();
+        // Overdue approvals expire when the cap is reached.
+        let late = 900_000 + 10;
+        assert!(matches!(
+            store.approval_open(&template("fp4", late), late).unwrap(),
+            Opened::Created(_)
+        ));
+        assert_eq!(store.approvals_pending_count(), 1);
+        // The count survives a restart.
+        drop(store);
+        let again = Store::open(&dir).unwrap();
+        assert_eq!(again.approvals_pending_count(), 1);
+        drop(again);
         std::fs::remove_dir_all(dir).ok();
     }
 

@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A record with a last-update time (for the recent-activity index).
@@ -49,6 +50,8 @@ pub struct Cached<T> {
     tree: sled::Tree,
     shards: Vec<Mutex<HashMap<String, Slot<T>>>>,
     hasher: RandomState,
+    /// Records that exist (in the tree or created in memory), for caps.
+    count: AtomicUsize,
 }
 
 /// A record written by [`Cached::write_dirty`]: id, previous and new
@@ -62,6 +65,7 @@ where
     pub fn new(name: &'static str, tree: sled::Tree) -> Self {
         Cached {
             name,
+            count: AtomicUsize::new(tree.len()),
             tree,
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: RandomState::new(),
@@ -120,6 +124,7 @@ where
     ) -> Result<Arc<T>, StoreError> {
         let mut shard = self.shard(id);
         if self.slot(&mut shard, id)?.is_none() {
+            self.count.fetch_add(1, Ordering::Relaxed);
             shard.insert(
                 id.to_string(),
                 Slot {
@@ -157,7 +162,17 @@ where
         }
         shard.remove(id);
         self.tree.remove(id.as_bytes())?;
+        self.count.fetch_sub(1, Ordering::Relaxed);
         Ok(true)
+    }
+
+    /// How many records exist (stored or only in memory so far).
+    pub fn len(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Persist every changed record; returns what was written.

@@ -8,6 +8,7 @@
 //! | `sessions` | session id | [`SessionState`] JSON |
 //! | `session_activity` | updated ms ‖ session id | – (recent-sessions index) |
 //! | `agents` | agent id | [`AgentState`] JSON |
+//! | `agent_activity` | updated ms ‖ agent id | – (least recently active first, for caps) |
 //! | `approvals` | 16-byte id (time-ordered) | [`Approval`] JSON |
 //! | `approval_slots` | binding fingerprint | approval id (the live one) |
 //! | `permits` | SHA-256 of a permit | approval id |
@@ -26,6 +27,7 @@
 pub mod approvals;
 pub mod audit;
 mod cache;
+pub mod caps;
 pub mod durable;
 pub mod journal;
 mod keys;
@@ -58,6 +60,8 @@ pub enum StoreError {
     Corrupt { tree: &'static str, message: String },
     #[error("state could not be written to disk: {0}")]
     NotDurable(String),
+    #[error("{cap} approvals are already waiting for an operator, the most this gateway keeps; resolve or deny some (or raise ASG_MAX_PENDING_APPROVALS) and retry")]
+    PendingCap { cap: usize },
     #[error("shared state unavailable: {0}")]
     Shared(String),
 }
@@ -73,6 +77,11 @@ pub struct Store {
     sessions: Arc<Cached<SessionState>>,
     session_activity: sled::Tree,
     agents: Arc<Cached<AgentState>>,
+    agent_activity: sled::Tree,
+    /// How many sessions, agents and pending approvals are kept.
+    pub caps: Arc<caps::Caps>,
+    /// Approvals waiting for an operator (see `approvals.rs`).
+    pending: approvals::PendingCount,
     approvals: sled::Tree,
     approval_slots: sled::Tree,
     permits: sled::Tree,
@@ -151,11 +160,18 @@ impl Store {
         let sessions = Arc::new(Cached::new("sessions", open("sessions")?));
         let agents = Arc::new(Cached::new("agents", open("agents")?));
         let session_activity = open("session_activity")?;
+        let agent_activity = open("agent_activity")?;
+        caps::reindex(&agents, &agent_activity)?;
+        let caps = Arc::new(caps::Caps::default());
         let committer = Arc::new(durable::Committer::start(db.clone()));
         let writer = StateWriter::start(
-            sessions.clone(),
-            agents.clone(),
-            session_activity.clone(),
+            Trees {
+                sessions: sessions.clone(),
+                agents: agents.clone(),
+                session_activity: session_activity.clone(),
+                agent_activity: agent_activity.clone(),
+                caps: caps.clone(),
+            },
             committer.clone(),
         );
         let audit = open("audit")?;
@@ -169,6 +185,8 @@ impl Store {
                 meta,
             },
         )?;
+        let approvals_tree = open("approvals")?;
+        let pending = approvals::PendingCount::load(&approvals_tree)?;
         let store = Store {
             audit,
             audit_session,
@@ -176,7 +194,10 @@ impl Store {
             sessions,
             session_activity,
             agents,
-            approvals: open("approvals")?,
+            agent_activity,
+            caps,
+            pending,
+            approvals: approvals_tree,
             approval_slots: open("approval_slots")?,
             permits: open("permits")?,
             committer,
@@ -307,6 +328,39 @@ impl Drop for Store {
 /// approval decisions, which are durable before they are acknowledged).
 const STATE_WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// What the background writer persists and trims.
+#[derive(Clone)]
+pub(crate) struct Trees {
+    sessions: Arc<Cached<SessionState>>,
+    agents: Arc<Cached<AgentState>>,
+    session_activity: sled::Tree,
+    agent_activity: sled::Tree,
+    caps: Arc<caps::Caps>,
+}
+
+impl Trees {
+    /// Write changed records, then forget the least recently active
+    /// beyond the caps: `(written, sessions evicted, agents evicted)`.
+    fn persist_and_trim(&self) -> Result<(usize, usize, usize), StoreError> {
+        let n = sessions::persist(self)?;
+        let (s, a) = self.trim()?;
+        Ok((n, s, a))
+    }
+
+    fn trim(&self) -> Result<(usize, usize), StoreError> {
+        let cap = |c: &std::sync::atomic::AtomicUsize| c.load(Ordering::Relaxed);
+        let s = caps::trim(
+            &self.sessions,
+            &self.session_activity,
+            cap(&self.caps.sessions),
+        )?;
+        let a = caps::trim(&self.agents, &self.agent_activity, cap(&self.caps.agents))?;
+        self.caps.evicted("session", "cap", s);
+        self.caps.evicted("agent", "cap", a);
+        Ok((s, a))
+    }
+}
+
 /// The background writer of the session and agent caches.
 struct StateWriter {
     stop: Arc<AtomicBool>,
@@ -314,20 +368,15 @@ struct StateWriter {
 }
 
 impl StateWriter {
-    fn start(
-        sessions: Arc<Cached<SessionState>>,
-        agents: Arc<Cached<AgentState>>,
-        activity: sled::Tree,
-        committer: Arc<durable::Committer>,
-    ) -> StateWriter {
+    fn start(trees: Trees, committer: Arc<durable::Committer>) -> StateWriter {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("asg-state-writer".into())
             .spawn(move || loop {
                 let last = flag.load(Ordering::Relaxed);
-                match sessions::persist(&sessions, &agents, &activity) {
-                    Ok(n) if n > 0 => {
+                match trees.persist_and_trim() {
+                    Ok((n, s, a)) if n + s + a > 0 => {
                         committer.written();
                     }
                     Ok(_) => {}

@@ -145,7 +145,35 @@ impl Store {
     /// Write changed sessions and agents to the trees (the background
     /// writer does this every interval; also on shutdown).
     pub fn persist_state(&self) -> Result<usize, StoreError> {
-        persist(&self.sessions, &self.agents, &self.session_activity)
+        persist(&self.trees())
+    }
+
+    pub(super) fn trees(&self) -> super::Trees {
+        super::Trees {
+            sessions: self.sessions.clone(),
+            agents: self.agents.clone(),
+            session_activity: self.session_activity.clone(),
+            agent_activity: self.agent_activity.clone(),
+            caps: self.caps.clone(),
+        }
+    }
+
+    /// Forget the least recently active sessions and agents beyond their
+    /// caps now (the background writer does this after every write):
+    /// `(sessions, agents)` forgotten.
+    pub fn enforce_caps(&self) -> Result<(usize, usize), StoreError> {
+        let trees = self.trees();
+        persist(&trees)?;
+        let out = trees.trim()?;
+        if out != (0, 0) {
+            self.wrote();
+        }
+        Ok(out)
+    }
+
+    /// Stored sessions and agents (for the operator API and tests).
+    pub fn state_counts(&self) -> (usize, usize) {
+        (self.sessions.len(), self.agents.len())
     }
 
     /// Sessions by most recent activity, newest first.
@@ -190,46 +218,60 @@ impl Store {
     /// how many were removed.
     pub(super) fn expire_idle(&self, cutoff_ms: i64) -> Result<usize, StoreError> {
         self.persist_state()?;
-        let mut removed = 0;
-        let stale: Vec<_> = self
-            .session_activity
-            .range(..activity_key(cutoff_ms, ""))
-            .collect::<Result<_, _>>()?;
-        for (k, _) in stale {
-            let id = String::from_utf8_lossy(&k[8.min(k.len())..]).into_owned();
-            self.session_activity.remove(&k)?;
-            if self.sessions.remove_if(&id, |s| s.updated_ms < cutoff_ms)? {
-                removed += 1;
-            }
-        }
-        for id in self.agents.stored_ids()? {
-            if self.agents.remove_if(&id, |a| a.updated_ms < cutoff_ms)? {
-                removed += 1;
-            }
-        }
-        if removed > 0 {
+        let sessions = expire(&self.sessions, &self.session_activity, cutoff_ms)?;
+        let agents = expire(&self.agents, &self.agent_activity, cutoff_ms)?;
+        self.caps.evicted("session", "idle", sessions);
+        self.caps.evicted("agent", "idle", agents);
+        if sessions + agents > 0 {
             self.wrote();
         }
-        Ok(removed)
+        Ok(sessions + agents)
     }
 }
 
-/// Write dirty sessions and agents, keeping the activity index in step.
-pub(super) fn persist(
-    sessions: &super::cache::Cached<SessionState>,
-    agents: &super::cache::Cached<AgentState>,
+/// Records of `cached` idle since before `cutoff_ms`, removed with their
+/// index entries.
+fn expire<T>(
+    cached: &super::cache::Cached<T>,
     activity: &sled::Tree,
-) -> Result<usize, StoreError> {
-    let written: Vec<Written> = sessions.write_dirty()?;
-    for (id, before, now) in &written {
-        if *before != Some(*now) {
-            if let Some(b) = before {
-                activity.remove(activity_key(*b, id))?;
-            }
-            activity.insert(activity_key(*now, id), &[])?;
+    cutoff_ms: i64,
+) -> Result<usize, StoreError>
+where
+    T: Clone + serde::Serialize + serde::de::DeserializeOwned + super::cache::Timed,
+{
+    let mut removed = 0;
+    let stale: Vec<_> = activity
+        .range(..activity_key(cutoff_ms, ""))
+        .collect::<Result<_, _>>()?;
+    for (k, _) in stale {
+        let id = String::from_utf8_lossy(&k[8.min(k.len())..]).into_owned();
+        activity.remove(&k)?;
+        if cached.remove_if(&id, |r| r.updated_ms() < cutoff_ms)? {
+            removed += 1;
         }
     }
-    Ok(written.len() + agents.write_dirty()?.len())
+    Ok(removed)
+}
+
+/// Write dirty sessions and agents, keeping the activity indexes in step.
+pub(super) fn persist(t: &super::Trees) -> Result<usize, StoreError> {
+    let mut n = 0;
+    for written in [
+        (t.sessions.write_dirty()?, &t.session_activity),
+        (t.agents.write_dirty()?, &t.agent_activity),
+    ] {
+        let (written, activity): (Vec<Written>, &sled::Tree) = written;
+        for (id, before, now) in &written {
+            if *before != Some(*now) {
+                if let Some(b) = before {
+                    activity.remove(activity_key(*b, id))?;
+                }
+                activity.insert(activity_key(*now, id), &[])?;
+            }
+        }
+        n += written.len();
+    }
+    Ok(n)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ mod joined;
 pub mod mcp;
 pub mod openai_chat;
 pub mod openai_responses;
-mod redact_walk;
+pub mod redact_walk;
 
 pub use joined::{redact_joined, split_redact};
 pub use redact_walk::{redact_json, redact_json_except};

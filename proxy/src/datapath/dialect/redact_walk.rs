@@ -12,7 +12,7 @@ use serde_json::Value;
 
 /// Keys whose string values are protocol data, never user content. Listed
 /// explicitly: a blanket `*_id` rule would skip `aws_access_key_id`.
-const OPAQUE_KEYS: &[&str] = &[
+pub const OPAQUE_KEYS: &[&str] = &[
     "id",
     "call_id",
     "tool_call_id",
@@ -46,9 +46,11 @@ const OPAQUE_KEYS: &[&str] = &[
 ];
 
 /// Keys whose string value is itself JSON (OpenAI tool arguments).
-const JSON_STRING_KEYS: &[&str] = &["arguments"];
+pub const JSON_STRING_KEYS: &[&str] = &["arguments"];
 
-const MAX_DEPTH: usize = 64;
+/// Below this depth the walk knows protocol fields; deeper, every string
+/// is content (no legitimate body nests protocol data that deep).
+pub const MAX_DEPTH: usize = 64;
 
 /// Mask in place; returns what was masked (empty: body untouched).
 pub fn redact_json(value: &mut Value, redactor: &Redactor, masker: &Masker) -> Vec<MaskEvent> {
@@ -94,12 +96,25 @@ fn collect(
     depth: usize,
 ) {
     if depth > MAX_DEPTH {
+        // Deeper strings are all content (see `walk_deep`): all collected.
+        let mut stack = vec![v];
+        while let Some(v) = stack.pop() {
+            match v {
+                Value::String(s) => {
+                    out.push_str(s);
+                    out.push_str("\n\n");
+                }
+                Value::Array(items) => stack.extend(items.iter()),
+                Value::Object(map) => stack.extend(map.values()),
+                _ => {}
+            }
+        }
         return;
     }
     match v {
         Value::String(s) => {
             if let Some(k) = key {
-                if OPAQUE_KEYS.contains(&k) || s.starts_with("data:") {
+                if OPAQUE_KEYS.contains(&k) || is_data_url(s) {
                     return;
                 }
                 if JSON_STRING_KEYS.contains(&k) {
@@ -136,12 +151,12 @@ impl Walk<'_> {
     /// Returns whether anything under `v` changed.
     fn walk(&mut self, v: &mut Value, key: Option<&str>, depth: usize) -> bool {
         if depth > MAX_DEPTH {
-            return false;
+            return walk_deep(v, self.r, self.m, self.events);
         }
         match v {
             Value::String(s) => {
                 if let Some(k) = key {
-                    if OPAQUE_KEYS.contains(&k) || s.starts_with("data:") {
+                    if OPAQUE_KEYS.contains(&k) || is_data_url(s) {
                         return false;
                     }
                     if JSON_STRING_KEYS.contains(&k) {
@@ -179,6 +194,51 @@ impl Walk<'_> {
             _ => false,
         }
     }
+}
+
+/// A base64 `data:` URL (inline media): `data:<type>;base64,<base64>`.
+/// Only the real thing is skipped; text that merely starts with `data:`
+/// (an assistant answer, a log line) is content and is masked.
+pub fn is_data_url(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix("data:") else {
+        return false;
+    };
+    let Some((meta, payload)) = rest.split_once(',') else {
+        return false;
+    };
+    meta.ends_with(";base64")
+        && meta.len() <= 256
+        && !meta.contains(|c: char| c.is_whitespace())
+        && payload
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'))
+}
+
+/// Below [`MAX_DEPTH`]: every string is content, masked as text, walked
+/// with an explicit stack (skipping it would forward whatever hides this
+/// deep unmasked; recursing further could exhaust the stack).
+fn walk_deep(v: &mut Value, r: &Redactor, m: &Masker, events: &mut Vec<MaskEvent>) -> bool {
+    let mut changed = false;
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(s) => {
+                if let Some(red) = r.redact(s, m) {
+                    *s = red.text;
+                    for e in red.events {
+                        if !events.contains(&e) {
+                            events.push(e);
+                        }
+                    }
+                    changed = true;
+                }
+            }
+            Value::Array(items) => stack.extend(items.iter_mut()),
+            Value::Object(map) => stack.extend(map.values_mut()),
+            _ => {}
+        }
+    }
+    changed
 }
 
 #[cfg(test)]
@@ -246,5 +306,57 @@ mod tests {
         )
         .unwrap();
         assert!(args["k"].as_str().unwrap().starts_with("[REDACTED:"));
+    }
+
+    /// Found by the stream fuzz target: text starting with `data:` was
+    /// taken for inline media and never masked.
+    #[test]
+    fn only_real_data_urls_are_skipped() {
+        assert!(is_data_url("data:image/png;base64,iVBORw0KGgo="));
+        assert!(!is_data_url("data: my key is AKIAIOSFODNN7EXAMPLE"));
+        assert!(!is_data_url("data:text/plain,AKIAIOSFODNN7EXAMPLE"));
+        assert!(!is_data_url("data:image/png;base64,abc def"));
+        let policy = Policy::load("dev", None).unwrap();
+        let masker = Masker::new([1; 32]);
+        let mut body = json!({"content": "data: key AKIAIOSFODNN7EXAMPLE",
+            "image_url": {"url": "data:image/png;base64,QUtJQUlPU0ZPRE5ON0VYQU1QTEU="}});
+        redact_json(&mut body, &policy.redactor, &masker);
+        assert!(
+            body["content"].as_str().unwrap().contains("[REDACTED:"),
+            "{body}"
+        );
+        assert_eq!(
+            body["image_url"]["url"],
+            "data:image/png;base64,QUtJQUlPU0ZPRE5ON0VYQU1QTEU="
+        );
+    }
+
+    /// Found by the redaction fuzz target: a masked body changed numbers
+    /// (serde_json's fast float parser is not exact).
+    #[test]
+    fn a_masked_body_keeps_its_numbers() {
+        let policy = Policy::load("dev", None).unwrap();
+        let masker = Masker::new([1; 32]);
+        let raw = r#"{"content":"key AKIAIOSFODNN7EXAMPLE","n":[2.5444444444444446e35,254444444444444444444444444444444449,0.30000000000000004,1e-7]}"#;
+        let mut body: Value = serde_json::from_str(raw).unwrap();
+        let before = body["n"].clone();
+        assert!(!redact_json(&mut body, &policy.redactor, &masker).is_empty());
+        let again: Value = serde_json::from_str(&body.to_string()).unwrap();
+        assert_eq!(again["n"], before);
+        assert_eq!(again["n"].to_string(), before.to_string());
+    }
+
+    #[test]
+    fn no_depth_hides_a_secret() {
+        let policy = Policy::load("dev", None).unwrap();
+        let masker = Masker::new([1; 32]);
+        let mut body = json!({"id": "AKIAIOSFODNN7EXAMPLE", "content": "key AKIAIOSFODNN7EXAMPLE"});
+        for _ in 0..100 {
+            body = json!({ "messages": [body] });
+        }
+        let events = redact_json(&mut body, &policy.redactor, &masker);
+        assert_eq!(events.len(), 1);
+        let text = body.to_string();
+        assert!(!text.contains("AKIAIOSFODNN7EXAMPLE"), "{text}");
     }
 }

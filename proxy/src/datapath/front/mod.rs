@@ -15,7 +15,7 @@
 //! pingora itself rejects CONNECT with 405, which is why this exists.
 
 mod conn;
-mod connect;
+pub mod connect;
 mod redirected;
 
 use super::forward::{tunnel_digest, ForwardTarget, Unreachable};

@@ -6,6 +6,7 @@
 use super::{header_str, Ctx, Gateway};
 use crate::datapath::dialect::Dialect;
 use crate::datapath::identity::Identity;
+use crate::datapath::inspect_slots::Surface;
 use crate::datapath::ws::WsConn;
 use crate::decision::Policy;
 use bytes::Bytes;
@@ -96,7 +97,21 @@ impl Gateway {
         let Some(chunk) = body.take() else {
             return Ok(true);
         };
-        let out = ws.client_bytes(&chunk);
+        // Client messages are judged like request bodies, so they take an
+        // inspection slot too (a connection of a closed gateway reads nothing).
+        let slot = if ws.is_closed() {
+            Ok(None)
+        } else {
+            self.app
+                .inspect_slots
+                .acquire(Surface::WebSocket)
+                .await
+                .map(Some)
+        };
+        let out = match slot {
+            Ok(_slot) => ws.client_bytes(&chunk),
+            Err(_) => ws.refuse_busy(),
+        };
         *body = if out.upstream.is_empty() && end_of_stream {
             None
         } else {

@@ -119,6 +119,7 @@ impl Cx {
             Some(Settled::Denied { approval_id }) => {
                 why = format!("Denied by an operator (approval {approval_id}); {why}")
             }
+            Some(Settled::Refused { reason }) => why = format!("{reason} {why}"),
             _ => {}
         }
         match judged.action {

@@ -15,7 +15,10 @@
 //!     quote within [`QUOTED_MAX`] bytes on one line;
 //! (c) a private-key block from `-----BEGIN` to its `-----END … -----`, at
 //!     most [`PEM_MAX`] bytes;
-//! (d) PII made of digit groups with single separators, at most [`PII_MAX`].
+//! (d) PII made of digit groups with single separators, at most [`PII_MAX`];
+//!     a phone number may also be recognised by a word up to
+//!     [`PHONE_CONTEXT_AFTER`] bytes after it, so a number is held until
+//!     that much text follows it.
 //!
 //! So the tail to hold is the latest of: the trailing token, an open quoted
 //! value, an open private-key block, a trailing run of digit groups. Text
@@ -30,6 +33,7 @@
 //! need, and a channel holding more than [`HARD_CAP`] bytes releases it all,
 //! masking every span found (over-masking, never leaking).
 
+use crate::decision::detectors::pii::{PHONE_CONTEXT_AFTER, PHONE_MIN_DIGITS};
 use crate::decision::redact::{MaskEvent, Masker, Redactor};
 use memchr::memmem;
 use std::collections::VecDeque;
@@ -300,7 +304,44 @@ pub fn tail_hold(b: &[u8], floor: usize) -> usize {
     if let Some(d) = digit_groups(b, floor) {
         hold = hold.min(d);
     }
+    if let Some(n) = number_awaiting_context(b, floor) {
+        hold = hold.min(n);
+    }
     hold.max(floor)
+}
+
+/// (d) A number long enough to be a phone number, ending less than
+/// [`PHONE_CONTEXT_AFTER`] bytes before the end: a phone word may still
+/// arrive behind it. Hold from the start of the earliest such number.
+fn number_awaiting_context(b: &[u8], floor: usize) -> Option<usize> {
+    let len = b.len();
+    let mut i = floor.max(len.saturating_sub(PHONE_CONTEXT_AFTER));
+    while i < len {
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let start = digit_groups(&b[..i + 1], floor)?;
+        let mut digits = b[start..=i].iter().filter(|c| c.is_ascii_digit()).count();
+        let mut end = i + 1;
+        while end < len {
+            let c = b[end];
+            if c.is_ascii_digit() {
+                digits += 1;
+            } else if !(matches!(c, b' ' | b'-' | b'.' | b'(' | b')')
+                && b.get(end + 1)
+                    .is_some_and(|n| n.is_ascii_digit() || *n == b'('))
+            {
+                break;
+            }
+            end += 1;
+        }
+        if digits >= PHONE_MIN_DIGITS {
+            return Some(start);
+        }
+        i = end;
+    }
+    None
 }
 
 /// (a) Start of the trailing run of non-whitespace bytes (not before `lo`).
@@ -486,6 +527,26 @@ mod tests {
             .map_or_else(|| text.to_string(), |r| r.text)
     }
 
+    /// Found by the stream fuzz target: a phone number recognised by a
+    /// word after it ("… 1111 messages") was released before the word came.
+    #[test]
+    fn a_number_waits_for_the_words_after_it() {
+        let p = policy();
+        let text = "rd 4111 1111 1111 \"messages\":1111, iban DE89 3704 0044 0532 0130 00";
+        let want = expected(&p, text);
+        assert!(want.contains("[REDACTED:pii_phone:"), "{want}");
+        for size in 1..12 {
+            let parts: Vec<&str> = text
+                .as_bytes()
+                .chunks(size)
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect();
+            let (steps, tail) = run(&p, &parts);
+            let got = steps.concat() + &tail;
+            assert_eq!(got, want, "fragments of {size}");
+        }
+    }
+
     #[test]
     fn split_key_is_masked_and_never_released_early() {
         let p = policy();
@@ -551,7 +612,12 @@ mod tests {
     #[test]
     fn card_number_with_spaces_is_held_as_one() {
         let p = policy();
-        let parts = ["card 4111 ", "1111 1111 ", "1111 thanks", "!"];
+        let parts = [
+            "card 4111 ",
+            "1111 1111 ",
+            "1111 thanks, that is all I need",
+            "!",
+        ];
         let (steps, flushed) = run(&p, &parts);
         assert_eq!(steps[0], "card ");
         assert_eq!(steps[1], "");

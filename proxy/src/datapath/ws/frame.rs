@@ -22,6 +22,8 @@ impl WsError {
     pub const UNSUPPORTED: u16 = 1003;
     pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
+    /// Try Again Later (IANA WebSocket close code registry).
+    pub const TRY_AGAIN: u16 = 1013;
 
     fn protocol(reason: &'static str) -> Self {
         WsError {

@@ -131,6 +131,25 @@ impl WsConn {
         (self.frames, self.busy)
     }
 
+    /// The connection was closed by the gateway: bytes are dropped unread.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// No inspection slot for client bytes: they cannot be inspected, and
+    /// dropping them would break the framing, so the connection is closed
+    /// on both sides (1013, try again later) and nothing goes on.
+    pub fn refuse_busy(&mut self) -> ClientOut {
+        let mut out = ClientOut::default();
+        let e = WsError {
+            code: WsError::TRY_AGAIN,
+            reason: "the gateway is at its inspection capacity; reconnect later",
+        };
+        self.fail(&e, &mut out.upstream, &mut out.client);
+        out.refused = true;
+        out
+    }
+
     /// Bytes from the client.
     pub fn client_bytes(&mut self, chunk: &[u8]) -> ClientOut {
         let started = Instant::now();

@@ -61,6 +61,12 @@ pub struct PiiScanner {
     iban: Regex,
 }
 
+/// Bytes after a number searched for a phone word (`… 1111 messages`):
+/// streams hold a number back until this much follows it.
+pub const PHONE_CONTEXT_AFTER: usize = 24;
+/// Fewest digits of a phone number.
+pub const PHONE_MIN_DIGITS: usize = 7;
+
 /// Words that make a nearby number a phone number.
 const PHONE_CONTEXT: &[&str] = &[
     "phone",
@@ -362,7 +368,7 @@ fn phones(text: &str, validated: &[(usize, usize)], out: &mut Vec<PiiMatch>) {
 }
 
 fn is_phone(text: &str, n: &Number) -> bool {
-    if !(7..=15).contains(&n.digits) || looks_like_date_or_ip(text, n) {
+    if !(PHONE_MIN_DIGITS..=15).contains(&n.digits) || looks_like_date_or_ip(text, n) {
         return false;
     }
     let groups = n.groups.len();
@@ -406,7 +412,7 @@ fn looks_like_date_or_ip(text: &str, n: &Number) -> bool {
 fn has_context(text: &str, n: &Number) -> bool {
     let before_start = floor(text, n.start.saturating_sub(48));
     let before = unmasked(text, before_start, n.start).to_lowercase();
-    let after_end = floor(text, (n.end + 24).min(text.len()));
+    let after_end = floor(text, (n.end + PHONE_CONTEXT_AFTER).min(text.len()));
     let after = unmasked(text, n.end, after_end).to_lowercase();
     let words = |s: &str| -> Vec<String> {
         s.split(|c: char| !c.is_alphanumeric() && c != '.')

@@ -141,6 +141,10 @@ pub struct ProxyPolicy {
     pub tool_challenge: ToolChallenge,
     /// Largest request or buffered response body, in bytes.
     pub max_body_bytes: usize,
+    /// Largest request body after content decoding (gzip, br, …): a few
+    /// KiB of gzip can inflate to megabytes, and inspection costs grow
+    /// with the decoded size. Beyond it the request is refused (413).
+    pub max_decoded_bytes: usize,
     /// Bodies that are not valid JSON on an inspected path: `reject` (400)
     /// or `pass` (forward uninspected, audited).
     pub malformed_body: MalformedBody,
@@ -154,6 +158,7 @@ impl Default for ProxyPolicy {
             request_challenge: RequestChallenge::Allow,
             tool_challenge: ToolChallenge::RequireApproval,
             max_body_bytes: 8 * 1024 * 1024,
+            max_decoded_bytes: 8 * 1024 * 1024,
             malformed_body: MalformedBody::Reject,
         }
     }
@@ -244,11 +249,7 @@ impl Policy {
         base_dir: Option<&Path>,
     ) -> Result<Policy, PolicyError> {
         let origin = source.to_string();
-        let file: PolicyFile =
-            toml::from_str(text).map_err(|e| PolicyError::from_toml(&origin, text, &e))?;
-        validate(&file).map_err(|(section, key, msg)| {
-            PolicyError::semantic(&origin, text, section, key, msg)
-        })?;
+        let file = Policy::parse(text, &origin)?;
         let detectors = Detectors::compile(&file, base_dir)
             .map_err(|msg| PolicyError::semantic(&origin, text, "", "", msg))?;
         let redactor = Redactor::new(
@@ -270,6 +271,17 @@ impl Policy {
             detectors,
             redactor,
         })
+    }
+
+    /// Parse and validate a profile without compiling its detectors (the
+    /// cheap half of [`compile`](Self::compile)).
+    pub fn parse(text: &str, origin: &str) -> Result<PolicyFile, PolicyError> {
+        let file: PolicyFile =
+            toml::from_str(text).map_err(|e| PolicyError::from_toml(origin, text, &e))?;
+        validate(&file).map_err(|(section, key, msg)| {
+            PolicyError::semantic(origin, text, section, key, msg)
+        })?;
+        Ok(file)
     }
 
     /// Load by profile name (`dev`, `production`, `strict`) or by path.
@@ -350,6 +362,13 @@ fn validate(p: &PolicyFile) -> Result<(), Invalid> {
             "proxy",
             "max_body_bytes",
             "max_body_bytes must be >= 1024".into(),
+        ));
+    }
+    if p.proxy.max_decoded_bytes < 1024 {
+        return Err((
+            "proxy",
+            "max_decoded_bytes",
+            "max_decoded_bytes must be >= 1024".into(),
         ));
     }
     p.redaction.validate()?;

@@ -4,7 +4,11 @@
 //! hits that do not sit on word boundaries are dropped. A family pattern is
 //! then a walk over the hits of successive classes, each within its allowed
 //! gap of words of the previous one, never across a sentence end. Cost is
-//! linear in the text plus the (small) number of hits.
+//! linear in the text and the number of hits: every look around a hit
+//! (the next phrase, a cancelling negation) is a binary search plus the
+//! few hits within the gap's byte bound, never a scan of every hit (text
+//! dense with hits, such as "do not ignore the rules" repeated for
+//! megabytes, made that quadratic).
 
 use super::phrases::{is_unspaced_script, Family, PhraseBook};
 use crate::decision::normalize::Normalized;
@@ -36,6 +40,11 @@ pub struct Hits<'a> {
     hits: Vec<Hit>,
     /// class → indexes into `hits`, in text order.
     by_class: Vec<Vec<u32>>,
+    /// class → indexes into `hits`, by end (negations before a pattern).
+    by_class_end: Vec<Vec<u32>>,
+    /// Gap checks made (tests check the work stays linear).
+    #[cfg(test)]
+    gaps: std::cell::Cell<usize>,
 }
 
 fn is_word(c: char) -> bool {
@@ -83,10 +92,21 @@ impl<'a> Hits<'a> {
                 by_class[c as usize].push(i as u32);
             }
         }
+        let by_class_end = by_class
+            .iter()
+            .map(|list| {
+                let mut l = list.clone();
+                l.sort_by_key(|&i| hits[i as usize].end);
+                l
+            })
+            .collect();
         Hits {
             text,
             hits,
             by_class,
+            by_class_end,
+            #[cfg(test)]
+            gaps: std::cell::Cell::new(0),
         }
     }
 
@@ -138,13 +158,7 @@ impl<'a> Hits<'a> {
         let from = list.partition_point(|&i| self.hits[i as usize].start < prev.end);
         for &i in &list[from..] {
             let h = self.hits[i as usize];
-            match gap_words(
-                self.text,
-                prev.end,
-                h.start,
-                elem.max_gap,
-                family.cross_sentence,
-            ) {
+            match self.gap(prev.end, h.start, elem.max_gap, family.cross_sentence) {
                 Gap::Within => {
                     chain.push(i);
                     if self.extend(family, pattern, k + 1, chain) {
@@ -158,29 +172,48 @@ impl<'a> Hits<'a> {
         false
     }
 
+    fn gap(&self, a: usize, b: usize, max: u16, cross_sentence: bool) -> Gap {
+        #[cfg(test)]
+        self.gaps.set(self.gaps.get() + 1);
+        gap_words(self.text, a, b, max, cross_sentence)
+    }
+
+    /// A cancelling phrase ends within the allowed gap before `start`.
+    /// Only hits ending in the gap's byte bound can qualify.
     fn cancelled_before(&self, family: &Family, start: usize) -> bool {
+        let lo = start.saturating_sub(max_gap_bytes(UNLESS_BEFORE_WORDS));
         family.unless_before.iter().any(|&c| {
-            self.by_class[c as usize].iter().any(|&i| {
-                let h = self.hits[i as usize];
-                h.end <= start
-                    && matches!(
-                        gap_words(self.text, h.end, start, UNLESS_BEFORE_WORDS, false),
+            let list = &self.by_class_end[c as usize];
+            let from = list.partition_point(|&i| self.hits[i as usize].end < lo);
+            list[from..]
+                .iter()
+                .map(|&i| self.hits[i as usize])
+                .take_while(|h| h.end <= start)
+                .any(|h| {
+                    matches!(
+                        self.gap(h.end, start, UNLESS_BEFORE_WORDS, false),
                         Gap::Within
                     )
-            })
+                })
         })
     }
 
+    /// A cancelling phrase starts within the allowed gap after `end`.
     fn cancelled_after(&self, family: &Family, end: usize) -> bool {
+        let hi = end + max_gap_bytes(UNLESS_AFTER_WORDS);
         family.unless_after.iter().any(|&c| {
-            self.by_class[c as usize].iter().any(|&i| {
-                let h = self.hits[i as usize];
-                h.start >= end
-                    && matches!(
-                        gap_words(self.text, end, h.start, UNLESS_AFTER_WORDS, false),
+            let list = &self.by_class[c as usize];
+            let from = list.partition_point(|&i| self.hits[i as usize].start < end);
+            list[from..]
+                .iter()
+                .map(|&i| self.hits[i as usize])
+                .take_while(|h| h.start <= hi)
+                .any(|h| {
+                    matches!(
+                        self.gap(end, h.start, UNLESS_AFTER_WORDS, false),
                         Gap::Within
                     )
-            })
+                })
         })
     }
 }
@@ -198,11 +231,16 @@ fn is_cjk_sentence_end(c: char) -> bool {
     matches!(c, '。' | '！' | '？' | '；' | '।')
 }
 
+/// The most bytes a gap of `max` words may span (longer is too far).
+const fn max_gap_bytes(max: u16) -> usize {
+    (max as usize + 1) * 64 + 16
+}
+
 /// Are there at most `max` words between `a` and `b`, without a sentence end?
 /// Words are runs of letters or digits; each character of an unspaced
 /// script counts as a word.
 fn gap_words(text: &str, a: usize, b: usize, max: u16, cross_sentence: bool) -> Gap {
-    if b < a || b - a > (max as usize + 1) * 64 + 16 {
+    if b < a || b - a > max_gap_bytes(max) {
         return Gap::TooFar;
     }
     let slice = &text[a..b];
@@ -268,6 +306,30 @@ mod tests {
         assert!(gap(" 3.5 ", 3), "decimal points are not sentence ends");
         assert!(!gap("です。それを", 10));
         assert!(gap("を", 1));
+    }
+
+    /// Text dense with phrases and negations: the work per hit stays
+    /// bounded (it grew with the number of hits, quadratic overall).
+    #[test]
+    fn dense_hits_cost_linear_work() {
+        use super::super::phrases::{PhraseBook, EMBEDDED_PHRASES};
+        let book = PhraseBook::from_toml(EMBEDDED_PHRASES).unwrap();
+        let gaps_per_hit = |reps: usize| {
+            let text = "do not ignore the previous rules, never reveal your instructions and "
+                .repeat(reps);
+            let norm = Normalized::of(&text);
+            let hits = Hits::find(&book, &norm);
+            assert!(hits.hits.len() >= 4 * reps, "{} hits", hits.hits.len());
+            for (i, f) in book.families.iter().enumerate() {
+                let _ = hits.family(f, i);
+            }
+            hits.gaps.get() as f64 / hits.hits.len() as f64
+        };
+        let (small, large) = (gaps_per_hit(100), gaps_per_hit(2_000));
+        assert!(
+            large <= small * 1.5 + 1.0,
+            "gap checks per hit grow with the text: {small:.1} at 100 repeats, {large:.1} at 2000"
+        );
     }
 
     #[test]

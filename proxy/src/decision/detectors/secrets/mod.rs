@@ -217,8 +217,37 @@ impl SecretScanner {
     }
 
     fn scan(&self, text: &str, detect_only: bool, emit: &mut dyn FnMut(SecretMatch, usize)) {
-        // (rule, window start, window end) for every keyword occurrence.
+        let mut windows = self.windows(text, detect_only);
+        if windows.is_empty() {
+            return;
+        }
+        windows.sort_unstable();
+        let mut i = 0;
+        while i < windows.len() {
+            let (rule, start, mut end) = windows[i];
+            let mut j = i + 1;
+            while j < windows.len() && windows[j].0 == rule && windows[j].1 <= end {
+                end = end.max(windows[j].2);
+                j += 1;
+            }
+            self.scan_window(rule as usize, text, start, end, emit);
+            i = j;
+        }
+    }
+
+    /// `(rule, start, end)` windows around every keyword occurrence.
+    ///
+    /// Linear in the text however many occurrences it holds: a keyword
+    /// repeated at every offset (`AAAA…` for a rule keyed on a run of `A`)
+    /// extends the rule's last window instead of adding one per offset,
+    /// and window ends come from a forward-only whitespace cursor instead
+    /// of a fresh look-ahead per occurrence. Merging overlapping windows
+    /// early changes nothing: [`scan`](Self::scan) merges them anyway.
+    fn windows(&self, text: &str, detect_only: bool) -> Vec<(u16, usize, usize)> {
         let mut windows: Vec<(u16, usize, usize)> = Vec::new();
+        // Per rule: index of its most recent window in `windows`.
+        let mut last: Vec<Option<usize>> = vec![None; self.rules.len()];
+        let mut ends = [TokenEnds::new(text), TokenEnds::new(text)];
         for m in self.prefilter.find_overlapping_iter(text) {
             let kw = &self.keywords[m.pattern().as_usize()];
             let exact = !kw.exact_rules.is_empty() && text[m.range()] == kw.text;
@@ -241,28 +270,28 @@ impl SecretScanner {
                     None if rule.case_insensitive() => (WINDOW_BEFORE, WINDOW_AFTER),
                     None => (PREFIX_BEFORE, WINDOW_AFTER),
                 };
-                windows.push((
-                    r,
-                    floor_boundary(text, m.start().saturating_sub(before)),
-                    token_end(text, m.end() + after),
-                ));
+                let start = floor_boundary(text, m.start().saturating_sub(before));
+                // One cursor per look-ahead length keeps each cursor's
+                // positions non-decreasing.
+                let cursor = if rule.block.is_some() { 1 } else { 0 };
+                let end = ends[cursor].token_end(m.end() + after);
+                let merged = last[r as usize].is_some_and(|i| {
+                    let w = &mut windows[i];
+                    // Overlapping (or touching) windows of one rule become one.
+                    let overlaps = start <= w.2 && w.1 <= end;
+                    if overlaps {
+                        w.1 = w.1.min(start);
+                        w.2 = w.2.max(end);
+                    }
+                    overlaps
+                });
+                if !merged {
+                    last[r as usize] = Some(windows.len());
+                    windows.push((r, start, end));
+                }
             }
         }
-        if windows.is_empty() {
-            return;
-        }
-        windows.sort_unstable();
-        let mut i = 0;
-        while i < windows.len() {
-            let (rule, start, mut end) = windows[i];
-            let mut j = i + 1;
-            while j < windows.len() && windows[j].0 == rule && windows[j].1 <= end {
-                end = end.max(windows[j].2);
-                j += 1;
-            }
-            self.scan_window(rule as usize, text, start, end, emit);
-            i = j;
-        }
+        windows
     }
 
     fn scan_window(
@@ -531,8 +560,58 @@ fn token_tail(text: &str, at: usize) -> usize {
         .count()
 }
 
+/// [`token_end`] for non-decreasing positions (keyword occurrences come
+/// in order of their end), examining each byte of the text at most once
+/// however many occurrences ask: it remembers where the whitespace after
+/// the last position asked is.
+struct TokenEnds<'a> {
+    text: &'a str,
+    /// `(from, ws)`: the first ASCII whitespace at or after `from` is at
+    /// `ws` (`text.len()` when there is none).
+    known: Option<(usize, usize)>,
+    /// Bytes examined so far (tests check the scan stays linear).
+    examined: usize,
+}
+
+impl<'a> TokenEnds<'a> {
+    fn new(text: &'a str) -> Self {
+        TokenEnds {
+            text,
+            known: None,
+            examined: 0,
+        }
+    }
+
+    /// Same result as `token_end(text, at)`.
+    fn token_end(&mut self, at: usize) -> usize {
+        let text = self.text;
+        if at >= text.len() {
+            return text.len();
+        }
+        let at = ceil_boundary(text, at);
+        let ws = match self.known {
+            Some((from, ws)) if from <= at && at <= ws => ws,
+            _ => {
+                let rest = &text.as_bytes()[at..];
+                let p = rest.iter().position(|b| b.is_ascii_whitespace());
+                self.examined += p.map_or(rest.len(), |p| p + 1);
+                let ws = p.map_or(text.len(), |p| at + p);
+                self.known = Some((at, ws));
+                ws
+            }
+        };
+        let limit = (at + MAX_VALUE).min(text.len());
+        if ws < limit {
+            ws
+        } else {
+            floor_boundary(text, limit)
+        }
+    }
+}
+
 /// `at`, moved forward past the token it falls into (so a window never
 /// ends inside a token and shortens it), by at most [`MAX_VALUE`] bytes.
+#[cfg(test)]
 fn token_end(text: &str, at: usize) -> usize {
     if at >= text.len() {
         return text.len();

@@ -275,3 +275,104 @@ fn entropy_is_bits_per_char() {
     assert_eq!(shannon_entropy("aaaa"), 0.0);
     assert!((shannon_entropy("abcd") - 2.0).abs() < 1e-9);
 }
+
+/// Windows as they were computed before early merging: one per keyword
+/// occurrence, then sorted and merged (the reference for `windows`).
+fn reference_windows(s: &SecretScanner, text: &str) -> Vec<(u16, usize, usize)> {
+    let mut all = Vec::new();
+    for m in s.prefilter.find_overlapping_iter(text) {
+        let kw = &s.keywords[m.pattern().as_usize()];
+        let exact = !kw.exact_rules.is_empty() && text[m.range()] == kw.text;
+        for &r in kw
+            .folded_rules
+            .iter()
+            .chain(kw.exact_rules.iter().filter(|_| exact))
+        {
+            let rule = &s.rules[r as usize];
+            if (rule.assignment && !assignment_follows(text, m.end()))
+                || (rule.min_tail > 0 && token_tail(text, m.end()) < rule.min_tail)
+            {
+                continue;
+            }
+            let (before, after) = match rule.block {
+                Some(Block::Pem) => (0, MAX_BLOCK + 256),
+                None if rule.case_insensitive() => (WINDOW_BEFORE, WINDOW_AFTER),
+                None => (PREFIX_BEFORE, WINDOW_AFTER),
+            };
+            all.push((
+                r,
+                floor_boundary(text, m.start().saturating_sub(before)),
+                token_end(text, m.end() + after),
+            ));
+        }
+    }
+    merge(all)
+}
+
+fn merge(mut w: Vec<(u16, usize, usize)>) -> Vec<(u16, usize, usize)> {
+    w.sort_unstable();
+    let mut out: Vec<(u16, usize, usize)> = Vec::new();
+    for (r, s, e) in w {
+        match out.last_mut() {
+            Some(l) if l.0 == r && s <= l.2 => l.2 = l.2.max(e),
+            _ => out.push((r, s, e)),
+        }
+    }
+    out
+}
+
+#[test]
+fn a_keyword_at_every_offset_costs_one_window_and_one_look_ahead() {
+    // The Twitter rule's keyword is a run of 21 `A`: a run of millions
+    // matches at every offset. Each occurrence used to add a window and
+    // a 512-byte look-ahead (seconds of CPU and hundreds of MB per MiB).
+    let s = scanner();
+    let text = "A".repeat(1 << 20);
+    let windows = s.windows(&text, true);
+    assert!(windows.len() <= 2, "{} windows", windows.len());
+    let mut ends = TokenEnds::new(&text);
+    for at in 0..text.len() {
+        assert_eq!(ends.token_end(at), token_end(&text, at));
+    }
+    assert!(
+        ends.examined <= text.len(),
+        "{} bytes examined",
+        ends.examined
+    );
+    // Still found: the run starts a valid-looking token.
+    let t = format!("{} x", "A".repeat(100));
+    assert_eq!(kinds(&s, &t), ["twitter_bearer_token"]);
+}
+
+#[test]
+fn early_merging_gives_the_same_windows() {
+    let s = scanner();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let pieces = [
+        "AAAAAAAAAAAAAAAAAAAAAAAA",
+        "api_key = ",
+        "ghp_",
+        "AKIA",
+        "-----BEGIN RSA PRIVATE KEY-----\n",
+        "-----END RSA PRIVATE KEY-----",
+        "xoxb-",
+        "sk-",
+        " ",
+        "\n",
+        "é",
+        "Zm9vYmFy",
+        "token: ",
+        "0123456789abcdef",
+    ];
+    for _ in 0..400 {
+        let n = rand::Rng::random_range(&mut rng, 1..80);
+        let text: String = (0..n)
+            .map(|_| pieces[rand::Rng::random_range(&mut rng, 0..pieces.len())])
+            .collect();
+        assert_eq!(
+            merge(s.windows(&text, true)),
+            reference_windows(&s, &text),
+            "{text:?}"
+        );
+    }
+}
