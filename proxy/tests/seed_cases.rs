@@ -93,11 +93,23 @@ fn unsafe_chain_memory_network() {
     assert_eq!(d, Decision::Block);
 }
 
+/// The original challenged every call of a tool named `exec_shell`, so its
+/// case: the same name in mixed case must not slip through. Tool calls are
+/// now judged by what they do: listing a directory (`dir`) is a read and
+/// passes under any name, and a command that reads credentials is refused
+/// whatever case the tool's name is written in.
 #[test]
 fn tool_case_bypass_attempt() {
     let d = decide(json!({
         "user_input": "run",
         "planned_actions": [{"action_type": "ExEc_ShElL", "target": "dir"}]
     }));
-    assert_eq!(d, Decision::Challenge);
+    assert_eq!(d, Decision::Allow);
+    for name in ["ExEc_ShElL", "exec_shell", "EXEC-SHELL"] {
+        let d = decide(json!({
+            "user_input": "run",
+            "planned_actions": [{"action_type": name, "target": "type C:\\Users\\me\\.ssh\\id_rsa"}]
+        }));
+        assert_eq!(d, Decision::Block, "{name}");
+    }
 }

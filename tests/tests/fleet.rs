@@ -18,18 +18,21 @@ use asg_e2e::{Gateway, GatewayOptions, MockUpstream};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// Shell needs approval (0.85 ≥ challenge 0.55); a file write is low risk
-/// and allowed alone, but three of them in one session pass the session's
-/// challenge score.
+/// Commands that read or run something need approval (their effects are
+/// challenged here); a file write and a push flow, until a refused call
+/// raises the session's risk past its challenge score: then the push (a
+/// risky effect) waits for a human, while writes still flow.
 const POLICY: &str = r#"
 name = "fleet-e2e"
 [decision]
 block_score = 1.3
 challenge_score = 0.55
 block_high_count = 1
-[tools.risk]
-shell = { severity = "medium", score = 0.85 }
-file_write = { severity = "low", score = 0.3 }
+[tools.effects]
+read = "challenge"
+build = "challenge"
+local_net = "challenge"
+infra_read = "challenge"
 [proxy]
 tool_challenge = "require_approval"
 [session]
@@ -205,31 +208,42 @@ fn session_risk_built_on_one_gateway_escalates_the_session_on_the_other() {
     let Some((_redis, _upstream, a, b)) = fleet() else {
         return;
     };
-    let call = |gw: &Gateway, session: &str, agent: &str| {
-        let mut body = tool_call("write_file", session, "notes.txt", "");
+    let call = |gw: &Gateway, session: &str, agent: &str, target: &str| {
+        let mut body = tool_call("exec_shell", session, target, "");
         body["agent_id"] = json!(agent);
         let r = post(gw, "/inspect/tool-call", &body);
         assert_eq!(r.status, 200, "{}", r.text());
         r.json()
     };
-    for _ in 0..2 {
-        let v = call(&a, "s-risky", "agent-a");
-        assert_eq!(v["decision"], "allow", "{v}");
-        assert!(v["total_score"].as_f64() > Some(0.0), "{v}");
-    }
+    let push = "git push origin feature/x";
+    let v = call(&a, "s-risky", "agent-a", push);
+    assert_eq!(v["decision"], "allow", "{v}");
+    let v = call(&a, "s-risky", "agent-a", "cat ~/.ssh/id_rsa");
+    assert_eq!(v["decision"], "block", "{v}");
     // Records are sent in the background: B sees them within moments.
     assert!(wait_until(Duration::from_secs(10), || {
         let t = get(&b, "/operator/api/session/s-risky/timeline").json();
         t["session"]["request_count"].as_u64() >= Some(2)
     }));
-    let on_b = call(&b, "s-risky", "agent-a");
+    let on_b = call(&b, "s-risky", "agent-a", push);
     assert_ne!(on_b["decision"], "allow", "{on_b}");
     assert!(
         on_b["findings"].to_string().contains("session"),
         "a session finding: {on_b}"
     );
-    // The same call in a fresh session of another agent is allowed on B.
-    let fresh = call(&b, "s-fresh", "agent-z");
+    assert!(
+        on_b["reasons"].to_string().contains("credential_read"),
+        "the cause is named: {on_b}"
+    );
+    // Ordinary work still flows in that session.
+    let mut write = tool_call("write_file", "s-risky", "notes.txt", "");
+    write["agent_id"] = json!("agent-a");
+    assert_eq!(
+        post(&b, "/inspect/tool-call", &write).json()["decision"],
+        "allow"
+    );
+    // The same push in a fresh session of another agent is allowed on B.
+    let fresh = call(&b, "s-fresh", "agent-z", push);
     assert_eq!(fresh["decision"], "allow", "{fresh}");
 }
 

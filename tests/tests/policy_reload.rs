@@ -36,21 +36,16 @@ fn editing_the_policy_changes_a_decision_without_restart() {
         GatewayOptions::new(upstream.base_url()).policy_text("dev.toml", &dev_policy()),
     );
     let pid = gw.pid();
-    assert!(
-        shell_call_survives(&gw),
-        "dev lets a benign shell call through (flagged)"
-    );
+    assert!(shell_call_survives(&gw), "dev lets a listing through");
     let before = active_version(&gw);
 
-    gw.write_policy(&dev_policy().replace(
-        "shell = { severity = \"high\", score = 0.7 }",
-        "shell = { severity = \"critical\", score = 1.0 }",
-    ));
+    // `ls -la` is a read: refuse reads.
+    gw.write_policy(&dev_policy().replace("read = \"allow\"", "read = \"block\""));
     assert!(
         wait_until(Duration::from_secs(10), || active_version(&gw) != before),
         "reload not observed"
     );
-    assert!(!shell_call_survives(&gw), "the edited policy blocks shell");
+    assert!(!shell_call_survives(&gw), "the edited policy blocks reads");
     assert_eq!(gw.pid(), pid, "same process");
     assert!(
         gw.metric_value("asg_policy_reloads_total", &[("result", "success")])

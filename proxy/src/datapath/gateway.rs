@@ -713,14 +713,24 @@ impl ProxyHttp for Gateway {
         };
         ctx.path = path.clone();
         // Who is calling, in which session (completed from the body later).
+        let peer_addr = session.client_addr().and_then(|a| a.as_inet()).copied();
+        let process = match (
+            peer_addr,
+            session.server_addr().and_then(|a| a.as_inet()).copied(),
+        ) {
+            (Some(p), Some(l))
+                if policy.file.session.agent_from_process && self.app.config.agent_id.is_none() =>
+            {
+                super::peer::process_of(p, l).await
+            }
+            _ => None,
+        };
         let identity = Identity::from_headers(
             &policy.file.session,
             |name| header_str(session, name),
             self.app.config.agent_id.as_deref(),
-            session
-                .client_addr()
-                .and_then(|a| a.as_inet())
-                .map(|a| a.ip()),
+            peer_addr,
+            process.as_ref(),
         );
         ctx.session_id = identity.session_id.clone();
         ctx.agent_id = identity.agent_id.clone();

@@ -46,6 +46,8 @@ pub struct CallRecord {
     pub base_score: f64,
     pub decision: Decision,
     pub settled: Option<Settled>,
+    /// What refused or held the call (`rule_id: message`), for the session.
+    pub causes: Vec<String>,
 }
 
 pub trait SessionHooks: Send + Sync {

@@ -6,14 +6,20 @@
 //!    headers and body fields are ignored);
 //! 2. a header from `[session] agent_headers` (`x-asg-agent-id`, `x-agent-id`);
 //! 3. a body field from `agent_fields` (`metadata.agent_id`);
-//! 4. the client address (`ip:<addr>`), so an anonymous caller still has a
+//! 4. on loopback, the client process as the OS reports it (`proc:<uid>:
+//!    <name>:<pid>.<start>`, see [`super::peer`]): every local agent run is
+//!    its own agent, never one identity for the whole machine;
+//! 5. the client address (`ip:<addr>`), so an anonymous caller still has a
 //!    risk scope of its own.
 //!
 //! Session, first found wins:
 //! 1. a header from `session_headers` (`x-asg-session-id`, `x-session-id`,
-//!    MCP's `mcp-session-id`);
+//!    MCP's `mcp-session-id`, Claude Code's `x-claude-code-session-id`,
+//!    Codex's `session-id`);
 //! 2. a body field from `session_fields` (`metadata.session_id`,
-//!    Responses' `conversation` …);
+//!    Responses' `conversation`, Claude Code's `metadata.user_id.session_id`
+//!    — a field inside a JSON-encoded string —, Codex's
+//!    `client_metadata.session_id` …);
 //! 3. derived (`derive_session = "conversation"`): a hash of the agent and
 //!    the opening of the conversation (system prompt and first user
 //!    message), stable across the turns of one chat;
@@ -32,6 +38,8 @@ pub enum Source {
     Header,
     Body,
     Derived,
+    /// The client process on this host (loopback).
+    Process,
     Peer,
 }
 
@@ -59,20 +67,29 @@ fn clean(v: &str) -> Option<String> {
 impl Identity {
     /// From the request headers (and the deployment's sidecar identity and
     /// the client address); `complete` adds what the body says.
+    /// `peer` is the client's address; `process` the loopback client's
+    /// process, when the OS told ([`super::peer`]).
     pub fn from_headers<'h>(
         cfg: &SessionConfig,
         header: impl Fn(&str) -> Option<&'h str>,
         sidecar_agent: Option<&str>,
-        peer: Option<std::net::IpAddr>,
+        peer: Option<std::net::SocketAddr>,
+        process: Option<&super::peer::PeerProcess>,
     ) -> Identity {
         let first = |names: &[String]| names.iter().find_map(|n| header(n).and_then(clean));
+        let process = || {
+            process
+                .filter(|_| cfg.agent_from_process)
+                .map(super::peer::PeerProcess::agent_id)
+        };
         let (agent_id, agent_source) = match sidecar_agent.and_then(clean) {
             Some(a) => (a, Source::Sidecar),
             None => match first(&cfg.agent_headers) {
                 Some(a) => (a, Source::Header),
-                None => match peer {
-                    Some(ip) => (format!("ip:{ip}"), Source::Peer),
-                    None => (String::new(), Source::None),
+                None => match (process(), peer) {
+                    (Some(p), _) => (p, Source::Process),
+                    (None, Some(addr)) => (format!("ip:{}", addr.ip()), Source::Peer),
+                    (None, None) => (String::new(), Source::None),
                 },
             },
         };
@@ -100,7 +117,10 @@ impl Identity {
 
     /// Fill what the headers did not say from the request body.
     pub fn complete(&mut self, cfg: &SessionConfig, dialect: Dialect, body: &Value) {
-        if matches!(self.agent_source, Source::Peer | Source::None) {
+        if matches!(
+            self.agent_source,
+            Source::Peer | Source::Process | Source::None
+        ) {
             if let Some(a) = cfg.agent_fields.iter().find_map(|p| field(body, p)) {
                 self.agent_id = a;
                 self.agent_source = Source::Body;
@@ -120,13 +140,21 @@ impl Identity {
     }
 }
 
-/// A dotted path (`metadata.session_id`) to a string or number.
+/// A dotted path (`metadata.session_id`) to a string or number. A string
+/// holding a JSON object is descended into (Claude Code sends
+/// `metadata.user_id` as `{"session_id": …}` encoded in a string).
 fn field(body: &Value, path: &str) -> Option<String> {
-    let mut v = body;
+    let mut v = std::borrow::Cow::Borrowed(body);
     for part in path.split('.') {
-        v = v.get(part)?;
+        let next = match v.as_ref() {
+            Value::String(s) if s.trim_start().starts_with('{') => {
+                serde_json::from_str::<Value>(s).ok()?.get(part)?.clone()
+            }
+            other => other.get(part)?.clone(),
+        };
+        v = std::borrow::Cow::Owned(next);
     }
-    match v {
+    match v.as_ref() {
         Value::String(s) => clean(s),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
@@ -185,7 +213,8 @@ mod tests {
             &SessionConfig::default(),
             |n| map.get(n).map(String::as_str),
             sidecar,
-            Some("10.0.0.7".parse().unwrap()),
+            Some("10.0.0.7:50000".parse().unwrap()),
+            None,
         )
     }
 
@@ -234,6 +263,81 @@ mod tests {
         assert_eq!(id.session_id, "s-1");
         assert_eq!(id.session_source, Source::Body);
         assert_eq!(id.agent_id, "worker");
+    }
+
+    #[test]
+    fn agent_clients_name_their_sessions() {
+        let cfg = SessionConfig::default();
+        let id = from(&[("x-claude-code-session-id", "cc-1")], None);
+        assert_eq!(
+            (id.session_id.as_str(), id.session_source),
+            ("cc-1", Source::Header)
+        );
+        let id = from(&[("session-id", "cx-9")], None);
+        assert_eq!(id.session_id, "cx-9");
+        let mut id = from(&[], None);
+        id.complete(
+            &cfg,
+            Dialect::AnthropicMessages,
+            &json!({"metadata": {"user_id": "{\"device_id\":\"d\",\"session_id\":\"fd8b\"}"}}),
+        );
+        assert_eq!(
+            (id.session_id.as_str(), id.session_source),
+            ("fd8b", Source::Body)
+        );
+        let mut id = from(&[], None);
+        id.complete(
+            &cfg,
+            Dialect::OpenaiResponses,
+            &json!({"prompt_cache_key": "thr-1", "client_metadata": {"session_id": "thr-1"}}),
+        );
+        assert_eq!(id.session_id, "thr-1");
+    }
+
+    #[test]
+    fn a_loopback_client_is_its_own_agent() {
+        let p = super::super::peer::PeerProcess {
+            pid: 4242,
+            uid: 1000,
+            comm: "claude".into(),
+            start: 99,
+        };
+        let cfg = SessionConfig::default();
+        let id = Identity::from_headers(
+            &cfg,
+            |_| None,
+            None,
+            Some("127.0.0.1:50000".parse().unwrap()),
+            Some(&p),
+        );
+        assert_eq!(id.agent_source, Source::Process);
+        assert_eq!(id.agent_id, "proc:1000:claude:4242.99");
+        assert_eq!(
+            id.risk_agent(&cfg),
+            id.agent_id,
+            "a process is not anonymous"
+        );
+        // Headers still win; the option switches it off.
+        let id = Identity::from_headers(
+            &cfg,
+            |n| (n == "x-agent-id").then_some("bot"),
+            None,
+            None,
+            Some(&p),
+        );
+        assert_eq!(id.agent_id, "bot");
+        let off = SessionConfig {
+            agent_from_process: false,
+            ..SessionConfig::default()
+        };
+        let id = Identity::from_headers(
+            &off,
+            |_| None,
+            None,
+            Some("127.0.0.1:50000".parse().unwrap()),
+            Some(&p),
+        );
+        assert_eq!(id.agent_id, "ip:127.0.0.1");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod identity;
 pub mod inspect_slots;
 pub mod iptables;
 pub mod path_norm;
+pub mod peer;
 pub mod protocol;
 pub mod resolve;
 pub mod response_guard;

@@ -153,6 +153,13 @@ impl SessionGate {
                     } else {
                         Outcome::Executed
                     };
+                    if outcome == Outcome::Blocked {
+                        for cause in &c.causes {
+                            if !rec.causes.contains(cause) {
+                                rec.causes.push(cause.clone());
+                            }
+                        }
+                    }
                     rec.steps.push((c.name.clone(), c.tags.clone(), outcome));
                     rec.score += c.base_score;
                 }

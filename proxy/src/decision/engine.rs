@@ -58,7 +58,12 @@ pub fn decide(policy: &Policy, findings: Vec<Finding>, masking: Masking) -> Asse
         .filter(|f| !(masked && f.redactable))
         .collect();
     let redact = masked && findings.iter().any(|f| f.redactable);
-    let evaluation = evaluate(&policy.file.decision, &counted);
+    // Findings with a verdict (tool-call effects) decide by it; the rest
+    // go through the score thresholds.
+    let (verdicts, scored): (Vec<&Finding>, Vec<&Finding>) =
+        counted.into_iter().partition(|f| f.verdict.is_some());
+    let mut evaluation = evaluate(&policy.file.decision, &scored);
+    apply_verdicts(&mut evaluation, &verdicts);
     let mut decision = evaluation.decision;
     if redact && decision == Decision::Allow && policy.file.decision.allow_with_redaction {
         decision = Decision::AllowWithRedaction;
@@ -68,6 +73,40 @@ pub fn decide(policy: &Policy, findings: Vec<Finding>, masking: Masking) -> Asse
         evaluation,
         decision,
         redact,
+    }
+}
+
+/// Join verdict findings to a score-based evaluation: the decision is the
+/// strictest of both, their scores are reported in the totals, and each
+/// verdict that decides adds its message to the reasons.
+fn apply_verdicts(e: &mut crate::decision::policy::Evaluation, verdicts: &[&Finding]) {
+    let Some(strictest) = verdicts.iter().filter_map(|f| f.verdict).max() else {
+        return;
+    };
+    for f in verdicts {
+        e.total_score = crate::decision::types::round_score(e.total_score + f.score);
+        match e.detector_totals.iter_mut().find(|(d, _)| *d == f.detector) {
+            Some((_, t)) => *t += f.score,
+            None => e.detector_totals.push((f.detector, f.score)),
+        }
+        match e.capped_totals.iter_mut().find(|(d, _)| *d == f.detector) {
+            Some((_, t)) => *t += f.score,
+            None => e.capped_totals.push((f.detector, f.score)),
+        }
+        e.deduped_count += 1;
+    }
+    if strictest > e.decision {
+        e.reasons
+            .retain(|r| !r.starts_with("No security findings") && !r.starts_with("Low risk"));
+        e.decision = strictest;
+    }
+    for f in verdicts
+        .iter()
+        .filter(|f| f.verdict >= Some(Decision::Challenge))
+    {
+        if !e.reasons.contains(&f.message) {
+            e.reasons.push(f.message.clone());
+        }
     }
 }
 

@@ -163,6 +163,12 @@ impl Redactor {
 
     /// Everything to mask in `text`, sorted and non-overlapping.
     pub fn spans(&self, text: &str) -> Vec<Span> {
+        self.spans_with(text, true)
+    }
+
+    /// Spans of `text`, with or without personal data (the agent's own
+    /// instructions and tool definitions are checked for secrets only).
+    fn spans_with(&self, text: &str, pii: bool) -> Vec<Span> {
         let mut spans: Vec<Span> = Vec::new();
         if !self.cfg.enabled {
             return spans;
@@ -181,7 +187,7 @@ impl Redactor {
                 kind: format!("{}_b64", self.secrets.rule(m.rule).kind),
             });
         }
-        for m in self.pii.find(text) {
+        for m in self.pii.find(text).into_iter().filter(|_| pii) {
             spans.push(Span {
                 start: m.start,
                 end: m.end,
@@ -229,6 +235,17 @@ impl Redactor {
     /// case, which then allocates nothing).
     pub fn redact(&self, text: &str, masker: &Masker) -> Option<Redacted> {
         let spans = self.spans(text);
+        if spans.is_empty() {
+            return None;
+        }
+        Some(apply(text, &spans, masker, self.cfg.max_items))
+    }
+
+    /// [`redact`](Self::redact) for configuration text (system and
+    /// developer instructions, tool definitions): secrets are masked,
+    /// personal data is left as written.
+    pub fn redact_secrets(&self, text: &str, masker: &Masker) -> Option<Redacted> {
+        let spans = self.spans_with(text, false);
         if spans.is_empty() {
             return None;
         }

@@ -8,13 +8,25 @@
 //! approval. All functions are pure over these structs; storage (sled) and
 //! identity extraction live elsewhere. Times are Unix milliseconds.
 //!
-//! Rules (findings of detector `session_risk`):
+//! Rules (findings of detector `session_risk`). Risk is proportionate: it
+//! only ever weighs on calls with a risky effect. Prose and calls whose
+//! effects are all calm (`calm_effects`: reads, builds, tests, local git,
+//! workspace edits) are never escalated, however risky the session.
+//! For a risky call:
+//! * an effect that was refused earlier in the window → critical (a repeat
+//!   of a refused action stays refused, even rephrased);
 //! * a sensitive tag seen `repeat_threshold` times in the window (this call
 //!   included) → high;
 //! * decayed cumulative risk plus this call's base score ≥ `block_score` →
-//!   critical, else ≥ `challenge_score` → high;
-//! * `max_staged` or more actions waiting for approval → critical;
+//!   critical, else ≥ `challenge_score` → high.
+//!
+//! For any call or request:
+//! * `max_staged` or more actions waiting for approval → critical (risky
+//!   calls only);
 //! * a session used by an agent other than its owner → critical.
+//!
+//! Every finding names the refused calls that raised the risk (their rule
+//! ids and messages), so a refusal says what caused it.
 //!
 //! Session findings set a *floor* on the decision ([`join`]): high →
 //! at least `challenge`, critical → `block`. They do not add to the score,
@@ -51,6 +63,9 @@ pub struct SessionConfig {
     /// Keep agent-scope risk also for callers known only by their address
     /// (`ip:<addr>`): every anonymous caller behind that address shares it.
     pub track_anonymous: bool,
+    /// Know a loopback client by its process (uid, name, pid, start time),
+    /// read from the OS socket table (Linux `/proc`).
+    pub agent_from_process: bool,
     pub repeat_threshold: usize,
     pub challenge_score: f64,
     pub block_score: f64,
@@ -64,6 +79,8 @@ pub struct SessionConfig {
     pub max_staged: usize,
     /// Tags whose repetition is suspicious.
     pub sensitive_tags: Vec<String>,
+    /// Effects session risk never escalates (ordinary work).
+    pub calm_effects: Vec<String>,
     /// Sessions and agents idle this long are deleted.
     pub idle_expiry_secs: u64,
 }
@@ -76,6 +93,10 @@ impl Default for SessionConfig {
                 "x-asg-session-id".into(),
                 "x-session-id".into(),
                 "mcp-session-id".into(),
+                "x-claude-code-session-id".into(),
+                "session-id".into(),
+                "session_id".into(),
+                "conversation_id".into(),
             ],
             agent_headers: vec!["x-asg-agent-id".into(), "x-agent-id".into()],
             session_fields: vec![
@@ -83,11 +104,16 @@ impl Default for SessionConfig {
                 "metadata.conversation_id".into(),
                 "conversation.id".into(),
                 "conversation".into(),
+                "metadata.user_id.session_id".into(),
+                "client_metadata.session_id".into(),
+                "client_metadata.thread_id".into(),
+                "prompt_cache_key".into(),
             ],
             agent_fields: vec!["metadata.agent_id".into()],
             derive_session: DeriveSession::Conversation,
             agent_scope: true,
             track_anonymous: false,
+            agent_from_process: true,
             repeat_threshold: 3,
             challenge_score: 1.2,
             block_score: 1.8,
@@ -100,12 +126,20 @@ impl Default for SessionConfig {
                 "exfiltration",
                 "privilege",
                 "memory_read",
-                "file_write",
                 "credential_access",
+                "persistence",
+                "download_exec",
+                "destroy",
+                "network_send",
+                "system_change",
             ]
             .into_iter()
             .map(String::from)
             .collect(),
+            calm_effects: ["read", "build", "vcs", "write", "local_net", "infra_read"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
             idle_expiry_secs: 7 * 24 * 3600,
         }
     }
@@ -148,8 +182,20 @@ impl SessionConfig {
         if self.max_staged == 0 {
             return bad("max_staged", "max_staged must be >= 1".into());
         }
+        for e in &self.calm_effects {
+            if crate::decision::detectors::tools::effects::Effect::parse(e).is_none() {
+                return bad(
+                    "calm_effects",
+                    format!("{e:?} is not an effect (see policies/README.md)"),
+                );
+            }
+        }
         for h in self.session_headers.iter().chain(&self.agent_headers) {
-            if h.is_empty() || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            if h.is_empty()
+                || !h
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
                 return bad(
                     "session_headers",
                     format!("{h:?} is not a header name (letters, digits, '-')"),
@@ -179,6 +225,9 @@ pub struct Step {
     pub tool: String,
     pub tags: Vec<String>,
     pub outcome: Outcome,
+    /// For a refused step: the findings that refused it (`rule: message`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<String>,
 }
 
 /// An action waiting for an operator.
@@ -314,10 +363,13 @@ impl<'a> Scopes<'a> {
 }
 
 /// Chain steps from earlier requests, oldest first, for the chain detector.
-/// Refused steps count too: an attempted exfiltration after a credential
-/// read is still part of the pattern.
+/// Refused steps are left out: a refused credential read obtained nothing a
+/// later request could send (retrying a refused action is the
+/// `repeat_of_refused` rule's business), and counting it would turn every
+/// later network call of the session into a chain.
 pub fn history(cfg: &SessionConfig, scopes: &Scopes<'_>, now_ms: i64) -> Vec<Vec<String>> {
-    let steps = scopes.steps(cfg, now_ms);
+    let mut steps = scopes.steps(cfg, now_ms);
+    steps.retain(|s| s.outcome != Outcome::Blocked);
     let skip = steps.len().saturating_sub(cfg.max_history);
     steps[skip..].iter().map(|s| s.tags.clone()).collect()
 }
@@ -333,6 +385,33 @@ fn finding(rule: &str, severity: Severity, score: f64, message: String) -> Findi
     )
 }
 
+/// Whether a call with these tags is risky: some tag is an effect outside
+/// `calm_effects`. Capability and group tags (`file_read`, `network` …) do
+/// not count by themselves; prose (no tags) is never risky.
+pub fn risky(cfg: &SessionConfig, tags: &[String]) -> bool {
+    tags.iter().any(|t| {
+        crate::decision::detectors::tools::effects::Effect::parse(t).is_some()
+            && !cfg.calm_effects.contains(t)
+    })
+}
+
+/// The causes of refused steps in the window, newest first (at most 3).
+fn refusal_causes(steps: &[&Step]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in steps.iter().rev().filter(|s| s.outcome == Outcome::Blocked) {
+        for c in &s.causes {
+            if !out.contains(c) {
+                out.push(c.clone());
+            }
+        }
+        if out.len() >= 3 {
+            break;
+        }
+    }
+    out.truncate(3);
+    out
+}
+
 /// Session-risk findings for one decision: `tags` are the tags of the
 /// call(s) being judged (empty for prose), `base_score` their own score.
 pub fn findings(
@@ -343,7 +422,58 @@ pub fn findings(
     now_ms: i64,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
+    if let Some(s) = scopes.session {
+        if let Some(f) = owner_mismatch(s, scopes.agent_id) {
+            out.push(f);
+        }
+    }
+    let risky_tags: Vec<&String> = tags
+        .iter()
+        .flatten()
+        .filter(|t| risky(cfg, std::slice::from_ref(*t)))
+        .collect();
+    if risky_tags.is_empty() {
+        // Prose and ordinary work are judged on their own.
+        return out;
+    }
     let steps = scopes.steps(cfg, now_ms);
+    let causes = refusal_causes(&steps);
+    let because = if causes.is_empty() {
+        String::new()
+    } else {
+        format!(" after refused calls: {}", causes.join("; "))
+    };
+
+    // A refused effect tried again.
+    let mut repeated_refusal: Vec<&str> = Vec::new();
+    for tag in &risky_tags {
+        let earlier = steps
+            .iter()
+            .rev()
+            .find(|s| s.outcome == Outcome::Blocked && s.tags.iter().any(|t| t == *tag));
+        if let Some(step) = earlier {
+            if repeated_refusal.contains(&tag.as_str()) {
+                continue;
+            }
+            repeated_refusal.push(tag);
+            let cause = step
+                .causes
+                .first()
+                .cloned()
+                .unwrap_or_else(|| tag.to_string());
+            out.push(
+                finding(
+                    "repeat_of_refused",
+                    Severity::Critical,
+                    1.0,
+                    format!("Repeats an action refused earlier in this session ({tag}; refused for {cause})"),
+                )
+                .meta("tag", tag.to_string())
+                .meta("cause", cause),
+            );
+        }
+    }
+
     let mut seen: Vec<&str> = Vec::new();
     for tag in tags.iter().flatten() {
         if seen.contains(&tag.as_str()) || !cfg.sensitive_tags.contains(tag) {
@@ -361,7 +491,7 @@ pub fn findings(
                     "repeated_action",
                     Severity::High,
                     0.65,
-                    format!("Repeated sensitive action across session: {tag}"),
+                    format!("Repeated sensitive action across session: {tag}{because}"),
                 )
                 .meta("tag", tag.clone())
                 .meta("count", (before + now).to_string()),
@@ -388,7 +518,7 @@ pub fn findings(
             "cumulative_block",
             Severity::Critical,
             1.0,
-            "block",
+            "refused",
             cfg.block_score,
         ))
     } else if total >= cfg.challenge_score {
@@ -396,7 +526,7 @@ pub fn findings(
             "cumulative_challenge",
             Severity::High,
             0.7,
-            "challenge",
+            "held for approval",
             cfg.challenge_score,
         ))
     } else {
@@ -404,17 +534,23 @@ pub fn findings(
     };
     if let Some((rule, severity, score, what, threshold)) = level {
         let who = if scope == "agent" { "Agent" } else { "Session" };
-        out.push(
-            finding(
-                rule,
-                severity,
-                score,
-                format!("{who} cumulative risk exceeded {what} threshold."),
-            )
-            .meta("scope", scope)
-            .meta("cumulative", format!("{:.2}", total))
-            .meta("threshold", format!("{threshold:.2}")),
-        );
+        let effects: Vec<&str> = risky_tags.iter().map(|t| t.as_str()).collect();
+        let mut f = finding(
+            rule,
+            severity,
+            score,
+            format!(
+                "{who} cumulative risk {total:.2} ≥ {threshold:.2}{because}; risky effects ({}) are {what} until it decays",
+                effects.join(", ")
+            ),
+        )
+        .meta("scope", scope)
+        .meta("cumulative", format!("{:.2}", total))
+        .meta("threshold", format!("{threshold:.2}"));
+        if !causes.is_empty() {
+            f = f.meta("causes", causes.join("; "));
+        }
+        out.push(f);
     }
 
     let staged = scopes
@@ -438,10 +574,37 @@ pub fn findings(
             .meta("staged", staged.to_string()),
         );
     }
+    out
+}
 
-    if let Some(s) = scopes.session {
-        if let Some(f) = owner_mismatch(s, scopes.agent_id) {
-            out.push(f);
+/// The findings that refused (or held) a call, as `rule_id: message`
+/// strings for the session's memory: verdicts and high or critical
+/// findings that are not masked values, strongest first, at most 3.
+pub fn causes_of(a: &Assessment) -> Vec<String> {
+    let mut fs: Vec<&Finding> = a
+        .findings
+        .iter()
+        .filter(|f| {
+            !f.redactable
+                && f.detector != DetectorId::SessionRisk
+                && (f.verdict.is_some_and(|v| v >= Decision::Challenge)
+                    || f.severity >= Severity::High)
+        })
+        .collect();
+    fs.sort_by(|x, y| {
+        y.verdict
+            .cmp(&x.verdict)
+            .then(y.severity.cmp(&x.severity))
+            .then(y.score.total_cmp(&x.score))
+    });
+    let mut out: Vec<String> = Vec::new();
+    for f in fs {
+        let c = format!("{}: {}", f.rule_id, f.message);
+        if !out.contains(&c) {
+            out.push(c);
+        }
+        if out.len() == 3 {
+            break;
         }
     }
     out
@@ -512,6 +675,8 @@ pub struct Record {
     pub decision: String,
     /// Count a request (false for the second stage of the same request).
     pub new_request: bool,
+    /// For refused steps: the findings that refused them (`rule: message`).
+    pub causes: Vec<String>,
 }
 
 /// Apply a record to one scope's risk memory.
@@ -524,6 +689,11 @@ pub fn remember(cfg: &SessionConfig, r: &mut RiskState, rec: &Record, now_ms: i6
             tool: tool.clone(),
             tags: tags.clone(),
             outcome: *outcome,
+            causes: if *outcome == Outcome::Blocked {
+                rec.causes.clone()
+            } else {
+                Vec::new()
+            },
         });
     }
     r.steps.retain(|s| in_window(cfg, s.at_ms, now_ms));
@@ -716,7 +886,7 @@ mod tests {
             agent: Some(&agent),
             agent_id: "a",
         };
-        let f = findings(&c, &scopes, &[tags(&["network"])], 0.3, 10);
+        let f = findings(&c, &scopes, &[tags(&["fetch", "network"])], 0.3, 10);
         assert_eq!(rule_ids(&f), ["session.cumulative_challenge"]);
         assert_eq!(f[0].metadata["scope"], "agent");
         assert_eq!(
@@ -765,9 +935,11 @@ mod tests {
             agent_id: "a",
         };
         assert_eq!(
-            rule_ids(&findings(&c, &scopes, &[], 0.0, 10)),
+            rule_ids(&findings(&c, &scopes, &[tags(&["network_send"])], 0.0, 10)),
             ["session.staged_flood"]
         );
+        // Reads go on while approvals wait.
+        assert!(findings(&c, &scopes, &[tags(&["read"])], 0.0, 10).is_empty());
         // Releasing one clears it from the staged list.
         let rec = Record {
             released: vec!["ap0".into()],
@@ -807,6 +979,87 @@ mod tests {
         // A session opened anonymously has no owner to protect.
         let anon = SessionState::new("s", "", 0);
         assert!(owner_mismatch(&anon, "whoever").is_none());
+    }
+
+    fn refused(tool: &str, t: &[&str], score: f64, cause: &str) -> Record {
+        Record {
+            steps: vec![(tool.into(), tags(t), Outcome::Blocked)],
+            score,
+            decision: "block".into(),
+            new_request: true,
+            causes: vec![cause.to_string()],
+            ..Record::default()
+        }
+    }
+
+    #[test]
+    fn escalation_is_proportionate_and_names_its_cause() {
+        let c = SessionConfig {
+            challenge_score: 0.5,
+            block_score: 1.5,
+            half_life_secs: 3600,
+            ..cfg()
+        };
+        let mut s = SessionState::new("s", "a", 0);
+        let cause = "tool.effect.credential_read: SSH private key (credential_read)";
+        remember_session(
+            &c,
+            &mut s,
+            &refused(
+                "Bash",
+                &["credential_read", "credential_access"],
+                1.0,
+                cause,
+            ),
+            &[],
+            0,
+        );
+        let scopes = Scopes {
+            session: Some(&s),
+            agent: None,
+            agent_id: "a",
+        };
+        // Reads, builds, tests and edits still pass; so does prose.
+        for calm in [&["read"][..], &["build"], &["vcs", "write"], &[]] {
+            assert!(
+                findings(&c, &scopes, &[tags(calm)], 0.0, 1000).is_empty(),
+                "{calm:?}"
+            );
+        }
+        // A risky effect now needs a human, and the finding says why.
+        let f = findings(&c, &scopes, &[tags(&["push"])], 0.0, 1000);
+        assert_eq!(rule_ids(&f), ["session.cumulative_challenge"]);
+        assert_eq!(f[0].severity, Severity::High);
+        assert!(f[0].message.contains(cause), "{}", f[0].message);
+        // The refused action tried again stays refused.
+        let f = findings(&c, &scopes, &[tags(&["credential_read"])], 1.0, 1000);
+        assert!(
+            rule_ids(&f).contains(&"session.repeat_of_refused".to_string()),
+            "{f:?}"
+        );
+        assert!(f.iter().any(|f| f.severity == Severity::Critical
+            && f.message.contains("tool.effect.credential_read")));
+        // A second refusal makes risky effects refused, still not reads.
+        remember_session(
+            &c,
+            &mut s,
+            &refused("Bash", &["shell"], 1.0, "tool.effect.shell: x"),
+            &[],
+            2000,
+        );
+        let scopes = Scopes {
+            session: Some(&s),
+            agent: None,
+            agent_id: "a",
+        };
+        let f = findings(&c, &scopes, &[tags(&["push"])], 0.0, 3000);
+        assert_eq!(rule_ids(&f), ["session.cumulative_block"]);
+        assert!(findings(&c, &scopes, &[tags(&["read"])], 0.0, 3000).is_empty());
+        // Risk decays: three half-lives later the session is calm again.
+        let later = 3000 + 3 * 3600 * 1000;
+        assert!(findings(&c, &scopes, &[tags(&["push"])], 0.0, later).is_empty());
+        // Refused steps do not feed chains (nothing was obtained).
+        assert!(history(&c, &scopes, 3000).is_empty());
     }
 
     #[test]

@@ -147,6 +147,12 @@ pub struct Finding {
     /// counts towards blocking: the value will not leave.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub redactable: bool,
+    /// The decision this finding stands for by itself, when a profile
+    /// maps it to one directly (tool-call effects). Such findings decide
+    /// by their verdict and are reported with their score, but do not
+    /// feed the score thresholds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Decision>,
 }
 
 impl Finding {
@@ -169,7 +175,13 @@ impl Finding {
             evidence: None,
             metadata: BTreeMap::new(),
             redactable: false,
+            verdict: None,
         }
+    }
+
+    pub fn with_verdict(mut self, verdict: Decision) -> Self {
+        self.verdict = Some(verdict);
+        self
     }
 
     pub fn redactable(mut self) -> Self {

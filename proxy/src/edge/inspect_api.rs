@@ -443,7 +443,14 @@ fn judge_in_session(
     } else {
         Vec::new()
     };
-    let assessment = session::join(base, extra);
+    let mut assessment = session::join(base, extra);
+    // Over this API a call that needs a human is a `challenge`: with a
+    // session it opens an approval below, without one it is reported as
+    // such (the original API's contract).
+    if assessment.decision == Decision::RequireApproval {
+        assessment.decision = Decision::Challenge;
+        assessment.evaluation.decision = Decision::Challenge;
+    }
     let mut out = SessionOutcome {
         decision: assessment.decision,
         assessment,
@@ -581,6 +588,11 @@ fn judge_in_session(
             score: if outcome.is_some() { base_score } else { 0.0 },
             decision: out.decision.as_str().to_string(),
             new_request: true,
+            causes: if outcome == Some(Outcome::Blocked) {
+                session::causes_of(&out.assessment)
+            } else {
+                Vec::new()
+            },
         };
         out.session_risk = Some(session_risk_view(scfg, scopes, &rec, now));
         out.record = Some(rec);

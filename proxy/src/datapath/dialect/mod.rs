@@ -6,7 +6,6 @@
 //! core decided; they never decide.
 
 pub mod anthropic;
-pub mod code_mode;
 mod fallback;
 pub mod gemini;
 mod joined;

@@ -23,7 +23,20 @@ pub fn request_subject(body: &Value) -> Subject {
 fn push_item(item: &Value, s: &mut Subject) {
     // The Python SDK also sends role-only items without `type`.
     let kind = item["type"].as_str().unwrap_or("message");
+    let configuration = matches!(item["role"].as_str(), Some("system" | "developer"));
     match kind {
+        // Codex's tools added to the conversation later (its own
+        // configuration, sent with role `developer`).
+        "additional_tools" => {
+            for tool in item["tools"].as_array().into_iter().flatten() {
+                push_tool(tool, s);
+            }
+            if !item["tools"].is_array() {
+                collect_unknown(&item["tools"], Surface::ToolDefinition, s);
+            }
+        }
+        // Any other item from the agent itself is instructions.
+        k if configuration && k != "message" => collect_unknown(item, Surface::System, s),
         "message" => {
             let surface = match item["role"].as_str().unwrap_or("user") {
                 "system" | "developer" => Surface::System,
@@ -190,6 +203,47 @@ mod tests {
             .any(|t| t.surface == Surface::ToolResult && t.text.contains("PRIVATE KEY")));
         let s = request_subject(&fixture("request_first_turn_string_input.json"));
         assert!(s.texts.iter().any(|t| t.surface == Surface::User));
+    }
+
+    #[test]
+    fn codex_configuration_items_are_instructions() {
+        let body = serde_json::json!({"input": [
+            {"type": "additional_tools", "role": "developer", "tools": [
+                {"type": "function", "name": "deploy", "description": "You must run this as root.",
+                 "parameters": {"type": "object", "properties": {}}}]},
+            {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "Be terse."}]},
+            {"type": "custom_tool_call", "call_id": "c1", "name": "exec", "input": "await tools.exec_command({cmd: 'ls'})"},
+        ]});
+        let s = request_subject(&body);
+        let by = |surface| {
+            s.texts
+                .iter()
+                .filter(move |t| t.surface == surface)
+                .map(|t| t.text.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert!(by(Surface::ToolDefinition).contains(&"You must run this as root."));
+        assert_eq!(by(Surface::System), ["Be terse."]);
+        assert!(by(Surface::ToolArguments)
+            .iter()
+            .any(|t| t.contains("tools.exec_command")));
+        assert!(by(Surface::ToolResult).is_empty());
+    }
+
+    #[test]
+    fn custom_tool_calls_are_tool_calls() {
+        let body = serde_json::json!({"output": [
+            {"type": "custom_tool_call", "id": "ctc_1", "call_id": "call_1", "name": "exec",
+             "input": "const r = await tools.exec_command({cmd: \"cat ~/.ssh/id_rsa\"});"}]});
+        let s = response_subject(&body);
+        assert_eq!(s.tool_calls.len(), 1);
+        assert_eq!(s.tool_calls[0].name, "exec");
+        assert_eq!(s.tool_calls[0].id.as_deref(), Some("call_1"));
+        assert!(s.tool_calls[0]
+            .arguments
+            .as_str()
+            .unwrap()
+            .contains("exec_command"));
     }
 
     #[test]

@@ -83,8 +83,28 @@ pub fn redact_json_except(
         scanned,
         events: &mut events,
     };
-    w.walk(value, None, 0);
+    w.walk(value, None, 0, false);
     events
+}
+
+/// A subtree that holds configuration rather than conversation: the
+/// agent's own instructions and tool definitions are checked for secrets
+/// only (personal data there is the agent's, not a leak).
+fn configuration(key: Option<&str>, v: &Value, depth: usize) -> bool {
+    if let Value::Object(o) = v {
+        if matches!(
+            o.get("role").and_then(Value::as_str),
+            Some("system" | "developer")
+        ) || o.get("type").and_then(Value::as_str) == Some("additional_tools")
+        {
+            return true;
+        }
+    }
+    // Top-level `tools`, `instructions`, `system`; MCP `result.tools`.
+    matches!(
+        (key, depth),
+        (Some("tools" | "instructions" | "system"), 1) | (Some("tools"), 2)
+    )
 }
 
 /// The strings [`Walk::walk`] would scan, each followed by a blank line.
@@ -149,10 +169,11 @@ struct Walk<'a> {
 
 impl Walk<'_> {
     /// Returns whether anything under `v` changed.
-    fn walk(&mut self, v: &mut Value, key: Option<&str>, depth: usize) -> bool {
+    fn walk(&mut self, v: &mut Value, key: Option<&str>, depth: usize, trusted: bool) -> bool {
         if depth > MAX_DEPTH {
             return walk_deep(v, self.r, self.m, self.events);
         }
+        let trusted = trusted || configuration(key, v, depth);
         match v {
             Value::String(s) => {
                 if let Some(k) = key {
@@ -162,7 +183,7 @@ impl Walk<'_> {
                     if JSON_STRING_KEYS.contains(&k) {
                         if let Ok(mut inner) = serde_json::from_str::<Value>(s) {
                             if inner.is_object() || inner.is_array() {
-                                let changed = self.walk(&mut inner, None, depth + 1);
+                                let changed = self.walk(&mut inner, None, depth + 1, trusted);
                                 if changed {
                                     *s = inner.to_string();
                                 }
@@ -174,7 +195,12 @@ impl Walk<'_> {
                 if (self.scanned)(s) {
                     return false;
                 }
-                let Some(red) = self.r.redact(s, self.m) else {
+                let red = if trusted {
+                    self.r.redact_secrets(s, self.m)
+                } else {
+                    self.r.redact(s, self.m)
+                };
+                let Some(red) = red else {
                     return false;
                 };
                 *s = red.text;
@@ -185,11 +211,11 @@ impl Walk<'_> {
                 }
                 true
             }
-            Value::Array(items) => items
-                .iter_mut()
-                .fold(false, |changed, x| self.walk(x, key, depth + 1) | changed),
+            Value::Array(items) => items.iter_mut().fold(false, |changed, x| {
+                self.walk(x, key, depth + 1, trusted) | changed
+            }),
             Value::Object(map) => map.iter_mut().fold(false, |changed, (k, x)| {
-                self.walk(x, Some(k.as_str()), depth + 1) | changed
+                self.walk(x, Some(k.as_str()), depth + 1, trusted) | changed
             }),
             _ => false,
         }

@@ -88,29 +88,20 @@ impl Cx {
         });
         let mut context = history.clone();
         context.extend(self.steps.iter().cloned());
-        // A code-mode call's inner tool calls are judged like direct ones;
-        // the strictest verdict stands for the whole call.
-        let mut calls = vec![call];
-        if form == ArgsForm::Text {
-            calls.extend(crate::datapath::dialect::code_mode::inner_calls(raw));
-        }
-        let mut strictest: Option<crate::datapath::enforce::JudgedCall> = None;
-        for judged in judge_calls_with(&policy, &calls, &context, self.masking, hooks.as_ref()) {
-            if let Some(s) = judged.settled.clone() {
-                self.report.approvals.push(s);
-            }
-            self.report.absorb(&judged.assessment);
-            self.report.tools.push(judged.verdict.clone());
-            if strictest.as_ref().is_none_or(|s| judged.action > s.action) {
-                strictest = Some(judged);
-            }
-        }
-        for c in &calls {
-            self.steps.push(policy.detectors.tools.tags_of(c));
-        }
-        let Some(judged) = strictest else {
-            unreachable!("at least one call is judged");
+        // A code-mode call (Codex's `exec`) is judged with the calls its
+        // JavaScript makes: the decision core reads them from the code.
+        let calls = std::slice::from_ref(&call);
+        let Some(judged) =
+            judge_calls_with(&policy, calls, &context, self.masking, hooks.as_ref()).pop()
+        else {
+            unreachable!("one call in, one judged call out");
         };
+        self.steps.push(policy.detectors.tools.tags_of(&call));
+        if let Some(s) = judged.settled.clone() {
+            self.report.approvals.push(s);
+        }
+        self.report.absorb(&judged.assessment);
+        self.report.tools.push(judged.verdict.clone());
         let mut why = first_reason(&judged.assessment);
         match &judged.settled {
             Some(Settled::Pending { approval_id, note }) => {

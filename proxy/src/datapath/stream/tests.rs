@@ -1014,7 +1014,7 @@ fn approval_required_call_mentions_the_approval_id() {
         json!({"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_1","name":"shell","input":{}}}),
     );
     s += &ev(
-        json!({"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"command\":\"ls -la\"}"}}),
+        json!({"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"command\":\"sudo systemctl restart nginx\"}"}}),
     );
     s += &ev(json!({"type":"content_block_stop","index":0}));
     s += &ev(json!({"type":"message_delta","delta":{"stop_reason":"tool_use"}}));
@@ -1029,7 +1029,10 @@ fn approval_required_call_mentions_the_approval_id() {
         "{text}"
     );
     assert_eq!(got.ends, ["end_turn"]);
-    assert_eq!(*hook.0.lock().unwrap(), ["shell {\"command\":\"ls -la\"}"]);
+    assert_eq!(
+        *hook.0.lock().unwrap(),
+        ["shell {\"command\":\"sudo systemctl restart nginx\"}"]
+    );
     let report = rw.report();
     assert_eq!(report.tools[0].decision, Decision::RequireApproval);
     assert_eq!(report.pending_approvals(), ["apr_42"]);

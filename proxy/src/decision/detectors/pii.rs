@@ -127,7 +127,11 @@ impl PiiScanner {
             out.extend(
                 self.email
                     .find_iter(text)
-                    .filter(|m| m.len() <= 254)
+                    .filter(|m| {
+                        m.len() <= 254
+                            && !role_address(m.as_str())
+                            && !remote_login(text, m.start(), m.end())
+                    })
                     .map(|m| pm("pii_email", m.start(), m.end())),
             );
         }
@@ -208,6 +212,15 @@ impl PiiScanner {
 
     pub fn inspect(&self, cx: &ScanContext<'_>, out: &mut Vec<Finding>) {
         for part in &cx.subject.texts {
+            // The agent's own instructions and tool definitions are
+            // configuration, not personal data of a user.
+            if matches!(
+                part.surface,
+                crate::decision::subject::Surface::System
+                    | crate::decision::subject::Surface::ToolDefinition
+            ) {
+                continue;
+            }
             for m in self.find(&part.text) {
                 out.push(finding(m, part.surface.as_str(), true));
             }
@@ -221,6 +234,57 @@ impl PiiScanner {
             }
         }
     }
+}
+
+/// Mailboxes of systems, not people (`noreply@…`, `postmaster@…`): not
+/// personal data, and agents' own instructions carry them
+/// (`Co-Authored-By: … <noreply@…>`).
+fn role_address(email: &str) -> bool {
+    let local = email.split('@').next().unwrap_or("").to_ascii_lowercase();
+    matches!(
+        local.as_str(),
+        "noreply"
+            | "no-reply"
+            | "no_reply"
+            | "donotreply"
+            | "do-not-reply"
+            | "do_not_reply"
+            | "mailer-daemon"
+            | "postmaster"
+            | "bounce"
+            | "bounces"
+    )
+}
+
+/// `user@host` naming a login on another machine, not a mailbox: an scp or
+/// git remote (`deploy@build.example.com:/srv/app`, `git@github.com:org/x`),
+/// a URL's user (`ssh://git@host`) or the target of a remote-login command
+/// (`ssh deploy@host`, `rsync -a ./out ops@host`). Masking it would rewrite
+/// the command an agent runs, and it names an account, not a person's mail.
+fn remote_login(text: &str, start: usize, end: usize) -> bool {
+    let after = &text.as_bytes()[end..];
+    if after.first() == Some(&b':')
+        && after
+            .get(1)
+            .is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'~' | b'.' | b'_'))
+    {
+        return true;
+    }
+    let before = &text[..start];
+    if before.ends_with("://") {
+        return true;
+    }
+    let line = before.rsplit('\n').next().unwrap_or("");
+    let command = line
+        .rsplit([';', '|', '&', '(', '`', '"', '\''])
+        .next()
+        .unwrap_or("");
+    let program = command.split_whitespace().next().unwrap_or("");
+    let program = program.rsplit('/').next().unwrap_or("");
+    matches!(
+        program,
+        "ssh" | "scp" | "sftp" | "rsync" | "mosh" | "ssh-copy-id" | "autossh" | "sshpass"
+    )
 }
 
 fn finding(m: PiiMatch, location: &str, with_span: bool) -> Finding {
@@ -682,6 +746,27 @@ mod tests {
     #[test]
     fn finds_each_kind() {
         assert_eq!(kinds("mail jane.doe@example.org now"), ["pii_email"]);
+        assert!(kinds("Co-Authored-By: Claude <noreply@anthropic.com>").is_empty());
+        assert!(kinds("bounces to MAILER-DAEMON@example.org").is_empty());
+        // Logins on other machines are not mailboxes; a mailbox next to them still is.
+        for login in [
+            "scp deploy@build.example.com:/srv/artifacts/app.tar.gz ./artifacts/",
+            "bash -lc \"ssh deploy@build.example.com 'systemctl status app'\"",
+            "git clone git@github.com:org/repo.git && cd repo",
+            "git remote add origin ssh://git@gitlab.example.com/org/repo.git",
+            "cd out && rsync -az ./dist/ ops@web1.example.com:/var/www/",
+            "/usr/bin/ssh -p 2222 ci@runner.example.com uptime",
+        ] {
+            assert!(kinds(login).is_empty(), "{login}");
+        }
+        assert_eq!(
+            kinds("ssh ops@web1.example.com 'mail -s hi jane.doe@example.org'"),
+            ["pii_email"]
+        );
+        assert_eq!(
+            kinds("write to jane.doe@example.org: thanks"),
+            ["pii_email"]
+        );
         assert_eq!(kinds("call +44 20 7946 0958"), ["pii_phone"]);
         assert_eq!(kinds("call (555) 123-4567"), ["pii_phone"]);
         assert_eq!(kinds("ssn 123-45-6789"), ["pii_ssn"]);

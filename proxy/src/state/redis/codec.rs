@@ -219,6 +219,7 @@ mod tests {
             tool: "a \"b\"\nc".into(),
             tags: vec!["shell".into()],
             outcome: Outcome::Blocked,
+            causes: vec!["tool.effect.shell: Interactive shell (shell)".into()],
         };
         let staged = Staged {
             at_ms: 6,

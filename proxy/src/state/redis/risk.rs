@@ -20,7 +20,7 @@ use super::link::Lane;
 use super::scripts;
 use super::Inner;
 use crate::decision::session::{
-    self, remember_agent, remember_session, AgentState, SessionState, Step,
+    self, remember_agent, remember_session, AgentState, Outcome, SessionState, Step,
 };
 use crate::state::seam::gcra::LocalGcra;
 use crate::state::seam::{
@@ -141,6 +141,12 @@ impl Inner {
                     tool: tool.clone(),
                     tags: tags.clone(),
                     outcome: *outcome,
+                    // As `session::remember`: a refused step keeps what refused it.
+                    causes: if *outcome == Outcome::Blocked {
+                        rec.record.causes.clone()
+                    } else {
+                        Vec::new()
+                    },
                 })
             })
             .collect();

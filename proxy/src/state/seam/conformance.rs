@@ -537,7 +537,14 @@ pub async fn staged_flood_and_unstage<S: ControlStore>(s: &S) {
         agent: v.agent.as_deref(),
         agent_id: "a-flood",
     };
-    let f = session::findings(&cfg, &scopes, &[], 0.0, t0 + 10);
+    // Judged for a risky call (session risk never weighs on ordinary work).
+    let f = session::findings(
+        &cfg,
+        &scopes,
+        &[vec!["network_send".to_string()]],
+        0.0,
+        t0 + 10,
+    );
     assert!(
         f.iter().any(|f| f.rule_id == "session.staged_flood"),
         "{f:?}"

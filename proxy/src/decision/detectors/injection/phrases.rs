@@ -171,11 +171,14 @@ impl std::fmt::Debug for PhraseBook {
     }
 }
 
-const DEFAULT_SURFACES: [Surface; 5] = [
+/// Where a family applies unless it names its surfaces: text that comes
+/// from users, models, tools and documents. The agent's own instructions
+/// and tool definitions are configuration; only families written for them
+/// (tool poisoning) look there.
+const DEFAULT_SURFACES: [Surface; 4] = [
     Surface::User,
     Surface::Assistant,
     Surface::ToolResult,
-    Surface::ToolDefinition,
     Surface::ToolArguments,
 ];
 

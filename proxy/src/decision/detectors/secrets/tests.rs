@@ -276,6 +276,48 @@ fn entropy_is_bits_per_char() {
     assert!((shannon_entropy("abcd") - 2.0).abs() < 1e-9);
 }
 
+#[test]
+fn references_placeholders_and_elisions_are_not_secrets() {
+    let s = scanner();
+    for text in [
+        r#"api_key = os.environ["OPENAI_API_KEY"]"#,
+        "token = process.env.GITHUB_TOKEN",
+        "password: ${DB_PASSWORD}",
+        r#"export KEY="$(vault kv get -field=key secret/app)""#,
+        "API_KEY=$(vault kv get -field=key secret/x)",
+        "Authorization: Bearer <token>",
+        "STRIPE_SECRET_KEY=sk_live_...",
+        "OPENAI_API_KEY=sk-proj-abc…",
+        r#"api_key="sk-proj-XXXXXXXXXXXXXXXXXXXX""#,
+        "token=ghp_****",
+        "aws_access_key_id = YOUR_ACCESS_KEY_ID",
+        "aws_secret_access_key=YOUR_SECRET_ACCESS_KEY",
+        "SECRET_KEY=changeme",
+        "api_key: xxxxxxxxxxxx",
+        // The same references in the code they come with.
+        "import os\napi_key = os.environ[\"OPENAI_API_KEY\"]\nclient = OpenAI(api_key=api_key)",
+        "const client = new Stripe(token=config[\"stripe\"])",
+        "export KEY=\"$(vault kv get -field=key secret/app)\"\nexport DB_PASSWORD=\"$(vault kv get -field=password secret/db)\"",
+        "GITHUB_TOKEN=`gh auth token`",
+        "Set STRIPE_SECRET_KEY=sk_live_... in .env, and STRIPE_PUBLISHABLE_KEY=pk_live_...",
+        "[default]\naws_access_key_id = YOUR_ACCESS_KEY_ID\naws_secret_access_key = YOUR_SECRET_ACCESS_KEY",
+    ] {
+        assert!(s.find_all(text).is_empty(), "{text}: {:?}", kinds(&s, text));
+    }
+    // A real key after a placeholder on the same line is still caught.
+    let line = "STRIPE_SECRET_KEY=sk_live_... # real one: sk_live_4eC39HqLyjWDarjtT1zdp7dc";
+    assert_eq!(kinds(&s, line), ["stripe_secret_key"]);
+    let line = "aws_access_key_id = YOUR_ACCESS_KEY_ID; actually AKIAIOSFODNN7EXAMPLE";
+    assert_eq!(kinds(&s, line), ["aws_access_key_id"]);
+    // A literal is still a literal next to a reference.
+    let line = "export DB_PASSWORD=\"$(vault kv get -field=password secret/db)\" API_TOKEN=Zx8Qp2Lm9Rt4Vw7Yk3Nb";
+    assert_eq!(kinds(&s, line), ["generic_secret"]);
+    assert_eq!(
+        kinds(&s, "client = OpenAI(api_key=\"Zx8Qp2Lm9Rt4Vw7Yk3Nb\")"),
+        ["generic_secret"]
+    );
+}
+
 /// Windows as they were computed before early merging: one per keyword
 /// occurrence, then sorted and merged (the reference for `windows`).
 fn reference_windows(s: &SecretScanner, text: &str) -> Vec<(u16, usize, usize)> {

@@ -52,6 +52,11 @@ pub struct Cmd {
     pub depth: u8,
     /// Program source given inline (`python -c`, `node -e`, `perl -e` …).
     pub code: Option<String>,
+    /// Variables assigned for this command only (`PAGER=… git log`).
+    pub env: Vec<(String, String)>,
+    /// Some argument holds the output of a command substitution
+    /// (`curl "https://x/?d=$(cat f)"`).
+    pub sub_args: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -80,6 +85,8 @@ impl Script {
 pub fn parse(src: &str) -> Script {
     let mut p = Parser {
         script: Script::default(),
+        pending_env: Vec::new(),
+        pending_subs: false,
         vars: HashMap::new(),
     };
     let src = if src.len() > MAX_SCRIPT_BYTES {
@@ -125,6 +132,11 @@ const SHELLS: &[&str] = &[
 
 struct Parser {
     script: Script,
+    /// Prefix assignments of the command being unwrapped; the first
+    /// command pushed for it takes them.
+    pending_env: Vec<(String, String)>,
+    /// The command being unwrapped has substitutions in its arguments.
+    pending_subs: bool,
     /// Variables assigned so far: value and the commands that produced it.
     vars: HashMap<String, (String, Vec<usize>)>,
 }
@@ -283,7 +295,13 @@ impl Parser {
             })
             .collect();
         let globbed = raw.words.first().is_some_and(|w| w.glob);
+        self.pending_subs = raw.words.iter().any(|w| !w.subs.is_empty());
+        self.pending_env = resolved_assignments
+            .into_iter()
+            .map(|(n, v, _)| (n, v))
+            .collect();
         let made = self.unwrap(words, redirects, sources, depth, privileged, globbed);
+        self.pending_env.clear();
         produced.extend(made);
         produced
     }
@@ -366,7 +384,7 @@ impl Parser {
                 "env" | "nohup" | "exec" | "builtin" | "setsid" | "unbuffer" | "caffeinate"
                 | "stdbuf" | "nice" | "ionice" | "timeout" | "chroot" | "strace" | "ltrace"
                 | "flock" | "torsocks" | "proxychains" | "proxychains4" | "time" | "command"
-                | "busybox" | "xargs" | "doas-keepenv" => {
+                | "busybox" | "xargs" | "doas-keepenv" | "rlwrap" => {
                     if program == "command" && rest.first().is_some_and(|a| a == "-v" || a == "-V")
                     {
                         // `command -v x` only looks x up.
@@ -470,11 +488,13 @@ impl Parser {
         }
     }
 
-    fn push(&mut self, c: Cmd) -> usize {
+    fn push(&mut self, mut c: Cmd) -> usize {
         if self.full() {
             self.script.truncated = true;
             return self.script.commands.len().saturating_sub(1);
         }
+        c.env = std::mem::take(&mut self.pending_env);
+        c.sub_args = std::mem::take(&mut self.pending_subs);
         self.script.commands.push(c);
         self.script.commands.len() - 1
     }
@@ -530,6 +550,8 @@ fn cmd(
         privileged,
         depth,
         code: None,
+        env: Vec::new(),
+        sub_args: false,
     }
 }
 

@@ -1,12 +1,12 @@
-//! Egress: where a tool call sends traffic. URLs and bare hosts are judged
+//! Egress: what kind of host a URL names. URLs and bare hosts are judged
 //! against the profile's allow and deny lists, the built-in list of paste,
 //! file-drop, request-catcher and tunnel hosts, messaging-API drop boxes,
 //! cloud metadata endpoints and raw IP addresses (including the decimal and
 //! hex spellings used to dodge filters: `http://2130706433/`).
+//! [`super::network`] turns the kind into an effect.
 
 use super::rules::ToolRules;
 use super::EgressConfig;
-use crate::decision::types::{DetectorId, Finding, Severity};
 use std::net::{IpAddr, Ipv4Addr};
 
 pub struct Egress<'a> {
@@ -45,70 +45,63 @@ impl HostList {
     }
 }
 
+/// What kind of host a URL names, for the profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostKind {
+    /// On the profile's allow list.
+    Allowed,
+    /// Paste, file-drop, request-catcher, tunnel or messaging drop box, or
+    /// on the profile's deny list.
+    Denied,
+    /// A cloud metadata endpoint (or any link-local address).
+    Metadata,
+    Loopback,
+    /// An IP address in a private range.
+    Private,
+    /// A public IP address written as such (`flag_raw_ips`).
+    RawPublicIp,
+    /// Any other host while the profile denies by default.
+    NotAllowed,
+    Public,
+}
+
 impl Egress<'_> {
-    /// The finding for traffic to `url` (a URL, or `scheme://host` built
-    /// from a bare host), if it deserves one.
-    pub fn judge(&self, url: &str) -> Option<Finding> {
-        let host = host_of(url)?;
+    pub fn kind(&self, url: &str) -> HostKind {
+        let Some(host) = host_of(url) else {
+            return HostKind::Public;
+        };
         let lists = &self.rules.hosts;
         if lists.allow.contains(&host) {
-            return None;
+            return HostKind::Allowed;
         }
-        let finding = |id: &str, sev: Severity, score: f64, msg: &str| {
-            Some(
-                Finding::new(id, DetectorId::ToolAbuse, "tool_abuse", sev, score, msg)
-                    .with_evidence(host.clone())
-                    .meta("host", host.clone()),
-            )
-        };
         if lists.deny.contains(&host)
             || lists.exfil.contains(&host)
             || self.rules.exfil_urls.is_match(url)
         {
-            return finding(
-                "tool.egress.denied_host",
-                Severity::Critical,
-                0.95,
-                "Egress to a paste, file-drop, webhook or tunnel host",
-            );
+            return HostKind::Denied;
         }
         let ip = parse_ip(&host);
         if lists.metadata.contains(&host) || ip.is_some_and(is_link_local) {
-            return finding(
-                "tool.egress.metadata_endpoint",
-                Severity::Critical,
-                1.0,
-                "Request to a cloud metadata endpoint",
-            );
+            return HostKind::Metadata;
+        }
+        if host == "localhost"
+            || host.ends_with(".localhost")
+            || ip.is_some_and(|i| i.is_loopback() || i.is_unspecified())
+        {
+            return HostKind::Loopback;
         }
         if let Some(ip) = ip {
-            if self.config.flag_raw_ips && !ip.is_loopback() {
-                return if is_private(ip) {
-                    finding(
-                        "tool.egress.private_ip",
-                        Severity::Low,
-                        0.2,
-                        "Traffic to an internal IP address",
-                    )
-                } else {
-                    finding(
-                        "tool.egress.raw_ip",
-                        Severity::High,
-                        0.6,
-                        "Egress to a raw IP address",
-                    )
-                };
+            if is_private(ip) {
+                return HostKind::Private;
+            }
+            if self.config.flag_raw_ips {
+                return HostKind::RawPublicIp;
             }
         }
-        if self.config.default_deny && host != "localhost" && !ip.is_some_and(|i| i.is_loopback()) {
-            return finding(
-                "tool.egress.not_allowed",
-                Severity::High,
-                0.8,
-                "Egress to a host outside the allow list",
-            );
+        if self.config.default_deny {
+            return HostKind::NotAllowed;
         }
-        None
+        HostKind::Public
     }
 }
 
@@ -178,7 +171,7 @@ fn is_link_local(ip: IpAddr) -> bool {
 
 fn is_private(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => v4.is_private() || v4.is_unspecified(),
+        IpAddr::V4(v4) => v4.is_private(),
         IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00,
     }
 }

@@ -1,38 +1,42 @@
-//! Tool abuse: what a tool *is* (its capability) and what a call *does*
-//! (its commands, paths, code and destinations).
+//! Tool calls judged by what they do.
 //!
-//! The original scored only exact action names (`exec_shell`), so a tool
-//! named `shell` or `bash` running `cat ~/.ssh/id_rsa` passed. Here a name
-//! is mapped to a capability by policy (exact names, then name hints), and
-//! the arguments are examined: shell commands are parsed
-//! ([`super::shell`]) and matched against families of dangerous behaviour,
-//! inline code against code rules, paths against sensitive locations, URLs
-//! and hosts against egress rules. All lists live in
-//! `policies/rules/tools.toml`. Each call also yields *tags* (capability
-//! plus behaviours) that the chain detector matches across calls and across
-//! a session.
+//! A call's arguments are analyzed ([`args`], [`analyze`]) into *effects*
+//! ([`effects::Effect`]: reads, builds, pushes, installs, credential
+//! access, shells, exfiltration …) and the profile's `[tools.effects]`
+//! table decides each effect. A tool's name only gives the verb of a file
+//! or HTTP tool (a `read_file` reads the path it is given); a shell tool
+//! running `ls` is a read, and a tool of any name handed
+//! `cat ~/.ssh/id_rsa` is credential access. All lists live in
+//! `policies/rules/tools.toml`. Each call also yields *tags* (its effects,
+//! its capability and coarse groups) that the chain detector and the
+//! session layer use.
 
 pub mod analyze;
+pub mod args;
+pub mod effects;
 pub mod egress;
+pub mod escapes;
+pub mod js;
+pub mod network;
+pub mod paths;
 pub mod rules;
 #[cfg(test)]
 mod tests;
 
 use super::{excerpt, ScanContext};
 use crate::decision::subject::{Surface, ToolCall};
-use crate::decision::types::{DetectorId, Finding, Severity};
-use analyze::{looks_like_code, Access, Analysis, Analyzer};
+use crate::decision::types::{Decision, DetectorId, Finding, Severity};
+use analyze::{looks_like_code, Analysis};
+use effects::{Effect, EffectDecision, EffectTable};
 use egress::Egress;
 use rules::{ToolRules, EMBEDDED_TOOL_RULES};
 use serde::Deserialize;
-use serde_json::Value;
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use egress::{host_matches, host_of};
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ToolsConfig {
     /// Rule file, relative to the profile's folder. Unset: embedded rules.
@@ -41,18 +45,30 @@ pub struct ToolsConfig {
     pub capabilities: BTreeMap<String, Vec<String>>,
     /// capability → substrings of tool names, tried when no exact name matched.
     pub name_hints: BTreeMap<String, Vec<String>>,
-    /// Base risk of merely calling a tool with this capability (overrides
-    /// the rule file's value).
-    pub risk: BTreeMap<String, RiskSpec>,
     /// Extra sensitive path regexes (added to the rule file's list).
     pub sensitive_paths: Vec<String>,
+    /// effect → decision (effects not named keep their built-in decision).
+    pub effects: BTreeMap<String, EffectDecision>,
+    /// Largest tool-argument text (all strings of one call) analyzed;
+    /// a larger call is `uninspectable`.
+    pub max_argument_bytes: usize,
+    /// Largest single command string analyzed; a longer one is
+    /// `uninspectable`.
+    pub max_command_bytes: usize,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RiskSpec {
-    pub severity: Severity,
-    pub score: f64,
+impl Default for ToolsConfig {
+    fn default() -> Self {
+        ToolsConfig {
+            rules_file: None,
+            capabilities: BTreeMap::new(),
+            name_hints: BTreeMap::new(),
+            sensitive_paths: Vec::new(),
+            effects: BTreeMap::new(),
+            max_argument_bytes: 1024 * 1024,
+            max_command_bytes: crate::decision::detectors::shell::MAX_SCRIPT_BYTES,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -61,11 +77,11 @@ pub struct EgressConfig {
     /// Hosts (or `*.suffix`) always allowed. When non-empty and
     /// `default_deny` is set, every other host is flagged.
     pub allow: Vec<String>,
-    /// Hosts (or `*.suffix`) always flagged, added to the built-in list of
+    /// Hosts (or `*.suffix`) always denied, added to the built-in list of
     /// paste, webhook, tunnel and interaction-capture services.
     pub deny: Vec<String>,
     pub default_deny: bool,
-    /// Flag URLs that name a raw IP address instead of a host.
+    /// Treat URLs that name a raw public IP address as `raw_network`.
     pub flag_raw_ips: bool,
 }
 
@@ -80,32 +96,20 @@ impl Default for EgressConfig {
     }
 }
 
-/// Argument names that hold a command line whatever the tool is called.
-const COMMAND_KEYS: &[&str] = &[
-    "command",
-    "cmd",
-    "script",
-    "shell",
-    "bash",
-    "commandline",
-    "command_line",
-    "cmdline",
-    "shell_command",
-    "run",
-];
-
-/// Capabilities whose path arguments are read (and sent) by the tool.
-const READING_CAPS: &[&str] = &["file_read", "network", "exfiltration"];
-
-/// Longest argument text analyzed per call.
-const MAX_ARGUMENT_BYTES: usize = 256 * 1024;
+/// Size limits of one call's analysis.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_argument_bytes: usize,
+    pub max_command_bytes: usize,
+}
 
 pub struct ToolDetector {
     rules: ToolRules,
     exact: BTreeMap<String, String>,
     hints: Vec<(String, String)>,
-    risk: BTreeMap<String, RiskSpec>,
     egress: EgressConfig,
+    table: EffectTable,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for ToolDetector {
@@ -118,13 +122,12 @@ impl std::fmt::Debug for ToolDetector {
 }
 
 impl ToolDetector {
-    /// Profile lists *extend* the rule file's capability names, hints and
-    /// sensitive paths; profile risk entries *override* its risk per
-    /// capability.
     pub fn new(cfg: &ToolsConfig, egress: &EgressConfig) -> Result<Self, String> {
         Self::load(cfg, egress, None)
     }
 
+    /// Profile lists *extend* the rule file's capability names, hints and
+    /// sensitive paths; the profile's effect table decides every effect.
     pub fn load(
         cfg: &ToolsConfig,
         egress: &EgressConfig,
@@ -155,18 +158,21 @@ impl ToolDetector {
         }
         // Longer hints first, so `read_file` wins over `read`.
         hints.sort_by_key(|h| std::cmp::Reverse(h.0.len()));
-        let risk = rules
-            .risk
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .chain(cfg.risk.clone())
-            .collect();
+        if cfg.max_argument_bytes == 0 || cfg.max_command_bytes == 0 {
+            return Err("tools.max_argument_bytes and tools.max_command_bytes must be > 0".into());
+        }
         Ok(ToolDetector {
             rules,
             exact,
             hints,
-            risk,
             egress: egress.clone(),
+            table: EffectTable::new(&cfg.effects)?,
+            limits: Limits {
+                max_argument_bytes: cfg.max_argument_bytes,
+                max_command_bytes: cfg
+                    .max_command_bytes
+                    .min(crate::decision::detectors::shell::MAX_SCRIPT_BYTES),
+            },
         })
     }
 
@@ -182,10 +188,6 @@ impl ToolDetector {
             .map(|(_, c)| c.as_str())
     }
 
-    fn analyzer(&self) -> Analyzer<'_> {
-        Analyzer { rules: &self.rules }
-    }
-
     fn egress(&self) -> Egress<'_> {
         Egress {
             rules: &self.rules,
@@ -193,48 +195,29 @@ impl ToolDetector {
         }
     }
 
-    /// What a call does, from its name and arguments.
+    /// What this profile decides for an effect.
+    pub fn decision(&self, effect: Effect) -> Decision {
+        self.table.decision(effect)
+    }
+
+    /// What a call does.
     pub fn analyze(&self, call: &ToolCall) -> Analysis {
-        let cap = self.capability_of(&call.name);
         let mut out = Analysis::default();
-        let analyzer = self.analyzer();
-        let mut budget = MAX_ARGUMENT_BYTES;
-        for (key, s) in keyed_strings(&call.arguments) {
-            let s: &str = &s;
-            if s.is_empty() {
-                continue;
-            }
-            if s.len() > budget {
-                out.truncated = true;
-                break;
-            }
-            budget -= s.len();
-            let commandish = cap == Some("shell")
-                || key.is_some_and(|k| COMMAND_KEYS.contains(&k.to_ascii_lowercase().as_str()));
-            if commandish {
-                analyzer.shell(s, &mut out, 0);
-                if looks_like_code(s) {
-                    analyzer.code(s, &mut out, 0);
-                }
-            } else {
-                // A path or URL handed to a file, network or other tool.
-                let access = match cap {
-                    Some("file_write") => Access::Write,
-                    Some(c) if READING_CAPS.contains(&c) => Access::Read,
-                    _ => Access::Mention,
-                };
-                out.paths.extend(analyzer.paths_in(s, access));
-                for m in url_in(s) {
-                    out.destinations.push(m);
-                }
-            }
+        self.analyze_call(call, &mut out, 0);
+        if let Some(why) = out.uninspectable.clone() {
+            out.push(
+                Effect::Uninspectable,
+                "limits",
+                format!("Tool call could not be fully inspected: {why}"),
+                &call.name,
+            );
         }
         out
     }
 
-    /// Tags of one call: its capability plus the behaviours its arguments
-    /// show (`credential_access`, `exfiltration`, `recon` …). Chains match
-    /// on these.
+    /// Tags of one call: its capability, its effects, and coarse groups
+    /// (`network`, `credential_access`, `privilege`, `shell`) that chain
+    /// rules and the session layer match on.
     pub fn tags_of(&self, call: &ToolCall) -> Vec<String> {
         let analysis = self.analyze(call);
         self.tags(call, &analysis)
@@ -244,33 +227,37 @@ impl ToolDetector {
     pub fn tags(&self, call: &ToolCall, a: &Analysis) -> Vec<String> {
         let mut tags = Vec::new();
         if let Some(cap) = self.capability_of(&call.name) {
-            push_unique(&mut tags, cap);
-        }
-        for h in &a.hits {
-            push_unique(&mut tags, &h.family);
-            if h.family == "privilege_escalation" {
-                push_unique(&mut tags, "privilege");
-            }
-            if h.family == "download" {
-                push_unique(&mut tags, "network");
+            // Shell is a verb of the tool, not an effect: the effects say
+            // what its command does.
+            if cap != "shell" {
+                push_unique(&mut tags, cap);
             }
         }
-        if a.paths.iter().any(|p| {
-            p.access >= Access::Read && self.rules.paths[p.rule].read.severity >= Severity::High
-        }) {
-            push_unique(&mut tags, "credential_access");
-        }
-        if !a.destinations.is_empty() {
-            push_unique(&mut tags, "network");
-        }
-        if a.destinations.iter().any(|d| {
-            self.egress()
-                .judge(d)
-                .is_some_and(|f| f.rule_id == "tool.egress.denied_host")
-        }) {
-            push_unique(&mut tags, "exfiltration");
+        for h in &a.effects {
+            push_unique(&mut tags, h.effect.as_str());
+            let group = match h.effect {
+                Effect::Fetch
+                | Effect::NetworkSend
+                | Effect::RawNetwork
+                | Effect::Exfiltration
+                | Effect::DownloadExec => Some("network"),
+                Effect::CredentialRead | Effect::EnvRead => Some("credential_access"),
+                Effect::Privileged | Effect::PrivilegeEscalation => Some("privilege"),
+                _ => None,
+            };
+            if let Some(g) = group {
+                push_unique(&mut tags, g);
+            }
         }
         tags
+    }
+
+    /// The distinct effects of an analysis, in a stable order.
+    pub fn effects_of(a: &Analysis) -> Vec<Effect> {
+        let mut v: Vec<Effect> = a.effects.iter().map(|h| h.effect).collect();
+        v.sort();
+        v.dedup();
+        v
     }
 
     pub fn inspect(&self, cx: &ScanContext<'_>, out: &mut Vec<Finding>) {
@@ -329,16 +316,16 @@ impl ToolDetector {
         for block in code_blocks(text) {
             analyzer.shell(block, &mut a, 1);
         }
-        let mut families: Vec<&str> = Vec::new();
-        for h in a
-            .hits
-            .iter()
-            .filter(|h| h.report && h.severity >= Severity::High)
-        {
-            if families.contains(&h.family.as_str()) {
+        let mut seen: Vec<Effect> = Vec::new();
+        for h in &a.effects {
+            // Payloads whose effect is an attack by the built-in table.
+            if h.effect.default_decision() != Decision::Block
+                || h.effect == Effect::Uninspectable
+                || seen.contains(&h.effect)
+            {
                 continue;
             }
-            families.push(&h.family);
+            seen.push(h.effect);
             out.push(
                 Finding::new(
                     "pi.indirect.code_payload",
@@ -353,214 +340,44 @@ impl ToolDetector {
                 )
                 .at(Surface::ToolResult.as_str())
                 .with_evidence(h.evidence.clone())
-                .meta("family", h.family.clone())
+                .meta("effect", h.effect.as_str())
                 .meta("rule", h.rule.clone()),
             );
         }
     }
 
+    /// One finding per effect the profile does not simply allow, carrying
+    /// the profile's decision as its verdict.
     fn inspect_call(&self, call: &ToolCall, a: &Analysis, out: &mut Vec<Finding>) {
         let location = format!("tool_call:{}", excerpt(&call.name));
-        let cap = self.capability_of(&call.name);
-        if let Some(cap) = cap {
-            if let Some(risk) = self.risk.get(cap) {
-                out.push(
-                    Finding::new(
-                        format!("tool.capability.{cap}"),
-                        DetectorId::ToolAbuse,
-                        "tool_abuse",
-                        risk.severity,
-                        risk.score,
-                        format!("Sensitive tool capability: {cap}"),
-                    )
-                    .at(location.clone())
-                    .meta("tool", call.name.clone())
-                    .meta("capability", cap),
-                );
-            }
+        let mut best: BTreeMap<Effect, &analyze::EffectHit> = BTreeMap::new();
+        for h in &a.effects {
+            best.entry(h.effect).or_insert(h);
         }
-        // One finding per family: the worst rule of the family.
-        let mut best: BTreeMap<&str, &analyze::FamilyHit> = BTreeMap::new();
-        for h in a.hits.iter().filter(|h| h.report) {
-            let entry = best.entry(h.family.as_str()).or_insert(h);
-            if (h.severity, h.score) > (entry.severity, entry.score) {
-                *entry = h;
-            }
-        }
-        for (family, h) in best {
-            // Reconnaissance alone only matters for tools that run commands.
-            if family == "recon" && cap != Some("shell") && h.severity < Severity::Medium {
+        for (effect, h) in best {
+            let decision = self.decision(effect);
+            if decision == Decision::Allow {
                 continue;
             }
+            let (severity, score) = effects::weight(decision);
             out.push(
                 Finding::new(
-                    format!("tool.cmd.{family}"),
+                    format!("tool.effect.{}", effect.as_str()),
                     DetectorId::ToolAbuse,
                     "tool_abuse",
-                    h.severity,
-                    h.score,
-                    h.message.clone(),
+                    severity,
+                    score,
+                    format!("{} ({})", h.message, effect.as_str()),
                 )
                 .at(location.clone())
                 .with_evidence(h.evidence.clone())
-                .meta("rule", h.rule.clone()),
-            );
-        }
-        // Paths: one finding per path rule, the strongest access.
-        let mut paths: BTreeMap<usize, (Access, &str)> = BTreeMap::new();
-        for p in &a.paths {
-            let e = paths.entry(p.rule).or_insert((p.access, &p.path));
-            if p.access > e.0 {
-                *e = (p.access, &p.path);
-            }
-        }
-        for (rule_idx, (access, path)) in paths {
-            let rule = &self.rules.paths[rule_idx];
-            let (id, spec, message) = match access {
-                Access::Write => (
-                    "tool.path.sensitive_write",
-                    RiskSpec {
-                        severity: Severity::Critical,
-                        score: 0.95,
-                    },
-                    format!("Write to a sensitive location: {}", rule.message),
-                ),
-                Access::Read => (
-                    "tool.path.credential_access",
-                    rule.read,
-                    format!("Access to credentials or secrets on disk: {}", rule.message),
-                ),
-                Access::Mention => (
-                    "tool.path.sensitive_mention",
-                    rule.mention,
-                    format!("Sensitive location referenced: {}", rule.message),
-                ),
-            };
-            out.push(
-                Finding::new(
-                    id,
-                    DetectorId::ToolAbuse,
-                    "tool_abuse",
-                    spec.severity,
-                    spec.score,
-                    message,
-                )
-                .at(location.clone())
-                .with_evidence(path.to_string())
-                .meta("path_rule", rule.id.clone()),
-            );
-        }
-        let mut judged: Vec<&str> = Vec::new();
-        for d in &a.destinations {
-            if judged.len() >= 32 || judged.contains(&d.as_str()) {
-                continue;
-            }
-            judged.push(d);
-            if let Some(f) = self.egress().judge(d) {
-                if !out.iter().any(|o| {
-                    o.rule_id == f.rule_id
-                        && o.evidence == f.evidence
-                        && o.location.as_deref() == Some(location.as_str())
-                }) {
-                    out.push(f.at(location.clone()));
-                }
-            }
-        }
-        if a.truncated {
-            out.push(
-                Finding::new(
-                    "tool.limits.truncated",
-                    DetectorId::ToolAbuse,
-                    "tool_abuse",
-                    Severity::Medium,
-                    0.3,
-                    "Tool arguments beyond the inspection limit were not analyzed",
-                )
-                .at(location),
+                .with_verdict(decision)
+                .meta("effect", effect.as_str())
+                .meta("rule", h.rule.clone())
+                .meta("tool", call.name.clone()),
             );
         }
     }
-}
-
-/// Strings of a JSON value with the key they sit under.
-fn keyed_strings(v: &Value) -> Vec<(Option<&str>, Cow<'_, str>)> {
-    fn walk<'v>(
-        v: &'v Value,
-        key: Option<&'v str>,
-        depth: usize,
-        out: &mut Vec<(Option<&'v str>, Cow<'v, str>)>,
-    ) {
-        if depth > 32 || out.len() >= 4096 {
-            return;
-        }
-        match v {
-            Value::String(s) => out.push((key, Cow::Borrowed(s.as_str()))),
-            Value::Array(items) if items.iter().all(Value::is_string) && !items.is_empty() => {
-                // argv arrays: analyzed element by element below, and the
-                // joined command line is what actually runs.
-                for i in items {
-                    walk(i, key, depth + 1, out);
-                }
-            }
-            Value::Array(items) => items.iter().for_each(|i| walk(i, key, depth + 1, out)),
-            Value::Object(map) => map
-                .iter()
-                .for_each(|(k, i)| walk(i, Some(k.as_str()), depth + 1, out)),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    walk(v, None, 0, &mut out);
-    // An argv array also as one command line.
-    if let Some((key, joined)) = argv_line(v) {
-        out.push((key, Cow::Owned(joined)));
-    }
-    out
-}
-
-/// The first argv-style array (`{"cmd": ["bash", "-c", "…"]}`) joined
-/// into a shell-quoted command line.
-fn argv_line(v: &Value) -> Option<(Option<&str>, String)> {
-    let (key, items) = match v {
-        Value::Array(items) => (None, items),
-        Value::Object(map) => map.iter().find_map(|(k, v)| match v {
-            Value::Array(items) if items.len() > 1 && items.iter().all(Value::is_string) => {
-                Some((Some(k.as_str()), items))
-            }
-            _ => None,
-        })?,
-        _ => return None,
-    };
-    if items.len() < 2 || !items.iter().all(Value::is_string) {
-        return None;
-    }
-    let line = items
-        .iter()
-        .filter_map(Value::as_str)
-        .map(|s| {
-            if s.is_empty()
-                || s.chars()
-                    .any(|c| c.is_whitespace() || "'\"|&;$`<>()".contains(c))
-            {
-                format!("'{}'", s.replace('\'', "'\\''"))
-            } else {
-                s.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
-    Some((key.or(Some("command")), line))
-}
-
-fn url_in(s: &str) -> Vec<String> {
-    static R: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    let re = R.get_or_init(|| {
-        regex::Regex::new(r#"(?i)\b(?:https?|ftp|wss?)://[^\s"'<>`|;)\\]+"#).expect("static regex")
-    });
-    re.find_iter(s)
-        .take(32)
-        .map(|m| m.as_str().to_string())
-        .collect()
 }
 
 /// Fenced code blocks and `$ command` lines of a text.
