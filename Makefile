@@ -108,7 +108,7 @@ bench-criterion:
 	$(CARGO) bench -p asg
 
 # Side by side in one run: the mock directly, nginx as a plain reverse proxy, asg in both audit modes.
-# BENCH_ARGS passes options (e.g. --duration 10 --rounds 5 --baseline path/to/other/asg).
+# BENCH_ARGS passes options (e.g. --duration 10 --rounds 5 --baseline path/to/other/asg, repeatable).
 bench-compare:
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "bench-compare needs wrk and nginx: apt-get install -y wrk nginx"; exit 2; }
 	$(CARGO) build --release -p asg -p asg-e2e --bins

@@ -20,6 +20,13 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// A random (version 4) UUID for request ids, from the thread's seeded
+/// generator: `Uuid::new_v4` asks the kernel (`getrandom`) on every call,
+/// one syscall per request on the proxy path.
+pub fn new_request_uuid() -> uuid::Uuid {
+    uuid::Builder::from_random_bytes(rand::random()).into_uuid()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -28,6 +35,14 @@ mod tests {
     fn timestamps_are_rfc3339_utc() {
         let t = now_rfc3339();
         assert!(t.ends_with('Z') && t.contains('T'), "{t}");
+    }
+
+    #[test]
+    fn request_uuids_are_version_4_and_distinct() {
+        let (a, b) = (new_request_uuid(), new_request_uuid());
+        assert_eq!(a.get_version_num(), 4);
+        assert_eq!(a.get_variant(), uuid::Variant::RFC4122);
+        assert_ne!(a, b);
     }
 
     #[test]

@@ -194,8 +194,9 @@ def main():
     ap.add_argument("--policy", default="production")
     ap.add_argument("--workloads", default="1k,16k,sse")
     ap.add_argument("--json", help="also write the raw results here")
-    ap.add_argument("--baseline", type=Path,
-                    help="another asg binary (say, main's) run beside this one as base-always/base-decisions")
+    ap.add_argument("--baseline", type=Path, action="append", default=[],
+                    help="another asg binary (say, main's) run beside this one as base-always/base-decisions; "
+                         "repeat to run several (named after their file: asg-X runs as X-always, X-decisions)")
     args = ap.parse_args()
     for tool in ("wrk", "nginx"):
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
@@ -212,8 +213,9 @@ def main():
                    Target("nginx", f"http://127.0.0.1:{ngx_port}", lambda: children(ngx.pid))]
         asgs = {}
         runs = [("asg-always", "always", BIN / "asg"), ("asg-decisions", "decisions", BIN / "asg")]
-        if args.baseline:
-            runs += [("base-always", "always", args.baseline), ("base-decisions", "decisions", args.baseline)]
+        for binary in args.baseline:
+            tag = "base" if len(args.baseline) == 1 else binary.name.removeprefix("asg-")[:9]
+            runs += [(f"{tag}-always", "always", binary), (f"{tag}-decisions", "decisions", binary)]
         for name, sync, binary in runs:
             p, port = start_asg(work, mock_addr, name, sync, args.policy, binary)
             procs.append(p)
@@ -249,12 +251,12 @@ def main():
             d, n = med["direct"], med["nginx"]
             req, resp, stream = WORKLOADS[w]
             print(f"\n{w}: request ~{req} B, response {resp} B{' as SSE' if stream else ''}")
-            print(f"{'':15} {'req/s':>9} {'x direct':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11} "
+            print(f"{'':19} {'req/s':>9} {'x direct':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11} "
                   f"{'x nginx CPU':>12}")
             for t in targets:
                 m = med[t.name]
                 cpu_ratio = f"{m['cpu_us'] / n['cpu_us']:.1f}" if t.name != "direct" else ""
-                print(f"{t.name:15} {m['rps']:9.0f} {m['rps'] / d['rps']:9.2f} {m['p50']:8.3f} {m['p99']:8.3f} "
+                print(f"{t.name:19} {m['rps']:9.0f} {m['rps'] / d['rps']:9.2f} {m['p50']:8.3f} {m['p99']:8.3f} "
                       f"{m['cpu_us']:11.1f} {cpu_ratio:>12}")
         print("\n(CPU us/req of 'direct' is the mock's own CPU; of the proxies, their own process CPU only.)")
         for name, p in asgs.items():

@@ -119,6 +119,9 @@ pub struct Ctx {
     gate: Option<Arc<SessionGate>>,
     /// The audit record was written (and made durable) before the answer.
     audited: bool,
+    /// Written at the end of the upstream body, not yet known durable: the
+    /// last chunk waits for it.
+    audit_pending: Option<crate::state::Ticket>,
     /// Forward-mode traffic: where the client is really going.
     forward: Option<ForwardTarget>,
     /// `Retry-After` seconds for an answer the gateway writes (busy).
@@ -532,24 +535,47 @@ impl Gateway {
         }
     }
 
-    /// [`Self::seal_audit`] from a synchronous hook (the last response
-    /// chunk): the worker thread is handed over while it waits.
-    fn seal_audit_blocking(&self, ctx: &mut Ctx, status: Option<u16>) {
+    /// Append the audit record when the upstream body ends, before the
+    /// last chunk goes out. Returns how long pingora should wait (a timer,
+    /// so the worker keeps serving others) before that chunk's filter,
+    /// where [`Self::seal_audit_blocking`] finds the record durable and
+    /// needs no blocking wait unless the disk was slower than expected.
+    fn seal_audit_upstream(&self, ctx: &mut Ctx, status: Option<u16>) -> Option<Duration> {
         if ctx.audited {
-            return;
+            return None;
         }
         ctx.audited = true;
         let event = self.audit_event(ctx, status);
         if let Err(e) = self.app.store.append_audit(&event) {
             tracing::error!(error = %e, "audit write failed");
-            return;
+            return None;
         }
         if self.app.config.audit.sync == crate::config::AuditSync::Decisions {
             // Operator's choice: forwarded responses do not wait; the
             // record is in the next group flush (milliseconds).
-            return;
+            return None;
         }
         let ticket = self.app.store.ticket();
+        if self.app.store.is_durable(ticket) {
+            return None;
+        }
+        ctx.audit_pending = Some(ticket);
+        Some(self.app.store.audit_expected_wait())
+    }
+
+    /// [`Self::seal_audit`] from a synchronous hook (the last response
+    /// chunk): the record is appended if it was not yet, and if it is not
+    /// durable yet the worker thread is handed over while it waits.
+    fn seal_audit_blocking(&self, ctx: &mut Ctx, status: Option<u16>) {
+        if !ctx.audited {
+            self.seal_audit_upstream(ctx, status);
+        }
+        let Some(ticket) = ctx.audit_pending.take() else {
+            return;
+        };
+        if self.app.store.is_durable(ticket) {
+            return;
+        }
         let wait = || self.app.store.durable_blocking(ticket);
         let multi_thread = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
@@ -613,6 +639,16 @@ impl Gateway {
     }
 }
 
+/// The status of the answer being finished. pingora may write the header
+/// and the last chunk together, after the body filters: then the
+/// upstream's status is the answer.
+fn answer_status(session: &Session, ctx: &Ctx) -> Option<u16> {
+    session
+        .response_written()
+        .map(|r| r.status.as_u16())
+        .or(ctx.upstream_status)
+}
+
 /// How a hold ended.
 enum Held {
     /// Every approval was granted: re-judge, which releases the call.
@@ -629,7 +665,7 @@ impl ProxyHttp for Gateway {
 
     fn new_ctx(&self) -> Ctx {
         Ctx {
-            id: uuid::Uuid::new_v4().simple().to_string(),
+            id: crate::util::new_request_uuid().simple().to_string(),
             started: Instant::now(),
             route: None,
             dialect: Dialect::Passthrough,
@@ -650,6 +686,7 @@ impl ProxyHttp for Gateway {
             stream: None,
             gate: None,
             audited: false,
+            audit_pending: None,
             forward: None,
             retry_after: None,
             ws: None,
@@ -1169,28 +1206,43 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
-    fn response_body_filter(
+    fn upstream_response_body_filter(
         &self,
         session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<Option<Duration>> {
+        // Inspected here, one step before `response_body_filter`: pingora
+        // awaits the duration returned from this hook before the chunk
+        // goes on, which lets the audit record of the last chunk become
+        // durable without blocking the worker thread.
         ctx.watch.chunk_received();
-        let result = self.filter_response_body(body, end_of_stream, ctx);
+        let result = self.filter_response_body(body, end_of_stream, ctx)?;
+        if end_of_stream {
+            // The upstream is done; waiting for the disk is not its delay.
+            ctx.watch.finish();
+            if let Some(wait) = self.seal_audit_upstream(ctx, answer_status(session, ctx)) {
+                return Ok(Some(result.map_or(wait, |d| d.max(wait))));
+            }
+        }
+        Ok(result)
+    }
+
+    fn response_body_filter(
+        &self,
+        session: &mut Session,
+        _body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<Duration>> {
         if end_of_stream {
             ctx.watch.finish();
             // The last chunk acknowledges the request: its audit record
             // must be on disk first.
-            // pingora may write the header and the last chunk together,
-            // after this filter: then the upstream's status is the answer.
-            let status = session
-                .response_written()
-                .map(|r| r.status.as_u16())
-                .or(ctx.upstream_status);
-            self.seal_audit_blocking(ctx, status);
+            self.seal_audit_blocking(ctx, answer_status(session, ctx));
         }
-        result
+        Ok(None)
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy

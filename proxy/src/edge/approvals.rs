@@ -193,7 +193,7 @@ pub async fn submit(
         origin: Origin::Submit,
         route: "approval_api".into(),
         dialect: "inspect_api".into(),
-        request_id: uuid::Uuid::new_v4().to_string(),
+        request_id: crate::util::new_request_uuid().to_string(),
         decision: assessment.decision.as_str().into(),
         score: assessment.evaluation.total_score,
         reasons: assessment.reasons().to_vec(),

@@ -283,7 +283,7 @@ pub fn inspect(
     let started = Instant::now();
     let subject = req.subject()?;
     let policy = app.policy.current();
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = crate::util::new_request_uuid().to_string();
     let decided_at = crate::util::now_rfc3339();
     let now = now_ms();
 

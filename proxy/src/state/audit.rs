@@ -6,8 +6,10 @@
 //! A second tree indexes records by session for timelines. Retention (by
 //! age and by size) deletes from the oldest end; see [`super::retention`].
 
-use super::{decode, encode, Store, StoreError};
+use super::{corrupt, decode, Store, StoreError};
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::io::Write;
 use std::sync::atomic::Ordering;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,7 +63,7 @@ pub struct AuditEvent {
     pub approvals: Vec<String>,
 }
 
-fn session_key(session_id: &str, seq: u64) -> Vec<u8> {
+pub(super) fn session_key(session_id: &str, seq: u64) -> Vec<u8> {
     let id = session_id.as_bytes();
     let len = id.len().min(u16::MAX as usize);
     let mut k = Vec::with_capacity(2 + len + 8);
@@ -71,13 +73,16 @@ fn session_key(session_id: &str, seq: u64) -> Vec<u8> {
     k
 }
 
+/// How every encoded [`AuditEvent`] starts (`seq` is its first field).
+const SEQ_KEY: &[u8] = b"{\"seq\":";
+
 fn session_prefix(session_id: &str) -> Vec<u8> {
     let mut k = session_key(session_id, 0);
     k.truncate(k.len() - 8);
     k
 }
 
-fn seq_of(key: &[u8]) -> u64 {
+pub(super) fn seq_of(key: &[u8]) -> u64 {
     key.try_into().map(u64::from_be_bytes).unwrap_or(0)
 }
 
@@ -85,34 +90,51 @@ fn seq_of(key: &[u8]) -> u64 {
 const FLEET_TAIL_SCAN: usize = 5_000;
 
 impl Store {
-    /// Append one event; returns its sequence number. The write is durable
-    /// once [`Store::durable`] returns.
+    /// Append one event; returns its sequence number. The record is
+    /// journaled (not yet on disk, not yet listed) when this returns; it is
+    /// durable once [`Store::durable`] returns.
     pub fn append_audit(&self, event: &AuditEvent) -> Result<u64, StoreError> {
-        let seq = self.db.generate_id()?;
-        let mut record = event.clone();
-        record.seq = seq;
-        let bytes = encode("audit", &record)?;
-        let len = bytes.len() as u64;
-        let line = self.audit_tee.get().and_then(|t| t.line(&bytes));
-        self.audit.insert(seq.to_be_bytes(), bytes)?;
-        if let (Some(t), Some(l)) = (self.audit_tee.get(), line) {
-            t.push(l);
+        thread_local! {
+            static JSON: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
         }
-        if !event.session_id.is_empty() {
-            self.audit_session
-                .insert(session_key(&event.session_id, seq), &[])?;
-        }
-        self.wrote();
-        if let Some(s) = self.shared() {
-            s.tail_push(&record);
-        }
-        self.audit_bytes.fetch_add(len, Ordering::Relaxed);
-        self.stats.record(
-            super::now_ms(),
-            &event.decision,
-            event.findings.iter().map(|f| family(&f.rule_id)),
-        );
-        Ok(seq)
+        JSON.with_borrow_mut(|json| {
+            json.clear();
+            serde_json::to_writer(&mut *json, event).map_err(|e| corrupt("audit", e))?;
+            // `seq` is the first field; the journal assigns it under its
+            // lock, so the JSON is encoded here and only the number spliced.
+            let rest = json
+                .strip_prefix(SEQ_KEY)
+                .map(|r| &r[r.iter().take_while(|b| b.is_ascii_digit()).count()..])
+                .ok_or_else(|| corrupt("audit", "record does not start with its seq"))?;
+            let len = json.len() as u64;
+            let stored = |seq: u64, out: &mut Vec<u8>| {
+                out.extend_from_slice(SEQ_KEY);
+                let _ = write!(out, "{seq}");
+                out.extend_from_slice(rest);
+            };
+            let seq = self
+                .journal
+                .append(&event.session_id, |seq, out| stored(seq, out));
+            // The copies for stdout and the fleet's tail (off unless
+            // configured) carry the same bytes and seq as the stored record.
+            if let Some(t) = self.audit_tee.get() {
+                let mut bytes = Vec::with_capacity(json.len() + 8);
+                stored(seq, &mut bytes);
+                t.send(&bytes);
+            }
+            if let Some(s) = self.shared() {
+                let mut record = event.clone();
+                record.seq = seq;
+                s.tail_push(&record);
+            }
+            self.audit_bytes.fetch_add(len, Ordering::Relaxed);
+            self.stats.record(
+                super::now_ms(),
+                &event.decision,
+                event.findings.iter().map(|f| family(&f.rule_id)),
+            );
+            Ok(seq)
+        })
     }
 
     /// The newest `limit` events, newest first.
@@ -122,6 +144,7 @@ impl Store {
             list.reverse();
             return Ok(list);
         }
+        self.journal.settle();
         let mut out = Vec::with_capacity(limit.min(1024));
         for item in self.audit.iter().rev().take(limit) {
             let (_, v) = item?;
@@ -140,6 +163,7 @@ impl Store {
         if let Some(s) = self.fleet_tail() {
             return s.tail(Some(after.unwrap_or(0)), limit);
         }
+        self.journal.settle();
         let start = match after {
             Some(seq) => match seq.checked_add(1) {
                 Some(next) => next,
@@ -169,6 +193,7 @@ impl Store {
             list.truncate(limit);
             return Ok(list);
         }
+        self.journal.settle();
         let prefix = session_prefix(session_id);
         let mut out = Vec::new();
         for item in self.audit_session.scan_prefix(&prefix).rev() {
@@ -197,6 +222,7 @@ impl Store {
     }
 
     pub fn audit_len(&self) -> usize {
+        self.journal.settle();
         self.audit.len()
     }
 
@@ -231,6 +257,7 @@ impl Store {
 
     /// The oldest record, if any: `(seq, event)`.
     pub(super) fn audit_oldest(&self) -> Result<Option<(u64, AuditEvent)>, StoreError> {
+        self.journal.settle();
         match self.audit.first()? {
             Some((k, v)) => Ok(Some((seq_of(&k), decode("audit", &v)?))),
             None => Ok(None),
@@ -252,6 +279,7 @@ impl Store {
 
     /// Every event in order, for export; stops at the first error.
     pub fn audit_iter(&self) -> impl Iterator<Item = Result<AuditEvent, StoreError>> + '_ {
+        self.journal.settle();
         self.audit.iter().map(|item| {
             let (_, v) = item?;
             decode("audit", &v)

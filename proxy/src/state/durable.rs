@@ -92,6 +92,11 @@ impl Committer {
         Ticket(self.lock().written)
     }
 
+    /// Is everything up to `t` flushed already?
+    pub fn is_durable(&self, t: Ticket) -> bool {
+        self.lock().flushed >= t.0
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Counters> {
         // A panic while holding this lock cannot leave the counters
         // inconsistent (plain integer updates), so poisoning is ignored.

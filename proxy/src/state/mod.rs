@@ -12,10 +12,12 @@
 //! | `approvals` | 16-byte id (time-ordered) | [`Approval`] JSON |
 //! | `approval_slots` | binding fingerprint | approval id (the live one) |
 //! | `permits` | SHA-256 of a permit | approval id |
-//! | `meta` | name | value (`schema`) |
+//! | `meta` | name | value (`schema`; `audit_applied`: one past the last journaled seq in `audit`) |
 //!
-//! Writes are acknowledged only once durable: see [`durable`] (group
-//! commit). sled is unmaintained upstream (0.34.7 is the last stable
+//! Audit records are appended to a journal first ([`journal`]: one writer
+//! thread, group commit with `fdatasync`), which applies them to the
+//! `audit` trees behind; other writes are acknowledged only once sled has
+//! flushed them (see [`durable`], group commit). sled is unmaintained upstream (0.34.7 is the last stable
 //! release), so the rest of the gateway talks to [`Store`], never to sled.
 //!
 //! [`SessionState`]: crate::decision::session::SessionState
@@ -27,6 +29,7 @@ pub mod audit;
 mod cache;
 pub mod caps;
 pub mod durable;
+pub mod journal;
 mod keys;
 pub mod redis;
 pub mod retention;
@@ -37,7 +40,6 @@ pub mod stats;
 pub mod stdout;
 
 pub use audit::{AuditEvent, AuditFinding};
-pub use durable::Ticket;
 pub use keys::load_or_create_mask_key;
 
 use crate::decision::session::{AgentState, SessionState};
@@ -86,6 +88,7 @@ pub struct Store {
     path: PathBuf,
     committer: Arc<durable::Committer>,
     writer: StateWriter,
+    journal: journal::Journal,
     /// Bytes of audit values, maintained by appends and retention; the
     /// records that existed at open are added once by the retention thread.
     audit_bytes: AtomicU64,
@@ -171,11 +174,23 @@ impl Store {
             },
             committer.clone(),
         );
+        let audit = open("audit")?;
+        let audit_session = open("audit_session")?;
+        let journal = journal::Journal::open(
+            &dir.join("audit.journal"),
+            journal::Trees {
+                db: db.clone(),
+                audit: audit.clone(),
+                audit_session: audit_session.clone(),
+                meta,
+            },
+        )?;
         let approvals_tree = open("approvals")?;
         let pending = approvals::PendingCount::load(&approvals_tree)?;
         let store = Store {
-            audit: open("audit")?,
-            audit_session: open("audit_session")?,
+            audit,
+            audit_session,
+            journal,
             sessions,
             session_activity,
             agents,
@@ -250,35 +265,60 @@ impl Store {
     }
 
     /// Note a write for the committer; call after every sled write.
-    fn wrote(&self) -> Ticket {
+    fn wrote(&self) -> durable::Ticket {
         self.committer.written()
     }
 
     /// Everything written so far (by anyone), to wait on.
     pub fn ticket(&self) -> Ticket {
-        self.committer.ticket()
+        Ticket {
+            state: self.committer.ticket(),
+            audit: self.journal.end(),
+        }
     }
 
     /// Wait until every write made so far is on disk. Call before
     /// acknowledging (answering) anything that was written.
     pub async fn durable(&self) -> Result<(), StoreError> {
-        self.committer.wait(self.ticket()).await
+        self.durable_until(self.ticket()).await
     }
 
     pub async fn durable_until(&self, t: Ticket) -> Result<(), StoreError> {
-        self.committer.wait(t).await
+        self.journal.durable(t.audit).await?;
+        self.committer.wait(t.state).await
+    }
+
+    /// Is everything up to `t` on disk already? (No waiting, no wake.)
+    pub fn is_durable(&self, t: Ticket) -> bool {
+        self.journal.is_durable(t.audit) && self.committer.is_durable(t.state)
+    }
+
+    /// About how long an audit record appended now takes to be durable.
+    pub fn audit_expected_wait(&self) -> std::time::Duration {
+        self.journal.expected_wait()
     }
 
     /// Blocking variant for synchronous hooks.
     pub fn durable_blocking(&self, t: Ticket) -> Result<(), StoreError> {
-        self.committer.wait_blocking(t)
+        self.journal.durable_blocking(t.audit)?;
+        self.committer.wait_blocking(t.state)
     }
+}
+
+/// A point in the write sequence: "everything written up to here", audit
+/// journal and sled state alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket {
+    state: durable::Ticket,
+    audit: u64,
 }
 
 impl Drop for Store {
     fn drop(&mut self) {
-        // Last write of sessions and agents, then the committer flushes.
+        // Last write of sessions and agents and of the audit journal (which
+        // flushes sled), then the committer flushes what is left.
         self.writer.stop();
+        self.journal.stop();
     }
 }
 

@@ -25,7 +25,7 @@ impl Conn {
             .with_label_values(&[mode.as_str()])
             .inc();
         Conn {
-            id: uuid::Uuid::new_v4().simple().to_string(),
+            id: crate::util::new_request_uuid().simple().to_string(),
             started: Instant::now(),
             mode,
             app: app.clone(),
