@@ -17,8 +17,15 @@ name = "admin-hardening"
 block_score = 1.3
 challenge_score = 0.55
 block_high_count = 1
-[tools.risk]
-shell = { severity = "medium", score = 0.85 }
+# Every ordinary effect is challenged here, so that `ls` and `uptime`
+# go through the approval flow under test.
+[tools.effects]
+read = "challenge"
+build = "challenge"
+vcs = "challenge"
+write = "challenge"
+local_net = "challenge"
+infra_read = "challenge"
 [session]
 challenge_score = 50.0
 block_score = 100.0

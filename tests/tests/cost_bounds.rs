@@ -224,8 +224,15 @@ name = "caps"
 block_score = 1.3
 challenge_score = 0.55
 block_high_count = 1
-[tools.risk]
-shell = { severity = "medium", score = 0.85 }
+# Every ordinary effect is challenged here, so that `ls` and `uptime`
+# go through the approval flow under test.
+[tools.effects]
+read = "challenge"
+build = "challenge"
+vcs = "challenge"
+write = "challenge"
+local_net = "challenge"
+infra_read = "challenge"
 [proxy]
 tool_challenge = "require_approval"
 [session]
