@@ -477,8 +477,9 @@ fn asg_control_lists_and_resolves_the_fleets_approvals_with_the_same_roles() {
     assert_eq!(mcp_text(&resp), "$ uname\n(mock shell output)");
 
     // Sessions and the audit tail of the whole fleet.
+    // An agent key acts as its own agent (no agent_id of another).
     let mut call = tool_call("write_file", "s-on-b", "notes.txt", "");
-    call["agent_id"] = json!("agent-b");
+    call.as_object_mut().unwrap().remove("agent_id");
     let r = with_key(&b, "POST", "/inspect/tool-call", AGENT, Some(&call));
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(wait_until(Duration::from_secs(10), || {
