@@ -1,6 +1,8 @@
 //! Anthropic Messages (`POST /v1/messages`, also `?beta=true`).
 
-use super::{collect_strings, collect_unknown, is_media, push_content};
+use super::{
+    collect_strings, collect_unknown, is_media, push_content, push_turn_text as push_text,
+};
 use crate::decision::subject::{Subject, Surface, ToolCall};
 use serde_json::{json, Value};
 
@@ -54,35 +56,6 @@ pub fn request_subject(body: &Value) -> Subject {
         collect_strings(&tool["input_schema"], Surface::ToolDefinition, &mut s, 0);
     }
     s
-}
-
-const REMINDER_OPEN: &str = "<system-reminder>";
-const REMINDER_CLOSE: &str = "</system-reminder>";
-
-/// A user turn's text. Claude Code attaches context to user turns inside
-/// `<system-reminder>` blocks (CLAUDE.md and memory files, hook output,
-/// its own guidance): data gathered by the harness, not the user's words.
-/// Those blocks are judged as tool results are, by the indirect-injection
-/// rules and head, which read instructions planted in data; the user's own
-/// words around them stay user text. A jailbreak wrapped in the tag is
-/// still judged, by the rules that judge planted instructions.
-fn push_text(surface: Surface, text: &str, s: &mut Subject) {
-    if surface != Surface::User || !text.contains(REMINDER_OPEN) {
-        s.push_text(surface, text);
-        return;
-    }
-    let mut rest = text;
-    while let Some(open) = rest.find(REMINDER_OPEN) {
-        s.push_text(Surface::User, &rest[..open]);
-        let after = &rest[open..];
-        let end = after
-            .find(REMINDER_CLOSE)
-            .map(|i| i + REMINDER_CLOSE.len())
-            .unwrap_or(after.len());
-        s.push_text(Surface::ToolResult, &after[..end]);
-        rest = &after[end..];
-    }
-    s.push_text(Surface::User, rest);
 }
 
 fn tool_blocks(body: &Value) -> Vec<usize> {

@@ -131,7 +131,8 @@ fn push_part(part: &Value, surface: Surface, s: &mut Subject) {
             if let Some(t) = value.as_str() {
                 // A thought is the model's own reasoning.
                 let thought = field(part, "thought").as_bool() == Some(true);
-                s.push_text(if thought { Surface::Assistant } else { surface }, t);
+                let surface = if thought { Surface::Assistant } else { surface };
+                super::push_turn_text(surface, t, s);
             }
         } else if is_one_of(key, &["functionCall"]) {
             collect_strings(field(value, "args"), Surface::ToolArguments, s, 0);
@@ -327,6 +328,28 @@ pub fn model_of(path: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_context_in_a_user_turn_is_judged_as_attached_context() {
+        let body = json!({"contents": [{"role": "user", "parts": [
+            {"text": "<session_context>\nThis is the Gemini CLI.\n</session_context>"},
+            {"text": "say hello"}]}]});
+        let got: Vec<_> = request_subject(&body)
+            .texts
+            .into_iter()
+            .map(|t| (t.surface, t.text))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    Surface::ToolResult,
+                    "<session_context>\nThis is the Gemini CLI.\n</session_context>".to_string()
+                ),
+                (Surface::User, "say hello".to_string()),
+            ]
+        );
+    }
 
     fn fixture(name: &str) -> Value {
         let path = format!(
