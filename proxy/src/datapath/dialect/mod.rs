@@ -353,6 +353,42 @@ pub fn refusal_message(tool: &str, reason: &str, request_id: &str) -> String {
     format!("[asg] The call to tool `{tool}` was blocked by the security gateway: {reason} (request {request_id})")
 }
 
+/// Blocks agent harnesses attach to a user turn: Claude Code's
+/// `<system-reminder>` (CLAUDE.md and memory files, hook output, its own
+/// guidance) and Gemini CLI's `<session_context>` (date, OS, folder tree).
+const ATTACHED_CONTEXT: &[(&str, &str)] = &[
+    ("<system-reminder>", "</system-reminder>"),
+    ("<session_context>", "</session_context>"),
+];
+
+/// A user turn's text. Attached-context blocks are data the harness
+/// gathered, not the user's words: they are judged as tool results are, by
+/// the indirect-injection rules and head, which read instructions planted
+/// in data; the user's own words around them stay user text. A jailbreak
+/// wrapped in such a tag is still judged, by the rules for planted text.
+pub(crate) fn push_turn_text(surface: Surface, text: &str, s: &mut Subject) {
+    if surface != Surface::User || !ATTACHED_CONTEXT.iter().any(|(o, _)| text.contains(o)) {
+        s.push_text(surface, text);
+        return;
+    }
+    let mut rest = text;
+    while let Some((at, close)) = ATTACHED_CONTEXT
+        .iter()
+        .filter_map(|(o, c)| rest.find(o).map(|i| (i, *c)))
+        .min_by_key(|(i, _)| *i)
+    {
+        s.push_text(Surface::User, &rest[..at]);
+        let block = &rest[at..];
+        let end = block
+            .find(close)
+            .map(|i| i + close.len())
+            .unwrap_or(block.len());
+        s.push_text(Surface::ToolResult, &block[..end]);
+        rest = &block[end..];
+    }
+    s.push_text(Surface::User, rest);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -419,40 +455,4 @@ mod tests {
         assert_eq!(o["error"]["code"], "asg_blocked");
         assert_eq!(o["error"]["request_id"], "r1");
     }
-}
-
-/// Blocks agent harnesses attach to a user turn: Claude Code's
-/// `<system-reminder>` (CLAUDE.md and memory files, hook output, its own
-/// guidance) and Gemini CLI's `<session_context>` (date, OS, folder tree).
-const ATTACHED_CONTEXT: &[(&str, &str)] = &[
-    ("<system-reminder>", "</system-reminder>"),
-    ("<session_context>", "</session_context>"),
-];
-
-/// A user turn's text. Attached-context blocks are data the harness
-/// gathered, not the user's words: they are judged as tool results are, by
-/// the indirect-injection rules and head, which read instructions planted
-/// in data; the user's own words around them stay user text. A jailbreak
-/// wrapped in such a tag is still judged, by the rules for planted text.
-pub(crate) fn push_turn_text(surface: Surface, text: &str, s: &mut Subject) {
-    if surface != Surface::User || !ATTACHED_CONTEXT.iter().any(|(o, _)| text.contains(o)) {
-        s.push_text(surface, text);
-        return;
-    }
-    let mut rest = text;
-    while let Some((at, close)) = ATTACHED_CONTEXT
-        .iter()
-        .filter_map(|(o, c)| rest.find(o).map(|i| (i, *c)))
-        .min_by_key(|(i, _)| *i)
-    {
-        s.push_text(Surface::User, &rest[..at]);
-        let block = &rest[at..];
-        let end = block
-            .find(close)
-            .map(|i| i + close.len())
-            .unwrap_or(block.len());
-        s.push_text(Surface::ToolResult, &block[..end]);
-        rest = &block[end..];
-    }
-    s.push_text(Surface::User, rest);
 }
