@@ -48,7 +48,7 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
-    // --- forward proxy and transparent mode (issue 6) ---
+    // --- forward proxy and transparent mode ---
     /// The local CA that signs interception certificates.
     Ca {
         #[command(subcommand)]

@@ -51,7 +51,7 @@ pub struct Config {
     #[serde(rename = "route")]
     pub routes: Vec<RouteConfig>,
     pub admin: AdminConfig,
-    // --- forward proxy and transparent mode (issue 6) ---
+    // --- forward proxy and transparent mode ---
     /// Answer CONNECT and absolute-form requests on `listen` (forward proxy).
     pub forward_proxy: bool,
     /// Listener for iptables-redirected connections (transparent mode).
@@ -542,7 +542,7 @@ impl Config {
         }
     }
 
-    // --- forward proxy and transparent mode (issue 6) ---
+    // --- forward proxy and transparent mode ---
     fn apply_forward_env(&mut self, get: &impl Fn(&str) -> Option<String>) -> Result<(), String> {
         let get = |k: &str| get(k).filter(|x| !x.trim().is_empty());
         if let Some(b) = get("ASG_FORWARD_PROXY") {

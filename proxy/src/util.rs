@@ -12,7 +12,7 @@ pub fn now_rfc3339() -> String {
     now.format(&Rfc3339).unwrap_or_default()
 }
 
-/// Constant-time comparison for API keys (the original compared with `in`).
+/// Constant-time comparison for API keys, so timing does not leak a key's prefix.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;

@@ -1,7 +1,7 @@
-//! The original project's eleven regression cases, written as this
+//! The decision API's eleven reference cases, written as this
 //! project's own tests: same inputs, same expected decisions, through the
 //! same request model and engine as `POST /inspect/input` (no session,
-//! nothing masked), with the `dev` profile (the original's defaults).
+//! nothing masked), with the `dev` profile (the defaults the API's answers are calibrated on).
 
 use asg::decision::{assess, Decision, Masking, Policy};
 use asg::edge::inspect_api::InspectInputRequest;

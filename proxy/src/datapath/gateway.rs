@@ -737,7 +737,7 @@ impl ProxyHttp for Gateway {
         let host = header_str(session, "host").map(str::to_string);
         ctx.policy = Some(policy.clone());
 
-        // Forward proxy (issue 6): the client chose the destination; the
+        // Forward proxy: the client chose the destination; the
         // `[connect]` policy says whether to inspect, pass or refuse it.
         let Some(admission) = self.admit_forward(session, ctx, host.as_deref()).await? else {
             return Ok(true);

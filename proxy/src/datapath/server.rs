@@ -45,7 +45,7 @@ pub fn run(app: Arc<App>, admin_listener: std::net::TcpListener) -> ! {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    // The proxy listener, fronted for CONNECT / transparent mode (issue 6).
+    // The proxy listener, fronted for CONNECT / transparent mode.
     if let Err(e) = super::front::add_services(&mut server, app.clone()) {
         eprintln!("error: {e}");
         std::process::exit(2);

@@ -3,7 +3,7 @@
 //! The hash is a keyed HMAC-SHA256 (key kept in the data folder), so the
 //! same value masks the same way across requests (operators can correlate)
 //! while short values such as SSNs or phone numbers cannot be recovered by
-//! hashing candidates, which the original's unsalted SHA-256 allowed.
+//! hashing candidates, as an unsalted hash would allow.
 
 use crate::decision::detectors::pii::{PiiScanner, PiiToggles};
 use crate::decision::detectors::secrets::{shannon_entropy, SecretScanner};

@@ -711,7 +711,7 @@ pub fn remember(cfg: &SessionConfig, r: &mut RiskState, rec: &Record, now_ms: i6
     r.staged.drain(..excess);
 }
 
-/// Apply a record to a session, with the markers the original kept.
+/// Apply a record to a session, with the markers the session view shows.
 pub fn remember_session(
     cfg: &SessionConfig,
     s: &mut SessionState,

@@ -1,7 +1,7 @@
 //! What gets inspected: a dialect-neutral view of a request or response.
 //!
 //! The data path turns OpenAI, Anthropic and MCP bodies into a [`Subject`];
-//! the `/inspect/*` API builds one from the original project's JSON. The
+//! the `/inspect/*` API builds one from its request JSON. The
 //! detectors only ever see this type, which is what keeps them independent of
 //! wire formats and of pingora.
 

@@ -129,7 +129,7 @@ pub struct Finding {
     /// `secret.aws_access_key_id`, `tool.shell.credential_read`.
     pub rule_id: String,
     pub detector: DetectorId,
-    /// Coarse category (the original API's `category` field).
+    /// Coarse category (the decision API's `category` field).
     pub category: String,
     pub severity: Severity,
     pub score: f64,
@@ -216,7 +216,7 @@ impl Finding {
     }
 }
 
-/// Round a score for presentation (the original leaked `1.7000000000000002`).
+/// Round a score for presentation (no `1.7000000000000002` in answers).
 pub fn round_score(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }

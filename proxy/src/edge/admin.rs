@@ -36,7 +36,7 @@ pub struct AdminState {
 
 pub type Shared = Arc<AdminState>;
 
-/// `{error, code, details}`, the original's error shape.
+/// `{error, code, details}`, the API's error shape.
 pub fn error(status: u16, code: &str, message: &str, details: Value) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (

@@ -1,4 +1,4 @@
-//! The approvals API, compatible with the original's endpoints:
+//! The approvals API (a stable contract for existing clients):
 //!
 //! | method | path | role |
 //! |---|---|---|
@@ -7,7 +7,7 @@
 //! | GET | `/approval/{id}` | agent or operator: one approval |
 //! | GET | `/approvals` | operator: list (`status`, `session_id`, `limit`) |
 //!
-//! Fixed weaknesses of the original: an agent key cannot resolve (no
+//! Guarantees: an agent key cannot resolve (no
 //! self-approval); a permit appears only in the answer to the resolve that
 //! created it (the store keeps its SHA-256; every other view shows an empty
 //! `permit_token`); `submit` inspects the action and refuses to open an
@@ -32,7 +32,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-/// The Approval object: the original's fields plus what an operator needs
+/// The Approval object: the contract's fields plus what an operator needs
 /// to decide. `permit_token` is non-empty only in the resolve answer.
 pub fn approval_view(a: &Approval, permit: Option<&str>) -> Value {
     let opt = |ms: Option<i64>| ms.map(rfc3339_ms);

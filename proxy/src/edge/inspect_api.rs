@@ -1,5 +1,6 @@
-//! `POST /inspect/input` and `POST /inspect/tool-call`: the original
-//! project's decision API, request and response shapes kept compatible.
+//! `POST /inspect/input` and `POST /inspect/tool-call`: the decision API.
+//! Its request and response shapes are a stable contract existing clients
+//! depend on, so fields are only ever added.
 //!
 //! Differences, all deliberate: findings also carry `rule_id`, `evidence`
 //! (masked) and `location`; scores are rounded; `metadata.policy_version`
@@ -23,7 +24,7 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-/// Caps on the HTTP path (the original had none).
+/// Caps on the HTTP path, so one request cannot make inspection unbounded.
 pub const MAX_TEXT_CHARS: usize = 512 * 1024;
 pub const MAX_ITEMS: usize = 256;
 
@@ -124,7 +125,7 @@ pub struct ApiFinding {
     pub location: Option<String>,
 }
 
-/// Field order matches the original response.
+/// Field order is part of the API's contract (clients compare answers).
 #[derive(Debug, Serialize)]
 pub struct InspectResponse {
     pub decision: &'static str,
@@ -142,7 +143,7 @@ pub struct InspectResponse {
 
 impl InspectInputRequest {
     /// Validate bounds and build the subject. Action types are trimmed and
-    /// lower-cased, as the original did.
+    /// lower-cased, so `Exec_Shell ` and `exec_shell` are the same action.
     pub fn subject(&self) -> Result<Subject, ApiError> {
         let too_long = |field: &str| -> ApiError {
             (
@@ -415,7 +416,7 @@ pub fn inspect(
     })
 }
 
-/// Seed §3.1 steps 4–8, with the original's weaknesses fixed: session risk
+/// A call judged within its session: session risk
 /// (session and agent scopes) is added and the policy re-evaluated; a
 /// challenge with a session becomes `require_approval` unless a permit (or
 /// an approved identical call) releases it; challenged calls are staged in
@@ -446,7 +447,7 @@ fn judge_in_session(
     let mut assessment = session::join(base, extra);
     // Over this API a call that needs a human is a `challenge`: with a
     // session it opens an approval below, without one it is reported as
-    // such (the original API's contract).
+    // such (the API's documented contract).
     if assessment.decision == Decision::RequireApproval {
         assessment.decision = Decision::Challenge;
         assessment.evaluation.decision = Decision::Challenge;
@@ -737,7 +738,7 @@ pub fn pending_cap(cap: usize, e: &dyn std::fmt::Display) -> ApiError {
     )
 }
 
-/// Audit rows never keep raw secrets (the original stored targets raw).
+/// Audit rows never keep raw secrets: targets are masked before storing.
 pub fn mask_for_audit(app: &App, policy: &crate::decision::Policy, text: &str) -> String {
     match policy.redactor.redact(text, &app.masker) {
         Some(r) => r.text,

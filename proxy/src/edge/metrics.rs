@@ -191,7 +191,7 @@ impl Metrics {
     }
 }
 
-// --- forward proxy and transparent mode (issue 6) ---
+// --- forward proxy and transparent mode ---
 
 /// Connection-level counters of the forward proxy. Requests inside an
 /// intercepted tunnel are counted like reverse-mode requests

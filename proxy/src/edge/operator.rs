@@ -3,7 +3,7 @@
 //! | method | path | |
 //! |---|---|---|
 //! | GET | `/operator` | the console (HTML; assets embedded in the binary, no CDN) |
-//! | GET | `/operator/api/overview` | the original's overview (`session_id`, `limit`) plus statistics |
+//! | GET | `/operator/api/overview` | the overview (`session_id`, `limit`) plus statistics |
 //! | GET | `/operator/api/stats` | decisions per minute, top findings, active sessions, policy version |
 //! | GET | `/operator/api/sessions` | recent sessions |
 //! | GET | `/operator/api/session/{id}/timeline` | a session's events, state and approvals |
@@ -97,7 +97,7 @@ fn unavailable(e: StoreError) -> Response {
     error(503, "state_unavailable", &e.to_string(), json!({}))
 }
 
-/// The original's Session object (with decayed risk and staged actions).
+/// The API's Session object (with decayed risk and staged actions).
 pub fn session_view(s: &SessionState, cfg: &crate::decision::session::SessionConfig) -> Value {
     let now = now_ms();
     json!({
@@ -128,7 +128,7 @@ fn agent_view(a: &AgentState, cfg: &crate::decision::session::SessionConfig) -> 
     })
 }
 
-/// The original's Event object, plus this gateway's audit fields.
+/// The API's Event object, plus the audit fields.
 pub fn event_view(e: &AuditEvent) -> Value {
     let (action_type, action_target) = e
         .tools
@@ -219,7 +219,7 @@ async fn overview(
             .into_iter()
             .filter(|a| a.status != ApprovalStatus::Pending)
             .collect();
-        // As the original: the last `limit` events, then only the flagged.
+        // The contract: the last `limit` events, then only the flagged.
         let flagged: Vec<Value> = store
             .audit_tail(limit)?
             .iter()

@@ -1,8 +1,8 @@
 //! Per-caller token buckets for the admin API.
 //!
 //! Buckets are keyed by the authenticated key when auth is on and by client
-//! address otherwise; the original keyed on the raw header even without
-//! auth, so rotating header values bypassed it. Idle buckets are evicted so
+//! address otherwise, never by a raw header a caller could rotate to
+//! escape its bucket. Idle buckets are evicted so
 //! the map cannot grow without bound.
 
 use std::collections::HashMap;

@@ -1,7 +1,7 @@
 //! Approvals on sled. Every transition is a compare-and-swap on the
 //! approval's record, so a permit is spent exactly once however many
-//! requests present it at the same moment (the original read, then wrote,
-//! under two separate locks). At most one live approval exists per binding
+//! requests present it at the same moment (a read, then a write under
+//! separate locks, would let two of them spend it). At most one live approval exists per binding
 //! fingerprint: a slot tree maps the fingerprint to it, also swapped
 //! atomically, so concurrent identical calls share one pending approval.
 
@@ -102,7 +102,7 @@ pub enum Gate {
 
 /// A new approval id: 6 bytes of milliseconds then 10 random bytes, so the
 /// tree iterates in creation order; shown as 32 lower-case hex characters.
-/// (Not base64 like the original: mixed-case random tokens look like
+/// (Not base64: mixed-case random tokens look like
 /// secrets to the response redactor, and the id must reach the agent.)
 fn new_key(now_ms: i64) -> [u8; 16] {
     let mut k = [0u8; 16];

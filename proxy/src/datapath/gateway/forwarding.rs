@@ -1,4 +1,4 @@
-//! The gateway's forward-mode steps (issue 6): admitting a request by the
+//! The gateway's forward-mode steps: admitting a request by the
 //! `[connect]` policy and choosing where it connects. Kept apart from the
 //! reverse-mode hooks they plug into.
 

@@ -94,7 +94,7 @@ impl Detectors {
         })
     }
 
-    /// Run every enabled detector in the original's order: injection,
+    /// Run every enabled detector in a fixed order (findings keep it): injection,
     /// secrets, PII, tool abuse, policy drift, then chains. `history` holds
     /// the chain steps that came before this subject (earlier calls in the
     /// same response, or the session's past), so chains span them.
@@ -172,8 +172,8 @@ impl Detectors {
         short_excerpt(&out, 120)
     }
 
-    /// The chain steps of a subject: memory reads first (the original's
-    /// `memory_reads` field), then one step per tool call.
+    /// The chain steps of a subject: memory reads first (the decision
+    /// API's `memory_reads` field), then one step per tool call.
     pub fn steps(&self, subject: &Subject) -> Vec<Vec<String>> {
         let analyses: Vec<tools::analyze::Analysis> = subject
             .tool_calls

@@ -1,7 +1,7 @@
 //! The scoring model: findings in, decision out.
 //!
-//! This is the original project's policy engine (see the dev profile's
-//! defaults), kept exact so `/inspect/*` answers stay comparable:
+//! The scoring engine (see the dev profile's defaults), kept exact so
+//! `/inspect/*` answers stay stable for existing clients:
 //! de-duplicate, sum per detector, cap per detector, then block on a critical,
 //! on too many highs, on a high total or on a detector flood; challenge on any
 //! high or a total above the challenge score; otherwise allow.

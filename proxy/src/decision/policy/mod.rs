@@ -72,7 +72,7 @@ pub struct PolicyFile {
     pub connect: connect::ConnectPolicy,
 }
 
-/// Thresholds of the scoring model (the original project's `policy` block).
+/// Thresholds of the scoring model (the profile's `[decision]` block).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DecisionConfig {
@@ -86,7 +86,7 @@ pub struct DecisionConfig {
 }
 
 impl Default for DecisionConfig {
-    /// The original project's built-in defaults.
+    /// The built-in defaults the decision API's answers are calibrated on.
     fn default() -> Self {
         DecisionConfig {
             block_score: 1.8,
