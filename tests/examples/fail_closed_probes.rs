@@ -9,6 +9,7 @@
 //! The regression tests that hold these outcomes are in `tests/tests/fail_closed.rs`; this only
 //! reports, it asserts nothing.
 
+use asg_e2e::codings::{client_view, encode};
 use asg_e2e::http;
 use asg_e2e::scripted::{Framing, Reply, Request, ScriptedUpstream};
 use asg_e2e::{Dialect, Gateway, GatewayOptions, FAKE_AWS_KEY};
@@ -18,70 +19,6 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 const KEY: &str = FAKE_AWS_KEY;
-
-fn encode(codings: &str, data: &[u8]) -> Vec<u8> {
-    let mut out = data.to_vec();
-    for c in codings.split(',').map(str::trim) {
-        out = match c {
-            "gzip" => {
-                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                e.write_all(&out).unwrap();
-                e.finish().unwrap()
-            }
-            "deflate" => {
-                let mut e =
-                    flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
-                e.write_all(&out).unwrap();
-                e.finish().unwrap()
-            }
-            "br" => {
-                let mut o = Vec::new();
-                {
-                    let mut w = brotli::CompressorWriter::new(&mut o, 4096, 5, 22);
-                    w.write_all(&out).unwrap();
-                }
-                o
-            }
-            "zstd" => zstd::stream::encode_all(&out[..], 1).unwrap(),
-            _ => out,
-        };
-    }
-    out
-}
-
-/// What a client that decodes per `Content-Encoding` reads.
-fn decoded(resp: &http::Resp) -> String {
-    let mut body = resp.body.clone();
-    for c in resp
-        .header("content-encoding")
-        .unwrap_or("")
-        .rsplit(',')
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-    {
-        let mut out = Vec::new();
-        let ok = match c {
-            "gzip" => flate2::read::MultiGzDecoder::new(&body[..])
-                .read_to_end(&mut out)
-                .is_ok(),
-            "deflate" => flate2::read::ZlibDecoder::new(&body[..])
-                .read_to_end(&mut out)
-                .is_ok(),
-            "br" => brotli::Decompressor::new(&body[..], 4096)
-                .read_to_end(&mut out)
-                .is_ok(),
-            "zstd" => zstd::stream::read::Decoder::new(&body[..])
-                .and_then(|mut d| d.read_to_end(&mut out))
-                .is_ok(),
-            _ => false,
-        };
-        if !ok {
-            break;
-        }
-        body = out;
-    }
-    String::from_utf8_lossy(&body).into_owned()
-}
 
 fn chat_completion(text: &str) -> String {
     json!({"id": "c1", "object": "chat.completion", "created": 1, "model": "m", "choices": [{"index": 0,
@@ -193,7 +130,7 @@ impl Probe<'_> {
             Ok(r) => r,
             Err(e) => return format!("client error: {e}"),
         };
-        let text = decoded(&r);
+        let text = client_view(&r);
         let call = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
             .and_then(|v| {

@@ -4,7 +4,9 @@
 use crate::http::Resp;
 use std::io::{Read, Write};
 
-/// Apply `codings` (a `Content-Encoding` value) to `data`, in order.
+/// Apply `codings` (a `Content-Encoding` value) to `data`, in order. A coding
+/// it does not implement (`compress`) leaves the bytes as they are, so a
+/// probe can label a body with a coding the gateway cannot decode.
 pub fn encode(codings: &str, data: &[u8]) -> Vec<u8> {
     let mut out = data.to_vec();
     for c in codings.split(',').map(str::trim) {
@@ -29,7 +31,7 @@ pub fn encode(codings: &str, data: &[u8]) -> Vec<u8> {
                 o
             }
             "zstd" => zstd::stream::encode_all(&out[..], 1).unwrap(),
-            other => panic!("test encoder has no {other}"),
+            _ => out,
         };
     }
     out
