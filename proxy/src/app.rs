@@ -154,14 +154,15 @@ fn open_shared(config: &Config) -> Result<Option<crate::state::shared::Shared>, 
     let Some(url) = &config.state_url else {
         return Ok(None);
     };
-    let password = std::env::var("ASG_STATE_PASSWORD").ok();
-    let parsed = crate::state::redis::url::StateUrl::parse(
-        url,
-        config.state_prefix.as_deref(),
-        password.as_deref(),
-    )
-    .map_err(|e| e.to_string())?;
+    let password = config.state_password.as_ref().map(|p| p.0.as_str());
+    let parsed =
+        crate::state::redis::url::StateUrl::parse(url, config.state_prefix.as_deref(), password)
+            .map_err(|e| e.to_string())?;
     let mut opts = crate::state::redis::RedisOptions::default();
+    // The name other gateways and the console show for this one.
+    if let Some(host) = crate::config::env::standard("HOSTNAME") {
+        opts.gateway = host;
+    }
     // Decided approvals stay listed as long as the audit keeps records
     // (0 = forever keeps the backend's default of 30 days).
     if config.audit.max_age_days > 0 {

@@ -1,7 +1,8 @@
 //! The `asg` command line.
 
 use crate::app::App;
-use crate::config::{Config, LogFormat, ENV_VARS};
+use crate::config::env::{self, Command as EnvFor};
+use crate::config::{Config, LogFormat};
 use crate::decision::policy::{Policy, PolicySource};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -111,12 +112,7 @@ enum PolicyCommand {
 }
 
 fn env_help() -> String {
-    let mut s = String::from("Environment (asg run):\n");
-    for (name, what) in ENV_VARS.iter().chain(crate::config::limits::ENV_VARS) {
-        s.push_str(&format!("  {name:<24} {what}\n"));
-    }
-    s.push_str("\nDocumentation: README.md and policies/README.md");
-    s
+    env::help(EnvFor::Gateway)
 }
 
 /// Entry point; returns the process exit code.
@@ -217,7 +213,7 @@ fn run(config_path: Option<PathBuf>) -> i32 {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    init_logging(config.log_format);
+    init_logging(&config);
 
     // Bind-check both listeners up front so a taken port is one clear line,
     // not a panic inside a worker. The admin socket is kept and handed over.
@@ -260,16 +256,21 @@ fn run(config_path: Option<PathBuf>) -> i32 {
     crate::datapath::server::run(app, admin_listener)
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ASG_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,pingora_core=warn,pingora_proxy=warn,sled=off")
-    });
+fn init_logging(config: &Config) {
+    // ASG_LOG was checked when the configuration was read.
+    let filter = config
+        .log_filter
+        .as_deref()
+        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| {
+            tracing_subscriber::EnvFilter::new("info,pingora_core=warn,pingora_proxy=warn,sled=off")
+        });
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
-    let _ = match format {
+    let _ = match config.log_format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     };
@@ -300,5 +301,46 @@ fn policy_check(spec: &str) -> i32 {
             eprintln!("{e}");
             1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn envs(cmd: &clap::Command, out: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            if let Some(e) = arg.get_env() {
+                out.push(e.to_string_lossy().into_owned());
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            envs(sub, out);
+        }
+    }
+
+    /// Every variable clap reads is declared in the env table, and every
+    /// variable the table says clap reads is read by some option.
+    #[test]
+    fn command_line_variables_are_the_declared_ones() {
+        let mut read = Vec::new();
+        envs(&Cli::command(), &mut read);
+        for name in &read {
+            assert!(
+                env::VARS.iter().any(|v| v.name == name),
+                "{name} is read by a command-line option but not declared in config/env.rs"
+            );
+        }
+        for v in env::VARS {
+            if matches!(v.read, env::Read::Arg) {
+                assert!(
+                    read.iter().any(|n| n == v.name),
+                    "{} is read by no option",
+                    v.name
+                );
+            }
+        }
+        Cli::command().debug_assert();
     }
 }

@@ -48,7 +48,7 @@ pub struct Telemetry {
 }
 
 fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    crate::config::env::standard(name)
 }
 
 impl Telemetry {

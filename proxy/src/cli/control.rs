@@ -20,7 +20,7 @@ pub fn control(config_path: Option<PathBuf>) -> i32 {
         Ok(c) => c,
         Err(e) => return super::fail(e),
     };
-    super::init_logging(config.log_format);
+    super::init_logging(&config);
     if config.state_url.is_none() {
         return super::fail(
             "asg control serves a fleet's shared state: set ASG_STATE_URL (the gateways' redis:// URL)",

@@ -82,7 +82,7 @@ fn parse_mark_arg(s: &str) -> Result<u32, String> {
     parse_mark(s).ok_or_else(|| format!("{s:?} is not a number such as 1337 or 0x539"))
 }
 
-fn load_config(path: Option<&Path>) -> Result<Config, String> {
+fn load_config(path: Option<&Path>) -> Result<Config, crate::config::ConfigError> {
     Config::load(path)
 }
 

@@ -298,7 +298,10 @@ impl Forwarding {
             .cloned()
             .collect();
         routes.extend(builtin_forward_routes());
-        let mut own = vec![cfg.listen_addr()?, cfg.admin_addr()?];
+        let mut own = vec![
+            cfg.listen_addr().map_err(|e| e.to_string())?,
+            cfg.admin_addr().map_err(|e| e.to_string())?,
+        ];
         if let Some(t) = &cfg.transparent_listen {
             own.push(
                 t.parse()
@@ -318,7 +321,7 @@ impl Forwarding {
         });
         Ok(Forwarding {
             routes: RouteTable::new(&routes)?,
-            connect_to: cfg.connect_to_map()?,
+            connect_to: cfg.connect_to_map().map_err(|e| e.to_string())?,
             so_mark: cfg.so_mark,
             mark_hook,
             own,
