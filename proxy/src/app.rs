@@ -1,6 +1,9 @@
 //! The running gateway's shared state, built once at startup and shared
 //! (behind `Arc`) by the data path and the admin listener.
 
+mod error;
+pub use error::StartupError;
+
 use crate::config::Config;
 use crate::datapath::forward::Forwarding;
 use crate::datapath::inspect_slots::InspectSlots;
@@ -40,28 +43,27 @@ pub struct App {
 impl App {
     /// Load policy, open the store, build routes. Every failure is one
     /// clear sentence for the operator.
-    pub fn build(config: Config) -> Result<Arc<App>, String> {
+    pub fn build(config: Config) -> Result<Arc<App>, StartupError> {
         Self::build_with(config, false)
     }
 
     /// `asg control`: the same state, policy and admin router, on the
     /// fleet's shared state (required), with the audit views on its tail.
-    pub fn build_control(config: Config) -> Result<Arc<App>, String> {
+    pub fn build_control(config: Config) -> Result<Arc<App>, StartupError> {
         let app = Self::build_with(config, true)?;
         app.store.serve_fleet_tail();
         Ok(app)
     }
 
-    fn build_with(config: Config, control: bool) -> Result<Arc<App>, String> {
+    fn build_with(config: Config, control: bool) -> Result<Arc<App>, StartupError> {
         let metrics = Arc::new(Metrics::new());
         let policy_dir = config
             .policy_dir
             .is_dir()
             .then(|| config.policy_dir.clone());
-        let policy = Policy::load(&config.policy, policy_dir.as_deref())
-            .map_err(|e| format!("cannot load policy: {e}"))?;
+        let policy = Policy::load(&config.policy, policy_dir.as_deref())?;
         let policy = PolicyStore::new(policy, &config.policy, policy_dir, metrics.clone());
-        let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
+        let store = Store::open(&config.data_dir)?;
         let limits = &config.limits;
         store.caps.set(
             limits.max_sessions,
@@ -79,11 +81,7 @@ impl App {
         let masker = Masker::new(mask_key);
         let binding_key = derive_binding_key(&mask_key);
         if let Some(shared) = open_shared(&config)? {
-            shared
-                .backend()
-                .metrics()
-                .register(metrics.registry())
-                .map_err(|e| format!("cannot register the shared-state metrics: {e}"))?;
+            shared.backend().metrics().register(metrics.registry())?;
             tracing::info!(backend = %shared.backend().describe(), durability = %shared.health().durability, "sessions, approvals, permits and risk are shared; audit stays in the data folder");
             store.share(shared);
         }
@@ -150,14 +148,14 @@ impl App {
 
 /// `ASG_STATE_URL`: connect to the shared state (a bad URL, or a store
 /// that cannot be reached at start, is one clear sentence).
-fn open_shared(config: &Config) -> Result<Option<crate::state::shared::Shared>, String> {
+fn open_shared(config: &Config) -> Result<Option<crate::state::shared::Shared>, StartupError> {
     let Some(url) = &config.state_url else {
         return Ok(None);
     };
     let password = config.state_password.as_ref().map(|p| p.0.as_str());
     let parsed =
         crate::state::redis::url::StateUrl::parse(url, config.state_prefix.as_deref(), password)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| StartupError::SharedState(e.to_string()))?;
     let mut opts = crate::state::redis::RedisOptions::default();
     // The name other gateways and the console show for this one.
     if let Some(host) = crate::config::env::standard("HOSTNAME") {
@@ -168,7 +166,9 @@ fn open_shared(config: &Config) -> Result<Option<crate::state::shared::Shared>, 
     if config.audit.max_age_days > 0 {
         opts.approval_keep = Duration::from_secs(config.audit.max_age_days * 86_400);
     }
-    crate::state::shared::Shared::start(parsed, opts).map(Some)
+    crate::state::shared::Shared::start(parsed, opts)
+        .map(Some)
+        .map_err(StartupError::SharedState)
 }
 
 /// A separate key for approval bindings, so a mask digest and a binding

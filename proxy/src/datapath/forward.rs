@@ -9,7 +9,7 @@
 //! so every request on the connection finds it in `session.digest()`
 //! without any global table.
 
-use crate::config::{split_host_port, Config, RouteConfig};
+use crate::config::{split_host_port, Config, ConfigError, RouteConfig};
 use crate::datapath::dialect::ApiKind;
 use crate::datapath::resolve::Resolver;
 use crate::datapath::route::RouteTable;
@@ -181,9 +181,29 @@ pub fn tunnel_digest(target: ForwardTarget) -> ProxyDigest {
     ProxyDigest::new(Box::new(header), Some(Box::new(Arc::new(target))))
 }
 
+/// Forward and transparent mode: settings that cannot be used, and client
+/// requests (CONNECT heads, absolute-form targets, ClientHellos) that
+/// cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("forward routes: {0}")]
+    Route(#[from] crate::datapath::route::RouteError),
+    /// An absolute-form request target.
+    #[error("{0}")]
+    Target(String),
+    /// A CONNECT request head.
+    #[error("{0}")]
+    Connect(String),
+    /// A redirected connection's ClientHello.
+    #[error("{0}")]
+    ClientHello(String),
+}
+
 /// `http://host[:port]/path` (pingora keeps the full target in the raw path
 /// and has already checked that `Host` agrees).
-fn absolute_form(raw: &[u8]) -> Result<Option<ForwardTarget>, String> {
+fn absolute_form(raw: &[u8]) -> Result<Option<ForwardTarget>, ForwardError> {
     let lower = |n: usize| raw.get(..n).map(|p| p.to_ascii_lowercase());
     let (tls, rest) = if lower(7).as_deref() == Some(b"http://") {
         (false, &raw[7..])
@@ -192,7 +212,8 @@ fn absolute_form(raw: &[u8]) -> Result<Option<ForwardTarget>, String> {
     } else {
         return Ok(None);
     };
-    let rest = std::str::from_utf8(rest).map_err(|_| "request target is not UTF-8".to_string())?;
+    let rest = std::str::from_utf8(rest)
+        .map_err(|_| ForwardError::Target("request target is not UTF-8".into()))?;
     let authority = rest.split(['/', '?']).next().unwrap_or("");
     let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let default = if tls { 443 } else { 80 };
@@ -205,7 +226,9 @@ fn absolute_form(raw: &[u8]) -> Result<Option<ForwardTarget>, String> {
     };
     let host = normalize_host(host);
     if host.is_empty() {
-        return Err("absolute-form request target has no host".to_string());
+        return Err(ForwardError::Target(
+            "absolute-form request target has no host".into(),
+        ));
     }
     Ok(Some(ForwardTarget {
         mode: Mode::AbsoluteForm,
@@ -290,7 +313,7 @@ fn builtin_forward_routes() -> Vec<RouteConfig> {
 }
 
 impl Forwarding {
-    pub fn new(cfg: &Config) -> Result<Forwarding, String> {
+    pub fn new(cfg: &Config) -> Result<Forwarding, ForwardError> {
         let mut routes: Vec<RouteConfig> = cfg
             .routes
             .iter()
@@ -298,15 +321,13 @@ impl Forwarding {
             .cloned()
             .collect();
         routes.extend(builtin_forward_routes());
-        let mut own = vec![
-            cfg.listen_addr().map_err(|e| e.to_string())?,
-            cfg.admin_addr().map_err(|e| e.to_string())?,
-        ];
+        let mut own = vec![cfg.listen_addr()?, cfg.admin_addr()?];
         if let Some(t) = &cfg.transparent_listen {
-            own.push(
-                t.parse()
-                    .map_err(|_| format!("transparent listen address {t:?} is not host:port"))?,
-            );
+            own.push(t.parse().map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "transparent listen address {t:?} (ASG_TRANSPARENT_LISTEN) is not host:port"
+                ))
+            })?);
         }
         let mark_hook: Option<SockHook> = cfg.so_mark.map(|mark| {
             let hook: SockHook = Arc::new(move |sock: &tokio::net::TcpSocket| {
@@ -321,7 +342,7 @@ impl Forwarding {
         });
         Ok(Forwarding {
             routes: RouteTable::new(&routes)?,
-            connect_to: cfg.connect_to_map().map_err(|e| e.to_string())?,
+            connect_to: cfg.connect_to_map()?,
             so_mark: cfg.so_mark,
             mark_hook,
             own,
@@ -333,7 +354,7 @@ impl Forwarding {
 
     /// The forward target of this request, if it is forward-mode traffic:
     /// attached to the connection by the front, or an absolute-form target.
-    pub fn target_of(&self, session: &Session) -> Result<Option<ForwardTarget>, String> {
+    pub fn target_of(&self, session: &Session) -> Result<Option<ForwardTarget>, ForwardError> {
         let attached = session
             .digest()
             .and_then(|d| d.proxy_digest.as_ref())

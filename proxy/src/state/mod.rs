@@ -40,7 +40,7 @@ pub mod stats;
 pub mod stdout;
 
 pub use audit::{AuditEvent, AuditFinding};
-pub use keys::load_or_create_mask_key;
+pub use keys::{load_or_create_mask_key, KeyError};
 
 use crate::decision::session::{AgentState, SessionState};
 use cache::Cached;

@@ -20,7 +20,7 @@ mod redirected;
 
 use super::forward::{tunnel_digest, ForwardTarget, Unreachable};
 use super::gateway::Gateway;
-use super::tls::{ca, CaPaths, Interceptor, LeafMinter, Resolution, LEAF_CACHE_CAPACITY};
+use super::tls::{ca, CaPaths, Interceptor, LeafMinter, Resolution, TlsError, LEAF_CACHE_CAPACITY};
 use super::tunnel;
 use crate::app::App;
 use crate::decision::policy::connect::ConnectVerdict;
@@ -215,7 +215,7 @@ impl Front {
 /// Put the proxy listener (and the transparent listener, when configured)
 /// on the server. Without forward or transparent mode this is pingora's
 /// stock HTTP proxy service, with no front and no CA.
-pub fn add_services(server: &mut Server, app: Arc<App>) -> Result<(), String> {
+pub fn add_services(server: &mut Server, app: Arc<App>) -> Result<(), TlsError> {
     let cfg = &app.config;
     if !cfg.forward_proxy && cfg.transparent_listen.is_none() {
         let mut proxy = http_proxy_service(&server.configuration, Gateway::new(app.clone()));
@@ -239,7 +239,7 @@ pub fn add_services(server: &mut Server, app: Arc<App>) -> Result<(), String> {
 }
 
 /// Load (or, on first start, create) the interception CA.
-fn load_interceptor(app: &App) -> Result<Interceptor, String> {
+fn load_interceptor(app: &App) -> Result<Interceptor, TlsError> {
     let paths = CaPaths::from_config(&app.config);
     let (ca, created) = ca::load_or_create(&paths)?;
     if created {

@@ -68,7 +68,12 @@ impl Front {
             Ok(x) => x,
             Err(msg) => {
                 conn.failed("not_tls");
-                conn.audit(&orig.to_string(), Decision::Block, None, vec![msg]);
+                conn.audit(
+                    &orig.to_string(),
+                    Decision::Block,
+                    None,
+                    vec![msg.to_string()],
+                );
                 return;
             }
         };
