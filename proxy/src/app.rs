@@ -4,7 +4,8 @@
 mod error;
 pub use error::StartupError;
 
-use crate::config::Config;
+use crate::config::{AuditConfig, Config};
+use crate::datapath::config::ProxyConfig;
 use crate::datapath::forward::Forwarding;
 use crate::datapath::inspect_slots::InspectSlots;
 use crate::datapath::resolve::Resolver;
@@ -12,14 +13,20 @@ use crate::datapath::route::RouteTable;
 use crate::decision::policy::store::PolicyStore;
 use crate::decision::redact::Masker;
 use crate::decision::Policy;
+use crate::edge::config::EdgeConfig;
 use crate::edge::metrics::Metrics;
+use crate::state::config::StateConfig;
 use crate::state::{load_or_create_mask_key, Store};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct App {
-    pub config: Config,
+    /// Each layer's settings, split from the configuration once, here.
+    pub proxy: ProxyConfig,
+    pub edge: EdgeConfig,
+    pub state: StateConfig,
+    pub audit: AuditConfig,
     pub policy: Arc<PolicyStore>,
     pub store: Arc<Store>,
     pub metrics: Arc<Metrics>,
@@ -63,12 +70,12 @@ impl App {
             .then(|| config.policy_dir.clone());
         let policy = Policy::load(&config.policy, policy_dir.as_deref())?;
         let policy = PolicyStore::new(policy, &config.policy, policy_dir, metrics.clone());
-        let store = Store::open(&config.data_dir)?;
-        let limits = &config.limits;
+        let state = config.state_config();
+        let store = Store::open(&state.data_dir)?;
         store.caps.set(
-            limits.max_sessions,
-            limits.max_agents,
-            limits.max_pending_approvals,
+            state.max_sessions,
+            state.max_agents,
+            state.max_pending_approvals,
         );
         let evicted = metrics.limits.evicted.clone();
         store.caps.observe(Arc::new(move |scope, reason, n| {
@@ -77,7 +84,7 @@ impl App {
         if config.audit.stdout {
             store.audit_to_stdout();
         }
-        let mask_key = load_or_create_mask_key(&config.data_dir)?;
+        let mask_key = load_or_create_mask_key(&state.data_dir)?;
         let masker = Masker::new(mask_key);
         let binding_key = derive_binding_key(&mask_key);
         if let Some(shared) = open_shared(&config)? {
@@ -86,7 +93,7 @@ impl App {
             store.share(shared);
         }
         let routes = RouteTable::new(&config.effective_routes())?;
-        let forwarding = Forwarding::new(&config)?;
+        let forwarding = Forwarding::new(config.forward_config()?)?;
         let limits = &config.limits;
         let inspect_slots = InspectSlots::new(
             limits.inspect_slots(),
@@ -96,7 +103,10 @@ impl App {
         );
         Ok(Arc::new(App {
             inspect_slots,
-            config,
+            proxy: config.proxy_config(),
+            edge: config.edge_config()?,
+            state,
+            audit: config.audit,
             policy,
             store: Arc::new(store),
             metrics,
@@ -128,7 +138,7 @@ impl App {
         if self.proxy_listening.load(Ordering::Relaxed) {
             return true;
         }
-        let Ok(mut addr) = self.config.listen_addr() else {
+        let Ok(mut addr) = self.proxy.listen.parse::<std::net::SocketAddr>() else {
             return false;
         };
         if addr.ip().is_unspecified() {

@@ -246,10 +246,10 @@ fn run(config_path: Option<PathBuf>) -> i32 {
     let limits_app = app.clone();
     let _retention = crate::state::retention::Retention::spawn(
         app.store.clone(),
-        std::time::Duration::from_secs(app.config.audit.retention_interval_secs),
+        std::time::Duration::from_secs(app.audit.retention_interval_secs),
         move || crate::state::retention::Limits {
-            audit_max_age_secs: limits_app.config.audit.max_age_days * 86_400,
-            audit_max_bytes: limits_app.config.audit.max_bytes,
+            audit_max_age_secs: limits_app.audit.max_age_days * 86_400,
+            audit_max_bytes: limits_app.audit.max_bytes,
             idle_expiry_secs: limits_app.policy.current().file.session.idle_expiry_secs,
         },
     );

@@ -7,11 +7,19 @@
 
 use crate::datapath::dialect::ApiKind;
 use serde::Deserialize;
+
+// Each layer owns the part of the file it reads (the TOML shape is this
+// struct's); the paths below stay valid for code that names them here.
+pub use crate::datapath::config::RouteConfig;
+pub use crate::edge::config::AdminConfig;
+pub use crate::state::config::{AuditConfig, AuditSync};
+pub use crate::util::split_host_port;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub mod env;
 mod error;
+mod layers;
 pub mod limits;
 pub use error::ConfigError;
 pub use limits::LimitsConfig;
@@ -103,119 +111,11 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// How long and how much audit is kept; enforced by a background task.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AuditConfig {
-    /// Records older than this many days are deleted (0 = keep forever).
-    pub max_age_days: u64,
-    /// The oldest records are deleted while the log exceeds this many bytes (0 = no limit).
-    pub max_bytes: u64,
-    /// Seconds between retention passes.
-    pub retention_interval_secs: u64,
-    /// When a proxied response may leave: `always` after its audit record
-    /// is on disk (default), or `decisions`: only answers the gateway
-    /// writes itself (refusals, approvals, held calls) wait; forwarded
-    /// responses leave at once and their records follow within a flush.
-    pub sync: AuditSync,
-    /// Also write every audit record to stdout as a JSON line (for
-    /// Kubernetes log collectors); the local audit log stays the durable copy.
-    pub stdout: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuditSync {
-    Always,
-    Decisions,
-}
-
-impl Default for AuditConfig {
-    fn default() -> Self {
-        AuditConfig {
-            max_age_days: 30,
-            max_bytes: 1 << 30,
-            retention_interval_secs: 60,
-            sync: AuditSync::Always,
-            stdout: false,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
     Text,
     Json,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RouteConfig {
-    pub name: String,
-    /// Path prefix this route claims (longest prefix wins).
-    #[serde(default = "slash")]
-    pub prefix: String,
-    /// Only for requests with this `Host` (forward-proxy and multi-host setups).
-    #[serde(default)]
-    pub host: Option<String>,
-    /// Upstream base URL, e.g. `https://api.openai.com` or `http://tools:8000/base`.
-    pub upstream: String,
-    #[serde(default = "auto")]
-    pub api: ApiKind,
-    /// Remove `prefix` before forwarding (`/anthropic/v1/messages` → `/v1/messages`).
-    #[serde(default)]
-    pub strip_prefix: bool,
-    /// Tool name for `api = "http_tool"` routes (default: last path segment).
-    #[serde(default)]
-    pub tool_name: Option<String>,
-}
-
-fn slash() -> String {
-    "/".to_string()
-}
-fn auto() -> ApiKind {
-    ApiKind::Auto
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AdminConfig {
-    /// Require an API key on the admin API (health and readiness stay open).
-    pub auth_enabled: bool,
-    /// Keys allowed to inspect and submit (agents).
-    pub agent_keys: Vec<String>,
-    /// Keys allowed to resolve approvals and read the operator API.
-    pub operator_keys: Vec<String>,
-    /// Header carrying the key.
-    pub auth_header: String,
-    /// Requests per minute per key (or per client address without auth); 0 = off.
-    pub rate_limit_per_minute: u32,
-    /// Failed authentications per minute per client address before 429;
-    /// 0 = off. On by default: keys cannot be guessed at speed.
-    pub auth_failures_per_minute: u32,
-    /// Agent keys bound to an agent identity (`id = "key"`): such a key
-    /// acts only as that agent. Keys in `agent_keys` act as
-    /// `agent-key:<hash>`, the identity derived from the key.
-    pub agents: std::collections::BTreeMap<String, String>,
-    /// Seconds an admin connection may stay silent (idle between requests,
-    /// or a request that stopped arriving) before it is closed.
-    pub idle_timeout_secs: u64,
-}
-
-impl Default for AdminConfig {
-    fn default() -> Self {
-        AdminConfig {
-            auth_enabled: false,
-            agent_keys: Vec::new(),
-            operator_keys: Vec::new(),
-            auth_header: "x-api-key".to_string(),
-            rate_limit_per_minute: 0,
-            auth_failures_per_minute: 30,
-            agents: Default::default(),
-            idle_timeout_secs: 30,
-        }
-    }
 }
 
 impl Default for Config {
@@ -495,18 +395,6 @@ pub fn parse_mark(s: &str) -> Option<u32> {
         Some(hex) => u32::from_str_radix(hex, 16).ok(),
         None => s.parse().ok(),
     }
-}
-
-/// `host:port` or `[v6]:port` → (host without brackets, port).
-pub fn split_host_port(s: &str) -> Option<(&str, u16)> {
-    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (h, after) = rest.split_once(']')?;
-        (h, after.strip_prefix(':')?)
-    } else {
-        s.rsplit_once(':')?
-    };
-    let port = port.parse::<u16>().ok().filter(|p| *p != 0)?;
-    (!host.is_empty()).then_some((host, port))
 }
 
 pub fn parse_bool(s: &str) -> Option<bool> {

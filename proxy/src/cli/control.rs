@@ -52,7 +52,7 @@ pub fn control(config_path: Option<PathBuf>) -> i32 {
         Ok(r) => r,
         Err(e) => return super::fail(format!("cannot start the runtime: {e}")),
     };
-    tracing::info!(admin = %app.config.admin_listen, "asg control running");
+    tracing::info!(admin = %app.edge.admin_addr, "asg control running");
     runtime.block_on(async move {
         let (stop, watch) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {

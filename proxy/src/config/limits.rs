@@ -33,9 +33,9 @@ impl Default for LimitsConfig {
             inspect_concurrency: 0,
             inspect_queue: 64,
             inspect_wait_ms: 2_000,
-            max_sessions: 10_000,
-            max_agents: 10_000,
-            max_pending_approvals: 1_000,
+            max_sessions: crate::state::config::DEFAULT_MAX_SESSIONS,
+            max_agents: crate::state::config::DEFAULT_MAX_AGENTS,
+            max_pending_approvals: crate::state::config::DEFAULT_MAX_PENDING_APPROVALS,
         }
     }
 }

@@ -9,12 +9,13 @@
 //! so every request on the connection finds it in `session.digest()`
 //! without any global table.
 
-use crate::config::{split_host_port, Config, ConfigError, RouteConfig};
+use crate::datapath::config::{ForwardConfig, RouteConfig};
 use crate::datapath::dialect::ApiKind;
 use crate::datapath::resolve::Resolver;
 use crate::datapath::route::RouteTable;
 use crate::decision::policy::connect::{normalize_host, ConnectAction, ConnectVerdict};
 use crate::decision::Policy;
+use crate::util::split_host_port;
 use pingora::http::ResponseHeader;
 use pingora::protocols::raw_connect::ProxyDigest;
 use pingora::proxy::Session;
@@ -186,8 +187,6 @@ pub fn tunnel_digest(target: ForwardTarget) -> ProxyDigest {
 /// cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ForwardError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
     #[error("forward routes: {0}")]
     Route(#[from] crate::datapath::route::RouteError),
     /// An absolute-form request target.
@@ -313,22 +312,9 @@ fn builtin_forward_routes() -> Vec<RouteConfig> {
 }
 
 impl Forwarding {
-    pub fn new(cfg: &Config) -> Result<Forwarding, ForwardError> {
-        let mut routes: Vec<RouteConfig> = cfg
-            .routes
-            .iter()
-            .filter(|r| r.host.is_some())
-            .cloned()
-            .collect();
+    pub fn new(cfg: ForwardConfig) -> Result<Forwarding, ForwardError> {
+        let mut routes = cfg.host_routes;
         routes.extend(builtin_forward_routes());
-        let mut own = vec![cfg.listen_addr()?, cfg.admin_addr()?];
-        if let Some(t) = &cfg.transparent_listen {
-            own.push(t.parse().map_err(|_| {
-                ConfigError::Invalid(format!(
-                    "transparent listen address {t:?} (ASG_TRANSPARENT_LISTEN) is not host:port"
-                ))
-            })?);
-        }
         let mark_hook: Option<SockHook> = cfg.so_mark.map(|mark| {
             let hook: SockHook = Arc::new(move |sock: &tokio::net::TcpSocket| {
                 set_mark(sock, mark).map_err(|e| {
@@ -342,11 +328,11 @@ impl Forwarding {
         });
         Ok(Forwarding {
             routes: RouteTable::new(&routes)?,
-            connect_to: cfg.connect_to_map()?,
+            connect_to: cfg.connect_to,
             so_mark: cfg.so_mark,
             mark_hook,
-            own,
-            absolute_form: cfg.forward_proxy,
+            own: cfg.own,
+            absolute_form: cfg.absolute_form,
             via_token: format!("asg-{}", hex::encode(rand::random::<[u8; 4]>())),
             tunnel_sockets: Mutex::new(HashSet::new()),
         })
@@ -513,6 +499,7 @@ fn set_mark(sock: &tokio::net::TcpSocket, mark: u32) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     #[test]
     fn absolute_form_targets() {
@@ -554,7 +541,7 @@ mod tests {
             transparent_listen: Some("127.0.0.1:15001".into()),
             ..Config::default()
         };
-        let f = Forwarding::new(&cfg).unwrap();
+        let f = Forwarding::new(cfg.forward_config().unwrap()).unwrap();
         assert!(f.is_own_listener("127.0.0.1:8080".parse().unwrap()));
         assert!(f.is_own_listener("127.0.0.1:15001".parse().unwrap()));
         assert!(!f.is_own_listener("127.0.0.2:15001".parse().unwrap()));
@@ -568,7 +555,7 @@ mod tests {
             connect_to: [("mapped.test:443".to_string(), "127.0.0.1:9443".to_string())].into(),
             ..Config::default()
         };
-        let f = Forwarding::new(&cfg).unwrap();
+        let f = Forwarding::new(cfg.forward_config().unwrap()).unwrap();
         let resolver = Resolver::new();
         let policy = Policy::load("dev", None).unwrap();
         let target = |host: &str, port, mode| {
@@ -621,7 +608,7 @@ mod tests {
 
     #[test]
     fn forward_routes_name_known_hosts() {
-        let f = Forwarding::new(&Config::default()).unwrap();
+        let f = Forwarding::new(Config::default().forward_config().unwrap()).unwrap();
         let name = |h: &str| f.routes.find(Some(h), "/v1/x").unwrap().name.clone();
         assert_eq!(name("api.openai.com"), "openai");
         assert_eq!(name("api.anthropic.com"), "anthropic");

@@ -550,7 +550,7 @@ impl Gateway {
             tracing::error!(error = %e, "audit write failed");
             return None;
         }
-        if self.app.config.audit.sync == crate::config::AuditSync::Decisions {
+        if self.app.proxy.audit_sync == crate::state::config::AuditSync::Decisions {
             // Operator's choice: forwarded responses do not wait; the
             // record is in the next group flush (milliseconds).
             return None;
@@ -693,7 +693,7 @@ impl ProxyHttp for Gateway {
             trace: None,
             clean_path: None,
             rpc_id: serde_json::Value::Null,
-            watch: Watchdog::new(self.app.config.upstream_timeouts()),
+            watch: Watchdog::new(self.app.proxy.timeouts),
         }
     }
 
@@ -719,7 +719,7 @@ impl ProxyHttp for Gateway {
             session.server_addr().and_then(|a| a.as_inet()).copied(),
         ) {
             (Some(p), Some(l))
-                if policy.file.session.agent_from_process && self.app.config.agent_id.is_none() =>
+                if policy.file.session.agent_from_process && self.app.proxy.agent_id.is_none() =>
             {
                 super::peer::process_of(p, l).await
             }
@@ -728,7 +728,7 @@ impl ProxyHttp for Gateway {
         let identity = Identity::from_headers(
             &policy.file.session,
             |name| header_str(session, name),
-            self.app.config.agent_id.as_deref(),
+            self.app.proxy.agent_id.as_deref(),
             peer_addr,
             process.as_ref(),
         );

@@ -2,7 +2,7 @@
 //! Longest matching path prefix wins; a route with a `host` only matches
 //! requests for that host.
 
-use crate::config::RouteConfig;
+use crate::datapath::config::RouteConfig;
 use crate::datapath::dialect::{ApiKind, Dialect};
 use crate::datapath::path_norm::{NormPath, Reading};
 use std::sync::Arc;

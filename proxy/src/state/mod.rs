@@ -28,6 +28,7 @@ pub mod approvals;
 pub mod audit;
 mod cache;
 pub mod caps;
+pub mod config;
 pub mod durable;
 pub mod journal;
 mod keys;

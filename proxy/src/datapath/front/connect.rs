@@ -12,7 +12,6 @@ use pingora::apps::ServerApp;
 use pingora::protocols::l4::stream::Stream as L4Stream;
 use pingora::protocols::{GetProxyDigest, Peek};
 use pingora::server::ShutdownWatch;
-use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Longest CONNECT request head.
@@ -89,7 +88,7 @@ impl Front {
                             .await;
                     }
                 };
-                let timeout = Duration::from_secs(self.app.config.connect_timeout_secs);
+                let timeout = self.app.proxy.timeouts.connect;
                 let upstream = match tunnel::connect(&self.app.forwarding, addr, timeout).await {
                     Ok(s) => s,
                     Err(e) => {
@@ -225,7 +224,7 @@ pub fn parse_connect(head: &[u8]) -> Result<(String, u16), ForwardError> {
         return Err(ForwardError::Connect("expected a CONNECT request".into()));
     }
     let target = req.path.unwrap_or("");
-    let (host, port) = crate::config::split_host_port(target).ok_or_else(|| {
+    let (host, port) = crate::util::split_host_port(target).ok_or_else(|| {
         ForwardError::Connect(format!("CONNECT target {target:?} is not host:port"))
     })?;
     let valid = host.parse::<std::net::IpAddr>().is_ok()

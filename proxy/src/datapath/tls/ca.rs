@@ -14,7 +14,6 @@
 //! intermediate, in which case its chain is sent with every leaf.
 
 use super::TlsError;
-use crate::config::Config;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, PublicKeyData,
@@ -39,12 +38,13 @@ pub struct CaPaths {
 }
 
 impl CaPaths {
-    pub fn from_config(cfg: &Config) -> CaPaths {
-        let dir = cfg.data_dir.join("ca");
-        let default_location = cfg.ca_cert.is_none() && cfg.ca_key.is_none();
+    /// The operator's certificate and key, or the defaults in `<data_dir>/ca/`.
+    pub fn new(data_dir: &Path, cert: Option<&Path>, key: Option<&Path>) -> CaPaths {
+        let dir = data_dir.join("ca");
+        let default_location = cert.is_none() && key.is_none();
         CaPaths {
-            cert: cfg.ca_cert.clone().unwrap_or_else(|| dir.join("ca.pem")),
-            key: cfg.ca_key.clone().unwrap_or_else(|| dir.join("ca.key")),
+            cert: cert.map_or_else(|| dir.join("ca.pem"), Path::to_path_buf),
+            key: key.map_or_else(|| dir.join("ca.key"), Path::to_path_buf),
             // Always in the data folder: an operator CA may sit on a read-only mount.
             bundle: dir.join("bundle.pem"),
             default_location,
@@ -298,11 +298,7 @@ fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> {
 #[cfg(test)]
 pub(crate) fn temp_paths() -> (CaPaths, PathBuf) {
     let dir = std::env::temp_dir().join(format!("asg-ca-{}", uuid::Uuid::new_v4()));
-    let cfg = Config {
-        data_dir: dir.clone(),
-        ..Config::default()
-    };
-    (CaPaths::from_config(&cfg), dir)
+    (CaPaths::new(&dir, None, None), dir)
 }
 
 #[cfg(test)]
