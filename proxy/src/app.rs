@@ -165,7 +165,7 @@ fn open_shared(config: &Config) -> Result<Option<crate::state::shared::Shared>, 
     let password = config.state_password.as_ref().map(|p| p.0.as_str());
     let parsed =
         crate::state::redis::url::StateUrl::parse(url, config.state_prefix.as_deref(), password)
-            .map_err(|e| StartupError::SharedState(e.to_string()))?;
+            .map_err(crate::state::shared::SharedStateError::from)?;
     let mut opts = crate::state::redis::RedisOptions::default();
     // The name other gateways and the console show for this one.
     if let Some(host) = crate::config::env::standard("HOSTNAME") {
@@ -176,9 +176,7 @@ fn open_shared(config: &Config) -> Result<Option<crate::state::shared::Shared>, 
     if config.audit.max_age_days > 0 {
         opts.approval_keep = Duration::from_secs(config.audit.max_age_days * 86_400);
     }
-    crate::state::shared::Shared::start(parsed, opts)
-        .map(Some)
-        .map_err(StartupError::SharedState)
+    Ok(Some(crate::state::shared::Shared::start(parsed, opts)?))
 }
 
 /// A separate key for approval bindings, so a mask digest and a binding

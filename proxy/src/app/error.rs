@@ -25,8 +25,8 @@ pub enum StartupError {
     #[error(transparent)]
     Tls(#[from] TlsError),
     /// `ASG_STATE_URL`: the URL, or the store behind it at start.
-    #[error("{0}")]
-    SharedState(String),
+    #[error(transparent)]
+    SharedState(#[from] crate::state::shared::SharedStateError),
     #[error(transparent)]
     Telemetry(#[from] crate::telemetry::TelemetryError),
     #[error("cannot register the shared-state metrics: {0}")]
