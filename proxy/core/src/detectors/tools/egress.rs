@@ -14,37 +14,6 @@ pub struct Egress<'a> {
     pub config: &'a EgressConfig,
 }
 
-/// Host patterns (`example.com`, `*.example.com`), lower-cased once and
-/// split for lookup: exact names in a set, suffixes in a list.
-#[derive(Debug, Default)]
-pub struct HostList {
-    exact: std::collections::HashSet<String>,
-    suffixes: Vec<String>,
-}
-
-impl HostList {
-    pub fn new<S: AsRef<str>>(patterns: &[S]) -> HostList {
-        let mut list = HostList::default();
-        for p in patterns {
-            let p = p.as_ref().trim().to_ascii_lowercase();
-            match p.strip_prefix("*.") {
-                Some(suffix) => {
-                    list.exact.insert(suffix.to_string());
-                    list.suffixes.push(format!(".{suffix}"));
-                }
-                None => {
-                    list.exact.insert(p);
-                }
-            }
-        }
-        list
-    }
-
-    pub fn contains(&self, host: &str) -> bool {
-        self.exact.contains(host) || self.suffixes.iter().any(|s| host.ends_with(s.as_str()))
-    }
-}
-
 /// What kind of host a URL names, for the profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostKind {

@@ -16,6 +16,7 @@ pub mod args;
 pub mod effects;
 pub mod egress;
 pub mod escapes;
+pub mod hosts;
 pub mod js;
 pub mod network;
 pub mod paths;
@@ -140,8 +141,8 @@ impl ToolDetector {
             EMBEDDED_TOOL_RULES,
         )?;
         let mut rules = ToolRules::from_toml(&text, &cfg.sensitive_paths)?;
-        rules.hosts.allow = egress::HostList::new(&egress.allow);
-        rules.hosts.deny = egress::HostList::new(&egress.deny);
+        rules.hosts.allow = hosts::HostList::new(&egress.allow);
+        rules.hosts.deny = hosts::HostList::new(&egress.deny);
         let mut exact = BTreeMap::new();
         for (cap, list) in rules.capabilities.iter().chain(&cfg.capabilities) {
             for name in list {

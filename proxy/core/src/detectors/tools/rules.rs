@@ -2,7 +2,7 @@
 //! its header): parsing and compilation.
 
 use super::effects::Effect;
-use super::egress::HostList;
+use super::hosts::HostList;
 use regex::{Regex, RegexSet};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
