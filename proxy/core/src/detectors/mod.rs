@@ -12,10 +12,10 @@ pub mod shell;
 pub mod tools;
 
 use crate::normalize::{self, Decoding, Folded, Normalized};
-use crate::policy::{DetectorToggles, PolicyFile};
 use crate::sources::RuleSources;
 use crate::subject::{Subject, Surface};
 use crate::types::Finding;
+use serde::Deserialize;
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
@@ -72,6 +72,44 @@ impl<'a> ScanContext<'a> {
     }
 }
 
+/// The `[detectors]` policy section: which detectors run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectorToggles {
+    pub prompt_injection: bool,
+    pub secret_leakage: bool,
+    pub pii: bool,
+    pub tool_abuse: bool,
+    pub policy_drift: bool,
+    pub unsafe_action_chain: bool,
+}
+
+impl Default for DetectorToggles {
+    fn default() -> Self {
+        DetectorToggles {
+            prompt_injection: true,
+            secret_leakage: true,
+            pii: true,
+            tool_abuse: true,
+            policy_drift: true,
+            unsafe_action_chain: true,
+        }
+    }
+}
+
+/// The profile sections the detectors compile from. The detectors take
+/// their own sections, not the whole profile, so they do not depend on the
+/// policy module that depends on them.
+pub struct DetectorConfigs<'a> {
+    pub toggles: &'a DetectorToggles,
+    pub injection: &'a injection::InjectionConfig,
+    pub secrets: &'a secrets::SecretsConfig,
+    pub pii: &'a pii::PiiToggles,
+    pub tools: &'a tools::ToolsConfig,
+    pub egress: &'a tools::EgressConfig,
+    pub chains: &'a Option<Vec<chains::ChainRule>>,
+}
+
 /// All detectors of one policy, compiled.
 pub struct Detectors {
     toggles: DetectorToggles,
@@ -83,14 +121,17 @@ pub struct Detectors {
 }
 
 impl Detectors {
-    pub fn compile(file: &PolicyFile, sources: Option<&dyn RuleSources>) -> Result<Self, String> {
+    pub fn compile(
+        cfg: &DetectorConfigs<'_>,
+        sources: Option<&dyn RuleSources>,
+    ) -> Result<Self, String> {
         Ok(Detectors {
-            toggles: file.detectors.clone(),
-            injection: injection::InjectionDetector::new(&file.injection, sources)?,
-            secrets: Arc::new(secrets::SecretScanner::load(&file.secrets, sources)?),
-            pii: Arc::new(pii::PiiScanner::new(&file.redaction.pii)),
-            tools: tools::ToolDetector::load(&file.tools, &file.egress, sources)?,
-            chains: chains::ChainDetector::new(&file.chains)?,
+            toggles: cfg.toggles.clone(),
+            injection: injection::InjectionDetector::new(cfg.injection, sources)?,
+            secrets: Arc::new(secrets::SecretScanner::load(cfg.secrets, sources)?),
+            pii: Arc::new(pii::PiiScanner::new(cfg.pii)),
+            tools: tools::ToolDetector::load(cfg.tools, cfg.egress, sources)?,
+            chains: chains::ChainDetector::new(cfg.chains)?,
         })
     }
 

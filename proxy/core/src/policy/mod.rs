@@ -8,18 +8,20 @@
 pub mod connect;
 mod error;
 mod evaluate;
+pub mod schema;
 
 pub use error::PolicyError;
 pub use evaluate::{evaluate, Evaluation};
 
 use crate::approvals::ApprovalsConfig;
+pub use crate::detectors::DetectorToggles;
 use crate::detectors::{
     chains::ChainRule, injection::InjectionConfig, secrets::SecretsConfig, tools::EgressConfig,
-    tools::ToolsConfig, Detectors,
+    tools::ToolsConfig, DetectorConfigs, Detectors,
 };
 use crate::redact::{RedactionConfig, Redactor};
-use crate::session::SessionConfig;
 use crate::sources::RuleSources;
+use schema::SessionConfig;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -96,30 +98,6 @@ impl Default for DecisionConfig {
             detector_score_cap: 1.5,
             max_findings_per_detector: 8,
             allow_with_redaction: true,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DetectorToggles {
-    pub prompt_injection: bool,
-    pub secret_leakage: bool,
-    pub pii: bool,
-    pub tool_abuse: bool,
-    pub policy_drift: bool,
-    pub unsafe_action_chain: bool,
-}
-
-impl Default for DetectorToggles {
-    fn default() -> Self {
-        DetectorToggles {
-            prompt_injection: true,
-            secret_leakage: true,
-            pii: true,
-            tool_abuse: true,
-            policy_drift: true,
-            unsafe_action_chain: true,
         }
     }
 }
@@ -251,7 +229,16 @@ impl Policy {
     ) -> Result<Policy, PolicyError> {
         let origin = source.to_string();
         let file = Policy::parse(text, &origin)?;
-        let detectors = Detectors::compile(&file, sources)
+        let configs = DetectorConfigs {
+            toggles: &file.detectors,
+            injection: &file.injection,
+            secrets: &file.secrets,
+            pii: &file.redaction.pii,
+            tools: &file.tools,
+            egress: &file.egress,
+            chains: &file.chains,
+        };
+        let detectors = Detectors::compile(&configs, sources)
             .map_err(|msg| PolicyError::semantic(&origin, text, "", "", msg))?;
         let redactor = Redactor::new(
             &file.redaction,
