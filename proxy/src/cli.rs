@@ -1,7 +1,7 @@
 //! The `asg` command line.
 
 use crate::app::policy::DirSources;
-use crate::app::App;
+use crate::app::{App, StartupError};
 use crate::config::env::{self, Command as EnvFor};
 use crate::config::{Config, LogFormat};
 use crate::decision::policy::{Policy, PolicySource};
@@ -210,39 +210,44 @@ fn fail(msg: impl std::fmt::Display) -> i32 {
 
 fn run(config_path: Option<PathBuf>) -> i32 {
     pingora::tls::install_default_crypto_provider();
-    let config = match Config::load(config_path.as_deref()) {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
-    init_logging(&config);
+    match start(config_path) {
+        Ok((app, admin_listener, _watch)) => serve(app, admin_listener),
+        Err(e) => fail(e),
+    }
+}
 
+/// Everything that can stop the gateway from starting, in order.
+fn start(
+    config_path: Option<PathBuf>,
+) -> Result<
+    (
+        std::sync::Arc<App>,
+        std::net::TcpListener,
+        crate::app::policy::WatchHandle,
+    ),
+    StartupError,
+> {
+    let config = Config::load(config_path.as_deref())?;
+    init_logging(&config);
     // Bind-check both listeners up front so a taken port is one clear line,
     // not a panic inside a worker. The admin socket is kept and handed over.
-    let admin_listener = match std::net::TcpListener::bind(&config.admin_listen) {
-        Ok(l) => l,
-        Err(e) => {
-            return fail(format!(
-                "cannot listen on {} (admin): {e}",
-                config.admin_listen
-            ))
-        }
-    };
-    match std::net::TcpListener::bind(&config.listen) {
-        Ok(probe) => drop(probe),
-        Err(e) => return fail(format!("cannot listen on {}: {e}", config.listen)),
-    }
+    let admin_listener = bind(&config.admin_listen, "ASG_ADMIN_LISTEN")?;
+    drop(bind(&config.listen, "ASG_LISTEN")?);
+    crate::telemetry::Telemetry::init_from_env()?;
+    let app = App::build(config)?;
+    let watch = app.policy.watch()?;
+    Ok((app, admin_listener, watch))
+}
 
-    if let Err(e) = crate::telemetry::Telemetry::init_from_env() {
-        return fail(e);
-    }
-    let app = match App::build(config) {
-        Ok(a) => a,
-        Err(e) => return fail(e),
-    };
-    let _watch = match app.policy.watch() {
-        Ok(w) => w,
-        Err(e) => return fail(format!("cannot watch the policy folder: {e}")),
-    };
+fn bind(addr: &str, var: &'static str) -> Result<std::net::TcpListener, StartupError> {
+    std::net::TcpListener::bind(addr).map_err(|source| StartupError::Listen {
+        addr: addr.to_string(),
+        var,
+        source,
+    })
+}
+
+fn serve(app: std::sync::Arc<App>, admin_listener: std::net::TcpListener) -> i32 {
     // Audit by age and size, idle sessions, expired approvals.
     let limits_app = app.clone();
     let _retention = crate::state::retention::Retention::spawn(

@@ -31,4 +31,16 @@ pub enum StartupError {
     Telemetry(#[from] crate::telemetry::TelemetryError),
     #[error("cannot register the shared-state metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("cannot listen on {addr} ({var}): {source}")]
+    Listen {
+        addr: String,
+        var: &'static str,
+        source: std::io::Error,
+    },
+    #[error("cannot watch the policy folder: {0}")]
+    PolicyWatch(#[from] notify::Error),
+    #[error(
+        "asg control serves a fleet's shared state: set ASG_STATE_URL (the gateways' redis:// URL)"
+    )]
+    ControlWithoutSharedState,
 }
