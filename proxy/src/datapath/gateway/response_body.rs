@@ -2,15 +2,49 @@
 //! (any content coding), then rewritten event by event (streams) or
 //! buffered whole and inspected (everything else).
 
-use super::{Ctx, Gateway, ResponseBody};
+use super::context::{answer_status, Ctx, ResponseBody};
+use super::Gateway;
 use crate::datapath::enforce::{Stage, StageReport};
 use crate::datapath::response_guard::withheld_body;
 use crate::decision::Decision;
 use bytes::{Bytes, BytesMut};
 use pingora::prelude::*;
+use pingora::proxy::Session;
 use std::time::Duration;
 
 impl Gateway {
+    /// A chunk of the upstream's answer, inspected here, one step before
+    /// `response_body_filter`: pingora awaits the duration returned from
+    /// this hook before the chunk goes on, which lets the audit record of
+    /// the last chunk become durable without blocking the worker thread.
+    pub(super) fn upstream_body(
+        &self,
+        session: &Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<Duration>> {
+        ctx.watch.chunk_received();
+        let result = self.filter_response_body(body, end_of_stream, ctx)?;
+        if end_of_stream {
+            // The upstream is done; waiting for the disk is not its delay.
+            ctx.watch.finish();
+            let written = session.response_written().map(|r| r.status.as_u16());
+            if let Some(wait) = self.seal_audit_upstream(ctx, answer_status(written, ctx)) {
+                return Ok(Some(result.map_or(wait, |d| d.max(wait))));
+            }
+        }
+        Ok(result)
+    }
+
+    /// The last chunk acknowledges the request: its audit record must be
+    /// on disk first.
+    pub(super) fn last_chunk(&self, session: &Session, ctx: &mut Ctx) {
+        ctx.watch.finish();
+        let written = session.response_written().map(|r| r.status.as_u16());
+        self.seal_audit_blocking(ctx, answer_status(written, ctx));
+    }
+
     /// Rewrite a stream in flight; buffer, inspect and rewrite any other
     /// inspected response body.
     pub(super) fn filter_response_body(
@@ -119,7 +153,7 @@ impl Gateway {
     /// the API's form (nothing half-inspected is relayed).
     pub(super) async fn end_answer_with_error(
         &self,
-        session: &mut pingora::proxy::Session,
+        session: &mut Session,
         ctx: &mut Ctx,
         message: &str,
     ) {
