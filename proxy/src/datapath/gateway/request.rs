@@ -181,3 +181,127 @@ impl Gateway {
         self.refuse(session, ctx, r.kind, &r.message).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::context::tests::gateway;
+    use super::*;
+    use crate::decision::Decision;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    /// A pingora session that has read `raw` (head and body) from a client.
+    async fn session(raw: &str) -> (Session, DuplexStream) {
+        let (mut client, server) = tokio::io::duplex(1 << 20);
+        client.write_all(raw.as_bytes()).await.unwrap();
+        let mut s = Session::new_h1(Box::new(server));
+        assert!(s.read_request().await.unwrap());
+        (s, client)
+    }
+
+    /// What the client received (the gateway's own answer).
+    async fn answer(client: &mut DuplexStream) -> String {
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = client.read(&mut buf).await.unwrap();
+        String::from_utf8_lossy(&buf[..n]).to_lowercase()
+    }
+
+    fn post(path: &str, ct: &str, body: &str) -> String {
+        format!(
+            "POST {path} HTTP/1.1\r\nhost: gw\r\ncontent-type: {ct}\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    const CHAT: &str =
+        r#"{"model":"m","messages":[{"role":"user","content":"What is the capital of France?"}]}"#;
+
+    #[tokio::test]
+    async fn a_small_body_is_judged_before_the_upstream_is_contacted() {
+        let gw = gateway();
+        let (mut s, _client) =
+            session(&post("/v1/chat/completions", "application/json", CHAT)).await;
+        let mut ctx = gw.new_ctx();
+        assert!(!gw.admit(&mut s, &mut ctx).await.unwrap(), "proxied on");
+        assert_eq!(ctx.dialect, Dialect::OpenaiChat);
+        assert_eq!(ctx.route_name(), "openai");
+        assert!(ctx.gate.is_some(), "inspected in a session");
+        assert!(matches!(ctx.req, RequestBody::Prefetched { forward: None }));
+        assert_eq!(ctx.reports.len(), 1);
+        assert_eq!(ctx.decision(), Decision::Allow);
+        assert_eq!(ctx.answered, None);
+    }
+
+    #[tokio::test]
+    async fn a_large_or_chunked_body_is_collected_on_its_way() {
+        let gw = gateway();
+        let head = "POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+        let (mut s, _client) = session(head).await;
+        let mut ctx = gw.new_ctx();
+        assert!(!gw.admit(&mut s, &mut ctx).await.unwrap());
+        assert!(matches!(ctx.req, RequestBody::Collecting { .. }));
+        assert!(ctx.reports.is_empty(), "nothing judged yet");
+    }
+
+    #[tokio::test]
+    async fn a_body_that_cannot_be_inspected_is_refused_and_audited() {
+        let gw = gateway();
+        let (mut s, mut client) = session(&post("/v1/chat/completions", "text/plain", "hi")).await;
+        let mut ctx = gw.new_ctx();
+        assert!(
+            gw.admit(&mut s, &mut ctx).await.unwrap(),
+            "answered by the gateway"
+        );
+        assert_eq!(ctx.answered, Some(415));
+        assert!(ctx.audited);
+        let got = answer(&mut client).await;
+        assert!(got.starts_with("http/1.1 415"), "{got}");
+        assert!(got.contains("x-asg-decision: block"), "{got}");
+        assert!(
+            got.contains(&format!("x-asg-request-id: {}", ctx.id)),
+            "{got}"
+        );
+        assert!(got.contains("asg_unsupported_media_type"), "{got}");
+        let last = gw.app.store.audit_tail(1).unwrap();
+        assert_eq!(last[0].request_id, ctx.id);
+        assert_eq!(
+            (last[0].decision.as_str(), last[0].status),
+            ("block", Some(415))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_path_without_a_route_is_refused() {
+        let gw = gateway();
+        let (mut s, mut client) = session("GET /elsewhere HTTP/1.1\r\nhost: gw\r\n\r\n").await;
+        let mut ctx = gw.new_ctx();
+        assert!(gw.admit(&mut s, &mut ctx).await.unwrap());
+        assert_eq!(ctx.answered, Some(404));
+        let got = answer(&mut client).await;
+        assert!(got.contains("no route for /elsewhere"), "{got}");
+    }
+
+    #[tokio::test]
+    async fn mcp_control_requests_pass_without_a_body() {
+        let gw = gateway();
+        for (method, dialect) in [("GET", Dialect::Mcp), ("DELETE", Dialect::Passthrough)] {
+            let raw = format!("{method} /mcp HTTP/1.1\r\nhost: gw\r\n\r\n");
+            let (mut s, _client) = session(&raw).await;
+            let mut ctx = gw.new_ctx();
+            assert!(!gw.admit(&mut s, &mut ctx).await.unwrap(), "{method}");
+            assert_eq!(ctx.dialect, dialect, "{method}");
+            assert!(ctx.gate.is_none() && ctx.reports.is_empty(), "{method}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unusual_spelling_is_judged_and_sent_clean() {
+        let gw = gateway();
+        let raw = post("/v1//chat/./completions", "application/json", CHAT);
+        let (mut s, _client) = session(&raw).await;
+        let mut ctx = gw.new_ctx();
+        assert!(!gw.admit(&mut s, &mut ctx).await.unwrap());
+        assert_eq!(ctx.dialect, Dialect::OpenaiChat);
+        assert_eq!(ctx.clean_path.as_deref(), Some("/v1/chat/completions"));
+        assert_eq!(ctx.path, "/v1/chat/completions");
+    }
+}

@@ -1,20 +1,28 @@
-//! The response path of inspected routes: the head decides how the body
-//! is read (decoded, then rewritten in flight or buffered whole), a
-//! buffered body is judged, a stream's report joins the request's. The
-//! body chunks themselves go through `response_body`.
+//! The response path: the upstream's head arrives (status, deadlines,
+//! latency); on inspected routes it decides how the body is read (decoded,
+//! then rewritten in flight or buffered whole). A buffered body is judged
+//! here, a stream's report joins the request's; the body chunks
+//! themselves go through `response_body`.
 
 use super::context::{rule_ids, Ctx, ResponseBody};
 use super::{Gateway, OFFLOAD_ABOVE};
 use crate::datapath::body::is_event_stream;
+use crate::datapath::dialect::Dialect;
 use crate::datapath::encoding::BodyDecoding;
 use crate::datapath::enforce::inspect_response_with;
 use crate::datapath::hooks::{NoSession, SessionHooks};
-use crate::datapath::stream::StreamRewriter;
+use crate::datapath::stream::{is_json_array_stream, StreamRewriter};
 use bytes::BytesMut;
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use std::sync::Arc;
 use std::time::Instant;
+
+/// Whether an answer is relayed in flight (an event stream, or Gemini's
+/// JSON-array stream) rather than held whole.
+pub(super) fn is_streamed(dialect: Dialect, path: &str, status: u16, ct: Option<&str>) -> bool {
+    is_event_stream(ct) || is_json_array_stream(dialect, path, status, ct)
+}
 
 /// How an inspected answer's body is read.
 #[derive(Debug, PartialEq, Eq)]
@@ -44,6 +52,40 @@ fn codings(resp: &ResponseHeader) -> impl Iterator<Item = &str> {
 }
 
 impl Gateway {
+    /// The upstream's response head arrived: its status, which deadline
+    /// applies from now on, and the upstream's latency.
+    pub(super) fn upstream_head(&self, resp: &ResponseHeader, ctx: &mut Ctx) {
+        let status = resp.status.as_u16();
+        ctx.upstream_status = Some(status);
+        if let Some(tr) = &ctx.trace {
+            tr.upstream_status(status);
+        }
+        if status == 101 {
+            // An upgraded connection (a WebSocket) lives as long as it is used.
+            ctx.watch.finish();
+        } else if !resp.status.is_informational() {
+            let ct = resp
+                .headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok());
+            let streamed = is_streamed(ctx.dialect, &ctx.path, status, ct);
+            // Only inspected non-stream answers are held whole (a total deadline).
+            ctx.watch
+                .head_received(ctx.dialect.is_inspected() && !streamed);
+        }
+        if let Some(sent) = ctx.upstream_sent {
+            let latency = sent.elapsed();
+            ctx.upstream_latency = Some(latency);
+            if let Some(route) = &ctx.route {
+                self.app
+                    .metrics
+                    .upstream_latency
+                    .with_label_values(&[route.name.as_str()])
+                    .observe(latency.as_secs_f64());
+            }
+        }
+    }
+
     /// The response head of an inspected route: decoded here and forwarded
     /// decoded (scanners never see compressed bytes, and the client gets
     /// what was inspected); then a stream rewriter or a buffer.
@@ -55,7 +97,7 @@ impl Gateway {
             .get("content-type")
             .and_then(|v| v.to_str().ok());
         let status = resp.status.as_u16();
-        let streamed = super::upstream::is_streamed(ctx.dialect, &ctx.path, status, ct);
+        let streamed = is_streamed(ctx.dialect, &ctx.path, status, ct);
         match reading(streamed, ct) {
             Reading::Stream { array } => {
                 // Inspected in flight, event by event (see `stream`).
@@ -191,7 +233,47 @@ impl Gateway {
 
 #[cfg(test)]
 mod tests {
+    use super::super::context::tests::{ctx, gateway};
     use super::*;
+    use crate::datapath::dialect::Dialect;
+
+    fn head(ct: &str) -> ResponseHeader {
+        let mut resp = ResponseHeader::build(200, None).unwrap();
+        resp.insert_header("content-type", ct).unwrap();
+        resp.insert_header("content-encoding", "gzip").unwrap();
+        resp.insert_header("content-length", "10").unwrap();
+        resp
+    }
+
+    #[test]
+    fn an_event_stream_is_rewritten_in_flight_other_answers_are_held_whole() {
+        let gw = gateway();
+        let mut c = ctx();
+        c.dialect = Dialect::OpenaiChat;
+        c.path = "/v1/chat/completions".into();
+        c.policy = Some(gw.app.policy.current());
+        let mut resp = head("text/event-stream");
+        gw.prepare_response(&mut resp, &mut c).unwrap();
+        assert!(c.stream.is_some());
+        assert!(matches!(c.resp, ResponseBody::Pass));
+        assert!(
+            !c.resp_decoding.is_identity(),
+            "gzip is decoded for the scanners"
+        );
+        let has = |r: &ResponseHeader, n: &str| r.headers.get(n).is_some();
+        assert!(!has(&resp, "content-encoding") && !has(&resp, "content-length"));
+        assert_eq!(resp.headers.get("x-asg-stream-inspection").unwrap(), "on");
+
+        let mut c = ctx();
+        c.dialect = Dialect::OpenaiChat;
+        c.policy = Some(gw.app.policy.current());
+        let mut resp = head("application/json");
+        gw.prepare_response(&mut resp, &mut c).unwrap();
+        assert!(c.stream.is_none());
+        assert!(matches!(c.resp, ResponseBody::Buffer { .. }));
+        assert!(!has(&resp, "content-encoding") && !has(&resp, "content-length"));
+        assert!(!has(&resp, "x-asg-stream-inspection"));
+    }
 
     #[test]
     fn a_streamed_answer_is_an_event_stream_or_a_json_array() {
@@ -215,5 +297,33 @@ mod tests {
         assert_eq!(codings(&odd).collect::<Vec<_>>(), ["\u{fffd}"]);
         let none = ResponseHeader::build(204, None).unwrap();
         assert_eq!(codings(&none).count(), 0);
+    }
+
+    #[test]
+    fn streams_are_event_streams_or_gemini_arrays() {
+        let sse = Some("text/event-stream");
+        let json = Some("application/json");
+        assert!(is_streamed(
+            Dialect::OpenaiChat,
+            "/v1/chat/completions",
+            200,
+            sse
+        ));
+        assert!(!is_streamed(
+            Dialect::OpenaiChat,
+            "/v1/chat/completions",
+            200,
+            json
+        ));
+        let gemini = "/v1beta/models/g:streamGenerateContent";
+        assert!(is_streamed(Dialect::Gemini, gemini, 200, json));
+        // An error answer of the same call is a plain JSON body.
+        assert!(!is_streamed(Dialect::Gemini, gemini, 400, json));
+        assert!(!is_streamed(
+            Dialect::Gemini,
+            "/v1beta/models/g:generateContent",
+            200,
+            json
+        ));
     }
 }

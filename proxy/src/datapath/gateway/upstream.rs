@@ -1,16 +1,11 @@
 //! The upstream side: which peer a request connects to and with what
-//! timeouts, the request head as the upstream gets it (path rewritten,
-//! gateway-only headers scrubbed, body framing), and the response head's
-//! arrival (status, deadlines, latency).
+//! timeouts, and the request head as the upstream gets it (path
+//! rewritten, gateway-only headers scrubbed, body framing).
 
 use super::context::{Ctx, RequestBody};
 use super::Gateway;
-use crate::datapath::body::is_event_stream;
-use crate::datapath::dialect::Dialect;
-use crate::datapath::stream::is_json_array_stream;
 use crate::datapath::timeouts::Timeouts;
 use http::Uri;
-use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::Session;
 use pingora::upstreams::peer::PeerOptions;
@@ -93,12 +88,6 @@ fn frame_body(req: &mut RequestHeader, body: &RequestBody) -> Result<()> {
     Ok(())
 }
 
-/// Whether an answer is relayed in flight (an event stream, or Gemini's
-/// JSON-array stream) rather than held whole.
-pub(super) fn is_streamed(dialect: Dialect, path: &str, status: u16, ct: Option<&str>) -> bool {
-    is_event_stream(ct) || is_json_array_stream(dialect, path, status, ct)
-}
-
 impl Gateway {
     /// The upstream peer of a routed request, with its timeouts.
     pub(super) async fn peer(&self, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
@@ -175,40 +164,6 @@ impl Gateway {
         ctx.upstream_sent = Some(Instant::now());
         ctx.watch.request_sent();
         Ok(())
-    }
-
-    /// The upstream's response head arrived: its status, which deadline
-    /// applies from now on, and the upstream's latency.
-    pub(super) fn upstream_head(&self, resp: &ResponseHeader, ctx: &mut Ctx) {
-        let status = resp.status.as_u16();
-        ctx.upstream_status = Some(status);
-        if let Some(tr) = &ctx.trace {
-            tr.upstream_status(status);
-        }
-        if status == 101 {
-            // An upgraded connection (a WebSocket) lives as long as it is used.
-            ctx.watch.finish();
-        } else if !resp.status.is_informational() {
-            let ct = resp
-                .headers
-                .get("content-type")
-                .and_then(|v| v.to_str().ok());
-            let streamed = is_streamed(ctx.dialect, &ctx.path, status, ct);
-            // Only inspected non-stream answers are held whole (a total deadline).
-            ctx.watch
-                .head_received(ctx.dialect.is_inspected() && !streamed);
-        }
-        if let Some(sent) = ctx.upstream_sent {
-            let latency = sent.elapsed();
-            ctx.upstream_latency = Some(latency);
-            if let Some(route) = &ctx.route {
-                self.app
-                    .metrics
-                    .upstream_latency
-                    .with_label_values(&[route.name.as_str()])
-                    .observe(latency.as_secs_f64());
-            }
-        }
     }
 }
 
@@ -322,33 +277,5 @@ mod tests {
         frame_body(&mut req, &original).unwrap();
         assert_eq!(header(&req, "content-length").as_deref(), Some("99"));
         assert_eq!(header(&req, "content-encoding").as_deref(), Some("gzip"));
-    }
-
-    #[test]
-    fn streams_are_event_streams_or_gemini_arrays() {
-        let sse = Some("text/event-stream");
-        let json = Some("application/json");
-        assert!(is_streamed(
-            Dialect::OpenaiChat,
-            "/v1/chat/completions",
-            200,
-            sse
-        ));
-        assert!(!is_streamed(
-            Dialect::OpenaiChat,
-            "/v1/chat/completions",
-            200,
-            json
-        ));
-        let gemini = "/v1beta/models/g:streamGenerateContent";
-        assert!(is_streamed(Dialect::Gemini, gemini, 200, json));
-        // An error answer of the same call is a plain JSON body.
-        assert!(!is_streamed(Dialect::Gemini, gemini, 400, json));
-        assert!(!is_streamed(
-            Dialect::Gemini,
-            "/v1beta/models/g:generateContent",
-            200,
-            json
-        ));
     }
 }
