@@ -213,7 +213,7 @@ impl Gateway {
 
 #[cfg(test)]
 mod tests {
-    use super::super::context::tests::{ctx, finding};
+    use super::super::testkit::{ctx, finding};
     use super::*;
     use crate::datapath::dialect::Dialect;
     use crate::datapath::enforce::{Stage, StageReport};

@@ -215,70 +215,10 @@ pub(super) fn stage_label(ctx: &Ctx) -> String {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
-    use super::super::Gateway;
+mod tests {
+    use super::super::testkit::{ctx, finding};
     use super::*;
-    use crate::config::{Config, RouteConfig};
-    use crate::datapath::dialect::ApiKind;
     use crate::datapath::enforce::Stage;
-    use crate::decision::types::{DetectorId, Finding, Severity};
-
-    fn route(name: &str, prefix: &str, api: ApiKind) -> RouteConfig {
-        RouteConfig {
-            name: name.into(),
-            prefix: prefix.into(),
-            host: None,
-            upstream: "http://127.0.0.1:9".into(),
-            api,
-            strip_prefix: false,
-            tool_name: None,
-        }
-    }
-
-    /// A gateway over a fresh store, with an OpenAI and an MCP route and
-    /// nothing at `/`.
-    pub(in crate::datapath::gateway) fn gateway() -> Gateway {
-        let dir = std::env::temp_dir().join(format!(
-            "asg-gateway-test-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
-        let config = Config {
-            data_dir: dir,
-            policy: "dev".to_string(),
-            policy_dir: std::path::PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../policies"
-            )),
-            routes: vec![
-                route("openai", "/v1/chat", ApiKind::Openai),
-                route("tools", "/mcp", ApiKind::Mcp),
-            ],
-            ..Config::default()
-        };
-        Gateway::new(crate::app::App::build(config).unwrap())
-    }
-
-    pub(in crate::datapath::gateway) fn ctx() -> Ctx {
-        Ctx::new(Timeouts {
-            connect: Duration::from_secs(1),
-            first_byte: Duration::from_secs(2),
-            idle: Duration::from_secs(3),
-            total: Duration::from_secs(4),
-        })
-    }
-
-    pub(in crate::datapath::gateway) fn finding(rule: &str) -> Finding {
-        Finding::new(
-            rule,
-            DetectorId::SecretLeakage,
-            "secret",
-            Severity::High,
-            0.9,
-            format!("{rule} matched"),
-        )
-        .at("user")
-        .with_evidence("AKIA…")
-    }
 
     fn report(stage: Stage, decision: Decision, rules: &[&str]) -> StageReport {
         StageReport {

@@ -2,6 +2,7 @@
 //! and pingora errors told to the client in its API's own error form
 //! (a kind, a status and one sentence).
 
+use super::classify::{classify_error, client_gone, failure_status};
 use super::context::Ctx;
 use super::Gateway;
 use crate::datapath::dialect::ErrorKind;
@@ -138,184 +139,72 @@ impl Gateway {
     }
 }
 
-/// The client hung up: nobody is left to answer.
-fn client_gone(e: &Error) -> bool {
-    matches!(e.etype(), WriteError | ReadError | ConnectionClosed)
-        && e.esource() == &pingora::ErrorSource::Downstream
-}
-
-/// The status of an error answer: the one an HTTP error carries, else the
-/// kind's.
-fn failure_status(e: &Error, kind: ErrorKind) -> u16 {
-    match e.etype() {
-        HTTPStatus(code) => *code,
-        _ => kind.status(),
-    }
-}
-
-/// Map a pingora error to what the client is told.
-pub(super) fn classify_error(e: &Error, ctx: &Ctx) -> (ErrorKind, String) {
-    let upstream = match &ctx.forward {
-        Some(t) => t.authority(),
-        None => ctx
-            .route
-            .as_ref()
-            .map(|r| format!("{}:{}", r.upstream.host, r.upstream.port))
-            .unwrap_or_default(),
-    };
-    let expired = ctx
-        .watch
-        .fired()
-        .map(|why| why.describe(ctx.watch.limits()));
-    classify(e, &upstream, expired)
-}
-
-/// [`classify_error`] on what it reads from the context: the upstream's
-/// address and, when a watchdog deadline cut the exchange, which one.
-fn classify(e: &Error, upstream: &str, expired: Option<String>) -> (ErrorKind, String) {
-    if let Some(why) = expired {
-        return (ErrorKind::Timeout, format!("upstream {upstream} {why}"));
-    }
-    match e.etype() {
-        HTTPStatus(413) => (ErrorKind::TooLarge, "request body too large".to_string()),
-        HTTPStatus(400) => (ErrorKind::InvalidRequest, "invalid request".to_string()),
-        HTTPStatus(code) if *code >= 500 => {
-            (ErrorKind::BadGateway, format!("upstream error ({code})"))
-        }
-        HTTPStatus(_) => (ErrorKind::Blocked, "request denied".to_string()),
-        ConnectTimedout | ConnectRefused | ConnectNoRoute | ConnectError | ConnectProxyFailure
-        | TLSHandshakeFailure | TLSHandshakeTimedout | InvalidCert | HandshakeError => (
-            ErrorKind::BadGateway,
-            format!("upstream {upstream} is unreachable: {}", e.etype().as_str()).replace('_', " ")
-                + &e.context
-                    .as_ref()
-                    .map(|c| format!(" ({c})"))
-                    .unwrap_or_default(),
-        ),
-        ReadTimedout | WriteTimedout => {
-            (ErrorKind::Timeout, format!("upstream {upstream} timed out"))
-        }
-        _ if e.esource() == &pingora::ErrorSource::Upstream => (
-            ErrorKind::BadGateway,
-            format!("upstream {upstream} failed: {}", e.etype().as_str()),
-        ),
-        _ if e.esource() == &pingora::ErrorSource::Downstream => (
-            ErrorKind::InvalidRequest,
-            format!("malformed request: {}", e.etype().as_str()),
-        ),
-        _ => (
-            ErrorKind::Internal,
-            format!("gateway error: {}", e.etype().as_str()),
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::context::tests::ctx;
+    use super::super::testkit::{answer, ctx, gateway, session};
     use super::*;
     use crate::datapath::dialect::Dialect;
-    use crate::datapath::route::{Route, Upstream};
-    use std::sync::Arc;
+    use pingora::proxy::ProxyHttp;
 
-    const UP: &str = "127.0.0.1:9";
-
-    #[test]
-    fn connection_failures_name_the_upstream_and_the_cause() {
-        let mut e = Error::new_up(ConnectRefused);
-        e.set_context("connection refused_by_peer");
-        let (kind, msg) = classify(&e, UP, None);
-        assert_eq!(kind, ErrorKind::BadGateway);
-        // Underscores of the error type read as words; the context is kept as it is.
-        assert_eq!(
-            msg,
-            "upstream 127.0.0.1:9 is unreachable: ConnectRefused (connection refused_by_peer)"
-        );
-        let (kind, msg) = classify(&Error::new(TLSHandshakeFailure), UP, None);
-        assert_eq!(kind, ErrorKind::BadGateway);
-        assert!(
-            msg.starts_with("upstream 127.0.0.1:9 is unreachable: "),
-            "{msg}"
-        );
-        assert!(!msg.contains('('), "{msg}");
+    /// A routed chat request whose body was still on its way.
+    async fn routed(gw: &Gateway) -> (Session, tokio::io::DuplexStream, Ctx) {
+        let head = "POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+        let (mut s, client) = session(head).await;
+        let mut ctx = gw.new_ctx();
+        assert!(!gw.admit(&mut s, &mut ctx).await.unwrap());
+        (s, client, ctx)
     }
 
-    #[test]
-    fn http_statuses_map_to_their_kinds() {
-        let cases = [
-            (413, ErrorKind::TooLarge, "request body too large"),
-            (400, ErrorKind::InvalidRequest, "invalid request"),
-            (503, ErrorKind::BadGateway, "upstream error (503)"),
-            (403, ErrorKind::Blocked, "request denied"),
-        ];
-        for (code, kind, sentence) in cases {
-            let e = Error::new(HTTPStatus(code));
-            assert_eq!(classify(&e, UP, None), (kind, sentence.to_string()));
-            // The answer keeps the error's own status, not the kind's.
-            assert_eq!(failure_status(&e, kind), code);
-        }
-        assert_eq!(
-            failure_status(&Error::new(ConnectRefused), ErrorKind::BadGateway),
-            502
-        );
+    #[tokio::test]
+    async fn a_denial_decided_earlier_is_the_answer() {
+        let gw = gateway();
+        let (mut s, mut client, mut ctx) = routed(&gw).await;
+        ctx.reports.push(StageReport::refused("too large"));
+        ctx.denial = Some(Denial::new(
+            &ctx,
+            ErrorKind::TooLarge,
+            "body over the limit",
+        ));
+        let e = Error::explain(HTTPStatus(413), "request body exceeds the gateway limit");
+        let f = gw.on_proxy_failure(&mut s, &e, &mut ctx).await;
+        assert_eq!(f.error_code, 413);
+        assert_eq!(ctx.answered, Some(413));
+        let got = answer(&mut client).await;
+        assert!(got.starts_with("http/1.1 413"), "{got}");
+        assert!(got.contains("body over the limit"), "{got}");
+        assert!(got.contains("x-asg-decision: block"), "{got}");
     }
 
-    #[test]
-    fn timeouts_and_sources_decide_the_rest() {
-        let (kind, msg) = classify(&Error::new_up(ReadTimedout), UP, None);
-        assert_eq!(
-            (kind, msg.as_str()),
-            (ErrorKind::Timeout, "upstream 127.0.0.1:9 timed out")
-        );
-        let (kind, msg) = classify(&Error::new_up(ReadError), UP, None);
-        assert_eq!(kind, ErrorKind::BadGateway);
-        assert_eq!(msg, "upstream 127.0.0.1:9 failed: ReadError");
-        let (kind, msg) = classify(&Error::new_down(InvalidHTTPHeader), UP, None);
-        assert_eq!(kind, ErrorKind::InvalidRequest);
-        assert_eq!(msg, "malformed request: InvalidHTTPHeader");
-        let (kind, msg) = classify(&Error::new(InternalError), UP, None);
-        assert_eq!(kind, ErrorKind::Internal);
-        assert_eq!(msg, "gateway error: InternalError");
+    #[tokio::test]
+    async fn an_unreachable_upstream_is_a_502_that_names_it() {
+        let gw = gateway();
+        let (mut s, mut client, mut ctx) = routed(&gw).await;
+        let connect = gw
+            .app
+            .metrics
+            .upstream_errors
+            .with_label_values(&["openai", "connect"]);
+        let before = connect.get();
+        let f = gw
+            .on_proxy_failure(&mut s, &Error::new_up(ConnectRefused), &mut ctx)
+            .await;
+        assert_eq!(f.error_code, 502);
+        assert_eq!(connect.get(), before + 1);
+        let got = answer(&mut client).await;
+        assert!(got.starts_with("http/1.1 502"), "{got}");
+        assert!(got.contains("upstream 127.0.0.1:9 is unreachable"), "{got}");
+        assert!(got.contains("asg_upstream_unreachable"), "{got}");
     }
 
-    #[test]
-    fn a_fired_watchdog_wins_over_the_error_it_caused() {
-        let why = "sent no response within 2 s (first_byte_timeout_secs)".to_string();
-        let (kind, msg) = classify(&Error::new_up(ReadError), UP, Some(why));
-        assert_eq!(kind, ErrorKind::Timeout);
-        assert_eq!(
-            msg,
-            "upstream 127.0.0.1:9 sent no response within 2 s (first_byte_timeout_secs)"
-        );
-    }
-
-    #[test]
-    fn the_upstream_is_read_from_the_route_or_the_forward_target() {
-        let mut c = ctx();
-        let (_, msg) = classify_error(&Error::new(ConnectRefused), &c);
-        assert!(msg.starts_with("upstream  is unreachable"), "{msg}");
-        c.route = Some(Arc::new(Route {
-            name: "openai".into(),
-            prefix: "/".into(),
-            host: None,
-            upstream: Upstream::parse("https://api.example:8443").unwrap(),
-            api: crate::datapath::dialect::ApiKind::Auto,
-            strip_prefix: false,
-            tool_name: None,
-        }));
-        let (_, msg) = classify_error(&Error::new(ConnectRefused), &c);
-        assert!(
-            msg.starts_with("upstream api.example:8443 is unreachable"),
-            "{msg}"
-        );
-    }
-
-    #[test]
-    fn only_a_downstream_hang_up_means_the_client_is_gone() {
-        assert!(client_gone(&Error::new_down(WriteError)));
-        assert!(client_gone(&Error::new_down(ConnectionClosed)));
-        assert!(!client_gone(&Error::new_up(ConnectionClosed)));
-        assert!(!client_gone(&Error::new_down(InvalidHTTPHeader)));
+    #[tokio::test]
+    async fn nobody_is_answered_once_the_client_is_gone() {
+        let gw = gateway();
+        let (mut s, _client, mut ctx) = routed(&gw).await;
+        let gone = Error::new_down(ConnectionClosed);
+        let f = gw.on_proxy_failure(&mut s, &gone, &mut ctx).await;
+        assert_eq!(f.error_code, 0);
+        assert_eq!(ctx.answered, None);
+        assert!(!ctx.audited, "recorded by `logging` instead");
     }
 
     #[test]

@@ -22,6 +22,8 @@ use std::time::Duration;
 mod admission;
 /// The audit record of an exchange, sealed before the answer; `logging`.
 mod audit;
+/// pingora errors as a kind and a sentence for the client.
+mod classify;
 /// The per-request context.
 mod context;
 /// Refusals, denials and pingora errors as answers in the API's form.
@@ -40,6 +42,9 @@ mod response;
 mod response_body;
 /// Inspection slots (bounded concurrent inspection).
 mod slots;
+/// Helpers of the unit tests.
+#[cfg(test)]
+mod testkit;
 /// Peer, timeouts, the request head as the upstream gets it.
 mod upstream;
 /// Responses WebSocket inspection hooks.

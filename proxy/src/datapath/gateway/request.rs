@@ -184,26 +184,9 @@ impl Gateway {
 
 #[cfg(test)]
 mod tests {
-    use super::super::context::tests::gateway;
+    use super::super::testkit::{answer, gateway, session};
     use super::*;
     use crate::decision::Decision;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
-
-    /// A pingora session that has read `raw` (head and body) from a client.
-    async fn session(raw: &str) -> (Session, DuplexStream) {
-        let (mut client, server) = tokio::io::duplex(1 << 20);
-        client.write_all(raw.as_bytes()).await.unwrap();
-        let mut s = Session::new_h1(Box::new(server));
-        assert!(s.read_request().await.unwrap());
-        (s, client)
-    }
-
-    /// What the client received (the gateway's own answer).
-    async fn answer(client: &mut DuplexStream) -> String {
-        let mut buf = vec![0u8; 64 * 1024];
-        let n = client.read(&mut buf).await.unwrap();
-        String::from_utf8_lossy(&buf[..n]).to_lowercase()
-    }
 
     fn post(path: &str, ct: &str, body: &str) -> String {
         format!(

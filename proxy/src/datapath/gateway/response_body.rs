@@ -186,7 +186,7 @@ impl Gateway {
 
 #[cfg(test)]
 mod tests {
-    use super::super::context::tests::{ctx, gateway};
+    use super::super::testkit::{ctx, gateway};
     use super::*;
     use crate::datapath::dialect::Dialect;
     use crate::datapath::encoding::BodyDecoding;
