@@ -24,14 +24,32 @@ fn route(name: &str, prefix: &str, api: ApiKind) -> RouteConfig {
 }
 
 /// A gateway over a fresh store, with an OpenAI and an MCP route and
-/// nothing at `/`.
-pub(super) fn gateway() -> Gateway {
+/// nothing at `/`. Its store's folder goes when the test is done.
+pub(super) struct TestGateway {
+    gw: Gateway,
+    dir: std::path::PathBuf,
+}
+
+impl std::ops::Deref for TestGateway {
+    type Target = Gateway;
+    fn deref(&self) -> &Gateway {
+        &self.gw
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub(super) fn gateway() -> TestGateway {
     let dir = std::env::temp_dir().join(format!(
         "asg-gateway-test-{}",
         uuid::Uuid::new_v4().simple()
     ));
     let config = Config {
-        data_dir: dir,
+        data_dir: dir.clone(),
         policy: "dev".to_string(),
         policy_dir: std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../policies")),
         routes: vec![
@@ -40,7 +58,8 @@ pub(super) fn gateway() -> Gateway {
         ],
         ..Config::default()
     };
-    Gateway::new(crate::app::App::build(config).unwrap())
+    let gw = Gateway::new(crate::app::App::build(config).unwrap());
+    TestGateway { gw, dir }
 }
 
 /// A pingora session that has read `raw` (head and body) from a client.
