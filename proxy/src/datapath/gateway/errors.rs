@@ -208,7 +208,7 @@ mod tests {
     }
 
     #[test]
-    fn answers_carry_id_decision_retry_and_pending_approvals() {
+    fn answers_carry_the_id_the_decision_and_retry_after() {
         let mut c = ctx();
         c.dialect = Dialect::OpenaiChat;
         let h = answer_header(&c, 403, 17).unwrap();
