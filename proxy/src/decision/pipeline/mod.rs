@@ -189,3 +189,25 @@ pub fn run(
     };
     settle(inp, obs, draft, results)
 }
+
+/// The approval metric events (`asg_approvals_total{event}`) one gate
+/// result stands for; a closed set of labels.
+pub fn gate_events(g: &Gated) -> Vec<&'static str> {
+    match g {
+        Gated::Released { .. } => vec!["released"],
+        Gated::Waiting {
+            created, rejected, ..
+        } => {
+            let mut e = Vec::new();
+            if *created {
+                e.push("opened");
+            }
+            if rejected.is_some() {
+                e.push("refused_permit");
+            }
+            e
+        }
+        Gated::Refused { .. } => vec!["refused_cap"],
+        Gated::Unavailable => Vec::new(),
+    }
+}
