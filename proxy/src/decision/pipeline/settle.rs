@@ -37,6 +37,8 @@ pub struct CallOutcome {
     /// One line for the agent: the findings that decided, then what the
     /// approval flow said.
     pub why: String,
+    /// For a call that waits: `approval id <id>` and what happens next.
+    pub waiting: Option<String>,
 }
 
 /// What a stage came to.
@@ -110,6 +112,7 @@ pub fn settle(inp: &Inputs<'_>, obs: &Observed<'_>, draft: Draft, gated: Vec<Gat
         let mut decision = a.decision;
         let mut action = judged.action;
         let mut why = text::first_reason(&a);
+        let mut waiting = None;
         let gated =
             (action == CallAction::NeedsApproval).then(|| result.unwrap_or(Gated::Unavailable));
         match &gated {
@@ -139,7 +142,9 @@ pub fn settle(inp: &Inputs<'_>, obs: &Observed<'_>, draft: Draft, gated: Vec<Gat
             }) => {
                 let note =
                     text::waiting_note(cfg, &obs.channel, approval.status, rejected.as_deref());
-                why = format!("{why}; approval id {}{note}", approval.approval_id);
+                let line = format!("approval id {}{note}", approval.approval_id);
+                why = format!("{why}; {line}");
+                waiting = Some(line);
                 a.evaluation
                     .reasons
                     .push(text::waiting(&approval.approval_id, &note));
@@ -163,6 +168,7 @@ pub fn settle(inp: &Inputs<'_>, obs: &Observed<'_>, draft: Draft, gated: Vec<Gat
             action,
             gated,
             why,
+            waiting,
         });
     }
 
