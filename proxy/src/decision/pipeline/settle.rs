@@ -70,21 +70,6 @@ impl Outcome {
         ids
     }
 
-    /// Approvals still waiting for an operator (a held call waits on these).
-    pub fn pending(&self) -> Vec<String> {
-        let mut ids: Vec<String> = Vec::new();
-        for c in &self.calls {
-            if let Some(Gated::Waiting { approval, .. }) = &c.gated {
-                if approval.status == ApprovalStatus::Pending
-                    && !ids.contains(&approval.approval_id)
-                {
-                    ids.push(approval.approval_id.clone());
-                }
-            }
-        }
-        ids
-    }
-
     /// The strictest call action.
     pub fn call_action(&self) -> CallAction {
         self.calls
