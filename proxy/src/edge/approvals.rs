@@ -14,8 +14,8 @@
 //! approval for something the policy blocks, since a permit never lifts a
 //! block.
 
-use super::admin::{error, read_json, require, Shared};
 use super::auth::Role;
+use super::http::{error, read_json, require, Shared};
 use super::inspect_api::Caller;
 use crate::decision::approvals::{
     finding_notes, Approval, ApprovalStatus, Binding, Origin, ResolveError,
@@ -157,7 +157,7 @@ pub async fn submit(
         action_type.clone(),
         Value::String(target.clone()),
     ));
-    let assessment = match super::admin::inspect_slot(&s).await {
+    let assessment = match super::http::inspect_slot(&s).await {
         Ok(_slot) => assess(&policy, &subject, Masking::None),
         Err(busy) => return busy,
     };

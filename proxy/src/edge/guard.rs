@@ -3,8 +3,8 @@
 //! types of state-changing requests, authentication with a limit on failed
 //! attempts, per-caller rate limits, and request metrics.
 
-use super::admin::{error, Shared};
 use super::auth::{key_name, EXEMPT_PATHS};
+use super::http::{error, Shared};
 use super::idle::PeerAddr;
 use super::inspect_api::Caller;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};

@@ -15,9 +15,9 @@
 //! the operator key when the API answers 401. It renders everything with
 //! `textContent` (audit data is attacker-influenced) under a strict CSP.
 
-use super::admin::{error, require, Shared};
 use super::approvals::approval_view;
 use super::auth::Role;
+use super::http::{error, require, Shared};
 use super::inspect_api::Caller;
 use crate::decision::approvals::ApprovalStatus;
 use crate::decision::session::{decayed, AgentState, SessionState};
