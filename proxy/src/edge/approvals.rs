@@ -15,8 +15,8 @@
 //! block.
 
 use super::auth::Role;
+use super::http::Caller;
 use super::http::{error, read_json, require, Shared};
-use super::inspect_api::Caller;
 use crate::decision::approvals::{
     finding_notes, Approval, ApprovalStatus, Binding, Origin, ResolveError,
 };

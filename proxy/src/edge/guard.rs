@@ -4,9 +4,9 @@
 //! attempts, per-caller rate limits, and request metrics.
 
 use super::auth::{key_name, EXEMPT_PATHS};
+use super::http::Caller;
 use super::http::{error, Shared};
 use super::idle::PeerAddr;
-use super::inspect_api::Caller;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;

@@ -116,3 +116,52 @@ pub fn require(role: Option<&Role>, min: Role) -> Result<(), Response> {
         )),
     }
 }
+
+/// A request the API refuses: `(status, code, message, details)`.
+pub type ApiError = (u16, &'static str, String, Value);
+
+/// Who is calling the admin API (set by the auth guard).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub role: Role,
+    /// A non-secret name for the credential used: `local` (auth off) or
+    /// `<role>-key:<8 hex of its SHA-256>`.
+    pub credential: String,
+    pub auth_enabled: bool,
+    /// The identity an agent key is bound to (see [`super::auth::Principal`]).
+    pub agent: Option<String>,
+}
+
+impl Caller {
+    /// The local operator when auth is off (tests, loopback setups).
+    pub fn local() -> Caller {
+        Caller {
+            role: Role::Operator,
+            credential: "local".to_string(),
+            auth_enabled: false,
+            agent: None,
+        }
+    }
+
+    /// The agent this call acts for. An agent key acts only as the agent
+    /// it is bound to: naming another is refused (it could otherwise load
+    /// that agent's risk or spend its approvals). Others may name any
+    /// agent; without a name an authenticated caller is its key.
+    pub fn agent_for(&self, claimed: &str) -> Result<String, ApiError> {
+        let claimed: String = claimed.trim().chars().take(256).collect();
+        match &self.agent {
+            Some(bound) if claimed.is_empty() || claimed == *bound => Ok(bound.clone()),
+            Some(bound) => Err((
+                403,
+                "agent_mismatch",
+                format!(
+                    "this API key acts as agent {bound:?} and cannot act as {claimed:?}; send its own agent_id (or none), or use that agent's key"
+                ),
+                json!({ "field": "agent_id" }),
+            )),
+            None if !claimed.is_empty() => Ok(claimed),
+            None if self.auth_enabled => Ok(self.credential.clone()),
+            None => Ok(String::new()),
+        }
+    }
+}

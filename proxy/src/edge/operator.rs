@@ -17,8 +17,8 @@
 
 use super::approvals::approval_view;
 use super::auth::Role;
+use super::http::Caller;
 use super::http::{error, require, Shared};
-use super::inspect_api::Caller;
 use crate::decision::approvals::ApprovalStatus;
 use crate::decision::session::{decayed, AgentState, SessionState};
 use crate::decision::types::round_score;
