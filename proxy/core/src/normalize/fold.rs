@@ -365,14 +365,42 @@ fn fold_ascii(text: &str) -> String {
 /// Join words split into single letters (`i g n o r e` → `ignore`).
 fn join_splits(folded: Folded) -> Folded {
     let text = &folded.text;
+    // ASCII texts (the common case) are walked by bytes: no UTF-8 decoding,
+    // no Unicode tables.
+    let runs = if text.is_ascii() {
+        let b = text.as_bytes();
+        let word = |i: usize| b.get(i).is_some_and(u8::is_ascii_alphanumeric);
+        split_runs(
+            text,
+            (0..b.len()).map(|i| (i, b[i] as char, word(i), word(i + 1))),
+        )
+    } else {
+        let mut chars = text.char_indices().peekable();
+        let steps = std::iter::from_fn(move || {
+            let (s, c) = chars.next()?;
+            let next_word = chars.peek().is_some_and(|(_, n)| n.is_alphanumeric());
+            Some((s, c, c.is_alphanumeric(), next_word))
+        });
+        split_runs(text, steps)
+    };
+    if runs.is_empty() {
+        return folded;
+    }
+    join_runs(&folded, &runs)
+}
+
+/// The runs of single letters sharing one separator, as ranges of `text`.
+/// `steps` yields each character with its offset, whether it is a word
+/// character and whether the next one is.
+fn split_runs(
+    text: &str,
+    steps: impl Iterator<Item = (usize, char, bool, bool)>,
+) -> Vec<Vec<Range<usize>>> {
     let mut runs: Vec<Vec<Range<usize>>> = Vec::new();
     let mut current: Vec<Range<usize>> = Vec::new();
     let mut prev_word = false;
     let mut run_sep: Option<char> = None;
-    let mut iter = text.char_indices().peekable();
-    while let Some((s, c)) = iter.next() {
-        let word = c.is_alphanumeric();
-        let next_word = iter.peek().is_some_and(|(_, n)| n.is_alphanumeric());
+    for (s, c, word, next_word) in steps {
         if word && !prev_word && !next_word {
             let e = s + c.len_utf8();
             // The letters of one word share a separator; a different one
@@ -405,10 +433,11 @@ fn join_splits(folded: Folded) -> Folded {
         prev_word = word;
     }
     close_run(&mut current, &mut runs);
-    if runs.is_empty() {
-        return folded;
-    }
+    runs
+}
 
+fn join_runs(folded: &Folded, runs: &[Vec<Range<usize>>]) -> Folded {
+    let text = &folded.text;
     let mapped = !folded.map.is_empty();
     let mut out = String::with_capacity(text.len());
     let mut map = Vec::with_capacity(if mapped { folded.map.len() } else { 0 });
@@ -420,7 +449,7 @@ fn join_splits(folded: Folded) -> Folded {
             map.extend_from_slice(&folded.map[r]);
         }
     };
-    for run in &runs {
+    for run in runs {
         let first = run[0].start;
         let last = run[run.len() - 1].end;
         copy(&mut out, &mut map, pos..first);
