@@ -390,8 +390,13 @@ pub struct Binding<'a> {
 /// Domain separation: a fingerprint is never mistaken for another hash.
 const FINGERPRINT_DOMAIN: &str = "asg/approval-binding/v1";
 
-/// The keyed fingerprint (hex HMAC-SHA256) of a binding. Keyed, so the
-/// stored fingerprints cannot be used to test guesses of the arguments.
+/// Version of the binding's canonical form, prefixed to every fingerprint:
+/// approvals made under another form never match (they expire on their
+/// own) instead of matching by accident.
+const FINGERPRINT_VERSION: &str = "v2:";
+
+/// The keyed fingerprint (`v2:` + hex HMAC-SHA256) of a binding. Keyed, so
+/// the stored fingerprints cannot be used to test guesses of the arguments.
 pub fn fingerprint(key: &[u8], b: &Binding<'_>) -> String {
     let mut doc = Map::new();
     // Keys inserted in sorted order: the map keeps insertion order.
@@ -418,7 +423,10 @@ pub fn fingerprint(key: &[u8], b: &Binding<'_>) -> String {
     let canonical = Value::Object(doc).to_string();
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(canonical.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    format!(
+        "{FINGERPRINT_VERSION}{}",
+        hex::encode(mac.finalize().into_bytes())
+    )
 }
 
 fn strings(items: &[&str]) -> Value {

@@ -8,6 +8,7 @@ pub mod approvals;
 pub mod detectors;
 pub mod engine;
 pub mod normalize;
+pub mod pipeline;
 pub mod policy;
 pub mod redact;
 pub mod session;
