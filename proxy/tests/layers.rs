@@ -34,6 +34,8 @@ const FORBIDDEN: &[(&str, &str, &str)] = &[
     ("util", "datapath", "util is below the data path"),
     ("util", "edge", "util is below the edge"),
     ("util", "state", "util is below state"),
+    ("telemetry", "datapath", "telemetry is below the data path"),
+    ("telemetry", "edge", "telemetry is below the edge"),
 ];
 
 /// Only the composition root (and the command that starts it) may refer to it.
