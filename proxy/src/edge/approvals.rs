@@ -137,7 +137,7 @@ pub async fn submit(
             json!({ "fields": ["session_id", "action_type"] }),
         );
     }
-    if req.action_target.len() > super::inspect_api::MAX_TEXT_CHARS {
+    if req.action_target.len() > super::http::MAX_TEXT_CHARS {
         return error(
             422,
             "validation_error",
@@ -206,7 +206,7 @@ pub async fn submit(
                 .approvals
                 .with_label_values(&["refused_cap"])
                 .inc();
-            let (status, code, message, details) = super::inspect_api::pending_cap(cap, &e);
+            let (status, code, message, details) = super::http::pending_cap(cap, &e);
             return error(status, code, &message, details);
         }
         Err(e) => return unavailable(e),

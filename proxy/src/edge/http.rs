@@ -17,6 +17,10 @@ use std::sync::Arc;
 /// Largest admin API request body.
 pub const MAX_BODY: usize = 2 * 1024 * 1024;
 
+/// Largest text the decision and approval APIs take in one field, so one
+/// request cannot make inspection unbounded.
+pub const MAX_TEXT_CHARS: usize = 512 * 1024;
+
 pub struct AdminState {
     pub app: Arc<App>,
     pub auth: Authenticator,
@@ -164,4 +168,14 @@ impl Caller {
             None => Ok(String::new()),
         }
     }
+}
+
+/// Too many approvals wait already: refused, clearly (nothing was decided).
+pub fn pending_cap(cap: usize, e: &dyn std::fmt::Display) -> ApiError {
+    (
+        429,
+        "too_many_pending_approvals",
+        e.to_string(),
+        json!({ "max_pending_approvals": cap }),
+    )
 }

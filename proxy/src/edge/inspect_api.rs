@@ -7,7 +7,7 @@
 //! says which policy decided; request sizes are bounded.
 
 use super::approvals::approval_view;
-pub use super::http::{ApiError, Caller};
+pub use super::http::{pending_cap, ApiError, Caller};
 use crate::app::App;
 use crate::decision::pipeline::{
     self, Channel, Gated, Inputs, Observed, Phase, Scoring, StateView, Who,
@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// Caps on the HTTP path, so one request cannot make inspection unbounded.
-pub const MAX_TEXT_CHARS: usize = 512 * 1024;
+pub use super::http::MAX_TEXT_CHARS;
 pub const MAX_ITEMS: usize = 256;
 
 #[derive(Debug, Deserialize)]
@@ -460,16 +460,6 @@ fn store_error(e: crate::state::StoreError) -> ApiError {
         "state_unavailable",
         "the gateway could not record this decision; nothing was decided".to_string(),
         json!({}),
-    )
-}
-
-/// Too many approvals wait already: refused, clearly (nothing was decided).
-pub fn pending_cap(cap: usize, e: &dyn std::fmt::Display) -> ApiError {
-    (
-        429,
-        "too_many_pending_approvals",
-        e.to_string(),
-        json!({ "max_pending_approvals": cap }),
     )
 }
 
