@@ -259,7 +259,7 @@ fn serve(app: std::sync::Arc<App>, admin_listener: std::net::TcpListener) -> i32
             idle_expiry_secs: limits_app.policy.current().file.session.idle_expiry_secs,
         },
     );
-    crate::datapath::server::run(app, admin_listener)
+    crate::app::serve::run(app, admin_listener)
 }
 
 fn init_logging(config: &Config) {

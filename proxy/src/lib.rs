@@ -11,14 +11,19 @@
 //! * [`edge`]: the admin listener: health, metrics, inspect and operator API.
 //! * [`kube`]: the Kubernetes sidecar injector (webhook, `kube-inject`, `pod-init`).
 //! * [`telemetry`]: OpenTelemetry traces over OTLP (off unless configured).
+//! * [`metrics`], [`inspect_slots`], [`util`]: below the data path and the
+//!   edge, which both use them (the two never import each other).
 //! * [`app`] and [`config`] wire them together; [`cli`] is the `asg` command.
+//!   `proxy/tests/layers.rs` checks that references point down only.
 
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod datapath;
 pub mod edge;
+pub mod inspect_slots;
 pub mod kube;
+pub mod metrics;
 pub mod state;
 pub mod telemetry;
 pub mod util;

@@ -185,8 +185,9 @@ impl RequestTrace {
         global()
     }
 
-    /// Route and API, once known.
-    pub fn routed(&self, route: &str, dialect: &str, path: &str) {
+    /// Route and API, once known; `model` when the URL names it (Gemini),
+    /// read by the data path so telemetry needs no dialect code.
+    pub fn routed(&self, route: &str, dialect: &str, model: Option<&str>) {
         let span = self.cx.span();
         span.set_attribute(KeyValue::new("asg.route", route.to_string()));
         span.set_attribute(KeyValue::new("asg.dialect", dialect.to_string()));
@@ -195,10 +196,8 @@ impl RequestTrace {
             span.set_attribute(KeyValue::new("gen_ai.provider.name", system));
             span.set_attribute(KeyValue::new("gen_ai.operation.name", operation(dialect)));
         }
-        if dialect == "gemini" {
-            if let Some(m) = crate::datapath::dialect::gemini::model_of(path) {
-                span.set_attribute(KeyValue::new("gen_ai.request.model", m.to_string()));
-            }
+        if let Some(m) = model {
+            span.set_attribute(KeyValue::new("gen_ai.request.model", m.to_string()));
         }
     }
 

@@ -35,6 +35,27 @@ pub fn split_host_port(s: &str) -> Option<(&str, u16)> {
     (!host.is_empty()).then_some((host, port))
 }
 
+/// Bodies we can inspect are JSON. A missing content type is tolerated
+/// (some clients omit it); anything else is refused with 415 rather than
+/// forwarded uninspected. Shared by the data path and the decision API.
+pub fn is_json_content_type(value: Option<&str>) -> bool {
+    match value {
+        None => true,
+        Some(v) => {
+            let mime = v
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            mime.is_empty()
+                || mime == "application/json"
+                || mime.ends_with("+json")
+                || mime == "text/json"
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ pub mod normalize;
 pub mod pipeline;
 pub mod policy;
 pub mod redact;
+pub mod report;
 pub mod session;
 pub mod sources;
 pub mod subject;

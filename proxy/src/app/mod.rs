@@ -3,17 +3,18 @@
 
 mod error;
 pub mod policy;
+pub mod serve;
 pub use error::StartupError;
 
 use crate::config::{AuditConfig, Config};
 use crate::datapath::config::ProxyConfig;
 use crate::datapath::forward::Forwarding;
-use crate::datapath::inspect_slots::InspectSlots;
 use crate::datapath::resolve::Resolver;
 use crate::datapath::route::RouteTable;
 use crate::decision::redact::Masker;
 use crate::edge::config::EdgeConfig;
-use crate::edge::metrics::Metrics;
+use crate::inspect_slots::InspectSlots;
+use crate::metrics::Metrics;
 use crate::state::config::StateConfig;
 use crate::state::{load_or_create_mask_key, Store};
 use policy::PolicyStore;

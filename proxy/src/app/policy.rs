@@ -86,6 +86,17 @@ impl ReloadObserver for NoObserver {
     fn reload_failed(&self, _: &PolicyError) {}
 }
 
+/// The metrics registry counts reloads; the trait is implemented here so
+/// the metrics (a lower layer) need not know the app.
+impl ReloadObserver for crate::metrics::Metrics {
+    fn reloaded(&self, policy: &Policy) {
+        self.policy_reloaded(policy)
+    }
+    fn reload_failed(&self, error: &PolicyError) {
+        self.policy_reload_failed(error)
+    }
+}
+
 pub struct PolicyStore {
     current: ArcSwap<Policy>,
     spec: String,

@@ -363,7 +363,7 @@ impl Forwarding {
         t: &mut ForwardTarget,
         policy: &Policy,
         host_header: Option<&str>,
-        metrics: &crate::edge::metrics::Metrics,
+        metrics: &crate::metrics::Metrics,
     ) -> Admission {
         let per_request = t.verdict.is_none();
         let verdict = t.decide(policy, host_header);

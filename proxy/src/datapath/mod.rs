@@ -12,7 +12,9 @@ pub mod front;
 pub mod gateway;
 pub mod hooks;
 pub mod identity;
-pub mod inspect_slots;
+/// Inspection slots are shared with the decision API, so they live below
+/// both layers (`crate::inspect_slots`); this name keeps old paths.
+pub use crate::inspect_slots;
 pub mod iptables;
 pub mod path_norm;
 pub mod peer;
@@ -20,7 +22,6 @@ pub mod protocol;
 pub mod resolve;
 pub mod response_guard;
 pub mod route;
-pub mod server;
 pub mod session_gate;
 pub mod stream;
 pub mod strict_json;

@@ -2,7 +2,8 @@
 //! service, so it shares the process, the policy and the store with the
 //! proxy but never its threads' latency budget.
 
-use super::auth::{Authenticator, Role};
+use super::auth::Authenticator;
+pub use super::http::{error, inspect_slot, read_json, require, AdminState, Shared, MAX_BODY};
 use super::inspect_api::{inspect, ApiError, Caller, InspectInputRequest, InspectToolCallRequest};
 use super::ratelimit::RateLimiter;
 use crate::app::App;
@@ -16,35 +17,8 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
-use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
-
-/// Largest admin API request body.
-pub const MAX_BODY: usize = 2 * 1024 * 1024;
-
-pub struct AdminState {
-    pub app: Arc<App>,
-    pub auth: Authenticator,
-    pub limiter: RateLimiter,
-    /// Failed authentications per client address.
-    pub failures: RateLimiter,
-    /// Without auth on a loopback listener, only loopback `Host` names are
-    /// served: a web page cannot reach the console through DNS rebinding.
-    pub loopback_hosts_only: bool,
-}
-
-pub type Shared = Arc<AdminState>;
-
-/// `{error, code, details}`, the API's error shape.
-pub fn error(status: u16, code: &str, message: &str, details: Value) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (
-        status,
-        Json(json!({ "error": message, "code": code, "details": details })),
-    )
-        .into_response()
-}
 
 fn api_error((status, code, message, details): ApiError) -> Response {
     error(status, code, &message, details)
@@ -171,25 +145,6 @@ async fn inspect_tool_call(
     run_inspect(s, req.into(), caller).await
 }
 
-/// An inspection slot for the inspect API, or the 503 to answer with.
-pub async fn inspect_slot(s: &Shared) -> Result<crate::datapath::inspect_slots::Slot, Response> {
-    let slots = &s.app.inspect_slots;
-    slots
-        .acquire(crate::datapath::inspect_slots::Surface::InspectApi)
-        .await
-        .map_err(|why| {
-            let mut r = error(
-                503,
-                "inspect_busy",
-                &slots.busy_message(why),
-                json!({ "retry_after_seconds": slots.retry_after_secs() }),
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, slots.retry_after_secs().into());
-            r
-        })
-}
-
 async fn run_inspect(s: Shared, req: InspectInputRequest, caller: Caller) -> Response {
     let slot = match inspect_slot(&s).await {
         Ok(slot) => slot,
@@ -230,64 +185,6 @@ async fn run_inspect(s: Shared, req: InspectInputRequest, caller: Caller) -> Res
         );
     }
     Json(resp).into_response()
-}
-
-/// Read a bounded JSON body: wrong content type → 415, too large → 413,
-/// syntax error → 400, wrong shape or unknown field → 422.
-pub async fn read_json<T: DeserializeOwned>(
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<T, Response> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    if !crate::datapath::body::is_json_content_type(ct) {
-        return Err(error(
-            415,
-            "unsupported_media_type",
-            "send application/json",
-            json!({ "content_type": ct }),
-        ));
-    }
-    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        error(
-            413,
-            "body_too_large",
-            &format!("request body exceeds {MAX_BODY} bytes"),
-            json!({ "max_bytes": MAX_BODY }),
-        )
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        let details =
-            json!({ "errors": [{ "msg": e.to_string(), "line": e.line(), "column": e.column() }] });
-        match e.classify() {
-            serde_json::error::Category::Data => error(
-                422,
-                "validation_error",
-                "request does not match the schema",
-                details,
-            ),
-            _ => error(
-                400,
-                "invalid_json",
-                "request body is not valid JSON",
-                details,
-            ),
-        }
-    })
-}
-
-/// Require at least `min` for a handler (operator-only endpoints).
-pub fn require(role: Option<&Role>, min: Role) -> Result<(), Response> {
-    match role {
-        Some(r) if *r >= min => Ok(()),
-        _ => Err(error(
-            403,
-            "forbidden",
-            &format!("this endpoint needs the {} role", min.as_str()),
-            json!({}),
-        )),
-    }
 }
 
 /// Runs the admin router on a listener bound at startup.

@@ -14,9 +14,9 @@
 //! approval for something the policy blocks, since a permit never lifts a
 //! block.
 
-use super::admin::{error, read_json, require, Shared};
 use super::auth::Role;
-use super::inspect_api::Caller;
+use super::http::Caller;
+use super::http::{error, read_json, require, Shared};
 use crate::decision::approvals::{
     finding_notes, Approval, ApprovalStatus, Binding, Origin, ResolveError,
 };
@@ -137,7 +137,7 @@ pub async fn submit(
             json!({ "fields": ["session_id", "action_type"] }),
         );
     }
-    if req.action_target.len() > super::inspect_api::MAX_TEXT_CHARS {
+    if req.action_target.len() > super::http::MAX_TEXT_CHARS {
         return error(
             422,
             "validation_error",
@@ -157,7 +157,7 @@ pub async fn submit(
         action_type.clone(),
         Value::String(target.clone()),
     ));
-    let assessment = match super::admin::inspect_slot(&s).await {
+    let assessment = match super::http::inspect_slot(&s).await {
         Ok(_slot) => assess(&policy, &subject, Masking::None),
         Err(busy) => return busy,
     };
@@ -206,7 +206,7 @@ pub async fn submit(
                 .approvals
                 .with_label_values(&["refused_cap"])
                 .inc();
-            let (status, code, message, details) = super::inspect_api::pending_cap(cap, &e);
+            let (status, code, message, details) = super::http::pending_cap(cap, &e);
             return error(status, code, &message, details);
         }
         Err(e) => return unavailable(e),

@@ -3,10 +3,10 @@
 //! types of state-changing requests, authentication with a limit on failed
 //! attempts, per-caller rate limits, and request metrics.
 
-use super::admin::{error, Shared};
 use super::auth::{key_name, EXEMPT_PATHS};
+use super::http::Caller;
+use super::http::{error, Shared};
 use super::idle::PeerAddr;
-use super::inspect_api::Caller;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;

@@ -7,7 +7,7 @@
 //! says which policy decided; request sizes are bounded.
 
 use super::approvals::approval_view;
-use super::auth::Role;
+pub use super::http::{pending_cap, ApiError, Caller};
 use crate::app::App;
 use crate::decision::pipeline::{
     self, Channel, Gated, Inputs, Observed, Phase, Scoring, StateView, Who,
@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// Caps on the HTTP path, so one request cannot make inspection unbounded.
-pub const MAX_TEXT_CHARS: usize = 512 * 1024;
+pub use super::http::MAX_TEXT_CHARS;
 pub const MAX_ITEMS: usize = 256;
 
 #[derive(Debug, Deserialize)]
@@ -115,9 +115,6 @@ impl From<InspectToolCallRequest> for InspectInputRequest {
         }
     }
 }
-
-/// A request the API refuses: `(status, code, message, details)`.
-pub type ApiError = (u16, &'static str, String, Value);
 
 #[derive(Debug, Serialize)]
 pub struct ApiFinding {
@@ -225,52 +222,6 @@ impl InspectInputRequest {
             ));
         }
         Ok(s)
-    }
-}
-
-/// Who is calling the admin API (set by the auth guard).
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub role: Role,
-    /// A non-secret name for the credential used: `local` (auth off) or
-    /// `<role>-key:<8 hex of its SHA-256>`.
-    pub credential: String,
-    pub auth_enabled: bool,
-    /// The identity an agent key is bound to (see [`super::auth::Principal`]).
-    pub agent: Option<String>,
-}
-
-impl Caller {
-    /// The local operator when auth is off (tests, loopback setups).
-    pub fn local() -> Caller {
-        Caller {
-            role: Role::Operator,
-            credential: "local".to_string(),
-            auth_enabled: false,
-            agent: None,
-        }
-    }
-
-    /// The agent this call acts for. An agent key acts only as the agent
-    /// it is bound to: naming another is refused (it could otherwise load
-    /// that agent's risk or spend its approvals). Others may name any
-    /// agent; without a name an authenticated caller is its key.
-    pub fn agent_for(&self, claimed: &str) -> Result<String, ApiError> {
-        let claimed = clip(claimed.trim());
-        match &self.agent {
-            Some(bound) if claimed.is_empty() || claimed == *bound => Ok(bound.clone()),
-            Some(bound) => Err((
-                403,
-                "agent_mismatch",
-                format!(
-                    "this API key acts as agent {bound:?} and cannot act as {claimed:?}; send its own agent_id (or none), or use that agent's key"
-                ),
-                json!({ "field": "agent_id" }),
-            )),
-            None if !claimed.is_empty() => Ok(claimed),
-            None if self.auth_enabled => Ok(self.credential.clone()),
-            None => Ok(String::new()),
-        }
     }
 }
 
@@ -509,16 +460,6 @@ fn store_error(e: crate::state::StoreError) -> ApiError {
         "state_unavailable",
         "the gateway could not record this decision; nothing was decided".to_string(),
         json!({}),
-    )
-}
-
-/// Too many approvals wait already: refused, clearly (nothing was decided).
-pub fn pending_cap(cap: usize, e: &dyn std::fmt::Display) -> ApiError {
-    (
-        429,
-        "too_many_pending_approvals",
-        e.to_string(),
-        json!({ "max_pending_approvals": cap }),
     )
 }
 

@@ -10,8 +10,10 @@ pub mod approvals;
 pub mod auth;
 pub mod config;
 pub mod guard;
+pub mod http;
 pub mod idle;
 pub mod inspect_api;
-pub mod metrics;
+/// Metrics live below the layers (`crate::metrics`); this name keeps old paths.
+pub use crate::metrics;
 pub mod operator;
 pub mod ratelimit;

@@ -15,10 +15,10 @@
 //! the operator key when the API answers 401. It renders everything with
 //! `textContent` (audit data is attacker-influenced) under a strict CSP.
 
-use super::admin::{error, require, Shared};
 use super::approvals::approval_view;
 use super::auth::Role;
-use super::inspect_api::Caller;
+use super::http::Caller;
+use super::http::{error, require, Shared};
 use crate::decision::approvals::ApprovalStatus;
 use crate::decision::session::{decayed, AgentState, SessionState};
 use crate::decision::types::round_score;

@@ -200,7 +200,10 @@ impl Gateway {
             tracing::debug!(request_id = %ctx.id, error = %e, "request ended with error");
         }
         if let Some(tr) = ctx.trace.take() {
-            tr.routed(&route, dialect, &ctx.path);
+            let model = (dialect == "gemini")
+                .then(|| crate::datapath::dialect::gemini::model_of(&ctx.path))
+                .flatten();
+            tr.routed(&route, dialect, model);
             tr.end(
                 ctx.final_status(written),
                 decision.as_str(),

@@ -8,8 +8,8 @@ use super::request_body::Judging;
 use super::Gateway;
 use crate::datapath::dialect::ErrorKind;
 use crate::datapath::enforce::{RequestAction, StageReport};
-use crate::datapath::inspect_slots::Slot;
 use crate::decision::approvals::ApprovalStatus;
+use crate::inspect_slots::Slot;
 use pingora::proxy::Session;
 use std::time::Duration;
 

@@ -9,8 +9,8 @@ use super::errors::Denial;
 use super::Gateway;
 use crate::datapath::dialect::ErrorKind;
 use crate::datapath::enforce::{Stage, StageReport};
-use crate::datapath::inspect_slots::{Slot, Surface};
 use crate::decision::Decision;
+use crate::inspect_slots::{Slot, Surface};
 
 impl Gateway {
     /// A slot for inspecting this request, or the 503 to answer with.

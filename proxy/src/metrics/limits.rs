@@ -1,6 +1,6 @@
 //! Metrics of the resource limits: inspection slots and state caps.
 
-use crate::datapath::inspect_slots::SlotMetrics;
+use crate::inspect_slots::SlotMetrics;
 use prometheus::{IntCounterVec, IntGauge, Registry};
 
 /// Label values: `surface` ∈ {request, response, websocket, inspect_api}; `reason` ∈

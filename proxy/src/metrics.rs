@@ -2,9 +2,8 @@
 //! from configuration, dialects, decisions, detectors, rule families and
 //! mask kinds from the policy), so series never grow with traffic.
 
-use crate::app::policy::ReloadObserver;
-use crate::datapath::enforce::StageReport;
 use crate::decision::policy::{Policy, PolicyError};
+use crate::decision::report::StageReport;
 mod limits;
 pub use limits::LimitMetrics;
 
@@ -273,8 +272,9 @@ impl Default for Metrics {
     }
 }
 
-impl ReloadObserver for Metrics {
-    fn reloaded(&self, policy: &Policy) {
+impl Metrics {
+    /// A policy reload succeeded (the app's reload observer calls this).
+    pub fn policy_reloaded(&self, policy: &Policy) {
         self.policy_reloads.with_label_values(&["success"]).inc();
         self.policy_info.reset();
         self.policy_info
@@ -283,7 +283,8 @@ impl ReloadObserver for Metrics {
         self.policy_reload_ok.set(1);
     }
 
-    fn reload_failed(&self, _error: &PolicyError) {
+    /// A policy reload failed; the previous policy stays in force.
+    pub fn policy_reload_failed(&self, _error: &PolicyError) {
         self.policy_reloads.with_label_values(&["failure"]).inc();
         self.policy_reload_ok.set(0);
     }
@@ -297,8 +298,8 @@ mod tests {
     fn renders_policy_version_and_reload_failures() {
         let m = Metrics::new();
         let p = Policy::load("dev", None).unwrap();
-        m.reloaded(&p);
-        m.reload_failed(&PolicyError::NotFound("x".into()));
+        m.policy_reloaded(&p);
+        m.policy_reload_failed(&PolicyError::NotFound("x".into()));
         let text = m.render();
         assert!(
             text.contains(&format!(

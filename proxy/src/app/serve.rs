@@ -1,6 +1,8 @@
 //! Assembling the pingora server: the proxy service on the main listener,
 //! the admin router as a background service, and sidecar-friendly server
 //! settings (worker threads, short graceful shutdown).
+//! It lives in the composition root because it joins both layers: the data
+//! path and the edge never import each other.
 
 use crate::app::App;
 use crate::edge::admin::AdminService;
@@ -42,7 +44,7 @@ pub fn run(app: Arc<App>, admin_listener: std::net::TcpListener) -> ! {
     server.bootstrap();
 
     // The proxy listener, fronted for CONNECT / transparent mode.
-    if let Err(e) = super::front::add_services(&mut server, app.clone()) {
+    if let Err(e) = crate::datapath::front::add_services(&mut server, app.clone()) {
         eprintln!("error: {e}");
         std::process::exit(2);
     }
