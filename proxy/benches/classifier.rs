@@ -9,24 +9,95 @@
 //! output) at 1 KiB and 64 KiB:
 //! * `score/<kind>_<size>`: the classifier alone (`Model::score` on text the
 //!   detectors already folded), with the indirect head;
+//! * `reference/<kind>_<size>`: the same with the straightforward scorer
+//!   the optimised one must match bit for bit (`classifier::reference`),
+//!   side by side for the ratio;
 //! * `detector/<kind>_<size>`: the whole injection detector on a tool
 //!   result (phrase rules, signatures, markers, decoded payloads and the
 //!   classifier; normalization included, as in a real inspection);
 //! * `rules_only/<kind>_<size>`: the same detector with the classifier off,
 //!   so `detector - rules_only` is what the classifier adds.
 //!
-//! Throughput is in bytes of the original text; criterion prints it, and
-//! µs per KiB is `1024 / (bytes per µs)`. The target is ≤ 30 µs per KiB per
-//! core for the classifier.
+//! Measured in CPU time of the benchmark thread (`CLOCK_THREAD_CPUTIME_ID`),
+//! not wall time: the machines this runs on are shared, and time spent
+//! descheduled is not cost. The throughput line is µs of CPU per KiB of the
+//! original text (the target is ≤ 30 µs per KiB per core for the
+//! classifier). Other processes still pollute the caches: compare runs
+//! taken side by side, as ratios.
 
-use asg::decision::detectors::injection::classifier::{Head, Work};
+use asg::decision::detectors::injection::classifier::{reference, Head, Work};
 use asg::decision::detectors::injection::{InjectionConfig, InjectionDetector};
 use asg::decision::detectors::ScanContext;
 use asg::decision::normalize::Normalized;
 use asg::decision::{Subject, Surface};
+use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Duration;
+
+/// CPU time of the calling thread.
+struct ThreadCpu;
+
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a
+    // constant the kernel always supports.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+impl Measurement for ThreadCpu {
+    type Intermediate = u64;
+    type Value = u64;
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+    fn end(&self, start: u64) -> u64 {
+        thread_cpu_ns() - start
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuFormatter
+    }
+}
+
+/// Times in µs; throughput as µs of CPU per KiB.
+struct CpuFormatter;
+
+impl ValueFormatter for CpuFormatter {
+    fn scale_values(&self, _typical: f64, values: &mut [f64]) -> &'static str {
+        for v in values {
+            *v /= 1e3;
+        }
+        "µs"
+    }
+    fn scale_throughputs(&self, _typical: f64, t: &Throughput, values: &mut [f64]) -> &'static str {
+        let kib = match *t {
+            Throughput::Bytes(b) | Throughput::BytesDecimal(b) => b as f64 / 1024.0,
+            Throughput::Elements(n) => n as f64,
+            Throughput::Bits(b) => b as f64 / 8192.0,
+        };
+        for v in values {
+            *v = *v / 1e3 / kib;
+        }
+        "µs/KiB"
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
 
 const EN: &[&str] = &[
     "Thanks for the update on the quarterly numbers.",
@@ -87,7 +158,7 @@ fn text(parts: &[&str], size: usize, sep: &str) -> String {
     asg::decision::normalize::truncate_at_char_boundary(&out, size).to_string()
 }
 
-fn bench_classifier(c: &mut Criterion) {
+fn bench_classifier(c: &mut Criterion<ThreadCpu>) {
     let full = InjectionDetector::new(&InjectionConfig::default(), None).expect("detector");
     let rules_only = InjectionDetector::new(
         &toml::from_str::<InjectionConfig>("[classifier]\nenabled = false\n").unwrap(),
@@ -115,6 +186,16 @@ fn bench_classifier(c: &mut Criterion) {
                     black_box(model.score(Head::Indirect, black_box(&folded), &mut Work::default()))
                 })
             });
+            group.bench_function(format!("reference/{kind}"), |b| {
+                b.iter(|| {
+                    black_box(reference::score(
+                        model,
+                        Head::Indirect,
+                        black_box(&folded),
+                        &mut Work::default(),
+                    ))
+                })
+            });
             let mut subject = Subject::default();
             subject.push_text(Surface::ToolResult, original.clone());
             for (name, det) in [("detector", &full), ("rules_only", &rules_only)] {
@@ -132,5 +213,9 @@ fn bench_classifier(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_classifier);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(ThreadCpu);
+    targets = bench_classifier
+}
 criterion_main!(benches);
