@@ -9,6 +9,8 @@
 //! * [`state`]: sessions, approvals and audit on sled.
 //! * [`edge`]: the admin listener: health, metrics, inspect and operator API.
 //! * [`kube`]: the Kubernetes sidecar injector (webhook, `kube-inject`, `pod-init`).
+//! * `second_stage` (feature `second-stage`): the optional transformer
+//!   second opinion on injection (tract), installed into the core at start.
 //! * [`telemetry`]: OpenTelemetry traces over OTLP (off unless configured).
 //! * [`app`] and [`config`] wire them together; [`cli`] is the `asg` command.
 
@@ -19,6 +21,8 @@ pub mod datapath;
 pub mod decision;
 pub mod edge;
 pub mod kube;
+#[cfg(feature = "second-stage")]
+pub mod second_stage;
 pub mod state;
 pub mod telemetry;
 pub mod util;
