@@ -138,7 +138,7 @@ fn main() {
                 format!(
                     "{:<28} {:<18} {} {:?}",
                     c.id,
-                    judged.verdict.decision.as_str(),
+                    judged.decision.as_str(),
                     rules.join(","),
                     short(&c.call)
                 )

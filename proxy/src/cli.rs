@@ -1,5 +1,6 @@
 //! The `asg` command line.
 
+use crate::app::policy::DirSources;
 use crate::app::App;
 use crate::config::{Config, LogFormat, ENV_VARS};
 use crate::decision::policy::{Policy, PolicySource};
@@ -283,7 +284,10 @@ fn policy_check(spec: &str) -> i32 {
     let result = if looks_like_file {
         let path = PathBuf::from(spec);
         match std::fs::read_to_string(&path) {
-            Ok(text) => Policy::compile(&text, PolicySource::File(path.clone()), path.parent()),
+            Ok(text) => {
+                let folder = DirSources::new(path.parent().map(PathBuf::from).unwrap_or_default());
+                Policy::compile(&text, PolicySource::File(path.clone()), Some(&folder))
+            }
             Err(e) => return fail(format!("cannot read {spec}: {e}")),
         }
     } else {

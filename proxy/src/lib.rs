@@ -3,7 +3,8 @@
 //!
 //! Architecture, by module:
 //! * [`decision`]: the decision core (detectors, policy, scoring,
-//!   redaction). Pure; knows nothing of pingora or storage.
+//!   redaction), the `asg-core` crate. Pure; knows nothing of pingora,
+//!   storage or files.
 //! * [`datapath`]: listeners, dialect parsers and body rewriting on pingora.
 //!   Extracts what to inspect, asks the core, enforces the answer.
 //! * [`state`]: sessions, approvals and audit on sled.
@@ -18,7 +19,6 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod datapath;
-pub mod decision;
 pub mod edge;
 pub mod kube;
 #[cfg(feature = "second-stage")]
@@ -26,3 +26,7 @@ pub mod second_stage;
 pub mod state;
 pub mod telemetry;
 pub mod util;
+
+/// The decision core lives in its own crate (`proxy/core`, `asg-core`) so the
+/// compiler keeps it free of I/O; this name keeps `crate::decision::…` paths.
+pub use asg_core as decision;

@@ -205,7 +205,11 @@ fn permits_are_bound_expire_and_cannot_be_replayed() {
     )
     .json();
     assert_eq!(ok["decision"], "allow", "{ok}");
-    assert!(reasons(&ok).contains("Execution approved by permit."));
+    // The proxy's wording: how it was released and by which approval.
+    assert!(
+        reasons(&ok).contains("Execution approved by an operator (permit, approval "),
+        "{ok}"
+    );
     let replay = post(
         &gw,
         "/inspect/tool-call",

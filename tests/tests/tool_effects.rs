@@ -531,11 +531,12 @@ fn inspect_api_judges_effects_not_names() {
     let v = inspect("exec_shell", "cat ~/.ssh/id_rsa");
     assert_eq!(v["decision"], "block", "{v}");
     assert!(v["findings"].to_string().contains("credential_read"), "{v}");
-    // Needs a human: without a session the API reports a challenge.
-    assert_eq!(
-        inspect("exec_shell", "sudo systemctl restart nginx")["decision"],
-        "challenge"
-    );
+    // Needs a human (the profile's `tool_challenge`), as on the proxy;
+    // without a session or an agent no approval can be bound, so none is
+    // opened.
+    let v = inspect("exec_shell", "sudo systemctl restart nginx");
+    assert_eq!(v["decision"], "require_approval", "{v}");
+    assert!(v["approval"].is_null(), "{v}");
 }
 
 #[test]

@@ -1,4 +1,4 @@
-"""Write and read asg injection model files (format 2; proxy/src/decision/detectors/injection/classifier/model.rs)."""
+"""Write and read asg injection model files (format 2; proxy/core/src/detectors/injection/classifier/model.rs)."""
 import hashlib
 import json
 import struct

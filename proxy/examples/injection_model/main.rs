@@ -100,7 +100,8 @@ fn profiles(classifier: bool, model: Option<&Path>) -> Vec<(&'static str, Policy
                 ),
                 (true, None) => text.to_string(),
             };
-            let p = Policy::compile(&text, PolicySource::Embedded(name), Some(&policies))
+            let folder = asg::app::policy::DirSources::new(&policies);
+            let p = Policy::compile(&text, PolicySource::Embedded(name), Some(&folder))
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             (*name, p)
         })

@@ -13,15 +13,18 @@
 use crate::datapath::dialect::{
     mcp, redact_joined, redact_json, redact_json_except, refusal_message, Dialect, ErrorKind,
 };
-use crate::datapath::hooks::{CallRecord, NoSession, SessionHooks, Settled};
+use crate::datapath::hooks::{Judge, NoSession, SessionHooks};
 use crate::datapath::response_guard;
 use crate::datapath::strict_json::{self, StrictErrorKind};
-use crate::decision::policy::{BlockedToolCall, MalformedBody, RequestChallenge, ToolChallenge};
+use crate::decision::approvals::ApprovalStatus;
+pub use crate::decision::pipeline::decide::{call_action, CallAction};
+use crate::decision::pipeline::text::strongest;
+pub(crate) use crate::decision::pipeline::text::{approval_message, first_reason};
+use crate::decision::pipeline::{CallOutcome, Earlier, Gated, Outcome, Phase, ProseAction};
+use crate::decision::policy::{BlockedToolCall, MalformedBody};
 use crate::decision::redact::{MaskEvent, Masker};
 use crate::decision::subject::Subject;
-use crate::decision::{
-    assess_with_history, session, Assessment, Decision, Finding, Masking, Policy,
-};
+use crate::decision::{Assessment, Decision, Finding, Masking, Policy};
 use serde_json::Value;
 
 /// Everything an inspection needs besides the body.
@@ -71,7 +74,7 @@ pub struct StageReport {
     pub masks: Vec<MaskEvent>,
     pub tools: Vec<ToolVerdict>,
     /// Approvals this stage opened, found pending, or spent.
-    pub approvals: Vec<Settled>,
+    pub approvals: Vec<Gated>,
 }
 
 impl StageReport {
@@ -92,8 +95,10 @@ impl StageReport {
     pub fn pending_approvals(&self) -> Vec<String> {
         self.approvals
             .iter()
-            .filter_map(|s| match s {
-                Settled::Pending { approval_id, .. } => Some(approval_id.clone()),
+            .filter_map(|g| match g {
+                Gated::Waiting { approval, .. } if approval.status != ApprovalStatus::Denied => {
+                    Some(approval.approval_id.clone())
+                }
                 _ => None,
             })
             .collect()
@@ -140,136 +145,66 @@ pub fn record_reasons(reports: &[StageReport]) -> Vec<String> {
 /// What the decision core says when it found nothing.
 const NO_FINDINGS: &str = "No security findings detected.";
 
-/// What happens to one tool call on the wire (ordered by strictness).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum CallAction {
-    Pass,
-    /// Held for a human: refused for now, saying approval is required.
-    NeedsApproval,
-    Refuse,
-}
-
-/// Map a tool call's decision onto the wire under the profile. Returns the
-/// decision to report (a challenge that asks a human *is* a
-/// `require_approval`) and the action.
-pub fn call_action(policy: &Policy, decision: Decision) -> (Decision, CallAction) {
-    match decision {
-        Decision::Allow | Decision::AllowWithRedaction => (decision, CallAction::Pass),
-        Decision::Challenge => match policy.file.proxy.tool_challenge {
-            ToolChallenge::Allow => (decision, CallAction::Pass),
-            ToolChallenge::RequireApproval => {
-                (Decision::RequireApproval, CallAction::NeedsApproval)
-            }
-            ToolChallenge::Block => (Decision::Block, CallAction::Refuse),
-        },
-        Decision::RequireApproval => (decision, CallAction::NeedsApproval),
-        Decision::Block => (decision, CallAction::Refuse),
-    }
-}
-
-/// One tool call, judged: the assessment (its decision already mapped
-/// through the profile's challenge handling), the verdict to report, and
-/// what to do on the wire.
-pub struct JudgedCall {
-    pub assessment: Assessment,
-    pub verdict: ToolVerdict,
-    pub action: CallAction,
-    /// How the approval flow settled a call that needed approval.
-    pub settled: Option<Settled>,
-}
-
-/// Judge calls in order. Each is assessed alone (prose elsewhere must not
-/// inflate it) with the earlier calls' tags, after `history`, as chain
-/// context, so a chain completed by the second call blames the second call.
+/// Judge proposed calls without a session, in order, each after
+/// `history` and the earlier calls (measurements and tests).
 pub fn judge_calls(
     policy: &Policy,
     calls: &[crate::decision::ToolCall],
     history: &[Vec<String>],
     masking: Masking,
-) -> Vec<JudgedCall> {
-    judge_calls_with(policy, calls, history, masking, &NoSession)
+) -> Vec<CallOutcome> {
+    let subject = Subject {
+        tool_calls: calls.to_vec(),
+        ..Subject::default()
+    };
+    let earlier: Vec<Earlier> = history
+        .iter()
+        .map(|tags| Earlier {
+            tags: tags.clone(),
+            base_score: 0.0,
+        })
+        .collect();
+    let masker = Masker::new([0; 32]);
+    let j = Judge {
+        policy,
+        masker: &masker,
+        request_id: "",
+        dialect: "",
+        phase: Phase::Response,
+        subject: &subject,
+        masking,
+        earlier: &earlier,
+    };
+    NoSession.judge(&j).calls
 }
 
-/// [`judge_calls`] in a session: session-risk findings join each call's
-/// assessment, and a call that needs approval goes through the approval
-/// gate, which may release it once (an approved permit or identical call).
-/// A refused call is never released: approvals apply only to calls whose
-/// action is `NeedsApproval`.
-pub fn judge_calls_with(
-    policy: &Policy,
-    calls: &[crate::decision::ToolCall],
-    history: &[Vec<String>],
-    masking: Masking,
-    hooks: &dyn SessionHooks,
-) -> Vec<JudgedCall> {
-    let mut steps = history.to_vec();
-    calls
-        .iter()
-        .map(|call| {
-            let one = Subject {
-                tool_calls: vec![call.clone()],
-                ..Subject::default()
-            };
-            let base = assess_with_history(policy, &one, &steps, masking);
-            let tags = policy.detectors.tools.tags_of(call);
-            steps.push(tags.clone());
-            let base_score = base.evaluation.total_score;
-            let extra = hooks.findings(std::slice::from_ref(&tags), base_score);
-            let mut assessment = session::join(base, extra);
-            let (mut decision, mut action) = call_action(policy, assessment.decision);
-            let settled = (action == CallAction::NeedsApproval).then(|| {
-                let s = hooks.settle(call, &assessment);
-                match &s {
-                    Settled::Released { approval_id, how } => {
-                        decision = Decision::Allow;
-                        action = CallAction::Pass;
-                        assessment.evaluation.reasons.push(format!(
-                            "Execution approved by an operator ({how}, approval {approval_id})."
-                        ));
-                    }
-                    Settled::Denied { approval_id } => {
-                        decision = Decision::Block;
-                        action = CallAction::Refuse;
-                        assessment
-                            .evaluation
-                            .reasons
-                            .push(format!("Denied by an operator (approval {approval_id})."));
-                    }
-                    Settled::Refused { reason } => {
-                        decision = Decision::Block;
-                        action = CallAction::Refuse;
-                        assessment.evaluation.reasons.push(reason.clone());
-                    }
-                    Settled::Pending { .. } | Settled::Unavailable => {}
-                }
-                s
-            });
-            assessment.decision = decision;
-            hooks.call_judged(&CallRecord {
-                name: call.name.clone(),
-                tags,
-                base_score,
-                decision,
-                settled: settled.clone(),
-                causes: if decision.permits() {
-                    Vec::new()
-                } else {
-                    session::causes_of(&assessment)
-                },
-            });
-            let verdict = ToolVerdict {
-                name: call.name.clone(),
-                target: call.target(),
-                decision,
-            };
-            JudgedCall {
-                assessment,
-                verdict,
-                action,
-                settled,
-            }
-        })
-        .collect()
+/// A call's verdict for metrics and audit.
+fn verdict(c: &CallOutcome) -> ToolVerdict {
+    ToolVerdict {
+        name: c.name.clone(),
+        target: c.target.clone(),
+        decision: c.decision,
+    }
+}
+
+/// Put a settled stage into the report.
+fn absorb_outcome(report: &mut StageReport, out: &Outcome) {
+    for c in &out.calls {
+        if let Some(g) = &c.gated {
+            report.approvals.push(g.clone());
+        }
+        report.tools.push(verdict(c));
+        report.absorb(&c.assessment);
+    }
+}
+
+/// The text for the agent in place of a call the pipeline did not pass.
+pub(crate) fn call_text(c: &CallOutcome, request_id: &str) -> Option<String> {
+    match c.action {
+        CallAction::Pass => None,
+        CallAction::NeedsApproval => Some(approval_message(&c.name, &c.why, request_id)),
+        CallAction::Refuse => Some(refusal_message(&c.name, &c.why, request_id)),
+    }
 }
 
 #[derive(Debug)]
@@ -346,62 +281,50 @@ pub fn inspect_request_with(
     hooks.begin(&body);
     let subject = ins.dialect.request_subject(&body, ins.tool_name);
     let masking = masking(policy, Stage::Request);
-    // Texts and tool calls are judged separately, like on responses: a
-    // tool call's decision must not be inflated by unrelated prose.
-    let texts = Subject {
-        texts: subject.texts.clone(),
-        ..Subject::default()
-    };
-    let text_base = assess_with_history(policy, &texts, &[], masking);
-    // Session risk applies to the request as a whole (a session over its
-    // block threshold is refused whatever it sends).
-    let text_extra = hooks.findings(&[], text_base.evaluation.total_score);
-    hooks.prose_judged(text_base.evaluation.total_score, text_base.decision);
-    let text_assessment = session::join(text_base, text_extra);
-    report.absorb(&text_assessment);
-    let mut redact = text_assessment.redact;
-
-    let history = hooks.history();
-    let mut call_action = CallAction::Pass;
-    let mut waiting: Vec<String> = Vec::new();
-    let mut denied: Vec<String> = Vec::new();
-    let mut refused: Vec<String> = Vec::new();
-    for judged in judge_calls_with(policy, &subject.tool_calls, &history, masking, hooks) {
-        redact |= judged.assessment.redact;
-        call_action = call_action.max(judged.action);
-        if let Some(s) = judged.settled {
-            match &s {
-                Settled::Pending { approval_id, note } => {
-                    waiting.push(format!("approval id {approval_id}{note}"))
-                }
-                Settled::Denied { approval_id } => denied.push(approval_id.clone()),
-                Settled::Refused { reason } => refused.push(reason.clone()),
-                _ => {}
-            }
-            report.approvals.push(s);
-        }
-        report.tools.push(judged.verdict);
-        report.absorb(&judged.assessment);
-    }
+    let out = hooks.judge(&Judge {
+        policy,
+        masker: ins.masker,
+        request_id: ins.request_id,
+        dialect: ins.dialect.as_str(),
+        phase: Phase::Request,
+        subject: &subject,
+        masking,
+        earlier: &[],
+    });
+    report.absorb(&out.prose);
+    absorb_outcome(&mut report, &out);
+    let redact = out.prose.redact || out.calls.iter().any(|c| c.assessment.redact);
+    let call_action = out.call_action();
 
     // Tool calls (MCP, HTTP tools) must be explicitly allowed; a request's
     // prose may pass a challenge when the profile says so.
-    let text_blocks = match text_assessment.decision {
-        Decision::Block => true,
-        Decision::Challenge | Decision::RequireApproval => {
-            policy.file.proxy.request_challenge == RequestChallenge::Block
-        }
-        _ => false,
-    };
+    let text_blocks = matches!(
+        out.prose_action,
+        ProseAction::Refuse | ProseAction::Challenge
+    );
     if call_action != CallAction::Pass || text_blocks {
         let hard_block =
-            text_assessment.decision == Decision::Block || call_action == CallAction::Refuse;
+            out.prose_action == ProseAction::Refuse || call_action == CallAction::Refuse;
         let kind = if hard_block {
             ErrorKind::Blocked
         } else {
             ErrorKind::ApprovalRequired
         };
         let mut reason = summary(&report);
+        let mut refused: Vec<String> = Vec::new();
+        let mut denied: Vec<String> = Vec::new();
+        let mut waiting: Vec<String> = Vec::new();
+        for c in &out.calls {
+            match &c.gated {
+                Some(Gated::Refused { reason }) => refused.push(reason.clone()),
+                Some(Gated::Waiting { approval, .. })
+                    if approval.status == ApprovalStatus::Denied =>
+                {
+                    denied.push(approval.approval_id.clone())
+                }
+                _ => waiting.extend(c.waiting.clone()),
+            }
+        }
         if !refused.is_empty() {
             reason = format!("{} {reason}", refused.join(" "));
         }
@@ -531,53 +454,33 @@ pub fn inspect_response_with(
     } else {
         Subject::default()
     };
-    if !subject.tool_calls.is_empty() {
+    // The session is consulted only for proposed calls (a model's text is
+    // judged on its own).
+    let hooks: &dyn SessionHooks = if subject.tool_calls.is_empty() {
+        &NoSession
+    } else {
         hooks.begin(&body);
-    }
-
-    let texts = Subject {
-        texts: subject.texts.clone(),
-        ..Subject::default()
+        hooks
     };
-    let text_assessment = assess_with_history(policy, &texts, &[], masking);
-    report.absorb(&text_assessment);
-
+    let out = hooks.judge(&Judge {
+        policy,
+        masker: ins.masker,
+        request_id: ins.request_id,
+        dialect: ins.dialect.as_str(),
+        phase: Phase::Response,
+        subject: &subject,
+        masking,
+        earlier: &[],
+    });
+    report.absorb(&out.prose);
+    absorb_outcome(&mut report, &out);
     let mut blocked: Vec<usize> = Vec::new();
     let mut reasons: Vec<String> = Vec::new();
-    let history = if subject.tool_calls.is_empty() {
-        Vec::new()
-    } else {
-        hooks.history()
-    };
-    for (i, judged) in judge_calls_with(policy, &subject.tool_calls, &history, masking, hooks)
-        .into_iter()
-        .enumerate()
-    {
-        let name = &judged.verdict.name;
-        let mut why = first_reason(&judged.assessment);
-        match &judged.settled {
-            Some(Settled::Pending { approval_id, note }) => {
-                why = format!("{why}; approval id {approval_id}{note}");
-            }
-            Some(Settled::Denied { approval_id }) => {
-                why = format!("Denied by an operator (approval {approval_id}); {why}");
-            }
-            Some(Settled::Refused { reason }) => why = format!("{reason} {why}"),
-            _ => {}
-        }
-        if let Some(s) = judged.settled.clone() {
-            report.approvals.push(s);
-        }
-        match judged.action {
-            CallAction::Pass => {}
-            CallAction::NeedsApproval => reasons.push(approval_message(name, &why, ins.request_id)),
-            CallAction::Refuse => reasons.push(refusal_message(name, &why, ins.request_id)),
-        }
-        if judged.action != CallAction::Pass {
+    for (i, c) in out.calls.iter().enumerate() {
+        if let Some(text) = call_text(c, ins.request_id) {
+            reasons.push(text);
             blocked.push(i);
         }
-        report.tools.push(judged.verdict);
-        report.absorb(&judged.assessment);
     }
 
     let mut changed = false;
@@ -586,7 +489,7 @@ pub fn inspect_response_with(
             .refuse_tool_calls(&mut body, &blocked, &reasons.join("\n"));
         changed = true;
     }
-    if text_assessment.decision == Decision::Block {
+    if out.prose_action == ProseAction::Withhold {
         let message = format!(
             "[asg] Response withheld by the security gateway: {} (request {})",
             summary(&report),
@@ -608,44 +511,6 @@ pub fn inspect_response_with(
         }
     }
     (changed.then(|| body.to_string().into_bytes()), report)
-}
-
-/// What the agent sees in place of a call that waits for a human.
-pub(crate) fn approval_message(tool: &str, reason: &str, request_id: &str) -> String {
-    format!("[asg] The call to tool `{tool}` requires approval by an operator before it can run: {reason} (request {request_id})")
-}
-
-/// The findings that decided, for refusals: the non-redactable findings
-/// of the highest severity (verdicts first), at most three, each with its
-/// rule id, so the agent and the operator see what caused the refusal (a
-/// session finding alone would only say that the session is risky).
-pub(crate) fn first_reason(a: &Assessment) -> String {
-    let line = strongest(a.findings.iter());
-    if line.is_empty() {
-        a.reasons().first().cloned().unwrap_or_default()
-    } else {
-        line
-    }
-}
-
-fn strongest<'f>(findings: impl Iterator<Item = &'f Finding>) -> String {
-    let mut fs: Vec<&Finding> = findings.filter(|f| !f.redactable).collect();
-    let Some(top) = fs.iter().map(|f| f.severity).max() else {
-        return String::new();
-    };
-    fs.retain(|f| f.severity == top);
-    fs.sort_by(|x, y| y.verdict.cmp(&x.verdict).then(y.score.total_cmp(&x.score)));
-    let mut parts: Vec<String> = Vec::new();
-    for f in fs {
-        let p = format!("{} [{}]", f.message, f.rule_id);
-        if !parts.contains(&p) {
-            parts.push(p);
-        }
-        if parts.len() == 3 {
-            break;
-        }
-    }
-    parts.join("; ")
 }
 
 /// One line: the findings that decided (see [`first_reason`]), else the

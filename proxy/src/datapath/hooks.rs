@@ -1,74 +1,72 @@
-//! The seam between enforcement and the session layer.
+//! The seam between the wire and the session layer.
 //!
-//! [`enforce`](super::enforce) stays free of storage: it asks a
-//! [`SessionHooks`] for the session's earlier chain steps, for extra
-//! (session-risk) findings, and what to do with a call that needs approval,
-//! and tells it what was judged. [`NoSession`] answers "nothing" to all of
-//! it (unit tests, and the behaviour without sessions); the live
-//! implementation is [`super::session_gate::SessionGate`].
+//! [`enforce`](super::enforce) and the stream rewriters stay free of
+//! storage and of deciding: they hand what they observed to a
+//! [`SessionHooks`], which runs the decision pipeline
+//! ([`crate::decision::pipeline`]) in the request's session — its state,
+//! its approval gate, its record — and map the [`Outcome`] onto the wire.
+//! [`NoSession`] runs the same pipeline without a session (unit tests,
+//! and traffic without session tracking): nothing is loaded or recorded,
+//! and a call that needs approval is refused as such.
 
-use crate::decision::subject::ToolCall;
-use crate::decision::{Assessment, Decision, Finding};
+use crate::decision::pipeline::{
+    self, Channel, Earlier, Inputs, Observed, Outcome, Phase, Scoring, StateView, Who,
+};
+use crate::decision::redact::Masker;
+use crate::decision::{Masking, Policy, Subject};
 use serde_json::Value;
 
-/// How a call that needs approval was settled.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Settled {
-    /// No approval flow (approvals off): refuse, saying approval is needed.
-    Unavailable,
-    /// An approval was spent: the call proceeds once.
-    Released { approval_id: String, how: String },
-    /// Waiting for an operator: refuse for now (or hold, on tool routes).
-    Pending { approval_id: String, note: String },
-    /// An operator denied this very call.
-    Denied { approval_id: String },
-    /// No approval could be opened (too many are pending): refuse, saying why.
-    Refused { reason: String },
+/// One observation of a proxied stage, as the wire side sees it.
+pub struct Judge<'a> {
+    pub policy: &'a Policy,
+    pub masker: &'a Masker,
+    pub request_id: &'a str,
+    pub dialect: &'a str,
+    pub phase: Phase,
+    pub subject: &'a Subject,
+    pub masking: Masking,
+    /// Calls of this stage judged before (a stream's earlier calls).
+    pub earlier: &'a [Earlier],
 }
 
-impl Settled {
-    pub fn approval_id(&self) -> Option<&str> {
-        match self {
-            Settled::Unavailable | Settled::Refused { .. } => None,
-            Settled::Released { approval_id, .. }
-            | Settled::Pending { approval_id, .. }
-            | Settled::Denied { approval_id } => Some(approval_id),
+impl Judge<'_> {
+    /// The observation on a channel without a session layer.
+    pub fn observed<'b>(&'b self, route: &'b str, holds: bool) -> Observed<'b> {
+        Observed {
+            phase: self.phase,
+            channel: Channel::Proxy {
+                route,
+                dialect: self.dialect,
+                holds,
+            },
+            subject: self.subject,
+            scoring: Scoring::PerPart,
+            masking: self.masking,
         }
     }
 }
 
-/// What one call came to, reported back to the session layer.
-#[derive(Debug, Clone)]
-pub struct CallRecord {
-    pub name: String,
-    pub tags: Vec<String>,
-    /// Score without session findings.
-    pub base_score: f64,
-    pub decision: Decision,
-    pub settled: Option<Settled>,
-    /// What refused or held the call (`rule_id: message`), for the session.
-    pub causes: Vec<String>,
-}
-
 pub trait SessionHooks: Send + Sync {
-    /// The stage's body was parsed (identity may be read from it).
+    /// The stage's body was parsed (identity may be read from it); the
+    /// stage's scopes are loaded.
     fn begin(&self, _body: &Value) {}
-    /// Chain steps of earlier requests, oldest first.
-    fn history(&self) -> Vec<Vec<String>> {
-        Vec::new()
+    /// Decide through the pipeline.
+    fn judge(&self, j: &Judge<'_>) -> Outcome {
+        let inp = Inputs {
+            policy: j.policy,
+            masker: j.masker,
+            binding_key: &[],
+            request_id: j.request_id,
+            who: Who::default(),
+            state: StateView::Off,
+            now_ms: crate::state::now_ms(),
+            permit: None,
+            held: false,
+            earlier: j.earlier,
+        };
+        // Nobody to bind an approval to: no gate steps are asked for.
+        pipeline::run(&inp, &j.observed("", false), |_| Vec::new())
     }
-    /// Session-risk findings for prose (`tags` empty) or one call.
-    fn findings(&self, _tags: &[Vec<String>], _base_score: f64) -> Vec<Finding> {
-        Vec::new()
-    }
-    /// A call needs approval: try to release it, else open/find its approval.
-    fn settle(&self, _call: &ToolCall, _assessment: &Assessment) -> Settled {
-        Settled::Unavailable
-    }
-    /// The prose of a request was judged (base score without session findings).
-    fn prose_judged(&self, _base_score: f64, _decision: Decision) {}
-    /// A call was judged.
-    fn call_judged(&self, _call: &CallRecord) {}
 }
 
 /// No session layer.

@@ -2,36 +2,28 @@
 //! request implements [`SessionHooks`] over the store.
 //!
 //! It resolves the caller's identity (headers, then body), loads the
-//! session and agent scopes at the start of each stage, adds session-risk
-//! findings, runs the approval gate for calls that need a human, and
-//! records what the stage did ([`SessionGate::commit`]). Store failures
-//! fail closed: session findings become a critical finding and approvals
-//! are unavailable, so the call is refused.
+//! session and agent scopes at the start of each stage, runs the decision
+//! pipeline in them, runs the approval gate steps the pipeline asks for
+//! against the store, and records what the stage did
+//! ([`SessionGate::commit`]). It decides nothing itself: a store that
+//! cannot be read is handed to the pipeline as unavailable state (which
+//! refuses), a gate step the store cannot run as an unavailable gate.
 
 use super::dialect::Dialect;
 use super::enforce::StageReport;
-use super::hooks::{CallRecord, SessionHooks, Settled};
+use super::hooks::{Judge, SessionHooks};
 use super::identity::Identity;
 use crate::app::App;
-use crate::decision::approvals::{
-    display_target, finding_notes, fingerprint, Approval, ApprovalStatus, Binding, Origin, Release,
+use crate::decision::pipeline::{
+    self, merge_records, Channel, Gated, Inputs, Outcome, StateView, Who,
 };
-use crate::decision::session::{self, Outcome, Record, Scopes, Staged};
-use crate::decision::subject::ToolCall;
-use crate::decision::types::{DetectorId, Severity};
-use crate::decision::{Assessment, Decision, Finding, Policy};
-use crate::state::approvals::{Gate, Opened};
+use crate::decision::session::Record;
+use crate::decision::Policy;
 use crate::state::now_ms;
 use crate::state::sessions::Scoped;
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-
-#[derive(Default)]
-struct Stage {
-    prose: f64,
-    calls: Vec<CallRecord>,
-}
 
 pub struct SessionGate {
     app: Arc<App>,
@@ -43,8 +35,10 @@ pub struct SessionGate {
     permit: Option<String>,
     identity: Mutex<Identity>,
     completed: AtomicBool,
+    /// The stage's scopes; `None` when the store could not be read.
     scoped: Mutex<Option<Scoped>>,
-    stage: Mutex<Stage>,
+    /// What the stage adds to its scopes so far.
+    stage: Mutex<Option<Record>>,
     /// A held call was approved: release it whatever the release mode.
     hold_release: AtomicBool,
     /// The request was counted in its session and agent.
@@ -77,7 +71,7 @@ impl SessionGate {
             identity: Mutex::new(identity),
             completed: AtomicBool::new(false),
             scoped: Mutex::new(None),
-            stage: Mutex::new(Stage::default()),
+            stage: Mutex::new(None),
             hold_release: AtomicBool::new(false),
             counted: AtomicBool::new(false),
             touched: Mutex::new(Vec::new()),
@@ -114,57 +108,19 @@ impl SessionGate {
     /// request stage counts the request; a response stage is recorded only
     /// when it judged tool calls.
     pub fn commit(&self, report: &StageReport) {
-        let stage = std::mem::take(&mut *lock(&self.stage));
+        let stage = lock(&self.stage).take();
         // Release the snapshots (the next stage reloads), so recording
         // updates the records in place instead of copying them.
         lock(&self.scoped).take();
         let request_stage = report.stage == super::enforce::Stage::Request;
-        if !self.session_on() || (!request_stage && stage.calls.is_empty()) {
+        let mut rec = stage.unwrap_or_default();
+        let judged_calls = !(rec.steps.is_empty() && rec.staged.is_empty());
+        if !self.session_on() || (!request_stage && !judged_calls) {
             return;
         }
-        let mut rec = Record {
-            decision: report.decision.as_str().to_string(),
-            // A held call is judged again after the decision: count it once.
-            new_request: request_stage && !self.counted.swap(true, Ordering::Relaxed),
-            ..Record::default()
-        };
-        if !self.hold_release.load(Ordering::Relaxed) {
-            rec.score += stage.prose;
-        }
-        let now = now_ms();
-        for c in &stage.calls {
-            match &c.settled {
-                Some(Settled::Pending { approval_id, .. }) => rec.staged.push(Staged {
-                    at_ms: now,
-                    tool: c.name.clone(),
-                    approval_id: approval_id.clone(),
-                }),
-                Some(Settled::Released { approval_id, .. }) => {
-                    rec.released.push(approval_id.clone());
-                    rec.steps
-                        .push((c.name.clone(), c.tags.clone(), Outcome::Approved));
-                    rec.score += c.base_score;
-                }
-                _ => {
-                    let outcome = if c.decision == Decision::Block
-                        || c.decision == Decision::RequireApproval
-                    {
-                        Outcome::Blocked
-                    } else {
-                        Outcome::Executed
-                    };
-                    if outcome == Outcome::Blocked {
-                        for cause in &c.causes {
-                            if !rec.causes.contains(cause) {
-                                rec.causes.push(cause.clone());
-                            }
-                        }
-                    }
-                    rec.steps.push((c.name.clone(), c.tags.clone(), outcome));
-                    rec.score += c.base_score;
-                }
-            }
-        }
+        rec.decision = report.decision.as_str().to_string();
+        // A held call is judged again after the decision: count it once.
+        rec.new_request = request_stage && !self.counted.swap(true, Ordering::Relaxed);
         let id = self.identity();
         let cfg = &self.policy.file.session;
         if let Err(e) = self.app.store.scopes_record(
@@ -174,7 +130,7 @@ impl SessionGate {
             &id.agent_id,
             &rec,
             &[],
-            now,
+            now_ms(),
         ) {
             tracing::error!(error = %e, request_id = %self.request_id, "session state write failed");
         }
@@ -197,79 +153,22 @@ impl SessionGate {
         *lock(&self.scoped) = loaded;
     }
 
-    fn approval_template(&self, call: &ToolCall, a: &Assessment, id: &Identity) -> Approval {
-        let now = now_ms();
-        let cfg = &self.policy.file.approvals;
-        let binding = Binding {
-            session_id: &id.session_id,
-            agent_id: &id.agent_id,
-            tool: &call.name,
-            arguments: Some(&call.arguments),
-            ..Binding::default()
-        };
-        Approval {
-            approval_id: String::new(),
-            status: ApprovalStatus::Pending,
-            session_id: id.session_id.clone(),
-            turn_id: String::new(),
-            agent_id: id.agent_id.clone(),
-            action_type: call.name.to_lowercase(),
-            action_target: display_target(&self.policy.redactor, &self.app.masker, &call.target()),
-            fingerprint: fingerprint(&self.app.binding_key(), &binding),
-            origin: Origin::Proxy,
-            route: self.route.clone(),
-            dialect: self.dialect.as_str().to_string(),
-            request_id: self.request_id.clone(),
-            decision: Decision::RequireApproval.as_str().to_string(),
-            score: a.evaluation.total_score,
-            reasons: a.reasons().to_vec(),
-            findings: finding_notes(&a.findings),
-            hold: self.holds(),
-            created_ms: now,
-            expires_ms: now + (cfg.pending_ttl_secs as i64) * 1000,
-            resolved_ms: None,
-            resolver: String::new(),
-            resolver_credential: String::new(),
-            note: String::new(),
-            permit_sha256: None,
-            permit_expires_ms: None,
-            used_ms: None,
-            used_by: None,
+    /// One gate step on the store; a failure refuses the call.
+    fn gate(&self, step: &pipeline::GateStep) -> Gated {
+        let g = self.app.store.gate_step(step).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "approval state unavailable; refusing the call");
+            Gated::Unavailable
+        });
+        for event in pipeline::gate_events(&g) {
+            self.app.metrics.approvals.with_label_values(&[event]).inc();
         }
-    }
-
-    fn waiting_note(&self, rejected: Option<&str>) -> String {
-        let cfg = &self.policy.file.approvals;
-        let mut note = match (self.holds(), cfg.release) {
-            (true, _) => String::new(),
-            (false, Release::NextCall) => {
-                ". Once an operator approves it, the identical call is let through once".to_string()
+        if let Some(id) = g.approval_id() {
+            let mut t = lock(&self.touched);
+            if !t.iter().any(|x| x == id) {
+                t.push(id.to_string());
             }
-            (false, Release::Permit) => format!(
-                ". Once an operator approves it, repeat the call with the permit in the {} header",
-                cfg.permit_header
-            ),
-        };
-        if let Some(r) = rejected {
-            note.push_str(". ");
-            note.push_str(r.trim_end_matches('.'));
         }
-        note
-    }
-
-    fn count(&self, settled: &Settled) {
-        let event = match settled {
-            Settled::Released { .. } => "released",
-            _ => return,
-        };
-        self.app.metrics.approvals.with_label_values(&[event]).inc();
-    }
-
-    fn touch(&self, id: &str) {
-        let mut t = lock(&self.touched);
-        if !t.iter().any(|x| x == id) {
-            t.push(id.to_string());
-        }
+        g
     }
 }
 
@@ -282,154 +181,46 @@ impl SessionHooks for SessionGate {
         self.load_scopes();
     }
 
-    fn history(&self) -> Vec<Vec<String>> {
-        let scoped = lock(&self.scoped);
-        let Some(sc) = scoped.as_ref() else {
-            return Vec::new();
-        };
-        let id = lock(&self.identity);
-        let scopes = Scopes {
-            session: sc.session.as_deref(),
-            agent: sc.agent.as_deref(),
-            agent_id: &id.agent_id,
-        };
-        session::history(&self.policy.file.session, &scopes, now_ms())
-    }
-
-    fn findings(&self, tags: &[Vec<String>], base_score: f64) -> Vec<Finding> {
-        if !self.session_on() {
-            return Vec::new();
-        }
-        let scoped = lock(&self.scoped);
-        let Some(sc) = scoped.as_ref() else {
-            // The store could not be read: fail closed.
-            return vec![Finding::new(
-                "session.state_unavailable",
-                DetectorId::SessionRisk,
-                "unsafe_action_chain",
-                Severity::Critical,
-                1.0,
-                "Session state is unavailable; refusing rather than judging without it.",
-            )];
-        };
-        // Earlier calls of this same request count too.
-        let stage = lock(&self.stage);
-        let mut all_tags: Vec<Vec<String>> = stage.calls.iter().map(|c| c.tags.clone()).collect();
-        all_tags.extend(tags.iter().cloned());
-        let earlier: f64 = stage.calls.iter().map(|c| c.base_score).sum();
-        let id = lock(&self.identity);
-        let scopes = Scopes {
-            session: sc.session.as_deref(),
-            agent: sc.agent.as_deref(),
-            agent_id: &id.agent_id,
-        };
-        session::findings(
-            &self.policy.file.session,
-            &scopes,
-            &all_tags,
-            earlier + base_score,
-            now_ms(),
-        )
-    }
-
-    fn settle(&self, call: &ToolCall, assessment: &Assessment) -> Settled {
-        let cfg = &self.policy.file.approvals;
-        if !cfg.enabled {
-            return Settled::Unavailable;
-        }
+    fn judge(&self, j: &Judge<'_>) -> Outcome {
         let id = self.identity();
-        let template = self.approval_template(call, assessment, &id);
-        let release = if self.hold_release.load(Ordering::Relaxed) {
-            Release::NextCall
-        } else {
-            cfg.release
-        };
-        let gate = self.app.store.approval_gate(
-            release,
-            &template,
-            self.permit.as_deref(),
-            template.created_ms,
-        );
-        let settled = match gate {
-            Err(e @ crate::state::StoreError::PendingCap { .. }) => {
-                self.app
-                    .metrics
-                    .approvals
-                    .with_label_values(&["refused_cap"])
-                    .inc();
-                return Settled::Refused {
-                    reason: format!(
-                        "Human approval required, but no approval could be opened: {e}."
-                    ),
-                };
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "approval state unavailable; refusing the call");
-                return Settled::Unavailable;
-            }
-            Ok(Gate::Released {
-                approval,
-                by_permit,
-            }) => Settled::Released {
-                approval_id: approval.approval_id,
-                how: if by_permit {
-                    "permit".to_string()
-                } else if self.hold_release.load(Ordering::Relaxed) {
-                    "held call approved".to_string()
-                } else {
-                    "approved identical call".to_string()
-                },
+        let scoped = lock(&self.scoped).clone();
+        let state = match (&scoped, self.session_on()) {
+            (_, false) => StateView::Off,
+            (None, true) => StateView::Unavailable,
+            (Some(sc), true) => StateView::Loaded {
+                session: sc.session.as_deref(),
+                agent: sc.agent.as_deref(),
             },
-            Ok(Gate::Waiting { opened, rejected }) => {
-                if rejected.is_some() {
-                    self.app
-                        .metrics
-                        .approvals
-                        .with_label_values(&["refused_permit"])
-                        .inc();
-                }
-                let rejected = rejected.map(|e| e.message());
-                match opened {
-                    Opened::Denied(a) => Settled::Denied {
-                        approval_id: a.approval_id,
-                    },
-                    Opened::Approved(a) => Settled::Pending {
-                        approval_id: a.approval_id,
-                        note: format!(
-                            ". It is approved: repeat the call with its permit in the {} header",
-                            cfg.permit_header
-                        ),
-                    },
-                    Opened::Created(a) => {
-                        self.app
-                            .metrics
-                            .approvals
-                            .with_label_values(&["opened"])
-                            .inc();
-                        Settled::Pending {
-                            approval_id: a.approval_id,
-                            note: self.waiting_note(rejected),
-                        }
-                    }
-                    Opened::Pending(a) => Settled::Pending {
-                        approval_id: a.approval_id,
-                        note: self.waiting_note(rejected),
-                    },
-                }
-            }
         };
-        if let Some(id) = settled.approval_id() {
-            self.touch(id);
+        let key = self.app.binding_key();
+        let inp = Inputs {
+            policy: j.policy,
+            masker: j.masker,
+            binding_key: &key,
+            request_id: j.request_id,
+            who: Who {
+                session_id: &id.session_id,
+                agent_id: &id.agent_id,
+            },
+            state,
+            now_ms: now_ms(),
+            permit: self.permit.as_deref(),
+            held: self.hold_release.load(Ordering::Relaxed),
+            earlier: j.earlier,
+        };
+        let mut obs = j.observed(&self.route, self.holds());
+        obs.channel = Channel::Proxy {
+            route: &self.route,
+            dialect: self.dialect.as_str(),
+            holds: self.holds(),
+        };
+        let out = pipeline::run(&inp, &obs, |steps| {
+            steps.iter().map(|s| self.gate(s)).collect()
+        });
+        if let Some(part) = &out.record {
+            let mut stage = lock(&self.stage);
+            merge_records(stage.get_or_insert_with(Record::default), part.clone());
         }
-        self.count(&settled);
-        settled
-    }
-
-    fn prose_judged(&self, base_score: f64, _decision: Decision) {
-        lock(&self.stage).prose += base_score;
-    }
-
-    fn call_judged(&self, call: &CallRecord) {
-        lock(&self.stage).calls.push(call.clone());
+        out
     }
 }

@@ -16,10 +16,11 @@
 
 use super::admin::{error, read_json, require, Shared};
 use super::auth::Role;
-use super::inspect_api::{display_target, Caller};
+use super::inspect_api::Caller;
 use crate::decision::approvals::{
-    finding_notes, fingerprint, Approval, ApprovalStatus, Binding, Origin, ResolveError,
+    finding_notes, Approval, ApprovalStatus, Binding, Origin, ResolveError,
 };
+use crate::decision::pipeline::{binding_arguments, ApprovalTemplate, Channel};
 use crate::decision::subject::{Subject, ToolCall};
 use crate::decision::{assess, Decision, Masking};
 use crate::state::approvals::Opened;
@@ -168,48 +169,36 @@ pub async fn submit(
             json!({ "reasons": assessment.reasons(), "findings": finding_notes(&assessment.findings) }),
         );
     }
-    // Bound exactly like `/inspect/tool-call` with this session, agent,
-    // tool and target (and no prose), so the permit works there.
-    let actions = json!([{ "type": action_type, "target": Value::String(target.clone()) }]);
-    let binding = Binding {
-        session_id: &session_id,
-        agent_id: &agent_id,
-        tool: &action_type,
-        arguments: Some(&actions),
-        context: vec!["", ""],
-        ..Binding::default()
-    };
+    // Built and bound exactly like the approval `/inspect/tool-call`
+    // raises for this session, agent, tool and target (and no prose), so
+    // the permit or the next identical call works there.
     let now = now_ms();
     let ttl = req.expires_in_seconds.clamp(1, 86_400);
-    let template = Approval {
-        approval_id: String::new(),
-        status: ApprovalStatus::Pending,
-        session_id: session_id.clone(),
-        turn_id: clip(&req.turn_id, 256),
-        agent_id: agent_id.clone(),
-        action_type: action_type.clone(),
-        action_target: display_target(app, &policy, &target),
-        fingerprint: fingerprint(&app.binding_key(), &binding),
+    let key = app.binding_key();
+    let call = &subject.tool_calls[0];
+    let arguments = binding_arguments(&[call]);
+    let request_id = crate::util::new_request_uuid().to_string();
+    let turn_id = clip(&req.turn_id, 256);
+    let template = ApprovalTemplate {
+        binding: Binding {
+            session_id: &session_id,
+            agent_id: &agent_id,
+            tool: &action_type,
+            arguments: Some(&arguments),
+            ..Binding::default()
+        },
+        target: &target,
         origin: Origin::Submit,
-        route: "approval_api".into(),
-        dialect: "inspect_api".into(),
-        request_id: crate::util::new_request_uuid().to_string(),
-        decision: assessment.decision.as_str().into(),
-        score: assessment.evaluation.total_score,
-        reasons: assessment.reasons().to_vec(),
-        findings: finding_notes(&assessment.findings),
-        hold: false,
-        created_ms: now,
-        expires_ms: now + ttl * 1000,
-        resolved_ms: None,
-        resolver: String::new(),
-        resolver_credential: String::new(),
-        note: format!("submitted via {}", caller.credential),
-        permit_sha256: None,
-        permit_expires_ms: None,
-        used_ms: None,
-        used_by: None,
-    };
+        channel: Channel::DecisionApi {
+            credential: &caller.credential,
+            turn_id: &turn_id,
+        },
+        request_id: &request_id,
+        assessment: Some(&assessment),
+        now_ms: now,
+        ttl_ms: ttl * 1000,
+    }
+    .build(&policy, &app.masker, &key);
     let opened = match app.store.approval_open(&template, now) {
         Ok(o) => o,
         Err(e @ crate::state::StoreError::PendingCap { cap }) => {

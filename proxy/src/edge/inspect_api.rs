@@ -9,14 +9,13 @@
 use super::approvals::approval_view;
 use super::auth::Role;
 use crate::app::App;
-use crate::decision::approvals::{
-    self, finding_notes, fingerprint, Approval, ApprovalStatus, Binding, Origin,
+use crate::decision::pipeline::{
+    self, Channel, Gated, Inputs, Observed, Phase, Scoring, StateView, Who,
 };
-use crate::decision::session::{self, Outcome, Record, Scopes, SessionConfig, Staged};
+use crate::decision::session::{self, Record, Scopes, SessionConfig};
 use crate::decision::subject::{Subject, Surface, ToolCall};
 use crate::decision::types::round_score;
-use crate::decision::{assess_with_history, Assessment, Decision, DetectorId, Masking, Policy};
-use crate::state::approvals::{Gate, Opened};
+use crate::decision::{Assessment, DetectorId, Masking};
 use crate::state::sessions::Scoped;
 use crate::state::{now_ms, AuditEvent, AuditFinding};
 use serde::{Deserialize, Serialize};
@@ -34,6 +33,10 @@ pub struct PlannedAction {
     pub action_type: String,
     #[serde(default)]
     pub target: String,
+    /// The call's own arguments (`/inspect/tool-call`'s `tool_arguments`):
+    /// judged and bound as the proxy sees the same call.
+    #[serde(skip)]
+    pub arguments: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -67,6 +70,11 @@ pub struct InspectToolCallRequest {
     pub tool_name: String,
     #[serde(default)]
     pub tool_target: String,
+    /// The call's arguments as the tool receives them (an MCP call's
+    /// `arguments`), so an approval raised here releases the identical
+    /// proxied call. Optional; without it the call is its target.
+    #[serde(default)]
+    pub tool_arguments: Option<Value>,
     #[serde(default)]
     pub user_input: String,
     #[serde(default)]
@@ -95,6 +103,7 @@ impl From<InspectToolCallRequest> for InspectInputRequest {
             planned_actions: vec![PlannedAction {
                 action_type: r.tool_name,
                 target: r.tool_target,
+                arguments: r.tool_arguments,
             }],
             memory_reads: r.memory_reads,
             memory_writes: r.memory_writes,
@@ -186,10 +195,14 @@ impl InspectInputRequest {
                     json!({ "field": "planned_actions.action_type" }),
                 ));
             }
-            s.tool_calls.push(ToolCall::new(
-                kind,
-                Value::String(a.target.trim().to_string()),
-            ));
+            let arguments = match &a.arguments {
+                Some(v) if v.to_string().len() > MAX_TEXT_CHARS => {
+                    return Err(too_long("tool_arguments"))
+                }
+                Some(v) => v.clone(),
+                None => Value::String(a.target.trim().to_string()),
+            };
+            s.tool_calls.push(ToolCall::new(kind, arguments));
         }
         s.memory_reads = self
             .memory_reads
@@ -261,21 +274,9 @@ impl Caller {
     }
 }
 
-/// What the session layer concluded for one inspect call.
-struct SessionOutcome {
-    assessment: Assessment,
-    decision: Decision,
-    extra_reasons: Vec<String>,
-    approval: Option<Value>,
-    approval_meta: Option<Value>,
-    approvals: Vec<String>,
-    record: Option<Record>,
-    session_risk: Option<Value>,
-}
-
-/// Decide, record session state, audit, and shape the answer. Writes are
-/// made here; the caller must wait for [`crate::state::Store::durable`]
-/// before answering.
+/// Decide (through the one pipeline), record session state, audit, and
+/// shape the answer. Writes are made here; the caller must wait for
+/// [`crate::state::Store::durable`] before answering.
 pub fn inspect(
     app: &App,
     req: &InspectInputRequest,
@@ -306,33 +307,78 @@ pub fn inspect(
         agent: scoped.agent.as_deref(),
         agent_id: &agent_id,
     };
-    let history = if stateful {
-        session::history(scfg, &scopes, now)
-    } else {
-        Vec::new()
+    let key = app.binding_key();
+    let turn_id = clip(&req.turn_id);
+    let inp = Inputs {
+        policy: &policy,
+        masker: &app.masker,
+        binding_key: &key,
+        request_id: &request_id,
+        who: Who {
+            session_id: &session_id,
+            agent_id: &agent_id,
+        },
+        state: if stateful {
+            StateView::Loaded {
+                session: scopes.session,
+                agent: scopes.agent,
+            }
+        } else {
+            StateView::Off
+        },
+        now_ms: now,
+        permit: Some(req.approval_token.as_str()).filter(|t| !t.trim().is_empty()),
+        held: false,
+        earlier: &[],
     };
-    let base = assess_with_history(&policy, &subject, &history, Masking::None);
-    let out = judge_in_session(
-        app,
-        &policy,
-        req,
-        caller,
-        &subject,
-        &scopes,
-        base,
-        stateful,
-        &session_id,
-        &agent_id,
-        &request_id,
-        now,
-    )?;
-    let assessment = &out.assessment;
+    let obs = Observed {
+        phase: Phase::Inspect,
+        channel: Channel::DecisionApi {
+            credential: &caller.credential,
+            turn_id: &turn_id,
+        },
+        subject: &subject,
+        scoring: Scoring::Whole,
+        masking: Masking::None,
+    };
+    let draft = pipeline::decide(&inp, &obs);
+    let mut gated = Vec::with_capacity(draft.gate.len());
+    for step in &draft.gate {
+        let g = app
+            .store
+            .approval_gate(
+                step.release,
+                &step.template,
+                step.permit.as_deref(),
+                step.template.created_ms,
+            )
+            .map_err(|e| {
+                if matches!(e, crate::state::StoreError::PendingCap { .. }) {
+                    app.metrics
+                        .approvals
+                        .with_label_values(&["refused_cap"])
+                        .inc();
+                }
+                store_error(e)
+            })?
+            .into_gated();
+        for event in pipeline::gate_events(&g) {
+            app.metrics.approvals.with_label_values(&[event]).inc();
+        }
+        gated.push(g);
+    }
+    let out = pipeline::settle(&inp, &obs, draft, gated);
     let decision = out.decision;
-    // Release the snapshots first, so recording updates the records in
-    // place instead of copying them.
-    drop(scoped);
+    let assessment = &out.prose;
 
-    if let Some(rec) = &out.record {
+    let mut session_risk = None;
+    if let Some(mut rec) = out.record.clone() {
+        rec.decision = decision.as_str().to_string();
+        rec.new_request = true;
+        session_risk = Some(session_risk_view(scfg, &scopes, &rec, now));
+        // Release the snapshots first, so recording updates the records in
+        // place instead of copying them.
+        drop(scoped);
         let memory: Vec<String> = subject
             .memory_reads
             .iter()
@@ -340,7 +386,7 @@ pub fn inspect(
             .map(|m| mask_for_audit(app, &policy, m))
             .collect();
         app.store
-            .scopes_record(scfg, &session_id, &agent_id, &agent_id, rec, &memory, now)
+            .scopes_record(scfg, &session_id, &agent_id, &agent_id, &rec, &memory, now)
             .map_err(store_error)?;
     }
 
@@ -366,8 +412,7 @@ pub fn inspect(
         .iter()
         .map(|c| mask_for_audit(app, &policy, &format!("{}:{}", c.name, c.target())))
         .collect();
-    let mut reasons = assessment.reasons().to_vec();
-    reasons.extend(out.extra_reasons.iter().cloned());
+    let reasons = assessment.reasons().to_vec();
     let event = AuditEvent {
         seq: 0,
         time: decided_at.clone(),
@@ -387,19 +432,32 @@ pub fn inspect(
         latency_ms: started.elapsed().as_secs_f64() * 1000.0,
         status: Some(200),
         path: None,
-        turn_id: clip(&req.turn_id),
-        approvals: out.approvals.clone(),
+        turn_id: turn_id.clone(),
+        approvals: out.approvals(),
     };
     app.store.append_audit(&event).map_err(store_error)?;
 
     let mut metadata = metadata(assessment, req, &actions, &policy.version, &|s: &str| {
         mask_for_audit(app, &policy, s)
     });
-    if let Some(risk) = out.session_risk {
+    if let Some(risk) = session_risk {
         metadata["session_risk"] = risk;
     }
-    if let Some(a) = out.approval_meta {
-        metadata["approval"] = a;
+    let mut approval = None;
+    match out.calls.first().and_then(|c| c.gated.as_ref()) {
+        Some(Gated::Released {
+            approval: a,
+            by_permit,
+        }) => {
+            metadata["approval"] = json!({
+                "approval_id": a.approval_id,
+                "permit_used": true,
+                "status": a.status.as_str(),
+                "released_by": if *by_permit { "permit" } else { "next_call" },
+            });
+        }
+        Some(Gated::Waiting { approval: a, .. }) => approval = Some(approval_view(a, None)),
+        _ => {}
     }
     Ok(InspectResponse {
         decision: decision.as_str(),
@@ -412,206 +470,8 @@ pub fn inspect(
         session_id: req.session_id.clone(),
         turn_id: req.turn_id.clone(),
         agent_id: req.agent_id.clone(),
-        approval: out.approval,
+        approval,
     })
-}
-
-/// A call judged within its session: session risk
-/// (session and agent scopes) is added and the policy re-evaluated; a
-/// challenge with a session becomes `require_approval` unless a permit (or
-/// an approved identical call) releases it; challenged calls are staged in
-/// the session instead of forgotten; a block is never lifted.
-#[allow(clippy::too_many_arguments)]
-fn judge_in_session(
-    app: &App,
-    policy: &Policy,
-    req: &InspectInputRequest,
-    caller: &Caller,
-    subject: &Subject,
-    scopes: &Scopes<'_>,
-    base: Assessment,
-    stateful: bool,
-    session_id: &str,
-    agent_id: &str,
-    request_id: &str,
-    now: i64,
-) -> Result<SessionOutcome, ApiError> {
-    let scfg = &policy.file.session;
-    let steps = policy.detectors.steps(subject);
-    let base_score = base.evaluation.total_score;
-    let extra = if stateful {
-        session::findings(scfg, scopes, &steps, base_score, now)
-    } else {
-        Vec::new()
-    };
-    let mut assessment = session::join(base, extra);
-    // Over this API a call that needs a human is a `challenge`: with a
-    // session it opens an approval below, without one it is reported as
-    // such (the API's documented contract).
-    if assessment.decision == Decision::RequireApproval {
-        assessment.decision = Decision::Challenge;
-        assessment.evaluation.decision = Decision::Challenge;
-    }
-    let mut out = SessionOutcome {
-        decision: assessment.decision,
-        assessment,
-        extra_reasons: Vec::new(),
-        approval: None,
-        approval_meta: None,
-        approvals: Vec::new(),
-        record: None,
-        session_risk: None,
-    };
-
-    let mut released = None;
-    let mut staged = None;
-    if out.decision == Decision::Challenge
-        && !session_id.is_empty()
-        && policy.file.approvals.enabled
-    {
-        let template = approval_template(
-            app,
-            policy,
-            req,
-            caller,
-            subject,
-            &out.assessment,
-            session_id,
-            agent_id,
-            request_id,
-            now,
-        );
-        let gate = app
-            .store
-            .approval_gate(
-                policy.file.approvals.release,
-                &template,
-                Some(req.approval_token.as_str()),
-                now,
-            )
-            .map_err(|e| {
-                if matches!(e, crate::state::StoreError::PendingCap { .. }) {
-                    app.metrics
-                        .approvals
-                        .with_label_values(&["refused_cap"])
-                        .inc();
-                }
-                store_error(e)
-            })?;
-        match gate {
-            Gate::Released {
-                approval,
-                by_permit,
-            } => {
-                app.metrics.approvals.with_label_values(&["released"]).inc();
-                out.decision = Decision::Allow;
-                out.extra_reasons.push(if by_permit {
-                    "Execution approved by permit.".to_string()
-                } else {
-                    "Execution approved by an operator (next identical call).".to_string()
-                });
-                out.approval_meta = Some(json!({
-                    "approval_id": approval.approval_id,
-                    "permit_used": true,
-                    "status": approval.status.as_str(),
-                    "released_by": if by_permit { "permit" } else { "next_call" },
-                }));
-                out.approvals.push(approval.approval_id.clone());
-                released = Some(approval.approval_id);
-            }
-            Gate::Waiting { opened, rejected } => {
-                if let Some(e) = rejected {
-                    app.metrics
-                        .approvals
-                        .with_label_values(&["refused_permit"])
-                        .inc();
-                    out.extra_reasons.push(e.message().to_string());
-                }
-                if matches!(opened, Opened::Created(_)) {
-                    app.metrics.approvals.with_label_values(&["opened"]).inc();
-                }
-                let a = opened.approval();
-                match &opened {
-                    Opened::Denied(_) => {
-                        out.decision = Decision::Block;
-                        out.extra_reasons
-                            .push("Denied by an operator; a new request for approval is possible after the pending window.".to_string());
-                    }
-                    Opened::Approved(_) => {
-                        out.decision = Decision::RequireApproval;
-                        out.extra_reasons.push(
-                            "Approved: present the permit (approval_token) to proceed.".to_string(),
-                        );
-                    }
-                    Opened::Created(_) | Opened::Pending(_) => {
-                        out.decision = Decision::RequireApproval;
-                        out.extra_reasons
-                            .push("Human approval required before execution.".to_string());
-                        staged = Some(a.approval_id.clone());
-                    }
-                }
-                out.approval = Some(approval_view(a, None));
-                out.approvals.push(a.approval_id.clone());
-            }
-        }
-    }
-
-    if stateful {
-        let outcome = match (out.decision, &released) {
-            (Decision::Block, _) => Some(Outcome::Blocked),
-            (Decision::RequireApproval, _) => None,
-            (_, Some(_)) => Some(Outcome::Approved),
-            _ => Some(Outcome::Executed),
-        };
-        let rec = Record {
-            steps: match outcome {
-                Some(o) => step_names(subject)
-                    .into_iter()
-                    .zip(steps.iter())
-                    .map(|(name, tags)| (name, tags.clone(), o))
-                    .collect(),
-                None => Vec::new(),
-            },
-            staged: staged
-                .map(|id| {
-                    vec![Staged {
-                        at_ms: now,
-                        tool: subject
-                            .tool_calls
-                            .first()
-                            .map(|c| c.name.clone())
-                            .unwrap_or_default(),
-                        approval_id: id,
-                    }]
-                })
-                .unwrap_or_default(),
-            released: released.into_iter().collect(),
-            score: if outcome.is_some() { base_score } else { 0.0 },
-            decision: out.decision.as_str().to_string(),
-            new_request: true,
-            causes: if outcome == Some(Outcome::Blocked) {
-                session::causes_of(&out.assessment)
-            } else {
-                Vec::new()
-            },
-        };
-        out.session_risk = Some(session_risk_view(scfg, scopes, &rec, now));
-        out.record = Some(rec);
-    }
-    Ok(out)
-}
-
-/// Names for the chain steps of a subject, in `Detectors::steps` order.
-fn step_names(subject: &Subject) -> Vec<String> {
-    let mut names = Vec::new();
-    if !subject.memory_reads.is_empty() {
-        names.push("memory_read".to_string());
-    }
-    names.extend(subject.tool_calls.iter().map(|c| c.name.clone()));
-    if !subject.memory_writes.is_empty() {
-        names.push("memory_write".to_string());
-    }
-    names
 }
 
 /// The `session_risk` metadata, as it will be after this request.
@@ -632,82 +492,6 @@ fn session_risk_view(scfg: &SessionConfig, scopes: &Scopes<'_>, rec: &Record, no
         ));
     }
     v
-}
-
-/// A pending approval for this call, bound to everything the call says:
-/// session, agent, actions, memory and the prose around them.
-#[allow(clippy::too_many_arguments)]
-fn approval_template(
-    app: &App,
-    policy: &Policy,
-    req: &InspectInputRequest,
-    caller: &Caller,
-    subject: &Subject,
-    assessment: &Assessment,
-    session_id: &str,
-    agent_id: &str,
-    request_id: &str,
-    now: i64,
-) -> Approval {
-    let actions: Value = subject
-        .tool_calls
-        .iter()
-        .map(|c| json!({ "type": c.name, "target": c.arguments }))
-        .collect();
-    let binding = Binding {
-        session_id,
-        agent_id,
-        tool: subject
-            .tool_calls
-            .first()
-            .map(|c| c.name.as_str())
-            .unwrap_or(""),
-        arguments: Some(&actions),
-        context: vec![req.user_input.as_str(), req.model_output.as_str()],
-        memory_reads: subject.memory_reads.iter().map(String::as_str).collect(),
-        memory_writes: subject.memory_writes.iter().map(String::as_str).collect(),
-    };
-    let target = subject
-        .tool_calls
-        .iter()
-        .map(|c| c.target())
-        .collect::<Vec<_>>()
-        .join(" | ");
-    let cfg = &policy.file.approvals;
-    Approval {
-        approval_id: String::new(),
-        status: ApprovalStatus::Pending,
-        session_id: session_id.to_string(),
-        turn_id: clip(&req.turn_id),
-        agent_id: agent_id.to_string(),
-        action_type: binding.tool.to_string(),
-        action_target: display_target(app, policy, &target),
-        fingerprint: fingerprint(&app.binding_key(), &binding),
-        origin: Origin::InspectApi,
-        route: "inspect_api".to_string(),
-        dialect: "inspect_api".to_string(),
-        request_id: request_id.to_string(),
-        decision: assessment.decision.as_str().to_string(),
-        score: assessment.evaluation.total_score,
-        reasons: assessment.reasons().to_vec(),
-        findings: finding_notes(&assessment.findings),
-        hold: false,
-        created_ms: now,
-        expires_ms: now + (cfg.pending_ttl_secs as i64) * 1000,
-        resolved_ms: None,
-        resolver: String::new(),
-        resolver_credential: String::new(),
-        note: format!("requested via {}", caller.credential),
-        permit_sha256: None,
-        permit_expires_ms: None,
-        used_ms: None,
-        used_by: None,
-    }
-}
-
-/// A target for display: masked, at most 2 KiB.
-pub fn display_target(app: &App, policy: &Policy, target: &str) -> String {
-    approvals::display_target(&policy.redactor, &app.masker, target)
 }
 
 /// Identifiers are bounded like everything else on the HTTP path.

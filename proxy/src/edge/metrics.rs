@@ -2,8 +2,8 @@
 //! from configuration, dialects, decisions, detectors, rule families and
 //! mask kinds from the policy), so series never grow with traffic.
 
+use crate::app::policy::ReloadObserver;
 use crate::datapath::enforce::StageReport;
-use crate::decision::policy::store::ReloadObserver;
 use crate::decision::policy::{Policy, PolicyError};
 mod limits;
 pub use limits::LimitMetrics;

@@ -4,9 +4,9 @@
 
 use super::testkit::{model_onnx, tokenizer_json};
 use super::worker::Worker;
-use crate::decision::detectors::injection::classifier::model::tests::{build, spec};
+use crate::app::policy::{load, NoObserver, PolicyStore};
+use crate::decision::detectors::injection::classifier::model::testkit::{build, spec};
 use crate::decision::detectors::injection::second_stage::StageError;
-use crate::decision::policy::store::{NoObserver, PolicyStore};
 use crate::decision::policy::Policy;
 use crate::decision::{assess, Decision, Masking, Subject, Surface};
 use std::path::PathBuf;
@@ -63,7 +63,7 @@ fn findings(policy: &Policy, text: &str) -> Vec<(String, String)> {
 #[test]
 fn a_generated_model_is_loaded_and_its_score_becomes_findings() {
     let d = setup("valid", "open", "");
-    let policy = Policy::load(&spec_of(&d), None).unwrap();
+    let policy = load(&spec_of(&d), None).unwrap();
     let hostile = findings(&policy, INJECTION);
     assert!(
         hostile.contains(&("pi.second_stage.direct".into(), "high".into())),
@@ -92,7 +92,7 @@ fn texts_outside_the_unsure_band_are_not_sent() {
         .unwrap()
         .replace("unsure_low = 0.4", "unsure_low = 0.55");
     std::fs::write(d.join("p.toml"), toml).unwrap();
-    let policy = Policy::load(&spec_of(&d), None).unwrap();
+    let policy = load(&spec_of(&d), None).unwrap();
     let got = findings(&policy, INJECTION);
     assert!(
         !got.iter().any(|(id, _)| id.starts_with("pi.second_stage")),
@@ -106,14 +106,14 @@ fn missing_and_corrupt_files_are_clear_errors() {
     let d = setup("files", "open", "");
     let spec = spec_of(&d);
     std::fs::remove_file(d.join("models/guard.onnx")).unwrap();
-    let err = Policy::load(&spec, None).unwrap_err().to_string();
+    let err = load(&spec, None).unwrap_err().to_string();
     assert!(
         err.contains("models/guard.onnx") && err.contains("cannot read"),
         "{err}"
     );
 
     std::fs::write(d.join("models/guard.onnx"), b"\x08\x07not a model at all").unwrap();
-    let err = Policy::load(&spec, None).unwrap_err().to_string();
+    let err = load(&spec, None).unwrap_err().to_string();
     assert!(
         err.contains("guard.onnx") && err.contains("not an ONNX sequence classifier"),
         "{err}"
@@ -121,14 +121,14 @@ fn missing_and_corrupt_files_are_clear_errors() {
 
     std::fs::write(d.join("models/guard.onnx"), model_onnx()).unwrap();
     std::fs::write(d.join("models/tokenizer.json"), "{\"model\": 3}").unwrap();
-    let err = Policy::load(&spec, None).unwrap_err().to_string();
+    let err = load(&spec, None).unwrap_err().to_string();
     assert!(
         err.contains("tokenizer.json") && err.contains("not a valid Hugging Face"),
         "{err}"
     );
 
     std::fs::remove_file(d.join("models/tokenizer.json")).unwrap();
-    let err = Policy::load(&spec, None).unwrap_err().to_string();
+    let err = load(&spec, None).unwrap_err().to_string();
     assert!(err.contains("cannot read the tokenizer file"), "{err}");
     std::fs::remove_dir_all(&d).ok();
 }
@@ -136,7 +136,7 @@ fn missing_and_corrupt_files_are_clear_errors() {
 #[test]
 fn a_model_with_too_few_classes_fails_as_the_policy_says() {
     let d = setup("labels", "closed", "labels = [2]\n");
-    let policy = Policy::load(&spec_of(&d), None).unwrap();
+    let policy = load(&spec_of(&d), None).unwrap();
     let got = findings(&policy, INJECTION);
     assert!(
         got.contains(&("pi.second_stage.unavailable".into(), "critical".into())),
@@ -186,7 +186,7 @@ fn under_a_tight_timeout_every_unsure_text_gets_a_verdict_or_a_failure() {
             .unwrap()
             .replace("timeout_ms = 10000", "timeout_ms = 1");
         std::fs::write(d.join("p.toml"), toml).unwrap();
-        let policy = Policy::load(&spec_of(&d), None).unwrap();
+        let policy = load(&spec_of(&d), None).unwrap();
         // Many texts in one inspection: at 1 ms some answer comes late or
         // the queue fills; every late one is reported with the policy's
         // severity, never silently dropped.
@@ -219,7 +219,7 @@ fn reload_swaps_the_second_stage_model_and_keeps_the_last_good() {
     let d = setup("reload", "open", "");
     let spec = spec_of(&d);
     let store = PolicyStore::new(
-        Policy::load(&spec, None).unwrap(),
+        load(&spec, None).unwrap(),
         &spec,
         None,
         Arc::new(NoObserver),

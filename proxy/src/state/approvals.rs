@@ -9,6 +9,7 @@ use super::{decode, encode, Store, StoreError};
 use crate::decision::approvals::{
     permit_sha256, Approval, ApprovalStatus, ConsumeError, Release, Resolution, ResolveError,
 };
+use crate::decision::pipeline::{GateStep, Gated};
 use base64::Engine as _;
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -98,6 +99,51 @@ pub enum Gate {
         opened: Opened,
         rejected: Option<ConsumeError>,
     },
+}
+
+impl Gate {
+    /// What the gate did, as the decision pipeline reads it.
+    pub fn into_gated(self) -> Gated {
+        match self {
+            Gate::Released {
+                approval,
+                by_permit,
+            } => Gated::Released {
+                approval,
+                by_permit,
+            },
+            Gate::Waiting { opened, rejected } => Gated::Waiting {
+                created: matches!(opened, Opened::Created(_)),
+                approval: match opened {
+                    Opened::Created(a)
+                    | Opened::Pending(a)
+                    | Opened::Approved(a)
+                    | Opened::Denied(a) => a,
+                },
+                rejected: rejected.map(|e| e.message().to_string()),
+            },
+        }
+    }
+}
+
+impl Store {
+    /// Run one of the pipeline's gate steps. A full pending cap is
+    /// `Refused` (the call is refused, saying why); any other store failure
+    /// is returned, for the caller to fail closed.
+    pub fn gate_step(&self, step: &GateStep) -> Result<Gated, StoreError> {
+        match self.approval_gate(
+            step.release,
+            &step.template,
+            step.permit.as_deref(),
+            step.template.created_ms,
+        ) {
+            Ok(g) => Ok(g.into_gated()),
+            Err(e @ StoreError::PendingCap { .. }) => Ok(Gated::Refused {
+                reason: format!("Human approval required, but no approval could be opened: {e}."),
+            }),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// A new approval id: 6 bytes of milliseconds then 10 random bytes, so the

@@ -2,7 +2,9 @@
 //! `[connect]` policy and choosing where it connects. Kept apart from the
 //! reverse-mode hooks they plug into.
 
-use super::{Ctx, Denial, Gateway};
+use super::context::Ctx;
+use super::errors::Denial;
+use super::Gateway;
 use crate::datapath::dialect::ErrorKind;
 use crate::datapath::enforce::StageReport;
 use crate::datapath::forward::{Admission, Unreachable};
@@ -90,8 +92,7 @@ impl Gateway {
                 ctx.reports.push(StageReport::refused(&msg));
                 ctx.denial = Some(Denial {
                     status: why.status(),
-                    body: ctx.dialect.error_body(kind, &msg, &ctx.id),
-                    reason: kind.code(),
+                    ..Denial::new(ctx, kind, &msg)
                 });
                 Error::e_explain(HTTPStatus(why.status()), msg)
             }

@@ -2,15 +2,49 @@
 //! (any content coding), then rewritten event by event (streams) or
 //! buffered whole and inspected (everything else).
 
-use super::{Ctx, Gateway, ResponseBody};
+use super::context::{answer_status, Ctx, ResponseBody};
+use super::Gateway;
 use crate::datapath::enforce::{Stage, StageReport};
 use crate::datapath::response_guard::withheld_body;
 use crate::decision::Decision;
 use bytes::{Bytes, BytesMut};
 use pingora::prelude::*;
+use pingora::proxy::Session;
 use std::time::Duration;
 
 impl Gateway {
+    /// A chunk of the upstream's answer, inspected here, one step before
+    /// `response_body_filter`: pingora awaits the duration returned from
+    /// this hook before the chunk goes on, which lets the audit record of
+    /// the last chunk become durable without blocking the worker thread.
+    pub(super) fn upstream_body(
+        &self,
+        session: &Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<Duration>> {
+        ctx.watch.chunk_received();
+        let result = self.filter_response_body(body, end_of_stream, ctx)?;
+        if end_of_stream {
+            // The upstream is done; waiting for the disk is not its delay.
+            ctx.watch.finish();
+            let written = session.response_written().map(|r| r.status.as_u16());
+            if let Some(wait) = self.seal_audit_upstream(ctx, answer_status(written, ctx)) {
+                return Ok(Some(result.map_or(wait, |d| d.max(wait))));
+            }
+        }
+        Ok(result)
+    }
+
+    /// The last chunk acknowledges the request: its audit record must be
+    /// on disk first.
+    pub(super) fn last_chunk(&self, session: &Session, ctx: &mut Ctx) {
+        ctx.watch.finish();
+        let written = session.response_written().map(|r| r.status.as_u16());
+        self.seal_audit_blocking(ctx, answer_status(written, ctx));
+    }
+
     /// Rewrite a stream in flight; buffer, inspect and rewrite any other
     /// inspected response body.
     pub(super) fn filter_response_body(
@@ -119,7 +153,7 @@ impl Gateway {
     /// the API's form (nothing half-inspected is relayed).
     pub(super) async fn end_answer_with_error(
         &self,
-        session: &mut pingora::proxy::Session,
+        session: &mut Session,
         ctx: &mut Ctx,
         message: &str,
     ) {
@@ -147,5 +181,82 @@ impl Gateway {
         if let Err(e) = session.write_response_body(Some(tail), true).await {
             tracing::debug!(error = %e, "could not end the answer with an error");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{ctx, gateway};
+    use super::*;
+    use crate::datapath::dialect::Dialect;
+    use crate::datapath::encoding::BodyDecoding;
+    use std::sync::Arc;
+
+    const ANSWER: &str = r#"{"id":"c1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Paris is the capital of France."},"finish_reason":"stop"}]}"#;
+
+    fn buffered(gw: &Gateway, max_body: Option<usize>) -> Ctx {
+        let mut c = ctx();
+        c.dialect = Dialect::OpenaiChat;
+        c.path = "/v1/chat/completions".into();
+        c.upstream_status = Some(200);
+        c.policy = Some(match max_body {
+            None => gw.app.policy.current(),
+            Some(n) => {
+                let mut p = crate::decision::Policy::load("dev", None).unwrap();
+                p.file.proxy.max_body_bytes = n;
+                Arc::new(p)
+            }
+        });
+        c.resp_decoding = BodyDecoding::for_response(std::iter::empty(), c.max_body_bytes());
+        c.resp = ResponseBody::Buffer {
+            buf: BytesMut::new(),
+            failed: None,
+        };
+        c
+    }
+
+    /// Feed `answer` in two chunks; what the client gets.
+    fn relay(gw: &Gateway, c: &mut Ctx, answer: &str) -> Vec<u8> {
+        let (a, b) = answer.split_at(answer.len() / 2);
+        let mut first = Some(Bytes::copy_from_slice(a.as_bytes()));
+        gw.filter_response_body(&mut first, false, c).unwrap();
+        assert_eq!(first, None, "held back until the answer is whole");
+        let mut last = Some(Bytes::copy_from_slice(b.as_bytes()));
+        gw.filter_response_body(&mut last, true, c).unwrap();
+        last.expect("the answer goes out with the last chunk")
+            .to_vec()
+    }
+
+    #[test]
+    fn a_buffered_answer_is_judged_whole_then_sent() {
+        let gw = gateway();
+        let mut c = buffered(&gw, None);
+        let out = relay(&gw, &mut c, ANSWER);
+        let sent: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            sent["choices"][0]["message"]["content"],
+            "Paris is the capital of France."
+        );
+        assert_eq!(c.reports.len(), 1);
+        assert_eq!(c.reports[0].stage, Stage::Response);
+        assert_eq!(c.decision(), Decision::Allow);
+        assert!(matches!(c.resp, ResponseBody::Pass));
+    }
+
+    #[test]
+    fn an_answer_over_the_limit_is_withheld_not_relayed() {
+        let gw = gateway();
+        let mut c = buffered(&gw, Some(64));
+        let out = String::from_utf8(relay(&gw, &mut c, ANSWER)).unwrap();
+        assert!(!out.contains("Paris"), "{out}");
+        assert!(
+            out.contains("Response withheld by the security gateway"),
+            "{out}"
+        );
+        assert!(
+            out.contains("exceeds the inspection limit of 64 bytes"),
+            "{out}"
+        );
+        assert_eq!(c.decision(), Decision::Block);
     }
 }

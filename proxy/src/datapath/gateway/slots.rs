@@ -4,7 +4,9 @@
 //! dialect's error format, and nothing is forwarded. Large buffered
 //! responses take a slot too; a response that cannot get one is withheld.
 
-use super::{Ctx, Denial, Gateway};
+use super::context::Ctx;
+use super::errors::Denial;
+use super::Gateway;
 use crate::datapath::dialect::ErrorKind;
 use crate::datapath::enforce::{Stage, StageReport};
 use crate::datapath::inspect_slots::{Slot, Surface};

@@ -3,7 +3,9 @@
 //! body filters pingora runs on an upgraded connection. Other upgrades
 //! are ordinary unknown paths (passed or refused by the policy).
 
-use super::{header_str, Ctx, Gateway};
+use super::admission::{header_str, permit};
+use super::context::Ctx;
+use super::Gateway;
 use crate::datapath::dialect::Dialect;
 use crate::datapath::identity::Identity;
 use crate::datapath::inspect_slots::Surface;
@@ -42,9 +44,7 @@ impl Gateway {
         {
             return false;
         }
-        let permit = header_str(session, &policy.file.approvals.permit_header)
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty());
+        let permit = permit(header_str(session, &policy.file.approvals.permit_header));
         ctx.dialect = Dialect::OpenaiResponses;
         ctx.ws = Some(Box::new(WsConn::new(
             self.app.clone(),

@@ -10,12 +10,12 @@
 
 use super::Cx;
 use crate::datapath::dialect::{redact_json, refusal_message};
-use crate::datapath::enforce::{
-    approval_message, first_reason, judge_calls_with, CallAction, ToolVerdict,
-};
-use crate::datapath::hooks::Settled;
+use crate::datapath::enforce::{call_text, CallAction, ToolVerdict};
+use crate::datapath::hooks::Judge;
 use crate::datapath::strict_json;
+use crate::decision::pipeline::{Earlier, Phase};
 use crate::decision::Decision;
+use crate::decision::Subject;
 use crate::decision::ToolCall;
 use serde_json::{json, Value};
 
@@ -81,51 +81,51 @@ impl Cx {
         call.id = id.map(str::to_string);
         let policy = self.policy.clone();
         let hooks = self.hooks.clone();
-        let history = self.history.get_or_insert_with(|| {
+        if !self.begun {
             // The response stage starts with the first call (as buffered).
+            self.begun = true;
             hooks.begin(&Value::Null);
-            hooks.history()
-        });
-        let mut context = history.clone();
-        context.extend(self.steps.iter().cloned());
+        }
         // A code-mode call (Codex's `exec`) is judged with the calls its
         // JavaScript makes: the decision core reads them from the code.
-        let calls = std::slice::from_ref(&call);
-        let Some(judged) =
-            judge_calls_with(&policy, calls, &context, self.masking, hooks.as_ref()).pop()
-        else {
+        let subject = Subject {
+            tool_calls: vec![call],
+            ..Subject::default()
+        };
+        let out = hooks.judge(&Judge {
+            policy: &policy,
+            masker: &self.masker,
+            request_id: &self.request_id,
+            dialect: "",
+            phase: Phase::Response,
+            subject: &subject,
+            masking: self.masking,
+            earlier: &self.earlier,
+        });
+        let Some(judged) = out.calls.into_iter().next() else {
             unreachable!("one call in, one judged call out");
         };
-        self.steps.push(policy.detectors.tools.tags_of(&call));
-        if let Some(s) = judged.settled.clone() {
-            self.report.approvals.push(s);
+        self.earlier.push(Earlier {
+            tags: judged.tags.clone(),
+            base_score: judged.base_score,
+        });
+        if let Some(g) = judged.gated.clone() {
+            self.report.approvals.push(g);
         }
         self.report.absorb(&judged.assessment);
-        self.report.tools.push(judged.verdict.clone());
-        let mut why = first_reason(&judged.assessment);
-        match &judged.settled {
-            Some(Settled::Pending { approval_id, note }) => {
-                why = format!("{why}; approval id {approval_id}{note}")
-            }
-            Some(Settled::Denied { approval_id }) => {
-                why = format!("Denied by an operator (approval {approval_id}); {why}")
-            }
-            Some(Settled::Refused { reason }) => why = format!("{reason} {why}"),
-            _ => {}
-        }
-        match judged.action {
-            CallAction::Pass => Verdict::Allow {
+        self.report.tools.push(ToolVerdict {
+            name: judged.name.clone(),
+            target: judged.target.clone(),
+            decision: judged.decision,
+        });
+        match call_text(&judged, &self.request_id) {
+            None => Verdict::Allow {
                 masked: self.mask_arguments(raw, form),
             },
-            CallAction::NeedsApproval => Verdict::Refuse {
-                message: approval_message(name, &why, &self.request_id),
-            },
-            CallAction::Refuse if self.blocked_as_error() => Verdict::Fail {
-                message: refusal_message(name, &why, &self.request_id),
-            },
-            CallAction::Refuse => Verdict::Refuse {
-                message: refusal_message(name, &why, &self.request_id),
-            },
+            Some(message) if judged.action == CallAction::Refuse && self.blocked_as_error() => {
+                Verdict::Fail { message }
+            }
+            Some(message) => Verdict::Refuse { message },
         }
     }
 

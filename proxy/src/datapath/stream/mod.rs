@@ -37,6 +37,7 @@ pub use calls::Verdict;
 use crate::datapath::dialect::{redact_json, Dialect, ErrorKind};
 use crate::datapath::enforce::{masking, Stage, StageReport};
 use crate::datapath::hooks::SessionHooks;
+use crate::decision::pipeline::Earlier;
 use crate::decision::policy::BlockedToolCall;
 use crate::decision::redact::Masker;
 use crate::decision::{Decision, Masking, Policy};
@@ -53,13 +54,13 @@ pub struct Cx {
     pub(crate) request_id: String,
     /// The request's session layer (history, risk, approvals).
     pub(crate) hooks: Arc<dyn SessionHooks>,
-    /// The session's chain history, read when the first call is judged.
-    pub(crate) history: Option<Vec<Vec<String>>>,
+    /// The session layer began the stage (at the first complete call).
+    pub(crate) begun: bool,
     /// Mask secrets in responses (policy `redaction.enabled` + `responses`).
     pub(crate) redact: bool,
     pub(crate) masking: Masking,
-    /// Chain history: tags of the calls judged so far.
-    pub(crate) steps: Vec<Vec<String>>,
+    /// The calls judged so far (chain context for the next).
+    pub(crate) earlier: Vec<Earlier>,
     pub(crate) masks: MaskLog,
     pub(crate) report: StageReport,
     /// A text delta carried logprobs that were removed.
@@ -89,9 +90,9 @@ impl Cx {
             masker,
             request_id: request_id.to_string(),
             hooks,
-            history: None,
+            begun: false,
             redact,
-            steps: Vec::new(),
+            earlier: Vec::new(),
             masks: MaskLog::new(cap),
             report: StageReport::new(Stage::Response),
             logprobs_removed: false,

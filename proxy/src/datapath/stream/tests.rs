@@ -7,7 +7,8 @@
 use super::sse::SseParser;
 use super::*;
 use crate::datapath::enforce::{inspect_response, Inspection};
-use crate::datapath::hooks::{NoSession, SessionHooks, Settled};
+use crate::datapath::hooks::{Judge, NoSession, SessionHooks};
+use crate::decision::pipeline::{self, Gated, Inputs, Outcome, StateView, Who};
 use proptest::prelude::*;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -984,19 +985,41 @@ fn approval_required_call_mentions_the_approval_id() {
     use std::sync::Mutex;
     struct Recorder(Mutex<Vec<String>>);
     impl SessionHooks for Recorder {
-        fn settle(
-            &self,
-            call: &crate::decision::ToolCall,
-            _: &crate::decision::Assessment,
-        ) -> Settled {
-            self.0
-                .lock()
-                .unwrap()
-                .push(format!("{} {}", call.name, call.target()));
-            Settled::Pending {
-                approval_id: "apr_42".into(),
-                note: String::new(),
-            }
+        fn judge(&self, j: &Judge<'_>) -> Outcome {
+            let inp = Inputs {
+                policy: j.policy,
+                masker: j.masker,
+                binding_key: b"key",
+                request_id: j.request_id,
+                who: Who {
+                    session_id: "s",
+                    agent_id: "a",
+                },
+                state: StateView::Off,
+                now_ms: 0,
+                permit: None,
+                held: false,
+                earlier: j.earlier,
+            };
+            pipeline::run(&inp, &j.observed("route", false), |steps| {
+                steps
+                    .iter()
+                    .map(|s| {
+                        let t = &s.template;
+                        self.0
+                            .lock()
+                            .unwrap()
+                            .push(format!("{} {}", t.action_type, t.action_target));
+                        let mut approval = t.clone();
+                        approval.approval_id = "apr_42".into();
+                        Gated::Waiting {
+                            approval,
+                            created: true,
+                            rejected: None,
+                        }
+                    })
+                    .collect()
+            })
         }
     }
     let p = Arc::new(Policy::load("production", None).unwrap());

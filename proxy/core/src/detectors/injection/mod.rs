@@ -1,0 +1,702 @@
+//! Prompt injection and policy drift.
+//!
+//! Phrases are matched as *families* (for example: an override verb, then a
+//! quantifier or "previous", then an instruction noun) over the normalized
+//! text, in English and the major languages of the corpus; the phrase lists
+//! live in `policies/rules/injection.toml`. On top of the families:
+//! * compact signatures catch splitting the word matcher cannot undo and
+//!   reversed or ROT13 text;
+//! * markers catch chat-template tokens and fake conversation turns;
+//! * decoded payloads (base64, hex, URL, escapes …) are scanned like text;
+//! * a phrase that only matched after undoing a disguise (look-alikes,
+//!   invisibles, leetspeak, splitting, encoding) adds an obfuscation
+//!   finding: benign text does not hide its words.
+//!
+//! Text that arrives in a tool result is judged as indirect injection: the
+//! user did not write it, so families carry a separate (usually higher)
+//! indirect score, and some families (instructions addressed to the model,
+//! answer dictation) only apply there.
+
+pub mod classifier;
+pub mod matcher;
+pub mod phrases;
+pub mod second_stage;
+
+use super::{excerpt, ScanContext};
+use crate::normalize::{confusables, Normalized};
+use crate::sources::{text_or, RuleSources};
+use crate::subject::Surface;
+use crate::types::{DetectorId, Finding, Severity};
+use classifier::{Classifier, ClassifierConfig, Head, Work};
+use matcher::{longest_repetition, FamilyMatch, Hits};
+use phrases::{PhraseBook, Rule, SignatureForm, EMBEDDED_PHRASES};
+use regex::Regex;
+use second_stage::{OnError, SecondStageConfig, Stage};
+use serde::Deserialize;
+use std::ops::Range;
+
+/// Operator settings from the profile's `[injection]` section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InjectionConfig {
+    /// Phrase book, relative to the profile's folder. Unset: embedded.
+    pub rules_file: Option<String>,
+    /// Additional regexes (matched on folded, lower-case text).
+    pub extra_patterns: Vec<String>,
+    /// Score added to findings inside tool results when a family has no
+    /// indirect score of its own.
+    pub indirect_bonus: Option<f64>,
+    /// Family and marker ids to switch off.
+    pub disabled: Vec<String>,
+    /// The learned classifier (`[injection.classifier]`).
+    pub classifier: ClassifierConfig,
+    /// The optional transformer second opinion (`[injection.second_stage]`).
+    pub second_stage: SecondStageConfig,
+}
+
+/// A token repeated back to back this many times is a repeated-token
+/// attack (or at least noise meant to push instructions out of context).
+const REPETITION_THRESHOLD: usize = 24;
+
+pub struct InjectionDetector {
+    book: PhraseBook,
+    extra: Vec<Regex>,
+    indirect_bonus: f64,
+    disabled: Vec<String>,
+    classifier: Option<Classifier>,
+    second: Option<Stage>,
+    /// Digest of the phrase book and model: part of the policy version, so
+    /// editing either is a new version the reload swaps in.
+    fingerprint: String,
+}
+
+impl std::fmt::Debug for InjectionDetector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InjectionDetector")
+            .field("book", &self.book)
+            .finish()
+    }
+}
+
+/// What a disguised match looked like in the original text.
+fn disguise(original: &str, in_joined: bool) -> Option<&'static str> {
+    if in_joined {
+        return Some("split");
+    }
+    if original.chars().any(confusables::is_invisible) {
+        return Some("invisible");
+    }
+    // Look-alikes from other scripts inside a Latin word. Latin letters of
+    // other alphabets (Turkish dotless ı) are spelling, not disguise.
+    let foreign_lookalike = |c: char| c as u32 >= 0x0370 && confusables::confusable(c).is_some();
+    let mixed_script = original
+        .split_whitespace()
+        .any(|w| w.chars().any(|c| c.is_ascii_alphabetic()) && w.chars().any(foreign_lookalike));
+    if mixed_script {
+        return Some("homoglyph");
+    }
+    if original.chars().any(|c| {
+        !c.is_ascii()
+            && (('\u{FF01}'..='\u{FF5E}').contains(&c) || ('\u{1D400}'..='\u{1D7FF}').contains(&c))
+    }) {
+        return Some("width");
+    }
+    let leet = original.split_whitespace().any(|w| {
+        w.chars().filter(|c| c.is_ascii_alphabetic()).count() >= 2
+            && w.chars()
+                .any(|c| c.is_ascii_digit() || c == '@' || c == '$')
+    });
+    if leet {
+        return Some("leet");
+    }
+    None
+}
+
+/// One scanned text: the original, its normalized view, and how findings
+/// map back to it.
+struct Source<'t> {
+    original: &'t str,
+    norm: &'t Normalized,
+    /// Span of the original text to report for every finding (the encoded
+    /// token for decoded payloads); `None` = map each match.
+    fixed_span: Option<Range<usize>>,
+    encoding: Option<&'static str>,
+}
+
+impl InjectionDetector {
+    pub fn new(cfg: &InjectionConfig, sources: Option<&dyn RuleSources>) -> Result<Self, String> {
+        let text = text_or(
+            sources,
+            cfg.rules_file.as_ref(),
+            "injection.rules_file",
+            EMBEDDED_PHRASES,
+        )?;
+        let book = PhraseBook::from_toml(&text)?;
+        let classifier = Classifier::load(&cfg.classifier, sources)?;
+        let second = Stage::load(&cfg.second_stage, sources)?;
+        if second.is_some() && classifier.is_none() {
+            return Err(
+                "injection.second_stage: needs [injection.classifier] enabled (it \
+                        judges what the fast classifier is unsure about)"
+                    .into(),
+            );
+        }
+        let fingerprint = {
+            use sha2::{Digest, Sha256};
+            let mut h = Sha256::new();
+            h.update(text.as_bytes());
+            if let Some(c) = &classifier {
+                h.update(c.model().version.as_bytes());
+            }
+            if let Some(s) = &second {
+                h.update(s.model.version().as_bytes());
+            }
+            hex::encode(h.finalize())
+        };
+        let extra = cfg
+            .extra_patterns
+            .iter()
+            .map(|p| Regex::new(p).map_err(|e| format!("injection.extra_patterns: {e}")))
+            .collect::<Result<_, _>>()?;
+        Ok(InjectionDetector {
+            book,
+            extra,
+            indirect_bonus: cfg.indirect_bonus.unwrap_or(0.1),
+            disabled: cfg.disabled.clone(),
+            classifier,
+            second,
+            fingerprint,
+        })
+    }
+
+    /// Replace the second stage (tests and embedders with a model of their
+    /// own; policies configure it through `[injection.second_stage]`).
+    pub fn with_second_stage(mut self, stage: Option<Stage>) -> Self {
+        self.second = stage;
+        self
+    }
+
+    /// Digest of the data this detector was built from (phrase book, model).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    pub fn classifier(&self) -> Option<&Classifier> {
+        self.classifier.as_ref()
+    }
+
+    pub fn book(&self) -> &PhraseBook {
+        &self.book
+    }
+
+    /// Scan every text part the families apply to. `injection` and `drift`
+    /// are the profile's detector switches.
+    pub fn inspect(
+        &self,
+        cx: &ScanContext<'_>,
+        injection: bool,
+        drift: bool,
+        out: &mut Vec<Finding>,
+    ) {
+        if !injection && !drift {
+            return;
+        }
+        let wanted = |r: &Rule| match r.detector {
+            DetectorId::PolicyDrift => drift,
+            _ => injection,
+        } && !self.disabled.contains(&r.id);
+        let mut budget = self.classifier.as_ref().map_or(0, |c| c.max_bytes);
+        for i in 0..cx.subject.texts.len() {
+            let part = &cx.subject.texts[i];
+            if part.surface == Surface::System {
+                continue;
+            }
+            let surface = part.surface;
+            let start = out.len();
+            let norm = cx.normalized(i);
+            let src = Source {
+                original: &part.text,
+                norm,
+                fixed_span: None,
+                encoding: None,
+            };
+            let mut disguised: Option<&'static str> = None;
+            self.scan(cx, i, &src, surface, &wanted, &mut disguised, out);
+
+            let decoding = cx.decoded(i);
+            for d in &decoding.items {
+                let dn = Normalized::of(&d.text);
+                let dsrc = Source {
+                    original: &d.text,
+                    norm: &dn,
+                    fixed_span: Some(d.span.clone()),
+                    encoding: Some(d.encoding.as_str()),
+                };
+                let before = out.len();
+                let mut ignored = None;
+                self.scan(cx, i, &dsrc, surface, &wanted, &mut ignored, out);
+                if out.len() > before && disguised.is_none() {
+                    disguised = Some("encoded");
+                }
+            }
+            if injection {
+                if !self.disabled.iter().any(|d| d.starts_with("pi.classifier")) {
+                    self.classify(cx, i, surface, &mut budget, out);
+                }
+                if decoding.depth_exceeded {
+                    out.push(
+                        self.finding_plain(
+                            "pi.obfuscation.deep_encoding",
+                            "Payload nested in more encoding layers than the decoder follows",
+                            Severity::High,
+                            0.7,
+                            surface,
+                        )
+                        .meta("method", "decode"),
+                    );
+                }
+                if decoding.budget_exhausted {
+                    out.push(
+                        self.finding_plain(
+                            "pi.limits.decode_budget",
+                            "Encoded content beyond the decoding budget was not inspected",
+                            Severity::Low,
+                            0.1,
+                            surface,
+                        )
+                        .meta("method", "decode"),
+                    );
+                }
+                if norm.truncated {
+                    out.push(
+                        self.finding_plain(
+                            "pi.limits.truncated",
+                            "Text beyond the normalization limit was not inspected",
+                            Severity::Medium,
+                            0.3,
+                            surface,
+                        )
+                        .meta("method", "limits"),
+                    );
+                }
+                let (run, tok) = longest_repetition(&norm.folded);
+                if run >= REPETITION_THRESHOLD && tok.chars().count() >= 2 {
+                    out.push(
+                        self.finding_plain(
+                            "pi.smuggling.repeated_token",
+                            "Token repeated to flood the context",
+                            Severity::Low,
+                            0.3,
+                            surface,
+                        )
+                        .meta("method", "repetition")
+                        .meta("repetitions", run.to_string()),
+                    );
+                }
+                if let Some(kind) = disguised {
+                    let any_attack = out[start..].iter().any(|f| {
+                        f.severity >= Severity::Medium && !f.rule_id.starts_with("pi.limits")
+                    });
+                    if any_attack {
+                        out.push(
+                            self.finding_plain(
+                                &format!("pi.obfuscation.{kind}"),
+                                "Instructions disguised to evade detection",
+                                Severity::High,
+                                0.7,
+                                surface,
+                            )
+                            .with_evidence(kind)
+                            .meta("method", "obfuscation")
+                            .meta("obfuscation", kind),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// The learned stage on one text part: at most one finding (the best
+    /// window), plus a limits finding when the budget cut the text.
+    fn classify(
+        &self,
+        cx: &ScanContext<'_>,
+        part: usize,
+        surface: Surface,
+        budget: &mut usize,
+        out: &mut Vec<Finding>,
+    ) {
+        let Some(c) = &self.classifier else { return };
+        let Some(head) = c.head_for(surface) else {
+            return;
+        };
+        let folded = cx.normalized(part).folded.as_str();
+        let mut work = Work::default();
+        let (scored, skipped) = c.judge(head, folded, budget, &mut work);
+        if skipped {
+            out.push(
+                self.finding_plain(
+                    "pi.limits.classifier_budget",
+                    "Text beyond the classifier budget was scored by its start and end only",
+                    Severity::Low,
+                    0.1,
+                    surface,
+                )
+                .meta("method", "limits"),
+            );
+        }
+        let Some(s) = scored else { return };
+        let p = s.probability();
+        let band = c.band(head);
+        if let Some(stage) = self.second.as_ref().filter(|st| st.unsure(p, band.high)) {
+            let span = cx.original_span(part, s.window.clone());
+            let text = &cx.subject.texts[part].text[span.clone()];
+            if let Some(f) = self.second_opinion(stage, c, head, surface, text, p, span) {
+                out.push(f);
+            }
+        }
+        let (severity, score) = if p >= band.high {
+            (Severity::High, c.high_score)
+        } else if p >= band.medium {
+            (Severity::Medium, c.medium_score)
+        } else {
+            return;
+        };
+        let (id, message) = match head {
+            Head::Direct => (
+                "pi.classifier.direct",
+                "Learned classifier: text reads as a prompt injection",
+            ),
+            Head::Indirect => (
+                "pi.classifier.indirect",
+                "Indirect injection in tool result: learned classifier found instructions \
+                 addressed to the assistant",
+            ),
+        };
+        let span = cx.original_span(part, s.window.clone());
+        out.push(
+            Finding::new(
+                id,
+                DetectorId::PromptInjection,
+                "prompt_injection",
+                severity,
+                score,
+                message,
+            )
+            .at(surface.as_str())
+            .with_evidence(excerpt(folded[s.piece.clone()].trim()))
+            .meta("method", "classifier")
+            .meta("head", head.as_str())
+            .meta("probability", format!("{p:.4}"))
+            .meta("model", c.model().version.clone())
+            .meta("span", format!("{}..{}", span.start, span.end)),
+        );
+    }
+
+    /// The second stage's verdict on one unsure window (original text).
+    #[allow(clippy::too_many_arguments)]
+    fn second_opinion(
+        &self,
+        stage: &Stage,
+        c: &Classifier,
+        head: Head,
+        surface: Surface,
+        text: &str,
+        fast: f64,
+        span: Range<usize>,
+    ) -> Option<Finding> {
+        let version = stage.model.version().to_string();
+        let f = match stage.score(text) {
+            Ok(q) => {
+                let (severity, score) = if q >= stage.band.high {
+                    (Severity::High, c.high_score)
+                } else if q >= stage.band.medium {
+                    (Severity::Medium, c.medium_score)
+                } else {
+                    return None;
+                };
+                let (id, message) = match head {
+                    Head::Direct => (
+                        "pi.second_stage.direct",
+                        "Second-stage classifier: text reads as a prompt injection",
+                    ),
+                    Head::Indirect => (
+                        "pi.second_stage.indirect",
+                        "Indirect injection in tool result: second-stage classifier found \
+                         instructions addressed to the assistant",
+                    ),
+                };
+                self.finding_plain(id, message, severity, score, surface)
+                    .with_evidence(excerpt(text.trim()))
+                    .meta("probability", format!("{q:.4}"))
+            }
+            Err(e) => {
+                let (severity, score) = match stage.on_error {
+                    OnError::Open => (Severity::Low, 0.1),
+                    OnError::Closed => (Severity::Critical, 1.0),
+                };
+                let mut f = self
+                    .finding_plain(
+                        "pi.second_stage.unavailable",
+                        "The second-stage classifier gave no answer for a text the fast \
+                         classifier was unsure about",
+                        severity,
+                        score,
+                        surface,
+                    )
+                    .meta("error", e.kind())
+                    .meta(
+                        "on_error",
+                        match stage.on_error {
+                            OnError::Open => "open",
+                            OnError::Closed => "closed",
+                        },
+                    );
+                if let second_stage::StageError::Failed(msg) = &e {
+                    f = f.meta("detail", excerpt(msg));
+                }
+                f
+            }
+        };
+        Some(
+            f.meta("method", "second_stage")
+                .meta("head", head.as_str())
+                .meta("fast_probability", format!("{fast:.4}"))
+                .meta("model", version)
+                .meta("span", format!("{}..{}", span.start, span.end)),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn scan(
+        &self,
+        cx: &ScanContext<'_>,
+        part: usize,
+        src: &Source<'_>,
+        surface: Surface,
+        wanted: &dyn Fn(&Rule) -> bool,
+        disguised: &mut Option<&'static str>,
+        out: &mut Vec<Finding>,
+    ) {
+        let book = &self.book;
+        let folded = src.norm.folded.as_str();
+        let mut reported: Vec<usize> = Vec::new();
+        let hits = Hits::find(book, src.norm);
+        if !hits.is_empty() {
+            for (fi, family) in book.families.iter().enumerate() {
+                if !family.rule.applies_to(surface) || !wanted(&family.rule) {
+                    continue;
+                }
+                let Some(m) = hits.family(family, fi) else {
+                    continue;
+                };
+                reported.push(fi);
+                let (span, kind) = self.locate(cx, part, src, &m);
+                if kind.is_some() && disguised.is_none() && family.rule.severity >= Severity::Medium
+                {
+                    *disguised = kind;
+                }
+                let evidence = m
+                    .parts
+                    .iter()
+                    .map(|r| excerpt(&folded[r.clone()]))
+                    .collect::<Vec<_>>()
+                    .join(" … ");
+                out.push(
+                    self.finding(&family.rule, surface, src, evidence, span, "phrase")
+                        .meta_opt("obfuscation", kind),
+                );
+            }
+        }
+        // Compact signatures: what splitting or reversal hid from the
+        // phrase matcher.
+        for m in book.signatures.find_iter(&src.norm.compact) {
+            let (fi, form, words) = book.signature_info[m.pattern().as_usize()];
+            let rule = &book.families[fi].rule;
+            if reported.contains(&fi) || !rule.applies_to(surface) || !wanted(rule) {
+                continue;
+            }
+            // Written as plain words: the phrase matcher saw it and decided.
+            if form == SignatureForm::Plain
+                && book.signature_words[words]
+                    .iter()
+                    .all(|w| has_word(folded, w))
+            {
+                continue;
+            }
+            reported.push(fi);
+            let kind = match form {
+                SignatureForm::Plain => "split",
+                SignatureForm::Reversed => "reversed",
+                SignatureForm::Rot13 => "rot13",
+            };
+            if disguised.is_none() {
+                *disguised = Some(kind);
+            }
+            let span = src.fixed_span.clone();
+            out.push(
+                self.finding(
+                    rule,
+                    surface,
+                    src,
+                    excerpt(&src.norm.compact[m.range()]),
+                    span,
+                    "signature",
+                )
+                .meta("obfuscation", kind),
+            );
+        }
+        for idx in book.marker_set.matches(src.original).iter() {
+            let marker = &book.markers[idx];
+            if !marker.rule.applies_to(surface) || !wanted(&marker.rule) {
+                continue;
+            }
+            let found = marker.regex.find(src.original);
+            let span = src.fixed_span.clone().or_else(|| found.map(|m| m.range()));
+            let evidence = found.map(|m| excerpt(m.as_str())).unwrap_or_default();
+            out.push(self.finding(&marker.rule, surface, src, evidence, span, "marker"));
+        }
+        if wanted_custom(&self.disabled) {
+            for re in &self.extra {
+                if let Some(m) = re.find(folded) {
+                    let rule = Rule::custom();
+                    out.push(self.finding(
+                        &rule,
+                        surface,
+                        src,
+                        excerpt(m.as_str()),
+                        src.fixed_span.clone(),
+                        "custom",
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The original span of a family match and how it was disguised.
+    fn locate(
+        &self,
+        cx: &ScanContext<'_>,
+        part: usize,
+        src: &Source<'_>,
+        m: &FamilyMatch,
+    ) -> (Option<Range<usize>>, Option<&'static str>) {
+        if let Some(span) = &src.fixed_span {
+            return (Some(span.clone()), None);
+        }
+        let span = cx.original_span(part, m.range.clone());
+        let in_joined = src
+            .norm
+            .joined
+            .iter()
+            .any(|j| j.start < m.range.end && m.range.start < j.end);
+        let kind = disguise(&src.original[span.clone()], in_joined);
+        (Some(span), kind)
+    }
+
+    fn finding(
+        &self,
+        rule: &Rule,
+        surface: Surface,
+        src: &Source<'_>,
+        evidence: String,
+        span: Option<Range<usize>>,
+        method: &str,
+    ) -> Finding {
+        let (severity, score) = self.scoring(rule, surface);
+        let message = if surface == Surface::ToolResult {
+            format!("Indirect injection in tool result: {}", rule.message)
+        } else {
+            rule.message.clone()
+        };
+        let category = match rule.detector {
+            DetectorId::PolicyDrift => "policy_drift",
+            _ => "prompt_injection",
+        };
+        let evidence = match src.encoding {
+            Some(enc) => format!("[{enc}] {evidence}"),
+            None => evidence,
+        };
+        let mut f = Finding::new(
+            rule.id.clone(),
+            rule.detector,
+            category,
+            severity,
+            score,
+            message,
+        )
+        .at(surface.as_str())
+        .with_evidence(evidence)
+        .meta("method", method);
+        if let Some(span) = span {
+            f = f.meta("span", format!("{}..{}", span.start, span.end));
+        }
+        if let Some(enc) = src.encoding {
+            f = f.meta("encoding", enc);
+        }
+        f
+    }
+
+    fn finding_plain(
+        &self,
+        id: &str,
+        message: &str,
+        severity: Severity,
+        score: f64,
+        surface: Surface,
+    ) -> Finding {
+        Finding::new(
+            id,
+            DetectorId::PromptInjection,
+            "prompt_injection",
+            severity,
+            score,
+            message,
+        )
+        .at(surface.as_str())
+    }
+
+    fn scoring(&self, rule: &Rule, surface: Surface) -> (Severity, f64) {
+        if surface == Surface::ToolResult {
+            rule.indirect
+                .unwrap_or((rule.severity, rule.score + self.indirect_bonus))
+        } else {
+            (rule.severity, rule.score)
+        }
+    }
+}
+
+/// `word` occurs in `text` as a whole word.
+fn has_word(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + word.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
+}
+
+fn wanted_custom(disabled: &[String]) -> bool {
+    !disabled.iter().any(|d| d == "pi.custom.pattern")
+}
+
+trait MetaOpt {
+    fn meta_opt(self, key: &str, value: Option<&str>) -> Self;
+}
+
+impl MetaOpt for Finding {
+    fn meta_opt(self, key: &str, value: Option<&str>) -> Self {
+        match value {
+            Some(v) => self.meta(key, v),
+            None => self,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod lang_tests;
+
+#[cfg(test)]
+mod second_stage_tests;

@@ -1,0 +1,323 @@
+//! Detectors: each looks at a [`Subject`] and appends [`Finding`]s.
+//!
+//! Detectors are compiled once per policy (automata, regexes) and are
+//! immutable afterwards, so a request only pays for scanning. Text is
+//! normalized once per part and shared by all detectors via [`ScanContext`].
+
+pub mod chains;
+pub mod injection;
+pub mod pii;
+pub mod secrets;
+pub mod shell;
+pub mod tools;
+
+use crate::normalize::{self, Decoding, Folded, Normalized};
+use crate::sources::RuleSources;
+use crate::subject::{Subject, Surface};
+use crate::types::Finding;
+use serde::Deserialize;
+use std::ops::Range;
+use std::sync::{Arc, OnceLock};
+
+/// Per-inspection scratch: the subject plus lazily computed views of each
+/// text part (normalized, offset map, decoded payloads), shared by all
+/// detectors so each is computed at most once.
+pub struct ScanContext<'a> {
+    pub subject: &'a Subject,
+    normalized: Vec<OnceLock<Normalized>>,
+    mapped: Vec<OnceLock<Folded>>,
+    decoded: Vec<OnceLock<Decoding>>,
+}
+
+impl<'a> ScanContext<'a> {
+    pub fn new(subject: &'a Subject) -> Self {
+        let n = subject.texts.len();
+        ScanContext {
+            subject,
+            normalized: (0..n).map(|_| OnceLock::new()).collect(),
+            mapped: (0..n).map(|_| OnceLock::new()).collect(),
+            decoded: (0..n).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// Normalized view of text part `i`, computed on first use, together
+    /// with its offset map: findings report spans of the original text,
+    /// and one folding pass that keeps the map is cheaper than a second
+    /// pass when the first finding asks for it.
+    pub fn normalized(&self, i: usize) -> &Normalized {
+        self.normalized[i].get_or_init(|| {
+            let (n, map) = Normalized::of_mapped(&self.subject.texts[i].text);
+            let _ = self.mapped[i].set(map);
+            n
+        })
+    }
+
+    /// Encoded payloads of text part `i`, decoded (recursively, bounded).
+    pub fn decoded(&self, i: usize) -> &Decoding {
+        self.decoded[i].get_or_init(|| {
+            normalize::decode_all(&self.subject.texts[i].text, &normalize::Limits::default())
+        })
+    }
+
+    /// The byte range of text part `i` that produced `folded` of its
+    /// normalized view (the map comes with the normalized view).
+    pub fn original_span(&self, i: usize, folded: Range<usize>) -> Range<usize> {
+        let text = &self.subject.texts[i].text;
+        let mapped = self.mapped[i].get_or_init(|| normalize::fold_mapped(text));
+        normalize::original_range(text, mapped, folded)
+    }
+
+    /// Indexes of text parts from the given surfaces.
+    pub fn parts<'s>(&'s self, surfaces: &'s [Surface]) -> impl Iterator<Item = usize> + 's {
+        self.subject
+            .texts
+            .iter()
+            .enumerate()
+            .filter(move |(_, t)| surfaces.contains(&t.surface))
+            .map(|(i, _)| i)
+    }
+}
+
+/// The `[detectors]` policy section: which detectors run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectorToggles {
+    pub prompt_injection: bool,
+    pub secret_leakage: bool,
+    pub pii: bool,
+    pub tool_abuse: bool,
+    pub policy_drift: bool,
+    pub unsafe_action_chain: bool,
+}
+
+impl Default for DetectorToggles {
+    fn default() -> Self {
+        DetectorToggles {
+            prompt_injection: true,
+            secret_leakage: true,
+            pii: true,
+            tool_abuse: true,
+            policy_drift: true,
+            unsafe_action_chain: true,
+        }
+    }
+}
+
+/// The profile sections the detectors compile from. The detectors take
+/// their own sections, not the whole profile, so they do not depend on the
+/// policy module that depends on them.
+pub struct DetectorConfigs<'a> {
+    pub toggles: &'a DetectorToggles,
+    pub injection: &'a injection::InjectionConfig,
+    pub secrets: &'a secrets::SecretsConfig,
+    pub pii: &'a pii::PiiToggles,
+    pub tools: &'a tools::ToolsConfig,
+    pub egress: &'a tools::EgressConfig,
+    pub chains: &'a Option<Vec<chains::ChainRule>>,
+}
+
+/// All detectors of one policy, compiled.
+pub struct Detectors {
+    toggles: DetectorToggles,
+    pub injection: injection::InjectionDetector,
+    pub secrets: Arc<secrets::SecretScanner>,
+    pub pii: Arc<pii::PiiScanner>,
+    pub tools: tools::ToolDetector,
+    pub chains: chains::ChainDetector,
+}
+
+impl Detectors {
+    pub fn compile(
+        cfg: &DetectorConfigs<'_>,
+        sources: Option<&dyn RuleSources>,
+    ) -> Result<Self, String> {
+        Ok(Detectors {
+            toggles: cfg.toggles.clone(),
+            injection: injection::InjectionDetector::new(cfg.injection, sources)?,
+            secrets: Arc::new(secrets::SecretScanner::load(cfg.secrets, sources)?),
+            pii: Arc::new(pii::PiiScanner::new(cfg.pii)),
+            tools: tools::ToolDetector::load(cfg.tools, cfg.egress, sources)?,
+            chains: chains::ChainDetector::new(cfg.chains)?,
+        })
+    }
+
+    /// Run every enabled detector in a fixed order (findings keep it): injection,
+    /// secrets, PII, tool abuse, policy drift, then chains. `history` holds
+    /// the chain steps that came before this subject (earlier calls in the
+    /// same response, or the session's past), so chains span them.
+    pub fn run(&self, subject: &Subject, history: &[Vec<String>]) -> Vec<Finding> {
+        let cx = ScanContext::new(subject);
+        let mut out = Vec::new();
+        self.injection.inspect(
+            &cx,
+            self.toggles.prompt_injection,
+            self.toggles.policy_drift,
+            &mut out,
+        );
+        if self.toggles.secret_leakage {
+            self.secrets.inspect(&cx, &mut out);
+        }
+        if self.toggles.pii {
+            self.pii.inspect(&cx, &mut out);
+        }
+        // Each call is analyzed once, for its findings and its chain tags.
+        let analyses: Vec<tools::analyze::Analysis> =
+            if self.toggles.tool_abuse || self.toggles.unsafe_action_chain {
+                subject
+                    .tool_calls
+                    .iter()
+                    .map(|c| self.tools.analyze(c))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+        if self.toggles.tool_abuse {
+            self.tools.inspect_with(&cx, &analyses, &mut out);
+        }
+        if self.toggles.unsafe_action_chain {
+            let mut steps = history.to_vec();
+            steps.extend(self.steps_with(subject, &analyses));
+            out.extend(self.chains.evaluate(&steps, history.len()));
+        }
+        for f in &mut out {
+            if let Some(e) = f.evidence.take() {
+                f.evidence = Some(self.mask_evidence(&e));
+            }
+        }
+        out
+    }
+
+    /// Evidence is shown in API answers, audit and the console: mask any
+    /// secret, personal data or random-looking token in it, then cut it to
+    /// a short excerpt (masking first, so a cut never leaves half a key).
+    pub fn mask_evidence(&self, evidence: &str) -> String {
+        let text = normalize::truncate_at_char_boundary(evidence, 4096);
+        let mut spans: Vec<(usize, usize, String)> = Vec::new();
+        for m in self.secrets.find_all(text) {
+            spans.push((m.start, m.end, self.secrets.rule(m.rule).kind.clone()));
+        }
+        for m in self.pii.find(text) {
+            spans.push((m.start, m.end, m.kind.to_string()));
+        }
+        for (start, end) in random_tokens(text) {
+            spans.push((start, end, "high_entropy".to_string()));
+        }
+        spans.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        let mut out = String::with_capacity(text.len());
+        let mut pos = 0;
+        for (start, end, kind) in spans {
+            if start < pos {
+                continue;
+            }
+            out.push_str(&text[pos..start]);
+            out.push_str("[REDACTED:");
+            out.push_str(&kind);
+            out.push(']');
+            pos = end;
+        }
+        out.push_str(&text[pos..]);
+        short_excerpt(&out, 120)
+    }
+
+    /// The chain steps of a subject: memory reads first (the decision
+    /// API's `memory_reads` field), then one step per tool call.
+    pub fn steps(&self, subject: &Subject) -> Vec<Vec<String>> {
+        let analyses: Vec<tools::analyze::Analysis> = subject
+            .tool_calls
+            .iter()
+            .map(|c| self.tools.analyze(c))
+            .collect();
+        self.steps_with(subject, &analyses)
+    }
+
+    fn steps_with(
+        &self,
+        subject: &Subject,
+        analyses: &[tools::analyze::Analysis],
+    ) -> Vec<Vec<String>> {
+        let mut steps = Vec::with_capacity(subject.tool_calls.len() + 2);
+        if !subject.memory_reads.is_empty() {
+            steps.push(vec!["memory_read".to_string()]);
+        }
+        for (call, a) in subject.tool_calls.iter().zip(analyses) {
+            steps.push(self.tools.tags(call, a));
+        }
+        if !subject.memory_writes.is_empty() {
+            steps.push(vec!["memory_write".to_string()]);
+        }
+        steps
+    }
+
+    /// Capability of a tool name under this policy (`shell`, `network` …).
+    pub fn capability_of(&self, tool_name: &str) -> Option<&str> {
+        self.tools.capability_of(tool_name)
+    }
+}
+
+/// Every string inside a tool call's arguments (JSON objects and arrays
+/// walked depth-first, bounded), as the detectors scan them.
+pub fn argument_strings(args: &serde_json::Value) -> Vec<&str> {
+    fn walk<'v>(v: &'v serde_json::Value, depth: usize, out: &mut Vec<&'v str>) {
+        if depth > 32 || out.len() >= 4096 {
+            return;
+        }
+        match v {
+            serde_json::Value::String(s) => out.push(s),
+            serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, depth + 1, out)),
+            serde_json::Value::Object(map) => map.values().for_each(|i| walk(i, depth + 1, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(args, 0, &mut out);
+    out
+}
+
+/// Long runs of letters and digits mixing cases and digits with high
+/// entropy: keys no rule knows.
+fn random_tokens(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !(b[i].is_ascii_alphanumeric() || matches!(b[i], b'_' | b'-' | b'+' | b'/' | b'=')) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len()
+            && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'_' | b'-' | b'+' | b'/' | b'='))
+        {
+            i += 1;
+        }
+        let tok = &text[start..i];
+        if tok.len() >= 20
+            && tok.bytes().any(|c| c.is_ascii_uppercase())
+            && tok.bytes().any(|c| c.is_ascii_lowercase())
+            && tok.bytes().any(|c| c.is_ascii_digit())
+            && secrets::shannon_entropy(tok) >= 3.7
+        {
+            out.push((start, i));
+        }
+    }
+    out
+}
+
+/// At most `max` characters, with an ellipsis when cut.
+fn short_excerpt(text: &str, max: usize) -> String {
+    let mut out: String = text.chars().take(max).collect();
+    if text.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
+/// Short, safe excerpt of matched text for a finding's evidence: at most
+/// 60 characters, never the full text.
+pub fn excerpt(text: &str) -> String {
+    let mut out: String = text.chars().take(60).collect();
+    if text.chars().count() > 60 {
+        out.push('…');
+    }
+    out
+}

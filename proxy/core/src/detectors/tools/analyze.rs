@@ -1,0 +1,972 @@
+//! What a command does: each simple command of a parsed script is matched
+//! against the command rules, its paths, writes, destinations and the
+//! commands it runs for itself are examined, and data flow between
+//! commands (download into an interpreter, credentials into the network,
+//! decoded payloads into a shell) is followed. Everything found is an
+//! effect ([`EffectHit`]).
+
+use super::effects::Effect;
+use super::egress::Egress;
+use super::escapes::{embedded, is_interactive_shell, Embedded};
+use super::network::{destinations, remote_copy, url_regex, Destination, Payload};
+use super::paths::{normalize_path, Access};
+use super::rules::{CommandRule, Produces, ToolRules};
+use crate::detectors::shell::{self, lexer::RedirOp, Cmd, Script};
+use crate::normalize;
+use regex::Regex;
+use std::sync::OnceLock;
+
+/// One thing a call does, and why the analysis thinks so.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EffectHit {
+    pub effect: Effect,
+    /// The rule (or built-in derivation) that found it.
+    pub rule: String,
+    pub message: String,
+    /// The command line, path or URL it was found in (unmasked).
+    pub evidence: String,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Analysis {
+    pub effects: Vec<EffectHit>,
+    /// Why the call could not be fully inspected, if it could not.
+    pub uninspectable: Option<String>,
+}
+
+impl Analysis {
+    pub fn push(&mut self, effect: Effect, rule: &str, message: impl Into<String>, evidence: &str) {
+        if self.effects.len() >= 256 {
+            return;
+        }
+        let evidence = normalize::truncate_at_char_boundary(evidence, 400);
+        if self
+            .effects
+            .iter()
+            .any(|h| h.effect == effect && h.rule == rule && h.evidence == evidence)
+        {
+            return;
+        }
+        self.effects.push(EffectHit {
+            effect,
+            rule: rule.to_string(),
+            message: message.into(),
+            evidence: evidence.to_string(),
+        });
+    }
+
+    pub fn has(&self, effect: Effect) -> bool {
+        self.effects.iter().any(|h| h.effect == effect)
+    }
+
+    pub fn uninspectable(&mut self, why: &str) {
+        if self.uninspectable.is_none() {
+            self.uninspectable = Some(why.to_string());
+        }
+    }
+}
+
+/// Programs that only name the paths they are given (no read).
+const NAMERS: &[&str] = &[
+    "ls", "dir", "stat", "file", "du", "find", "fd", "tree", "touch", "mkdir", "chmod", "chown",
+    "chgrp", "which", "whereis", "test", "[", "realpath", "readlink", "basename", "dirname", "cd",
+    "pushd", "echo", "printf", "git", "cargo", "npm", "docker", "kubectl", "helm", "ln", "mv",
+    "getfacl", "lsattr", "namei", "command",
+];
+
+/// Programs that delete the paths they are given.
+const DELETERS: &[&str] = &[
+    "rm",
+    "rmdir",
+    "unlink",
+    "shred",
+    "srm",
+    "trash",
+    "remove-item",
+    "del",
+    "erase",
+    "rd",
+];
+
+/// Programs that print their arguments.
+const PRINTERS: &[&str] = &[
+    "echo",
+    "printf",
+    "print",
+    "write-output",
+    "write-host",
+    "printenv",
+];
+
+/// Downloaders and the flags naming their output file.
+const OUTPUT_FLAGS: &[&str] = &[
+    "-o",
+    "--output",
+    "-O",
+    "--output-document",
+    "-OutFile",
+    "-outfile",
+    "-out",
+    "-keyout",
+    "--out",
+];
+
+fn literal_regex() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    R.get_or_init(|| {
+        Regex::new(r#""((?:[^"\\\n]|\\.){1,400})"|'((?:[^'\\\n]|\\.){1,400})'|`([^`\n]{1,400})`"#)
+            .expect("static regex")
+    })
+}
+
+fn list_regex() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    R.get_or_init(|| {
+        Regex::new(
+            r#"\[\s*((?:["'][^"'\n]{0,200}["']\s*,\s*){1,30}["'][^"'\n]{0,200}["'])\s*,?\s*\]"#,
+        )
+        .expect("static regex")
+    })
+}
+
+/// Program source rather than a command line.
+pub fn looks_like_code(s: &str) -> bool {
+    const MARKERS: &[&str] = &[
+        "import ",
+        "require(",
+        "def ",
+        "function ",
+        "subprocess",
+        "os.system",
+        "exec(",
+        "eval(",
+        "socket",
+        "#!/",
+        "<?php",
+        "Invoke-",
+        "System.Net",
+        "child_process",
+        "fsockopen",
+        "urllib",
+        "requests.",
+        "open(",
+        "=>",
+        "console.log",
+    ];
+    MARKERS.iter().any(|m| s.contains(m))
+}
+
+fn read_markers() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    R.get_or_init(|| {
+        Regex::new(r#"(?i)\bopen\s*\(|readfile|read_text|read_bytes|file\.read|fopen|file_get_contents|get-content|io\.read|slurp|readlines|\bcat\b|Files\.read|copyfile|shutil\.copy"#)
+            .expect("static regex")
+    })
+}
+
+fn secret_read_in_code() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    R.get_or_init(|| {
+        Regex::new(r#"(?:os\.environ\s*(?:\[\s*|\.get\(\s*)|os\.getenv\(\s*|getenv\(\s*|ENV\[\s*|\$ENV\{\s*)["']?([A-Za-z_][A-Za-z0-9_]*)|process\.env(?:\.|\[\s*["'])([A-Za-z_][A-Za-z0-9_]*)"#)
+            .expect("static regex")
+    })
+}
+
+fn env_dump_in_code() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    R.get_or_init(|| {
+        Regex::new(r#"(?:print|console\.log|puts|p|echo|json\.dumps|JSON\.stringify|pprint|write)\s*\(?\s*(?:dict\(\s*)?(?:os\.environ|process\.env|ENV|%ENV)\s*\)?\s*(?:[,;)]|$)"#)
+            .expect("static regex")
+    })
+}
+
+fn sends_in_code() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    R.get_or_init(|| {
+        Regex::new(r"(?i)\b(?:post|put|patch|send|sendall|upload|storbinary)\s*\(")
+            .expect("static regex")
+    })
+}
+
+pub struct Analyzer<'a> {
+    pub rules: &'a ToolRules,
+    pub egress: Egress<'a>,
+}
+
+impl Analyzer<'_> {
+    /// Analyze a command line.
+    pub fn shell(&self, src: &str, out: &mut Analysis, depth: u8) {
+        if depth > 6 {
+            out.uninspectable("commands nested deeper than the analysis follows");
+            return;
+        }
+        let script = shell::parse(src);
+        if script.truncated {
+            out.uninspectable("command longer or more complex than the shell parser's limits");
+        }
+        self.script(&script, out, depth);
+        // Rules that are only a line pattern also see the raw text, which
+        // parsing splits (`:(){ :|:& };:`).
+        for rule in &self.rules.commands {
+            let line_only = rule.programs.iter().any(|p| p == "*")
+                && rule.input_from.is_empty()
+                && rule.writes.is_none()
+                && rule.reads.is_none()
+                && rule.redirect.is_none()
+                && rule.args_any.is_empty()
+                && rule.args_all.is_empty()
+                && rule.flags_any.is_empty()
+                && rule.subcommand.is_none()
+                && !rule.privileged;
+            if let (Some(line), Produces::Effect(e)) =
+                (rule.line.as_ref().filter(|_| line_only), &rule.produces)
+            {
+                if line.is_match(src) {
+                    out.push(*e, &rule.id, rule.message.clone(), src);
+                }
+            }
+        }
+    }
+
+    fn script(&self, script: &Script, out: &mut Analysis, depth: u8) {
+        let n = script.commands.len();
+        let mut tags: Vec<Vec<String>> = vec![Vec::new(); n];
+        for (i, c) in script.commands.iter().enumerate() {
+            let before = out.effects.len();
+            // Input from a real producer, not from the `sh -c` that wraps it.
+            let fed = script.upstream(i).iter().any(|&j| {
+                let w = &script.commands[j];
+                !(w.sources.is_empty()
+                    && (super::escapes::SHELLS.contains(&w.program.as_str())
+                        || matches!(w.program.as_str(), "eval" | "su" | "cmd" | "watch")))
+            });
+            self.command(c, fed, &mut tags[i], out, depth);
+            if out.effects.len() == before
+                && tags[i].is_empty()
+                && !self.rules.known.contains(&c.program)
+            {
+                // A program no rule knows: judged by its arguments (above);
+                // running it is running project code.
+                out.push(Effect::Build, "unknown_program", "Runs a program", &c.line);
+            }
+            for h in &out.effects[before..] {
+                push_tag(&mut tags[i], h.effect.as_str());
+            }
+        }
+        // Rules on what flows into a command: from producers, not from
+        // the `sh -c` or `eval` that merely wraps it.
+        let wrapper = |j: usize| {
+            let w = &script.commands[j];
+            w.sources.is_empty()
+                && (super::escapes::SHELLS.contains(&w.program.as_str())
+                    || matches!(w.program.as_str(), "eval" | "su" | "cmd" | "watch"))
+        };
+        for (i, c) in script.commands.iter().enumerate() {
+            let upstream: Vec<usize> = script
+                .upstream(i)
+                .into_iter()
+                .filter(|&j| !wrapper(j))
+                .collect();
+            if upstream.is_empty() {
+                continue;
+            }
+            let upstream_tags: Vec<&str> = upstream
+                .iter()
+                .flat_map(|&j| tags[j].iter().map(String::as_str))
+                .collect();
+            for rule in self.candidates(c).filter(|r| !r.input_from.is_empty()) {
+                let flows = rule
+                    .input_from
+                    .iter()
+                    .any(|f| f == "*" || upstream_tags.contains(&f.as_str()));
+                if flows && self.matches(rule, c) {
+                    if let Produces::Effect(e) = rule.produces {
+                        out.push(e, &rule.id, rule.message.clone(), &c.line);
+                    }
+                }
+            }
+        }
+        self.filtered_env_dumps(script, &tags, out);
+        self.download_then_run(script, out);
+        // Encoded payloads (echo <b64> | base64 -d | sh, printf '\x..'):
+        // decode them and analyze the result as commands and paths.
+        let decodes = tags.iter().flatten().any(|t| t == "decode")
+            || script.commands.iter().any(|c| {
+                matches!(
+                    c.program.as_str(),
+                    "eval"
+                        | "sh"
+                        | "bash"
+                        | "zsh"
+                        | "dash"
+                        | "python"
+                        | "python3"
+                        | "perl"
+                        | "powershell"
+                        | "pwsh"
+                        | "iex"
+                ) && !c.sources.is_empty()
+            });
+        if depth < 3 && decodes {
+            let limits = normalize::Limits {
+                min_token: 8,
+                max_output: 64 * 1024,
+                ..normalize::Limits::default()
+            };
+            for c in &script.commands {
+                let decoded = normalize::decode_all(&c.args.join(" "), &limits);
+                for d in decoded.items.iter().take(8) {
+                    self.shell(&d.text, out, depth + 1);
+                    self.path_effects(&d.text, Access::Read, out);
+                }
+            }
+        }
+    }
+
+    /// Effects of one simple command (rules, shells, embedded commands,
+    /// paths, writes, destinations, printed secrets, inline code).
+    fn command(
+        &self,
+        c: &Cmd,
+        fed_by_pipe: bool,
+        tags: &mut Vec<String>,
+        out: &mut Analysis,
+        depth: u8,
+    ) {
+        for rule in self.candidates(c).filter(|r| r.input_from.is_empty()) {
+            if self.matches(rule, c) {
+                match &rule.produces {
+                    Produces::Effect(e) => out.push(*e, &rule.id, rule.message.clone(), &c.line),
+                    Produces::Tag(t) => push_tag(tags, t),
+                }
+            }
+        }
+        if is_interactive_shell(c, fed_by_pipe) {
+            out.push(
+                Effect::Shell,
+                "interactive_shell",
+                "Starts an interactive shell",
+                &c.line,
+            );
+        }
+        for e in embedded(c) {
+            match e {
+                Embedded::Shell => out.push(
+                    Effect::Shell,
+                    "escape_shell",
+                    format!("`{}` opens a shell", c.program),
+                    &c.line,
+                ),
+                Embedded::Command(cmd) => self.nested(&cmd, c, out, depth),
+                Embedded::Code(code) => self.code(&code, out, depth + 1),
+            }
+        }
+        for (path, access) in self.command_paths(c) {
+            match access {
+                Access::Read => self.path_effects(&path, Access::Read, out),
+                Access::Write | Access::Delete { .. } => {
+                    let (effect, rule) = self.rules.write_effect(&path, access);
+                    let msg = match (effect, access) {
+                        (Effect::Write, _) => "Writes inside the workspace".to_string(),
+                        (_, Access::Delete { .. }) => format!("Deletes {}", normalize_path(&path)),
+                        _ => self.write_message(&path, effect),
+                    };
+                    out.push(effect, &format!("write.{rule}"), msg, &path);
+                }
+                Access::Mention => {}
+            }
+        }
+        let mut dests = destinations(self.rules, c);
+        if c.program == "git"
+            && !matches!(
+                subcommand(c),
+                Some("clone" | "fetch" | "pull" | "push" | "ls-remote" | "submodule" | "remote")
+            )
+        {
+            dests.clear();
+        }
+        if let Some((d, _)) = remote_copy(c) {
+            dests.retain(|x| x.url != d.url);
+            dests.push(d);
+        }
+        for d in dests.iter().take(32) {
+            self.destination(d, out);
+        }
+        if PRINTERS.contains(&c.program.as_str()) {
+            let named: Vec<&str> = if c.program == "printenv" {
+                c.args.iter().map(String::as_str).collect()
+            } else {
+                Vec::new()
+            };
+            let printed = c
+                .args
+                .iter()
+                .flat_map(|a| self.rules.secret_refs(a))
+                .next()
+                .or_else(|| {
+                    named
+                        .into_iter()
+                        .find(|n| self.rules.secret_env.is_match(&n.to_ascii_uppercase()))
+                });
+            if let Some(name) = printed {
+                out.push(
+                    Effect::CredentialRead,
+                    "secret_env_printed",
+                    format!("Prints the secret environment variable {name}"),
+                    &c.line,
+                );
+            }
+        }
+        if let Some(code) = &c.code {
+            self.code(code, out, depth + 1);
+        }
+    }
+
+    fn nested(&self, cmd: &str, parent: &Cmd, out: &mut Analysis, depth: u8) {
+        let mut inner = Analysis::default();
+        self.shell(cmd, &mut inner, depth + 1);
+        if let Some(u) = inner.uninspectable {
+            out.uninspectable(&u);
+        }
+        for mut h in inner.effects {
+            if h.effect == Effect::Shell && h.rule == "interactive_shell" {
+                h.message = format!("`{}` runs an interactive shell", parent.program);
+                h.evidence = parent.line.clone();
+                h.rule = "escape_shell".into();
+            }
+            out.push(h.effect, &h.rule, h.message, &h.evidence);
+        }
+    }
+
+    fn write_message(&self, path: &str, effect: Effect) -> String {
+        let norm = normalize_path(path);
+        if let Some(i) = self.rules.write_set.matches(&norm).iter().next() {
+            return self.rules.writes[i].message.clone();
+        }
+        format!("{}: {norm}", capitalised(effect.describe()))
+    }
+
+    /// Reading `s`: credential locations have their rule's effect.
+    pub fn path_effects(&self, s: &str, access: Access, out: &mut Analysis) {
+        for hit in self.rules.sensitive(s, access) {
+            let rule = &self.rules.paths[hit.rule];
+            if let Some(effect) = rule.read {
+                out.push(
+                    effect,
+                    &format!("path.{}", rule.id),
+                    rule.message.clone(),
+                    &hit.path,
+                );
+            }
+        }
+    }
+
+    pub fn destination(&self, d: &Destination, out: &mut Analysis) {
+        let (effect, rule, message) = self.egress.effect(d);
+        out.push(effect, rule, message, &d.url);
+    }
+
+    /// Rules that may apply to a command: those naming its program, then
+    /// the wildcard and prefix rules.
+    fn candidates<'r>(&'r self, c: &Cmd) -> impl Iterator<Item = &'r CommandRule> + 'r {
+        let named = self
+            .rules
+            .by_program
+            .get(&c.program)
+            .map(|v| v.as_slice())
+            .unwrap_or(&[]);
+        named
+            .iter()
+            .chain(self.rules.any_program.iter())
+            .map(|&i| &self.rules.commands[i])
+    }
+
+    fn matches(&self, rule: &CommandRule, c: &Cmd) -> bool {
+        if !rule.matches_program(&c.program) {
+            return false;
+        }
+        if rule.privileged && !c.privileged {
+            return false;
+        }
+        if let Some(sub) = &rule.subcommand {
+            if !subcommand(c).is_some_and(|s| sub.is_match(s)) {
+                return false;
+            }
+        }
+        if !rule.flags_any.is_empty() && !c.args.iter().any(|a| flag_matches(a, &rule.flags_any)) {
+            return false;
+        }
+        if !rule.args_any.is_empty()
+            && !c
+                .args
+                .iter()
+                .any(|a| rule.args_any.iter().any(|r| r.is_match(a)))
+        {
+            return false;
+        }
+        if !rule
+            .args_all
+            .iter()
+            .all(|r| c.args.iter().any(|a| r.is_match(a)))
+        {
+            return false;
+        }
+        if c.args
+            .iter()
+            .any(|a| rule.args_none.iter().any(|r| r.is_match(a)))
+        {
+            return false;
+        }
+        if let Some(line) = &rule.line {
+            if !line.is_match(&c.line) {
+                return false;
+            }
+        }
+        if let Some(w) = &rule.writes {
+            if !writes(c).iter().any(|p| w.is_match(&normalize_path(p))) {
+                return false;
+            }
+        }
+        if let Some(r) = &rule.reads {
+            if !c
+                .redirects
+                .iter()
+                .any(|x| matches!(x.op, RedirOp::In | RedirOp::HereString) && r.is_match(&x.target))
+            {
+                return false;
+            }
+        }
+        if let Some(r) = &rule.redirect {
+            if !c.redirects.iter().any(|x| r.is_match(&x.target)) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Paths a command touches, and how.
+    fn command_paths(&self, c: &Cmd) -> Vec<(String, Access)> {
+        let mut out: Vec<(String, Access)> = Vec::new();
+        for r in &c.redirects {
+            match r.op {
+                RedirOp::In => out.push((r.target.clone(), Access::Read)),
+                RedirOp::Out | RedirOp::Append => out.push((r.target.clone(), Access::Write)),
+                _ => {}
+            }
+        }
+        let written = writes(c);
+        for w in &written {
+            out.push((w.clone(), Access::Write));
+        }
+        let program = c.program.as_str();
+        let recursive = c
+            .args
+            .iter()
+            .any(|a| flag_matches(a, &["-r".into(), "-R".into(), "--recursive".into()]));
+        let deleter = DELETERS.contains(&program);
+        let namer = NAMERS.contains(&program);
+        let reader = self.rules.readers.contains(program) || !self.rules.known.contains(program);
+        let mut skip_next = false;
+        for a in &c.args {
+            if skip_next {
+                skip_next = false;
+                continue;
+            }
+            if a.starts_with('-') {
+                // `-o FILE` style outputs were counted as writes above.
+                if OUTPUT_FLAGS.contains(&a.as_str()) {
+                    skip_next = true;
+                }
+                if let Some((_, v)) = a.split_once('=') {
+                    if reader && !deleter {
+                        out.push((v.to_string(), Access::Read));
+                    }
+                }
+                continue;
+            }
+            if written.contains(a) {
+                continue;
+            }
+            let arg = a.trim_start_matches('@');
+            let value = arg
+                .split_once('=')
+                .filter(|(k, _)| k.starts_with("if") || !k.contains('/'))
+                .map_or(arg, |(_, v)| v);
+            let value = value
+                .trim_start_matches("file:")
+                .trim_start_matches("FILE:");
+            let access = if deleter {
+                Access::Delete { recursive }
+            } else if a.starts_with('@') || a.contains("=@") || a.starts_with("if=") {
+                Access::Read
+            } else if namer {
+                Access::Mention
+            } else if reader || (program == "source" || program == ".") {
+                Access::Read
+            } else {
+                Access::Mention
+            };
+            out.push((value.to_string(), access));
+        }
+        // socat addresses name files it reads.
+        if program == "socat" {
+            for a in &c.args {
+                let up = a.to_ascii_uppercase();
+                for p in ["FILE:", "OPEN:", "GOPEN:", "CREATE:"] {
+                    if up.starts_with(p) {
+                        let path = a[p.len()..].split(',').next().unwrap_or("");
+                        out.push((path.to_string(), Access::Read));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// A file downloaded earlier in the script and then made executable or
+    /// run.
+    fn download_then_run(&self, script: &Script, out: &mut Analysis) {
+        let mut downloaded: Vec<String> = Vec::new();
+        for c in &script.commands {
+            if matches!(
+                c.program.as_str(),
+                "curl" | "wget" | "invoke-webrequest" | "iwr" | "aria2c"
+            ) {
+                for (k, a) in c.args.iter().enumerate() {
+                    if OUTPUT_FLAGS.iter().any(|f| a == f) {
+                        if let Some(f) = c.args.get(k + 1) {
+                            downloaded.push(basename(f));
+                        }
+                    }
+                }
+                for r in &c.redirects {
+                    if matches!(r.op, RedirOp::Out | RedirOp::Append) {
+                        downloaded.push(basename(&r.target));
+                    }
+                }
+                if c.program == "wget"
+                    && !c
+                        .args
+                        .iter()
+                        .any(|a| a == "-O" || a == "-qO-" || a == "-O-")
+                {
+                    if let Some(url) = c.args.iter().find(|a| a.contains("://")) {
+                        downloaded.push(basename(url.split(['?', '#']).next().unwrap_or(url)));
+                    }
+                }
+                continue;
+            }
+            if downloaded.is_empty() {
+                continue;
+            }
+            let runs = downloaded.iter().any(|f| {
+                !f.is_empty()
+                    && (c.program == *f
+                        || (matches!(
+                            c.program.as_str(),
+                            "chmod"
+                                | "sh"
+                                | "bash"
+                                | "python"
+                                | "python3"
+                                | "perl"
+                                | "source"
+                                | "."
+                                | "node"
+                                | "powershell"
+                                | "start-process"
+                                | "nohup"
+                        ) && c.args.iter().any(|a| {
+                            basename(a) == *f && !a.ends_with(".tar.gz") && !a.ends_with(".tgz")
+                        })))
+            });
+            let chmod_only = c.program == "chmod";
+            if runs && !chmod_only {
+                out.push(
+                    Effect::DownloadExec,
+                    "download_then_run",
+                    "Downloads a file and runs it",
+                    &c.line,
+                );
+            }
+        }
+    }
+
+    /// `env | grep -i ^npm_` shows a few variables, not the environment:
+    /// a dump filtered by a non-secret pattern is a read.
+    fn filtered_env_dumps(&self, script: &Script, tags: &[Vec<String>], out: &mut Analysis) {
+        for (i, c) in script.commands.iter().enumerate() {
+            if !tags[i].iter().any(|t| t == Effect::EnvRead.as_str()) {
+                continue;
+            }
+            let consumers: Vec<&Cmd> = script
+                .commands
+                .iter()
+                .filter(|d| d.sources.contains(&i))
+                .collect();
+            let filtered =
+                !consumers.is_empty()
+                    && consumers.iter().all(|d| {
+                        matches!(
+                            d.program.as_str(),
+                            "grep" | "egrep" | "fgrep" | "rg" | "sort" | "wc" | "cut"
+                        ) && !d.args.iter().any(|a| {
+                            let up = a.to_ascii_uppercase();
+                            up.len() > 2
+                                && self.rules.secret_env.is_match(up.trim_matches(|ch: char| {
+                                    !ch.is_ascii_alphanumeric() && ch != '_'
+                                }))
+                        }) && d.args.iter().any(|a| !a.starts_with('-'))
+                    });
+            if filtered {
+                out.effects
+                    .retain(|h| !(h.effect == Effect::EnvRead && h.evidence == c.line));
+            }
+        }
+    }
+
+    /// Program source: code rules, files it reads, secrets it prints, the
+    /// hosts it talks to, and the shell commands it embeds as string
+    /// literals (`os.system("curl … | sh")`, `subprocess.call(["wget", url])`).
+    pub fn code(&self, src: &str, out: &mut Analysis, depth: u8) {
+        let src = normalize::truncate_at_char_boundary(src, 64 * 1024);
+        for rule in &self.rules.code {
+            if let Some(at) = co_occurring(&rule.all, src) {
+                out.push(
+                    rule.effect,
+                    &rule.id,
+                    rule.message.clone(),
+                    &excerpt_at(src, at),
+                );
+            }
+        }
+        if depth > 4 {
+            return;
+        }
+        let literals: Vec<&str> = literal_regex()
+            .captures_iter(src)
+            .take(256)
+            .filter_map(|c| c.get(1).or_else(|| c.get(2)).or_else(|| c.get(3)))
+            .map(|m| m.as_str())
+            .collect();
+        let reads = read_markers().is_match(src);
+        for lit in &literals {
+            if reads {
+                self.path_effects(lit, Access::Read, out);
+            }
+            let first = lit.split_whitespace().next().unwrap_or("");
+            let program = shell::program_name(first, false);
+            if lit.contains(' ')
+                || super::escapes::SHELLS.contains(&program.as_str()) && first.contains('/')
+            {
+                self.shell(lit, out, depth + 1);
+            }
+        }
+        for caps in list_regex().captures_iter(src).take(64) {
+            let items: Vec<String> = literal_regex()
+                .captures_iter(&caps[1])
+                .filter_map(|c| {
+                    c.get(1)
+                        .or_else(|| c.get(2))
+                        .map(|m| m.as_str().to_string())
+                })
+                .collect();
+            if !items.is_empty() {
+                self.shell(&super::escapes::shell_join(&items), out, depth + 1);
+            }
+        }
+        for caps in secret_read_in_code().captures_iter(src).take(32) {
+            let name = caps
+                .get(1)
+                .or_else(|| caps.get(2))
+                .map_or("", |m| m.as_str());
+            let shown = src.contains("print")
+                || src.contains("console.log")
+                || src.contains("puts")
+                || src.contains("echo");
+            if shown && self.rules.secret_env.is_match(&name.to_ascii_uppercase()) {
+                out.push(
+                    Effect::CredentialRead,
+                    "secret_env_in_code",
+                    format!("Code reads the secret environment variable {name}"),
+                    &excerpt_at(src, caps.get(0).map_or(0, |m| m.start())),
+                );
+            }
+        }
+        if env_dump_in_code().is_match(src) {
+            out.push(
+                Effect::EnvRead,
+                "env_dump_in_code",
+                "Code prints the whole environment",
+                src,
+            );
+        }
+        let sends = sends_in_code().is_match(src);
+        for m in url_regex().find_iter(src).take(16) {
+            self.destination(
+                &Destination {
+                    url: m.as_str().to_string(),
+                    payload: if sends { Payload::Data } else { Payload::None },
+                },
+                out,
+            );
+        }
+    }
+}
+
+/// The first argument that is not an option.
+pub fn subcommand(c: &Cmd) -> Option<&str> {
+    let mut skip = false;
+    for a in &c.args {
+        if skip {
+            skip = false;
+            continue;
+        }
+        if a.starts_with('-') {
+            // Global options that take a value (`git -C dir`, `kubectl -n x`).
+            skip = matches!(
+                a.as_str(),
+                "-C" | "-c"
+                    | "-n"
+                    | "--namespace"
+                    | "--context"
+                    | "--kubeconfig"
+                    | "-p"
+                    | "--profile"
+                    | "--region"
+                    | "--project"
+                    | "--prefix"
+                    | "--manifest-path"
+                    | "-f"
+                    | "--file"
+                    | "-w"
+                    | "--workspace"
+                    | "--filter"
+                    | "-F"
+                    | "--cwd"
+                    | "--dir"
+                    | "-o"
+                    | "--output"
+            ) && !matches!(c.program.as_str(), "pnpm" | "npm" | "yarn");
+            continue;
+        }
+        return Some(a.as_str());
+    }
+    None
+}
+
+/// All regexes match within 800 bytes of the first one's match.
+fn co_occurring(all: &[Regex], text: &str) -> Option<usize> {
+    let (first, rest) = all.split_first()?;
+    for m in first.find_iter(text).take(32) {
+        let lo = floor(text, m.start().saturating_sub(800));
+        let hi = floor(text, (m.end() + 800).min(text.len()));
+        let window = &text[lo..hi];
+        if rest.iter().all(|r| r.is_match(window)) {
+            return Some(m.start());
+        }
+    }
+    None
+}
+
+fn floor(text: &str, mut i: usize) -> usize {
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn excerpt_at(text: &str, at: usize) -> String {
+    let start = floor(text, at);
+    let end = floor(text, (start + 200).min(text.len()));
+    text[start..end].to_string()
+}
+
+fn push_tag(tags: &mut Vec<String>, tag: &str) {
+    if !tags.iter().any(|t| t == tag) {
+        tags.push(tag.to_string());
+    }
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// `-rf` has `-r` and `-f`; `--force=yes` is `--force`; PowerShell flags
+/// compare case-insensitively.
+pub fn flag_matches(arg: &str, wanted: &[String]) -> bool {
+    if !arg.starts_with('-') || arg.len() < 2 {
+        return false;
+    }
+    let lower = arg.to_ascii_lowercase();
+    let name = lower.split('=').next().unwrap_or(&lower);
+    if wanted.iter().any(|w| w == name) {
+        return true;
+    }
+    if !arg.starts_with("--") && arg[1..].chars().all(|c| c.is_ascii_alphabetic()) {
+        return arg[1..].chars().any(|ch| {
+            wanted
+                .iter()
+                .any(|w| w.len() == 2 && w.as_bytes()[1] as char == ch)
+        });
+    }
+    false
+}
+
+/// Paths the command writes.
+pub fn writes(c: &Cmd) -> Vec<String> {
+    let mut out: Vec<String> = c
+        .redirects
+        .iter()
+        .filter(|r| matches!(r.op, RedirOp::Out | RedirOp::Append))
+        .map(|r| r.target.clone())
+        .collect();
+    let plain: Vec<&String> = c.args.iter().filter(|a| !a.starts_with('-')).collect();
+    match c.program.as_str() {
+        "tee" => out.extend(plain.iter().map(|a| a.to_string())),
+        "cp" | "mv" | "install" | "ln" | "rsync" | "ditto" if plain.len() >= 2 => {
+            out.push(plain[plain.len() - 1].to_string());
+        }
+        "dd" => out.extend(
+            c.args
+                .iter()
+                .filter_map(|a| a.strip_prefix("of=").map(str::to_string)),
+        ),
+        "sed" if c.args.iter().any(|a| a.starts_with("-i")) => {
+            if let Some(last) = plain.last() {
+                out.push(last.to_string());
+            }
+        }
+        "truncate" | "touch" | "mkdir" | "chmod" | "chown" | "chgrp" | "setfacl" | "chattr" => {
+            // These change the files they name (not their content); the
+            // first operand of chmod/chown is the mode or owner.
+            let skip = usize::from(matches!(
+                c.program.as_str(),
+                "chmod" | "chown" | "chgrp" | "setfacl" | "chattr"
+            ));
+            out.extend(plain.iter().skip(skip).map(|a| a.to_string()));
+        }
+        _ => {}
+    }
+    for (k, a) in c.args.iter().enumerate() {
+        if OUTPUT_FLAGS.contains(&a.as_str()) {
+            if let Some(f) = c.args.get(k + 1).filter(|f| *f != "-") {
+                out.push(f.clone());
+            }
+        }
+    }
+    out.retain(|t| !t.is_empty() && !t.starts_with('&'));
+    out
+}
+
+fn basename(p: &str) -> String {
+    p.trim_end_matches('/')
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or(p)
+        .to_string()
+}

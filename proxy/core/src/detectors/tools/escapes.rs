@@ -1,0 +1,644 @@
+//! Commands that other programs run for you: `find -exec`, tar checkpoint
+//! actions, `awk` `system()`, editor and pager escapes, debugger and
+//! database-client shell commands, `ssh`/`docker`/`kubectl` remote
+//! commands, `socat EXEC:`, and variables that name a program to run
+//! (`PAGER`, `GIT_SSH_COMMAND` …). Each is analyzed as a nested command,
+//! so `find . -exec /bin/sh \;` is an interactive shell and
+//! `find . -name '*.py' -exec black {} +` a formatter run.
+
+use crate::detectors::shell::{lexer::RedirOp, Cmd};
+use regex::Regex;
+use std::sync::OnceLock;
+
+/// Something a command runs besides itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Embedded {
+    /// A shell command line.
+    Command(String),
+    /// Program source (editor scripting languages, debugger python).
+    Code(String),
+    /// An interactive shell, started directly (`:shell`, `(term …)`).
+    Shell,
+}
+
+pub const SHELLS: &[&str] = &[
+    "sh",
+    "bash",
+    "zsh",
+    "dash",
+    "ksh",
+    "ash",
+    "fish",
+    "mksh",
+    "tcsh",
+    "csh",
+    "rbash",
+    "yash",
+    "pwsh",
+    "powershell",
+];
+
+/// Variables whose value is a command some program runs.
+const COMMAND_VARS: &[&str] = &[
+    "PAGER",
+    "GIT_PAGER",
+    "MANPAGER",
+    "SYSTEMD_PAGER",
+    "EDITOR",
+    "VISUAL",
+    "GIT_EDITOR",
+    "SUDO_EDITOR",
+    "GIT_SEQUENCE_EDITOR",
+    "GIT_SSH_COMMAND",
+    "GIT_SSH",
+    "GIT_EXTERNAL_DIFF",
+    "GIT_ASKPASS",
+    "SSH_ASKPASS",
+    "SUDO_ASKPASS",
+    "LESSOPEN",
+    "LESSCLOSE",
+    "PROMPT_COMMAND",
+    "BASH_ENV",
+    "ENV",
+    "BROWSER",
+    "RSYNC_RSH",
+    "CVS_RSH",
+];
+
+/// An interactive shell: a shell given no script, no `-c`, nothing on its
+/// input, or explicitly `-i`.
+pub fn is_interactive_shell(c: &Cmd, fed_by_pipe: bool) -> bool {
+    if !SHELLS.contains(&c.program.as_str()) {
+        return false;
+    }
+    if c.args
+        .iter()
+        .any(|a| a == "-i" || a == "--interactive" || a == "-il" || a == "-li")
+    {
+        return true;
+    }
+    if c.program == "pwsh" || c.program == "powershell" {
+        return c.args.is_empty();
+    }
+    let has_c = c
+        .args
+        .iter()
+        .any(|a| a.starts_with('-') && !a.starts_with("--") && a.contains('c'));
+    let script = c
+        .args
+        .iter()
+        .any(|a| !a.starts_with('-') && !a.starts_with('+'));
+    let fed = fed_by_pipe
+        || c.redirects
+            .iter()
+            .any(|r| matches!(r.op, RedirOp::In | RedirOp::HereDoc | RedirOp::HereString));
+    !has_c && !script && !fed
+}
+
+fn value_after<'a>(args: &'a [String], flags: &[&str]) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        for f in flags {
+            if a == f {
+                if let Some(v) = args.get(i + 1) {
+                    out.push(v.as_str());
+                }
+            } else if let Some(v) = a.strip_prefix(&format!("{f}=")) {
+                out.push(v);
+            } else if f.len() == 2 && !f.starts_with("--") && a.starts_with(f) && a.len() > 2 {
+                out.push(&a[2..]);
+            }
+        }
+    }
+    out
+}
+
+fn awk_literals() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    R.get_or_init(|| {
+        Regex::new(r#"system\s*\(\s*"((?:[^"\\]|\\.)*)"|"((?:[^"\\]|\\.)*)"\s*\|\s*getline|\|\s*"((?:[^"\\]|\\.)*)""#)
+            .expect("static regex")
+    })
+}
+
+/// An editor or pager command (`:!ls`, `!sh`, `shell`, `py3 …`).
+fn editor_command(cmd: &str, out: &mut Vec<Embedded>) {
+    let c = cmd.trim().trim_start_matches(':').trim();
+    if let Some(rest) = c.strip_prefix('!') {
+        let rest = rest.trim();
+        if rest.is_empty() {
+            out.push(Embedded::Shell);
+        } else {
+            out.push(Embedded::Command(rest.to_string()));
+        }
+        return;
+    }
+    let word = c.split_whitespace().next().unwrap_or("");
+    match word {
+        "sh" | "shell" | "terminal" | "term" | "ter" | "terminal!" => out.push(Embedded::Shell),
+        "py" | "py3" | "python" | "python3" | "pyx" | "pythonx" | "lua" | "luado" | "perl"
+        | "ruby" | "rubydo" | "pydo" | "py3do" => {
+            out.push(Embedded::Code(c[word.len()..].trim().to_string()))
+        }
+        "call" | "exe" | "execute" | "let" | "silent" => {
+            for lit in quoted(c) {
+                out.push(Embedded::Command(lit));
+            }
+        }
+        _ => {}
+    }
+}
+
+fn quoted(s: &str) -> Vec<String> {
+    static R: OnceLock<Regex> = OnceLock::new();
+    let re = R.get_or_init(|| {
+        Regex::new(r#""((?:[^"\\]|\\.){1,400})"|'([^']{1,400})'"#).expect("static regex")
+    });
+    re.captures_iter(s)
+        .filter_map(|c| c.get(1).or_else(|| c.get(2)))
+        .map(|m| m.as_str().to_string())
+        .collect()
+}
+
+/// Options of `docker run`/`exec` (and podman) that take a value.
+const DOCKER_VALUE_OPTS: &[&str] = &[
+    "-v",
+    "--volume",
+    "-e",
+    "--env",
+    "-w",
+    "--workdir",
+    "-p",
+    "--publish",
+    "--name",
+    "--network",
+    "--net",
+    "-u",
+    "--user",
+    "--mount",
+    "--env-file",
+    "-l",
+    "--label",
+    "--platform",
+    "-h",
+    "--hostname",
+    "--add-host",
+    "--cap-add",
+    "--cap-drop",
+    "--device",
+    "--security-opt",
+    "--ulimit",
+    "--log-driver",
+    "--log-opt",
+    "--pid",
+    "--ipc",
+    "--runtime",
+    "--shm-size",
+    "--tmpfs",
+    "--gpus",
+    "--restart",
+    "-m",
+    "--memory",
+    "--cpus",
+    "--entrypoint",
+    "--cidfile",
+    "--dns",
+    "--group-add",
+    "--health-cmd",
+    "--stop-signal",
+    "--uts",
+    "--userns",
+    "--detach-keys",
+];
+
+/// `docker run [opts] IMAGE CMD…` / `docker exec [opts] CTR CMD…`.
+fn container_command(c: &Cmd) -> Option<String> {
+    let sub = c.args.first()?.as_str();
+    let mut i = match sub {
+        "run" | "exec" | "create" => 1,
+        "container" if matches!(c.args.get(1).map(String::as_str), Some("run" | "exec")) => 2,
+        "compose" => {
+            let p = c.args.iter().position(|a| a == "run" || a == "exec")?;
+            p + 1
+        }
+        _ => return None,
+    };
+    let mut entrypoint: Option<String> = None;
+    while i < c.args.len() {
+        let a = c.args[i].as_str();
+        if a == "--" {
+            i += 1;
+            break;
+        }
+        if !a.starts_with('-') {
+            break;
+        }
+        let (name, inline) = a.split_once('=').map_or((a, None), |(n, v)| (n, Some(v)));
+        if DOCKER_VALUE_OPTS.contains(&name) {
+            let v = inline
+                .map(str::to_string)
+                .or_else(|| c.args.get(i + 1).cloned());
+            if name == "--entrypoint" {
+                entrypoint = v;
+            }
+            i += if inline.is_some() { 1 } else { 2 };
+        } else {
+            i += 1;
+        }
+    }
+    let rest = c.args.get(i + 1..).unwrap_or(&[]);
+    let mut words: Vec<String> = entrypoint.into_iter().collect();
+    words.extend(rest.iter().cloned());
+    (!words.is_empty()).then(|| shell_join(&words))
+}
+
+/// Words joined back into a command line, quoted where needed.
+pub fn shell_join(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|s| {
+            if s.is_empty()
+                || s.chars()
+                    .any(|c| c.is_whitespace() || "'\"|&;$`<>()\\".contains(c))
+            {
+                format!("'{}'", s.replace('\'', "'\\''"))
+            } else {
+                s.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Options of `ssh` that take a value.
+const SSH_VALUE_OPTS: &[&str] = &[
+    "-p", "-i", "-l", "-o", "-F", "-J", "-L", "-R", "-D", "-W", "-b", "-c", "-e", "-m", "-O", "-Q",
+    "-S", "-w", "-E", "-B", "-I",
+];
+
+/// Everything `c` runs besides itself.
+pub fn embedded(c: &Cmd) -> Vec<Embedded> {
+    let mut out = Vec::new();
+    for (name, value) in &c.env {
+        if COMMAND_VARS.contains(&name.as_str()) && !value.trim().is_empty() {
+            out.push(Embedded::Command(
+                value.trim().trim_start_matches('|').to_string(),
+            ));
+        }
+    }
+    if matches!(c.program.as_str(), "export" | "env" | "set" | "declare") {
+        for a in &c.args {
+            if let Some((n, v)) = a.split_once('=') {
+                if COMMAND_VARS.contains(&n) && !v.trim().is_empty() {
+                    out.push(Embedded::Command(
+                        v.trim().trim_start_matches('|').to_string(),
+                    ));
+                }
+            }
+        }
+    }
+    let args = &c.args;
+    match c.program.as_str() {
+        "find" => {
+            let mut i = 0;
+            while i < args.len() {
+                if matches!(args[i].as_str(), "-exec" | "-execdir" | "-ok" | "-okdir") {
+                    let end = args[i + 1..]
+                        .iter()
+                        .position(|a| a == ";" || a == "\\;" || a == "+")
+                        .map_or(args.len(), |p| i + 1 + p);
+                    let words: Vec<String> = args[i + 1..end]
+                        .iter()
+                        .filter(|w| *w != "{}")
+                        .cloned()
+                        .collect();
+                    if !words.is_empty() {
+                        out.push(Embedded::Command(shell_join(&words)));
+                    }
+                    i = end;
+                }
+                i += 1;
+            }
+        }
+        "fd" | "fdfind" => {
+            if let Some(p) = args
+                .iter()
+                .position(|a| matches!(a.as_str(), "-x" | "--exec" | "-X" | "--exec-batch"))
+            {
+                let words: Vec<String> = args[p + 1..]
+                    .iter()
+                    .filter(|w| *w != "{}")
+                    .cloned()
+                    .collect();
+                if !words.is_empty() {
+                    out.push(Embedded::Command(shell_join(&words)));
+                }
+            }
+        }
+        "tar" | "gtar" | "bsdtar" => {
+            for a in args {
+                if let Some(v) = a.strip_prefix("--checkpoint-action=") {
+                    if let Some(cmd) = v.strip_prefix("exec=").or_else(|| v.strip_prefix("exec:")) {
+                        out.push(Embedded::Command(cmd.to_string()));
+                    }
+                }
+            }
+            for v in value_after(
+                args,
+                &[
+                    "--to-command",
+                    "--use-compress-program",
+                    "-I",
+                    "--info-script",
+                    "--new-volume-script",
+                    "-F",
+                    "--rsh-command",
+                ],
+            ) {
+                out.push(Embedded::Command(v.to_string()));
+            }
+        }
+        "awk" | "gawk" | "mawk" | "nawk" | "busybox-awk" => {
+            let mut i = 0;
+            while i < args.len() {
+                let a = args[i].as_str();
+                if a == "-F" || a == "-v" || a == "-f" {
+                    i += 2;
+                    continue;
+                }
+                if !a.starts_with('-') {
+                    for cap in awk_literals().captures_iter(a) {
+                        if let Some(m) = cap.get(1).or_else(|| cap.get(2)).or_else(|| cap.get(3)) {
+                            out.push(Embedded::Command(m.as_str().replace("\\\"", "\"")));
+                        }
+                    }
+                    break;
+                }
+                i += 1;
+            }
+        }
+        "vi" | "vim" | "nvim" | "ex" | "view" | "rvim" | "vimdiff" | "gvim" | "evim" => {
+            for v in value_after(args, &["-c", "--cmd"]) {
+                editor_command(v, &mut out);
+            }
+            for a in args.iter().filter(|a| a.starts_with('+') && a.len() > 1) {
+                editor_command(&a[1..], &mut out);
+            }
+        }
+        "less" | "more" | "most" => {
+            for a in args.iter().filter(|a| a.starts_with('+') && a.len() > 1) {
+                editor_command(&a[1..], &mut out);
+            }
+        }
+        "emacs" | "emacsclient" => {
+            for v in value_after(args, &["--eval", "-eval", "-e"]) {
+                if ["(shell", "(term", "(ansi-term", "(eshell", "(vterm"]
+                    .iter()
+                    .any(|s| v.contains(s))
+                {
+                    out.push(Embedded::Shell);
+                }
+                for lit in quoted(v) {
+                    out.push(Embedded::Command(lit));
+                }
+            }
+        }
+        "man" => {
+            for v in value_after(args, &["-P", "--pager", "-H", "--html"]) {
+                out.push(Embedded::Command(v.to_string()));
+            }
+        }
+        "git" => {
+            for v in value_after(args, &["-c"]) {
+                if let Some((k, val)) = v.split_once('=') {
+                    let k = k.to_ascii_lowercase();
+                    if matches!(
+                        k.as_str(),
+                        "core.pager"
+                            | "core.editor"
+                            | "core.sshcommand"
+                            | "core.fsmonitor"
+                            | "sequence.editor"
+                            | "diff.external"
+                            | "pager.log"
+                            | "pager.diff"
+                            | "pager.show"
+                    ) || (k.starts_with("alias.") && val.starts_with('!'))
+                    {
+                        out.push(Embedded::Command(val.trim_start_matches('!').to_string()));
+                    }
+                }
+            }
+            for v in value_after(args, &["--upload-pack", "-u", "--receive-pack", "--exec"]) {
+                out.push(Embedded::Command(v.to_string()));
+            }
+            for a in args {
+                if let Some(cmd) = a.strip_prefix("ext::") {
+                    out.push(Embedded::Command(cmd.replace("%S", "").to_string()));
+                }
+            }
+        }
+        "ssh" | "autossh" => {
+            for v in value_after(args, &["-o"]) {
+                let (k, val) = v
+                    .split_once('=')
+                    .or_else(|| v.split_once(' '))
+                    .unwrap_or((v, ""));
+                if matches!(
+                    k.to_ascii_lowercase().as_str(),
+                    "proxycommand" | "localcommand" | "remotecommand"
+                ) {
+                    out.push(Embedded::Command(val.to_string()));
+                }
+            }
+            // The remote command: operands after the host.
+            let mut i = 0;
+            let mut host_seen = false;
+            while i < args.len() {
+                let a = args[i].as_str();
+                if !host_seen {
+                    if a.starts_with('-') {
+                        i += if SSH_VALUE_OPTS.contains(&a) { 2 } else { 1 };
+                        continue;
+                    }
+                    host_seen = true;
+                    i += 1;
+                    continue;
+                }
+                let words = &args[i..];
+                out.push(Embedded::Command(words.join(" ")));
+                break;
+            }
+        }
+        "scp" | "sftp" => {
+            for v in value_after(args, &["-S"]) {
+                out.push(Embedded::Command(v.to_string()));
+            }
+            for v in value_after(args, &["-o"]) {
+                if let Some((_, val)) = v.split_once('=') {
+                    if v.to_ascii_lowercase().starts_with("proxycommand") {
+                        out.push(Embedded::Command(val.to_string()));
+                    }
+                }
+            }
+        }
+        "rsync" => {
+            for v in value_after(args, &["-e", "--rsh", "--rsync-path"]) {
+                out.push(Embedded::Command(v.to_string()));
+            }
+        }
+        "docker" | "podman" | "nerdctl" => {
+            if let Some(cmd) = container_command(c) {
+                out.push(Embedded::Command(cmd));
+            }
+        }
+        "kubectl" | "oc" => {
+            if matches!(
+                args.first().map(String::as_str),
+                Some("exec" | "run" | "debug" | "attach")
+            ) {
+                if let Some(p) = args.iter().position(|a| a == "--") {
+                    let words = &args[p + 1..];
+                    if !words.is_empty() {
+                        out.push(Embedded::Command(shell_join(words)));
+                    }
+                }
+            }
+        }
+        "script" => {
+            let cmds = value_after(args, &["-c", "--command"]);
+            if cmds.is_empty() {
+                out.push(Embedded::Shell);
+            }
+            for v in cmds {
+                out.push(Embedded::Command(v.to_string()));
+            }
+        }
+        "expect" => {
+            for v in value_after(args, &["-c"]) {
+                for part in v.split([';', '\n']) {
+                    if let Some(cmd) = part.trim().strip_prefix("spawn ") {
+                        out.push(Embedded::Command(cmd.trim().to_string()));
+                    }
+                }
+            }
+        }
+        "gdb" | "lldb" => {
+            for v in value_after(
+                args,
+                &[
+                    "-ex",
+                    "--ex",
+                    "-eval-command",
+                    "--eval-command",
+                    "-o",
+                    "--one-line",
+                ],
+            ) {
+                let v = v.trim();
+                if let Some(rest) = v
+                    .strip_prefix('!')
+                    .or_else(|| v.strip_prefix("shell "))
+                    .or_else(|| v.strip_prefix("platform shell "))
+                {
+                    if rest.trim().is_empty() {
+                        out.push(Embedded::Shell);
+                    } else {
+                        out.push(Embedded::Command(rest.trim().to_string()));
+                    }
+                } else if v == "shell" {
+                    out.push(Embedded::Shell);
+                } else if let Some(code) = v
+                    .strip_prefix("python ")
+                    .or_else(|| v.strip_prefix("script "))
+                {
+                    out.push(Embedded::Code(code.to_string()));
+                } else {
+                    for lit in quoted(v) {
+                        out.push(Embedded::Command(lit));
+                    }
+                }
+            }
+        }
+        "sqlite3" | "duckdb" => {
+            for a in args {
+                for line in a.split(['\n', ';']) {
+                    let l = line.trim();
+                    if let Some(rest) = l
+                        .strip_prefix(".shell")
+                        .or_else(|| l.strip_prefix(".system"))
+                    {
+                        out.push(if rest.trim().is_empty() {
+                            Embedded::Shell
+                        } else {
+                            Embedded::Command(rest.trim().to_string())
+                        });
+                    } else if let Some(rest) = l
+                        .strip_prefix(".output |")
+                        .or_else(|| l.strip_prefix(".once |"))
+                    {
+                        out.push(Embedded::Command(rest.trim().to_string()));
+                    }
+                }
+            }
+        }
+        "mysql" | "mariadb" | "psql" => {
+            for v in value_after(args, &["-e", "--execute", "-c", "--command"]) {
+                for part in v.split(';') {
+                    let p = part.trim();
+                    if let Some(rest) = p.strip_prefix("\\!").or_else(|| p.strip_prefix("system "))
+                    {
+                        out.push(if rest.trim().is_empty() {
+                            Embedded::Shell
+                        } else {
+                            Embedded::Command(rest.trim().to_string())
+                        });
+                    }
+                }
+            }
+        }
+        "socat" => {
+            for a in args {
+                let up = a.to_ascii_uppercase();
+                for prefix in ["EXEC:", "SYSTEM:"] {
+                    if up.starts_with(prefix) {
+                        let cmd = a[prefix.len()..].split(',').next().unwrap_or("");
+                        out.push(Embedded::Command(cmd.to_string()));
+                    }
+                }
+            }
+        }
+        "nc" | "ncat" | "netcat" | "nc.traditional" | "nc.openbsd" => {
+            for v in value_after(args, &["-e", "-c", "--exec", "--sh-exec"]) {
+                out.push(Embedded::Command(v.to_string()));
+            }
+        }
+        "zip" => {
+            for v in value_after(args, &["-TT", "--unzip-command"]) {
+                out.push(Embedded::Command(v.to_string()));
+            }
+        }
+        "apt-get" | "apt" => {
+            for v in value_after(args, &["-o"]) {
+                if let Some((k, val)) = v.split_once('=') {
+                    if k.contains("Pre-Invoke") || k.contains("Post-Invoke") {
+                        out.push(Embedded::Command(val.to_string()));
+                    }
+                }
+            }
+        }
+        "xterm" | "gnome-terminal" | "konsole" | "x-terminal-emulator" | "tmux" | "screen" => {
+            let cmds = value_after(args, &["-e", "--", "-x"]);
+            if cmds.is_empty() && !matches!(c.program.as_str(), "tmux" | "screen") {
+                out.push(Embedded::Shell);
+            }
+            for v in cmds {
+                out.push(Embedded::Command(v.to_string()));
+            }
+        }
+        _ => {}
+    }
+    out.retain(|e| !matches!(e, Embedded::Command(s) if s.trim().is_empty()));
+    out.truncate(16);
+    out
+}

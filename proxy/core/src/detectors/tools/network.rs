@@ -1,0 +1,393 @@
+//! Network destinations: where a call sends traffic, what it sends, and
+//! the effect that has (a GET of a public host is ordinary, a file sent
+//! anywhere but the local machine is exfiltration, a paste site or a
+//! metadata endpoint is an attack whatever is sent).
+
+use super::effects::Effect;
+use super::egress::{host_of, parse_ip, Egress, HostKind};
+use super::rules::ToolRules;
+use crate::detectors::shell::{lexer::RedirOp, Cmd};
+use regex::Regex;
+use std::sync::OnceLock;
+
+/// What a request carries to its destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Payload {
+    /// Nothing of ours (a GET).
+    None,
+    /// Data written in the call itself (a JSON body, form fields, a
+    /// non-GET method).
+    Data,
+    /// A local file or the output of another command.
+    File,
+    /// A secret (an environment variable holding one) in the body or URL.
+    Secret,
+}
+
+#[derive(Debug, Clone)]
+pub struct Destination {
+    pub url: String,
+    pub payload: Payload,
+}
+
+pub fn url_regex() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    R.get_or_init(|| {
+        Regex::new(r#"(?i)\b(?:https?|ftp|sftp|wss?|gopher|dict|ldap|tftp|smb|telnet|scp)://[^\s"'<>`|;)\\]+"#)
+            .expect("static regex")
+    })
+}
+
+fn env_ref_regex() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    R.get_or_init(|| {
+        Regex::new(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?|%([A-Za-z_][A-Za-z0-9_]*)%|\$env:([A-Za-z_][A-Za-z0-9_]*)")
+            .expect("static regex")
+    })
+}
+
+impl ToolRules {
+    /// Names of secret-holding environment variables referenced in `s`.
+    pub fn secret_refs<'s>(&self, s: &'s str) -> Vec<&'s str> {
+        env_ref_regex()
+            .captures_iter(s)
+            .filter_map(|c| c.get(1).or_else(|| c.get(2)).or_else(|| c.get(3)))
+            .map(|m| m.as_str())
+            .filter(|n| self.secret_env.is_match(&n.to_ascii_uppercase()))
+            .collect()
+    }
+}
+
+impl Egress<'_> {
+    /// The effect of traffic to `d`, with the rule id and a message.
+    pub fn effect(&self, d: &Destination) -> (Effect, &'static str, String) {
+        let host = host_of(&d.url).unwrap_or_default();
+        let payload_effect = |public: Effect| match d.payload {
+            Payload::None => public,
+            Payload::Data => Effect::NetworkSend,
+            Payload::File | Payload::Secret => Effect::Exfiltration,
+        };
+        match self.kind(&d.url) {
+            HostKind::Denied => (
+                Effect::Exfiltration,
+                "egress.denied_host",
+                format!("Traffic to a paste, file-drop, webhook or tunnel host ({host})"),
+            ),
+            HostKind::Metadata => (
+                Effect::CredentialRead,
+                "egress.metadata_endpoint",
+                format!("Request to a cloud metadata endpoint ({host})"),
+            ),
+            HostKind::Loopback => (
+                Effect::LocalNet,
+                "egress.local",
+                format!("Local service ({host})"),
+            ),
+            HostKind::Allowed => {
+                let e = match d.payload {
+                    Payload::None => Effect::Fetch,
+                    Payload::Secret => Effect::Exfiltration,
+                    _ => Effect::NetworkSend,
+                };
+                (e, "egress.allowed_host", format!("Allowed host {host}"))
+            }
+            HostKind::RawPublicIp => {
+                let e = payload_effect(Effect::RawNetwork).max(Effect::RawNetwork);
+                let e = if e == Effect::NetworkSend {
+                    Effect::RawNetwork
+                } else {
+                    e
+                };
+                (
+                    e,
+                    "egress.raw_ip",
+                    format!("Traffic to a raw public IP address ({host})"),
+                )
+            }
+            HostKind::NotAllowed => {
+                let e = match d.payload {
+                    Payload::None | Payload::Data => Effect::RawNetwork,
+                    _ => Effect::Exfiltration,
+                };
+                (
+                    e,
+                    "egress.not_allowed",
+                    format!("Host outside the allow list ({host})"),
+                )
+            }
+            HostKind::Private | HostKind::Public => {
+                let msg = match d.payload {
+                    Payload::None => format!("Reads from {host}"),
+                    Payload::Data => format!("Sends data to {host}"),
+                    Payload::File => format!("Sends local data to {host}"),
+                    Payload::Secret => format!("Sends a secret to {host}"),
+                };
+                (payload_effect(Effect::Fetch), "egress.host", msg)
+            }
+        }
+    }
+}
+
+/// Flags of HTTP clients whose value is a request body, and the value's
+/// meaning.
+fn body_flag(program: &str, flag: &str) -> bool {
+    match program {
+        "curl" => matches!(
+            flag,
+            "-d" | "--data"
+                | "--data-raw"
+                | "--data-binary"
+                | "--data-urlencode"
+                | "--json"
+                | "-F"
+                | "--form"
+                | "--form-string"
+                | "-T"
+                | "--upload-file"
+        ),
+        "wget" => matches!(
+            flag,
+            "--post-data" | "--post-file" | "--body-data" | "--body-file"
+        ),
+        "invoke-webrequest" | "iwr" | "invoke-restmethod" | "irm" => {
+            matches!(flag.to_ascii_lowercase().as_str(), "-body" | "-infile")
+        }
+        _ => false,
+    }
+}
+
+/// What a network command sends (to every host it names).
+pub fn payload_of(rules: &ToolRules, c: &Cmd) -> Payload {
+    let mut p = Payload::None;
+    let piped = !c.sources.is_empty();
+    if c.redirects
+        .iter()
+        .any(|r| r.op == RedirOp::In || r.op == RedirOp::HereString)
+    {
+        p = p.max(Payload::File);
+    }
+    let raw_stream = matches!(
+        c.program.as_str(),
+        "nc" | "ncat" | "netcat" | "nc.traditional" | "nc.openbsd" | "telnet" | "openssl" | "socat"
+    );
+    if raw_stream && piped {
+        p = p.max(Payload::File);
+    }
+    let mut i = 0;
+    while i < c.args.len() {
+        let a = c.args[i].as_str();
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v)),
+            _ => (a, None),
+        };
+        if body_flag(&c.program, flag)
+            || (c.program == "curl" && a.starts_with("-d") && a.len() > 2)
+        {
+            let value = inline
+                .map(str::to_string)
+                .or_else(|| c.args.get(i + 1).cloned())
+                .unwrap_or_default();
+            let file = flag == "-T"
+                || flag == "--upload-file"
+                || flag.ends_with("-file")
+                || flag.eq_ignore_ascii_case("-infile")
+                || value.starts_with('@')
+                || value.contains("=@")
+                || value.contains("@-")
+                || value.contains("=<");
+            let stdin = value == "@-" || value.ends_with("@-") || value == "-";
+            p = p.max(if stdin && !piped {
+                Payload::Data
+            } else if file {
+                Payload::File
+            } else {
+                Payload::Data
+            });
+            if !rules.secret_refs(&value).is_empty() {
+                p = p.max(Payload::Secret);
+            }
+            if inline.is_none() {
+                i += 1;
+            }
+        } else if matches!(
+            flag,
+            "-X" | "--request" | "--method" | "-Method" | "-method"
+        ) {
+            let m = inline
+                .map(str::to_string)
+                .or_else(|| c.args.get(i + 1).cloned())
+                .unwrap_or_default()
+                .to_ascii_uppercase();
+            if m != "GET" && m != "HEAD" && m != "OPTIONS" {
+                p = p.max(Payload::Data);
+            }
+        } else if matches!(c.program.as_str(), "http" | "https" | "xh")
+            && (a.contains(":=@") || a.contains("=@") || a.starts_with('@'))
+        {
+            p = p.max(Payload::File);
+        } else if matches!(c.program.as_str(), "http" | "https" | "xh")
+            && matches!(a, "POST" | "PUT" | "PATCH" | "DELETE")
+        {
+            p = p.max(Payload::Data);
+        }
+        i += 1;
+    }
+    p
+}
+
+/// URLs and bare hosts a command talks to, with what it sends.
+pub fn destinations(rules: &ToolRules, c: &Cmd) -> Vec<Destination> {
+    let mut out = Vec::new();
+    let network = rules.network.contains(&c.program);
+    let payload = if network {
+        payload_of(rules, c)
+    } else {
+        Payload::None
+    };
+    for a in &c.args {
+        for m in url_regex().find_iter(a).take(16) {
+            let url = m.as_str().to_string();
+            // A secret in the URL itself (query string or path) leaves
+            // with the request.
+            let leaks = !rules.secret_refs(a).is_empty()
+                && !a.to_ascii_lowercase().starts_with("authorization:");
+            let payload = if leaks { Payload::Secret } else { payload };
+            // Known non-network programs merely name URLs (echo, git
+            // remote -v); a program no rule knows is judged by the hosts it
+            // is given.
+            if network || payload != Payload::None || !rules.known.contains(&c.program) {
+                out.push(Destination { url, payload });
+            } else if matches!(
+                c.program.as_str(),
+                "pip"
+                    | "pip3"
+                    | "npm"
+                    | "pnpm"
+                    | "yarn"
+                    | "uv"
+                    | "poetry"
+                    | "gem"
+                    | "go"
+                    | "cargo"
+                    | "bundle"
+                    | "apt-get"
+                    | "apt"
+                    | "brew"
+                    | "docker"
+                    | "podman"
+                    | "helm"
+                    | "kubectl"
+            ) {
+                out.push(Destination {
+                    url,
+                    payload: Payload::None,
+                });
+            }
+        }
+    }
+    if !network {
+        return out;
+    }
+    for a in &c.args {
+        if a.starts_with('-') || a.contains("://") || a.contains('=') {
+            continue;
+        }
+        // user@host:path, host:port, host, 1.2.3.4
+        let host = a.rsplit_once('@').map_or(a.as_str(), |(_, h)| h);
+        let host = host.split([':', '/']).next().unwrap_or("");
+        let plausible = host.contains('.')
+            && host.len() <= 253
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+            && host
+                .rsplit('.')
+                .next()
+                .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()))
+            && !matches!(
+                host.rsplit('.').next(),
+                Some(
+                    "sh" | "txt"
+                        | "json"
+                        | "py"
+                        | "js"
+                        | "ts"
+                        | "rs"
+                        | "go"
+                        | "md"
+                        | "log"
+                        | "csv"
+                        | "sql"
+                        | "gz"
+                        | "tgz"
+                        | "zip"
+                        | "tar"
+                        | "yml"
+                        | "yaml"
+                        | "toml"
+                        | "pem"
+                        | "key"
+                        | "pub"
+                        | "conf"
+                        | "cfg"
+                        | "ini"
+                        | "env"
+                        | "db"
+                        | "sqlite"
+                        | "bin"
+                        | "so"
+                        | "exe"
+                        | "html"
+                        | "xml"
+                        | "lock"
+                )
+            );
+        if plausible || (parse_ip(host).is_some() && host.contains('.')) {
+            out.push(Destination {
+                url: format!("tcp://{host}"),
+                payload,
+            });
+        }
+    }
+    out
+}
+
+/// `scp`/`rsync`/`sftp`: the last operand is the destination. Files sent
+/// to a remote host are exfiltration; files fetched from one are a read.
+pub fn remote_copy(c: &Cmd) -> Option<(Destination, bool)> {
+    if !matches!(c.program.as_str(), "scp" | "rsync" | "sftp" | "rclone") {
+        return None;
+    }
+    let operands: Vec<&String> = c.args.iter().filter(|a| !a.starts_with('-')).collect();
+    let remote = |a: &str| {
+        let spec = a.split_once(':').map(|(h, _)| h).unwrap_or("");
+        (a.contains(':') && !a.starts_with('/') && !spec.contains('/') && !spec.is_empty())
+            || a.starts_with("rsync://")
+            || a.contains("://")
+    };
+    let last = operands.last()?;
+    let sending = remote(last) && operands.len() >= 2 && !remote(operands[0]);
+    let host_spec = if sending {
+        last.as_str()
+    } else {
+        operands.iter().find(|a| remote(a))?.as_str()
+    };
+    let host = host_spec
+        .split_once("://")
+        .map_or(host_spec, |(_, r)| r)
+        .split(':')
+        .next()
+        .unwrap_or("");
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    Some((
+        Destination {
+            url: format!("tcp://{host}"),
+            payload: if sending {
+                Payload::File
+            } else {
+                Payload::None
+            },
+        },
+        sending,
+    ))
+}

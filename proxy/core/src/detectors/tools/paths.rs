@@ -1,0 +1,285 @@
+//! Paths: where a call reads and writes, and what that means.
+//!
+//! The gateway does not know an agent's working directory, so the
+//! workspace is everything that is not known to be something else:
+//! relative paths and project trees are the workspace, `/tmp` is scratch,
+//! a dotfile or dot-directory right under a home directory is the user's
+//! configuration, `/etc`, `/usr` and friends are the system. Sensitive
+//! locations (`[[path]]`) and special write targets (`[[write_target]]`)
+//! come from the rule file.
+
+use super::effects::Effect;
+use super::rules::ToolRules;
+use crate::detectors::shell::glob_match;
+
+/// How a call touches a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    /// Only named (`ls`, `stat`): no effect.
+    Mention,
+    Read,
+    Write,
+    /// Deleted; `recursive` deletes of system trees destroy.
+    Delete {
+        recursive: bool,
+    },
+}
+
+/// Where a path points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    Workspace,
+    Scratch,
+    /// A dotfile or dot-directory in a home directory.
+    HomeConfig,
+    /// A home directory itself.
+    Home,
+    System,
+    Device,
+}
+
+/// Backslashes as slashes, home directories as `~`.
+pub fn normalize_path(p: &str) -> String {
+    let mut s = p
+        .trim()
+        .trim_matches(|c| c == '"' || c == '\'')
+        .replace('\\', "/");
+    for home in [
+        "$HOME",
+        "${HOME}",
+        "%USERPROFILE%",
+        "$env:USERPROFILE",
+        "%HOMEPATH%",
+    ] {
+        if s.contains(home) {
+            s = s.replace(home, "~");
+        }
+    }
+    s
+}
+
+/// The home directory prefix of an absolute path, if it has one:
+/// `~`, `/root`, `/home/<u>`, `/Users/<u>`, `C:/Users/<u>`.
+fn home_prefix(p: &str) -> Option<usize> {
+    if p == "~" || p.starts_with("~/") {
+        return Some(1);
+    }
+    if p == "/root" || p.starts_with("/root/") {
+        return Some(5);
+    }
+    let lower = p.to_ascii_lowercase();
+    for base in ["/home/", "/users/", "c:/users/"] {
+        if let Some(rest) = lower.strip_prefix(base) {
+            let user = rest.split('/').next().unwrap_or("");
+            if !user.is_empty() {
+                return Some(base.len() + user.len());
+            }
+        }
+    }
+    None
+}
+
+pub fn place(path: &str) -> Place {
+    let p = path.trim_end_matches('/');
+    let p = if p.is_empty() && path.starts_with('/') {
+        "/"
+    } else {
+        p
+    };
+    if let Some(end) = home_prefix(p) {
+        let rest = &p[end..];
+        if rest.is_empty() {
+            return Place::Home;
+        }
+        let first = rest.trim_start_matches('/').split('/').next().unwrap_or("");
+        return if first.starts_with('.') || first == "Library" || first == "AppData" {
+            Place::HomeConfig
+        } else {
+            Place::Workspace
+        };
+    }
+    const SCRATCH: &[&str] = &["/tmp", "/var/tmp", "/dev/shm", "/private/tmp"];
+    if SCRATCH
+        .iter()
+        .any(|s| p == *s || p.starts_with(&format!("{s}/")))
+        || matches!(p, "/dev/null" | "/dev/stdout" | "/dev/stderr" | "/dev/tty")
+        // Network pseudo-files: the shell rules judge them.
+        || p.starts_with("/dev/tcp/")
+        || p.starts_with("/dev/udp/")
+        || p.starts_with("/dev/fd/")
+        || p.starts_with("/proc/self/fd/")
+    {
+        return Place::Scratch;
+    }
+    if p.starts_with("/dev/") {
+        return Place::Device;
+    }
+    const SYSTEM: &[&str] = &[
+        "/etc",
+        "/usr",
+        "/bin",
+        "/sbin",
+        "/lib",
+        "/lib32",
+        "/lib64",
+        "/libx32",
+        "/boot",
+        "/opt",
+        "/var",
+        "/sys",
+        "/proc",
+        "/snap",
+        "/Library",
+        "/System",
+        "/Applications",
+        "/private",
+        "/efi",
+    ];
+    if p == "/"
+        || SYSTEM
+            .iter()
+            .any(|s| p == *s || p.starts_with(&format!("{s}/")))
+    {
+        return Place::System;
+    }
+    let lower = p.to_ascii_lowercase();
+    if lower.starts_with("c:/windows") || lower.starts_with("c:/program files") {
+        return Place::System;
+    }
+    Place::Workspace
+}
+
+/// A sensitive location touched by a call.
+#[derive(Debug, Clone)]
+pub struct PathHit {
+    pub rule: usize,
+    pub access: Access,
+    pub path: String,
+}
+
+impl ToolRules {
+    /// Sensitive-path rules matching one string (globs resolved against
+    /// well-known concrete paths).
+    pub fn sensitive(&self, s: &str, access: Access) -> Vec<PathHit> {
+        let norm = normalize_path(s);
+        let mut out: Vec<PathHit> = self
+            .path_set
+            .matches(&norm)
+            .iter()
+            .filter(|&rule| {
+                !self.paths[rule]
+                    .unless
+                    .as_ref()
+                    .is_some_and(|u| u.is_match(&norm))
+            })
+            .map(|rule| PathHit {
+                rule,
+                access,
+                path: norm.clone(),
+            })
+            .collect();
+        if out.is_empty() && norm.contains(['*', '?', '[']) {
+            let tail = norm.trim_start_matches("~/").trim_start_matches("/root/");
+            for concrete in &self.canonical_paths {
+                let ctail = concrete.trim_start_matches("~/");
+                if glob_match(&norm, concrete) || glob_match(tail, ctail) {
+                    out.extend(self.path_set.matches(concrete).iter().map(|rule| PathHit {
+                        rule,
+                        access,
+                        path: concrete.clone(),
+                    }));
+                }
+            }
+        }
+        out
+    }
+
+    /// What writing (or deleting) `path` does, with the rule that says so.
+    pub fn write_effect(&self, path: &str, access: Access) -> (Effect, &str) {
+        let norm = normalize_path(path);
+        if let Some(i) = self.write_set.matches(&norm).iter().next() {
+            let w = &self.writes[i];
+            return (w.effect, &w.id);
+        }
+        // Globs in system trees (`rm -rf /usr/*`) are the tree.
+        let base = norm.trim_end_matches("/*").trim_end_matches('*');
+        match (place(base), access) {
+            (Place::Workspace | Place::Scratch, _) => (Effect::Write, "workspace"),
+            (Place::Home, Access::Delete { .. }) => (Effect::Destroy, "home_delete"),
+            (Place::Home | Place::HomeConfig, _) => (Effect::WriteOutside, "home_config"),
+            (Place::Device, _) => (Effect::Destroy, "device"),
+            (Place::System, Access::Delete { recursive: true }) => {
+                (Effect::Destroy, "system_tree_delete")
+            }
+            (Place::System, _) => (Effect::SystemChange, "system_path"),
+        }
+    }
+}
+
+/// A string that is a path as a whole (not prose mentioning one).
+pub fn looks_like_path(s: &str) -> bool {
+    let s = s.trim();
+    if s.is_empty() || s.len() > 4096 || s.contains('\n') {
+        return false;
+    }
+    let b = s.as_bytes();
+    let windows = b.len() > 2
+        && b[0].is_ascii_alphabetic()
+        && b[1] == b':'
+        && (b[2] == b'\\' || b[2] == b'/');
+    let spaced = s.split_whitespace().count() > 1;
+    (s.starts_with('/')
+        || s.starts_with("~/")
+        || s == "~"
+        || s.starts_with("./")
+        || s.starts_with("../")
+        || s.starts_with("$HOME")
+        || windows)
+        && (!spaced || s.split_whitespace().count() <= 3)
+        || (!spaced && s.contains('/') && !s.contains("://"))
+        || (!spaced && s.starts_with('.') && s.len() > 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn places() {
+        assert_eq!(place("src/main.rs"), Place::Workspace);
+        assert_eq!(place("/workspace/src/main.rs"), Place::Workspace);
+        assert_eq!(place("/home/dev/projects/app/x.rs"), Place::Workspace);
+        assert_eq!(place("~/.bashrc"), Place::HomeConfig);
+        assert_eq!(place("/root/.ssh/authorized_keys"), Place::HomeConfig);
+        assert_eq!(place("~"), Place::Home);
+        assert_eq!(place("/home/dev/"), Place::Home);
+        assert_eq!(place("/tmp/x"), Place::Scratch);
+        assert_eq!(place("/dev/null"), Place::Scratch);
+        assert_eq!(place("/dev/sda"), Place::Device);
+        assert_eq!(place("/etc/hosts"), Place::System);
+        assert_eq!(place("/"), Place::System);
+        assert_eq!(place("C:/Windows/System32"), Place::System);
+    }
+
+    #[test]
+    fn path_shapes() {
+        for p in [
+            "/root/.ssh/id_rsa",
+            "~/.aws/credentials",
+            "./x",
+            "src/lib.rs",
+            ".env",
+            "C:\\Users\\a\\x",
+        ] {
+            assert!(looks_like_path(p), "{p}");
+        }
+        for p in [
+            "hello world",
+            "https://example.com/x",
+            "fix the bug in parser",
+            "",
+        ] {
+            assert!(!looks_like_path(p), "{p}");
+        }
+    }
+}
