@@ -14,8 +14,8 @@
 //! the rules and the fast stage found.
 
 use super::classifier::Band;
-use serde::Deserialize;
 use crate::sources::RuleSources;
+use serde::Deserialize;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
