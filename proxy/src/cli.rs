@@ -1,8 +1,9 @@
 //! The `asg` command line.
 
 use crate::app::policy::DirSources;
-use crate::app::App;
-use crate::config::{Config, LogFormat, ENV_VARS};
+use crate::app::{App, StartupError};
+use crate::config::env::{self, Command as EnvFor};
+use crate::config::{Config, LogFormat};
 use crate::decision::policy::{Policy, PolicySource};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -112,12 +113,7 @@ enum PolicyCommand {
 }
 
 fn env_help() -> String {
-    let mut s = String::from("Environment (asg run):\n");
-    for (name, what) in ENV_VARS.iter().chain(crate::config::limits::ENV_VARS) {
-        s.push_str(&format!("  {name:<24} {what}\n"));
-    }
-    s.push_str("\nDocumentation: README.md and policies/README.md");
-    s
+    env::help(EnvFor::Gateway)
 }
 
 /// Entry point; returns the process exit code.
@@ -217,63 +213,73 @@ fn fail(msg: impl std::fmt::Display) -> i32 {
 
 fn run(config_path: Option<PathBuf>) -> i32 {
     pingora::tls::install_default_crypto_provider();
-    let config = match Config::load(config_path.as_deref()) {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
-    init_logging(config.log_format);
+    match start(config_path) {
+        Ok((app, admin_listener, _watch)) => serve(app, admin_listener),
+        Err(e) => fail(e),
+    }
+}
 
+/// Everything that can stop the gateway from starting, in order.
+fn start(
+    config_path: Option<PathBuf>,
+) -> Result<
+    (
+        std::sync::Arc<App>,
+        std::net::TcpListener,
+        crate::app::policy::WatchHandle,
+    ),
+    StartupError,
+> {
+    let config = Config::load(config_path.as_deref())?;
+    init_logging(&config);
     // Bind-check both listeners up front so a taken port is one clear line,
     // not a panic inside a worker. The admin socket is kept and handed over.
-    let admin_listener = match std::net::TcpListener::bind(&config.admin_listen) {
-        Ok(l) => l,
-        Err(e) => {
-            return fail(format!(
-                "cannot listen on {} (admin): {e}",
-                config.admin_listen
-            ))
-        }
-    };
-    match std::net::TcpListener::bind(&config.listen) {
-        Ok(probe) => drop(probe),
-        Err(e) => return fail(format!("cannot listen on {}: {e}", config.listen)),
-    }
+    let admin_listener = bind(&config.admin_listen, "ASG_ADMIN_LISTEN")?;
+    drop(bind(&config.listen, "ASG_LISTEN")?);
+    crate::telemetry::Telemetry::init_from_env()?;
+    let app = App::build(config)?;
+    let watch = app.policy.watch()?;
+    Ok((app, admin_listener, watch))
+}
 
-    if let Err(e) = crate::telemetry::Telemetry::init_from_env() {
-        return fail(e);
-    }
-    let app = match App::build(config) {
-        Ok(a) => a,
-        Err(e) => return fail(e),
-    };
-    let _watch = match app.policy.watch() {
-        Ok(w) => w,
-        Err(e) => return fail(format!("cannot watch the policy folder: {e}")),
-    };
+fn bind(addr: &str, var: &'static str) -> Result<std::net::TcpListener, StartupError> {
+    std::net::TcpListener::bind(addr).map_err(|source| StartupError::Listen {
+        addr: addr.to_string(),
+        var,
+        source,
+    })
+}
+
+fn serve(app: std::sync::Arc<App>, admin_listener: std::net::TcpListener) -> i32 {
     // Audit by age and size, idle sessions, expired approvals.
     let limits_app = app.clone();
     let _retention = crate::state::retention::Retention::spawn(
         app.store.clone(),
-        std::time::Duration::from_secs(app.config.audit.retention_interval_secs),
+        std::time::Duration::from_secs(app.audit.retention_interval_secs),
         move || crate::state::retention::Limits {
-            audit_max_age_secs: limits_app.config.audit.max_age_days * 86_400,
-            audit_max_bytes: limits_app.config.audit.max_bytes,
+            audit_max_age_secs: limits_app.audit.max_age_days * 86_400,
+            audit_max_bytes: limits_app.audit.max_bytes,
             idle_expiry_secs: limits_app.policy.current().file.session.idle_expiry_secs,
         },
     );
     crate::datapath::server::run(app, admin_listener)
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ASG_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,pingora_core=warn,pingora_proxy=warn,sled=off")
-    });
+fn init_logging(config: &Config) {
+    // ASG_LOG was checked when the configuration was read.
+    let filter = config
+        .log_filter
+        .as_deref()
+        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| {
+            tracing_subscriber::EnvFilter::new("info,pingora_core=warn,pingora_proxy=warn,sled=off")
+        });
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
-    let _ = match format {
+    let _ = match config.log_format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     };
@@ -307,5 +313,46 @@ fn policy_check(spec: &str) -> i32 {
             eprintln!("{e}");
             1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn envs(cmd: &clap::Command, out: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            if let Some(e) = arg.get_env() {
+                out.push(e.to_string_lossy().into_owned());
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            envs(sub, out);
+        }
+    }
+
+    /// Every variable clap reads is declared in the env table, and every
+    /// variable the table says clap reads is read by some option.
+    #[test]
+    fn command_line_variables_are_the_declared_ones() {
+        let mut read = Vec::new();
+        envs(&Cli::command(), &mut read);
+        for name in &read {
+            assert!(
+                env::VARS.iter().any(|v| v.name == name),
+                "{name} is read by a command-line option but not declared in config/env.rs"
+            );
+        }
+        for v in env::VARS {
+            if matches!(v.read, env::Read::Arg) {
+                assert!(
+                    read.iter().any(|n| n == v.name),
+                    "{} is read by no option",
+                    v.name
+                );
+            }
+        }
+        Cli::command().debug_assert();
     }
 }

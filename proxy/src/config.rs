@@ -7,10 +7,21 @@
 
 use crate::datapath::dialect::ApiKind;
 use serde::Deserialize;
+
+// Each layer owns the part of the file it reads (the TOML shape is this
+// struct's); the paths below stay valid for code that names them here.
+pub use crate::datapath::config::RouteConfig;
+pub use crate::edge::config::AdminConfig;
+pub use crate::state::config::{AuditConfig, AuditSync};
+pub use crate::util::split_host_port;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub mod env;
+mod error;
+mod layers;
 pub mod limits;
+pub use error::ConfigError;
 pub use limits::LimitsConfig;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -81,44 +92,22 @@ pub struct Config {
     pub agent_id: Option<String>,
     /// Inspection concurrency and state caps (`config/limits.rs`).
     pub limits: LimitsConfig,
+    /// `ASG_LOG`: the log filter (environment only).
+    #[serde(skip)]
+    pub log_filter: Option<String>,
+    /// `ASG_STATE_PASSWORD` (environment only, so it can come from a
+    /// Secret without being written into a file).
+    #[serde(skip)]
+    pub state_password: Option<Secret>,
 }
 
-/// How long and how much audit is kept; enforced by a background task.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AuditConfig {
-    /// Records older than this many days are deleted (0 = keep forever).
-    pub max_age_days: u64,
-    /// The oldest records are deleted while the log exceeds this many bytes (0 = no limit).
-    pub max_bytes: u64,
-    /// Seconds between retention passes.
-    pub retention_interval_secs: u64,
-    /// When a proxied response may leave: `always` after its audit record
-    /// is on disk (default), or `decisions`: only answers the gateway
-    /// writes itself (refusals, approvals, held calls) wait; forwarded
-    /// responses leave at once and their records follow within a flush.
-    pub sync: AuditSync,
-    /// Also write every audit record to stdout as a JSON line (for
-    /// Kubernetes log collectors); the local audit log stays the durable copy.
-    pub stdout: bool,
-}
+/// A password: kept out of `Debug` output.
+#[derive(Clone)]
+pub struct Secret(pub String);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuditSync {
-    Always,
-    Decisions,
-}
-
-impl Default for AuditConfig {
-    fn default() -> Self {
-        AuditConfig {
-            max_age_days: 30,
-            max_bytes: 1 << 30,
-            retention_interval_secs: 60,
-            sync: AuditSync::Always,
-            stdout: false,
-        }
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
     }
 }
 
@@ -127,75 +116,6 @@ impl Default for AuditConfig {
 pub enum LogFormat {
     Text,
     Json,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RouteConfig {
-    pub name: String,
-    /// Path prefix this route claims (longest prefix wins).
-    #[serde(default = "slash")]
-    pub prefix: String,
-    /// Only for requests with this `Host` (forward-proxy and multi-host setups).
-    #[serde(default)]
-    pub host: Option<String>,
-    /// Upstream base URL, e.g. `https://api.openai.com` or `http://tools:8000/base`.
-    pub upstream: String,
-    #[serde(default = "auto")]
-    pub api: ApiKind,
-    /// Remove `prefix` before forwarding (`/anthropic/v1/messages` → `/v1/messages`).
-    #[serde(default)]
-    pub strip_prefix: bool,
-    /// Tool name for `api = "http_tool"` routes (default: last path segment).
-    #[serde(default)]
-    pub tool_name: Option<String>,
-}
-
-fn slash() -> String {
-    "/".to_string()
-}
-fn auto() -> ApiKind {
-    ApiKind::Auto
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AdminConfig {
-    /// Require an API key on the admin API (health and readiness stay open).
-    pub auth_enabled: bool,
-    /// Keys allowed to inspect and submit (agents).
-    pub agent_keys: Vec<String>,
-    /// Keys allowed to resolve approvals and read the operator API.
-    pub operator_keys: Vec<String>,
-    /// Header carrying the key.
-    pub auth_header: String,
-    /// Requests per minute per key (or per client address without auth); 0 = off.
-    pub rate_limit_per_minute: u32,
-    /// Failed authentications per minute per client address before 429;
-    /// 0 = off. On by default: keys cannot be guessed at speed.
-    pub auth_failures_per_minute: u32,
-    /// Agent keys bound to an agent identity (`id = "key"`): such a key
-    /// acts only as that agent. Keys in `agent_keys` act as
-    /// `agent-key:<hash>`, the identity derived from the key.
-    pub agents: std::collections::BTreeMap<String, String>,
-    /// Seconds an admin connection may stay silent (idle between requests,
-    /// or a request that stopped arriving) before it is closed.
-    pub idle_timeout_secs: u64,
-}
-
-impl Default for AdminConfig {
-    fn default() -> Self {
-        AdminConfig {
-            auth_enabled: false,
-            agent_keys: Vec::new(),
-            operator_keys: Vec::new(),
-            auth_header: "x-api-key".to_string(),
-            rate_limit_per_minute: 0,
-            auth_failures_per_minute: 30,
-            agents: Default::default(),
-            idle_timeout_secs: 30,
-        }
-    }
 }
 
 impl Default for Config {
@@ -233,302 +153,36 @@ impl Default for Config {
             so_mark: None,
             state_url: None,
             state_prefix: None,
+            log_filter: None,
+            state_password: None,
         }
     }
 }
 
-/// The environment variables `asg run` reads, with what they set.
-pub const ENV_VARS: &[(&str, &str)] = &[
-    ("ASG_CONFIG", "configuration file (TOML)"),
-    ("ASG_LISTEN", "proxy listener address [127.0.0.1:8080]"),
-    (
-        "ASG_ADMIN_LISTEN",
-        "admin listener address [127.0.0.1:9090]",
-    ),
-    (
-        "ASG_UPSTREAM",
-        "default upstream base URL [https://api.openai.com]",
-    ),
-    (
-        "ASG_ANTHROPIC_UPSTREAM",
-        "upstream for /v1/messages [ASG_UPSTREAM if set, else https://api.anthropic.com]",
-    ),
-    (
-        "ASG_GEMINI_UPSTREAM",
-        "upstream for Gemini's /v1beta [ASG_UPSTREAM if set, else https://generativelanguage.googleapis.com]",
-    ),
-    ("ASG_POLICY", "policy profile name or path [dev]"),
-    (
-        "ASG_POLICY_DIR",
-        "folder of policy profiles, watched for changes [policies]",
-    ),
-    (
-        "ASG_DATA_DIR",
-        "state folder (sled database, mask key) [data]",
-    ),
-    (
-        "ASG_UPSTREAM_CA",
-        "extra CA file (PEM) trusted for upstream TLS",
-    ),
-    ("ASG_THREADS", "proxy worker threads, 0 = CPUs [0]"),
-    ("ASG_LOG", "log filter, e.g. info or asg=debug [info]"),
-    ("ASG_LOG_FORMAT", "text or json [text]"),
-    (
-        "ASG_ADMIN_AUTH",
-        "require API keys on the admin API (true/false) [false]",
-    ),
-    ("ASG_AGENT_KEYS", "comma-separated agent API keys"),
-    ("ASG_OPERATOR_KEYS", "comma-separated operator API keys"),
-    (
-        "ASG_AGENTS",
-        "agent keys bound to an identity: agent-id=key,... (the key acts only as that agent)",
-    ),
-    (
-        "ASG_AUTH_FAILURE_LIMIT",
-        "failed admin authentications per minute per address before 429, 0 = off [30]",
-    ),
-    (
-        "ASG_RATE_LIMIT",
-        "admin API requests per minute per key, 0 = off [0]",
-    ),
-    (
-        "ASG_AGENT_ID",
-        "sidecar mode: this pod's agent identity (overrides agent headers)",
-    ),
-    (
-        "ASG_AUDIT_MAX_AGE_DAYS",
-        "delete audit records older than this, 0 = never [30]",
-    ),
-    (
-        "ASG_AUDIT_MAX_BYTES",
-        "keep the audit log under this many bytes, 0 = no limit [1073741824]",
-    ),
-    (
-        "ASG_AUDIT_SYNC",
-        "always: a proxied response waits for its audit record to be on disk; decisions: only refusals and approvals wait [always]",
-    ),
-    (
-        "ASG_STATE_URL",
-        "shared state for a fleet: redis://, rediss://, redis+sentinel:// (sessions, risk, approvals, permits, rate limits; audit stays local) [unset: sled in ASG_DATA_DIR]",
-    ),
-    ("ASG_STATE_PREFIX", "key prefix in the shared state [asg]"),
-    (
-        "ASG_STATE_PASSWORD",
-        "password for the shared state (instead of one in ASG_STATE_URL)",
-    ),
-    (
-        "ASG_AUDIT_STDOUT",
-        "also write every audit record to stdout as a JSON line, masked like the stored one (true/false) [false]",
-    ),
-    // --- forward proxy and transparent mode ---
-    (
-        "ASG_FORWARD_PROXY",
-        "answer CONNECT and absolute-form requests on ASG_LISTEN (true/false) [true]",
-    ),
-    (
-        "ASG_TRANSPARENT_LISTEN",
-        "listener for iptables-redirected connections, e.g. 127.0.0.1:15001 [off]",
-    ),
-    (
-        "ASG_CA_CERT",
-        "interception CA certificate (PEM) [<data>/ca/ca.pem, created if missing]",
-    ),
-    (
-        "ASG_CA_KEY",
-        "interception CA key (PKCS#8 PEM) [<data>/ca/ca.key]",
-    ),
-    (
-        "ASG_CONNECT_TO",
-        "forward-mode address overrides host:port=ip:port,... (like curl --connect-to)",
-    ),
-    (
-        "ASG_SO_MARK",
-        "SO_MARK for upstream sockets, excluded from redirect rules (e.g. 0x539)",
-    ),
-    (
-        "ASG_UPSTREAM_CONNECT_TIMEOUT",
-        "seconds to connect to an upstream (TCP and TLS) [10]",
-    ),
-    (
-        "ASG_UPSTREAM_FIRST_BYTE_TIMEOUT",
-        "seconds from sending a request to the upstream's response head [180]",
-    ),
-    (
-        "ASG_UPSTREAM_IDLE_TIMEOUT",
-        "seconds of upstream silence in the middle of an answer, streams included [120]",
-    ),
-    (
-        "ASG_UPSTREAM_TOTAL_TIMEOUT",
-        "seconds for a whole buffered (non-stream) answer [600]",
-    ),
-];
-
 impl Config {
     /// Load the file (if any), then apply environment overrides.
-    pub fn load(path: Option<&Path>) -> Result<Config, String> {
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let mut cfg = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| format!("cannot read config {}: {e}", p.display()))?;
-                toml::from_str(&text).map_err(|e| format!("config {}: {e}", p.display()))?
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_path_buf(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                    path: p.to_path_buf(),
+                    source: Box::new(source),
+                })?
             }
             None => Config::default(),
         };
-        cfg.apply_env(|k| std::env::var(k).ok())?;
+        env::apply_process(&mut cfg)?;
         cfg.validate()?;
         Ok(cfg)
     }
 
-    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), String> {
-        let set = |v: &mut String, k: &str| {
-            if let Some(x) = get(k).filter(|x| !x.is_empty()) {
-                *v = x;
-            }
-        };
-        set(&mut self.listen, "ASG_LISTEN");
-        set(&mut self.admin_listen, "ASG_ADMIN_LISTEN");
-        set(&mut self.policy, "ASG_POLICY");
-        let upstream_from_env = get("ASG_UPSTREAM").filter(|x| !x.is_empty());
-        if let Some(u) = &upstream_from_env {
-            self.upstream = u.clone();
-            // One upstream given explicitly serves Anthropic too, unless
-            // told otherwise (gateways such as LiteLLM speak both).
-            if self.anthropic_upstream.is_none() {
-                self.anthropic_upstream = Some(u.clone());
-            }
-            if self.gemini_upstream.is_none() {
-                self.gemini_upstream = Some(u.clone());
-            }
-        }
-        if let Some(u) = get("ASG_ANTHROPIC_UPSTREAM").filter(|x| !x.is_empty()) {
-            self.anthropic_upstream = Some(u);
-        }
-        if let Some(u) = get("ASG_GEMINI_UPSTREAM").filter(|x| !x.is_empty()) {
-            self.gemini_upstream = Some(u);
-        }
-        if let Some(d) = get("ASG_POLICY_DIR").filter(|x| !x.is_empty()) {
-            self.policy_dir = PathBuf::from(d);
-        }
-        if let Some(d) = get("ASG_DATA_DIR").filter(|x| !x.is_empty()) {
-            self.data_dir = PathBuf::from(d);
-        }
-        if let Some(c) = get("ASG_UPSTREAM_CA").filter(|x| !x.is_empty()) {
-            self.upstream_ca = Some(PathBuf::from(c));
-        }
-        if let Some(t) = get("ASG_THREADS").filter(|x| !x.is_empty()) {
-            self.threads = t
-                .parse()
-                .map_err(|_| format!("ASG_THREADS: not a number: {t}"))?;
-        }
-        if let Some(f) = get("ASG_LOG_FORMAT").filter(|x| !x.is_empty()) {
-            self.log_format = match f.as_str() {
-                "text" => LogFormat::Text,
-                "json" => LogFormat::Json,
-                other => {
-                    return Err(format!(
-                        "ASG_LOG_FORMAT: expected text or json, got {other}"
-                    ))
-                }
-            };
-        }
-        if let Some(b) = get("ASG_ADMIN_AUTH").filter(|x| !x.is_empty()) {
-            self.admin.auth_enabled = parse_bool(&b)
-                .ok_or_else(|| format!("ASG_ADMIN_AUTH: expected true or false, got {b}"))?;
-        }
-        let keys = |v: String| -> Vec<String> {
-            v.split(',')
-                .map(str::trim)
-                .filter(|k| !k.is_empty())
-                .map(str::to_string)
-                .collect()
-        };
-        if let Some(k) = get("ASG_AGENT_KEYS") {
-            self.admin.agent_keys = keys(k);
-        }
-        if let Some(k) = get("ASG_OPERATOR_KEYS") {
-            self.admin.operator_keys = keys(k);
-        }
-        if let Some(list) = get("ASG_AGENTS") {
-            self.admin.agents = parse_agents(&list)?;
-        }
-        if let Some(v) = get("ASG_AUTH_FAILURE_LIMIT").filter(|x| !x.trim().is_empty()) {
-            self.admin.auth_failures_per_minute = v
-                .trim()
-                .parse()
-                .map_err(|_| format!("ASG_AUTH_FAILURE_LIMIT: not a whole number: {v}"))?;
-        }
-        if let Some(v) = get("ASG_ADMIN_IDLE_TIMEOUT").filter(|x| !x.trim().is_empty()) {
-            self.admin.idle_timeout_secs = v.trim().parse().map_err(|_| {
-                format!("ASG_ADMIN_IDLE_TIMEOUT: not a whole number of seconds: {v}")
-            })?;
-        }
-        self.limits.apply_env(&get)?;
-        if let Some(r) = get("ASG_RATE_LIMIT").filter(|x| !x.is_empty()) {
-            self.admin.rate_limit_per_minute = r
-                .parse()
-                .map_err(|_| format!("ASG_RATE_LIMIT: not a number: {r}"))?;
-        }
-        if let Some(a) = get("ASG_AGENT_ID").filter(|x| !x.trim().is_empty()) {
-            self.agent_id = Some(a.trim().to_string());
-        }
-        if let Some(v) = get("ASG_AUDIT_SYNC").filter(|x| !x.is_empty()) {
-            self.audit.sync = match v.trim() {
-                "always" => AuditSync::Always,
-                "decisions" => AuditSync::Decisions,
-                other => {
-                    return Err(format!(
-                        "ASG_AUDIT_SYNC: expected always or decisions, got {other}"
-                    ))
-                }
-            };
-        }
-        if let Some(u) = get("ASG_STATE_URL").filter(|x| !x.trim().is_empty()) {
-            self.state_url = Some(u.trim().to_string());
-        }
-        if let Some(p) = get("ASG_STATE_PREFIX").filter(|x| !x.trim().is_empty()) {
-            self.state_prefix = Some(p.trim().to_string());
-        }
-        if let Some(b) = get("ASG_AUDIT_STDOUT").filter(|x| !x.trim().is_empty()) {
-            self.audit.stdout = parse_bool(&b)
-                .ok_or_else(|| format!("ASG_AUDIT_STDOUT: expected true or false, got {b}"))?;
-        }
-        for (name, slot) in [
-            ("ASG_AUDIT_MAX_AGE_DAYS", &mut self.audit.max_age_days),
-            ("ASG_AUDIT_MAX_BYTES", &mut self.audit.max_bytes),
-        ] {
-            if let Some(v) = get(name).filter(|x| !x.is_empty()) {
-                *slot = v
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("{name}: not a whole number: {v}"))?;
-            }
-        }
-        self.apply_forward_env(&get)?;
-        self.apply_timeout_env(&get)?;
-        Ok(())
-    }
-
-    fn apply_timeout_env(&mut self, get: &impl Fn(&str) -> Option<String>) -> Result<(), String> {
-        for (name, slot) in [
-            (
-                "ASG_UPSTREAM_CONNECT_TIMEOUT",
-                &mut self.connect_timeout_secs,
-            ),
-            (
-                "ASG_UPSTREAM_FIRST_BYTE_TIMEOUT",
-                &mut self.first_byte_timeout_secs,
-            ),
-            ("ASG_UPSTREAM_IDLE_TIMEOUT", &mut self.idle_timeout_secs),
-            ("ASG_UPSTREAM_TOTAL_TIMEOUT", &mut self.total_timeout_secs),
-        ] {
-            if let Some(v) = get(name).filter(|x| !x.trim().is_empty()) {
-                *slot = v
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("{name}: not a whole number of seconds: {v}"))?;
-            }
-        }
-        Ok(())
+    /// Apply `ASG_*` overrides from `get` (see [`env::VARS`]).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        env::apply(self, get)
     }
 
     /// The upstream timeouts, for the data path.
@@ -543,87 +197,64 @@ impl Config {
     }
 
     // --- forward proxy and transparent mode ---
-    fn apply_forward_env(&mut self, get: &impl Fn(&str) -> Option<String>) -> Result<(), String> {
-        let get = |k: &str| get(k).filter(|x| !x.trim().is_empty());
-        if let Some(b) = get("ASG_FORWARD_PROXY") {
-            self.forward_proxy = parse_bool(&b)
-                .ok_or_else(|| format!("ASG_FORWARD_PROXY: expected true or false, got {b}"))?;
-        }
-        if let Some(l) = get("ASG_TRANSPARENT_LISTEN") {
-            self.transparent_listen = Some(l);
-        }
-        if let Some(p) = get("ASG_CA_CERT") {
-            self.ca_cert = Some(PathBuf::from(p));
-        }
-        if let Some(p) = get("ASG_CA_KEY") {
-            self.ca_key = Some(PathBuf::from(p));
-        }
-        if let Some(list) = get("ASG_CONNECT_TO") {
-            for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-                let (from, to) = entry
-                    .split_once('=')
-                    .ok_or_else(|| format!("ASG_CONNECT_TO: {entry:?} is not host:port=ip:port"))?;
-                self.connect_to
-                    .insert(from.trim().to_string(), to.trim().to_string());
-            }
-        }
-        if let Some(m) = get("ASG_SO_MARK") {
-            self.so_mark = Some(parse_mark(&m).ok_or_else(|| {
-                format!("ASG_SO_MARK: expected a number such as 1337 or 0x539, got {m}")
-            })?);
-        }
-        Ok(())
-    }
-
-    fn validate_forward(&self) -> Result<(), String> {
+    fn validate_forward(&self) -> Result<(), ConfigError> {
         if let Some(l) = &self.transparent_listen {
-            l.parse::<SocketAddr>()
-                .map_err(|_| format!("transparent listen address {l:?} is not host:port"))?;
+            l.parse::<SocketAddr>().map_err(|_| {
+                invalid(format!(
+                    "transparent listen address {l:?} (transparent_listen, ASG_TRANSPARENT_LISTEN) is not host:port"
+                ))
+            })?;
             if l == &self.listen {
-                return Err(format!(
+                return Err(invalid(format!(
                     "the transparent listener {l} must differ from the proxy listener"
-                ));
+                )));
             }
         }
         if self.ca_cert.is_some() != self.ca_key.is_some() {
-            return Err(
-                "set both ca_cert and ca_key (ASG_CA_CERT and ASG_CA_KEY), or neither".to_string(),
-            );
+            return Err(invalid(
+                "set both ca_cert and ca_key (ASG_CA_CERT and ASG_CA_KEY), or neither",
+            ));
         }
         self.connect_to_map().map(|_| ())
     }
 
     /// `connect_to`, parsed: lower-case `host:port` → socket address.
-    pub fn connect_to_map(&self) -> Result<std::collections::HashMap<String, SocketAddr>, String> {
+    pub fn connect_to_map(
+        &self,
+    ) -> Result<std::collections::HashMap<String, SocketAddr>, ConfigError> {
         self.connect_to
             .iter()
             .map(|(from, to)| {
-                let (host, port) = split_host_port(from)
-                    .ok_or_else(|| format!("connect_to: {from:?} is not host:port"))?;
-                let addr: SocketAddr = to
-                    .parse()
-                    .map_err(|_| format!("connect_to: {to:?} (for {from}) is not ip:port"))?;
+                let (host, port) = split_host_port(from).ok_or_else(|| {
+                    invalid(format!(
+                        "connect_to (ASG_CONNECT_TO): {from:?} is not host:port"
+                    ))
+                })?;
+                let addr: SocketAddr = to.parse().map_err(|_| {
+                    invalid(format!(
+                        "connect_to (ASG_CONNECT_TO): {to:?} (for {from}) is not ip:port"
+                    ))
+                })?;
                 Ok((format!("{}:{port}", host.to_ascii_lowercase()), addr))
             })
             .collect()
     }
     // --- end forward proxy ---
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
         let admin = self.admin_addr()?;
         if !self.admin.auth_enabled && !admin.ip().is_loopback() {
-            return Err(format!(
+            return Err(invalid(format!(
                 "the admin listener {admin} is reachable from other hosts but admin auth is off: set ASG_ADMIN_AUTH=true with ASG_OPERATOR_KEYS (and ASG_AGENTS or ASG_AGENT_KEYS), or listen on a loopback address such as 127.0.0.1:{}",
                 admin.port()
-            ));
+            )));
         }
         self.validate_admin_keys()?;
         if self.admin.idle_timeout_secs == 0 {
-            return Err(
-                "ASG_ADMIN_IDLE_TIMEOUT (admin.idle_timeout_secs) must be at least 1 second"
-                    .to_string(),
-            );
+            return Err(invalid(
+                "ASG_ADMIN_IDLE_TIMEOUT (admin.idle_timeout_secs) must be at least 1 second",
+            ));
         }
         self.limits.validate()?;
         if self.admin.auth_enabled
@@ -631,19 +262,19 @@ impl Config {
             && self.admin.operator_keys.is_empty()
             && self.admin.agents.is_empty()
         {
-            return Err(
-                "admin auth is enabled but no agent or operator keys are configured".to_string(),
-            );
+            return Err(invalid(
+                "admin auth is enabled but no agent or operator keys are configured: set ASG_OPERATOR_KEYS (and ASG_AGENTS or ASG_AGENT_KEYS)",
+            ));
         }
         if self.audit.retention_interval_secs == 0 {
-            return Err("audit.retention_interval_secs must be >= 1".to_string());
+            return Err(invalid("audit.retention_interval_secs must be >= 1"));
         }
         if self.agent_id.as_ref().is_some_and(|a| a.len() > 256) {
-            return Err("ASG_AGENT_ID is longer than 256 characters".to_string());
+            return Err(invalid("ASG_AGENT_ID is longer than 256 characters"));
         }
         for r in self.effective_routes() {
             crate::datapath::route::Upstream::parse(&r.upstream)
-                .map_err(|e| format!("route {}: {e}", r.name))?;
+                .map_err(|e| invalid(format!("route {}: {e}", r.name)))?;
         }
         self.validate_forward()?;
         for (name, v) in [
@@ -653,24 +284,27 @@ impl Config {
             ("total_timeout_secs", self.total_timeout_secs),
         ] {
             if v == 0 {
-                return Err(format!("{name} must be at least 1 second"));
+                return Err(invalid(format!("{name} must be at least 1 second")));
             }
         }
         Ok(())
     }
 
-    pub fn listen_addr(&self) -> Result<SocketAddr, String> {
-        self.listen
-            .parse()
-            .map_err(|_| format!("listen address {:?} is not host:port", self.listen))
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen.parse().map_err(|_| {
+            invalid(format!(
+                "listen address {:?} (listen, ASG_LISTEN) is not host:port",
+                self.listen
+            ))
+        })
     }
 
-    pub fn admin_addr(&self) -> Result<SocketAddr, String> {
+    pub fn admin_addr(&self) -> Result<SocketAddr, ConfigError> {
         self.admin_listen.parse().map_err(|_| {
-            format!(
-                "admin listen address {:?} is not host:port",
+            invalid(format!(
+                "admin listen address {:?} (admin_listen, ASG_ADMIN_LISTEN) is not host:port",
                 self.admin_listen
-            )
+            ))
         })
     }
 
@@ -718,37 +352,20 @@ impl Config {
     }
 }
 
-/// `ASG_AGENTS`: `id=key,id=key`. An id never holds `=`, a key may (base64
-/// padding), so each entry splits at its first `=`.
-fn parse_agents(list: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
-    let mut out = std::collections::BTreeMap::new();
-    for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let (id, key) = entry
-            .split_once('=')
-            .map(|(i, k)| (i.trim(), k.trim()))
-            .filter(|(i, k)| !i.is_empty() && !k.is_empty())
-            .ok_or_else(|| {
-                "ASG_AGENTS: expected agent-id=key entries separated by commas".to_string()
-            })?;
-        if out.insert(id.to_string(), key.to_string()).is_some() {
-            return Err(format!("ASG_AGENTS: agent {id:?} is listed twice"));
-        }
-    }
-    Ok(out)
-}
-
 impl Config {
     /// Bound agent ids are short and every key is unique (a key shared by
     /// two identities would let one act as the other).
-    fn validate_admin_keys(&self) -> Result<(), String> {
+    fn validate_admin_keys(&self) -> Result<(), ConfigError> {
         let a = &self.admin;
         let mut seen = std::collections::HashSet::new();
         for (id, key) in &a.agents {
             if id.trim().is_empty() || id.len() > 256 {
-                return Err(format!("admin agent id {id:?} must be 1 to 256 characters"));
+                return Err(invalid(format!(
+                    "admin agent id {id:?} must be 1 to 256 characters"
+                )));
             }
             if key.is_empty() {
-                return Err(format!("admin agent {id:?} has an empty key"));
+                return Err(invalid(format!("admin agent {id:?} has an empty key")));
             }
         }
         let all = a
@@ -758,14 +375,17 @@ impl Config {
             .chain(a.agents.values());
         for key in all {
             if !seen.insert(key.as_str()) {
-                return Err(
-                    "an admin API key is configured twice (agent, operator or bound agent keys must all differ)"
-                        .to_string(),
-                );
+                return Err(invalid(
+                    "an admin API key is configured twice (agent, operator or bound agent keys must all differ)",
+                ));
             }
         }
         Ok(())
     }
+}
+
+fn invalid(msg: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid(msg.into())
 }
 
 /// `1337` or `0x539`.
@@ -775,18 +395,6 @@ pub fn parse_mark(s: &str) -> Option<u32> {
         Some(hex) => u32::from_str_radix(hex, 16).ok(),
         None => s.parse().ok(),
     }
-}
-
-/// `host:port` or `[v6]:port` → (host without brackets, port).
-pub fn split_host_port(s: &str) -> Option<(&str, u16)> {
-    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (h, after) = rest.split_once(']')?;
-        (h, after.strip_prefix(':')?)
-    } else {
-        s.rsplit_once(':')?
-    };
-    let port = port.parse::<u16>().ok().filter(|p| *p != 0)?;
-    (!host.is_empty()).then_some((host, port))
 }
 
 pub fn parse_bool(s: &str) -> Option<bool> {
@@ -845,11 +453,13 @@ mod tests {
         assert_eq!(c.audit.sync, AuditSync::Decisions);
         let err = Config::default()
             .apply_env(|k| (k == "ASG_AUDIT_SYNC").then(|| "sometimes".to_string()))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("ASG_AUDIT_SYNC"), "{err}");
         let err = Config::default()
             .apply_env(|k| (k == "ASG_AUDIT_MAX_BYTES").then(|| "1GB".to_string()))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("ASG_AUDIT_MAX_BYTES"), "{err}");
     }
 
@@ -858,13 +468,18 @@ mod tests {
         let mut c = Config::default();
         let err = c
             .apply_env(|k| (k == "ASG_THREADS").then(|| "many".to_string()))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("ASG_THREADS"));
         let c = Config {
             listen: "nope".into(),
             ..Config::default()
         };
-        assert!(c.validate().unwrap_err().contains("listen address"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("listen address"));
     }
 
     #[test]
@@ -897,12 +512,12 @@ mod tests {
         let bad = |k: &str, v: &str| {
             let mut c = Config::default();
             let r = c.apply_env(|x| (x == k).then(|| v.to_string()));
-            r.and_then(|_| c.validate()).unwrap_err()
+            r.and_then(|_| c.validate()).unwrap_err().to_string()
         };
         assert!(bad("ASG_SO_MARK", "lots").contains("ASG_SO_MARK"));
         assert!(bad("ASG_CONNECT_TO", "api.openai.com").contains("host:port=ip:port"));
         assert!(bad("ASG_CONNECT_TO", "a:443=somewhere").contains("ip:port"));
-        assert!(bad("ASG_TRANSPARENT_LISTEN", "x").contains("transparent"));
+        assert!(bad("ASG_TRANSPARENT_LISTEN", "x").contains("ASG_TRANSPARENT_LISTEN"));
         assert!(bad("ASG_TRANSPARENT_LISTEN", "127.0.0.1:8080").contains("differ"));
         assert!(bad("ASG_CA_CERT", "/x.pem").contains("both"));
     }
@@ -927,10 +542,15 @@ mod tests {
         );
         let err = c
             .apply_env(|k| (k == "ASG_UPSTREAM_FIRST_BYTE_TIMEOUT").then(|| "soon".into()))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("ASG_UPSTREAM_FIRST_BYTE_TIMEOUT"), "{err}");
         c.total_timeout_secs = 0;
-        assert!(c.validate().unwrap_err().contains("total_timeout_secs"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("total_timeout_secs"));
     }
 
     #[test]
@@ -953,7 +573,7 @@ mod tests {
             admin_listen: "0.0.0.0:9090".into(),
             ..Config::default()
         };
-        let err = open.validate().unwrap_err();
+        let err = open.validate().unwrap_err().to_string();
         assert!(
             err.contains("0.0.0.0:9090")
                 && err.contains("ASG_ADMIN_AUTH=true")
@@ -980,11 +600,15 @@ mod tests {
         assert_eq!(c.admin.agents["builder"], "k2");
         for bad in ["nokey", "=k", "a=", "a=k,a=j"] {
             let r = Config::default().apply_env(|k| (k == "ASG_AGENTS").then(|| bad.to_string()));
-            assert!(r.unwrap_err().contains("ASG_AGENTS"), "{bad}");
+            assert!(r.unwrap_err().to_string().contains("ASG_AGENTS"), "{bad}");
         }
         c.admin.auth_enabled = true;
         c.admin.operator_keys = vec!["k2".into()];
-        assert!(c.validate().unwrap_err().contains("configured twice"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("configured twice"));
         assert_eq!(Config::default().admin.auth_failures_per_minute, 30);
     }
 

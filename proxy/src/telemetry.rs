@@ -47,13 +47,19 @@ pub struct Telemetry {
     pub describe: String,
 }
 
+/// OpenTelemetry is asked for but cannot be set up (the message names the
+/// variable or endpoint).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TelemetryError(String);
+
 fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    crate::config::env::standard(name)
 }
 
 impl Telemetry {
     /// Start exporting if the environment asks for it; `Ok(false)` when off.
-    pub fn init_from_env() -> Result<bool, String> {
+    pub fn init_from_env() -> Result<bool, TelemetryError> {
         let Some(t) = Telemetry::from_env()? else {
             return Ok(false);
         };
@@ -62,7 +68,7 @@ impl Telemetry {
         Ok(true)
     }
 
-    fn from_env() -> Result<Option<Telemetry>, String> {
+    fn from_env() -> Result<Option<Telemetry>, TelemetryError> {
         if env("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"))
             || env("OTEL_TRACES_EXPORTER").is_some_and(|v| v.eq_ignore_ascii_case("none"))
         {
@@ -74,9 +80,9 @@ impl Telemetry {
             return Ok(None);
         };
         if endpoint.starts_with("https://") {
-            return Err(format!(
+            return Err(TelemetryError(format!(
                 "OTLP endpoint {endpoint}: TLS to the collector is not built in; export to a local collector over http://"
-            ));
+            )));
         }
         let protocol = env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
             .or_else(|| env("OTEL_EXPORTER_OTLP_PROTOCOL"))
@@ -86,7 +92,9 @@ impl Telemetry {
             .thread_name("asg-otlp")
             .enable_all()
             .build()
-            .map_err(|e| format!("cannot start the OTLP exporter's runtime: {e}"))?;
+            .map_err(|e| {
+                TelemetryError(format!("cannot start the OTLP exporter's runtime: {e}"))
+            })?;
         // The exporter and its batch task live on that runtime.
         let _guard = rt.enter();
         let exporter = match protocol.as_str() {
@@ -96,12 +104,16 @@ impl Telemetry {
                 .with_protocol(Protocol::HttpBinary)
                 .build(),
             other => {
-                return Err(format!(
+                return Err(TelemetryError(format!(
                 "OTEL_EXPORTER_OTLP_PROTOCOL={other:?} is not supported; use http/protobuf or grpc"
-            ))
+            )))
             }
         }
-        .map_err(|e| format!("cannot build the OTLP exporter for {endpoint}: {e}"))?;
+        .map_err(|e| {
+            TelemetryError(format!(
+                "cannot build the OTLP exporter for {endpoint}: {e}"
+            ))
+        })?;
         let processor =
             BatchSpanProcessor::builder(exporter, opentelemetry_sdk::runtime::Tokio).build();
         let provider = SdkTracerProvider::builder()

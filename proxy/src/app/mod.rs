@@ -1,15 +1,20 @@
 //! The running gateway's shared state, built once at startup and shared
 //! (behind `Arc`) by the data path and the admin listener.
 
+mod error;
 pub mod policy;
+pub use error::StartupError;
 
-use crate::config::Config;
+use crate::config::{AuditConfig, Config};
+use crate::datapath::config::ProxyConfig;
 use crate::datapath::forward::Forwarding;
 use crate::datapath::inspect_slots::InspectSlots;
 use crate::datapath::resolve::Resolver;
 use crate::datapath::route::RouteTable;
 use crate::decision::redact::Masker;
+use crate::edge::config::EdgeConfig;
 use crate::edge::metrics::Metrics;
+use crate::state::config::StateConfig;
 use crate::state::{load_or_create_mask_key, Store};
 use policy::PolicyStore;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +22,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct App {
-    pub config: Config,
+    /// Each layer's settings, split from the configuration once, here.
+    pub proxy: ProxyConfig,
+    pub edge: EdgeConfig,
+    pub state: StateConfig,
+    pub audit: AuditConfig,
     pub policy: Arc<PolicyStore>,
     pub store: Arc<Store>,
     pub metrics: Arc<Metrics>,
@@ -41,33 +50,32 @@ pub struct App {
 impl App {
     /// Load policy, open the store, build routes. Every failure is one
     /// clear sentence for the operator.
-    pub fn build(config: Config) -> Result<Arc<App>, String> {
+    pub fn build(config: Config) -> Result<Arc<App>, StartupError> {
         Self::build_with(config, false)
     }
 
     /// `asg control`: the same state, policy and admin router, on the
     /// fleet's shared state (required), with the audit views on its tail.
-    pub fn build_control(config: Config) -> Result<Arc<App>, String> {
+    pub fn build_control(config: Config) -> Result<Arc<App>, StartupError> {
         let app = Self::build_with(config, true)?;
         app.store.serve_fleet_tail();
         Ok(app)
     }
 
-    fn build_with(config: Config, control: bool) -> Result<Arc<App>, String> {
+    fn build_with(config: Config, control: bool) -> Result<Arc<App>, StartupError> {
         let metrics = Arc::new(Metrics::new());
         let policy_dir = config
             .policy_dir
             .is_dir()
             .then(|| config.policy_dir.clone());
-        let policy = policy::load(&config.policy, policy_dir.as_deref())
-            .map_err(|e| format!("cannot load policy: {e}"))?;
+        let policy = policy::load(&config.policy, policy_dir.as_deref())?;
         let policy = PolicyStore::new(policy, &config.policy, policy_dir, metrics.clone());
-        let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
-        let limits = &config.limits;
+        let state = config.state_config();
+        let store = Store::open(&state.data_dir)?;
         store.caps.set(
-            limits.max_sessions,
-            limits.max_agents,
-            limits.max_pending_approvals,
+            state.max_sessions,
+            state.max_agents,
+            state.max_pending_approvals,
         );
         let evicted = metrics.limits.evicted.clone();
         store.caps.observe(Arc::new(move |scope, reason, n| {
@@ -76,20 +84,16 @@ impl App {
         if config.audit.stdout {
             store.audit_to_stdout();
         }
-        let mask_key = load_or_create_mask_key(&config.data_dir)?;
+        let mask_key = load_or_create_mask_key(&state.data_dir)?;
         let masker = Masker::new(mask_key);
         let binding_key = derive_binding_key(&mask_key);
         if let Some(shared) = open_shared(&config)? {
-            shared
-                .backend()
-                .metrics()
-                .register(metrics.registry())
-                .map_err(|e| format!("cannot register the shared-state metrics: {e}"))?;
+            shared.backend().metrics().register(metrics.registry())?;
             tracing::info!(backend = %shared.backend().describe(), durability = %shared.health().durability, "sessions, approvals, permits and risk are shared; audit stays in the data folder");
             store.share(shared);
         }
         let routes = RouteTable::new(&config.effective_routes())?;
-        let forwarding = Forwarding::new(&config)?;
+        let forwarding = Forwarding::new(config.forward_config()?)?;
         let limits = &config.limits;
         let inspect_slots = InspectSlots::new(
             limits.inspect_slots(),
@@ -99,7 +103,10 @@ impl App {
         );
         Ok(Arc::new(App {
             inspect_slots,
-            config,
+            proxy: config.proxy_config(),
+            edge: config.edge_config()?,
+            state,
+            audit: config.audit,
             policy,
             store: Arc::new(store),
             metrics,
@@ -131,7 +138,7 @@ impl App {
         if self.proxy_listening.load(Ordering::Relaxed) {
             return true;
         }
-        let Ok(mut addr) = self.config.listen_addr() else {
+        let Ok(mut addr) = self.proxy.listen.parse::<std::net::SocketAddr>() else {
             return false;
         };
         if addr.ip().is_unspecified() {
@@ -151,24 +158,25 @@ impl App {
 
 /// `ASG_STATE_URL`: connect to the shared state (a bad URL, or a store
 /// that cannot be reached at start, is one clear sentence).
-fn open_shared(config: &Config) -> Result<Option<crate::state::shared::Shared>, String> {
+fn open_shared(config: &Config) -> Result<Option<crate::state::shared::Shared>, StartupError> {
     let Some(url) = &config.state_url else {
         return Ok(None);
     };
-    let password = std::env::var("ASG_STATE_PASSWORD").ok();
-    let parsed = crate::state::redis::url::StateUrl::parse(
-        url,
-        config.state_prefix.as_deref(),
-        password.as_deref(),
-    )
-    .map_err(|e| e.to_string())?;
+    let password = config.state_password.as_ref().map(|p| p.0.as_str());
+    let parsed =
+        crate::state::redis::url::StateUrl::parse(url, config.state_prefix.as_deref(), password)
+            .map_err(crate::state::shared::SharedStateError::from)?;
     let mut opts = crate::state::redis::RedisOptions::default();
+    // The name other gateways and the console show for this one.
+    if let Some(host) = crate::config::env::standard("HOSTNAME") {
+        opts.gateway = host;
+    }
     // Decided approvals stay listed as long as the audit keeps records
     // (0 = forever keeps the backend's default of 30 days).
     if config.audit.max_age_days > 0 {
         opts.approval_keep = Duration::from_secs(config.audit.max_age_days * 86_400);
     }
-    crate::state::shared::Shared::start(parsed, opts).map(Some)
+    Ok(Some(crate::state::shared::Shared::start(parsed, opts)?))
 }
 
 /// A separate key for approval bindings, so a mask digest and a binding

@@ -8,7 +8,8 @@
 //! the audit views show the fleet's tail (each gateway keeps its durable
 //! audit log itself). It has no proxy listener.
 
-use crate::app::App;
+use crate::app::policy::WatchHandle;
+use crate::app::{App, StartupError};
 use crate::config::Config;
 use crate::edge::admin::AdminService;
 use pingora::services::background::BackgroundService;
@@ -16,32 +17,9 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 pub fn control(config_path: Option<PathBuf>) -> i32 {
-    let config = match Config::load(config_path.as_deref()) {
-        Ok(c) => c,
+    let (app, listener, _watch) = match start(config_path) {
+        Ok(started) => started,
         Err(e) => return super::fail(e),
-    };
-    super::init_logging(config.log_format);
-    if config.state_url.is_none() {
-        return super::fail(
-            "asg control serves a fleet's shared state: set ASG_STATE_URL (the gateways' redis:// URL)",
-        );
-    }
-    let listener = match std::net::TcpListener::bind(&config.admin_listen) {
-        Ok(l) => l,
-        Err(e) => {
-            return super::fail(format!(
-                "cannot listen on {} (admin): {e}",
-                config.admin_listen
-            ))
-        }
-    };
-    let app = match App::build_control(config) {
-        Ok(a) => a,
-        Err(e) => return super::fail(e),
-    };
-    let _watch = match app.policy.watch() {
-        Ok(w) => w,
-        Err(e) => return super::fail(format!("cannot watch the policy folder: {e}")),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -52,7 +30,7 @@ pub fn control(config_path: Option<PathBuf>) -> i32 {
         Ok(r) => r,
         Err(e) => return super::fail(format!("cannot start the runtime: {e}")),
     };
-    tracing::info!(admin = %app.config.admin_listen, "asg control running");
+    tracing::info!(admin = %app.edge.admin_addr, "asg control running");
     runtime.block_on(async move {
         let (stop, watch) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
@@ -73,4 +51,18 @@ pub fn control(config_path: Option<PathBuf>) -> i32 {
         .await;
     });
     0
+}
+
+fn start(
+    config_path: Option<PathBuf>,
+) -> Result<(std::sync::Arc<App>, std::net::TcpListener, WatchHandle), StartupError> {
+    let config = Config::load(config_path.as_deref())?;
+    super::init_logging(&config);
+    if config.state_url.is_none() {
+        return Err(StartupError::ControlWithoutSharedState);
+    }
+    let listener = super::bind(&config.admin_listen, "ASG_ADMIN_LISTEN")?;
+    let app = App::build_control(config)?;
+    let watch = app.policy.watch()?;
+    Ok((app, listener, watch))
 }

@@ -4,7 +4,7 @@
 use super::fail;
 use crate::config::{parse_mark, Config};
 use crate::datapath::iptables::{self, RedirectSpec};
-use crate::datapath::tls::{ca, CaPaths};
+use crate::datapath::tls::ca;
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 
@@ -82,7 +82,7 @@ fn parse_mark_arg(s: &str) -> Result<u32, String> {
     parse_mark(s).ok_or_else(|| format!("{s:?} is not a number such as 1337 or 0x539"))
 }
 
-fn load_config(path: Option<&Path>) -> Result<Config, String> {
+fn load_config(path: Option<&Path>) -> Result<Config, crate::config::ConfigError> {
     Config::load(path)
 }
 
@@ -98,7 +98,7 @@ fn ca_init(config: Option<&Path>, force: bool) -> i32 {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let paths = CaPaths::from_config(&cfg);
+    let paths = cfg.ca_paths();
     let (ca, verb) = if paths.exists() && !force {
         match ca::load(&paths) {
             Ok(ca) => (ca, "kept the existing"),
@@ -140,7 +140,7 @@ fn ca_show(config: Option<&Path>) -> i32 {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let paths = CaPaths::from_config(&cfg);
+    let paths = cfg.ca_paths();
     if !paths.cert.is_file() {
         return fail(format!(
             "no CA certificate at {}; create one with `asg ca init`",
@@ -188,7 +188,7 @@ pub fn env(args: EnvArgs) -> i32 {
     if !cfg.forward_proxy {
         return fail("the forward proxy is disabled (forward_proxy / ASG_FORWARD_PROXY=false)");
     }
-    let paths = CaPaths::from_config(&cfg);
+    let paths = cfg.ca_paths();
     let ca = match ca::load(&paths) {
         Ok(ca) => ca,
         Err(e) => {

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Args)]
+#[command(after_help = crate::config::env::help(crate::config::env::Command::Injector))]
 pub struct InjectorArgs {
     /// Address of the HTTPS webhook listener.
     #[arg(long, env = "ASG_INJECTOR_LISTEN", default_value = "0.0.0.0:9443")]
@@ -89,7 +90,15 @@ pub struct PodInitArgs {
 }
 
 pub fn injector(args: InjectorArgs) -> i32 {
-    super::init_logging(crate::config::LogFormat::Json);
+    // The injector reads no gateway configuration, only the log filter.
+    let mut logging = crate::config::Config {
+        log_format: crate::config::LogFormat::Json,
+        ..Default::default()
+    };
+    if let Err(e) = crate::config::env::apply_only(&mut logging, &["ASG_LOG"]) {
+        return fail(e);
+    }
+    super::init_logging(&logging);
     let settings = match Settings::load(args.config.as_deref()) {
         Ok(s) => s,
         Err(e) => return fail(e),

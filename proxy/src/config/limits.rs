@@ -33,65 +33,16 @@ impl Default for LimitsConfig {
             inspect_concurrency: 0,
             inspect_queue: 64,
             inspect_wait_ms: 2_000,
-            max_sessions: 10_000,
-            max_agents: 10_000,
-            max_pending_approvals: 1_000,
+            max_sessions: crate::state::config::DEFAULT_MAX_SESSIONS,
+            max_agents: crate::state::config::DEFAULT_MAX_AGENTS,
+            max_pending_approvals: crate::state::config::DEFAULT_MAX_PENDING_APPROVALS,
         }
     }
 }
 
-/// The environment variables of this section, for `asg --help`.
-pub const ENV_VARS: &[(&str, &str)] = &[
-    (
-        "ASG_INSPECT_CONCURRENCY",
-        "bodies inspected at once, 0 = number of CPUs (at least 2) [0]",
-    ),
-    (
-        "ASG_INSPECT_QUEUE",
-        "requests that may wait for an inspection slot [64]",
-    ),
-    (
-        "ASG_INSPECT_WAIT_MS",
-        "longest wait for an inspection slot before 503 + Retry-After [2000]",
-    ),
-    (
-        "ASG_MAX_SESSIONS",
-        "sessions kept, least recently active forgotten beyond [10000]",
-    ),
-    (
-        "ASG_MAX_AGENTS",
-        "agents kept, least recently active forgotten beyond [10000]",
-    ),
-    (
-        "ASG_MAX_PENDING_APPROVALS",
-        "approvals waiting at once; new ones refused beyond [1000]",
-    ),
-    (
-        "ASG_ADMIN_IDLE_TIMEOUT",
-        "seconds an admin connection may stay silent before it is closed [30]",
-    ),
-];
-
 impl LimitsConfig {
-    pub fn apply_env(&mut self, get: &impl Fn(&str) -> Option<String>) -> Result<(), String> {
-        for (name, slot) in [
-            ("ASG_INSPECT_CONCURRENCY", &mut self.inspect_concurrency),
-            ("ASG_INSPECT_QUEUE", &mut self.inspect_queue),
-            ("ASG_MAX_SESSIONS", &mut self.max_sessions),
-            ("ASG_MAX_AGENTS", &mut self.max_agents),
-            ("ASG_MAX_PENDING_APPROVALS", &mut self.max_pending_approvals),
-        ] {
-            if let Some(v) = get(name).filter(|x| !x.trim().is_empty()) {
-                *slot = whole(name, &v)? as usize;
-            }
-        }
-        if let Some(v) = get("ASG_INSPECT_WAIT_MS").filter(|x| !x.trim().is_empty()) {
-            self.inspect_wait_ms = whole("ASG_INSPECT_WAIT_MS", &v)?;
-        }
-        Ok(())
-    }
-
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), super::ConfigError> {
+        let invalid = |m: String| super::ConfigError::Invalid(m);
         for (name, v) in [
             ("limits.max_sessions (ASG_MAX_SESSIONS)", self.max_sessions),
             ("limits.max_agents (ASG_MAX_AGENTS)", self.max_agents),
@@ -101,14 +52,14 @@ impl LimitsConfig {
             ),
         ] {
             if v == 0 {
-                return Err(format!("{name} must be at least 1"));
+                return Err(invalid(format!("{name} must be at least 1")));
             }
         }
         if self.inspect_wait_ms > 600_000 {
-            return Err(
+            return Err(invalid(
                 "limits.inspect_wait_ms (ASG_INSPECT_WAIT_MS) must be at most 600000 (ten minutes)"
                     .to_string(),
-            );
+            ));
         }
         Ok(())
     }
@@ -126,12 +77,6 @@ impl LimitsConfig {
     }
 }
 
-fn whole(name: &str, v: &str) -> Result<u64, String> {
-    v.trim()
-        .parse()
-        .map_err(|_| format!("{name}: not a whole number: {v}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,22 +90,28 @@ mod tests {
             ("ASG_MAX_SESSIONS", "50"),
         ]
         .into();
-        let mut l = LimitsConfig::default();
-        l.apply_env(&|k| env.get(k).map(|v| v.to_string())).unwrap();
+        let mut c = crate::config::Config::default();
+        c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        let l = c.limits;
         assert_eq!(l.inspect_slots(), 3);
         assert_eq!(l.inspect_wait(), Duration::from_millis(250));
         assert_eq!(l.max_sessions, 50);
         l.validate().unwrap();
         assert!(LimitsConfig::default().inspect_slots() >= 2);
-        let err = LimitsConfig::default()
-            .apply_env(&|k| (k == "ASG_MAX_AGENTS").then(|| "lots".to_string()))
-            .unwrap_err();
+        let err = crate::config::Config::default()
+            .apply_env(|k| (k == "ASG_MAX_AGENTS").then(|| "lots".to_string()))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("ASG_MAX_AGENTS"), "{err}");
         let zero = LimitsConfig {
             max_pending_approvals: 0,
             ..LimitsConfig::default()
         };
-        assert!(zero.validate().unwrap_err().contains("at least 1"));
+        assert!(zero
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("at least 1"));
     }
 
     #[test]

@@ -9,12 +9,13 @@
 //! so every request on the connection finds it in `session.digest()`
 //! without any global table.
 
-use crate::config::{split_host_port, Config, RouteConfig};
+use crate::datapath::config::{ForwardConfig, RouteConfig};
 use crate::datapath::dialect::ApiKind;
 use crate::datapath::resolve::Resolver;
 use crate::datapath::route::RouteTable;
 use crate::decision::policy::connect::{normalize_host, ConnectAction, ConnectVerdict};
 use crate::decision::Policy;
+use crate::util::split_host_port;
 use pingora::http::ResponseHeader;
 use pingora::protocols::raw_connect::ProxyDigest;
 use pingora::proxy::Session;
@@ -181,9 +182,27 @@ pub fn tunnel_digest(target: ForwardTarget) -> ProxyDigest {
     ProxyDigest::new(Box::new(header), Some(Box::new(Arc::new(target))))
 }
 
+/// Forward and transparent mode: settings that cannot be used, and client
+/// requests (CONNECT heads, absolute-form targets, ClientHellos) that
+/// cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    #[error("forward routes: {0}")]
+    Route(#[from] crate::datapath::route::RouteError),
+    /// An absolute-form request target.
+    #[error("{0}")]
+    Target(String),
+    /// A CONNECT request head.
+    #[error("{0}")]
+    Connect(String),
+    /// A redirected connection's ClientHello.
+    #[error("{0}")]
+    ClientHello(String),
+}
+
 /// `http://host[:port]/path` (pingora keeps the full target in the raw path
 /// and has already checked that `Host` agrees).
-fn absolute_form(raw: &[u8]) -> Result<Option<ForwardTarget>, String> {
+fn absolute_form(raw: &[u8]) -> Result<Option<ForwardTarget>, ForwardError> {
     let lower = |n: usize| raw.get(..n).map(|p| p.to_ascii_lowercase());
     let (tls, rest) = if lower(7).as_deref() == Some(b"http://") {
         (false, &raw[7..])
@@ -192,7 +211,8 @@ fn absolute_form(raw: &[u8]) -> Result<Option<ForwardTarget>, String> {
     } else {
         return Ok(None);
     };
-    let rest = std::str::from_utf8(rest).map_err(|_| "request target is not UTF-8".to_string())?;
+    let rest = std::str::from_utf8(rest)
+        .map_err(|_| ForwardError::Target("request target is not UTF-8".into()))?;
     let authority = rest.split(['/', '?']).next().unwrap_or("");
     let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let default = if tls { 443 } else { 80 };
@@ -205,7 +225,9 @@ fn absolute_form(raw: &[u8]) -> Result<Option<ForwardTarget>, String> {
     };
     let host = normalize_host(host);
     if host.is_empty() {
-        return Err("absolute-form request target has no host".to_string());
+        return Err(ForwardError::Target(
+            "absolute-form request target has no host".into(),
+        ));
     }
     Ok(Some(ForwardTarget {
         mode: Mode::AbsoluteForm,
@@ -290,21 +312,9 @@ fn builtin_forward_routes() -> Vec<RouteConfig> {
 }
 
 impl Forwarding {
-    pub fn new(cfg: &Config) -> Result<Forwarding, String> {
-        let mut routes: Vec<RouteConfig> = cfg
-            .routes
-            .iter()
-            .filter(|r| r.host.is_some())
-            .cloned()
-            .collect();
+    pub fn new(cfg: ForwardConfig) -> Result<Forwarding, ForwardError> {
+        let mut routes = cfg.host_routes;
         routes.extend(builtin_forward_routes());
-        let mut own = vec![cfg.listen_addr()?, cfg.admin_addr()?];
-        if let Some(t) = &cfg.transparent_listen {
-            own.push(
-                t.parse()
-                    .map_err(|_| format!("transparent listen address {t:?} is not host:port"))?,
-            );
-        }
         let mark_hook: Option<SockHook> = cfg.so_mark.map(|mark| {
             let hook: SockHook = Arc::new(move |sock: &tokio::net::TcpSocket| {
                 set_mark(sock, mark).map_err(|e| {
@@ -318,11 +328,11 @@ impl Forwarding {
         });
         Ok(Forwarding {
             routes: RouteTable::new(&routes)?,
-            connect_to: cfg.connect_to_map()?,
+            connect_to: cfg.connect_to,
             so_mark: cfg.so_mark,
             mark_hook,
-            own,
-            absolute_form: cfg.forward_proxy,
+            own: cfg.own,
+            absolute_form: cfg.absolute_form,
             via_token: format!("asg-{}", hex::encode(rand::random::<[u8; 4]>())),
             tunnel_sockets: Mutex::new(HashSet::new()),
         })
@@ -330,7 +340,7 @@ impl Forwarding {
 
     /// The forward target of this request, if it is forward-mode traffic:
     /// attached to the connection by the front, or an absolute-form target.
-    pub fn target_of(&self, session: &Session) -> Result<Option<ForwardTarget>, String> {
+    pub fn target_of(&self, session: &Session) -> Result<Option<ForwardTarget>, ForwardError> {
         let attached = session
             .digest()
             .and_then(|d| d.proxy_digest.as_ref())
@@ -489,6 +499,7 @@ fn set_mark(sock: &tokio::net::TcpSocket, mark: u32) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     #[test]
     fn absolute_form_targets() {
@@ -530,7 +541,7 @@ mod tests {
             transparent_listen: Some("127.0.0.1:15001".into()),
             ..Config::default()
         };
-        let f = Forwarding::new(&cfg).unwrap();
+        let f = Forwarding::new(cfg.forward_config().unwrap()).unwrap();
         assert!(f.is_own_listener("127.0.0.1:8080".parse().unwrap()));
         assert!(f.is_own_listener("127.0.0.1:15001".parse().unwrap()));
         assert!(!f.is_own_listener("127.0.0.2:15001".parse().unwrap()));
@@ -544,7 +555,7 @@ mod tests {
             connect_to: [("mapped.test:443".to_string(), "127.0.0.1:9443".to_string())].into(),
             ..Config::default()
         };
-        let f = Forwarding::new(&cfg).unwrap();
+        let f = Forwarding::new(cfg.forward_config().unwrap()).unwrap();
         let resolver = Resolver::new();
         let policy = Policy::load("dev", None).unwrap();
         let target = |host: &str, port, mode| {
@@ -597,7 +608,7 @@ mod tests {
 
     #[test]
     fn forward_routes_name_known_hosts() {
-        let f = Forwarding::new(&Config::default()).unwrap();
+        let f = Forwarding::new(Config::default().forward_config().unwrap()).unwrap();
         let name = |h: &str| f.routes.find(Some(h), "/v1/x").unwrap().name.clone();
         assert_eq!(name("api.openai.com"), "openai");
         assert_eq!(name("api.anthropic.com"), "anthropic");

@@ -121,9 +121,15 @@ fn describe(spec: &RedirectSpec) -> String {
     )
 }
 
+/// Redirect rules that would be unsafe or cannot be written (the message
+/// names the option to change).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct IptablesError(String);
+
 /// The script that installs the rules.
-pub fn install(spec: &RedirectSpec) -> Result<String, String> {
-    spec.validate()?;
+pub fn install(spec: &RedirectSpec) -> Result<String, IptablesError> {
+    spec.validate().map_err(IptablesError)?;
     let mut s = String::from("#!/bin/sh\n");
     s.push_str(&describe(spec));
     s.push_str(
@@ -154,7 +160,7 @@ pub fn install(spec: &RedirectSpec) -> Result<String, String> {
             s.push_str(&format!("{t} -A {OUT} -d {} -j RETURN\n", fam.loopback()));
         }
         for cidr in &spec.exclude {
-            let (ip, prefix) = parse_cidr(cidr)?;
+            let (ip, prefix) = parse_cidr(cidr).map_err(IptablesError)?;
             if ip.is_ipv4() == (fam == Family::V4) {
                 s.push_str(&format!("{t} -A {OUT} -d {ip}/{prefix} -j RETURN\n"));
             }
@@ -264,7 +270,7 @@ mod tests {
             ..spec()
         })
         .unwrap_err();
-        assert!(err.contains("exclusion"), "{err}");
+        assert!(err.to_string().contains("exclusion"), "{err}");
         assert!(install(&RedirectSpec {
             ports: vec![],
             ..spec()
@@ -280,6 +286,6 @@ mod tests {
             ..spec()
         })
         .unwrap_err();
-        assert!(err.contains("CIDR"), "{err}");
+        assert!(err.to_string().contains("CIDR"), "{err}");
     }
 }

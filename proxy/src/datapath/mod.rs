@@ -3,6 +3,7 @@
 //! answer on the wire. It never decides policy itself.
 
 pub mod body;
+pub mod config;
 pub mod dialect;
 pub mod encoding;
 pub mod enforce;

@@ -2,7 +2,7 @@
 //! Longest matching path prefix wins; a route with a `host` only matches
 //! requests for that host.
 
-use crate::config::RouteConfig;
+use crate::datapath::config::RouteConfig;
 use crate::datapath::dialect::{ApiKind, Dialect};
 use crate::datapath::path_norm::{NormPath, Reading};
 use std::sync::Arc;
@@ -17,40 +17,61 @@ pub struct Upstream {
     pub base_path: String,
 }
 
+/// A route or upstream URL the gateway cannot use.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    #[error("upstream {url:?} {problem}")]
+    Upstream { url: String, problem: String },
+    #[error("route {name}: {source}")]
+    Route {
+        name: String,
+        #[source]
+        source: Box<RouteError>,
+    },
+}
+
 impl Upstream {
-    pub fn parse(url: &str) -> Result<Upstream, String> {
+    pub fn parse(url: &str) -> Result<Upstream, RouteError> {
+        let bad = |problem: String| RouteError::Upstream {
+            url: url.to_string(),
+            problem,
+        };
         let (scheme, rest) = url
             .split_once("://")
-            .ok_or_else(|| format!("upstream {url:?} has no scheme (http:// or https://)"))?;
+            .ok_or_else(|| bad("has no scheme (http:// or https://)".into()))?;
         let tls = match scheme.to_ascii_lowercase().as_str() {
             "https" => true,
             "http" => false,
-            other => return Err(format!("upstream {url:?}: unsupported scheme {other}")),
+            other => {
+                return Err(bad(format!(
+                    "has an unsupported scheme {other} (use http:// or https://)"
+                )))
+            }
         };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
         if authority.is_empty() {
-            return Err(format!("upstream {url:?} has no host"));
+            return Err(bad("has no host".into()));
         }
         let default_port = if tls { 443 } else { 80 };
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
             let (h, after) = v6
                 .split_once(']')
-                .ok_or_else(|| format!("upstream {url:?}: bad IPv6 literal"))?;
+                .ok_or_else(|| bad("has a bad IPv6 literal".into()))?;
             let port = after
                 .strip_prefix(':')
                 .map(|p| p.parse::<u16>())
                 .transpose()
-                .map_err(|_| format!("upstream {url:?}: bad port"))?;
+                .map_err(|_| bad("has a bad port".into()))?;
             (h.to_string(), port.unwrap_or(default_port))
         } else {
             match authority.rsplit_once(':') {
                 Some((h, p)) => (
                     h.to_string(),
                     p.parse::<u16>()
-                        .map_err(|_| format!("upstream {url:?}: bad port {p:?}"))?,
+                        .map_err(|_| bad(format!("has a bad port {p:?}")))?,
                 ),
                 None => (authority.to_string(), default_port),
             }
@@ -138,7 +159,7 @@ pub struct RouteTable {
 }
 
 impl RouteTable {
-    pub fn new(configs: &[RouteConfig]) -> Result<RouteTable, String> {
+    pub fn new(configs: &[RouteConfig]) -> Result<RouteTable, RouteError> {
         let mut routes = configs
             .iter()
             .map(|c| {
@@ -146,14 +167,16 @@ impl RouteTable {
                     name: c.name.clone(),
                     prefix: c.prefix.clone(),
                     host: c.host.as_ref().map(|h| h.to_ascii_lowercase()),
-                    upstream: Upstream::parse(&c.upstream)
-                        .map_err(|e| format!("route {}: {e}", c.name))?,
+                    upstream: Upstream::parse(&c.upstream).map_err(|e| RouteError::Route {
+                        name: c.name.clone(),
+                        source: Box::new(e),
+                    })?,
                     api: c.api,
                     strip_prefix: c.strip_prefix,
                     tool_name: c.tool_name.clone(),
                 }))
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, RouteError>>()?;
         // Host-specific first, then longest prefix.
         routes.sort_by(|a, b| {
             b.host

@@ -13,12 +13,8 @@ use std::sync::{Arc, Mutex};
 
 /// Build and run until a signal stops the process.
 pub fn run(app: Arc<App>, admin_listener: std::net::TcpListener) -> ! {
-    let cfg = &app.config;
-    let threads = if cfg.threads == 0 {
-        std::thread::available_parallelism().map_or(2, |n| n.get())
-    } else {
-        cfg.threads
-    };
+    let cfg = &app.proxy;
+    let threads = cfg.threads;
     let mut conf = ServerConf {
         threads,
         // pingora sleeps the whole grace period on SIGTERM (default 300 s);
@@ -61,7 +57,7 @@ pub fn run(app: Arc<App>, admin_listener: std::net::TcpListener) -> ! {
     admin.threads = Some(threads);
     server.add_service(admin);
 
-    tracing::info!(listen = %cfg.listen, admin = %cfg.admin_listen, transparent = cfg.transparent_listen.as_deref().unwrap_or("off"), forward_proxy = cfg.forward_proxy, policy = %app.policy.current().version, threads, "asg running");
+    tracing::info!(listen = %cfg.listen, admin = %app.edge.admin_addr, transparent = cfg.transparent_listen.as_deref().unwrap_or("off"), forward_proxy = cfg.forward_proxy, policy = %app.policy.current().version, threads, "asg running");
     server.run_forever()
 }
 

@@ -11,6 +11,7 @@
 //!   gateway refuses connections that were not redirected or whose original
 //!   destination is one of its own listeners.
 
+use crate::datapath::forward::ForwardError;
 use pingora::protocols::SocketDigest;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -79,15 +80,17 @@ impl Default for HelloReader {
 impl HelloReader {
     /// Feed bytes; `Ok(Some(sni))` once the ClientHello is complete (`sni` is
     /// `None` when the client sent none), `Ok(None)` to read more.
-    pub fn feed(&mut self, mut data: &[u8]) -> Result<Option<Option<String>>, String> {
+    pub fn feed(&mut self, mut data: &[u8]) -> Result<Option<Option<String>>, ForwardError> {
         self.bytes.extend_from_slice(data);
         if self.bytes.len() > MAX_HELLO {
-            return Err(format!("no complete ClientHello in {MAX_HELLO} bytes"));
+            return Err(ForwardError::ClientHello(format!(
+                "no complete ClientHello in {MAX_HELLO} bytes"
+            )));
         }
         while !data.is_empty() {
             self.acceptor
                 .read_tls(&mut data)
-                .map_err(|e| format!("not a TLS ClientHello: {e}"))?;
+                .map_err(|e| ForwardError::ClientHello(format!("not a TLS ClientHello: {e}")))?;
         }
         match self.acceptor.accept() {
             Ok(Some(accepted)) => Ok(Some(
@@ -97,7 +100,9 @@ impl HelloReader {
                     .map(|s| s.trim_end_matches('.').to_ascii_lowercase()),
             )),
             Ok(None) => Ok(None),
-            Err((e, _)) => Err(format!("not a TLS ClientHello: {e}")),
+            Err((e, _)) => Err(ForwardError::ClientHello(format!(
+                "not a TLS ClientHello: {e}"
+            ))),
         }
     }
 
@@ -112,7 +117,7 @@ impl HelloReader {
 pub async fn read_client_hello<S: AsyncRead + Unpin>(
     s: &mut S,
     timeout: Duration,
-) -> Result<(Option<String>, Vec<u8>), String> {
+) -> Result<(Option<String>, Vec<u8>), ForwardError> {
     let mut reader = HelloReader::default();
     let mut chunk = [0u8; 4096];
     let read = async {
@@ -120,9 +125,11 @@ pub async fn read_client_hello<S: AsyncRead + Unpin>(
             let n = s
                 .read(&mut chunk)
                 .await
-                .map_err(|e| format!("reading the ClientHello: {e}"))?;
+                .map_err(|e| ForwardError::ClientHello(format!("reading the ClientHello: {e}")))?;
             if n == 0 {
-                return Err("client closed before completing its ClientHello".to_string());
+                return Err(ForwardError::ClientHello(
+                    "client closed before completing its ClientHello".into(),
+                ));
             }
             if let Some(sni) = reader.feed(&chunk[..n])? {
                 return Ok(sni);
@@ -131,7 +138,7 @@ pub async fn read_client_hello<S: AsyncRead + Unpin>(
     };
     let sni = tokio::time::timeout(timeout, read)
         .await
-        .map_err(|_| format!("no ClientHello within {timeout:?}"))??;
+        .map_err(|_| ForwardError::ClientHello(format!("no ClientHello within {timeout:?}")))??;
     Ok((sni, reader.into_bytes()))
 }
 
@@ -182,7 +189,7 @@ mod tests {
     fn plain_http_is_not_tls() {
         let mut r = HelloReader::default();
         let err = r.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap_err();
-        assert!(err.contains("not a TLS ClientHello"), "{err}");
+        assert!(err.to_string().contains("not a TLS ClientHello"), "{err}");
     }
 
     #[tokio::test]
@@ -195,11 +202,11 @@ mod tests {
         let err = read_client_hello(&mut b, Duration::from_millis(50))
             .await
             .unwrap_err();
-        assert!(err.contains("no ClientHello"), "{err}");
+        assert!(err.to_string().contains("no ClientHello"), "{err}");
         drop(a);
         let err = read_client_hello(&mut b, Duration::from_secs(5))
             .await
             .unwrap_err();
-        assert!(err.contains("closed"), "{err}");
+        assert!(err.to_string().contains("closed"), "{err}");
     }
 }

@@ -128,7 +128,8 @@ mod tests {
             s.read_exact(&mut buf).await.unwrap();
             s.write_all(b"pong!!").await.unwrap();
         });
-        let fwd = Forwarding::new(&crate::config::Config::default()).unwrap();
+        let fwd =
+            Forwarding::new(crate::config::Config::default().forward_config().unwrap()).unwrap();
         let upstream = connect(&fwd, addr, Duration::from_secs(5)).await.unwrap();
         let (mut client, mut far) = tokio::io::duplex(64);
         let (_tx, rx) = tokio::sync::watch::channel(false);

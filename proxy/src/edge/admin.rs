@@ -51,12 +51,12 @@ fn api_error((status, code, message, details): ApiError) -> Response {
 }
 
 pub fn router(app: Arc<App>) -> Router {
-    let loopback_hosts_only = !app.config.admin.auth_enabled
-        && app.config.admin_addr().is_ok_and(|a| a.ip().is_loopback());
+    let settings = &app.edge;
+    let loopback_hosts_only = settings.loopback_hosts_only();
     let state = Arc::new(AdminState {
-        auth: Authenticator::new(&app.config.admin),
-        limiter: RateLimiter::new(app.config.admin.rate_limit_per_minute),
-        failures: RateLimiter::new(app.config.admin.auth_failures_per_minute),
+        auth: Authenticator::new(&settings.admin),
+        limiter: RateLimiter::new(settings.admin.rate_limit_per_minute),
+        failures: RateLimiter::new(settings.admin.auth_failures_per_minute),
         loopback_hosts_only,
         app,
     });
@@ -215,8 +215,8 @@ async fn run_inspect(s: Shared, req: InspectInputRequest, caller: Caller) -> Res
     // by every request waiting at the time). Under ASG_AUDIT_SYNC=decisions
     // a plain allow does not wait, as in the proxy; its record follows on
     // the committer's timer.
-    let skip =
-        s.app.config.audit.sync == crate::config::AuditSync::Decisions && resp.decision == "allow";
+    let skip = s.app.edge.audit_sync == crate::state::config::AuditSync::Decisions
+        && resp.decision == "allow";
     if skip {
         return Json(resp).into_response();
     }
@@ -312,7 +312,7 @@ impl BackgroundService for AdminService {
                 return;
             }
         };
-        let idle = std::time::Duration::from_secs(self.app.config.admin.idle_timeout_secs);
+        let idle = std::time::Duration::from_secs(self.app.edge.admin.idle_timeout_secs);
         let listener = super::idle::IdleListener::new(listener, idle);
         let app =
             router(self.app.clone()).into_make_service_with_connect_info::<super::idle::PeerAddr>();

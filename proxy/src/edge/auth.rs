@@ -6,7 +6,7 @@
 //! constant time, and only `/health` and `/ready` (exactly) are exempt: the
 //! original exempted every path *starting* with them.
 
-use crate::config::AdminConfig;
+use super::config::AdminConfig;
 use crate::util::constant_time_eq;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod approvals;
 pub mod auth;
+pub mod config;
 pub mod guard;
 pub mod idle;
 pub mod inspect_api;

@@ -375,14 +375,20 @@ pub struct Window {
     pub until: Option<time::OffsetDateTime>,
 }
 
+/// A bound of an export window that is not a time.
+#[derive(Debug, thiserror::Error)]
+#[error("{bound} must be an RFC 3339 time such as 2026-01-31T00:00:00Z")]
+pub struct WindowError {
+    /// `since` or `until`.
+    pub bound: &'static str,
+}
+
 impl Window {
-    pub fn parse(since: Option<&str>, until: Option<&str>) -> Result<Window, String> {
-        let p = |name: &str, v: Option<&str>| -> Result<Option<time::OffsetDateTime>, String> {
+    pub fn parse(since: Option<&str>, until: Option<&str>) -> Result<Window, WindowError> {
+        let p = |bound: &'static str, v: Option<&str>| {
             v.filter(|s| !s.is_empty())
                 .map(|s| {
-                    time::OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
-                        format!("{name} must be an RFC 3339 time such as 2026-01-31T00:00:00Z")
-                    })
+                    time::OffsetDateTime::parse(s, &Rfc3339).map_err(|_| WindowError { bound })
                 })
                 .transpose()
         };
@@ -413,7 +419,7 @@ async fn export(
     }
     let window = match Window::parse(q.since.as_deref(), q.until.as_deref()) {
         Ok(w) => w,
-        Err(msg) => return error(422, "validation_error", &msg, json!({})),
+        Err(e) => return error(422, "validation_error", &e.to_string(), json!({})),
     };
     let limit = q.limit.unwrap_or(10_000).clamp(1, 100_000);
     let after = q.after;

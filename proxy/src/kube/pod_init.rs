@@ -59,7 +59,7 @@ pub fn run(o: &Options) -> Result<(), String> {
             include_loopback: false,
             ipv6,
         };
-        let script = iptables::install(&spec)?;
+        let script = iptables::install(&spec).map_err(|e| e.to_string())?;
         // A restarted init container finds its own rules: start clean.
         for line in commands(&iptables::remove(&spec))? {
             let _ = Command::new(&line[0]).args(&line[1..]).output();

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// How the agent's traffic reaches the sidecar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -174,24 +174,52 @@ impl Default for Settings {
     }
 }
 
+/// The injector's settings file cannot be read or used.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read injector settings {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Not YAML of the expected shape, or a value that cannot be used.
+    #[error("injector settings{}: {problem}", .path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
+    Invalid {
+        path: Option<PathBuf>,
+        problem: String,
+    },
+}
+
 impl Settings {
     /// Read a settings file; `None` gives the defaults.
-    pub fn load(path: Option<&Path>) -> Result<Settings, String> {
+    pub fn load(path: Option<&Path>) -> Result<Settings, SettingsError> {
         let Some(path) = path else {
             return Ok(Settings::default());
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read injector settings {}: {e}", path.display()))?;
-        Settings::parse(&text).map_err(|e| format!("injector settings {}: {e}", path.display()))
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Settings::parse(&text).map_err(|e| match e {
+            SettingsError::Invalid { problem, .. } => SettingsError::Invalid {
+                path: Some(path.to_path_buf()),
+                problem,
+            },
+            other => other,
+        })
     }
 
-    pub fn parse(text: &str) -> Result<Settings, String> {
+    pub fn parse(text: &str) -> Result<Settings, SettingsError> {
+        let invalid = |problem: String| SettingsError::Invalid {
+            path: None,
+            problem,
+        };
         let settings: Settings = if text.trim().is_empty() {
             Settings::default()
         } else {
-            serde_yaml::from_str(text).map_err(|e| e.to_string())?
+            serde_yaml::from_str(text).map_err(|e| invalid(e.to_string()))?
         };
-        settings.validate()?;
+        settings.validate().map_err(invalid)?;
         Ok(settings)
     }
 
@@ -402,7 +430,7 @@ mod tests {
                 "not a valid Secret name",
             ),
         ] {
-            let err = Settings::parse(text).unwrap_err();
+            let err = Settings::parse(text).unwrap_err().to_string();
             assert!(err.contains(needle), "{text}: {err}");
         }
     }

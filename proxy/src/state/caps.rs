@@ -29,11 +29,13 @@ pub struct Caps {
 /// Defaults match `[limits]` in the runtime configuration.
 impl Default for Caps {
     fn default() -> Self {
-        let d = crate::config::LimitsConfig::default();
+        use super::config::{
+            DEFAULT_MAX_AGENTS, DEFAULT_MAX_PENDING_APPROVALS, DEFAULT_MAX_SESSIONS,
+        };
         Caps {
-            sessions: AtomicUsize::new(d.max_sessions),
-            agents: AtomicUsize::new(d.max_agents),
-            pending_approvals: AtomicUsize::new(d.max_pending_approvals),
+            sessions: AtomicUsize::new(DEFAULT_MAX_SESSIONS),
+            agents: AtomicUsize::new(DEFAULT_MAX_AGENTS),
+            pending_approvals: AtomicUsize::new(DEFAULT_MAX_PENDING_APPROVALS),
             observer: RwLock::new(None),
         }
     }

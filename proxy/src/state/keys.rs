@@ -4,33 +4,50 @@
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-pub fn load_or_create_mask_key(dir: &Path) -> Result<[u8; 32], String> {
+/// The mask key file cannot be read, made or used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot {action} {}: {source}", .path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} must hold 32 bytes of hex; restore it from a backup, or delete it to start with a new key (earlier mask digests will no longer match)", .0.display())]
+    Malformed(PathBuf),
+}
+
+pub fn load_or_create_mask_key(dir: &Path) -> Result<[u8; 32], KeyError> {
     let path = dir.join("mask.key");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let bytes =
-                hex::decode(text.trim()).map_err(|_| format!("{} is not hex", path.display()))?;
-            bytes
-                .try_into()
-                .map_err(|_| format!("{} must hold 32 bytes of hex", path.display()))
+    let io = |action, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| KeyError::Io {
+            action,
+            path,
+            source,
         }
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => hex::decode(text.trim())
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or(KeyError::Malformed(path)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(io("create", dir))?;
             let key: [u8; 32] = rand::random();
             let mut f = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
                 .open(&path)
-                .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+                .map_err(io("create", &path))?;
             f.write_all(hex::encode(key).as_bytes())
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                .map_err(io("write", &path))?;
             Ok(key)
         }
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        Err(e) => Err(io("read", &path)(e)),
     }
 }
 

@@ -28,6 +28,7 @@ pub mod approvals;
 pub mod audit;
 mod cache;
 pub mod caps;
+pub mod config;
 pub mod durable;
 pub mod journal;
 mod keys;
@@ -40,7 +41,7 @@ pub mod stats;
 pub mod stdout;
 
 pub use audit::{AuditEvent, AuditFinding};
-pub use keys::load_or_create_mask_key;
+pub use keys::{load_or_create_mask_key, KeyError};
 
 use crate::decision::session::{AgentState, SessionState};
 use cache::Cached;

@@ -51,6 +51,21 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Shared(e.to_string())
 }
 
+/// The shared state cannot be used at start: the URL, the store's runtime,
+/// or a store that answers but refuses this gateway.
+#[derive(Debug, thiserror::Error)]
+pub enum SharedStateError {
+    #[error(transparent)]
+    Url(#[from] crate::state::redis::url::UrlError),
+    #[error("cannot start the shared-state runtime: {0}")]
+    Runtime(std::io::Error),
+    /// Settings the backend cannot use (the CA file, the sentinel client).
+    #[error("{0}")]
+    Setup(String),
+    #[error("ASG_STATE_URL: {url} refused the connection ({detail}); check ASG_STATE_PASSWORD and the user's permissions")]
+    Refused { url: String, detail: String },
+}
+
 impl Shared {
     /// Connect (waiting up to the URL's connect timeout) and read or create
     /// the fleet's binding key. A store that cannot be reached yet is no
@@ -58,16 +73,17 @@ impl Shared {
     /// read in the background once it answers. A store that answers but
     /// refuses us (credentials, permissions) is a misconfiguration, and
     /// stops the start with one clear sentence.
-    pub fn start(url: StateUrl, opts: RedisOptions) -> Result<Shared, String> {
+    pub fn start(url: StateUrl, opts: RedisOptions) -> Result<Shared, SharedStateError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("asg-state")
             .enable_all()
             .build()
-            .map_err(|e| format!("cannot start the shared-state runtime: {e}"))?;
+            .map_err(SharedStateError::Runtime)?;
         let handle = runtime.handle().clone();
         let shown = url.display();
-        let redis = Arc::new(on(&handle, RedisStore::start(url, opts))?);
+        let redis =
+            Arc::new(on(&handle, RedisStore::start(url, opts)).map_err(SharedStateError::Setup)?);
         let key = Arc::new(OnceLock::new());
         let r = redis.clone();
         match on(&handle, async move { r.fleet_key().await }) {
@@ -77,9 +93,10 @@ impl Shared {
             Err(e) => {
                 let detail = redis.health().detail.unwrap_or_default();
                 if refused_us(&detail) {
-                    return Err(format!(
-                        "ASG_STATE_URL: {shown} refused the connection ({detail}); check ASG_STATE_PASSWORD and the user's permissions"
-                    ));
+                    return Err(SharedStateError::Refused {
+                        url: shown.to_string(),
+                        detail,
+                    });
                 }
                 tracing::warn!(backend = %shown, error = %e, "shared state unreachable at start: approvals are refused until it answers; risk and rate limits are decided locally");
                 handle.spawn(read_key_later(redis.clone(), key.clone()));

@@ -44,6 +44,21 @@ const SPLIT_SEPARATORS: &[char] = &[
 const MIN_SPLIT_LETTERS: usize = 4;
 
 pub fn fold(text: &str, mapped: bool) -> Folded {
+    // Most texts are ASCII: no NFKC, invisibles or look-alikes to undo, and
+    // each word is a contiguous slice, so the same rules run on bytes.
+    if !mapped && text.is_ascii() {
+        return join_splits(Folded {
+            text: fold_ascii(text),
+            map: Vec::new(),
+            joined: Vec::new(),
+        });
+    }
+    fold_chars(text, mapped)
+}
+
+/// The general fold, character by character (any text, with or without
+/// the offset map).
+fn fold_chars(text: &str, mapped: bool) -> Folded {
     let mut f = Folder {
         out: String::with_capacity(text.len()),
         map: mapped.then(|| Vec::with_capacity(text.len() + 1)),
@@ -274,17 +289,118 @@ impl Folder {
     }
 }
 
+/// `char::is_whitespace` restricted to ASCII (it includes U+000B, which
+/// `u8::is_ascii_whitespace` does not).
+fn is_ascii_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t'..=b'\r')
+}
+
+fn is_ascii_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'@' || b == b'$'
+}
+
+/// [`Folder`] on an ASCII text: whitespace runs become one space, words are
+/// lower-cased with the same leetspeak decision as [`Folder::flush_ascii_word`]
+/// (trailing `@`/`$` kept as punctuation), other characters pass through.
+fn fold_ascii(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(b.len());
+    let mut pending_space = false;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if is_ascii_space(c) {
+            pending_space = true;
+            i += 1;
+            continue;
+        }
+        if pending_space {
+            if !out.is_empty() {
+                out.push(b' ');
+            }
+            pending_space = false;
+        }
+        if !is_ascii_word(c) {
+            out.push(c.to_ascii_lowercase());
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && is_ascii_word(b[i]) {
+            i += 1;
+        }
+        let word = &b[start..i];
+        let body_len = word.len()
+            - word
+                .iter()
+                .rev()
+                .take_while(|&&c| c == b'@' || c == b'$')
+                .count();
+        let body = &word[..body_len];
+        let mut letters = 0;
+        let mut digits = 0;
+        let mut has_leet = false;
+        for &c in body {
+            if c.is_ascii_alphabetic() {
+                letters += 1;
+            } else if c.is_ascii_digit() {
+                digits += 1;
+            }
+            has_leet |= leet(c as char).is_some();
+        }
+        let fold_leet = has_leet && letters >= 2 && letters >= digits;
+        for &c in body {
+            let c = c.to_ascii_lowercase();
+            out.push(if fold_leet {
+                leet(c as char).map_or(c, |l| l as u8)
+            } else {
+                c
+            });
+        }
+        out.extend_from_slice(&word[body_len..]);
+    }
+    String::from_utf8(out).expect("ASCII in, ASCII out")
+}
+
 /// Join words split into single letters (`i g n o r e` → `ignore`).
 fn join_splits(folded: Folded) -> Folded {
     let text = &folded.text;
+    // ASCII texts (the common case) are walked by bytes: no UTF-8 decoding,
+    // no Unicode tables.
+    let runs = if text.is_ascii() {
+        let b = text.as_bytes();
+        let word = |i: usize| b.get(i).is_some_and(u8::is_ascii_alphanumeric);
+        split_runs(
+            text,
+            (0..b.len()).map(|i| (i, b[i] as char, word(i), word(i + 1))),
+        )
+    } else {
+        let mut chars = text.char_indices().peekable();
+        let steps = std::iter::from_fn(move || {
+            let (s, c) = chars.next()?;
+            let next_word = chars.peek().is_some_and(|(_, n)| n.is_alphanumeric());
+            Some((s, c, c.is_alphanumeric(), next_word))
+        });
+        split_runs(text, steps)
+    };
+    if runs.is_empty() {
+        return folded;
+    }
+    join_runs(&folded, &runs)
+}
+
+/// The runs of single letters sharing one separator, as ranges of `text`.
+/// `steps` yields each character with its offset, whether it is a word
+/// character and whether the next one is.
+fn split_runs(
+    text: &str,
+    steps: impl Iterator<Item = (usize, char, bool, bool)>,
+) -> Vec<Vec<Range<usize>>> {
     let mut runs: Vec<Vec<Range<usize>>> = Vec::new();
     let mut current: Vec<Range<usize>> = Vec::new();
     let mut prev_word = false;
     let mut run_sep: Option<char> = None;
-    let mut iter = text.char_indices().peekable();
-    while let Some((s, c)) = iter.next() {
-        let word = c.is_alphanumeric();
-        let next_word = iter.peek().is_some_and(|(_, n)| n.is_alphanumeric());
+    for (s, c, word, next_word) in steps {
         if word && !prev_word && !next_word {
             let e = s + c.len_utf8();
             // The letters of one word share a separator; a different one
@@ -317,10 +433,11 @@ fn join_splits(folded: Folded) -> Folded {
         prev_word = word;
     }
     close_run(&mut current, &mut runs);
-    if runs.is_empty() {
-        return folded;
-    }
+    runs
+}
 
+fn join_runs(folded: &Folded, runs: &[Vec<Range<usize>>]) -> Folded {
+    let text = &folded.text;
     let mapped = !folded.map.is_empty();
     let mut out = String::with_capacity(text.len());
     let mut map = Vec::with_capacity(if mapped { folded.map.len() } else { 0 });
@@ -332,7 +449,7 @@ fn join_splits(folded: Folded) -> Folded {
             map.extend_from_slice(&folded.map[r]);
         }
     };
-    for run in &runs {
+    for run in runs {
         let first = run[0].start;
         let last = run[run.len() - 1].end;
         copy(&mut out, &mut map, pos..first);
@@ -380,6 +497,17 @@ fn close_run(current: &mut Vec<Range<usize>>, runs: &mut Vec<Vec<Range<usize>>>)
 /// `I-g-n-0-r-e` → `ignore`. Used for signatures that must survive any
 /// splitting.
 pub fn compact(folded: &str) -> String {
+    if folded.is_ascii() {
+        let out: Vec<u8> = folded
+            .bytes()
+            .map(|b| match b {
+                b'!' | b'|' => b'i',
+                b => leet(b as char).map_or(b, |l| l as u8),
+            })
+            .filter(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            .collect();
+        return String::from_utf8(out).expect("ASCII in, ASCII out");
+    }
     folded
         .chars()
         .map(|c| match c {
@@ -489,6 +617,89 @@ mod tests {
             "   ",
         ] {
             assert_eq!(fold(s, true).text, fold(s, false).text);
+        }
+    }
+
+    /// The ASCII fast paths give exactly what the general fold and compact
+    /// give, on generated texts dense in the cases that matter: leetspeak,
+    /// trailing `@`/`$`, every ASCII whitespace, split words, punctuation.
+    #[test]
+    fn ascii_fast_path_matches_general_fold() {
+        const PIECES: &[&str] = &[
+            "a",
+            "B",
+            "z",
+            "Q",
+            "0",
+            "1",
+            "3",
+            "4",
+            "5",
+            "7",
+            "8",
+            "9",
+            "@",
+            "$",
+            " ",
+            "  ",
+            "\t",
+            "\n",
+            "\x0b",
+            "\x0c",
+            "\r",
+            "\x1c",
+            "\x00",
+            ".",
+            "-",
+            "_",
+            "*",
+            "!",
+            "|",
+            ",",
+            "/",
+            "'",
+            "\"",
+            "~",
+            "ignore",
+            "PR3V10US",
+            "p@ss",
+            "2024",
+            "x$",
+            "i g n o r e",
+            "i.g.n.o.r.e",
+            "a. b. c.",
+            "U.S.A",
+            "\x7f",
+            "{",
+            "}",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 24) as usize;
+            let text: String = (0..len)
+                .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                .collect();
+            let fast = fold(&text, false);
+            let general = fold_chars(&text, false);
+            assert_eq!(fast.text, general.text, "fold of {text:?}");
+            assert_eq!(fast.joined, general.joined, "joined ranges of {text:?}");
+            assert_eq!(fold(&text, true).text, fast.text, "mapped fold of {text:?}");
+            let chars: String = fast
+                .text
+                .chars()
+                .map(|c| match c {
+                    '!' | '|' => 'i',
+                    c => leet(c).unwrap_or(c),
+                })
+                .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                .collect();
+            assert_eq!(compact(&fast.text), chars, "compact of {text:?}");
         }
     }
 

@@ -3,6 +3,7 @@
 
 use super::conn::Conn;
 use super::{Front, HEAD_TIMEOUT, IDLE_TIMEOUT, TLS_HANDSHAKE_RECORD};
+use crate::datapath::forward::ForwardError;
 use crate::datapath::forward::{tunnel_digest, ForwardTarget, Mode};
 use crate::datapath::tunnel;
 use crate::decision::policy::connect::{normalize_host, ConnectAction};
@@ -11,7 +12,6 @@ use pingora::apps::ServerApp;
 use pingora::protocols::l4::stream::Stream as L4Stream;
 use pingora::protocols::{GetProxyDigest, Peek};
 use pingora::server::ShutdownWatch;
-use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Longest CONNECT request head.
@@ -30,7 +30,7 @@ impl Front {
                     400,
                     Decision::Block,
                     "asg_invalid_request",
-                    &msg,
+                    &msg.to_string(),
                 )
                 .await;
             }
@@ -46,7 +46,7 @@ impl Front {
                     400,
                     Decision::Block,
                     "asg_invalid_request",
-                    &msg,
+                    &msg.to_string(),
                 )
                 .await;
             }
@@ -88,7 +88,7 @@ impl Front {
                             .await;
                     }
                 };
-                let timeout = Duration::from_secs(self.app.config.connect_timeout_secs);
+                let timeout = self.app.proxy.timeouts.connect;
                 let upstream = match tunnel::connect(&self.app.forwarding, addr, timeout).await {
                     Ok(s) => s,
                     Err(e) => {
@@ -101,7 +101,7 @@ impl Front {
                             502,
                             Decision::Allow,
                             "asg_upstream_unreachable",
-                            &msg,
+                            &msg.to_string(),
                         )
                         .await;
                     }
@@ -176,16 +176,18 @@ async fn respond(
 }
 
 /// Read a request head (up to the blank line); bytes after it are put back.
-async fn read_head(l4: &mut L4Stream) -> Result<Vec<u8>, String> {
+async fn read_head(l4: &mut L4Stream) -> Result<Vec<u8>, ForwardError> {
     let mut buf = Vec::with_capacity(256);
     let mut chunk = [0u8; 1024];
     loop {
         let n = l4
             .read(&mut chunk)
             .await
-            .map_err(|e| format!("reading the CONNECT request: {e}"))?;
+            .map_err(|e| ForwardError::Connect(format!("reading the CONNECT request: {e}")))?;
         if n == 0 {
-            return Err("client closed before finishing its CONNECT request".to_string());
+            return Err(ForwardError::Connect(
+                "client closed before finishing its CONNECT request".into(),
+            ));
         }
         let from = buf.len().saturating_sub(3);
         buf.extend_from_slice(&chunk[..n]);
@@ -196,26 +198,35 @@ async fn read_head(l4: &mut L4Stream) -> Result<Vec<u8>, String> {
             return Ok(buf);
         }
         if buf.len() > HEAD_LIMIT {
-            return Err(format!("CONNECT request head exceeds {HEAD_LIMIT} bytes"));
+            return Err(ForwardError::Connect(format!(
+                "CONNECT request head exceeds {HEAD_LIMIT} bytes"
+            )));
         }
     }
 }
 
 /// `CONNECT host:port HTTP/1.1` → (normalized host, port).
-pub fn parse_connect(head: &[u8]) -> Result<(String, u16), String> {
+pub fn parse_connect(head: &[u8]) -> Result<(String, u16), ForwardError> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(head) {
         Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err("incomplete CONNECT request".to_string()),
-        Err(e) => return Err(format!("malformed CONNECT request: {e}")),
+        Ok(httparse::Status::Partial) => {
+            return Err(ForwardError::Connect("incomplete CONNECT request".into()))
+        }
+        Err(e) => {
+            return Err(ForwardError::Connect(format!(
+                "malformed CONNECT request: {e}"
+            )))
+        }
     }
     if req.method != Some("CONNECT") {
-        return Err("expected a CONNECT request".to_string());
+        return Err(ForwardError::Connect("expected a CONNECT request".into()));
     }
     let target = req.path.unwrap_or("");
-    let (host, port) = crate::config::split_host_port(target)
-        .ok_or_else(|| format!("CONNECT target {target:?} is not host:port"))?;
+    let (host, port) = crate::util::split_host_port(target).ok_or_else(|| {
+        ForwardError::Connect(format!("CONNECT target {target:?} is not host:port"))
+    })?;
     let valid = host.parse::<std::net::IpAddr>().is_ok()
         || (!host.is_empty()
             && host.len() <= 253
@@ -223,9 +234,9 @@ pub fn parse_connect(head: &[u8]) -> Result<(String, u16), String> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')));
     if !valid {
-        return Err(format!(
+        return Err(ForwardError::Connect(format!(
             "CONNECT target host {host:?} is not a host name or IP address"
-        ));
+        )));
     }
     Ok((normalize_host(host), port))
 }

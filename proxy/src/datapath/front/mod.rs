@@ -20,7 +20,7 @@ mod redirected;
 
 use super::forward::{tunnel_digest, ForwardTarget, Unreachable};
 use super::gateway::Gateway;
-use super::tls::{ca, CaPaths, Interceptor, LeafMinter, Resolution, LEAF_CACHE_CAPACITY};
+use super::tls::{ca, Interceptor, LeafMinter, Resolution, TlsError, LEAF_CACHE_CAPACITY};
 use super::tunnel;
 use crate::app::App;
 use crate::decision::policy::connect::ConnectVerdict;
@@ -112,7 +112,7 @@ impl Front {
             // Closed, silent or too short to be a request: nothing to serve.
             _ => return,
         }
-        if &head == b"CONNECT " && self.app.config.forward_proxy {
+        if &head == b"CONNECT " && self.app.proxy.forward_proxy {
             self.connect(l4, shutdown).await;
         } else {
             self.proxy.process_new(Box::new(l4), shutdown).await;
@@ -215,8 +215,8 @@ impl Front {
 /// Put the proxy listener (and the transparent listener, when configured)
 /// on the server. Without forward or transparent mode this is pingora's
 /// stock HTTP proxy service, with no front and no CA.
-pub fn add_services(server: &mut Server, app: Arc<App>) -> Result<(), String> {
-    let cfg = &app.config;
+pub fn add_services(server: &mut Server, app: Arc<App>) -> Result<(), TlsError> {
+    let cfg = &app.proxy;
     if !cfg.forward_proxy && cfg.transparent_listen.is_none() {
         let mut proxy = http_proxy_service(&server.configuration, Gateway::new(app.clone()));
         proxy.add_tcp(&cfg.listen);
@@ -239,8 +239,8 @@ pub fn add_services(server: &mut Server, app: Arc<App>) -> Result<(), String> {
 }
 
 /// Load (or, on first start, create) the interception CA.
-fn load_interceptor(app: &App) -> Result<Interceptor, String> {
-    let paths = CaPaths::from_config(&app.config);
+fn load_interceptor(app: &App) -> Result<Interceptor, TlsError> {
+    let paths = app.proxy.ca.clone();
     let (ca, created) = ca::load_or_create(&paths)?;
     if created {
         tracing::info!(cert = %paths.cert.display(), fingerprint = %ca.fingerprint, "created the interception CA; agents must trust it (`asg env` prints the settings)");

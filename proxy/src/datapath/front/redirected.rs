@@ -12,7 +12,6 @@ use pingora::apps::ServerApp;
 use pingora::protocols::l4::stream::Stream as L4Stream;
 use pingora::protocols::{GetProxyDigest, GetSocketDigest, Peek};
 use pingora::server::ShutdownWatch;
-use std::time::Duration;
 
 impl Front {
     pub(super) async fn transparent_listener(&self, mut l4: L4Stream, shutdown: &ShutdownWatch) {
@@ -68,7 +67,12 @@ impl Front {
             Ok(x) => x,
             Err(msg) => {
                 conn.failed("not_tls");
-                conn.audit(&orig.to_string(), Decision::Block, None, vec![msg]);
+                conn.audit(
+                    &orig.to_string(),
+                    Decision::Block,
+                    None,
+                    vec![msg.to_string()],
+                );
                 return;
             }
         };
@@ -93,7 +97,7 @@ impl Front {
                     return conn.audit(&authority, Decision::Block, None, vec![why.to_string()]);
                 }
             };
-            let timeout = Duration::from_secs(self.app.config.connect_timeout_secs);
+            let timeout = self.app.proxy.timeouts.connect;
             match tunnel::connect(&self.app.forwarding, addr, timeout).await {
                 Ok(upstream) => {
                     self.relay(&conn, l4, upstream, &authority, &verdict, shutdown)

@@ -126,7 +126,7 @@ impl Gateway {
             tracing::error!(error = %e, "audit write failed");
             return None;
         }
-        if self.app.config.audit.sync == crate::config::AuditSync::Decisions {
+        if self.app.proxy.audit_sync == crate::state::config::AuditSync::Decisions {
             // Operator's choice: forwarded responses do not wait; the
             // record is in the next group flush (milliseconds).
             return None;

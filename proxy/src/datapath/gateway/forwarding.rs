@@ -25,7 +25,7 @@ impl Gateway {
         ctx.forward = match self.app.forwarding.target_of(session) {
             Ok(t) => t,
             Err(msg) => {
-                self.refuse(session, ctx, ErrorKind::InvalidRequest, &msg)
+                self.refuse(session, ctx, ErrorKind::InvalidRequest, &msg.to_string())
                     .await?;
                 return Ok(None);
             }

@@ -130,7 +130,7 @@ impl Gateway {
             session.server_addr().and_then(|a| a.as_inet()).copied(),
         ) {
             (Some(p), Some(l))
-                if policy.file.session.agent_from_process && self.app.config.agent_id.is_none() =>
+                if policy.file.session.agent_from_process && self.app.proxy.agent_id.is_none() =>
             {
                 crate::datapath::peer::process_of(p, l).await
             }
@@ -139,7 +139,7 @@ impl Gateway {
         Identity::from_headers(
             &policy.file.session,
             |name| header_str(session, name),
-            self.app.config.agent_id.as_deref(),
+            self.app.proxy.agent_id.as_deref(),
             peer_addr,
             process.as_ref(),
         )

@@ -8,6 +8,7 @@
 //! without a full handshake.
 
 use super::leaf::{LeafMinter, LeafSource};
+use super::TlsError;
 use rustls::server::{ClientHello, ResolvesServerCert, ServerConfig, ServerSessionMemoryCache};
 use rustls::sign::CertifiedKey;
 use std::sync::{Arc, Mutex};
@@ -51,7 +52,7 @@ impl ResolvesServerCert for ConnResolver {
         let name = hello.server_name().unwrap_or(&self.fallback).to_string();
         let (result, outcome) = match self.minter.get(&name) {
             Ok((key, source)) => (Some(key), Resolution::Leaf { name, source }),
-            Err(e) => (None, Resolution::Failed(e)),
+            Err(e) => (None, Resolution::Failed(e.to_string())),
         };
         if let Ok(mut o) = self.outcome.lock() {
             *o = outcome;
@@ -71,18 +72,18 @@ impl ResolvesServerCert for NoCertificate {
 }
 
 impl Interceptor {
-    pub fn new(minter: Arc<LeafMinter>) -> Result<Interceptor, String> {
+    pub fn new(minter: Arc<LeafMinter>) -> Result<Interceptor, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut template = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS configuration: {e}"))?
+            .map_err(|e| TlsError::Accept(format!("TLS configuration: {e}")))?
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(NoCertificate));
         // HTTP/1.1 inside the tunnel: the proxy inspects per request.
         template.alpn_protocols = vec![b"http/1.1".to_vec()];
         template.session_storage = ServerSessionMemoryCache::new(4096);
-        template.ticketer =
-            rustls::crypto::ring::Ticketer::new().map_err(|e| format!("TLS ticket keys: {e}"))?;
+        template.ticketer = rustls::crypto::ring::Ticketer::new()
+            .map_err(|e| TlsError::Accept(format!("TLS ticket keys: {e}")))?;
         Ok(Interceptor { minter, template })
     }
 

@@ -13,7 +13,7 @@
 //! used by pointing `ASG_CA_CERT` / `ASG_CA_KEY` at it; it may be an
 //! intermediate, in which case its chain is sent with every leaf.
 
-use crate::config::Config;
+use super::TlsError;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, PublicKeyData,
@@ -38,12 +38,13 @@ pub struct CaPaths {
 }
 
 impl CaPaths {
-    pub fn from_config(cfg: &Config) -> CaPaths {
-        let dir = cfg.data_dir.join("ca");
-        let default_location = cfg.ca_cert.is_none() && cfg.ca_key.is_none();
+    /// The operator's certificate and key, or the defaults in `<data_dir>/ca/`.
+    pub fn new(data_dir: &Path, cert: Option<&Path>, key: Option<&Path>) -> CaPaths {
+        let dir = data_dir.join("ca");
+        let default_location = cert.is_none() && key.is_none();
         CaPaths {
-            cert: cfg.ca_cert.clone().unwrap_or_else(|| dir.join("ca.pem")),
-            key: cfg.ca_key.clone().unwrap_or_else(|| dir.join("ca.key")),
+            cert: cert.map_or_else(|| dir.join("ca.pem"), Path::to_path_buf),
+            key: key.map_or_else(|| dir.join("ca.key"), Path::to_path_buf),
             // Always in the data folder: an operator CA may sit on a read-only mount.
             bundle: dir.join("bundle.pem"),
             default_location,
@@ -89,12 +90,12 @@ pub fn fingerprint(der: &[u8]) -> String {
 
 /// Create a new CA (P-256, 10 years, path length 0) at `paths`. Refuses to
 /// replace an existing one unless `force`.
-pub fn create(paths: &CaPaths, force: bool) -> Result<LocalCa, String> {
+pub fn create(paths: &CaPaths, force: bool) -> Result<LocalCa, TlsError> {
     if !force && (paths.cert.exists() || paths.key.exists()) {
-        return Err(format!(
+        return Err(TlsError::Ca(format!(
             "a CA already exists at {} (use --force to replace it; agents that trust the old one will stop trusting the gateway)",
             paths.cert.display()
-        ));
+        )));
     }
     for dir in [paths.cert.parent(), paths.key.parent()]
         .into_iter()
@@ -102,11 +103,12 @@ pub fn create(paths: &CaPaths, force: bool) -> Result<LocalCa, String> {
     {
         if !dir.as_os_str().is_empty() && !dir.exists() {
             std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                .map_err(|e| TlsError::Ca(format!("cannot create {}: {e}", dir.display())))?;
             let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
         }
     }
-    let key = KeyPair::generate().map_err(|e| format!("cannot generate the CA key: {e}"))?;
+    let key = KeyPair::generate()
+        .map_err(|e| TlsError::Ca(format!("cannot generate the CA key: {e}")))?;
     let tag: [u8; 4] = rand::random();
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
@@ -128,7 +130,7 @@ pub fn create(paths: &CaPaths, force: bool) -> Result<LocalCa, String> {
     params.serial_number = Some(rcgen::SerialNumber::from_slice(&random_serial()));
     let cert = params
         .self_signed(&key)
-        .map_err(|e| format!("cannot sign the CA certificate: {e}"))?;
+        .map_err(|e| TlsError::Ca(format!("cannot sign the CA certificate: {e}")))?;
     write_private(&paths.key, key.serialize_pem().as_bytes())?;
     write_atomic(&paths.cert, cert.pem().as_bytes(), 0o644)?;
     load(paths)
@@ -136,20 +138,24 @@ pub fn create(paths: &CaPaths, force: bool) -> Result<LocalCa, String> {
 
 /// Load the CA at `paths`, checking that it is a CA, still valid, and that
 /// the key belongs to the certificate.
-pub fn load(paths: &CaPaths) -> Result<LocalCa, String> {
-    let cert_pem = std::fs::read_to_string(&paths.cert)
-        .map_err(|e| format!("cannot read CA certificate {}: {e}", paths.cert.display()))?;
+pub fn load(paths: &CaPaths) -> Result<LocalCa, TlsError> {
+    let cert_pem = std::fs::read_to_string(&paths.cert).map_err(|e| {
+        TlsError::Ca(format!(
+            "cannot read CA certificate {}: {e}",
+            paths.cert.display()
+        ))
+    })?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("CA certificate {}: {e}", paths.cert.display()))?;
+        .map_err(|e| TlsError::Ca(format!("CA certificate {}: {e}", paths.cert.display())))?;
     let Some(first) = certs.first().cloned() else {
-        return Err(format!(
+        return Err(TlsError::Ca(format!(
             "CA certificate {} holds no PEM certificate",
             paths.cert.display()
-        ));
+        )));
     };
     let key_pem = std::fs::read_to_string(&paths.key)
-        .map_err(|e| format!("cannot read CA key {}: {e}", paths.key.display()))?;
+        .map_err(|e| TlsError::Ca(format!("cannot read CA key {}: {e}", paths.key.display())))?;
     if let Ok(meta) = std::fs::metadata(&paths.key) {
         if meta.permissions().mode() & 0o077 != 0 {
             tracing::warn!(path = %paths.key.display(), "the CA key is readable by group or others; chmod 600 it");
@@ -158,38 +164,38 @@ pub fn load(paths: &CaPaths) -> Result<LocalCa, String> {
     // PKCS#1 and SEC1 keys (Helm's genCA, openssl) are rewrapped as PKCS#8.
     let key_pem = super::keyfmt::pkcs8_pem(&key_pem).unwrap_or(key_pem);
     let key = KeyPair::from_pem(&key_pem).map_err(|e| {
-        format!(
+        TlsError::Ca(format!(
             "CA key {} is not a PKCS#8 PEM key ({e}); convert it with `openssl pkcs8 -topk8 -nocrypt`",
             paths.key.display()
-        )
+        ))
     })?;
 
     let (_, x509) = x509_parser::parse_x509_certificate(first.as_ref())
-        .map_err(|e| format!("CA certificate {}: {e}", paths.cert.display()))?;
+        .map_err(|e| TlsError::Ca(format!("CA certificate {}: {e}", paths.cert.display())))?;
     if !x509.is_ca() {
-        return Err(format!(
+        return Err(TlsError::Ca(format!(
             "{} is not a CA certificate (basicConstraints CA:TRUE is missing)",
             paths.cert.display()
-        ));
+        )));
     }
     if x509.public_key().raw != key.subject_public_key_info().as_slice() {
-        return Err(format!(
+        return Err(TlsError::Ca(format!(
             "CA key {} does not belong to certificate {}",
             paths.key.display(),
             paths.cert.display()
-        ));
+        )));
     }
     let not_after = x509.validity().not_after.to_datetime();
     if !x509.validity().is_valid() {
-        return Err(format!(
+        return Err(TlsError::Ca(format!(
             "CA certificate {} is not valid now (valid until {not_after})",
             paths.cert.display()
-        ));
+        )));
     }
     let subject = x509.subject().to_string();
     let self_signed = x509.subject().as_raw() == x509.issuer().as_raw();
     let issuer = Issuer::from_ca_cert_der(&first, key)
-        .map_err(|e| format!("CA certificate {}: {e}", paths.cert.display()))?;
+        .map_err(|e| TlsError::Ca(format!("CA certificate {}: {e}", paths.cert.display())))?;
     Ok(LocalCa {
         fingerprint: fingerprint(first.as_ref()),
         chain: if self_signed { Vec::new() } else { certs },
@@ -203,28 +209,28 @@ pub fn load(paths: &CaPaths) -> Result<LocalCa, String> {
 
 /// Load the CA; create it first when it is missing from its default
 /// location. Returns whether it was created.
-pub fn load_or_create(paths: &CaPaths) -> Result<(LocalCa, bool), String> {
+pub fn load_or_create(paths: &CaPaths) -> Result<(LocalCa, bool), TlsError> {
     if paths.exists() {
         return load(paths).map(|ca| (ca, false));
     }
     if !paths.default_location {
-        return Err(format!(
+        return Err(TlsError::Ca(format!(
             "CA certificate {} or key {} not found (ASG_CA_CERT / ASG_CA_KEY); create one with `asg ca init`",
             paths.cert.display(),
             paths.key.display()
-        ));
+        )));
     }
     if paths.cert.exists() || paths.key.exists() {
-        return Err(format!(
+        return Err(TlsError::Ca(format!(
             "half a CA in {}: both ca.pem and ca.key are needed (remove the other, or run `asg ca init --force`)",
             paths.cert.parent().unwrap_or(Path::new(".")).display()
-        ));
+        )));
     }
     create(paths, false).map(|ca| (ca, true))
 }
 
 /// Write `bundle.pem`: the system roots plus the CA, for `SSL_CERT_FILE`.
-pub fn write_bundle(paths: &CaPaths, ca: &LocalCa) -> Result<(), String> {
+pub fn write_bundle(paths: &CaPaths, ca: &LocalCa) -> Result<(), TlsError> {
     let mut bundle = String::new();
     for cert in rustls_native_certs::load_native_certs().unwrap_or_default() {
         bundle.push_str(&pem_encode(cert.as_ref()));
@@ -233,7 +239,7 @@ pub fn write_bundle(paths: &CaPaths, ca: &LocalCa) -> Result<(), String> {
     bundle.push_str(&ca.cert_pem);
     if let Some(dir) = paths.bundle.parent() {
         std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            .map_err(|e| TlsError::Ca(format!("cannot create {}: {e}", dir.display())))?;
     }
     write_atomic(&paths.bundle, bundle.as_bytes(), 0o644)
 }
@@ -258,7 +264,7 @@ pub fn random_serial() -> [u8; 16] {
 }
 
 /// Write a secret file: created 0600 from the start (never briefly readable).
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
     let tmp = path.with_extension("key.tmp");
     let _ = std::fs::remove_file(&tmp);
     let mut f = std::fs::OpenOptions::new()
@@ -266,14 +272,15 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
         .create_new(true)
         .mode(0o600)
         .open(&tmp)
-        .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+        .map_err(|e| TlsError::Ca(format!("cannot create {}: {e}", tmp.display())))?;
     f.write_all(bytes)
         .and_then(|_| f.sync_all())
-        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .map_err(|e| TlsError::Ca(format!("cannot write {}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| TlsError::Ca(format!("cannot write {}: {e}", path.display())))
 }
 
-fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
+fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> {
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -281,20 +288,17 @@ fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
         .truncate(true)
         .mode(mode)
         .open(&tmp)
-        .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+        .map_err(|e| TlsError::Ca(format!("cannot create {}: {e}", tmp.display())))?;
     f.write_all(bytes)
-        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .map_err(|e| TlsError::Ca(format!("cannot write {}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| TlsError::Ca(format!("cannot write {}: {e}", path.display())))
 }
 
 #[cfg(test)]
 pub(crate) fn temp_paths() -> (CaPaths, PathBuf) {
     let dir = std::env::temp_dir().join(format!("asg-ca-{}", uuid::Uuid::new_v4()));
-    let cfg = Config {
-        data_dir: dir.clone(),
-        ..Config::default()
-    };
-    (CaPaths::from_config(&cfg), dir)
+    (CaPaths::new(&dir, None, None), dir)
 }
 
 #[cfg(test)]
@@ -323,7 +327,7 @@ mod tests {
         let (paths, dir) = temp_paths();
         let a = create(&paths, false).unwrap();
         let err = create(&paths, false).unwrap_err();
-        assert!(err.contains("already exists"), "{err}");
+        assert!(err.to_string().contains("already exists"), "{err}");
         let b = create(&paths, true).unwrap();
         assert_ne!(a.fingerprint, b.fingerprint);
         std::fs::remove_dir_all(dir).ok();
@@ -336,10 +340,10 @@ mod tests {
         let other = KeyPair::generate().unwrap();
         std::fs::write(&paths.key, other.serialize_pem()).unwrap();
         let err = load(&paths).unwrap_err();
-        assert!(err.contains("does not belong"), "{err}");
+        assert!(err.to_string().contains("does not belong"), "{err}");
         std::fs::write(&paths.key, "not a key").unwrap();
         let err = load(&paths).unwrap_err();
-        assert!(err.contains("PKCS#8"), "{err}");
+        assert!(err.to_string().contains("PKCS#8"), "{err}");
         std::fs::remove_dir_all(dir).ok();
     }
 
@@ -348,7 +352,7 @@ mod tests {
         let (mut paths, dir) = temp_paths();
         paths.default_location = false;
         let err = load_or_create(&paths).unwrap_err();
-        assert!(err.contains("asg ca init"), "{err}");
+        assert!(err.to_string().contains("asg ca init"), "{err}");
         assert!(!paths.cert.exists());
         std::fs::remove_dir_all(dir).ok();
     }

@@ -6,6 +6,7 @@
 //! key is exactly as safe as the CA key beside it in the same process.
 
 use super::ca::{random_serial, LocalCa};
+use super::TlsError;
 use rcgen::{
     CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair,
     KeyUsagePurpose, SanType,
@@ -60,14 +61,14 @@ struct Cache {
 }
 
 impl LeafMinter {
-    pub fn new(ca: LocalCa, capacity: usize) -> Result<LeafMinter, String> {
-        let leaf_key =
-            KeyPair::generate().map_err(|e| format!("cannot generate the leaf key: {e}"))?;
+    pub fn new(ca: LocalCa, capacity: usize) -> Result<LeafMinter, TlsError> {
+        let leaf_key = KeyPair::generate()
+            .map_err(|e| TlsError::Leaf(format!("cannot generate the leaf key: {e}")))?;
         let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
         let signing_key = rustls::crypto::ring::default_provider()
             .key_provider
             .load_private_key(der)
-            .map_err(|e| format!("cannot load the leaf key: {e}"))?;
+            .map_err(|e| TlsError::Leaf(format!("cannot load the leaf key: {e}")))?;
         Ok(LeafMinter {
             issuer: ca.issuer,
             leaf_key,
@@ -82,7 +83,7 @@ impl LeafMinter {
     }
 
     /// The leaf for `name` (a DNS name or an IP literal), minted if needed.
-    pub fn get(&self, name: &str) -> Result<(Arc<CertifiedKey>, LeafSource), String> {
+    pub fn get(&self, name: &str) -> Result<(Arc<CertifiedKey>, LeafSource), TlsError> {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         if let Ok(cache) = self.cache.lock() {
             if let Some((key, minted)) = cache.map.get(&name) {
@@ -104,19 +105,19 @@ impl LeafMinter {
         self.cache.lock().map_or(0, |c| c.map.len())
     }
 
-    fn mint(&self, name: &str) -> Result<Arc<CertifiedKey>, String> {
+    fn mint(&self, name: &str) -> Result<Arc<CertifiedKey>, TlsError> {
         let mut params = CertificateParams::default();
         let san = match name.parse::<IpAddr>() {
             Ok(ip) => SanType::IpAddress(ip),
             Err(_) => {
                 rustls::pki_types::DnsName::try_from(name).map_err(|_| {
-                    format!("cannot mint a certificate for {name:?}: not a DNS name")
+                    TlsError::Leaf(format!(
+                        "cannot mint a certificate for {name:?}: not a DNS name"
+                    ))
                 })?;
-                SanType::DnsName(
-                    name.to_string()
-                        .try_into()
-                        .map_err(|e| format!("cannot mint a certificate for {name:?}: {e}"))?,
-                )
+                SanType::DnsName(name.to_string().try_into().map_err(|e| {
+                    TlsError::Leaf(format!("cannot mint a certificate for {name:?}: {e}"))
+                })?)
             }
         };
         params.subject_alt_names = vec![san];
@@ -132,7 +133,7 @@ impl LeafMinter {
         params.serial_number = Some(rcgen::SerialNumber::from_slice(&random_serial()));
         let cert = params
             .signed_by(&self.leaf_key, &self.issuer)
-            .map_err(|e| format!("cannot sign a certificate for {name:?}: {e}"))?;
+            .map_err(|e| TlsError::Leaf(format!("cannot sign a certificate for {name:?}: {e}")))?;
         let mut chain = Vec::with_capacity(1 + self.chain.len());
         chain.push(cert.der().clone());
         chain.extend(self.chain.iter().cloned());

@@ -7,6 +7,18 @@ pub mod ca;
 pub mod keyfmt;
 pub mod leaf;
 
+/// The interception CA, a leaf certificate or the per-connection TLS
+/// configuration could not be made; the message names the file or host.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{0}")]
+    Ca(String),
+    #[error("{0}")]
+    Leaf(String),
+    #[error("{0}")]
+    Accept(String),
+}
+
 pub use accept::{Interceptor, Resolution};
 pub use ca::{CaPaths, LocalCa};
 pub use leaf::{LeafMinter, LeafSource};

@@ -67,7 +67,7 @@ pub struct RedisOptions {
 impl Default for RedisOptions {
     fn default() -> Self {
         RedisOptions {
-            gateway: std::env::var("HOSTNAME").unwrap_or_else(|_| "asg".into()),
+            gateway: "asg".into(),
             approval_keep: Duration::from_secs(30 * 86_400),
             backlog_cap: 100_000,
             mirror_cap: 10_000,
