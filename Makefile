@@ -14,7 +14,7 @@ help:
 	@echo "make bench          load benchmarks (wrk, loopback: proxy and /inspect/tool-call) and criterion benchmarks"
 	@echo "make bench-stream   streams: added time to first event and memory per open stream"
 	@echo "make bench-compare  mock direct vs nginx vs asg (both audit modes), 1 KiB, 16 KiB, SSE; CPU per request"
-	@echo "make build          cargo build --workspace --bins (asg, mock-upstream)"
+	@echo "make build          cargo build --workspace --bins --features asg/second-stage (asg, mock-upstream)"
 	@echo "make model          retrain the injection classifier (policies/models/): weights, metrics, model card"
 	@echo "make venv           create/update .venv from tests/python/requirements.txt"
 	@echo "make node-deps      install the Node SDK test dependencies (tests/node, npm ci)"
@@ -32,10 +32,10 @@ run: deps-build release
 	ASG_POLICY=$${ASG_POLICY:-dev} ASG_DATA_DIR=$${ASG_DATA_DIR:-data} target/release/asg run
 
 release: deps-build
-	$(CARGO) build --release -p asg
+	$(CARGO) build --release -p asg --features asg/second-stage
 
 build: deps-build
-	$(CARGO) build --workspace --bins
+	$(CARGO) build --workspace --bins --features asg/second-stage
 
 venv:
 	@tests/python/setup_venv.sh
@@ -66,9 +66,9 @@ test: deps build venv node-deps agents test-rust test-python test-kube
 # and the shared-state tests start redis-server (apt-get install redis-server);
 # here a missing browser or Redis is a failure, not a skip (`make deps` installs both).
 test-rust: build
-	ASG_REQUIRE_BROWSER=1 ASG_REQUIRE_REDIS=1 $(CARGO) test --workspace
+	ASG_REQUIRE_BROWSER=1 ASG_REQUIRE_REDIS=1 $(CARGO) test --workspace --features asg/second-stage
 	# The approval and session tests once more with every gateway on its own redis-server.
-	ASG_E2E_STATE=redis $(CARGO) test -p asg-e2e --test approvals
+	ASG_E2E_STATE=redis $(CARGO) test -p asg-e2e --features asg/second-stage --test approvals
 
 test-python: build venv node-deps agents
 	$(VENV)/bin/pytest -q tests/python
@@ -81,7 +81,7 @@ test-kube: build kube-tools
 	.ci-tools/venv/bin/pytest -q tests/kube
 
 test-e2e-mock: build venv
-	$(CARGO) test -p asg-e2e
+	$(CARGO) test -p asg-e2e --features asg/second-stage
 	$(VENV)/bin/pytest -q tests/python
 
 # Coverage-guided fuzzing on stable Rust (cargo-afl, installed when missing).
@@ -94,6 +94,7 @@ fuzz:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --features asg/second-stage -- -D warnings
 
 bench: bench-load bench-inspect bench-criterion
 

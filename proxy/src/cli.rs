@@ -119,6 +119,9 @@ fn env_help() -> String {
 /// Entry point; returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    // Every command that compiles a policy can run its second stage.
+    #[cfg(feature = "second-stage")]
+    crate::second_stage::install();
     match cli.command {
         Command::Run { config } => run(config),
         Command::Control { config } => control::control(config),

@@ -20,6 +20,7 @@
 pub mod classifier;
 pub mod matcher;
 pub mod phrases;
+pub mod second_stage;
 
 use super::{excerpt, ScanContext};
 use crate::normalize::{confusables, Normalized};
@@ -30,6 +31,7 @@ use classifier::{Classifier, ClassifierConfig, Head, Work};
 use matcher::{longest_repetition, FamilyMatch, Hits};
 use phrases::{PhraseBook, Rule, SignatureForm, EMBEDDED_PHRASES};
 use regex::Regex;
+use second_stage::{OnError, SecondStageConfig, Stage};
 use serde::Deserialize;
 use std::ops::Range;
 
@@ -48,6 +50,8 @@ pub struct InjectionConfig {
     pub disabled: Vec<String>,
     /// The learned classifier (`[injection.classifier]`).
     pub classifier: ClassifierConfig,
+    /// The optional transformer second opinion (`[injection.second_stage]`).
+    pub second_stage: SecondStageConfig,
 }
 
 /// A token repeated back to back this many times is a repeated-token
@@ -60,6 +64,7 @@ pub struct InjectionDetector {
     indirect_bonus: f64,
     disabled: Vec<String>,
     classifier: Option<Classifier>,
+    second: Option<Stage>,
     /// Digest of the phrase book and model: part of the policy version, so
     /// editing either is a new version the reload swaps in.
     fingerprint: String,
@@ -128,12 +133,23 @@ impl InjectionDetector {
         )?;
         let book = PhraseBook::from_toml(&text)?;
         let classifier = Classifier::load(&cfg.classifier, sources)?;
+        let second = Stage::load(&cfg.second_stage, sources)?;
+        if second.is_some() && classifier.is_none() {
+            return Err(
+                "injection.second_stage: needs [injection.classifier] enabled (it \
+                        judges what the fast classifier is unsure about)"
+                    .into(),
+            );
+        }
         let fingerprint = {
             use sha2::{Digest, Sha256};
             let mut h = Sha256::new();
             h.update(text.as_bytes());
             if let Some(c) = &classifier {
                 h.update(c.model().version.as_bytes());
+            }
+            if let Some(s) = &second {
+                h.update(s.model.version().as_bytes());
             }
             hex::encode(h.finalize())
         };
@@ -148,8 +164,16 @@ impl InjectionDetector {
             indirect_bonus: cfg.indirect_bonus.unwrap_or(0.1),
             disabled: cfg.disabled.clone(),
             classifier,
+            second,
             fingerprint,
         })
+    }
+
+    /// Replace the second stage (tests and embedders with a model of their
+    /// own; policies configure it through `[injection.second_stage]`).
+    pub fn with_second_stage(mut self, stage: Option<Stage>) -> Self {
+        self.second = stage;
+        self
     }
 
     /// Digest of the data this detector was built from (phrase book, model).
@@ -324,6 +348,13 @@ impl InjectionDetector {
         let Some(s) = scored else { return };
         let p = s.probability();
         let band = c.band(head);
+        if let Some(stage) = self.second.as_ref().filter(|st| st.unsure(p, band.high)) {
+            let span = cx.original_span(part, s.window.clone());
+            let text = &cx.subject.texts[part].text[span.clone()];
+            if let Some(f) = self.second_opinion(stage, c, head, surface, text, p, span) {
+                out.push(f);
+            }
+        }
         let (severity, score) = if p >= band.high {
             (Severity::High, c.high_score)
         } else if p >= band.medium {
@@ -360,6 +391,80 @@ impl InjectionDetector {
             .meta("model", c.model().version.clone())
             .meta("span", format!("{}..{}", span.start, span.end)),
         );
+    }
+
+    /// The second stage's verdict on one unsure window (original text).
+    #[allow(clippy::too_many_arguments)]
+    fn second_opinion(
+        &self,
+        stage: &Stage,
+        c: &Classifier,
+        head: Head,
+        surface: Surface,
+        text: &str,
+        fast: f64,
+        span: Range<usize>,
+    ) -> Option<Finding> {
+        let version = stage.model.version().to_string();
+        let f = match stage.score(text) {
+            Ok(q) => {
+                let (severity, score) = if q >= stage.band.high {
+                    (Severity::High, c.high_score)
+                } else if q >= stage.band.medium {
+                    (Severity::Medium, c.medium_score)
+                } else {
+                    return None;
+                };
+                let (id, message) = match head {
+                    Head::Direct => (
+                        "pi.second_stage.direct",
+                        "Second-stage classifier: text reads as a prompt injection",
+                    ),
+                    Head::Indirect => (
+                        "pi.second_stage.indirect",
+                        "Indirect injection in tool result: second-stage classifier found \
+                         instructions addressed to the assistant",
+                    ),
+                };
+                self.finding_plain(id, message, severity, score, surface)
+                    .with_evidence(excerpt(text.trim()))
+                    .meta("probability", format!("{q:.4}"))
+            }
+            Err(e) => {
+                let (severity, score) = match stage.on_error {
+                    OnError::Open => (Severity::Low, 0.1),
+                    OnError::Closed => (Severity::Critical, 1.0),
+                };
+                let mut f = self
+                    .finding_plain(
+                        "pi.second_stage.unavailable",
+                        "The second-stage classifier gave no answer for a text the fast \
+                         classifier was unsure about",
+                        severity,
+                        score,
+                        surface,
+                    )
+                    .meta("error", e.kind())
+                    .meta(
+                        "on_error",
+                        match stage.on_error {
+                            OnError::Open => "open",
+                            OnError::Closed => "closed",
+                        },
+                    );
+                if let second_stage::StageError::Failed(msg) = &e {
+                    f = f.meta("detail", excerpt(msg));
+                }
+                f
+            }
+        };
+        Some(
+            f.meta("method", "second_stage")
+                .meta("head", head.as_str())
+                .meta("fast_probability", format!("{fast:.4}"))
+                .meta("model", version)
+                .meta("span", format!("{}..{}", span.start, span.end)),
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -592,3 +697,6 @@ mod tests;
 
 #[cfg(test)]
 mod lang_tests;
+
+#[cfg(test)]
+mod second_stage_tests;
