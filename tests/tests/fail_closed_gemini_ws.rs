@@ -315,16 +315,26 @@ fn websocket_messages_with_repeated_keys_or_broken_json_never_pass() {
             "{name}: reached the upstream"
         );
         drop(ws);
-        // A server event a strict parser refuses is never relayed with the key in it.
-        let mut ws = ws_connect(&gw);
-        ws.send(Message::Text(create("hello").into())).unwrap();
-        let got = read_all(&mut ws);
-        assert!(!got.contains(FAKE_AWS_KEY), "{name}: {got}");
-        // The API's error event ends the response; a reset loses it now and then (see above).
-        assert!(
-            got.contains("asg_stream_withheld") || got.starts_with("read error"),
-            "{name}: {got}"
-        );
+        // A server event a strict parser refuses is never relayed with the key in it. Now and
+        // then the new connection is reset before its first message goes on (the same race as
+        // above); no attempt may leak the key, and one attempt must reach the upstream and
+        // have its answer withheld.
+        let mut withheld = false;
+        for _attempt in 0..3 {
+            let mut ws = ws_connect(&gw);
+            ws.send(Message::Text(create("hello").into())).unwrap();
+            let got = read_all(&mut ws);
+            assert!(!got.contains(FAKE_AWS_KEY), "{name}: {got}");
+            assert!(
+                got.contains("asg_stream_withheld") || got.starts_with("read error"),
+                "{name}: {got}"
+            );
+            if !seen.lock().unwrap().is_empty() {
+                withheld = true;
+                break;
+            }
+        }
+        assert!(withheld, "{name}: no attempt reached the upstream");
         assert_eq!(seen.lock().unwrap().len(), 1, "{name}");
     }
 }
