@@ -121,7 +121,7 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     // Every command that compiles a policy can run its second stage.
     #[cfg(feature = "second-stage")]
-    crate::second_stage::install();
+    crate::app::second_stage::install();
     match cli.command {
         Command::Run { config } => run(config),
         Command::Control { config } => control::control(config),

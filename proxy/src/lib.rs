@@ -10,8 +10,6 @@
 //! * [`state`]: sessions, approvals and audit on sled.
 //! * [`edge`]: the admin listener: health, metrics, inspect and operator API.
 //! * [`kube`]: the Kubernetes sidecar injector (webhook, `kube-inject`, `pod-init`).
-//! * `second_stage` (feature `second-stage`): the optional transformer
-//!   second opinion on injection (tract), installed into the core at start.
 //! * [`telemetry`]: OpenTelemetry traces over OTLP (off unless configured).
 //! * [`metrics`], [`inspect_slots`], [`util`]: below the data path and the
 //!   edge, which both use them (the two never import each other).
@@ -26,8 +24,6 @@ pub mod edge;
 pub mod inspect_slots;
 pub mod kube;
 pub mod metrics;
-#[cfg(feature = "second-stage")]
-pub mod second_stage;
 pub mod state;
 pub mod telemetry;
 pub mod util;

@@ -3,6 +3,10 @@
 
 mod error;
 pub mod policy;
+/// The optional transformer second opinion on injection (tract), installed
+/// into the core at start (feature `second-stage`).
+#[cfg(feature = "second-stage")]
+pub mod second_stage;
 pub mod serve;
 pub use error::StartupError;
 

@@ -6,7 +6,7 @@
 //! means. The model and tokenizer bytes come the way every data file of a
 //! profile comes; inference runs behind [`SecondStage`], built from those
 //! bytes by a [`StageLoader`] that the application installs at start
-//! (`asg::second_stage`, tract on a worker thread with a deadline): the
+//! (`asg::app::second_stage`, tract on a worker thread with a deadline): the
 //! core holds no inference runtime and starts no thread, and a build
 //! without a runtime refuses a policy that asks for one with a clear error.
 //!
