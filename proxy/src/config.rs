@@ -72,7 +72,7 @@ pub struct Config {
     pub ca_key: Option<PathBuf>,
     /// Forward-mode address overrides, like curl's `--connect-to`:
     /// `"api.openai.com:443" = "127.0.0.1:8443"`. The certificate is still
-    /// verified for the original host name.
+    /// verified for the host name the client asked for.
     pub connect_to: std::collections::BTreeMap<String, String>,
     /// `SO_MARK` set on every upstream socket, so redirect rules can exclude
     /// the gateway's own traffic (`-m mark --mark N -j RETURN`).

@@ -16,7 +16,7 @@ pub fn now_rfc3339() -> String {
 /// fingerprints, so it lives there).
 pub use crate::decision::util::constant_time_eq;
 
-/// A random (version 4) UUID for request ids, from the thread's seeded
+/// A random (version 4) UUID for request ids, from the thread-local random
 /// generator: `Uuid::new_v4` asks the kernel (`getrandom`) on every call,
 /// one syscall per request on the proxy path.
 pub fn new_request_uuid() -> uuid::Uuid {

@@ -1,9 +1,9 @@
 //! From bytes to action: parse a body in its dialect, ask the decision
-//! core, and produce what to forward (original bytes, masked bytes, or a
+//! core, and produce what to forward (the received bytes, masked bytes, or a
 //! dialect-correct refusal). No pingora here, so every path is unit-tested.
 //!
 //! The core decides; this module only maps decisions onto the wire:
-//! * `allow` forwards the original bytes untouched (byte-identical);
+//! * `allow` forwards the received bytes untouched (byte-identical);
 //! * `allow_with_redaction` forwards the body with values masked;
 //! * `challenge` / `require_approval` / `block` on a request answer with an
 //!   error in the API's format (a refusal result for MCP tool calls);
@@ -125,7 +125,7 @@ pub(crate) fn call_text(c: &CallOutcome, request_id: &str) -> Option<String> {
 
 #[derive(Debug)]
 pub enum RequestAction {
-    /// Forward upstream: `None` = the original bytes, `Some` = rewritten.
+    /// Forward upstream: `None` = the bytes as received, `Some` = rewritten.
     Forward(Option<Vec<u8>>),
     /// Answer the client ourselves.
     Deny {
@@ -333,7 +333,7 @@ fn refuse_request(
 }
 
 /// Inspect a complete (non-streaming) response body. Returns the bytes to
-/// send instead, or `None` to send the original bytes untouched.
+/// send instead, or `None` to send the received bytes untouched.
 pub fn inspect_response(
     ins: &Inspection<'_>,
     raw: &[u8],

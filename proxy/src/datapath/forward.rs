@@ -1,5 +1,5 @@
 //! Forward-proxy mode, as the gateway hooks see it: where a request is
-//! really going (the CONNECT target, the original destination of a
+//! really going (the CONNECT target, the pre-redirect destination of a
 //! redirected connection, or an absolute-form URL), which route names it,
 //! and how to reach it.
 //!
@@ -55,7 +55,7 @@ pub struct ForwardTarget {
     pub port: u16,
     /// Speak TLS upstream (the client spoke TLS to us).
     pub tls: bool,
-    /// A fixed address (the original destination of a redirected connection);
+    /// A fixed address (the pre-redirect destination of a redirected connection);
     /// otherwise `host` is resolved.
     pub addr: Option<SocketAddr>,
     /// Decided for the whole connection (CONNECT, transparent TLS), or `None`
@@ -428,7 +428,7 @@ impl Forwarding {
         self.connect_to.get(&format!("{host}:{port}")).copied()
     }
 
-    /// Where to connect for `t`: an override, the original destination, or
+    /// Where to connect for `t`: an override, the pre-redirect destination, or
     /// the resolved host. Refuses the gateway's own listeners (a loop) and,
     /// for explicit proxy use, loopback and link-local addresses that no
     /// `[connect]` list names: a client of a shared gateway must not reach

@@ -1,6 +1,6 @@
 //! Strict JSON for every body the gateway inspects, in both directions.
 //!
-//! The gateway judges what it parsed and forwards the original bytes, so
+//! The gateway judges what it parsed and forwards the received bytes, so
 //! its parser must not read a body differently from the provider, the
 //! tool server or the agent's SDK:
 //! * duplicate object keys are refused: serde_json keeps the last value,

@@ -2,13 +2,13 @@
 //! (`REDIRECT`, as Istio's init container does), with no proxy settings in
 //! the agent at all.
 //!
-//! * The destination is the socket's original destination
+//! * The destination is the socket's pre-redirect destination
 //!   (`SO_ORIGINAL_DST`, read by pingora's socket digest).
 //! * TLS is recognised by its first byte; the host name is the ClientHello's
 //!   SNI (parsed by rustls, then the bytes are replayed), else the IP.
 //! * Loops are prevented in two layers: the redirect rules exclude the
 //!   gateway's own traffic by uid and/or `SO_MARK` (`asg iptables`), and the
-//!   gateway refuses connections that were not redirected or whose original
+//!   gateway refuses connections that were not redirected or whose pre-redirect
 //!   destination is one of its own listeners.
 
 use crate::datapath::forward::ForwardError;
@@ -25,7 +25,7 @@ const MAX_HELLO: usize = 16 * 1024;
 pub enum Refusal {
     /// Connected to the transparent port directly (no redirect).
     NotRedirected,
-    /// The original destination is the gateway itself, or the connection
+    /// The pre-redirect destination is the gateway itself, or the connection
     /// comes from one of the gateway's own tunnels.
     Loop(SocketAddr),
 }
@@ -46,7 +46,7 @@ impl Refusal {
     }
 }
 
-/// The original destination of a redirected connection. A socket that was
+/// The pre-redirect destination (`SO_ORIGINAL_DST`) of a redirected connection. A socket that was
 /// not redirected has none, or (with conntrack loaded) its own address.
 pub fn original_destination(digest: Option<&SocketDigest>) -> Result<SocketAddr, Refusal> {
     let digest = digest.ok_or(Refusal::NotRedirected)?;

@@ -4,7 +4,7 @@
 //! read the operator API. With auth off (the default, on a loopback
 //! listener) every caller is treated as an operator. Keys are compared in
 //! constant time, and only `/health` and `/ready` (exactly) are exempt: the
-//! original exempted every path *starting* with them.
+//! a prefix match would also exempt `/health/…` and `/ready…` paths.
 
 use super::config::AdminConfig;
 use crate::util::constant_time_eq;

@@ -7,7 +7,7 @@
 //! run of adjacent text parts of the same type is redacted as one text:
 //! a mask that straddles parts goes where the secret starts and the rest
 //! of the secret is cut from the following parts, so the joined text is
-//! exactly the redaction of the joined original.
+//! exactly the redaction of the joined parts as received.
 
 use crate::decision::redact::{MaskEvent, Masker, Redactor, Span};
 use serde_json::Value;

@@ -9,7 +9,7 @@
 //!   `200`, then TLS terminated with a leaf minted for the SNI (or the
 //!   CONNECT host) and every request inside handed to the same proxy, with
 //!   keep-alive, as reverse-mode traffic.
-//! * On the transparent listener the destination is the socket's original
+//! * On the transparent listener the destination is the socket's pre-redirect
 //!   destination and the host name the ClientHello's SNI (no CONNECT).
 //!
 //! pingora itself rejects CONNECT with 405, which is why this exists.
@@ -119,7 +119,7 @@ impl Front {
         }
     }
 
-    /// Where a blind tunnel connects: an override, the original destination
+    /// Where a blind tunnel connects: an override, the pre-redirect destination
     /// or the resolved host, never the gateway itself.
     async fn destination(&self, t: &ForwardTarget) -> Result<std::net::SocketAddr, Unreachable> {
         self.app

@@ -1,5 +1,5 @@
 //! Connections redirected to the transparent listener: the destination is
-//! the original destination, the host the TLS SNI (or, for plain HTTP, each
+//! the pre-redirect destination, the host the TLS SNI (or, for plain HTTP, each
 //! request's `Host`).
 
 use super::conn::Conn;

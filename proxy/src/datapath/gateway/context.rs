@@ -24,7 +24,7 @@ pub(super) enum RequestBody {
     #[default]
     Untouched,
     /// Read and judged in `request_filter`; `forward` replaces the replayed
-    /// original when the body was decoded or masked.
+    /// body when the body was decoded or masked.
     Prefetched { forward: Option<Bytes> },
     /// Being collected in `request_body_filter`.
     Collecting { buf: BytesMut },

@@ -38,7 +38,7 @@ fn decode_refusal(err: DecodeError, limit: usize) -> (ErrorKind, String) {
 }
 
 /// The body to send upstream instead of the client's (`None`: the
-/// original bytes), or the denial to answer with. A body that arrived
+/// bytes as received), or the denial to answer with. A body that arrived
 /// encoded goes on decoded: that is what was inspected.
 fn forwarded(
     action: RequestAction,
@@ -73,7 +73,7 @@ impl Gateway {
         let limit = ctx.max_body_bytes();
         match &mut ctx.req {
             RequestBody::Prefetched { forward } => {
-                // pingora replays the buffered original; send the rewrite instead.
+                // pingora replays the buffered body as received; send the rewrite instead.
                 if let Some(f) = forward.clone() {
                     if end_of_stream {
                         *body = Some(f);
@@ -268,7 +268,7 @@ mod tests {
                 .as_deref(),
             Some(&br#"{"a":"[MASKED]"}"#[..])
         );
-        // Unchanged and sent as it came: pingora replays the original.
+        // Unchanged and sent as it came: pingora replays the buffered body.
         assert_eq!(
             forwarded(RequestAction::Forward(None), true, decoded.clone()).unwrap(),
             None

@@ -271,7 +271,7 @@ mod tests {
             header(&req, "transfer-encoding").as_deref(),
             Some("chunked")
         );
-        // The original is replayed as it came.
+        // The buffered body is replayed as it came.
         let mut req = request(&[("content-encoding", "gzip"), ("content-length", "99")]);
         let original = RequestBody::Prefetched { forward: None };
         frame_body(&mut req, &original).unwrap();

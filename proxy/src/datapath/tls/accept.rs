@@ -1,6 +1,6 @@
 //! Server-side TLS for intercepted connections: a rustls configuration per
 //! connection whose certificate resolver mints (or finds) the leaf for the
-//! ClientHello's SNI, falling back to the CONNECT host or the original
+//! ClientHello's SNI, falling back to the CONNECT host or the pre-redirect
 //! destination when the client sends no SNI (IP targets).
 //!
 //! Per-connection configurations are clones of one template, so they share

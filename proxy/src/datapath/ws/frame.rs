@@ -141,7 +141,7 @@ pub fn unmask(buf: &mut [u8], mask: [u8; 4]) {
 pub struct Assembler {
     opcode: Option<Data>,
     payload: BytesMut,
-    /// The original frames, for relaying an unchanged message as it came.
+    /// The frames as received, for relaying an unchanged message as it came.
     raws: Vec<Bytes>,
 }
 
