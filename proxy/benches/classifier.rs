@@ -25,7 +25,7 @@
 //! classifier). Other processes still pollute the caches: compare runs
 //! taken side by side, as ratios.
 
-use asg::decision::detectors::injection::classifier::{reference, Head, Work};
+use asg::decision::detectors::injection::classifier::{Head, Work};
 use asg::decision::detectors::injection::{InjectionConfig, InjectionDetector};
 use asg::decision::detectors::ScanContext;
 use asg::decision::normalize::Normalized;
@@ -184,16 +184,6 @@ fn bench_classifier(c: &mut Criterion<ThreadCpu>) {
             group.bench_function(format!("score/{kind}"), |b| {
                 b.iter(|| {
                     black_box(model.score(Head::Indirect, black_box(&folded), &mut Work::default()))
-                })
-            });
-            group.bench_function(format!("reference/{kind}"), |b| {
-                b.iter(|| {
-                    black_box(reference::score(
-                        model,
-                        Head::Indirect,
-                        black_box(&folded),
-                        &mut Work::default(),
-                    ))
                 })
             });
             let mut subject = Subject::default();

@@ -347,10 +347,5 @@ impl Classifier {
 #[cfg(test)]
 mod tests;
 
-/// The straightforward scorer the optimised one must match bit for bit
-/// (tests) and is measured against (`benches/classifier.rs`).
-#[doc(hidden)]
-pub mod reference;
-
 #[cfg(test)]
 mod exact_tests;
