@@ -13,6 +13,8 @@ import random
 import re
 import sys
 
+from compose import read_sections  # one reader for the authored section files
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
 DATA = os.path.join(HERE, "data")
@@ -20,21 +22,6 @@ DEV = os.path.join(ROOT, "tests", "corpus", "dev")
 LANGS = "en es fr de it pt nl ru uk pl tr ar he hi bn zh ja ko vi id".split()
 # Longest training context around a planted instruction: it must fit one window (window_bytes).
 CONTEXT_BYTES = 160
-
-
-def read_sections(path):
-    out, cur = {}, None
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.rstrip("\n")
-            if not line.strip() or line.startswith("#"):
-                continue
-            if re.fullmatch(r"\[[a-z0-9_]+\]", line):
-                cur = line[1:-1]
-                out.setdefault(cur, [])
-                continue
-            out[cur].append(line.strip())
-    return out
 
 
 def read_documents(path):
