@@ -40,16 +40,12 @@ impl<'a> ScanContext<'a> {
         }
     }
 
-    /// Normalized view of text part `i`, computed on first use, together
-    /// with its offset map: findings report spans of the original text,
-    /// and one folding pass that keeps the map is cheaper than a second
-    /// pass when the first finding asks for it.
+    /// Normalized view of text part `i`, computed on first use. Without
+    /// an offset map: most texts have no findings, and the unmapped fold
+    /// takes the ASCII fast path; a finding asks for the map once
+    /// ([`Self::original_span`]).
     pub fn normalized(&self, i: usize) -> &Normalized {
-        self.normalized[i].get_or_init(|| {
-            let (n, map) = Normalized::of_mapped(&self.subject.texts[i].text);
-            let _ = self.mapped[i].set(map);
-            n
-        })
+        self.normalized[i].get_or_init(|| Normalized::of(&self.subject.texts[i].text))
     }
 
     /// Encoded payloads of text part `i`, decoded (recursively, bounded).
@@ -60,7 +56,7 @@ impl<'a> ScanContext<'a> {
     }
 
     /// The byte range of text part `i` that produced `folded` of its
-    /// normalized view (the map comes with the normalized view).
+    /// normalized view. The offset map is built on first use only.
     pub fn original_span(&self, i: usize, folded: Range<usize>) -> Range<usize> {
         let text = &self.subject.texts[i].text;
         let mapped = self.mapped[i].get_or_init(|| normalize::fold_mapped(text));
