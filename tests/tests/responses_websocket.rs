@@ -48,10 +48,20 @@ fn create(text: &str) -> String {
 
 /// Events until the response ends (or an error event).
 fn turn(ws: &mut Ws, text: &str) -> Vec<Value> {
+    try_turn(ws, text).unwrap_or_else(|e| panic!("event: {e}"))
+}
+
+/// `turn`, with a connection reset before the first event as an error.
+fn try_turn(ws: &mut Ws, text: &str) -> Result<Vec<Value>, tungstenite::Error> {
     ws.send(Message::Text(create(text).into())).unwrap();
     let mut events = Vec::new();
     loop {
-        match ws.read().expect("event") {
+        let m = match ws.read() {
+            Ok(m) => m,
+            Err(e) if events.is_empty() => return Err(e),
+            Err(e) => panic!("event: {e}"),
+        };
+        match m {
             Message::Text(t) => {
                 let v: Value = serde_json::from_str(&t).expect("one JSON event per frame");
                 let end = matches!(
@@ -60,7 +70,7 @@ fn turn(ws: &mut Ws, text: &str) -> Vec<Value> {
                 );
                 events.push(v);
                 if end {
-                    return events;
+                    return Ok(events);
                 }
             }
             Message::Close(c) => panic!("closed: {c:?}"),
@@ -130,8 +140,21 @@ fn secret_masked_call_refused_injection_answered_and_each_turn_audited() {
     );
     ws.close(None).ok();
 
-    let mut ws = connect(&gw, &[("x-mock-scenario", "tool_shell")]);
-    let ev = turn(&mut ws, "show me my ssh key");
+    // Now and then a connection opened right after a refused one is reset before its first
+    // event (a known gateway race, nothing relayed); such an attempt is made again, at most
+    // twice, and may leave a turn record of its own.
+    let mut retries = 0;
+    let (mut ws, ev) = loop {
+        let mut ws = connect(&gw, &[("x-mock-scenario", "tool_shell")]);
+        match try_turn(&mut ws, "show me my ssh key") {
+            Ok(ev) => break (ws, ev),
+            Err(e) if retries < 2 => {
+                eprintln!("reset before the first event ({e}); trying a new connection");
+                retries += 1;
+            }
+            Err(e) => panic!("event: {e}"),
+        }
+    };
     let all = serde_json::to_string(&ev).unwrap();
     assert!(!all.contains("id_rsa"), "{all}");
     assert!(!ev.iter().any(|e| e["item"]["type"] == "function_call"));
@@ -157,7 +180,10 @@ fn secret_masked_call_refused_injection_answered_and_each_turn_audited() {
                 .is_some_and(|p| p.ends_with("(websocket)"))
         })
         .collect();
-    assert_eq!(turns.len(), 3, "{audit}");
+    assert!(
+        (3..=3 + retries).contains(&turns.len()),
+        "{retries} retries: {audit}"
+    );
     assert!(turns
         .iter()
         .any(|e| e["decision"] == "block" && e["tools"].to_string().contains("shell")));
