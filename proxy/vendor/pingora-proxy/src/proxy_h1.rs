@@ -324,12 +324,24 @@ where
                 },
 
                 body = rx.recv(), if !request_done => {
+                    // A plain `Body` task was read before the downstream saw the 101: its end
+                    // is the end of the upgrade request's own (usually empty) body, not of the
+                    // tunnel. It can arrive after the upstream's 101 was read (a fast upstream
+                    // wins the select above); taking it for the tunnel's end then closed the
+                    // connection before the client's first upgraded byte went on.
+                    let request_body = matches!(body, Some(HttpTask::Body(..)));
                     match send_body_to1(client_session, body).await {
                         Ok(send_done) => {
                             request_done = send_done;
                             // An upgraded request is terminated when either side is done
                             if request_done && client_session.was_upgraded() {
-                                response_done = true;
+                                if request_body {
+                                    // keep reading the upgraded body from downstream, as when
+                                    // the 101 is read after the request body ended
+                                    request_done = false;
+                                } else {
+                                    response_done = true;
+                                }
                             }
                         },
                         Err(e) => {
