@@ -4,11 +4,10 @@
 
 use asg_e2e::codings::{client_view, encode};
 use asg_e2e::http::{self, Resp};
-use asg_e2e::scripted::{Reply, Request, ScriptedUpstream};
+use asg_e2e::scripted::{ws_upstream, Reply, Request, ScriptedUpstream};
 use asg_e2e::{Gateway, GatewayOptions, FAKE_AWS_KEY};
 use serde_json::{json, Value};
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::net::TcpStream;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::{self, Message};
 
@@ -210,34 +209,6 @@ fn gemini_requests_with_repeated_keys_or_other_path_spellings_are_refused_or_ins
             "{path}: injection reached the upstream"
         );
     }
-}
-
-/// A WebSocket upstream on loopback that records the client's text messages and answers each
-/// with `reply` verbatim (one text frame).
-fn ws_upstream(reply: String) -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let (reply, record) = (reply.clone(), record.clone());
-            std::thread::spawn(move || {
-                let Ok(mut ws) = tungstenite::accept(stream) else {
-                    return;
-                };
-                while let Ok(m) = ws.read() {
-                    if let Message::Text(t) = m {
-                        record.lock().unwrap().push(t.to_string());
-                        if ws.send(Message::Text(reply.clone().into())).is_err() {
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    (format!("http://{addr}"), seen)
 }
 
 fn ws_connect(gw: &Gateway) -> tungstenite::WebSocket<TcpStream> {
