@@ -24,6 +24,10 @@ SOURCES = [
      "420 bytes per crate), as benign text for both heads", "`policies/models/train/data/external/crates_benign.jsonl` "
      "(written by `crates_benign.py`; each row names crate, version, licence and file)", "MIT / Apache-2.0 (per row)",
      "crates.io, versions pinned by Cargo.lock", "all training"),
+    ("Self-authored fourth held-out set (20 languages, written apart from the training data: "
+     "literal translation-style attacks, benchmark technique families, task hijacks planted in documents) and "
+     "multilingual documents", "`policies/models/train/data/authored/heldout4/`", "project (written by the asg authors)",
+     "this repository", "all evaluation (`eval4.jsonl`), frozen before the fourth round of training data"),
     ("Self-authored third held-out set: benign text about security (20 languages) and benign code",
      "`policies/models/train/data/authored/heldout3/`", "project (written by the asg authors)", "this repository",
      "all evaluation (`eval3.jsonl`), frozen before any model was scored on it"),
@@ -157,10 +161,13 @@ TARGETS = {"direct_attacks": (0.90, False), "indirect_attacks": (0.85, False), "
            "benign_documents": (0.01, True)}
 
 
-def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, timing):
+def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, metrics4_path, timing):
     m = json.load(open(metrics_path, encoding="utf-8"))
     m2 = json.load(open(metrics2_path, encoding="utf-8"))
     m3 = json.load(open(metrics3_path, encoding="utf-8"))
+    # `make model` always writes the fourth set's metrics; a card rewritten from weights trained before that
+    # set existed has none, and then says so instead of failing.
+    m4 = json.load(open(metrics4_path, encoding="utf-8")) if os.path.exists(metrics4_path) else None
     size = os.path.getsize(os.path.join(os.path.dirname(path), "injection-v1.bin"))
     c = m["classifier"]
     L = []
@@ -219,9 +226,17 @@ def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, t
       "documents and 19–29 % of text about security and code. With folds by content the bands are higher and the "
       "figures below are what they give. Raising recall at the same false-positive rate needs more and more varied "
       "hand-written data per language, not a lower band.\n")
-    targets(w, [("first set (`eval.jsonl`)", m), ("second set (`eval2.jsonl`)", m2), ("third set (`eval3.jsonl`, benign only)", m3)])
+    sets = [("first set (`eval.jsonl`)", m), ("second set (`eval2.jsonl`)", m2), ("third set (`eval3.jsonl`, benign only)", m3)]
+    if m4:
+        sets.append(("fourth set (`eval4.jsonl`)", m4))
+    targets(w, sets)
     results(w, m, "the evaluation split (`eval.jsonl`)")
     results(w, m2, "the second never-tuned set (`eval2.jsonl`)")
+    if m4:
+        results(w, m4, "the fourth never-tuned set (`eval4.jsonl`)")
+    else:
+        w("The fourth never-tuned set (`eval4.jsonl`) has not been scored with these weights: "
+          "`injection-v1.heldout4.metrics.json` is missing (run `make model`).\n")
     benign_only(w, m3, "text about security and code (`eval3.jsonl`, the third never-tuned set)")
     w("\n## The classifier alone\n")
     w("Texts whose best window reaches the band (per head), without rules:\n")
@@ -257,4 +272,5 @@ if __name__ == "__main__":
     timing = json.load(open(sys.argv[1])) if len(sys.argv) > 1 else {"train_seconds": "?", "total_seconds": "?"}
     write(os.path.join(models, "injection-v1.md"), header["features"], header["trained"],
           os.path.join(models, "injection-v1.metrics.json"), os.path.join(models, "injection-v1.heldout2.metrics.json"),
-          os.path.join(models, "injection-v1.heldout3.metrics.json"), timing)
+          os.path.join(models, "injection-v1.heldout3.metrics.json"), os.path.join(models, "injection-v1.heldout4.metrics.json"),
+          timing)
