@@ -305,6 +305,22 @@ def main(out_train, out_eval):
     # Second round of authored data: natural sentences and composed texts in every language.
     import compose
     train.extend(compose.compose(LANGS))
+    # Fourth round: multi-line benign documents and tool outputs in every language, benign for both
+    # heads, and each the container of two of its language's planted training instructions (cut to one
+    # window around them, like every planted training text). Folds are set here: a document's by its
+    # own text, a planted one by the instruction's, as compose.py does.
+    docs4 = os.path.join(DATA, "authored", "train4", "documents.txt")
+    if os.path.exists(docs4):
+        # Its own generator: the shared one goes on to compose the frozen evaluation split below.
+        rng4 = random.Random(20261205)
+        planted4 = {l: read_sections(os.path.join(DATA, "authored", "train4", f"{l}.txt")).get("indirect", [])
+                    for l in LANGS}
+        for lang, d in read_lang_documents(docs4):
+            add(train, "authored", lang, "benign_doc", "tool_result", d, 0, 0)
+            train[-1]["fold"] = compose.fold_of(d)
+            for t in rng4.sample(planted4[lang], min(2, len(planted4[lang]))):
+                add(train, "authored", lang, "planted", "tool_result", in_context(t, d, rng4), None, 1)
+                train[-1]["fold"] = compose.fold_of(t)
     # Code and technical prose of the crates this project depends on (MIT / Apache-2.0): imperatives to a
     # reader and text about attacks that are not injections, for both heads.
     for r in jsonl(os.path.join(DATA, "external", "crates_benign.jsonl")):
