@@ -273,21 +273,29 @@ fn gap_words(text: &str, a: usize, b: usize, max: u16, cross_sentence: bool) -> 
 
 /// The longest run of one token repeated back to back (`abc abc abc …`).
 pub fn longest_repetition(folded: &str) -> (usize, &str) {
-    let mut best = (0, "");
-    let mut prev = "";
+    // Split the bytes: a space is one byte in UTF-8 and never inside a
+    // character, and a byte split skips `str::split`'s char searcher (this
+    // runs over every inspected text).
+    let bytes = folded.as_bytes();
+    let mut best = (0, 0..0);
+    let mut prev = 0..0;
     let mut run = 0;
-    for tok in folded.split(' ') {
-        if tok == prev && !tok.is_empty() {
+    let mut at = 0;
+    for tok in bytes.split(|&b| b == b' ') {
+        let here = at..at + tok.len();
+        at = here.end + 1;
+        if tok == &bytes[prev.clone()] && !tok.is_empty() {
             run += 1;
         } else {
-            prev = tok;
+            prev = here;
             run = 1;
         }
         if run > best.0 {
-            best = (run, tok);
+            best = (run, prev.clone());
         }
     }
-    best
+    // Token ranges lie between spaces or the text's ends: char boundaries.
+    (best.0, &folded[best.1])
 }
 
 #[cfg(test)]
@@ -335,5 +343,10 @@ mod tests {
     #[test]
     fn repetition() {
         assert_eq!(longest_repetition("a b b b c"), (3, "b"));
+        assert_eq!(longest_repetition(""), (1, ""));
+        assert_eq!(longest_repetition("  "), (1, ""));
+        assert_eq!(longest_repetition("x"), (1, "x"));
+        assert_eq!(longest_repetition("é é  ü ü ü"), (3, "ü"));
+        assert_eq!(longest_repetition("go go stop go go go"), (3, "go"));
     }
 }
