@@ -257,7 +257,11 @@ mod tests {
 
     #[test]
     fn quantiles_are_nearest_rank() {
-        let ms = |v: &[u64]| v.iter().map(|&x| Duration::from_millis(x)).collect::<Vec<_>>();
+        let ms = |v: &[u64]| {
+            v.iter()
+                .map(|&x| Duration::from_millis(x))
+                .collect::<Vec<_>>()
+        };
         let s = ms(&(1..=100).collect::<Vec<_>>());
         assert_eq!(quantile(&s, 0.5), Duration::from_millis(50));
         assert_eq!(quantile(&s, 0.99), Duration::from_millis(99));
