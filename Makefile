@@ -4,7 +4,7 @@ VENV  := .venv
 
 # Set-up steps (deps*, venv, node-deps, agents) install only what is missing; `make run` and `make test`
 # run them first, so on a fresh Debian machine these two commands are all it takes.
-.PHONY: help deps deps-build run build release venv node-deps agents kube-tools test test-rust test-python test-kube lint fuzz bench bench-load bench-inspect bench-criterion bench-stream bench-compare test-e2e-mock clean-data model
+.PHONY: help deps deps-build run build release venv node-deps agents kube-tools test test-rust test-python test-kube lint fuzz bench bench-load bench-inspect bench-criterion bench-stream bench-compare test-e2e-mock clean-data model model-eval
 
 help:
 	@echo "make run            run the gateway: proxy 127.0.0.1:8080, admin 127.0.0.1:9090, dev profile, state in ./data"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench-compare  mock direct vs nginx vs asg (both audit modes), 1 KiB, 16 KiB, SSE; CPU per request; added p99 at 1,000 req/s"
 	@echo "make build          cargo build --workspace --bins --features asg/second-stage (asg, mock-upstream)"
 	@echo "make model          retrain the injection classifier (policies/models/): weights, metrics, model card"
+	@echo "make model-eval     score the shipped weights again (after a rule or profile change): metrics, model card"
 	@echo "make venv           create/update .venv from tests/python/requirements.txt"
 	@echo "make node-deps      install the Node SDK test dependencies (tests/node, npm ci)"
 	@echo "make agents         install the pinned agent CLIs the tests drive (tests/agents, npm ci)"
@@ -45,6 +46,12 @@ venv:
 model: venv
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r policies/models/train/requirements.txt
 	$(VENV)/bin/python policies/models/train/train.py
+
+# Score the shipped weights again (no training) and rewrite the metrics and the card: the metrics are of the
+# whole pipeline, so a change to the phrase rules or the profiles needs this (a few seconds).
+model-eval: venv
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r policies/models/train/requirements.txt
+	$(VENV)/bin/python policies/models/train/train.py --eval-only
 
 # Node SDK tests (driven from tests/python/test_forward_proxy.py); reinstalled when the lock changes.
 tests/node/node_modules/.package-lock.json: tests/node/package-lock.json

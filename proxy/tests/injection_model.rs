@@ -78,7 +78,11 @@ fn shipped_weights_reproduce_the_profile_metrics() {
         for name in ["dev", "production", "strict"] {
             let policy = Policy::load(name, None).unwrap();
             let got = metrics::pipeline_metrics(&policy, &samples);
-            assert_eq!(got, card["profiles"][name], "{set}: {name}");
+            assert_eq!(
+                got, card["profiles"][name],
+                "{set}: {name}: the whole pipeline no longer gives the card's figures; after a rule or \
+                 profile change run `make model-eval` (no training) and review the card's diff"
+            );
         }
     }
 }

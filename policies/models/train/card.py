@@ -203,9 +203,13 @@ def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, m
           f"from); out-of-fold TPR of hand-written and external attacks at 1 % FPR {r['oof_tpr_at_1pct_fpr']}.")
     w(f"* trained with scikit-learn {trained['sklearn']}, numpy {trained['numpy']}, scipy {trained['scipy']}; "
       f"training set `target/model/train.jsonl` sha256 `{trained['train_sha256'][:16]}…` ({trained['train_texts']} texts).")
-    w(f"* `make model` took {timing['total_seconds']} s on this project's 2-core machine (data, feature export, "
-      f"training with cross-validation: {timing['train_seconds']} s; evaluation of every profile: the rest), "
-      "not counting the first release build.\n")
+    if timing:
+        w(f"* `make model` took {timing['total_seconds']} s on this project's 2-core machine (data, feature export, "
+          f"training with cross-validation: {timing['train_seconds']} s; evaluation of every profile: the rest), "
+          "not counting the first release build.\n")
+    else:
+        # `make model-eval` on a machine that did not train these weights has no timing to quote.
+        w("* the training time of these weights was not recorded on this machine (`make model` records it).\n")
     w("## Data\n")
     w("| data | where | licence | origin | split |")
     w("|---|---|---|---|---|")
