@@ -104,7 +104,10 @@ fn main() {
             d => dirs.push(d.to_string()),
         }
     }
-    assert!(!dirs.is_empty(), "give at least one directory of <lang>.txt files");
+    assert!(
+        !dirs.is_empty(),
+        "give at least one directory of <lang>.txt files"
+    );
     let profiles = profiles();
     // (section, lang) → tally
     let mut table: BTreeMap<(String, String), Tally> = BTreeMap::new();
@@ -177,7 +180,10 @@ fn main() {
             "{sec:<14} {lang:<4} {:>4} {:>6} {}",
             t.n,
             t.rule,
-            t.flagged.iter().map(|x| format!("{x:>11}")).collect::<String>()
+            t.flagged
+                .iter()
+                .map(|x| format!("{x:>11}"))
+                .collect::<String>()
         );
         let tot = totals.entry(sec.clone()).or_insert_with(|| Tally {
             flagged: vec![0; profiles.len()],
