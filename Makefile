@@ -66,7 +66,7 @@ test: deps build venv node-deps agents test-rust test-python test-kube
 # and the shared-state tests start redis-server (apt-get install redis-server);
 # here a missing browser or Redis is a failure, not a skip (`make deps` installs both).
 test-rust: build
-	ASG_REQUIRE_BROWSER=1 ASG_REQUIRE_REDIS=1 $(CARGO) test --workspace --features asg/second-stage
+	ASG_REQUIRE_BROWSER=1 ASG_REQUIRE_REDIS=1 ASG_REQUIRE_SECOND_STAGE=1 $(CARGO) test --workspace --features asg/second-stage
 	# The approval and session tests once more with every gateway on its own redis-server.
 	ASG_E2E_STATE=redis $(CARGO) test -p asg-e2e --features asg/second-stage --test approvals
 

@@ -12,21 +12,34 @@ use asg::decision::Policy;
 use serde_json::Value;
 use std::path::PathBuf;
 
-/// (evaluation set, its metrics file)
-const SETS: &[(&str, &str)] = &[
-    ("eval.jsonl", "injection-v1.metrics.json"),
-    ("eval2.jsonl", "injection-v1.heldout2.metrics.json"),
-    ("eval3.jsonl", "injection-v1.heldout3.metrics.json"),
+/// (evaluation set, its metrics file, whether the metrics file must exist)
+///
+/// The fourth set was frozen before the weights that are scored on it were
+/// trained: until `make model` has written its metrics, there is nothing the
+/// shipped weights must reproduce for it, and the check says it skips.
+const SETS: &[(&str, &str, bool)] = &[
+    ("eval.jsonl", "injection-v1.metrics.json", true),
+    ("eval2.jsonl", "injection-v1.heldout2.metrics.json", true),
+    ("eval3.jsonl", "injection-v1.heldout3.metrics.json", true),
+    ("eval4.jsonl", "injection-v1.heldout4.metrics.json", false),
 ];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn card(file: &str) -> Value {
+/// The metrics stored for one set; `None` for an optional set that has none yet.
+fn card(file: &str, required: bool) -> Option<Value> {
     let path = root().join("policies/models").join(file);
+    if !required && !path.exists() {
+        eprintln!(
+            "{}: not written yet (run `make model`); this set is not checked",
+            path.display()
+        );
+        return None;
+    }
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).expect("metrics JSON")
+    Some(serde_json::from_str(&text).expect("metrics JSON"))
 }
 
 fn samples(file: &str) -> Vec<metrics::Sample> {
@@ -36,8 +49,10 @@ fn samples(file: &str) -> Vec<metrics::Sample> {
 #[test]
 fn shipped_weights_reproduce_the_classifier_metrics() {
     let dev = Policy::load("dev", None).unwrap();
-    for (set, file) in SETS {
-        let card = card(file);
+    for (set, file, required) in SETS {
+        let Some(card) = card(file, *required) else {
+            continue;
+        };
         let samples = samples(set);
         assert_eq!(
             card["samples"].as_u64(),
@@ -55,8 +70,10 @@ fn shipped_weights_reproduce_the_classifier_metrics() {
 
 #[test]
 fn shipped_weights_reproduce_the_profile_metrics() {
-    for (set, file) in SETS {
-        let card = card(file);
+    for (set, file, required) in SETS {
+        let Some(card) = card(file, *required) else {
+            continue;
+        };
         let samples = samples(set);
         for name in ["dev", "production", "strict"] {
             let policy = Policy::load(name, None).unwrap();

@@ -254,3 +254,34 @@ fn write_reply(mut conn: TcpStream, r: &Reply) -> std::io::Result<()> {
     conn.flush()?;
     conn.shutdown(std::net::Shutdown::Write)
 }
+
+/// A WebSocket upstream: it accepts each upgrade as soon as it has read it (a thread per
+/// connection, blocked on its socket, so the 101 comes back about as fast as loopback allows),
+/// records every text message and answers each with `reply`, verbatim, as one text frame.
+/// Returns its base URL and the messages seen. Runs until the test process ends.
+pub fn ws_upstream(reply: String) -> (String, Arc<Mutex<Vec<String>>>) {
+    use tokio_tungstenite::tungstenite::{self, Message};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (reply, record) = (reply.clone(), record.clone());
+            std::thread::spawn(move || {
+                let Ok(mut ws) = tungstenite::accept(stream) else {
+                    return;
+                };
+                while let Ok(m) = ws.read() {
+                    if let Message::Text(t) = m {
+                        record.lock().unwrap().push(t.to_string());
+                        if ws.send(Message::Text(reply.clone().into())).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), seen)
+}

@@ -305,6 +305,22 @@ def main(out_train, out_eval):
     # Second round of authored data: natural sentences and composed texts in every language.
     import compose
     train.extend(compose.compose(LANGS))
+    # Fourth round: multi-line benign documents and tool outputs in every language, benign for both
+    # heads, and each the container of two of its language's planted training instructions (cut to one
+    # window around them, like every planted training text). Folds are set here: a document's by its
+    # own text, a planted one by the instruction's, as compose.py does.
+    docs4 = os.path.join(DATA, "authored", "train4", "documents.txt")
+    if os.path.exists(docs4):
+        # Its own generator: the shared one goes on to compose the frozen evaluation split below.
+        rng4 = random.Random(20261205)
+        planted4 = {l: read_sections(os.path.join(DATA, "authored", "train4", f"{l}.txt")).get("indirect", [])
+                    for l in LANGS}
+        for lang, d in read_lang_documents(docs4):
+            add(train, "authored", lang, "benign_doc", "tool_result", d, 0, 0)
+            train[-1]["fold"] = compose.fold_of(d)
+            for t in rng4.sample(planted4[lang], min(2, len(planted4[lang]))):
+                add(train, "authored", lang, "planted", "tool_result", in_context(t, d, rng4), None, 1)
+                train[-1]["fold"] = compose.fold_of(t)
     # Code and technical prose of the crates this project depends on (MIT / Apache-2.0): imperatives to a
     # reader and text about attacks that are not injections, for both heads.
     for r in jsonl(os.path.join(DATA, "external", "crates_benign.jsonl")):
@@ -346,10 +362,10 @@ if __name__ == "__main__":
     main(sys.argv[1], sys.argv[2])
 
 
-# --- second held-out set (evaluation only; data/SPLIT.md) --------------------------------------
+# --- later held-out sets (evaluation only; data/SPLIT.md) ------------------------------------
 
 def read_lang_documents(path):
-    """documents.txt of heldout2: (lang, text) per document; a first line "@lang xx" names the language."""
+    """documents.txt of a held-out set: (lang, text) per document; a first line "@lang xx" names the language."""
     out = []
     for d in read_documents(path):
         lang = "en"
@@ -382,38 +398,59 @@ def build_eval3(out_path):
 
 def build_eval2(out_path):
     """The second never-tuned evaluation set, composed only from authored/heldout2/."""
-    rng = random.Random(11)
+    build_heldout(out_path, "heldout2", 11, "second")
+
+
+def build_eval4(out_path):
+    """The fourth never-tuned evaluation set, composed only from authored/heldout4/."""
+    build_heldout(out_path, "heldout4", 44, "fourth")
+
+
+def build_heldout(out_path, name, seed, ordinal):
+    """An evaluation set composed only from authored/<name>/: every <lang>.txt there and documents.txt.
+
+    The sections as they are, several benign sentences as one document, ordinary questions inside
+    documents (benign), planted instructions inside sentence documents and inside the structured
+    documents of documents.txt, and those documents as benign tool results. A set whose languages are
+    written by several authors may be composed before all its files exist: missing languages are
+    skipped, and without documents.txt nothing is planted in structured documents."""
+    rng = random.Random(seed)
     rows = []
 
     def add(source, lang, kind, surface, text, direct, indirect):
         rows.append({"source": source, "lang": lang, "kind": kind, "surface": surface, "text": text,
                      "direct": direct, "indirect": indirect})
 
-    base = os.path.join(DATA, "authored", "heldout2")
-    docs = read_lang_documents(os.path.join(base, "documents.txt"))
+    base = os.path.join(DATA, "authored", name)
+    doc_path = os.path.join(base, "documents.txt")
+    docs = read_lang_documents(doc_path) if os.path.exists(doc_path) else []
     structured = [d for _, d in docs]
     for l in LANGS:
-        s = read_sections(os.path.join(base, f"{l}.txt"))
+        path = os.path.join(base, f"{l}.txt")
+        if not os.path.exists(path):
+            continue
+        s = read_sections(path)
         lines = s["benign_doc"]
         for t in s["direct"]:
-            add("heldout2", l, "direct", "user", t, 1, None)
+            add(name, l, "direct", "user", t, 1, None)
         for t in s["benign_prompt"]:
-            add("heldout2", l, "benign_prompt", "user", t, 0, None)
+            add(name, l, "benign_prompt", "user", t, 0, None)
         for t in lines:
-            add("heldout2", l, "benign_doc", "tool_result", t, 0, 0)
+            add(name, l, "benign_doc", "tool_result", t, 0, 0)
         for _ in range(4):
-            add("heldout2", l, "benign_doc", "tool_result", "\n".join(rng.sample(lines, 4)), 0, 0)
+            add(name, l, "benign_doc", "tool_result", "\n".join(rng.sample(lines, 4)), 0, 0)
         # An ordinary question inside data (an e-mail that asks something) is not an attack.
-        questions = [q for q in s["benign_prompt"] if q.rstrip().endswith(("?", "？", "؟"))]
+        questions = [q for q in s["benign_prompt"] if is_question(q)]
         for q in rng.sample(questions, min(4, len(questions))):
-            add("heldout2", l, "question_in_doc", "tool_result", insert("\n".join(rng.sample(lines, 3)), q, rng.randint(0, 2), rng), 0, 0)
+            add(name, l, "question_in_doc", "tool_result", insert("\n".join(rng.sample(lines, 3)), q, rng.randint(0, 2), rng), 0, 0)
         for i, t in enumerate(s["indirect"] + s["direct"][:4]):
-            add("heldout2", l, "planted_doc", "tool_result", insert("\n".join(rng.sample(lines, 3)), t, i % 3, rng), None, 1)
-        for i, t in enumerate(s["indirect"]):
-            add("heldout2", l, "planted_structured", "tool_result", insert(rng.choice(structured), t, (i + 1) % 3, rng), None, 1)
+            add(name, l, "planted_doc", "tool_result", insert("\n".join(rng.sample(lines, 3)), t, i % 3, rng), None, 1)
+        if structured:
+            for i, t in enumerate(s["indirect"]):
+                add(name, l, "planted_structured", "tool_result", insert(rng.choice(structured), t, (i + 1) % 3, rng), None, 1)
     for lang, d in docs:
-        add("heldout2", lang, "benign_doc", "tool_result", d, 0, 0)
+        add(name, lang, "benign_doc", "tool_result", d, 0, 0)
     with open(out_path, "w", encoding="utf-8") as f:
         for i, r in enumerate(rows):
             f.write(json.dumps({"id": i, **r}, ensure_ascii=False) + "\n")
-    print(f"build: {len(rows)} texts in the second evaluation set")
+    print(f"build: {len(rows)} texts in the {ordinal} evaluation set")

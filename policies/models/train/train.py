@@ -50,6 +50,8 @@ EVAL = os.path.join(HERE, "data", "eval.jsonl")
 EVAL2 = os.path.join(HERE, "data", "eval2.jsonl")
 EVAL3 = os.path.join(HERE, "data", "eval3.jsonl")
 METRICS3 = os.path.join(ROOT, "policies", "models", "injection-v1.heldout3.metrics.json")
+EVAL4 = os.path.join(HERE, "data", "eval4.jsonl")
+METRICS4 = os.path.join(ROOT, "policies", "models", "injection-v1.heldout4.metrics.json")
 TOOL = os.path.join(ROOT, "target", "release", "examples", "injection_model")
 
 
@@ -180,12 +182,14 @@ def main():
     train_jsonl = os.path.join(WORK, "train.jsonl")
     fresh_eval, fresh_eval2 = os.path.join(WORK, "eval.jsonl"), os.path.join(WORK, "eval2.jsonl")
     build.main(train_jsonl, fresh_eval)
-    fresh_eval3 = os.path.join(WORK, "eval3.jsonl")
+    fresh_eval3, fresh_eval4 = os.path.join(WORK, "eval3.jsonl"), os.path.join(WORK, "eval4.jsonl")
     build.build_eval2(fresh_eval2)
     build.build_eval3(fresh_eval3)
+    build.build_eval4(fresh_eval4)
     check_frozen(EVAL, fresh_eval)
     check_frozen(EVAL2, fresh_eval2)
     check_frozen(EVAL3, fresh_eval3)
+    check_frozen(EVAL4, fresh_eval4)
     # One release build of the tool; it reads fresh weights from the file (--model), so writing the
     # model does not force a rebuild of the gateway library before the evaluation.
     if "--no-build" not in sys.argv:
@@ -256,11 +260,12 @@ def main():
     run([TOOL, "evaluate", EVAL, "--write", METRICS, "--model", MODEL])
     run([TOOL, "evaluate", EVAL2, "--write", METRICS2, "--model", MODEL])
     run([TOOL, "evaluate", EVAL3, "--write", METRICS3, "--model", MODEL])
+    run([TOOL, "evaluate", EVAL4, "--write", METRICS4, "--model", MODEL])
     total = time.time() - t0
     timing = {"train_seconds": round(train_seconds), "total_seconds": round(total)}
     json.dump(timing, open(os.path.join(WORK, "timing.json"), "w"))
     card.write(os.path.join(ROOT, "policies", "models", "injection-v1.md"), FEATURES, trained, METRICS, METRICS2, METRICS3,
-               {"train_seconds": round(train_seconds), "total_seconds": round(total)})
+               METRICS4, {"train_seconds": round(train_seconds), "total_seconds": round(total)})
     print(f"model: wrote {os.path.relpath(MODEL, ROOT)} ({os.path.getsize(MODEL)} bytes) in {total:.0f} s")
 
 

@@ -261,3 +261,31 @@ fn reload_swaps_the_second_stage_model_and_keeps_the_last_good() {
         .any(|(id, _)| id.starts_with("pi.second_stage")));
     std::fs::remove_dir_all(&d).ok();
 }
+
+/// The end-to-end test (`tests/tests/second_stage.rs`) runs the real binary
+/// against these files; they are this module's generated model and
+/// tokenizer, written out, so they stay what the unit tests above exercise.
+#[test]
+fn the_end_to_end_fixture_is_the_generated_model() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/second_stage");
+    let want = [
+        ("guard.onnx", model_onnx()),
+        ("tokenizer.json", tokenizer_json().into_bytes()),
+    ];
+    for (name, bytes) in want {
+        let path = dir.join(name);
+        if std::env::var_os("ASG_UPDATE_GOLDEN").is_some() {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        let got = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            got == bytes,
+            "{} differs from the generated model; regenerate with \
+             ASG_UPDATE_GOLDEN=1 cargo test -p asg --features second-stage \
+             app::second_stage::tests::the_end_to_end_fixture_is_the_generated_model",
+            path.display()
+        );
+    }
+}
