@@ -291,7 +291,7 @@ fn gap_words(text: &str, a: usize, b: usize, max: u16, cross_sentence: bool) -> 
             return Gap::TooFar;
         }
         if is_unspaced_script(c) {
-            if unspaced_run % 2 == 0 {
+            if unspaced_run.is_multiple_of(2) {
                 words += 1;
             }
             unspaced_run += 1;
