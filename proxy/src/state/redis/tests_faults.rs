@@ -162,6 +162,13 @@ async fn killed_and_restarted(fsync: &str) {
     server.restart();
     until("the reconnect", 15, || s.health().connected).await;
     s.flush().await;
+    // A flush right after the reconnect can meet a connection that is not
+    // ready yet; the records then stay queued and the background flusher
+    // replays them: wait for the queue to be empty, not for one attempt.
+    until("the replay of the outage's records", 15, || {
+        s.metrics().backlog.get() == 0
+    })
+    .await;
     let v = s.load(&Q).await.unwrap();
     assert!(!v.degraded);
     assert!(
