@@ -9,11 +9,18 @@ for 1 KiB and 16 KiB chat completions and for SSE streams. For each target it pr
 the rounds of req/s, p50/p99 latency and the proxy's CPU time per request (utime + stime from
 `/proc/<pid>/stat`, all nginx processes summed), and asg's resident memory after the run.
 
+Then latency at a fixed rate (`--rate`, 1,000 req/s of 1 KiB completions by default): wrk runs closed
+loop, as fast as it can, so its percentiles are those of a saturated proxy. `fixed-rate` (the e2e
+crate's open-loop generator) sends each request at its due time and measures from then, so a stall
+shows as delay, not as a lower rate. It prints p50/p99/p99.9 per target and each proxy's added p99
+(its p99 minus the direct p99), medians over the rounds.
+
 wrk, the mock, the proxy under test and the kernel share the machine, so absolute numbers move with
 whatever else runs; the ratios within one run are the figures to quote.
 
 Usage: tests/bench/compare.py [--duration 8] [--rounds 3] [--connections 32] [--policy production]
-       [--workloads 1k,16k,sse] [--baseline OTHER_ASG_BINARY]   (run through `make bench-compare`)
+       [--workloads 1k,16k,sse] [--baseline OTHER_ASG_BINARY] [--rate 1000] [--rate-duration 5]
+       (run through `make bench-compare`; --rate 0 skips the fixed-rate part)
 """
 
 import argparse
@@ -180,6 +187,43 @@ def parse_wrk(text: str) -> dict:
             "sockerr": sum(int(x) for x in errs.groups()) if errs else 0}
 
 
+def run_fixed_rate(url: str, body: Path, rate: int, duration: float) -> dict:
+    out = subprocess.run([str(BIN / "fixed-rate"), "--url", f"{url}/v1/chat/completions", "--rate", str(rate),
+                          "--duration", str(duration), "--body-file", str(body),
+                          "--header", "content-type:application/json", "--header", "x-mock-scenario:big",
+                          "--header", f"x-mock-size:{WORKLOADS['1k'][1]}"],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def fixed_rate_phase(work: Path, targets: list, args) -> dict:
+    """Every target at the same fixed rate, alternating order per round; medians per target."""
+    req_bytes = WORKLOADS["1k"][0]
+    text = ("Summarize the following meeting notes for the team. " * (req_bytes // 50 + 1))[:req_bytes]
+    body = work / "fixed-rate-body.json"
+    body.write_text(json.dumps({"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": text}]}))
+    runs: dict[str, list[dict]] = {}
+    for r in range(args.rounds):
+        for t in (targets if r % 2 == 0 else list(reversed(targets))):
+            res = run_fixed_rate(t.url, body, args.rate, args.rate_duration)
+            if res["errors"] or res["non2xx"]:
+                print(f"warning: {t.name} fixed rate round {r}: {res['non2xx']} non-2xx, {res['errors']} errors"
+                      f" ({res['last_error']})", file=sys.stderr)
+            runs.setdefault(t.name, []).append(res)
+    med = {name: {k: statistics.median(x[k] for x in rs) for k in ("achieved_rps", "p50_ms", "p99_ms", "p999_ms")}
+           for name, rs in runs.items()}
+    print(f"\nfixed rate: {args.rate} req/s for {args.rate_duration:g} s (open loop, latency from each request's due "
+          f"time), 1 KiB completions, median of {args.rounds} alternating rounds")
+    print(f"{'':19} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'added p99 ms':>13}")
+    d = med["direct"]
+    for t in targets:
+        m = med[t.name]
+        added = f"{m['p99_ms'] - d['p99_ms']:.3f}" if t.name != "direct" else ""
+        print(f"{t.name:19} {m['achieved_rps']:9.0f} {m['p50_ms']:8.3f} {m['p99_ms']:8.3f} {m['p999_ms']:9.3f} "
+              f"{added:>13}")
+    return med
+
+
 def run_wrk(url: str, script: Path, duration: int, conns: int) -> dict:
     out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{duration}s", "--latency", "-s", str(script),
                           f"{url}/v1/chat/completions"], capture_output=True, text=True, check=True).stdout
@@ -194,10 +238,15 @@ def main():
     ap.add_argument("--policy", default="production")
     ap.add_argument("--workloads", default="1k,16k,sse")
     ap.add_argument("--json", help="also write the raw results here")
+    ap.add_argument("--rate", type=int, default=1000,
+                    help="fixed request rate for the open-loop latency part (0 skips it)")
+    ap.add_argument("--rate-duration", type=float, default=5.0, help="seconds per target and round at --rate")
     ap.add_argument("--baseline", type=Path, action="append", default=[],
                     help="another asg binary (say, main's) run beside this one as base-always/base-decisions; "
                          "repeat to run several (named after their file: asg-X runs as X-always, X-decisions)")
     args = ap.parse_args()
+    if args.rate > 0 and not (BIN / "fixed-rate").exists():
+        sys.exit("bench-compare: target/release/fixed-rate is missing (cargo build --release -p asg-e2e --bins)")
     for tool in ("wrk", "nginx"):
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
             sys.exit(f"bench-compare: {tool} is not installed (apt-get install -y {tool})")
@@ -259,6 +308,9 @@ def main():
                 print(f"{t.name:19} {m['rps']:9.0f} {m['rps'] / d['rps']:9.2f} {m['p50']:8.3f} {m['p99']:8.3f} "
                       f"{m['cpu_us']:11.1f} {cpu_ratio:>12}")
         print("\n(CPU us/req of 'direct' is the mock's own CPU; of the proxies, their own process CPU only.)")
+        if args.rate > 0:
+            raw["fixed_rate"] = fixed_rate_phase(work, targets, args)
+        print()
         for name, p in asgs.items():
             print(f"{name} resident memory after the run: {rss_mib(p.pid):.0f} MiB")
         if args.json:

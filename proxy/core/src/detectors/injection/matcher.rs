@@ -316,21 +316,29 @@ fn gap_words(text: &str, a: usize, b: usize, max: u16, cross_sentence: bool) -> 
 
 /// The longest run of one token repeated back to back (`abc abc abc …`).
 pub fn longest_repetition(folded: &str) -> (usize, &str) {
-    let mut best = (0, "");
-    let mut prev = "";
+    // Split the bytes: a space is one byte in UTF-8 and never inside a
+    // character, and a byte split skips `str::split`'s char searcher (this
+    // runs over every inspected text).
+    let bytes = folded.as_bytes();
+    let mut best = (0, 0..0);
+    let mut prev = 0..0;
     let mut run = 0;
-    for tok in folded.split(' ') {
-        if tok == prev && !tok.is_empty() {
+    let mut at = 0;
+    for tok in bytes.split(|&b| b == b' ') {
+        let here = at..at + tok.len();
+        at = here.end + 1;
+        if tok == &bytes[prev.clone()] && !tok.is_empty() {
             run += 1;
         } else {
-            prev = tok;
+            prev = here.clone();
             run = 1;
         }
         if run > best.0 {
-            best = (run, tok);
+            best = (run, here);
         }
     }
-    best
+    // Token ranges lie between spaces or the text's ends: char boundaries.
+    (best.0, &folded[best.1])
 }
 
 #[cfg(test)]
@@ -378,5 +386,49 @@ mod tests {
     #[test]
     fn repetition() {
         assert_eq!(longest_repetition("a b b b c"), (3, "b"));
+        assert_eq!(longest_repetition(""), (1, ""));
+        assert_eq!(longest_repetition("  "), (1, ""));
+        assert_eq!(longest_repetition("x"), (1, "x"));
+        assert_eq!(longest_repetition("é é  ü ü ü"), (3, "ü"));
+        assert_eq!(longest_repetition("go go stop go go go"), (3, "go"));
+    }
+
+    /// The byte split finds what splitting the `str` finds, on generated
+    /// texts of spaces, repeated short tokens and multi-byte characters.
+    #[test]
+    fn repetition_matches_the_str_split() {
+        fn by_str(folded: &str) -> (usize, &str) {
+            let (mut best, mut prev, mut run) = ((0, ""), "", 0);
+            for tok in folded.split(' ') {
+                if tok == prev && !tok.is_empty() {
+                    run += 1;
+                } else {
+                    prev = tok;
+                    run = 1;
+                }
+                if run > best.0 {
+                    best = (run, tok);
+                }
+            }
+            best
+        }
+        let parts = [" ", " ", "a", "ab", "é", "日本", "ü ", "x"];
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for n in 0..3000 {
+            let mut s = String::new();
+            for _ in 0..n % 40 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                s.push_str(parts[(x % parts.len() as u64) as usize]);
+            }
+            let (got, want) = (longest_repetition(&s), by_str(&s));
+            assert_eq!(got, want, "{s:?}");
+            assert_eq!(
+                got.1.as_ptr(),
+                want.1.as_ptr(),
+                "the same occurrence: {s:?}"
+            );
+        }
     }
 }

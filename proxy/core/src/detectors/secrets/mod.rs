@@ -243,8 +243,10 @@ impl SecretScanner {
     /// early changes nothing: [`scan`](Self::scan) merges them anyway.
     fn windows(&self, text: &str, detect_only: bool) -> Vec<(u16, usize, usize)> {
         let mut windows: Vec<(u16, usize, usize)> = Vec::new();
-        // Per rule: index of its most recent window in `windows`.
-        let mut last: Vec<Option<usize>> = vec![None; self.rules.len()];
+        // Per rule: index of its most recent window in `windows`. Made on
+        // the first keyword: most texts have none, and zeroing a slot per
+        // rule for each of them showed in profiles.
+        let mut last: Vec<Option<usize>> = Vec::new();
         let mut ends = [TokenEnds::new(text), TokenEnds::new(text)];
         for m in self.prefilter.find_overlapping_iter(text) {
             let kw = &self.keywords[m.pattern().as_usize()];
@@ -255,6 +257,9 @@ impl SecretScanner {
                 .chain(kw.exact_rules.iter().filter(|_| exact));
             for &r in rules {
                 let rule = &self.rules[r as usize];
+                if last.is_empty() {
+                    last = vec![None; self.rules.len()];
+                }
                 if !detect_only && !rule.redact {
                     continue;
                 }

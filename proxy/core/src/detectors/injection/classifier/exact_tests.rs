@@ -97,3 +97,52 @@ fn best_logit_equals_the_training_export() {
     }
     assert!(scored > 200, "the corpus has features: {scored}");
 }
+
+/// The feature stream itself (every bucket of every piece, in order, over
+/// the folded corpus and its raw texts) is pinned: the shipped weights were
+/// fitted on exactly these features, so a faster `features_in` must emit
+/// the same buckets in the same order. Pinned for the shipped model's shape
+/// and for one with longer minimum n-grams and unigrams only (the other
+/// branches of the n-gram loops).
+#[test]
+fn the_feature_stream_is_the_one_the_weights_were_fitted_on() {
+    use super::features::{features_in, pieces, FeatureSpec};
+    let shipped_shape = FeatureSpec {
+        buckets_log2: 18,
+        char_min: 1,
+        char_max: 5,
+        word_max: 2,
+        window_bytes: 512,
+        piece_windows: true,
+    };
+    let other_shape = FeatureSpec {
+        buckets_log2: 12,
+        char_min: 3,
+        char_max: 4,
+        word_max: 1,
+        window_bytes: 200,
+        piece_windows: false,
+    };
+    let stream = |spec: &FeatureSpec| {
+        let (mut sum, mut count) = (0xcbf2_9ce4_8422_2325u64, 0usize);
+        let mut scratch = Vec::new();
+        for original in corpus() {
+            for text in [Normalized::of(&original).folded, original] {
+                for p in pieces(&text, spec.window_bytes) {
+                    features_in(spec, &text, p, &mut scratch, |b| {
+                        sum = (sum ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+                        count += 1;
+                    });
+                }
+            }
+        }
+        (count, sum)
+    };
+    assert_eq!(
+        [stream(&shipped_shape), stream(&other_shape)],
+        [
+            (689_789, 17_026_442_325_579_468_330),
+            (284_270, 5_642_727_799_692_014_588)
+        ]
+    );
+}

@@ -164,31 +164,29 @@ pub fn features_in(
     let log2 = spec.buckets_log2;
     // Characters of the range plus the n-gram overhang after it.
     scratch.clear();
-    let mut inside = 0usize;
     let overhang = (spec.char_max as usize)
         .saturating_sub(1)
         .max(LOOKAHEAD_CHARS);
-    let mut after = 0usize;
-    for (i, c) in text[range.start..].char_indices() {
-        if range.start + i < range.end {
-            inside += 1;
-        } else {
-            if after >= overhang {
-                break;
-            }
-            after += 1;
-        }
-        scratch.push(c);
+    let piece = &text[range.clone()];
+    if piece.is_ascii() {
+        // An exact-size copy: one reservation, no decoding.
+        scratch.extend(piece.bytes().map(char::from));
+    } else {
+        scratch.extend(piece.chars());
     }
+    let inside = scratch.len();
+    scratch.extend(text[range.end..].chars().take(overhang));
     let chars = &scratch[..];
     let (nmin, nmax) = (spec.char_min as usize, spec.char_max as usize);
+    // Every n-gram starting at `s`: the first `nmin - 1` characters only
+    // extend the hash, each further one emits (the hot loop of scoring).
     for s in 0..inside {
-        let mut h = CHAR_SEED;
-        for (k, &c) in chars[s..].iter().take(nmax).enumerate() {
+        let gram = &chars[s..(s + nmax).min(chars.len())];
+        let (head, tail) = gram.split_at((nmin - 1).min(gram.len()));
+        let mut h = head.iter().fold(CHAR_SEED, |h, &c| mix(h, c));
+        for &c in tail {
             h = mix(h, c);
-            if k + 1 >= nmin {
-                emit(bucket(h, log2));
-            }
+            emit(bucket(h, log2));
         }
     }
     if spec.word_max == 0 {
