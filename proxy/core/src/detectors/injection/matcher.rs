@@ -58,9 +58,15 @@ impl<'a> Hits<'a> {
         for m in book.automaton.find_overlapping_iter(text) {
             let info = &book.phrases[m.pattern().as_usize()];
             let (start, mut end) = (m.start(), m.end());
+            // A Latin word written against Chinese, Japanese or Korean
+            // ("给AI的", "AI에게") has no space: the script change is its
+            // boundary.
             let left_ok = info.free_start
                 || start == 0
-                || !text[..start].chars().next_back().is_some_and(is_word)
+                || !text[..start]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| is_word(c) && !is_unspaced_script(c))
                 || norm.in_joined(start);
             if !left_ok {
                 continue;
@@ -73,7 +79,10 @@ impl<'a> Hits<'a> {
             } else {
                 let right_ok = info.free_end
                     || end == text.len()
-                    || !text[end..].chars().next().is_some_and(is_word)
+                    || !text[end..]
+                        .chars()
+                        .next()
+                        .is_some_and(|c| is_word(c) && !is_unspaced_script(c))
                     || norm.in_joined(end.saturating_sub(1));
                 if !right_ok {
                     continue;
@@ -125,7 +134,9 @@ impl<'a> Hits<'a> {
                 let mut chain = vec![h0];
                 if self.extend(family, pattern, 1, &mut chain) {
                     let last = self.hits[*chain.last().expect("non-empty") as usize];
-                    if self.cancelled_after(family, last.end) {
+                    if self.cancelled_after(family, last.end)
+                        || self.cancelled_between(family, &chain)
+                    {
                         continue;
                     }
                     return Some(FamilyMatch {
@@ -218,6 +229,29 @@ impl<'a> Hits<'a> {
     }
 }
 
+impl Hits<'_> {
+    /// A cancelling phrase lies wholly inside a gap between two parts of
+    /// the chain. Gaps are bounded, so only the few hits starting inside
+    /// one are looked at.
+    fn cancelled_between(&self, family: &Family, chain: &[u32]) -> bool {
+        if family.unless_between.is_empty() {
+            return false;
+        }
+        chain.windows(2).any(|pair| {
+            let (a, b) = (self.hits[pair[0] as usize], self.hits[pair[1] as usize]);
+            family.unless_between.iter().any(|&c| {
+                let list = &self.by_class[c as usize];
+                let from = list.partition_point(|&i| self.hits[i as usize].start < a.end);
+                list[from..]
+                    .iter()
+                    .map(|&i| self.hits[i as usize])
+                    .take_while(|h| h.start < b.start)
+                    .any(|h| h.end <= b.start)
+            })
+        })
+    }
+}
+
 enum Gap {
     Within,
     TooFar,
@@ -237,8 +271,10 @@ const fn max_gap_bytes(max: u16) -> usize {
 }
 
 /// Are there at most `max` words between `a` and `b`, without a sentence end?
-/// Words are runs of letters or digits; each character of an unspaced
-/// script counts as a word.
+/// Words are runs of letters or digits; in a script written without spaces
+/// every two characters count as a word (Chinese and Japanese words are
+/// mostly two characters long; counting each character as a word made the
+/// same sentence twice as "long" as its English translation).
 fn gap_words(text: &str, a: usize, b: usize, max: u16, cross_sentence: bool) -> Gap {
     if b < a || b - a > max_gap_bytes(max) {
         return Gap::TooFar;
@@ -246,6 +282,7 @@ fn gap_words(text: &str, a: usize, b: usize, max: u16, cross_sentence: bool) -> 
     let slice = &text[a..b];
     let mut words = 0u16;
     let mut in_word = false;
+    let mut unspaced_run = 0u16;
     let mut chars = slice.chars().peekable();
     while let Some(c) = chars.next() {
         if !cross_sentence
@@ -254,15 +291,21 @@ fn gap_words(text: &str, a: usize, b: usize, max: u16, cross_sentence: bool) -> 
             return Gap::TooFar;
         }
         if is_unspaced_script(c) {
-            words += 1;
-            in_word = false;
-        } else if is_word(c) {
-            if !in_word {
+            if unspaced_run.is_multiple_of(2) {
                 words += 1;
-                in_word = true;
             }
-        } else {
+            unspaced_run += 1;
             in_word = false;
+        } else {
+            unspaced_run = 0;
+            if is_word(c) {
+                if !in_word {
+                    words += 1;
+                    in_word = true;
+                }
+            } else {
+                in_word = false;
+            }
         }
         if words > max {
             return Gap::TooFar;

@@ -699,4 +699,7 @@ mod tests;
 mod lang_tests;
 
 #[cfg(test)]
+mod lang_hard_tests;
+
+#[cfg(test)]
 mod second_stage_tests;

@@ -62,6 +62,8 @@ struct FamilyDef {
     #[serde(default)]
     unless_after: Vec<String>,
     #[serde(default)]
+    unless_between: Vec<String>,
+    #[serde(default)]
     cross_sentence: bool,
 }
 
@@ -119,6 +121,9 @@ pub struct Family {
     pub patterns: Vec<Vec<Elem>>,
     pub unless_before: Vec<u16>,
     pub unless_after: Vec<u16>,
+    /// Classes that cancel a match when one of their phrases lies between
+    /// two of its parts (a negation inside a verb-final clause).
+    pub unless_between: Vec<u16>,
     pub cross_sentence: bool,
 }
 
@@ -369,6 +374,7 @@ impl PhraseBook {
             families.push(Family {
                 unless_before: lookup(&b, &def.unless_before)?,
                 unless_after: lookup(&b, &def.unless_after)?,
+                unless_between: lookup(&b, &def.unless_between)?,
                 cross_sentence: def.cross_sentence,
                 patterns,
                 rule: def.scoring.compile()?,
