@@ -44,6 +44,16 @@ impl Surface {
 pub struct TextPart {
     pub surface: Surface,
     pub text: String,
+    /// Context a client harness attached to a user turn (Claude Code's
+    /// `<system-reminder>`, Codex's `<environment_context>`, Gemini CLI's
+    /// `<session_context>`): CLAUDE.md, memory, hook output, sandbox and
+    /// approval settings, the harness's own guidance. It is judged as a
+    /// tool result by the phrase rules (override, extraction, persona,
+    /// planted instructions, exfiltration) but not by the learned stage:
+    /// such context is instructions to the assistant and system-like
+    /// settings by design, which both heads were trained to flag in text
+    /// from elsewhere.
+    pub attached: bool,
 }
 
 /// A tool invocation, planned by a model or requested of a tool server.
@@ -90,7 +100,23 @@ impl Subject {
     pub fn push_text(&mut self, surface: Surface, text: impl Into<String>) {
         let text = text.into();
         if !text.trim().is_empty() {
-            self.texts.push(TextPart { surface, text });
+            self.texts.push(TextPart {
+                surface,
+                text,
+                attached: false,
+            });
+        }
+    }
+
+    /// Harness-attached context of a user turn (see [`TextPart::attached`]).
+    pub fn push_attached(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        if !text.trim().is_empty() {
+            self.texts.push(TextPart {
+                surface: Surface::ToolResult,
+                text,
+                attached: true,
+            });
         }
     }
 

@@ -117,7 +117,16 @@ mod tests {
         let got: Vec<_> = super::request_subject(&body)
             .texts
             .into_iter()
-            .map(|t| (t.surface, t.text))
+            .map(|t| {
+                // Only the harness's blocks are attached context.
+                assert_eq!(
+                    t.attached,
+                    t.text.starts_with("<system-reminder>")
+                        && t.surface == super::Surface::ToolResult,
+                    "{t:?}"
+                );
+                (t.surface, t.text)
+            })
             .collect();
         use super::Surface::*;
         let want = [

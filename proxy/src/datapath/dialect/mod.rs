@@ -300,7 +300,7 @@ pub(crate) fn push_content(content: &Value, surface: Surface, s: &mut Subject) {
 /// a part of any other type is read whole by the fail-closed fallback.
 fn push_part(part: &Value, surface: Surface, s: &mut Subject) {
     match part {
-        Value::String(t) => s.push_text(surface, t.as_str()),
+        Value::String(t) => push_turn_text(surface, t, s),
         Value::Object(o) => {
             let kind = o.get("type").and_then(Value::as_str).unwrap_or("text");
             if is_media(kind) {
@@ -311,7 +311,7 @@ fn push_part(part: &Value, surface: Surface, s: &mut Subject) {
             }
             for key in ["text", "refusal", "input_text", "output_text"] {
                 if let Some(Value::String(t)) = o.get(key) {
-                    s.push_text(surface, t.as_str());
+                    push_turn_text(surface, t, s);
                 }
             }
             if let Some(inner) = o.get("content") {
@@ -355,17 +355,22 @@ pub fn refusal_message(tool: &str, reason: &str, request_id: &str) -> String {
 
 /// Blocks agent harnesses attach to a user turn: Claude Code's
 /// `<system-reminder>` (CLAUDE.md and memory files, hook output, its own
-/// guidance) and Gemini CLI's `<session_context>` (date, OS, folder tree).
+/// guidance), Codex's `<environment_context>` (folder, shell, sandbox and
+/// approval settings) and Gemini CLI's `<session_context>` (date, OS,
+/// folder tree).
 const ATTACHED_CONTEXT: &[(&str, &str)] = &[
     ("<system-reminder>", "</system-reminder>"),
+    ("<environment_context>", "</environment_context>"),
     ("<session_context>", "</session_context>"),
 ];
 
 /// A user turn's text. Attached-context blocks are data the harness
-/// gathered, not the user's words: they are judged as tool results are, by
-/// the indirect-injection rules and head, which read instructions planted
-/// in data; the user's own words around them stay user text. A jailbreak
-/// wrapped in such a tag is still judged, by the rules for planted text.
+/// gathered, not the user's words: they are judged as tool results are by
+/// the phrase rules for planted text, not by the learned stage (see
+/// `TextPart::attached`: CLAUDE.md, sandbox settings and the harness's own
+/// guidance are instructions to the assistant by design); the user's own
+/// words around them stay user text. A jailbreak wrapped in such a tag is
+/// still judged by the rules.
 pub(crate) fn push_turn_text(surface: Surface, text: &str, s: &mut Subject) {
     if surface != Surface::User || !ATTACHED_CONTEXT.iter().any(|(o, _)| text.contains(o)) {
         s.push_text(surface, text);
@@ -383,7 +388,7 @@ pub(crate) fn push_turn_text(surface: Surface, text: &str, s: &mut Subject) {
             .find(close)
             .map(|i| i + close.len())
             .unwrap_or(block.len());
-        s.push_text(Surface::ToolResult, &block[..end]);
+        s.push_attached(&block[..end]);
         rest = &block[end..];
     }
     s.push_text(Surface::User, rest);
@@ -392,6 +397,36 @@ pub(crate) fn push_turn_text(surface: Surface, text: &str, s: &mut Subject) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codex_environment_context_is_attached_context_in_any_content_part() {
+        let mut s = Subject::default();
+        let content = serde_json::json!([
+            {"type": "input_text", "text": "<environment_context>\n  <cwd>/w</cwd>\n  <sandbox_mode>workspace-write</sandbox_mode>\n</environment_context>"},
+            {"type": "input_text", "text": "list the files"},
+        ]);
+        push_content(&content, Surface::User, &mut s);
+        let got: Vec<(Surface, bool, &str)> = s
+            .texts
+            .iter()
+            .map(|t| (t.surface, t.attached, &t.text[..t.text.len().min(21)]))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Surface::ToolResult, true, "<environment_context>"),
+                (Surface::User, false, "list the files"),
+            ]
+        );
+        // The same tag in a tool result is data like the rest of it.
+        let mut s = Subject::default();
+        push_content(
+            &serde_json::json!("<environment_context>x</environment_context>"),
+            Surface::ToolResult,
+            &mut s,
+        );
+        assert!(!s.texts[0].attached);
+    }
 
     #[test]
     fn every_part_is_read_once() {

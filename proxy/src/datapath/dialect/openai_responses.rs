@@ -10,7 +10,7 @@ pub fn request_subject(body: &Value) -> Subject {
         s.push_text(Surface::System, i);
     }
     match &body["input"] {
-        Value::String(text) => s.push_text(Surface::User, text.as_str()),
+        Value::String(text) => super::push_turn_text(Surface::User, text, &mut s),
         Value::Array(items) => items.iter().for_each(|item| push_item(item, &mut s)),
         other => collect_unknown(other, Surface::User, &mut s),
     }

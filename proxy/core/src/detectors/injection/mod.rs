@@ -240,7 +240,9 @@ impl InjectionDetector {
                 }
             }
             if injection {
-                if !self.disabled.iter().any(|d| d.starts_with("pi.classifier")) {
+                // Harness-attached context is for the rules only (see
+                // `TextPart::attached`).
+                if !part.attached && !self.disabled.iter().any(|d| d.starts_with("pi.classifier")) {
                     self.classify(cx, i, surface, &mut budget, out);
                 }
                 if decoding.depth_exceeded {
