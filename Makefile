@@ -41,17 +41,18 @@ build: deps-build
 venv:
 	@tests/python/setup_venv.sh
 
-# Retrain the injection classifier from the data in policies/models/train/ (scikit-learn in .venv;
+# Retrain the injection classifier from the data in policies/models/train/ (scikit-learn in .venv; a fixed
+# PYTHONHASHSEED and seeded generators make the training set the same bytes on every run;
 # the tests only check the shipped weights, they never retrain).
 model: venv
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r policies/models/train/requirements.txt
-	$(VENV)/bin/python policies/models/train/train.py
+	PYTHONHASHSEED=0 $(VENV)/bin/python policies/models/train/train.py
 
 # Score the shipped weights again (no training) and rewrite the metrics and the card: the metrics are of the
 # whole pipeline, so a change to the phrase rules or the profiles needs this (a few seconds).
 model-eval: venv
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r policies/models/train/requirements.txt
-	$(VENV)/bin/python policies/models/train/train.py --eval-only
+	PYTHONHASHSEED=0 $(VENV)/bin/python policies/models/train/train.py --eval-only
 
 # Node SDK tests (driven from tests/python/test_forward_proxy.py); reinstalled when the lock changes.
 tests/node/node_modules/.package-lock.json: tests/node/package-lock.json

@@ -25,10 +25,8 @@ import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TRAIN2 = os.path.join(HERE, "data", "authored", "train2")
-TRAIN3 = os.path.join(HERE, "data", "authored", "train3")
-TRAIN4 = os.path.join(HERE, "data", "authored", "train4")
-TRAIN5 = os.path.join(HERE, "data", "authored", "train5")
-TRAIN6 = os.path.join(HERE, "data", "authored", "train6")
+# Later rounds: natural sentences only, merged into train2's sections.
+SENTENCE_ROUNDS = [os.path.join(HERE, "data", "authored", f"train{n}") for n in (3, 4, 5, 6)]
 
 FAKER_LOCALES = {"en": "en_US", "es": "es_ES", "fr": "fr_FR", "de": "de_DE", "it": "it_IT", "pt": "pt_BR",
                  "nl": "nl_NL", "ru": "ru_RU", "uk": "uk_UA", "pl": "pl_PL", "tr": "tr_TR", "ar": "ar_SA",
@@ -115,6 +113,9 @@ def faker_for(lang):
     except ImportError:
         raise SystemExit("make model needs Faker (policies/models/train/requirements.txt)")
     f = Faker(FAKER_LOCALES[lang])
+    # Seeded per language: without it every run drew other names and cities, and the training set (and its
+    # digest in the card) could not be reproduced.
+    f.seed_instance(zlib.crc32(lang.encode()))
     return f
 
 
@@ -217,7 +218,7 @@ def compose(langs, seed=20251205, scale=1.0):
     books = {l: read_sections(os.path.join(TRAIN2, f"{l}.txt")) for l in langs}
     # train3 to train6: natural sentences only, merged into the same sections.
     for l in langs:
-        for base in (TRAIN3, TRAIN4, TRAIN5, TRAIN6):
+        for base in SENTENCE_ROUNDS:
             for sec, lines in read_sections(os.path.join(base, f"{l}.txt")).items():
                 books[l].setdefault(sec, []).extend(lines)
     folded = {l: by_fold(books[l]) for l in langs}

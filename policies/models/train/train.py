@@ -175,24 +175,38 @@ def diagnose(head, per_text, samples, thresholds):
               f"  ext: {fmt('ext', 1)} | {fmt('ext', 0)}")
 
 
+def check_later_sets_frozen():
+    """The second to fourth evaluation sets, composed again, must give the committed bytes."""
+    for name, frozen, builder in [("eval2", EVAL2, build.build_eval2), ("eval3", EVAL3, build.build_eval3),
+                                  ("eval4", EVAL4, build.build_eval4)]:
+        fresh = os.path.join(WORK, f"{name}.jsonl")
+        builder(fresh)
+        check_frozen(frozen, fresh)
+
+
+def score():
+    """Score the weights in MODEL on every evaluation set (the whole pipeline) into the metrics files."""
+    for path, out in [(EVAL, METRICS), (EVAL2, METRICS2), (EVAL3, METRICS3), (EVAL4, METRICS4)]:
+        run([TOOL, "evaluate", path, "--write", out, "--model", MODEL])
+
+
+def write_card(features, trained, timing):
+    card.write(os.path.join(ROOT, "policies", "models", "injection-v1.md"), features, trained,
+               METRICS, METRICS2, METRICS3, METRICS4, timing)
+
+
 def evaluate_only():
     """Score the shipped weights again and rewrite the metrics and the card, without training: the
     metrics are of the whole pipeline, so a change to the phrase rules or the profiles changes them
     (`make model-eval`). The evaluation sets are checked frozen first, as in training."""
-    for fresh, frozen, builder in [(os.path.join(WORK, "eval2.jsonl"), EVAL2, build.build_eval2),
-                                   (os.path.join(WORK, "eval3.jsonl"), EVAL3, build.build_eval3),
-                                   (os.path.join(WORK, "eval4.jsonl"), EVAL4, build.build_eval4)]:
-        builder(fresh)
-        check_frozen(frozen, fresh)
+    check_later_sets_frozen()
     if "--no-build" not in sys.argv:
         run(["cargo", "build", "--quiet", "--release", "-p", "asg", "--example", "injection_model"])
-    for path, out in [(EVAL, METRICS), (EVAL2, METRICS2), (EVAL3, METRICS3), (EVAL4, METRICS4)]:
-        run([TOOL, "evaluate", path, "--write", out, "--model", MODEL])
     header, _ = modelfile.read_header(MODEL)
     timing_path = os.path.join(WORK, "timing.json")
     timing = json.load(open(timing_path)) if os.path.exists(timing_path) else {}
-    card.write(os.path.join(ROOT, "policies", "models", "injection-v1.md"), header["features"], header["trained"],
-               METRICS, METRICS2, METRICS3, METRICS4, timing)
+    score()
+    write_card(header["features"], header["trained"], timing)
     print("model: metrics and card rewritten for the shipped weights")
 
 
@@ -204,16 +218,10 @@ def main():
     evaluate = "--no-eval" not in sys.argv
     os.makedirs(WORK, exist_ok=True)
     train_jsonl = os.path.join(WORK, "train.jsonl")
-    fresh_eval, fresh_eval2 = os.path.join(WORK, "eval.jsonl"), os.path.join(WORK, "eval2.jsonl")
+    fresh_eval = os.path.join(WORK, "eval.jsonl")
     build.main(train_jsonl, fresh_eval)
-    fresh_eval3, fresh_eval4 = os.path.join(WORK, "eval3.jsonl"), os.path.join(WORK, "eval4.jsonl")
-    build.build_eval2(fresh_eval2)
-    build.build_eval3(fresh_eval3)
-    build.build_eval4(fresh_eval4)
     check_frozen(EVAL, fresh_eval)
-    check_frozen(EVAL2, fresh_eval2)
-    check_frozen(EVAL3, fresh_eval3)
-    check_frozen(EVAL4, fresh_eval4)
+    check_later_sets_frozen()
     # One release build of the tool; it reads fresh weights from the file (--model), so writing the
     # model does not force a rebuild of the gateway library before the evaluation.
     if "--no-build" not in sys.argv:
@@ -281,15 +289,11 @@ def main():
     if not evaluate:
         print(f"model: wrote {os.path.relpath(MODEL, ROOT)} in {train_seconds:.0f} s (no evaluation)")
         return
-    run([TOOL, "evaluate", EVAL, "--write", METRICS, "--model", MODEL])
-    run([TOOL, "evaluate", EVAL2, "--write", METRICS2, "--model", MODEL])
-    run([TOOL, "evaluate", EVAL3, "--write", METRICS3, "--model", MODEL])
-    run([TOOL, "evaluate", EVAL4, "--write", METRICS4, "--model", MODEL])
+    score()
     total = time.time() - t0
     timing = {"train_seconds": round(train_seconds), "total_seconds": round(total)}
     json.dump(timing, open(os.path.join(WORK, "timing.json"), "w"))
-    card.write(os.path.join(ROOT, "policies", "models", "injection-v1.md"), FEATURES, trained, METRICS, METRICS2, METRICS3,
-               METRICS4, {"train_seconds": round(train_seconds), "total_seconds": round(total)})
+    write_card(FEATURES, trained, timing)
     print(f"model: wrote {os.path.relpath(MODEL, ROOT)} ({os.path.getsize(MODEL)} bytes) in {total:.0f} s")
 
 

@@ -76,7 +76,7 @@ fn upstream_roots(extra: &Path, data_dir: &Path) -> Result<String, String> {
     }
     let mut bundle = Vec::new();
     for cert in rustls_native_certs::load_native_certs().unwrap_or_default() {
-        bundle.extend_from_slice(pem_encode(cert.as_ref()).as_bytes());
+        bundle.extend_from_slice(crate::datapath::tls::ca::pem_encode(cert.as_ref()).as_bytes());
     }
     bundle.extend_from_slice(&extra_pem);
     let path = data_dir.join("upstream-roots.pem");
@@ -85,16 +85,4 @@ fn upstream_roots(extra: &Path, data_dir: &Path) -> Result<String, String> {
     f.write_all(&bundle)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(path.to_string_lossy().into_owned())
-}
-
-fn pem_encode(der: &[u8]) -> String {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
-        out.push('\n');
-    }
-    out.push_str("-----END CERTIFICATE-----\n");
-    out
 }

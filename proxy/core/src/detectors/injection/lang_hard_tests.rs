@@ -8,9 +8,7 @@
 //! severity or more. Rules are the explainable layer: they must be precise
 //! without the classifier's help.
 
-use super::classifier::ClassifierConfig;
 use super::*;
-use crate::subject::Subject;
 
 struct Case {
     lang: &'static str,
@@ -475,19 +473,7 @@ const CASES: &[Case] = &[
 ];
 
 fn rule_findings(surface: Surface, text: &str) -> Vec<Finding> {
-    let cfg = InjectionConfig {
-        classifier: ClassifierConfig {
-            enabled: false,
-            ..ClassifierConfig::default()
-        },
-        ..InjectionConfig::default()
-    };
-    let det = InjectionDetector::new(&cfg, None).unwrap();
-    let mut s = Subject::default();
-    s.push_text(surface, text);
-    let cx = ScanContext::new(&s);
-    let mut out = Vec::new();
-    det.inspect(&cx, true, true, &mut out);
+    let mut out = super::lang_tests::findings(false, surface, text);
     out.retain(|f| f.severity >= Severity::Medium);
     out
 }

@@ -187,7 +187,8 @@ const CASES: &[(&str, &str, &str, &str, &[&str])] = &[
     ),
 ];
 
-fn findings(classifier: bool, surface: Surface, text: &str) -> Vec<Finding> {
+/// Every injection finding for `s`, with the learned stage on or off.
+pub(super) fn inspect(classifier: bool, s: &Subject) -> Vec<Finding> {
     let cfg = InjectionConfig {
         classifier: ClassifierConfig {
             enabled: classifier,
@@ -196,12 +197,16 @@ fn findings(classifier: bool, surface: Surface, text: &str) -> Vec<Finding> {
         ..InjectionConfig::default()
     };
     let det = InjectionDetector::new(&cfg, None).unwrap();
-    let mut s = Subject::default();
-    s.push_text(surface, text);
-    let cx = ScanContext::new(&s);
+    let cx = ScanContext::new(s);
     let mut out = Vec::new();
     det.inspect(&cx, true, true, &mut out);
     out
+}
+
+pub(super) fn findings(classifier: bool, surface: Surface, text: &str) -> Vec<Finding> {
+    let mut s = Subject::default();
+    s.push_text(surface, text);
+    inspect(classifier, &s)
 }
 
 #[test]
@@ -257,7 +262,6 @@ fn ordinary_text_is_clean_in_every_language() {
 /// still caught inside it.
 #[test]
 fn attached_context_is_judged_by_the_rules_not_the_learned_stage() {
-    let det = InjectionDetector::new(&InjectionConfig::default(), None).unwrap();
     let run = |attached: bool, text: &str| {
         let mut s = Subject::default();
         if attached {
@@ -265,10 +269,8 @@ fn attached_context_is_judged_by_the_rules_not_the_learned_stage() {
         } else {
             s.push_text(Surface::ToolResult, text);
         }
-        let cx = ScanContext::new(&s);
-        let mut out = Vec::new();
-        det.inspect(&cx, true, true, &mut out);
-        out.into_iter()
+        inspect(true, &s)
+            .into_iter()
             .filter(|f| f.severity >= Severity::Medium)
             .map(|f| f.rule_id)
             .collect::<Vec<_>>()
