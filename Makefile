@@ -121,6 +121,7 @@ bench-criterion:
 bench-compare:
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "bench-compare needs wrk and nginx: apt-get install -y wrk nginx"; exit 2; }
 	$(CARGO) build --release -p asg -p asg-e2e --bins
+	$(CARGO) build --release -p asg --example pingora_floor
 	python3 tests/bench/compare.py $(BENCH_ARGS)
 
 bench-stream: venv

@@ -3,6 +3,8 @@
 
 * the mock upstream directly,
 * nginx (Debian package) as a plain reverse proxy in front of the same mock,
+* pingora as a plain reverse proxy (`pingora_floor`, the example built from this repository's pingora with
+  nothing of asg in it): the framework's own floor, so asg's figure reads as "framework + what asg adds",
 * asg with full inspection, audit mode `always` and `decisions`,
 
 for 1 KiB and 16 KiB chat completions and for SSE streams. For each target it prints the median over
@@ -142,6 +144,14 @@ http {{
     return p, port
 
 
+def start_floor(mock: str) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    p = subprocess.Popen([str(BIN / "examples" / "pingora_floor"), f"127.0.0.1:{port}", mock],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: socket.create_connection(("127.0.0.1", port), timeout=0.2).close() or True, "pingora_floor")
+    return p, port
+
+
 def start_asg(work: Path, mock: str, name: str, sync: str, policy: str, binary: Path) -> tuple[subprocess.Popen, int]:
     port, admin = free_port(), free_port()
     env = dict(os.environ, ASG_LISTEN=f"127.0.0.1:{port}", ASG_ADMIN_LISTEN=f"127.0.0.1:{admin}",
@@ -260,6 +270,13 @@ def main():
         procs.append(ngx)
         targets = [Target("direct", f"http://{mock_addr}", lambda: [mock.pid]),
                    Target("nginx", f"http://127.0.0.1:{ngx_port}", lambda: children(ngx.pid))]
+        if (BIN / "examples" / "pingora_floor").exists():
+            floor, floor_port = start_floor(mock_addr)
+            procs.append(floor)
+            targets.append(Target("pingora", f"http://127.0.0.1:{floor_port}", lambda: [floor.pid]))
+        else:
+            print("bench-compare: no target/release/examples/pingora_floor, the framework floor is skipped "
+                  "(cargo build --release -p asg --example pingora_floor)", file=sys.stderr)
         asgs = {}
         runs = [("asg-always", "always", BIN / "asg"), ("asg-decisions", "decisions", BIN / "asg")]
         for binary in args.baseline:
