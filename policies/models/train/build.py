@@ -321,6 +321,18 @@ def main(out_train, out_eval):
             for t in rng4.sample(planted4[lang], min(2, len(planted4[lang]))):
                 add(train, "authored", lang, "planted", "tool_result", in_context(t, d, rng4), None, 1)
                 train[-1]["fold"] = compose.fold_of(t)
+    # Context agent harnesses attach to the user's turn (project instruction files, reminders, environment
+    # blocks): instructions to the assistant by design, benign for both heads; the same files with a
+    # malicious instruction planted among ordinary ones are attacks for the indirect head, which judges
+    # them in the proxy.
+    harness = os.path.join(DATA, "authored", "train7", "harness.txt")
+    if os.path.exists(harness):
+        for lang, label, d in read_harness(harness):
+            if label == "benign":
+                add(train, "authored", lang, "harness", "tool_result", d, 0, 0)
+            else:
+                add(train, "authored", lang, "harness_attack", "tool_result", d, None, 1)
+            train[-1]["fold"] = compose.fold_of(d)
     # Code and technical prose of the crates this project depends on (MIT / Apache-2.0): imperatives to a
     # reader and text about attacks that are not injections, for both heads.
     for r in jsonl(os.path.join(DATA, "external", "crates_benign.jsonl")):
@@ -374,6 +386,34 @@ def read_lang_documents(path):
             lang = first.split()[1]
         out.append((lang, d))
     return out
+
+
+def read_harness(path):
+    """A harness-context file: (lang, label, text) per document, headed by "@lang xx" and "@label benign|attack"."""
+    out = []
+    for d in read_documents(path):
+        tags = {}
+        while d.startswith("@"):
+            first, _, d = d.partition("\n")
+            k, v = first[1:].split(None, 1)
+            tags[k] = v.strip()
+        if tags.get("label") not in ("benign", "attack") or not d.strip():
+            raise SystemExit(f"{path}: a document without @label benign|attack or without a body: {d[:80]!r}")
+        out.append((tags.get("lang", "en"), tags["label"], d))
+    return out
+
+
+def build_eval5(out_path):
+    """The fifth never-tuned set: harness-attached context (authored/heldout5/harness.txt), judged as the
+    proxy judges it (surface "attached": a tool result the harness put in the user's turn)."""
+    rows = []
+    for lang, label, d in read_harness(os.path.join(DATA, "authored", "heldout5", "harness.txt")):
+        rows.append({"source": "heldout5", "lang": lang, "kind": "harness" if label == "benign" else "harness_attack",
+                     "surface": "attached", "text": d, "direct": None, "indirect": 0 if label == "benign" else 1})
+    with open(out_path, "w", encoding="utf-8") as f:
+        for i, r in enumerate(rows):
+            f.write(json.dumps({"id": i, **r}, ensure_ascii=False) + "\n")
+    print(f"build: {len(rows)} texts in the fifth evaluation set")
 
 
 def build_eval3(out_path):

@@ -27,6 +27,17 @@ SOURCES = [
      "420 bytes per crate), as benign text for both heads", "`policies/models/train/data/external/crates_benign.jsonl` "
      "(written by `crates_benign.py`; each row names crate, version, licence and file)", "MIT / Apache-2.0 (per row)",
      "crates.io, versions pinned by Cargo.lock", "all training"),
+    ("Seventh round of self-authored training data (20 languages): instructions planted in many kinds of documents, "
+     "half of them not naming the assistant, against hard-negative instructions to human readers and programs in "
+     "the same kinds of documents; and context that agent harnesses attach to the user's turn (project instruction "
+     "files, reminders, environment blocks), benign and with malicious instructions planted (written while the fifth "
+     "held-out set was written by another author, who never read it)",
+     "`policies/models/train/data/authored/train7/`", "project (written by the asg authors)", "this repository",
+     "all training"),
+    ("Self-authored fifth held-out set: harness-attached context (project instruction files, reminders, environment "
+     "blocks), benign and with planted malicious instructions", "`policies/models/train/data/authored/heldout5/`",
+     "project (written by the asg authors)", "this repository",
+     "all evaluation (`eval5.jsonl`), frozen before any model was trained on the seventh round"),
     ("Self-authored fourth held-out set (20 languages, written apart from the training data: "
      "literal translation-style attacks, benchmark technique families, task hijacks planted in documents) and "
      "multilingual documents", "`policies/models/train/data/authored/heldout4/`", "project (written by the asg authors)",
@@ -164,13 +175,30 @@ TARGETS = {"direct_attacks": (0.90, False), "indirect_attacks": (0.85, False), "
            "benign_documents": (0.01, True)}
 
 
-def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, metrics4_path, timing):
+def harness(w, m, title):
+    """Attacks caught and false positives on harness-attached context, per profile and language group."""
+    profs = ["dev", "production", "strict"]
+    w(f"## Results on {title}, per profile (whole pipeline, judged as attached context)\n")
+    w("| | dev | production | strict | dev (rules only) | production (rules only) | strict (rules only) |")
+    w("|---|---:|---:|---:|---:|---:|---:|")
+    for k, label in [("indirect_attacks", "planted malicious instructions — TPR"),
+                     ("benign_documents", "benign harness context — FPR")]:
+        w(f"| {label} | " + " | ".join(pct(m["profiles"][p]["categories"][k]) for p in profs) + " | "
+          + " | ".join(pct(m["rules_only"][p]["categories"][k]) for p in profs) + " |")
+    for key, label in [("benign_english", "benign, English — FPR"), ("benign_non_english", "benign, other languages — FPR")]:
+        w(f"| {label} | " + " | ".join(pct(m["profiles"][p][key]) for p in profs) + " | "
+          + " | ".join(pct(m["rules_only"][p][key]) for p in profs) + " |")
+    w("")
+
+
+def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, metrics4_path, metrics5_path, timing):
     m = json.load(open(metrics_path, encoding="utf-8"))
     m2 = json.load(open(metrics2_path, encoding="utf-8"))
     m3 = json.load(open(metrics3_path, encoding="utf-8"))
     # `make model` always writes the fourth set's metrics; a card rewritten from weights trained before that
     # set existed has none, and then says so instead of failing.
     m4 = json.load(open(metrics4_path, encoding="utf-8")) if os.path.exists(metrics4_path) else None
+    m5 = json.load(open(metrics5_path, encoding="utf-8")) if os.path.exists(metrics5_path) else None
     size = os.path.getsize(os.path.join(os.path.dirname(path), "injection-v1.bin"))
     c = m["classifier"]
     L = []
@@ -240,6 +268,8 @@ def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, m
     sets = [("first set (`eval.jsonl`)", m), ("second set (`eval2.jsonl`)", m2), ("third set (`eval3.jsonl`, benign only)", m3)]
     if m4:
         sets.append(("fourth set (`eval4.jsonl`)", m4))
+    if m5:
+        sets.append(("fifth set (`eval5.jsonl`, harness context)", m5))
     targets(w, sets)
     results(w, m, "the evaluation split (`eval.jsonl`)")
     results(w, m2, "the second never-tuned set (`eval2.jsonl`)")
@@ -249,6 +279,8 @@ def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, m
         w("The fourth never-tuned set (`eval4.jsonl`) has not been scored with these weights: "
           "`injection-v1.heldout4.metrics.json` is missing (run `make model`).\n")
     benign_only(w, m3, "text about security and code (`eval3.jsonl`, the third never-tuned set)")
+    if m5:
+        harness(w, m5, "harness-attached context (`eval5.jsonl`, the fifth never-tuned set)")
     w("\n## The classifier alone\n")
     w("Texts whose best window reaches the band (per head), without rules:\n")
     w("| | medium band | high band |")
@@ -286,4 +318,4 @@ if __name__ == "__main__":
     write(os.path.join(models, "injection-v1.md"), header["features"], header["trained"],
           os.path.join(models, "injection-v1.metrics.json"), os.path.join(models, "injection-v1.heldout2.metrics.json"),
           os.path.join(models, "injection-v1.heldout3.metrics.json"), os.path.join(models, "injection-v1.heldout4.metrics.json"),
-          timing)
+          os.path.join(models, "injection-v1.heldout5.metrics.json"), timing)

@@ -52,6 +52,8 @@ EVAL3 = os.path.join(HERE, "data", "eval3.jsonl")
 METRICS3 = os.path.join(ROOT, "policies", "models", "injection-v1.heldout3.metrics.json")
 EVAL4 = os.path.join(HERE, "data", "eval4.jsonl")
 METRICS4 = os.path.join(ROOT, "policies", "models", "injection-v1.heldout4.metrics.json")
+EVAL5 = os.path.join(HERE, "data", "eval5.jsonl")
+METRICS5 = os.path.join(ROOT, "policies", "models", "injection-v1.heldout5.metrics.json")
 TOOL = os.path.join(ROOT, "target", "release", "examples", "injection_model")
 
 
@@ -176,9 +178,9 @@ def diagnose(head, per_text, samples, thresholds):
 
 
 def check_later_sets_frozen():
-    """The second to fourth evaluation sets, composed again, must give the committed bytes."""
+    """The second to fifth evaluation sets, composed again, must give the committed bytes."""
     for name, frozen, builder in [("eval2", EVAL2, build.build_eval2), ("eval3", EVAL3, build.build_eval3),
-                                  ("eval4", EVAL4, build.build_eval4)]:
+                                  ("eval4", EVAL4, build.build_eval4), ("eval5", EVAL5, build.build_eval5)]:
         fresh = os.path.join(WORK, f"{name}.jsonl")
         builder(fresh)
         check_frozen(frozen, fresh)
@@ -186,13 +188,13 @@ def check_later_sets_frozen():
 
 def score():
     """Score the weights in MODEL on every evaluation set (the whole pipeline) into the metrics files."""
-    for path, out in [(EVAL, METRICS), (EVAL2, METRICS2), (EVAL3, METRICS3), (EVAL4, METRICS4)]:
+    for path, out in [(EVAL, METRICS), (EVAL2, METRICS2), (EVAL3, METRICS3), (EVAL4, METRICS4), (EVAL5, METRICS5)]:
         run([TOOL, "evaluate", path, "--write", out, "--model", MODEL])
 
 
 def write_card(features, trained, timing):
     card.write(os.path.join(ROOT, "policies", "models", "injection-v1.md"), features, trained,
-               METRICS, METRICS2, METRICS3, METRICS4, timing)
+               METRICS, METRICS2, METRICS3, METRICS4, METRICS5, timing)
 
 
 def evaluate_only():

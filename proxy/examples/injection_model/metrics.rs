@@ -16,6 +16,9 @@ pub struct Sample {
     pub lang: String,
     pub kind: String,
     pub surface: Surface,
+    /// Context a harness attached to the user's turn (surface `attached`):
+    /// judged as the proxy judges it, a tool result in the user's turn.
+    pub attached: bool,
     pub text: String,
     pub direct: Option<u8>,
     pub indirect: Option<u8>,
@@ -34,9 +37,10 @@ pub fn load(path: &std::path::Path) -> Vec<Sample> {
                 lang: v["lang"].as_str().unwrap_or_default().into(),
                 kind: v["kind"].as_str().unwrap_or_default().into(),
                 surface: match v["surface"].as_str() {
-                    Some("tool_result") => Surface::ToolResult,
+                    Some("tool_result" | "attached") => Surface::ToolResult,
                     _ => Surface::User,
                 },
+                attached: v["surface"].as_str() == Some("attached"),
                 text: v["text"].as_str().unwrap_or_default().into(),
                 direct: label("direct"),
                 indirect: label("indirect"),
@@ -174,7 +178,11 @@ pub fn pipeline_metrics(policy: &Policy, samples: &[Sample]) -> Value {
     let mut not_allowed: BTreeMap<u64, bool> = BTreeMap::new();
     for s in samples {
         let mut subject = Subject::default();
-        subject.push_text(s.surface, s.text.clone());
+        if s.attached {
+            subject.push_attached(s.text.clone());
+        } else {
+            subject.push_text(s.surface, s.text.clone());
+        }
         let a = assess(policy, &subject, Masking::Applied);
         not_allowed.insert(s.id, !a.decision.permits());
     }
