@@ -59,6 +59,13 @@ fn benign_traffic_passes_byte_identical_both_ways() {
         assert_eq!(resp.status, 200, "{d:?}: {}", resp.text());
         let expected = std::fs::read(asg_e2e::wire_fixture(fixture)).unwrap();
         assert_eq!(resp.body, expected, "{d:?}: response bytes changed");
+        // A buffered answer leaves whole, with its length, not chunked.
+        assert_eq!(
+            resp.header("content-length"),
+            Some(expected.len().to_string().as_str()),
+            "{d:?}"
+        );
+        assert_eq!(resp.header("transfer-encoding"), None, "{d:?}");
         let got = upstream.requests_to(d.path());
         assert_eq!(got.len(), 1);
         assert_eq!(
@@ -149,6 +156,12 @@ fn secrets_are_masked_in_responses_and_in_prompts() {
         );
         let text = resp.text();
         assert!(!text.contains(FAKE_AWS_KEY), "{d:?}: {text}");
+        // The length is that of the rewritten body.
+        assert_eq!(
+            resp.header("content-length"),
+            Some(resp.body.len().to_string().as_str()),
+            "{d:?}"
+        );
         assert!(
             text.contains("[REDACTED:aws_access_key_id:"),
             "{d:?}: {text}"

@@ -138,6 +138,12 @@ impl ProxyHttp for Gateway {
         self.prepare_response(resp, ctx)
     }
 
+    /// A buffered response leaves as one write with its length (see
+    /// `ProxyHttp::hold_response_header` in the vendored pingora-proxy).
+    fn hold_response_header(&self, _session: &Session, ctx: &Ctx) -> bool {
+        matches!(ctx.resp, context::ResponseBody::Buffer { .. })
+    }
+
     async fn response_filter(
         &self,
         session: &mut Session,

@@ -607,6 +607,9 @@ pub struct Session {
     upstream_write_pending_time: Duration,
     /// Flag that is set when the shutdown process has begun.
     shutdown_flag: Arc<AtomicBool>,
+    /// A response header held back until body bytes are emitted
+    /// (`ProxyHttp::hold_response_header`).
+    held_response_header: Option<Box<ResponseHeader>>,
 }
 
 impl Session {
@@ -634,6 +637,7 @@ impl Session {
             downstream_task_seen_upgraded: false,
             upstream_write_pending_time: Duration::ZERO,
             shutdown_flag,
+            held_response_header: None,
         }
     }
 

@@ -408,6 +408,7 @@ where
 
         /* run filters before sending to downstream */
         let mut filtered_tasks = Vec::with_capacity(TASK_BUFFER_SIZE);
+        let mut hold_header = false;
         for mut t in tasks {
             if self.revalidate_or_stale(session, &mut t, ctx).await {
                 serve_from_cache.enable();
@@ -427,6 +428,11 @@ where
             let task = self
                 .h1_response_filter(session, t, ctx, serve_from_cache, range_body_filter, false)
                 .await?;
+            // Asked right after the header's filters: the body filters of the
+            // same batch may change what the service would answer.
+            if matches!(task, HttpTask::Header(_, false)) {
+                hold_header = self.inner.hold_response_header(session, ctx);
+            }
             if serve_from_cache.is_miss_header() {
                 response_state.enable_cached_response();
             }
@@ -445,6 +451,12 @@ where
             return Ok(None);
         }
 
+        let filtered_tasks =
+            hold_response_header(&mut session.held_response_header, hold_header, filtered_tasks);
+        if filtered_tasks.is_empty() {
+            // The header is held and no body bytes were emitted yet.
+            return Ok(Some(false));
+        }
         let response_done = session.write_response_tasks(filtered_tasks).await?;
 
         Ok(Some(response_done))
@@ -1169,8 +1181,59 @@ pub(crate) async fn send_body_to1(
     }
 }
 
+/// Hold a response header back when the service asked for it
+/// (`ProxyHttp::hold_response_header`, `hold`) and no body bytes have been
+/// emitted; release it in front of the first emitted body bytes, or of the
+/// end of the response. Released with the last body, it carries that body's
+/// `Content-Length` instead of chunked encoding, so header and body leave in
+/// one write.
+fn hold_response_header(
+    held: &mut Option<Box<ResponseHeader>>,
+    hold: bool,
+    tasks: Vec<HttpTask>,
+) -> Vec<HttpTask> {
+    let mut out = Vec::with_capacity(tasks.len() + 1);
+    for task in tasks {
+        match task {
+            HttpTask::Header(header, false)
+                if hold
+                    && held.is_none()
+                    && !header.status.is_informational() =>
+            {
+                *held = Some(header);
+            }
+            HttpTask::Body(data, end) if held.is_some() => {
+                let len = data.as_ref().map_or(0, |d| d.len());
+                if len == 0 && !end {
+                    continue;
+                }
+                let mut header = held.take().expect("held");
+                if end {
+                    header.remove_header(&http::header::TRANSFER_ENCODING);
+                    if let Err(e) = header.insert_header(http::header::CONTENT_LENGTH, len.to_string()) {
+                        out.push(HttpTask::Failed(e));
+                        continue;
+                    }
+                }
+                out.push(HttpTask::Header(header, false));
+                out.push(HttpTask::Body(data, end));
+            }
+            other => {
+                // Anything else (an end without body, trailers, a failure)
+                // gets the header as it was, in front of it.
+                if let Some(header) = held.take() {
+                    out.push(HttpTask::Header(header, false));
+                }
+                out.push(other);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+
     use super::*;
     use std::sync::Arc;
     use tokio::io::AsyncWriteExt;

@@ -383,6 +383,19 @@ pub trait ProxyHttp {
         Ok(())
     }
 
+    /// Whether to hold the response header (after [Self::response_filter])
+    /// until the response body filters emit body bytes.
+    ///
+    /// For a service whose body filter keeps the whole body back (to inspect
+    /// or rewrite it) and emits it at the end: the header then goes out with
+    /// the body in one write, with a `Content-Length` of the emitted body
+    /// instead of chunked encoding, rather than as a header, a chunk and a
+    /// last chunk in three writes. If body bytes are emitted before the end,
+    /// the header is released unchanged in front of them.
+    fn hold_response_header(&self, _session: &Session, _ctx: &Self::CTX) -> bool {
+        false
+    }
+
     /// Modify the response header before it is send to the downstream
     ///
     /// The modification is after caching. This filter is called for all responses including
