@@ -31,8 +31,10 @@ SOURCES = [
      "half of them not naming the assistant, against hard-negative instructions to human readers and programs in "
      "the same kinds of documents; and context that agent harnesses attach to the user's turn (project instruction "
      "files, reminders, environment blocks), benign and with malicious instructions planted (written while the fifth "
-     "held-out set was written by another author, who never read it)",
-     "`policies/models/train/data/authored/train7/`", "project (written by the asg authors)", "this repository",
+     "held-out set was written by another author, who never read it); and an eighth round for precision: benign prompts "
+     "and documents with the shapes of attacks (Q/A and few-shot lines, transcripts, pasted documents with "
+     "instructions to people, attack words in ordinary meanings)",
+     "`policies/models/train/data/authored/train7/`, `train8/`", "project (written by the asg authors)", "this repository",
      "all training"),
     ("Self-authored fifth held-out set: harness-attached context (project instruction files, reminders, environment "
      "blocks), benign and with planted malicious instructions", "`policies/models/train/data/authored/heldout5/`",
