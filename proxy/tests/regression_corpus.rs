@@ -84,8 +84,10 @@ fn injection_corpus() {
             }
             _ if case.get("known_fp").is_some() => {
                 // A documented false positive: it may carry findings, but
-                // the profile must still let it through.
-                if !a.decision.permits() {
+                // the profile must still let it through, unless the entry
+                // says it is refused (and the model card lists it).
+                let refused_ok = case["refused"].as_bool() == Some(true);
+                if !a.decision.permits() && !refused_ok {
                     failures.push(format!(
                         "{}: known false positive now refused ({})",
                         case["id"], a.decision

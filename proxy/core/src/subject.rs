@@ -48,11 +48,12 @@ pub struct TextPart {
     /// `<system-reminder>`, Codex's `<environment_context>`, Gemini CLI's
     /// `<session_context>`): CLAUDE.md, memory, hook output, sandbox and
     /// approval settings, the harness's own guidance. It is judged as a
-    /// tool result by the phrase rules (override, extraction, persona,
-    /// planted instructions, exfiltration) but not by the learned stage:
-    /// such context is instructions to the assistant and system-like
-    /// settings by design, which both heads were trained to flag in text
-    /// from elsewhere.
+    /// tool result: a CLAUDE.md or AGENTS.md in a cloned repository, or a
+    /// hook's output, is data the user did not write. Such context is
+    /// instructions to the assistant by design, so the indirect head is
+    /// trained on benign harness context as well as on harness context
+    /// with malicious instructions planted in it. The flag records that
+    /// the harness, not the user, put the text in the turn.
     pub attached: bool,
 }
 

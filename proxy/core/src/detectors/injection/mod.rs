@@ -240,9 +240,7 @@ impl InjectionDetector {
                 }
             }
             if injection {
-                // Harness-attached context is for the rules only (see
-                // `TextPart::attached`).
-                if !part.attached && !self.disabled.iter().any(|d| d.starts_with("pi.classifier")) {
+                if !self.disabled.iter().any(|d| d.starts_with("pi.classifier")) {
                     self.classify(cx, i, surface, &mut budget, out);
                 }
                 if decoding.depth_exceeded {
