@@ -22,7 +22,7 @@ const SETS: &[(&str, &str, bool)] = &[
     ("eval2.jsonl", "injection-v1.heldout2.metrics.json", true),
     ("eval3.jsonl", "injection-v1.heldout3.metrics.json", true),
     ("eval4.jsonl", "injection-v1.heldout4.metrics.json", true),
-    ("eval5.jsonl", "injection-v1.heldout5.metrics.json", false),
+    ("eval5.jsonl", "injection-v1.heldout5.metrics.json", true),
 ];
 
 fn root() -> PathBuf {
