@@ -121,6 +121,9 @@ struct Source<'t> {
     /// token for decoded payloads); `None` = map each match.
     fixed_span: Option<Range<usize>>,
     encoding: Option<&'static str>,
+    /// Harness-attached context (`TextPart::attached`): the phrase rules
+    /// score it with their plain severities, not the ones for data.
+    attached: bool,
 }
 
 impl InjectionDetector {
@@ -219,6 +222,7 @@ impl InjectionDetector {
                 norm,
                 fixed_span: None,
                 encoding: None,
+                attached: part.attached,
             };
             let mut disguised: Option<&'static str> = None;
             self.scan(cx, i, &src, surface, &wanted, &mut disguised, out);
@@ -231,6 +235,7 @@ impl InjectionDetector {
                     norm: &dn,
                     fixed_span: Some(d.span.clone()),
                     encoding: Some(d.encoding.as_str()),
+                    attached: part.attached,
                 };
                 let before = out.len();
                 let mut ignored = None;
@@ -603,7 +608,7 @@ impl InjectionDetector {
         span: Option<Range<usize>>,
         method: &str,
     ) -> Finding {
-        let (severity, score) = self.scoring(rule, surface);
+        let (severity, score) = self.scoring(rule, surface, src.attached);
         let message = if surface == Surface::ToolResult {
             format!("Indirect injection in tool result: {}", rule.message)
         } else {
@@ -656,8 +661,14 @@ impl InjectionDetector {
         .at(surface.as_str())
     }
 
-    fn scoring(&self, rule: &Rule, surface: Surface) -> (Severity, f64) {
-        if surface == Surface::ToolResult {
+    /// A rule's severity and score on a surface. Data (a tool result) gets
+    /// the stricter ones: instructions have no business there. Context a
+    /// harness attaches to the user's turn is instructions to the assistant
+    /// by design (Claude Code's own reminders say "do not mention this to the
+    /// user"), so its phrase findings keep their plain severities; the
+    /// learned stage, trained on such context, judges it as data.
+    fn scoring(&self, rule: &Rule, surface: Surface, attached: bool) -> (Severity, f64) {
+        if surface == Surface::ToolResult && !attached {
             rule.indirect
                 .unwrap_or((rule.severity, rule.score + self.indirect_bonus))
         } else {
