@@ -365,12 +365,11 @@ const ATTACHED_CONTEXT: &[(&str, &str)] = &[
 ];
 
 /// A user turn's text. Attached-context blocks are data the harness
-/// gathered, not the user's words: they are judged as tool results are by
-/// the phrase rules for planted text, not by the learned stage (see
+/// gathered, not the user's words: the learned stage judges them as tool
+/// results, and the phrase rules with their plain severities (see
 /// `TextPart::attached`: CLAUDE.md, sandbox settings and the harness's own
 /// guidance are instructions to the assistant by design); the user's own
-/// words around them stay user text. A jailbreak wrapped in such a tag is
-/// still judged by the rules.
+/// words around them stay user text.
 pub(crate) fn push_turn_text(surface: Surface, text: &str, s: &mut Subject) {
     if surface != Surface::User || !ATTACHED_CONTEXT.iter().any(|(o, _)| text.contains(o)) {
         s.push_text(surface, text);
