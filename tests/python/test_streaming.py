@@ -14,7 +14,9 @@ import pytest
 import asg_harness
 from asg_harness import FAKE_AWS_KEY, FAKE_OPENAI_KEY, TEXT_REPLY
 
-USER_TEXT = "please echo this prompt"
+# Not "echo this prompt": the classifier reads that as a request for the
+# system prompt (a known false positive, `benign_61` in the regression corpus).
+USER_TEXT = "please echo this message"
 SCHEMA = {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]}
 CHAT_TOOLS = [{"type": "function", "function": {"name": "shell", "description": "Run a command", "parameters": SCHEMA}}]
 RESPONSES_TOOLS = [{"type": "function", "name": "shell", "description": "Run a command", "parameters": SCHEMA, "strict": False}]

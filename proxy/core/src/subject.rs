@@ -47,13 +47,13 @@ pub struct TextPart {
     /// Context a client harness attached to a user turn (Claude Code's
     /// `<system-reminder>`, Codex's `<environment_context>`, Gemini CLI's
     /// `<session_context>`): CLAUDE.md, memory, hook output, sandbox and
-    /// approval settings, the harness's own guidance. It is judged as a
-    /// tool result: a CLAUDE.md or AGENTS.md in a cloned repository, or a
-    /// hook's output, is data the user did not write. Such context is
-    /// instructions to the assistant by design, so the indirect head is
-    /// trained on benign harness context as well as on harness context
-    /// with malicious instructions planted in it. The flag records that
-    /// the harness, not the user, put the text in the turn.
+    /// approval settings, the harness's own guidance. It is judged by the
+    /// phrase rules with their plain severities (a CLAUDE.md in a cloned
+    /// repository is data the user did not write, but the harness's own
+    /// reminders instruct the assistant by design), not by the learned
+    /// stage: trained on such context, the indirect head still refused 3 of
+    /// 99 benign harness documents of a never-tuned set and a real Codex
+    /// `<environment_context>` whose paths it had not seen.
     pub attached: bool,
 }
 

@@ -365,8 +365,8 @@ const ATTACHED_CONTEXT: &[(&str, &str)] = &[
 ];
 
 /// A user turn's text. Attached-context blocks are data the harness
-/// gathered, not the user's words: the learned stage judges them as tool
-/// results, and the phrase rules with their plain severities (see
+/// gathered, not the user's words: the phrase rules judge them, with their
+/// plain severities, and the learned stage does not (see
 /// `TextPart::attached`: CLAUDE.md, sandbox settings and the harness's own
 /// guidance are instructions to the assistant by design); the user's own
 /// words around them stay user text.

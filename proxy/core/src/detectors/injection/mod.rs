@@ -245,7 +245,9 @@ impl InjectionDetector {
                 }
             }
             if injection {
-                if !self.disabled.iter().any(|d| d.starts_with("pi.classifier")) {
+                // Harness-attached context is for the rules only (see
+                // `TextPart::attached`).
+                if !part.attached && !self.disabled.iter().any(|d| d.starts_with("pi.classifier")) {
                     self.classify(cx, i, surface, &mut budget, out);
                 }
                 if decoding.depth_exceeded {
@@ -665,8 +667,7 @@ impl InjectionDetector {
     /// the stricter ones: instructions have no business there. Context a
     /// harness attaches to the user's turn is instructions to the assistant
     /// by design (Claude Code's own reminders say "do not mention this to the
-    /// user"), so its phrase findings keep their plain severities; the
-    /// learned stage, trained on such context, judges it as data.
+    /// user"), so its phrase findings keep their plain severities.
     fn scoring(&self, rule: &Rule, surface: Surface, attached: bool) -> (Severity, f64) {
         if surface == Surface::ToolResult && !attached {
             rule.indirect
