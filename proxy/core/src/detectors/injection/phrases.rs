@@ -7,6 +7,7 @@
 use crate::normalize::{self, compact};
 use crate::subject::Surface;
 use crate::types::{DetectorId, Severity};
+use crate::util::ascii_word_boundaries;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::{Regex, RegexSet};
 use serde::Deserialize;
@@ -389,8 +390,12 @@ impl PhraseBook {
                 regex,
             });
         }
-        let marker_set = RegexSet::new(markers.iter().map(|m| m.regex.as_str()))
-            .map_err(|e| format!("injection markers: {e}"))?;
+        let marker_set = RegexSet::new(
+            markers
+                .iter()
+                .map(|m| ascii_word_boundaries(m.regex.as_str())),
+        )
+        .map_err(|e| format!("injection markers: {e}"))?;
 
         let mut patterns = Vec::with_capacity(b.phrases.len());
         let mut phrases = Vec::with_capacity(b.phrases.len());

@@ -3,6 +3,7 @@
 
 use super::effects::Effect;
 use super::hosts::HostList;
+use crate::util::ascii_word_boundaries;
 use regex::{Regex, RegexSet};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -384,7 +385,7 @@ impl ToolRules {
             .map_err(|e| format!("tool rules secret_env: {e}"))?;
         let exfil_urls =
             RegexSet::new(&f.egress.exfil_urls).map_err(|e| format!("egress exfil_urls: {e}"))?;
-        let text_set = RegexSet::new(f.text.iter().map(|t| t.regex.as_str()))
+        let text_set = RegexSet::new(f.text.iter().map(|t| ascii_word_boundaries(&t.regex)))
             .map_err(|e| format!("tool text rules: {e}"))?;
         let lower = |v: Vec<String>| -> HashSet<String> {
             v.into_iter().map(|p| p.to_ascii_lowercase()).collect()
