@@ -5,23 +5,22 @@
 //! emitted early release the header unchanged; a service that does not ask
 //! gets pingora's behaviour. A bare pingora proxy over loopback, raw HTTP.
 
+mod bare_proxy;
+
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use pingora::apps::ServerApp;
 use pingora::http::ResponseHeader;
-use pingora::protocols::l4::stream::Stream as L4Stream;
-use pingora::proxy::{http_proxy, ProxyHttp, Session};
-use pingora::server::configuration::ServerConf;
+use pingora::proxy::{ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::time::Duration;
 
 const BODY: &str = "{\"answer\":\"the whole body, sent by the upstream in two writes\"}";
 
-/// `/buffer`: keep the body back, emit it at the end; `/early`: the same,
-/// but pass the first bytes at once; `/plain`: do not ask to hold.
+/// `/buffer` (and `/nocontent`, a 204): keep the body back, emit it at the
+/// end; `/early`: the same, but pass the first bytes at once; `/plain`: do
+/// not ask to hold.
 struct Buffering {
     upstream: SocketAddr,
 }
@@ -96,7 +95,17 @@ fn upstream() -> SocketAddr {
             std::thread::spawn(move || {
                 let mut r = BufReader::new(conn.try_clone().unwrap());
                 let mut w = conn;
-                while !head(&mut r).is_empty() {
+                loop {
+                    let request = head(&mut r);
+                    if request.is_empty() {
+                        return;
+                    }
+                    if request.starts_with("get /nocontent") {
+                        if w.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").is_err() {
+                            return;
+                        }
+                        continue;
+                    }
                     let (a, b) = BODY.split_at(10);
                     let msg = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{a}", BODY.len());
                     if w.write_all(msg.as_bytes()).is_err() {
@@ -158,25 +167,10 @@ fn fetch(addr: SocketAddr, path: &str) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_header_leaves_with_the_whole_body_and_its_length() {
-    let proxy = Arc::new(http_proxy(
-        &Arc::new(ServerConf::default()),
-        Buffering {
-            upstream: upstream(),
-        },
-    ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (_shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        while let Ok((conn, _)) = listener.accept().await {
-            let (proxy, shutdown) = (proxy.clone(), shutdown.clone());
-            tokio::spawn(async move {
-                proxy
-                    .process_new(Box::new(L4Stream::from(conn)), &shutdown)
-                    .await;
-            });
-        }
-    });
+    let addr = bare_proxy::serve(Buffering {
+        upstream: upstream(),
+    })
+    .await;
 
     tokio::task::spawn_blocking(move || {
         let (h, body) = fetch(addr, "buffer");
@@ -194,6 +188,11 @@ async fn a_held_header_leaves_with_the_whole_body_and_its_length() {
             assert_eq!(body, BODY, "{path}");
             assert!(!h.contains("content-length"), "{path}: {h}");
         }
+
+        // An answer without a body gets no length, held or not.
+        let (h, body) = fetch(addr, "nocontent");
+        assert!(h.starts_with("http/1.1 204"), "{h}");
+        assert!(body.is_empty() && !h.contains("content-length"), "{h}");
     })
     .await
     .unwrap();

@@ -10,12 +10,11 @@
 //! has written its 101, and then lets the runtime turn once, which reads the
 //! 101. Loopback only; no assertion on time.
 
+mod bare_proxy;
+
 use async_trait::async_trait;
 use bytes::Bytes;
-use pingora::apps::ServerApp;
-use pingora::protocols::l4::stream::Stream as L4Stream;
-use pingora::proxy::{http_proxy, ProxyHttp, Session};
-use pingora::server::configuration::ServerConf;
+use pingora::proxy::{ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -110,20 +109,7 @@ async fn an_upgrade_stays_open_when_the_101_is_read_before_the_request_body_ends
         upstream: upstream(answered.clone()),
         answered,
     };
-    let proxy = Arc::new(http_proxy(&Arc::new(ServerConf::default()), tunnel));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (_shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        while let Ok((conn, _)) = listener.accept().await {
-            let (proxy, shutdown) = (proxy.clone(), shutdown.clone());
-            tokio::spawn(async move {
-                proxy
-                    .process_new(Box::new(L4Stream::from(conn)), &shutdown)
-                    .await;
-            });
-        }
-    });
+    let addr = bare_proxy::serve(tunnel).await;
 
     let clients = tokio::task::spawn_blocking(move || {
         for round in 0..ROUNDS {

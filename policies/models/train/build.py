@@ -388,15 +388,21 @@ def read_lang_documents(path):
     return out
 
 
+def split_tags(d):
+    """A document's leading "@key value" lines as a dict, and the rest."""
+    tags = {}
+    while d.startswith("@"):
+        first, _, d = d.partition("\n")
+        k, v = first[1:].split(None, 1)
+        tags[k] = v.strip()
+    return tags, d
+
+
 def read_harness(path):
     """A harness-context file: (lang, label, text) per document, headed by "@lang xx" and "@label benign|attack"."""
     out = []
     for d in read_documents(path):
-        tags = {}
-        while d.startswith("@"):
-            first, _, d = d.partition("\n")
-            k, v = first[1:].split(None, 1)
-            tags[k] = v.strip()
+        tags, d = split_tags(d)
         if tags.get("label") not in ("benign", "attack") or not d.strip():
             raise SystemExit(f"{path}: a document without @label benign|attack or without a body: {d[:80]!r}")
         out.append((tags.get("lang", "en"), tags["label"], d))
@@ -421,11 +427,7 @@ def build_eval3(out_path):
     text once as a user prompt and once as a tool result. It measures false positives only."""
     rows = []
     for d in read_documents(os.path.join(DATA, "authored", "heldout3", "documents.txt")):
-        tags = {}
-        while d.startswith("@"):
-            first, _, d = d.partition("\n")
-            k, v = first[1:].split()
-            tags[k] = v
+        tags, d = split_tags(d)
         rows.append({"source": "heldout3", "lang": tags["lang"], "kind": tags["kind"], "surface": "user", "text": d,
                      "direct": 0, "indirect": None})
         rows.append({"source": "heldout3", "lang": tags["lang"], "kind": tags["kind"], "surface": "tool_result",

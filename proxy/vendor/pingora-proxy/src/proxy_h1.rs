@@ -430,8 +430,10 @@ where
                 .await?;
             // Asked right after the header's filters: the body filters of the
             // same batch may change what the service would answer.
+            // A HEAD answer has no body to carry a length.
             if matches!(task, HttpTask::Header(_, false)) {
-                hold_header = self.inner.hold_response_header(session, ctx);
+                hold_header = session.req_header().method != http::Method::HEAD
+                    && self.inner.hold_response_header(session, ctx);
             }
             if serve_from_cache.is_miss_header() {
                 response_state.enable_cached_response();
@@ -1192,13 +1194,19 @@ fn hold_response_header(
     hold: bool,
     tasks: Vec<HttpTask>,
 ) -> Vec<HttpTask> {
+    if !hold && held.is_none() {
+        // Nothing held or to hold: the batch as it came, no copy.
+        return tasks;
+    }
     let mut out = Vec::with_capacity(tasks.len() + 1);
     for task in tasks {
         match task {
+            // 1xx, 204 and 304 answers have no body, so no length either.
             HttpTask::Header(header, false)
                 if hold
                     && held.is_none()
-                    && !header.status.is_informational() =>
+                    && !header.status.is_informational()
+                    && !matches!(header.status.as_u16(), 204 | 304) =>
             {
                 *held = Some(header);
             }
@@ -1210,7 +1218,8 @@ fn hold_response_header(
                 let mut header = held.take().expect("held");
                 if end {
                     header.remove_header(&http::header::TRANSFER_ENCODING);
-                    if let Err(e) = header.insert_header(http::header::CONTENT_LENGTH, len.to_string()) {
+                    let length = header.insert_header(http::header::CONTENT_LENGTH, len.to_string());
+                    if let Err(e) = length {
                         out.push(HttpTask::Failed(e));
                         continue;
                     }
@@ -1233,7 +1242,6 @@ fn hold_response_header(
 
 #[cfg(test)]
 mod tests {
-
     use super::*;
     use std::sync::Arc;
     use tokio::io::AsyncWriteExt;
