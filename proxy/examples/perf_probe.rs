@@ -17,6 +17,9 @@ fn main() {
     if what == "toolcall" || what == "toolcall_api" {
         return toolcall(what == "toolcall_api", n, &policy);
     }
+    if what == "request" {
+        return request(n, args.get(3).expect("request N CAPTURE.json"));
+    }
     let text = std::fs::read_to_string(
         args.get(3)
             .map(String::as_str)
@@ -43,6 +46,22 @@ fn main() {
                 black_box(assess(&policy, black_box(&s), Masking::None));
             })
         }
+    }
+}
+
+/// A captured agent request (`tests/fixtures/agents/`), judged as the
+/// proxy judges it: dialect parsing, then the production profile.
+fn request(n: usize, file: &str) {
+    use asg::datapath::dialect::{ApiKind, Dialect};
+    let policy = Policy::load("production", None).expect("production");
+    let raw: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).expect("read")).expect("json");
+    let path = raw["path"].as_str().unwrap_or("/v1/messages");
+    let path = path.split('?').next().unwrap_or("");
+    let dialect = Dialect::detect(ApiKind::Auto, "POST", path);
+    for _ in 0..n {
+        let subject = dialect.request_subject(black_box(&raw["body"]), "tool");
+        black_box(assess(&policy, &subject, Masking::Applied));
     }
 }
 

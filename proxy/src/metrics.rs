@@ -26,6 +26,9 @@ pub struct Metrics {
     pub policy_reloads: IntCounterVec,
     pub policy_info: IntGaugeVec,
     pub policy_reload_ok: IntGauge,
+    /// Text parts the active policy found judged before, and those it
+    /// judged (read from the policy when scraped; restart with a reload).
+    pub memo_parts: IntGaugeVec,
     pub admin_requests: IntCounterVec,
     pub inspect_latency: HistogramVec,
     /// SSE events inspected in flight, by dialect.
@@ -88,9 +91,21 @@ impl Metrics {
         .expect("valid metric");
         r.register(Box::new(policy_reload_ok.clone()))
             .expect("unique metric");
+        let memo_parts = IntGaugeVec::new(
+            Opts::new(
+                "asg_detection_memo_parts",
+                "Text parts whose findings the active policy remembered (hit) or judged (miss) \
+                 since it was loaded",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(memo_parts.clone()))
+            .expect("unique metric");
         let forward = ForwardMetrics::register(&r);
         let limits = LimitMetrics::register(&r);
         Metrics {
+            memo_parts,
             forward,
             limits,
             requests: counter(
@@ -174,6 +189,17 @@ impl Metrics {
         for m in &report.masks {
             self.redactions.with_label_values(&[m.kind.as_str()]).inc();
         }
+    }
+
+    /// The active policy's memo figures (`Detectors::memo_stats`).
+    pub fn observe_memo(&self, (hits, misses): (u64, u64)) {
+        let set = |label: &str, v: u64| {
+            self.memo_parts
+                .with_label_values(&[label])
+                .set(i64::try_from(v).unwrap_or(i64::MAX))
+        };
+        set("hit", hits);
+        set("miss", misses);
     }
 
     /// For metrics owned by other layers (the shared-state backend's).

@@ -97,6 +97,9 @@ async fn ready(State(s): State<Shared>) -> Response {
 }
 
 async fn metrics(State(s): State<Shared>) -> Response {
+    s.app
+        .metrics
+        .observe_memo(s.app.policy.current().detectors.memo_stats());
     (
         [(
             header::CONTENT_TYPE,

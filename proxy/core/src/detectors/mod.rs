@@ -6,6 +6,9 @@
 
 pub mod chains;
 pub mod injection;
+pub mod memo;
+#[cfg(test)]
+mod memo_tests;
 pub mod pii;
 pub mod secrets;
 pub mod shell;
@@ -120,6 +123,9 @@ pub struct Detectors {
     pub pii: Arc<pii::PiiScanner>,
     pub tools: tools::ToolDetector,
     pub chains: chains::ChainDetector,
+    /// Findings of text parts judged before under this policy (see
+    /// [`memo`]); none when a part's findings may differ between runs.
+    memo: Option<memo::Memo>,
 }
 
 impl Detectors {
@@ -127,9 +133,11 @@ impl Detectors {
         cfg: &DetectorConfigs<'_>,
         sources: Option<&dyn RuleSources>,
     ) -> Result<Self, String> {
+        let injection = injection::InjectionDetector::new(cfg.injection, sources)?;
         Ok(Detectors {
             toggles: cfg.toggles.clone(),
-            injection: injection::InjectionDetector::new(cfg.injection, sources)?,
+            memo: injection.deterministic().then(memo::Memo::default),
+            injection,
             secrets: Arc::new(secrets::SecretScanner::load(cfg.secrets, sources)?),
             pii: Arc::new(pii::PiiScanner::new(cfg.pii)),
             tools: tools::ToolDetector::load(cfg.tools, cfg.egress, sources)?,
@@ -143,18 +151,12 @@ impl Detectors {
     /// same response, or the session's past), so chains span them.
     pub fn run(&self, subject: &Subject, history: &[Vec<String>]) -> Vec<Finding> {
         let cx = ScanContext::new(subject);
-        let mut out = Vec::new();
-        self.injection.inspect(
-            &cx,
-            self.toggles.prompt_injection,
-            self.toggles.policy_drift,
-            &mut out,
-        );
+        let mut out = self.text_findings(&cx);
         if self.toggles.secret_leakage {
-            self.secrets.inspect(&cx, &mut out);
+            self.secrets.inspect_calls(&cx, &mut out);
         }
         if self.toggles.pii {
-            self.pii.inspect(&cx, &mut out);
+            self.pii.inspect_calls(&cx, &mut out);
         }
         // Each call is analyzed once, for its findings and its chain tags.
         let analyses: Vec<tools::analyze::Analysis> =
@@ -181,6 +183,64 @@ impl Detectors {
             }
         }
         out
+    }
+
+    /// The findings of the text detectors, part by part, in the order of
+    /// a whole-subject run: injection for every part, then secrets, then
+    /// personal data. Parts judged before come from the memo.
+    fn text_findings(&self, cx: &ScanContext<'_>) -> Vec<Finding> {
+        let (mut injection, mut secrets, mut pii) = (Vec::new(), Vec::new(), Vec::new());
+        let mut budget = self.injection.classifier_budget();
+        for (i, part) in cx.subject.texts.iter().enumerate() {
+            let key = self.memo.as_ref().map(|m| (m, m.key(part)));
+            if let Some((m, k)) = key {
+                if let Some(hit) = m.get(k, part).filter(|f| f.classified <= budget) {
+                    budget -= hit.classified;
+                    injection.extend(hit.injection);
+                    secrets.extend(hit.secrets);
+                    pii.extend(hit.pii);
+                    continue;
+                }
+            }
+            let mut found = memo::PartFindings::default();
+            let before = budget;
+            self.injection.inspect_part(
+                cx,
+                i,
+                self.toggles.prompt_injection,
+                self.toggles.policy_drift,
+                &mut budget,
+                &mut found.injection,
+            );
+            found.classified = before - budget;
+            if self.toggles.secret_leakage {
+                self.secrets.inspect_part(cx, i, &mut found.secrets);
+            }
+            if self.toggles.pii {
+                self.pii.inspect_part(part, &mut found.pii);
+            }
+            injection.extend_from_slice(&found.injection);
+            secrets.extend_from_slice(&found.secrets);
+            pii.extend_from_slice(&found.pii);
+            // A part the budget cut was judged by what was left of it, not
+            // by its text alone.
+            let whole = !found
+                .injection
+                .iter()
+                .any(|f| f.rule_id == "pi.limits.classifier_budget");
+            if let Some((m, k)) = key.filter(|_| whole) {
+                m.put(k, part, found);
+            }
+        }
+        injection.append(&mut secrets);
+        injection.append(&mut pii);
+        injection
+    }
+
+    /// Lookups of the memo that found a part judged before, and those that
+    /// did not (zeros when this policy does not remember).
+    pub fn memo_stats(&self) -> (u64, u64) {
+        self.memo.as_ref().map_or((0, 0), memo::Memo::stats)
     }
 
     /// Evidence is shown in API answers, audit and the console: mask any

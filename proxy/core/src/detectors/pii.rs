@@ -212,18 +212,28 @@ impl PiiScanner {
 
     pub fn inspect(&self, cx: &ScanContext<'_>, out: &mut Vec<Finding>) {
         for part in &cx.subject.texts {
-            // The agent's own instructions and tool definitions are
-            // configuration, not personal data of a user.
-            if matches!(
-                part.surface,
-                crate::subject::Surface::System | crate::subject::Surface::ToolDefinition
-            ) {
-                continue;
-            }
-            for m in self.find(&part.text) {
-                out.push(finding(m, part.surface.as_str(), true));
-            }
+            self.inspect_part(part, out);
         }
+        self.inspect_calls(cx, out);
+    }
+
+    /// The findings of one text part.
+    pub fn inspect_part(&self, part: &crate::subject::TextPart, out: &mut Vec<Finding>) {
+        // The agent's own instructions and tool definitions are
+        // configuration, not personal data of a user.
+        if matches!(
+            part.surface,
+            crate::subject::Surface::System | crate::subject::Surface::ToolDefinition
+        ) {
+            return;
+        }
+        for m in self.find(&part.text) {
+            out.push(finding(m, part.surface.as_str(), true));
+        }
+    }
+
+    /// The findings of the subject's tool-call arguments.
+    pub fn inspect_calls(&self, cx: &ScanContext<'_>, out: &mut Vec<Finding>) {
         for call in &cx.subject.tool_calls {
             let location = format!("tool_call:{}", excerpt(&call.name));
             for s in argument_strings(&call.arguments) {

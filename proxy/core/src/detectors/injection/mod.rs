@@ -201,6 +201,34 @@ impl InjectionDetector {
         drift: bool,
         out: &mut Vec<Finding>,
     ) {
+        let mut budget = self.classifier_budget();
+        for i in 0..cx.subject.texts.len() {
+            self.inspect_part(cx, i, injection, drift, &mut budget, out);
+        }
+    }
+
+    /// Bytes the learned stage may score per inspection.
+    pub fn classifier_budget(&self) -> usize {
+        self.classifier.as_ref().map_or(0, |c| c.max_bytes)
+    }
+
+    /// The same text always gives the same findings (no second stage,
+    /// whose answer may time out or fail open), so they may be remembered.
+    pub fn deterministic(&self) -> bool {
+        self.second.is_none()
+    }
+
+    /// The findings of text part `i`, appended in order; `budget` is what
+    /// is left of the learned stage's bytes for this inspection.
+    pub fn inspect_part(
+        &self,
+        cx: &ScanContext<'_>,
+        i: usize,
+        injection: bool,
+        drift: bool,
+        budget: &mut usize,
+        out: &mut Vec<Finding>,
+    ) {
         if !injection && !drift {
             return;
         }
@@ -208,11 +236,10 @@ impl InjectionDetector {
             DetectorId::PolicyDrift => drift,
             _ => injection,
         } && !self.disabled.contains(&r.id);
-        let mut budget = self.classifier.as_ref().map_or(0, |c| c.max_bytes);
-        for i in 0..cx.subject.texts.len() {
+        {
             let part = &cx.subject.texts[i];
             if part.surface == Surface::System {
-                continue;
+                return;
             }
             let surface = part.surface;
             let start = out.len();
@@ -248,7 +275,7 @@ impl InjectionDetector {
                 // Harness-attached context is for the rules only (see
                 // `TextPart::attached`).
                 if !part.attached && !self.disabled.iter().any(|d| d.starts_with("pi.classifier")) {
-                    self.classify(cx, i, surface, &mut budget, out);
+                    self.classify(cx, i, surface, budget, out);
                 }
                 if decoding.depth_exceeded {
                     out.push(

@@ -395,22 +395,33 @@ impl SecretScanner {
     }
 
     pub fn inspect(&self, cx: &ScanContext<'_>, out: &mut Vec<Finding>) {
-        for (i, part) in cx.subject.texts.iter().enumerate() {
-            let location = part.surface.as_str();
-            for m in self.find_all(&part.text) {
-                out.push(self.finding(
-                    m,
-                    &part.text[m.start..m.end],
-                    location,
-                    Some(m.start..m.end),
-                ));
-            }
-            if self.decode {
-                for (start, end, m) in self.encoded_in(&cx.decoded(i).items) {
-                    out.push(self.encoded_finding(m, &part.text[start..end], location, start..end));
-                }
+        for i in 0..cx.subject.texts.len() {
+            self.inspect_part(cx, i, out);
+        }
+        self.inspect_calls(cx, out);
+    }
+
+    /// The findings of text part `i`.
+    pub fn inspect_part(&self, cx: &ScanContext<'_>, i: usize, out: &mut Vec<Finding>) {
+        let part = &cx.subject.texts[i];
+        let location = part.surface.as_str();
+        for m in self.find_all(&part.text) {
+            out.push(self.finding(
+                m,
+                &part.text[m.start..m.end],
+                location,
+                Some(m.start..m.end),
+            ));
+        }
+        if self.decode {
+            for (start, end, m) in self.encoded_in(&cx.decoded(i).items) {
+                out.push(self.encoded_finding(m, &part.text[start..end], location, start..end));
             }
         }
+    }
+
+    /// The findings of the subject's tool-call arguments.
+    pub fn inspect_calls(&self, cx: &ScanContext<'_>, out: &mut Vec<Finding>) {
         for call in &cx.subject.tool_calls {
             let location = format!("tool_call:{}", super::excerpt(&call.name));
             for s in argument_strings(&call.arguments) {
