@@ -13,7 +13,7 @@ help:
 	@echo "make fuzz           AFL++ on every fuzz target, FUZZ_SECONDS each [60] (FUZZ_TARGETS to pick)"
 	@echo "make bench          load benchmarks (wrk, loopback: proxy and /inspect/tool-call) and criterion benchmarks"
 	@echo "make bench-stream   streams: added time to first event and memory per open stream"
-	@echo "make bench-compare  mock direct vs nginx vs asg (both audit modes), 1 KiB, 16 KiB, SSE; CPU per request; added p99 at 1,000 req/s"
+	@echo "make bench-compare  mock direct vs nginx vs asg (both audit modes), 1 KiB, 16 KiB, SSE, an agent turn; CPU per request; added p99 at 1,000 req/s"
 	@echo "make build          cargo build --workspace --bins --features asg/second-stage (asg, mock-upstream)"
 	@echo "make model          retrain the injection classifier (policies/models/): weights, metrics, model card"
 	@echo "make model-eval     score the shipped weights again (after a rule or profile change): metrics, model card"

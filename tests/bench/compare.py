@@ -7,7 +7,11 @@
   nothing of asg in it): the framework's own floor, so asg's figure reads as "framework + what asg adds",
 * asg with full inspection, audit mode `always` and `decisions`,
 
-for 1 KiB and 16 KiB chat completions and for SSE streams. For each target it prints the median over
+for 1 KiB and 16 KiB chat completions, for SSE streams, and for an agent's turn (`agent`: the captured
+Claude Code request of `tests/fixtures/agents/`, 55 KB of system prompt, tool definitions and history,
+with one new message per request, streamed back). Every request carries a text of its own (a number
+per wrk thread and request), so that asg, which remembers the findings of texts it judged, judges the
+new text of every request as it would in real traffic and is not measured on a cache. For each target it prints the median over
 the rounds of req/s, p50/p99 latency and the proxy's CPU time per request (utime + stime from
 `/proc/<pid>/stat`, all nginx processes summed), and asg's resident memory after the run.
 
@@ -21,7 +25,7 @@ wrk, the mock, the proxy under test and the kernel share the machine, so absolut
 whatever else runs; the ratios within one run are the figures to quote.
 
 Usage: tests/bench/compare.py [--duration 8] [--rounds 3] [--connections 32] [--policy production]
-       [--workloads 1k,16k,sse] [--baseline OTHER_ASG_BINARY] [--rate 1000] [--rate-duration 5]
+       [--workloads 1k,16k,sse,agent] [--baseline OTHER_ASG_BINARY] [--rate 1000] [--rate-duration 5]
        (run through `make bench-compare`; --rate 0 skips the fixed-rate part)
 """
 
@@ -48,7 +52,30 @@ WORKLOADS = {
     "1k": (900, 1024, False),
     "16k": (15 * 1024, 16 * 1024, False),
     "sse": (900, 4096, True),
+    "agent": (0, 4096, True),
 }
+AGENT_CAPTURE = ROOT / "tests" / "fixtures" / "agents" / "claude_code_tool_roundtrip.json"
+# Replaced per request by the wrk thread's number and the request's (`fixed-rate` does the same).
+SEQ = "@SEQ@"
+
+
+def workload_body(name: str) -> tuple[str, dict]:
+    """The request path and body of a workload, with SEQ where each request puts its own number."""
+    req_bytes, _, stream = WORKLOADS[name]
+    if name == "agent":
+        capture = json.loads(AGENT_CAPTURE.read_text())
+        body = capture["body"]
+        # Without its session id: wrk's connections would read as several agents sharing one Claude
+        # Code session, which the gateway refuses; like the other workloads, no session is named.
+        body.pop("metadata", None)
+        body["messages"][-1]["content"].append(
+            {"type": "text", "text": f"Turn {SEQ}: now run the test suite and tell me which tests fail."})
+        return "/v1/messages", body
+    text = (f"Meeting {SEQ}. " + "Summarize the following meeting notes for the team. " * (req_bytes // 50 + 1))
+    body = {"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": text[:req_bytes]}]}
+    if stream:
+        body["stream"] = True
+    return "/v1/chat/completions", body
 
 
 def free_port() -> int:
@@ -169,19 +196,25 @@ def children(pid: int) -> list[int]:
     return [pid] + [int(x) for x in out.split()]
 
 
-def lua_script(work: Path, name: str, req_bytes: int, resp_bytes: int, stream: bool) -> Path:
-    text = ("Summarize the following meeting notes for the team. " * (req_bytes // 50 + 1))[:req_bytes]
-    body = {"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": text}]}
-    if stream:
-        body["stream"] = True
-    path = work / f"{name}.lua"
-    path.write_text(
+def lua_script(work: Path, name: str, req_bytes: int, resp_bytes: int, stream: bool) -> tuple[Path, str]:
+    path, body = workload_body(name)
+    prefix, suffix = json.dumps(body).split(SEQ, 1)
+    script = work / f"{name}.lua"
+    script.write_text(
         "wrk.method = \"POST\"\n"
-        f"wrk.body = {json.dumps(json.dumps(body))}\n"
         "wrk.headers[\"Content-Type\"] = \"application/json\"\n"
         "wrk.headers[\"x-mock-scenario\"] = \"big\"\n"
-        f"wrk.headers[\"x-mock-size\"] = \"{resp_bytes}\"\n")
-    return path
+        f"wrk.headers[\"x-mock-size\"] = \"{resp_bytes}\"\n"
+        f"local prefix = {json.dumps(prefix)}\n"
+        f"local suffix = {json.dumps(suffix)}\n"
+        "local threads = 0\n"
+        "function setup(thread) threads = threads + 1; thread:set(\"tid\", threads) end\n"
+        "local n = 0\n"
+        "function request()\n"
+        "  n = n + 1\n"
+        "  return wrk.format(nil, nil, nil, prefix .. (tid or 0) .. \"-\" .. n .. suffix)\n"
+        "end\n")
+    return script, path
 
 
 def parse_wrk(text: str) -> dict:
@@ -208,10 +241,8 @@ def run_fixed_rate(url: str, body: Path, rate: int, duration: float) -> dict:
 
 def fixed_rate_phase(work: Path, targets: list, args) -> dict:
     """Every target at the same fixed rate, alternating order per round; medians per target."""
-    req_bytes = WORKLOADS["1k"][0]
-    text = ("Summarize the following meeting notes for the team. " * (req_bytes // 50 + 1))[:req_bytes]
     body = work / "fixed-rate-body.json"
-    body.write_text(json.dumps({"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": text}]}))
+    body.write_text(json.dumps(workload_body("1k")[1]))
     runs: dict[str, list[dict]] = {}
     for r in range(args.rounds):
         for t in (targets if r % 2 == 0 else list(reversed(targets))):
@@ -235,8 +266,8 @@ def fixed_rate_phase(work: Path, targets: list, args) -> dict:
 
 
 def run_wrk(url: str, script: Path, duration: int, conns: int) -> dict:
-    out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{duration}s", "--latency", "-s", str(script),
-                          f"{url}/v1/chat/completions"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{duration}s", "--latency", "-s", str(script), url],
+                         capture_output=True, text=True, check=True).stdout
     return parse_wrk(out)
 
 
@@ -246,7 +277,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--policy", default="production")
-    ap.add_argument("--workloads", default="1k,16k,sse")
+    ap.add_argument("--workloads", default="1k,16k,sse,agent")
     ap.add_argument("--json", help="also write the raw results here")
     ap.add_argument("--rate", type=int, default=1000,
                     help="fixed request rate for the open-loop latency part (0 skips it)")
@@ -290,16 +321,16 @@ def main():
 
         workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
         for w in workloads:
-            script = lua_script(work, w, *WORKLOADS[w])
+            script, path = lua_script(work, w, *WORKLOADS[w])
             for t in targets:  # warm-up: connections, caches, lazy statics
-                subprocess.run(["wrk", "-t1", "-c4", "-d1s", "-s", str(script), f"{t.url}/v1/chat/completions"],
+                subprocess.run(["wrk", "-t1", "-c4", "-d1s", "-s", str(script), f"{t.url}{path}"],
                                capture_output=True, check=True)
             for r in range(args.rounds):
                 order = targets if r % 2 == 0 else list(reversed(targets))
                 for t in order:
                     pids = t.pids_fn()
                     before = cpu_ticks(pids)
-                    res = run_wrk(t.url, script, args.duration, args.connections)
+                    res = run_wrk(f"{t.url}{path}", script, args.duration, args.connections)
                     used = cpu_ticks(pids) - before
                     res["cpu_us"] = used / CLK_TCK * 1e6 / max(res["requests"], 1)
                     t.rounds.setdefault(w, []).append(res)
@@ -316,7 +347,8 @@ def main():
             raw[w] = med
             d, n = med["direct"], med["nginx"]
             req, resp, stream = WORKLOADS[w]
-            print(f"\n{w}: request ~{req} B, response {resp} B{' as SSE' if stream else ''}")
+            size = len(json.dumps(workload_body(w)[1])) if w == "agent" else req
+            print(f"\n{w}: request ~{size} B, response {resp} B{' as SSE' if stream else ''}")
             print(f"{'':19} {'req/s':>9} {'x direct':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11} "
                   f"{'x nginx CPU':>12}")
             for t in targets:

@@ -12,6 +12,9 @@
 //!     --body-file body.json --header content-type:application/json
 //! ```
 //!
+//! Every `@SEQ@` in the body is replaced by the request's number, so that each request carries a text
+//! of its own (a gateway that remembers texts it judged would otherwise judge only the first).
+//!
 //! Prints one JSON object: requests sent and answered, non-2xx answers, errors, the achieved rate and
 //! the latency percentiles in milliseconds.
 
@@ -119,6 +122,24 @@ async fn connect(url: &hyper::Uri) -> Result<http1::SendRequest<Full<Bytes>>, St
     Ok(send)
 }
 
+/// The body with every `@SEQ@` replaced by `i`.
+fn numbered(body: &Bytes, i: u64) -> Bytes {
+    const MARK: &[u8] = b"@SEQ@";
+    if !body.windows(MARK.len()).any(|w| w == MARK) {
+        return body.clone();
+    }
+    let seq = i.to_string();
+    let mut out = Vec::with_capacity(body.len() + 16);
+    let mut rest = &body[..];
+    while let Some(at) = rest.windows(MARK.len()).position(|w| w == MARK) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(seq.as_bytes());
+        rest = &rest[at + MARK.len()..];
+    }
+    out.extend_from_slice(rest);
+    Bytes::from(out)
+}
+
 /// One keep-alive connection: takes due requests off the queue until it closes.
 async fn worker(
     args: Arc<Args>,
@@ -146,7 +167,7 @@ async fn worker(
                 req = req.header(k, v);
             }
             let req = req
-                .body(Full::new(args.body.clone()))
+                .body(Full::new(numbered(&args.body, i)))
                 .map_err(|e| format!("request: {e}"))?;
             let resp = s
                 .send_request(req)
@@ -268,6 +289,14 @@ mod tests {
         assert_eq!(quantile(&s, 1.0), Duration::from_millis(100));
         assert_eq!(quantile(&ms(&[7]), 0.99), Duration::from_millis(7));
         assert_eq!(quantile(&[], 0.5), Duration::ZERO);
+    }
+
+    #[test]
+    fn each_request_numbers_its_body() {
+        let body = Bytes::from_static(b"{\"text\": \"note @SEQ@ of @SEQ@\"}");
+        assert_eq!(&numbered(&body, 42)[..], b"{\"text\": \"note 42 of 42\"}");
+        let plain = Bytes::from_static(b"{}");
+        assert_eq!(numbered(&plain, 7), plain);
     }
 
     #[test]

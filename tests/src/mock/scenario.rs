@@ -235,9 +235,17 @@ pub fn word_deltas(text: &str) -> Vec<String> {
 const FILLER: &str =
     "The quick brown fox jumps over the lazy dog while the mock upstream pads this reply. ";
 
-/// `len` bytes of ASCII filler text, as deltas of at most 1 KiB.
+/// `len` bytes of ASCII filler text, as deltas of at most 1 KiB. Each reply starts with a number of
+/// its own ("Reply 00000042. "): a gateway that remembers the texts it judged would otherwise judge
+/// only the first of a load test's identical replies.
 pub fn big_deltas(len: usize) -> Vec<String> {
-    let text: String = FILLER.chars().cycle().take(len).collect();
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 100_000_000;
+    let text: String = format!("Reply {n:08}. ")
+        .chars()
+        .chain(FILLER.chars().cycle())
+        .take(len)
+        .collect();
     text.as_bytes()
         .chunks(1024)
         .map(|c| String::from_utf8(c.to_vec()).expect("ascii filler"))
