@@ -94,10 +94,11 @@ impl Metrics {
         let memo_parts = IntGaugeVec::new(
             Opts::new(
                 "asg_detection_memo_parts",
-                "Text parts whose findings the active policy remembered (hit) or judged (miss) \
-                 since it was loaded",
+                "Texts the active policy found judged before (hit) or judged (miss) since it was \
+                 loaded: by the detectors (memo=detectors) and by the redactor, texts found clean \
+                 before (memo=redaction)",
             ),
-            &["result"],
+            &["memo", "result"],
         )
         .expect("valid metric");
         r.register(Box::new(memo_parts.clone()))
@@ -191,15 +192,16 @@ impl Metrics {
         }
     }
 
-    /// The active policy's memo figures (`Detectors::memo_stats`).
-    pub fn observe_memo(&self, (hits, misses): (u64, u64)) {
-        let set = |label: &str, v: u64| {
-            self.memo_parts
-                .with_label_values(&[label])
-                .set(i64::try_from(v).unwrap_or(i64::MAX))
-        };
-        set("hit", hits);
-        set("miss", misses);
+    /// The active policy's memo figures (`Detectors::memo_stats`,
+    /// `Redactor::memo_stats`).
+    pub fn observe_memo(&self, detectors: (u64, u64), redaction: (u64, u64)) {
+        for (memo, (hits, misses)) in [("detectors", detectors), ("redaction", redaction)] {
+            for (result, v) in [("hit", hits), ("miss", misses)] {
+                self.memo_parts
+                    .with_label_values(&[memo, result])
+                    .set(i64::try_from(v).unwrap_or(i64::MAX));
+            }
+        }
     }
 
     /// For metrics owned by other layers (the shared-state backend's).

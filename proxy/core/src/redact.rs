@@ -5,6 +5,7 @@
 //! while short values such as SSNs or phone numbers cannot be recovered by
 //! hashing candidates, as an unsalted hash would allow.
 
+use crate::detectors::memo::Memo;
 use crate::detectors::pii::{PiiScanner, PiiToggles};
 use crate::detectors::secrets::{shannon_entropy, SecretScanner};
 use hmac::{Hmac, Mac};
@@ -143,7 +144,15 @@ pub struct Redactor {
     pii: Arc<PiiScanner>,
     entropy_token: Regex,
     existing_mask: Regex,
+    /// Texts found to hold nothing to mask (tagged by whether personal
+    /// data was looked for): an agent's tool schemas and system prompt
+    /// come back unchanged on every turn (see `detectors::memo`).
+    clean: Memo<()>,
 }
+
+/// Shorter texts are scanned every time: remembering them costs about
+/// what scanning them does.
+const REMEMBER_CLEAN_BYTES: usize = 256;
 
 impl Redactor {
     pub fn new(cfg: &RedactionConfig, secrets: Arc<SecretScanner>, pii: Arc<PiiScanner>) -> Self {
@@ -154,6 +163,7 @@ impl Redactor {
             entropy_token: Regex::new(r"[A-Za-z0-9_+=-]{8,}").expect("static regex"),
             existing_mask: Regex::new(r"\[REDACTED:[a-z0-9_]+:[0-9a-f]{4,64}\]")
                 .expect("static regex"),
+            clean: Memo::default(),
         }
     }
 
@@ -169,10 +179,30 @@ impl Redactor {
     /// Spans of `text`, with or without personal data (the agent's own
     /// instructions and tool definitions are checked for secrets only).
     fn spans_with(&self, text: &str, pii: bool) -> Vec<Span> {
-        let mut spans: Vec<Span> = Vec::new();
         if !self.cfg.enabled {
-            return spans;
+            return Vec::new();
         }
+        if text.len() < REMEMBER_CLEAN_BYTES {
+            return self.scan(text, pii);
+        }
+        let key = self.clean.key(pii as u8, text);
+        if self.clean.get(key, pii as u8, text).is_some() {
+            return Vec::new();
+        }
+        let spans = self.scan(text, pii);
+        if spans.is_empty() {
+            self.clean.put(key, pii as u8, text, ());
+        }
+        spans
+    }
+
+    /// Texts found clean by an earlier scan, and texts scanned.
+    pub fn memo_stats(&self) -> (u64, u64) {
+        self.clean.stats()
+    }
+
+    fn scan(&self, text: &str, pii: bool) -> Vec<Span> {
+        let mut spans: Vec<Span> = Vec::new();
         for m in self.secrets.find(text) {
             spans.push(Span {
                 start: m.start,
@@ -307,6 +337,27 @@ mod tests {
 
     fn masker() -> Masker {
         Masker::new([7u8; 32])
+    }
+
+    #[test]
+    fn clean_texts_are_remembered_and_texts_with_something_to_mask_never_are() {
+        let r = redactor();
+        let schema = "Runs a shell command in the project folder. ".repeat(10);
+        let contact = format!("{schema} Write to jane.doe@example.org for access.");
+        for _ in 0..3 {
+            assert!(r.spans(&schema).is_empty());
+            // Personal data: clean for configuration text, masked in content.
+            assert!(r.spans_with(&contact, false).is_empty());
+            assert_eq!(r.spans(&contact).len(), 1);
+        }
+        // Each clean text scanned once, found clean twice more; the text with
+        // an address scanned every time.
+        assert_eq!(r.memo_stats(), (4, 5));
+        let keyed = format!("{schema} AKIAIOSFODNN7EXAMPLE");
+        for _ in 0..2 {
+            assert!(r.redact(&keyed, &masker()).is_some());
+        }
+        assert_eq!(r.memo_stats(), (4, 7));
     }
 
     #[test]

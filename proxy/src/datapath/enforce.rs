@@ -288,7 +288,7 @@ pub fn inspect_request_with(
     // the extracted texts, those are not scanned again.
     if redact || masking == Masking::Applied {
         report.masks = redact_joined(&mut body, &policy.redactor, ins.masker);
-        let read: std::collections::HashSet<&str> = match redact {
+        let read: std::collections::HashSet<&str, foldhash::quality::RandomState> = match redact {
             true => Default::default(),
             false => subject.texts.iter().map(|t| t.text.as_str()).collect(),
         };

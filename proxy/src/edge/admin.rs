@@ -97,9 +97,10 @@ async fn ready(State(s): State<Shared>) -> Response {
 }
 
 async fn metrics(State(s): State<Shared>) -> Response {
+    let policy = s.app.policy.current();
     s.app
         .metrics
-        .observe_memo(s.app.policy.current().detectors.memo_stats());
+        .observe_memo(policy.detectors.memo_stats(), policy.redactor.memo_stats());
     (
         [(
             header::CONTENT_TYPE,

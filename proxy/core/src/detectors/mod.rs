@@ -192,9 +192,10 @@ impl Detectors {
         let (mut injection, mut secrets, mut pii) = (Vec::new(), Vec::new(), Vec::new());
         let mut budget = self.injection.classifier_budget();
         for (i, part) in cx.subject.texts.iter().enumerate() {
-            let key = self.memo.as_ref().map(|m| (m, m.key(part)));
+            let tag = memo::part_tag(part);
+            let key = self.memo.as_ref().map(|m| (m, m.key(tag, &part.text)));
             if let Some((m, k)) = key {
-                if let Some(hit) = m.get(k, part).filter(|f| f.classified <= budget) {
+                if let Some(hit) = m.get(k, tag, &part.text).filter(|f| f.classified <= budget) {
                     budget -= hit.classified;
                     injection.extend(hit.injection);
                     secrets.extend(hit.secrets);
@@ -229,7 +230,7 @@ impl Detectors {
                 .iter()
                 .any(|f| f.rule_id == "pi.limits.classifier_budget");
             if let Some((m, k)) = key.filter(|_| whole) {
-                m.put(k, part, found);
+                m.put(k, tag, &part.text, found);
             }
         }
         injection.append(&mut secrets);
