@@ -33,8 +33,11 @@ SOURCES = [
      "files, reminders, environment blocks), benign and with malicious instructions planted (written while the fifth "
      "held-out set was written by another author, who never read it); and an eighth round for precision: benign prompts "
      "and documents with the shapes of attacks (Q/A and few-shot lines, transcripts, pasted documents with "
-     "instructions to people, attack words in ordinary meanings)",
-     "`policies/models/train/data/authored/train7/`, `train8/`", "project (written by the asg authors)", "this repository",
+     "instructions to people, attack words in ordinary meanings); and a ninth round for precision on documents: "
+     "tool outputs, threads, e-mails, tickets, exam papers and logs with questions and requests addressed to "
+     "people, against instructions planted for the assistant in the same containers, half phrased as polite "
+     "requests or questions",
+     "`policies/models/train/data/authored/train7/`, `train8/`, `train9/`", "project (written by the asg authors)", "this repository",
      "all training"),
     ("Self-authored fifth held-out set: harness-attached context (project instruction files, reminders, environment "
      "blocks), benign and with planted malicious instructions", "`policies/models/train/data/authored/heldout5/`",

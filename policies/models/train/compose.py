@@ -1,5 +1,5 @@
 """Training texts composed from the second and third rounds of authored data
-(data/authored/train2/<lang>.txt: sentences and phrase pieces; train3/ to train8/<lang>.txt: sentences only).
+(data/authored/train2/<lang>.txt: sentences and phrase pieces; train3/ to train9/<lang>.txt: sentences only).
 
 Each language file has natural sentences ([direct] [indirect] [benign_prompt] [benign_doc]) and phrase
 pieces (g_*). From them this module builds, per language:
@@ -26,7 +26,7 @@ import zlib
 HERE = os.path.dirname(os.path.abspath(__file__))
 TRAIN2 = os.path.join(HERE, "data", "authored", "train2")
 # Later rounds: natural sentences only, merged into train2's sections.
-SENTENCE_ROUNDS = [os.path.join(HERE, "data", "authored", f"train{n}") for n in (3, 4, 5, 6, 7, 8)]
+SENTENCE_ROUNDS = [os.path.join(HERE, "data", "authored", f"train{n}") for n in (3, 4, 5, 6, 7, 8, 9)]
 
 FAKER_LOCALES = {"en": "en_US", "es": "es_ES", "fr": "fr_FR", "de": "de_DE", "it": "it_IT", "pt": "pt_BR",
                  "nl": "nl_NL", "ru": "ru_RU", "uk": "uk_UA", "pl": "pl_PL", "tr": "tr_TR", "ar": "ar_SA",
@@ -216,7 +216,7 @@ def compose(langs, seed=20251205, scale=1.0):
     """Training samples (dicts without id) from train2 for every language."""
     rng = random.Random(seed)
     books = {l: read_sections(os.path.join(TRAIN2, f"{l}.txt")) for l in langs}
-    # train3 to train8: natural sentences only, merged into the same sections.
+    # train3 to train9: natural sentences only, merged into the same sections.
     for l in langs:
         for base in SENTENCE_ROUNDS:
             for sec, lines in read_sections(os.path.join(base, f"{l}.txt")).items():
