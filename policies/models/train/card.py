@@ -266,7 +266,11 @@ def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, m
       "the weakest out-of-fold figure of the training data (instructions planted in documents) and at harness-attached "
       "context; the eighth at benign text shaped like attacks, after a false positive of the regression suite "
       "(`benign_60`). With them, CyberSecEval's held-out part rose again in production, and the false-positive rates "
-      "of the never-tuned sets rose by one to two points while recall rose by two to ten.\n")
+      "of the never-tuned sets rose by one to two points while recall rose by two to ten. The ninth round was aimed at "
+      "the documents still flagged most, those with questions and requests addressed to people; with it the "
+      "documents flagged fell on three of the four sets (by 0.2 to 1.3 points) and rose by one document of 45 on the "
+      "third, with recall within two points. Each round's weights were shipped after reading these figures, which "
+      "makes the sets somewhat less clean than their names say: a choice between two candidates, not tuning.\n")
     w("**The operating point.** The bands trade recall for false positives, and the trade is steep for tool results: "
       "with cross-validation folds by text (a composed document and the sentences it was built from in different "
       "folds) the out-of-fold false-positive rates were optimistic and the bands low; weights trained that way "
