@@ -31,8 +31,11 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-/// Text bytes per generation (the memo holds at most twice this).
-pub const GENERATION_BYTES: usize = 16 << 20;
+/// Text bytes per generation (the memo holds at most twice this): some
+/// 150 different 50 KB agent contexts, far more than a sidecar's one agent
+/// resends, within a sidecar's memory (the detectors' and the redactor's
+/// memo together hold at most 32 MiB of text).
+pub const GENERATION_BYTES: usize = 8 << 20;
 /// Texts longer than this are judged every time: one would crowd out the
 /// many small parts that make up an agent's context.
 pub const MAX_TEXT_BYTES: usize = 1 << 20;
