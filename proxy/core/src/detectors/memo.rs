@@ -21,7 +21,10 @@
 //! hit in the old generation moves to the current one; when the current
 //! one is full it becomes the old one and the oldest is dropped, which
 //! keeps what recent traffic uses at a bounded memory cost (an LRU in two
-//! coarse steps, without a list to maintain on every hit).
+//! coarse steps, without a list to maintain on every hit). The memo is cut
+//! into [`SHARDS`] by key, each with its own lock and share of the bytes:
+//! an agent's turn makes some 200 lookups, and on a many-core host one
+//! lock would serialise every request's.
 
 use crate::subject::TextPart;
 use crate::types::Finding;
@@ -36,9 +39,11 @@ use std::sync::Mutex;
 /// resends, within a sidecar's memory (the detectors' and the redactor's
 /// memo together hold at most 32 MiB of text).
 pub const GENERATION_BYTES: usize = 8 << 20;
+/// Independent parts of the memo (a power of two).
+pub const SHARDS: usize = 16;
 /// Texts longer than this are judged every time: one would crowd out the
 /// many small parts that make up an agent's context.
-pub const MAX_TEXT_BYTES: usize = 1 << 20;
+pub const MAX_TEXT_BYTES: usize = 256 << 10;
 
 /// What the text detectors found in one part.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -76,7 +81,7 @@ impl<V> Default for Generations<V> {
 /// What was found in texts, by exact text and a tag.
 pub struct Memo<V = PartFindings> {
     keys: RandomState,
-    inner: Mutex<Generations<V>>,
+    shards: Vec<Mutex<Generations<V>>>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -90,7 +95,7 @@ impl<V: Clone> Default for Memo<V> {
     fn default() -> Self {
         Memo {
             keys: RandomState::default(),
-            inner: Mutex::new(Generations::default()),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
@@ -123,7 +128,7 @@ impl<V: Clone> Memo<V> {
             return None;
         }
         let same = |e: &Entry<V>| e.tag == tag && *e.text == *text;
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.shard(key);
         let found = match g.current.get(&key) {
             Some(e) if same(e) => Some(e.found.clone()),
             Some(_) => None,
@@ -160,10 +165,13 @@ impl<V: Clone> Memo<V> {
             text: text.into(),
             found,
         };
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, entry);
+        self.shard(key).insert(key, entry);
+    }
+
+    fn shard(&self, key: u64) -> std::sync::MutexGuard<'_, Generations<V>> {
+        // The high bits: the map inside a shard uses the low ones.
+        let i = (key >> 60) as usize & (SHARDS - 1);
+        self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Lookups that found the part, and lookups that did not.
@@ -178,7 +186,7 @@ impl<V: Clone> Memo<V> {
 impl<V> Generations<V> {
     fn insert(&mut self, key: u64, entry: Entry<V>) {
         let bytes = entry.text.len();
-        if self.current_bytes + bytes > GENERATION_BYTES {
+        if self.current_bytes + bytes > GENERATION_BYTES / SHARDS {
             self.old = std::mem::take(&mut self.current);
             self.current_bytes = 0;
         }
@@ -262,15 +270,19 @@ mod tests {
             // Used on every turn: moved forward whenever it ages.
             assert_eq!(get(&m, &keep), Some(found(7)), "round {i}");
         }
-        let g = m.inner.lock().unwrap();
-        let held: usize = g
-            .current
-            .values()
-            .chain(g.old.values())
-            .map(|e| e.text.len())
-            .sum();
+        let mut held = 0;
+        for shard in &m.shards {
+            let g = shard.lock().unwrap();
+            let bytes = |e: &Entry<PartFindings>| e.text.len();
+            held += g
+                .current
+                .values()
+                .chain(g.old.values())
+                .map(bytes)
+                .sum::<usize>();
+            assert!(g.current_bytes <= GENERATION_BYTES / SHARDS);
+        }
         assert!(held <= 2 * GENERATION_BYTES, "{held}");
-        assert!(g.current_bytes <= GENERATION_BYTES);
     }
 
     #[test]
@@ -279,6 +291,9 @@ mod tests {
         let p = part(&"y".repeat(MAX_TEXT_BYTES + 1));
         put(&m, &p, found(1));
         assert_eq!(get(&m, &p), None);
-        assert!(m.inner.lock().unwrap().current.is_empty());
+        assert!(m
+            .shards
+            .iter()
+            .all(|g| g.lock().unwrap().current.is_empty()));
     }
 }

@@ -122,3 +122,26 @@ fn the_classifier_budget_is_spent_alike_with_remembered_parts() {
         .iter()
         .any(|f| f.rule_id == "pi.limits.classifier_budget"));
 }
+
+#[test]
+fn concurrent_turns_read_the_same_findings() {
+    // Requests of several agents at once share the memo's shards: each
+    // thread sees what a fresh run gives, whoever stored the entry.
+    let policy = Policy::load("production", None).unwrap();
+    let all = texts();
+    let turns: Vec<Subject> = (3..=all.len()).map(|n| subject(&all[..n], &[])).collect();
+    let want: Vec<Vec<Finding>> = turns.iter().map(|s| unremembered(&policy, s)).collect();
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let (policy, turns, want) = (&policy, &turns, &want);
+            scope.spawn(move || {
+                for round in 0..3 {
+                    for (n, s) in turns.iter().enumerate().rev().skip(t % 2) {
+                        let got = policy.detectors.run(s, &[]);
+                        assert!(same(&got, &want[n]), "thread {t} round {round} turn {n}");
+                    }
+                }
+            });
+        }
+    });
+}
