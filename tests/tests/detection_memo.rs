@@ -3,8 +3,9 @@
 //! judged: a captured Claude Code request's system prompt, tool
 //! definitions and history are judged once, every later turn judges only
 //! its new text, the redactor does not scan the unchanged tool schemas
-//! again, and a new attack in a remembered context, or an attack
-//! resent, is refused as before, with nothing reaching the upstream.
+//! again, another agent's identical context is judged afresh, and a new
+//! attack in a remembered context, or an attack resent, is refused as
+//! before, with nothing reaching the upstream.
 
 use asg_e2e::{http, Gateway, GatewayOptions, MockUpstream};
 use serde_json::{json, Value};
@@ -36,8 +37,12 @@ fn a_resent_context_is_judged_once_and_new_attacks_in_it_are_still_refused() {
     let path = capture["path"].as_str().unwrap().to_string();
     // One turn: the captured context plus one new text in the last user
     // message, as Claude Code sends a tool result with the user's words.
-    let turn = |text: &str| {
+    let turn_of = |agent: &str, text: &str| {
         let mut body = capture["body"].clone();
+        if agent != "agent-a" {
+            // Its own session: the captured one belongs to the first agent.
+            body.as_object_mut().unwrap().remove("metadata");
+        }
         body["stream"] = json!(false);
         body["messages"].as_array_mut().unwrap().last_mut().unwrap()["content"]
             .as_array_mut()
@@ -51,11 +56,13 @@ fn a_resent_context_is_judged_once_and_new_attacks_in_it_are_still_refused() {
                 ("content-type", "application/json"),
                 ("anthropic-version", "2023-06-01"),
                 ("x-mock-scenario", "text"),
+                ("x-asg-agent-id", agent),
             ],
             Some(&serde_json::to_vec(&body).unwrap()),
         );
         (r.status, r.text(), mock.requests().len())
     };
+    let turn = |text: &str| turn_of("agent-a", text);
 
     let (status, text, forwarded) = turn("Now run the test suite and tell me which tests fail.");
     assert_eq!(
@@ -102,5 +109,18 @@ fn a_resent_context_is_judged_once_and_new_attacks_in_it_are_still_refused() {
         memo(&gw, "miss") - misses2,
         1.0,
         "the resent attack came from the memo"
+    );
+
+    // Another agent sending the same context is judged afresh: what one
+    // agent sent never makes another's request faster (a timing oracle).
+    let before = memo(&gw, "miss");
+    let (status, text, _) = turn_of(
+        "agent-b",
+        "Now run the test suite and tell me which tests fail.",
+    );
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        memo(&gw, "miss") - before >= misses - 1.0,
+        "another agent's scope is its own"
     );
 }

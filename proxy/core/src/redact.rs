@@ -5,7 +5,7 @@
 //! while short values such as SSNs or phone numbers cannot be recovered by
 //! hashing candidates, as an unsalted hash would allow.
 
-use crate::detectors::memo::Memo;
+use crate::detectors::memo::{Memo, Tag};
 use crate::detectors::pii::{PiiScanner, PiiToggles};
 use crate::detectors::secrets::{shannon_entropy, SecretScanner};
 use hmac::{Hmac, Mac};
@@ -182,16 +182,25 @@ impl Redactor {
         if !self.cfg.enabled {
             return Vec::new();
         }
-        if text.len() < REMEMBER_CLEAN_BYTES {
-            return self.scan(text, pii);
-        }
-        let key = self.clean.key(pii as u8, text);
-        if self.clean.get(key, pii as u8, text).is_some() {
+        self.scan(text, pii)
+    }
+
+    /// [`spans`](Self::spans) of a text in a caller's memo scope (see
+    /// `detectors::memo`): a text of 256 bytes or more that was found clean
+    /// in the same scope is not scanned again. `None`: scanned.
+    pub fn spans_in(&self, text: &str, scope: Option<u64>) -> Vec<Span> {
+        let Some(scope) = scope.filter(|_| self.cfg.enabled && text.len() >= REMEMBER_CLEAN_BYTES)
+        else {
+            return self.spans(text);
+        };
+        let tag = Tag { kind: 0, scope };
+        let key = self.clean.key(tag, text);
+        if self.clean.get(key, tag, text).is_some() {
             return Vec::new();
         }
-        let spans = self.scan(text, pii);
+        let spans = self.scan(text, true);
         if spans.is_empty() {
-            self.clean.put(key, pii as u8, text, ());
+            self.clean.put(key, tag, text, ());
         }
         spans
     }
@@ -340,24 +349,26 @@ mod tests {
     }
 
     #[test]
-    fn clean_texts_are_remembered_and_texts_with_something_to_mask_never_are() {
+    fn clean_texts_are_remembered_per_scope_and_texts_with_something_to_mask_never_are() {
         let r = redactor();
         let schema = "Runs a shell command in the project folder. ".repeat(10);
         let contact = format!("{schema} Write to jane.doe@example.org for access.");
         for _ in 0..3 {
-            assert!(r.spans(&schema).is_empty());
-            // Personal data: clean for configuration text, masked in content.
-            assert!(r.spans_with(&contact, false).is_empty());
-            assert_eq!(r.spans(&contact).len(), 1);
+            assert!(r.spans_in(&schema, Some(1)).is_empty());
+            assert_eq!(r.spans_in(&contact, Some(1)).len(), 1);
         }
-        // Each clean text scanned once, found clean twice more; the text with
-        // an address scanned every time.
-        assert_eq!(r.memo_stats(), (4, 5));
+        // The clean text scanned once and found clean twice more; the text
+        // with an address scanned every time.
+        assert_eq!(r.memo_stats(), (2, 4));
+        // Another scope, or none, does not see the first one's entries.
+        assert!(r.spans_in(&schema, Some(2)).is_empty());
+        assert!(r.spans_in(&schema, None).is_empty());
+        assert_eq!(r.memo_stats(), (2, 5));
         let keyed = format!("{schema} AKIAIOSFODNN7EXAMPLE");
         for _ in 0..2 {
-            assert!(r.redact(&keyed, &masker()).is_some());
+            assert!(!r.spans_in(&keyed, Some(1)).is_empty());
         }
-        assert_eq!(r.memo_stats(), (4, 7));
+        assert_eq!(r.memo_stats(), (2, 7));
     }
 
     #[test]

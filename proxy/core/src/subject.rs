@@ -95,9 +95,25 @@ pub struct Subject {
     pub tool_calls: Vec<ToolCall>,
     pub memory_reads: Vec<String>,
     pub memory_writes: Vec<String>,
+    /// Whose texts these are, for the memo of judged texts
+    /// (`detectors::memo`): parts judged before in the same scope are not
+    /// judged again. `None`: judge everything (no caller to scope by).
+    pub memo_scope: Option<u64>,
 }
 
 impl Subject {
+    /// A memo scope for a caller's name (an agent id): stable within the
+    /// process, distinct per name.
+    pub fn scope_of(name: &str) -> Option<u64> {
+        use std::hash::{Hash, Hasher};
+        if name.is_empty() {
+            return None;
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        name.hash(&mut h);
+        Some(h.finish())
+    }
+
     pub fn push_text(&mut self, surface: Surface, text: impl Into<String>) {
         let text = text.into();
         if !text.trim().is_empty() {

@@ -39,6 +39,9 @@ pub struct Inspection<'a> {
     /// The JSON-RPC id of the MCP request this answers (`null` otherwise),
     /// for an answer the gateway has to write in the server's place.
     pub rpc_id: Value,
+    /// The caller's scope in the memo of judged texts (`Subject::scope_of`
+    /// the agent id); `None` judges every text.
+    pub memo_scope: Option<u64>,
 }
 
 /// The reasons of a record made of several stages. An assessment that
@@ -195,7 +198,8 @@ pub fn inspect_request_with(
     };
 
     hooks.begin(&body);
-    let subject = ins.dialect.request_subject(&body, ins.tool_name);
+    let mut subject = ins.dialect.request_subject(&body, ins.tool_name);
+    subject.memo_scope = ins.memo_scope;
     let masking = masking(policy, Stage::Request);
     let out = hooks.judge(&Judge {
         policy,
@@ -287,7 +291,7 @@ pub fn inspect_request_with(
     // unless a secret is found. When the detectors found nothing to mask in
     // the extracted texts, those are not scanned again.
     if redact || masking == Masking::Applied {
-        report.masks = redact_joined(&mut body, &policy.redactor, ins.masker);
+        report.masks = redact_joined(&mut body, &policy.redactor, ins.masker, ins.memo_scope);
         let read: std::collections::HashSet<&str, foldhash::quality::RandomState> = match redact {
             true => Default::default(),
             false => subject.texts.iter().map(|t| t.text.as_str()).collect(),
@@ -297,6 +301,7 @@ pub fn inspect_request_with(
             &policy.redactor,
             ins.masker,
             &|s| read.contains(s),
+            ins.memo_scope,
         ));
         if !report.masks.is_empty() {
             report.decision = report.decision.max(Decision::AllowWithRedaction);
@@ -365,11 +370,12 @@ pub fn inspect_response_with(
         }
     };
     let masking = masking(policy, Stage::Response);
-    let subject = if (200..300).contains(&status) {
+    let mut subject = if (200..300).contains(&status) {
         ins.dialect.response_subject(&body)
     } else {
         Subject::default()
     };
+    subject.memo_scope = ins.memo_scope;
     // The session is consulted only for proposed calls (a model's text is
     // judged on its own).
     let hooks: &dyn SessionHooks = if subject.tool_calls.is_empty() {
@@ -417,7 +423,7 @@ pub fn inspect_response_with(
     // Mask whatever is left: redaction runs over the whole body, so a
     // secret outside the extracted fields is masked too.
     if policy.file.redaction.enabled && policy.file.redaction.responses {
-        report.masks = redact_joined(&mut body, &policy.redactor, ins.masker);
+        report.masks = redact_joined(&mut body, &policy.redactor, ins.masker, ins.memo_scope);
         report
             .masks
             .extend(redact_json(&mut body, &policy.redactor, ins.masker));
@@ -453,6 +459,7 @@ mod tests {
             request_id: "req-1",
             tool_name: "tool",
             rpc_id: Value::Null,
+            memo_scope: None,
         }
     }
 

@@ -220,6 +220,7 @@ mod tests {
             request_id: "r1",
             tool_name: "",
             rpc_id: json!(7),
+            memo_scope: None,
         }
     }
 

@@ -244,6 +244,10 @@ pub fn inspect(
     // Without an agent id, an authenticated caller is known by its key, so
     // omitting the field does not shed the agent's risk.
     let agent_id = caller.agent_for(&req.agent_id)?;
+    // Texts this agent sent before are not judged again (its own scope:
+    // another caller learns nothing of them by timing).
+    let mut subject = subject;
+    subject.memo_scope = crate::decision::Subject::scope_of(&agent_id);
     let scfg = &policy.file.session;
     let stateful = scfg.enabled && !(session_id.is_empty() && agent_id.is_empty());
     let scoped = if stateful {

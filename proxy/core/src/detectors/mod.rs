@@ -192,8 +192,12 @@ impl Detectors {
         let (mut injection, mut secrets, mut pii) = (Vec::new(), Vec::new(), Vec::new());
         let mut budget = self.injection.classifier_budget();
         for (i, part) in cx.subject.texts.iter().enumerate() {
-            let tag = memo::part_tag(part);
-            let key = self.memo.as_ref().map(|m| (m, m.key(tag, &part.text)));
+            let tag = memo::part_tag(part, cx.subject.memo_scope.unwrap_or(0));
+            let key = self
+                .memo
+                .as_ref()
+                .filter(|_| cx.subject.memo_scope.is_some());
+            let key = key.map(|m| (m, m.key(tag, &part.text)));
             if let Some((m, k)) = key {
                 if let Some(hit) = m.get(k, tag, &part.text).filter(|f| f.classified <= budget) {
                     budget -= hit.classified;

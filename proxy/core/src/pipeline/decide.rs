@@ -153,6 +153,7 @@ fn per_part(inp: &Inputs<'_>, obs: &Observed<'_>) -> Draft {
     let policy = inp.policy;
     let texts = Subject {
         texts: obs.subject.texts.clone(),
+        memo_scope: obs.subject.memo_scope,
         ..Subject::default()
     };
     let prose_base_a = assess_with_history(policy, &texts, &[], obs.masking);

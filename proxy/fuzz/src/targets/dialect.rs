@@ -41,6 +41,8 @@ pub fn run(data: &[u8]) {
         request_id: "fuzz",
         tool_name: "tool",
         rpc_id: Value::Null,
+        // One scope for every input: the fuzzer also drives the memo.
+        memo_scope: Some(1),
     };
     let (action, _report) = inspect_request(&ins, raw);
     match action {

@@ -18,41 +18,76 @@ const JOINED_TYPES: &[&str] = &["text", "output_text", "input_text"];
 const MAX_DEPTH: usize = 64;
 
 /// Mask secrets spanning adjacent text parts anywhere in `body`; returns
-/// what was masked (empty: nothing changed).
-pub fn redact_joined(body: &mut Value, redactor: &Redactor, masker: &Masker) -> Vec<MaskEvent> {
+/// what was masked (empty: nothing changed). `scope`: the caller's memo
+/// scope (`Redactor::spans_in`), so an agent's unchanged system prompt is
+/// not scanned again on every turn.
+pub fn redact_joined(
+    body: &mut Value,
+    redactor: &Redactor,
+    masker: &Masker,
+    scope: Option<u64>,
+) -> Vec<MaskEvent> {
     let mut events = Vec::new();
-    walk(body, redactor, masker, &mut events, 0);
+    let mut w = Joined {
+        r: redactor,
+        m: masker,
+        scope,
+        events: &mut events,
+    };
+    w.walk(body, 0);
     events
 }
 
-fn walk(v: &mut Value, r: &Redactor, m: &Masker, events: &mut Vec<MaskEvent>, depth: usize) {
-    if depth > MAX_DEPTH {
-        return;
+struct Joined<'a> {
+    r: &'a Redactor,
+    m: &'a Masker,
+    scope: Option<u64>,
+    events: &'a mut Vec<MaskEvent>,
+}
+
+impl Joined<'_> {
+    fn walk(&mut self, v: &mut Value, depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        match v {
+            Value::Array(items) => {
+                let mut i = 0;
+                while i < items.len() {
+                    let kind = part_type(&items[i]);
+                    let mut j = i + 1;
+                    while kind.is_some() && j < items.len() && part_type(&items[j]) == kind {
+                        j += 1;
+                    }
+                    if j - i >= 2 {
+                        self.redact_run(&mut items[i..j]);
+                    }
+                    i = j.max(i + 1);
+                }
+                for x in items.iter_mut() {
+                    self.walk(x, depth + 1);
+                }
+            }
+            Value::Object(map) => {
+                for x in map.values_mut() {
+                    self.walk(x, depth + 1);
+                }
+            }
+            _ => {}
+        }
     }
-    match v {
-        Value::Array(items) => {
-            let mut i = 0;
-            while i < items.len() {
-                let kind = part_type(&items[i]);
-                let mut j = i + 1;
-                while kind.is_some() && j < items.len() && part_type(&items[j]) == kind {
-                    j += 1;
-                }
-                if j - i >= 2 {
-                    redact_run(&mut items[i..j], r, m, events);
-                }
-                i = j.max(i + 1);
-            }
-            for x in items.iter_mut() {
-                walk(x, r, m, events, depth + 1);
-            }
+
+    fn redact_run(&mut self, parts: &mut [Value]) {
+        let texts: Vec<&str> = parts
+            .iter()
+            .map(|p| p["text"].as_str().unwrap_or_default())
+            .collect();
+        let Some(out) = split_redact(&texts, self.r, self.m, self.events, self.scope) else {
+            return;
+        };
+        for (p, t) in parts.iter_mut().zip(out) {
+            p["text"] = Value::String(t);
         }
-        Value::Object(map) => {
-            for x in map.values_mut() {
-                walk(x, r, m, events, depth + 1);
-            }
-        }
-        _ => {}
     }
 }
 
@@ -64,19 +99,6 @@ fn part_type(v: &Value) -> Option<&str> {
     (JOINED_TYPES.contains(&kind) && o.get("text").is_some_and(Value::is_string)).then_some(kind)
 }
 
-fn redact_run(parts: &mut [Value], r: &Redactor, m: &Masker, events: &mut Vec<MaskEvent>) {
-    let texts: Vec<&str> = parts
-        .iter()
-        .map(|p| p["text"].as_str().unwrap_or_default())
-        .collect();
-    let Some(out) = split_redact(&texts, r, m, events) else {
-        return;
-    };
-    for (p, t) in parts.iter_mut().zip(out) {
-        p["text"] = Value::String(t);
-    }
-}
-
 /// Redact the concatenation of `texts` and cut the result back into as
 /// many parts; `None` when nothing is masked.
 pub fn split_redact(
@@ -84,9 +106,10 @@ pub fn split_redact(
     r: &Redactor,
     m: &Masker,
     events: &mut Vec<MaskEvent>,
+    scope: Option<u64>,
 ) -> Option<Vec<String>> {
     let joined: String = texts.concat();
-    let spans = r.spans(&joined);
+    let spans = r.spans_in(&joined, scope);
     if spans.is_empty() {
         return None;
     }
@@ -163,7 +186,7 @@ mod tests {
                 {"type": kind, "text": "the key is AKIAIOSF"},
                 {"type": kind, "text": "ODNN7EXAMPLE, keep it"},
             ]});
-            let events = redact_joined(&mut body, &p.redactor, &m);
+            let events = redact_joined(&mut body, &p.redactor, &m, None);
             assert_eq!(events.len(), 1, "{kind}");
             let joined = joined_text(&body["content"]);
             let expected = p
@@ -186,7 +209,7 @@ mod tests {
                 {"type": "text", "text": "7EXAMPLE"},
             ]},
         ]}]});
-        redact_joined(&mut body, &p.redactor, &m);
+        redact_joined(&mut body, &p.redactor, &m, None);
         let parts = &body["messages"][0]["content"][0]["content"];
         assert!(joined_text(parts).starts_with("[REDACTED:aws_access_key_id:"));
         assert_eq!(parts[1]["text"], "");
@@ -203,7 +226,7 @@ mod tests {
             {"type": "text", "text": " and more words"},
         ]);
         let before = body.clone();
-        assert!(redact_joined(&mut body, &p.redactor, &m).is_empty());
+        assert!(redact_joined(&mut body, &p.redactor, &m, None).is_empty());
         assert_eq!(body, before);
     }
 }

@@ -54,17 +54,20 @@ pub const MAX_DEPTH: usize = 64;
 
 /// Mask in place; returns what was masked (empty: body untouched).
 pub fn redact_json(value: &mut Value, redactor: &Redactor, masker: &Masker) -> Vec<MaskEvent> {
-    redact_json_except(value, redactor, masker, &|_| false)
+    redact_json_except(value, redactor, masker, &|_| false, None)
 }
 
 /// [`redact_json`], leaving alone strings for which `scanned` is true:
 /// texts the detectors already read and found nothing to mask in, so a
-/// clean request is not scanned twice.
+/// clean request is not scanned twice. `scope`: the caller's memo scope
+/// (`Redactor::spans_in`), so an agent's unchanged tool schemas are not
+/// scanned again on every turn.
 pub fn redact_json_except(
     value: &mut Value,
     redactor: &Redactor,
     masker: &Masker,
     scanned: &dyn Fn(&str) -> bool,
+    scope: Option<u64>,
 ) -> Vec<MaskEvent> {
     let mut events = Vec::new();
     // One scan over every candidate string, joined, finds most bodies
@@ -74,7 +77,7 @@ pub fn redact_json_except(
     // mask still shows a span in the joined text.
     let mut joined = String::new();
     collect(value, None, scanned, &mut joined, 0);
-    if joined.is_empty() || redactor.spans(&joined).is_empty() {
+    if joined.is_empty() || redactor.spans_in(&joined, scope).is_empty() {
         return events;
     }
     let mut w = Walk {
@@ -320,9 +323,13 @@ mod tests {
             .contains("[REDACTED:aws_access_key_id:"));
         // Strings already scanned are skipped; the rest still are.
         let mut skip = json!({"a": "hello AKIAIOSFODNN7EXAMPLE", "b": "AKIAIOSFODNN7EXAMPLE"});
-        redact_json_except(&mut skip, &policy.redactor, &masker, &|s| {
-            s.starts_with("hello")
-        });
+        redact_json_except(
+            &mut skip,
+            &policy.redactor,
+            &masker,
+            &|s| s.starts_with("hello"),
+            None,
+        );
         assert_eq!(skip["a"], "hello AKIAIOSFODNN7EXAMPLE");
         assert!(skip["b"].as_str().unwrap().starts_with("[REDACTED:"));
         let args: Value = serde_json::from_str(

@@ -149,6 +149,7 @@ impl Ctx {
             request_id: &self.id,
             tool_name: tool,
             rpc_id: self.rpc_id.clone(),
+            memo_scope: crate::decision::Subject::scope_of(&self.agent_id),
         }
     }
 

@@ -181,6 +181,7 @@ impl Gateway {
             let input = decoded.to_vec();
             let gate = ctx.gate.clone();
             let tool = tool.to_string();
+            let memo_scope = crate::decision::Subject::scope_of(&ctx.agent_id);
             tokio::task::spawn_blocking(move || {
                 let ins = Inspection {
                     policy: &p,
@@ -189,6 +190,7 @@ impl Gateway {
                     request_id: &id,
                     tool_name: &tool,
                     rpc_id: serde_json::Value::Null,
+                    memo_scope,
                 };
                 let hooks: &dyn SessionHooks = match &gate {
                     Some(g) => g.as_ref(),

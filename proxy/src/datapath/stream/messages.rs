@@ -53,6 +53,8 @@ impl MessageStream {
             request_id: &cx.request_id,
             tool_name: "",
             rpc_id: cx.rpc_id.clone(),
+            // Streamed messages are new text: nothing to find again.
+            memo_scope: None,
         };
         let hooks = cx.hooks.clone();
         let (rewritten, report) = inspect_response_with(&ins, data.as_bytes(), 200, hooks.as_ref());

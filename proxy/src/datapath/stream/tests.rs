@@ -469,6 +469,7 @@ fn streamed_calls_are_judged_like_buffered_ones() {
             request_id: "req-test",
             tool_name: "",
             rpc_id: Value::Null,
+            memo_scope: None,
         };
         let (_, buffered) = inspect_response(&ins, &fixture(body), 200);
         let s: Vec<_> = rw

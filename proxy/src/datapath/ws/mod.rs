@@ -234,6 +234,7 @@ impl WsConn {
             request_id: &turn.id,
             tool_name: "",
             rpc_id: serde_json::Value::Null,
+            memo_scope: crate::decision::Subject::scope_of(&self.identity.agent_id),
         };
         let gate = turn.gate.clone();
         let (action, report) = match &gate {
