@@ -50,7 +50,9 @@ fn main() {
 }
 
 /// A captured agent request (`tests/fixtures/agents/`), judged as the
-/// proxy judges it: dialect parsing, then the production profile.
+/// proxy judges it: dialect parsing, then the production profile, N times
+/// by one agent (the first judges every text, the rest find them in the
+/// memo).
 fn request(n: usize, file: &str) {
     use asg::datapath::dialect::{ApiKind, Dialect};
     let policy = Policy::load("production", None).expect("production");
@@ -60,7 +62,9 @@ fn request(n: usize, file: &str) {
     let path = path.split('?').next().unwrap_or("");
     let dialect = Dialect::detect(ApiKind::Auto, "POST", path);
     for _ in 0..n {
-        let subject = dialect.request_subject(black_box(&raw["body"]), "tool");
+        let mut subject = dialect.request_subject(black_box(&raw["body"]), "tool");
+        // One agent resending its context, as the proxy scopes it.
+        subject.memo_scope = asg::decision::Subject::scope_of("probe");
         black_box(assess(&policy, &subject, Masking::Applied));
     }
 }
