@@ -196,8 +196,10 @@ def children(pid: int) -> list[int]:
     return [pid] + [int(x) for x in out.split()]
 
 
-def lua_script(work: Path, name: str, req_bytes: int, resp_bytes: int, stream: bool) -> tuple[Path, str]:
+def lua_script(work: Path, name: str) -> tuple[Path, str]:
+    """A wrk script sending workload `name` with a number of its own per request, and its path."""
     path, body = workload_body(name)
+    resp_bytes = WORKLOADS[name][1]
     prefix, suffix = json.dumps(body).split(SEQ, 1)
     script = work / f"{name}.lua"
     script.write_text(
@@ -321,7 +323,7 @@ def main():
 
         workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
         for w in workloads:
-            script, path = lua_script(work, w, *WORKLOADS[w])
+            script, path = lua_script(work, w)
             for t in targets:  # warm-up: connections, caches, lazy statics
                 subprocess.run(["wrk", "-t1", "-c4", "-d1s", "-s", str(script), f"{t.url}{path}"],
                                capture_output=True, check=True)

@@ -6,10 +6,12 @@
 //! * [`sse`] / [`Dialect`]: SSE decoding and per-dialect reassembly of text and tool calls;
 //! * [`metrics`]: Prometheus text parsing;
 //! * [`scripted`]: a byte-exact scripted upstream for broken and hostile servers;
+//! * [`agents`]: captured agent CLI requests, and sending one through a gateway;
 //! * [`codings`]: content codings of answers (encode, and read as a decoding client would).
 //!
 //! Everything binds to and talks to 127.0.0.1 only.
 
+pub mod agents;
 pub mod codings;
 pub mod dialect;
 pub mod gateway;

@@ -7,15 +7,8 @@
 //! attack in a remembered context, or an attack resent, is refused as
 //! before, with nothing reaching the upstream.
 
-use asg_e2e::{http, Gateway, GatewayOptions, MockUpstream};
-use serde_json::{json, Value};
-use std::path::Path;
-
-fn capture() -> Value {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/agents/claude_code_tool_roundtrip.json");
-    serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
-}
+use asg_e2e::{agents, Gateway, GatewayOptions, MockUpstream};
+use serde_json::json;
 
 fn memo(gw: &Gateway, result: &str) -> f64 {
     memo_of(gw, "detectors", result)
@@ -33,7 +26,7 @@ fn memo_of(gw: &Gateway, memo: &str, result: &str) -> f64 {
 fn a_resent_context_is_judged_once_and_new_attacks_in_it_are_still_refused() {
     let mock = MockUpstream::start();
     let gw = Gateway::start(GatewayOptions::new(mock.base_url()).policy("production"));
-    let capture = capture();
+    let capture = agents::capture("claude_code_tool_roundtrip.json");
     let path = capture["path"].as_str().unwrap().to_string();
     // One turn: the captured context plus one new text in the last user
     // message, as Claude Code sends a tool result with the user's words.
@@ -49,17 +42,7 @@ fn a_resent_context_is_judged_once_and_new_attacks_in_it_are_still_refused() {
             .unwrap()
             .push(json!({"type": "text", "text": text}));
         mock.reset();
-        let r = http::send(
-            "POST",
-            &format!("{}{path}", gw.proxy_url()),
-            &[
-                ("content-type", "application/json"),
-                ("anthropic-version", "2023-06-01"),
-                ("x-mock-scenario", "text"),
-                ("x-asg-agent-id", agent),
-            ],
-            Some(&serde_json::to_vec(&body).unwrap()),
-        );
+        let r = agents::send_messages(&gw, &path, &body, &[("x-asg-agent-id", agent)]);
         (r.status, r.text(), mock.requests().len())
     };
     let turn = |text: &str| turn_of("agent-a", text);

@@ -6,9 +6,9 @@
 //! proportionately and refusals name their cause; captured Claude Code
 //! and Codex requests pass without findings.
 
-use asg_e2e::{http, util, Dialect, Gateway, GatewayOptions, MockUpstream};
+use asg_e2e::{agents, http, util, Dialect, Gateway, GatewayOptions, MockUpstream};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A response from the model proposing one call, in each dialect's wire
 /// format, buffered (JSON) and streamed (SSE).
@@ -574,28 +574,11 @@ fn codex_freeform_exec_calls_are_judged_as_the_calls_they_make() {
     }
 }
 
-/// Captured request bodies of the real agent CLIs (tests/fixtures/agents).
-fn agent_fixtures() -> Vec<(String, Value)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/agents");
-    let mut out: Vec<(String, Value)> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-        .map(|e| {
-            let v: Value =
-                serde_json::from_str(&std::fs::read_to_string(e.path()).unwrap()).unwrap();
-            (e.file_name().to_string_lossy().into_owned(), v)
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
-}
-
 #[test]
 fn claude_code_and_codex_requests_pass_without_findings() {
     let mock = MockUpstream::start();
     let gw = gateway(&mock);
-    let fixtures = agent_fixtures();
+    let fixtures = agents::captures();
     assert!(fixtures.len() >= 6, "captured fixtures missing");
     for (file, capture) in &fixtures {
         mock.reset();
@@ -799,10 +782,7 @@ fn local_agents_are_known_by_their_process() {
 fn claude_code_attached_context_reminders_pass_a_poisoned_claude_md_is_refused() {
     let mock = MockUpstream::start();
     let gw = gateway(&mock);
-    let (_, capture) = agent_fixtures()
-        .into_iter()
-        .find(|(f, _)| f == "claude_code_first_turn.json")
-        .expect("fixture");
+    let capture = agents::capture("claude_code_first_turn.json");
     let path = capture["path"].as_str().unwrap().to_string();
     let send = |block: &str| {
         let mut body = capture["body"].clone();
@@ -811,16 +791,7 @@ fn claude_code_attached_context_reminders_pass_a_poisoned_claude_md_is_refused()
             .unwrap()
             .insert(0, json!({"type": "text", "text": block}));
         mock.reset();
-        let r = http::send(
-            "POST",
-            &format!("{}{path}", gw.proxy_url()),
-            &[
-                ("content-type", "application/json"),
-                ("anthropic-version", "2023-06-01"),
-                ("x-mock-scenario", "text"),
-            ],
-            Some(&serde_json::to_vec(&body).unwrap()),
-        );
+        let r = agents::send_messages(&gw, &path, &body, &[]);
         (r, mock.requests().len())
     };
     let (r, forwarded) = send(

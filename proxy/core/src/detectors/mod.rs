@@ -191,14 +191,13 @@ impl Detectors {
     fn text_findings(&self, cx: &ScanContext<'_>) -> Vec<Finding> {
         let (mut injection, mut secrets, mut pii) = (Vec::new(), Vec::new(), Vec::new());
         let mut budget = self.injection.classifier_budget();
+        let memo = self.memo.as_ref().zip(cx.subject.memo_scope);
         for (i, part) in cx.subject.texts.iter().enumerate() {
-            let tag = memo::part_tag(part, cx.subject.memo_scope.unwrap_or(0));
-            let key = self
-                .memo
-                .as_ref()
-                .filter(|_| cx.subject.memo_scope.is_some());
-            let key = key.map(|m| (m, m.key(tag, &part.text)));
-            if let Some((m, k)) = key {
+            let key = memo.map(|(m, scope)| {
+                let tag = memo::part_tag(part, scope);
+                (m, tag, m.key(tag, &part.text))
+            });
+            if let Some((m, tag, k)) = key {
                 if let Some(hit) = m.get(k, tag, &part.text).filter(|f| f.classified <= budget) {
                     budget -= hit.classified;
                     injection.extend(hit.injection);
@@ -233,7 +232,7 @@ impl Detectors {
                 .injection
                 .iter()
                 .any(|f| f.rule_id == "pi.limits.classifier_budget");
-            if let Some((m, k)) = key.filter(|_| whole) {
+            if let Some((m, tag, k)) = key.filter(|_| whole) {
                 m.put(k, tag, &part.text, found);
             }
         }

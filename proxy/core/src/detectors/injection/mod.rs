@@ -236,115 +236,113 @@ impl InjectionDetector {
             DetectorId::PolicyDrift => drift,
             _ => injection,
         } && !self.disabled.contains(&r.id);
-        {
-            let part = &cx.subject.texts[i];
-            if part.surface == Surface::System {
-                return;
-            }
-            let surface = part.surface;
-            let start = out.len();
-            let norm = cx.normalized(i);
-            let src = Source {
-                original: &part.text,
-                norm,
-                fixed_span: None,
-                encoding: None,
+        let part = &cx.subject.texts[i];
+        if part.surface == Surface::System {
+            return;
+        }
+        let surface = part.surface;
+        let start = out.len();
+        let norm = cx.normalized(i);
+        let src = Source {
+            original: &part.text,
+            norm,
+            fixed_span: None,
+            encoding: None,
+            attached: part.attached,
+        };
+        let mut disguised: Option<&'static str> = None;
+        self.scan(cx, i, &src, surface, &wanted, &mut disguised, out);
+
+        let decoding = cx.decoded(i);
+        for d in &decoding.items {
+            let dn = Normalized::of(&d.text);
+            let dsrc = Source {
+                original: &d.text,
+                norm: &dn,
+                fixed_span: Some(d.span.clone()),
+                encoding: Some(d.encoding.as_str()),
                 attached: part.attached,
             };
-            let mut disguised: Option<&'static str> = None;
-            self.scan(cx, i, &src, surface, &wanted, &mut disguised, out);
-
-            let decoding = cx.decoded(i);
-            for d in &decoding.items {
-                let dn = Normalized::of(&d.text);
-                let dsrc = Source {
-                    original: &d.text,
-                    norm: &dn,
-                    fixed_span: Some(d.span.clone()),
-                    encoding: Some(d.encoding.as_str()),
-                    attached: part.attached,
-                };
-                let before = out.len();
-                let mut ignored = None;
-                self.scan(cx, i, &dsrc, surface, &wanted, &mut ignored, out);
-                if out.len() > before && disguised.is_none() {
-                    disguised = Some("encoded");
-                }
+            let before = out.len();
+            let mut ignored = None;
+            self.scan(cx, i, &dsrc, surface, &wanted, &mut ignored, out);
+            if out.len() > before && disguised.is_none() {
+                disguised = Some("encoded");
             }
-            if injection {
-                // Harness-attached context is for the rules only (see
-                // `TextPart::attached`).
-                if !part.attached && !self.disabled.iter().any(|d| d.starts_with("pi.classifier")) {
-                    self.classify(cx, i, surface, budget, out);
-                }
-                if decoding.depth_exceeded {
+        }
+        if injection {
+            // Harness-attached context is for the rules only (see
+            // `TextPart::attached`).
+            if !part.attached && !self.disabled.iter().any(|d| d.starts_with("pi.classifier")) {
+                self.classify(cx, i, surface, budget, out);
+            }
+            if decoding.depth_exceeded {
+                out.push(
+                    self.finding_plain(
+                        "pi.obfuscation.deep_encoding",
+                        "Payload nested in more encoding layers than the decoder follows",
+                        Severity::High,
+                        0.7,
+                        surface,
+                    )
+                    .meta("method", "decode"),
+                );
+            }
+            if decoding.budget_exhausted {
+                out.push(
+                    self.finding_plain(
+                        "pi.limits.decode_budget",
+                        "Encoded content beyond the decoding budget was not inspected",
+                        Severity::Low,
+                        0.1,
+                        surface,
+                    )
+                    .meta("method", "decode"),
+                );
+            }
+            if norm.truncated {
+                out.push(
+                    self.finding_plain(
+                        "pi.limits.truncated",
+                        "Text beyond the normalization limit was not inspected",
+                        Severity::Medium,
+                        0.3,
+                        surface,
+                    )
+                    .meta("method", "limits"),
+                );
+            }
+            let (run, tok) = longest_repetition(&norm.folded);
+            if run >= REPETITION_THRESHOLD && tok.chars().count() >= 2 {
+                out.push(
+                    self.finding_plain(
+                        "pi.smuggling.repeated_token",
+                        "Token repeated to flood the context",
+                        Severity::Low,
+                        0.3,
+                        surface,
+                    )
+                    .meta("method", "repetition")
+                    .meta("repetitions", run.to_string()),
+                );
+            }
+            if let Some(kind) = disguised {
+                let any_attack = out[start..]
+                    .iter()
+                    .any(|f| f.severity >= Severity::Medium && !f.rule_id.starts_with("pi.limits"));
+                if any_attack {
                     out.push(
                         self.finding_plain(
-                            "pi.obfuscation.deep_encoding",
-                            "Payload nested in more encoding layers than the decoder follows",
+                            &format!("pi.obfuscation.{kind}"),
+                            "Instructions disguised to evade detection",
                             Severity::High,
                             0.7,
                             surface,
                         )
-                        .meta("method", "decode"),
+                        .with_evidence(kind)
+                        .meta("method", "obfuscation")
+                        .meta("obfuscation", kind),
                     );
-                }
-                if decoding.budget_exhausted {
-                    out.push(
-                        self.finding_plain(
-                            "pi.limits.decode_budget",
-                            "Encoded content beyond the decoding budget was not inspected",
-                            Severity::Low,
-                            0.1,
-                            surface,
-                        )
-                        .meta("method", "decode"),
-                    );
-                }
-                if norm.truncated {
-                    out.push(
-                        self.finding_plain(
-                            "pi.limits.truncated",
-                            "Text beyond the normalization limit was not inspected",
-                            Severity::Medium,
-                            0.3,
-                            surface,
-                        )
-                        .meta("method", "limits"),
-                    );
-                }
-                let (run, tok) = longest_repetition(&norm.folded);
-                if run >= REPETITION_THRESHOLD && tok.chars().count() >= 2 {
-                    out.push(
-                        self.finding_plain(
-                            "pi.smuggling.repeated_token",
-                            "Token repeated to flood the context",
-                            Severity::Low,
-                            0.3,
-                            surface,
-                        )
-                        .meta("method", "repetition")
-                        .meta("repetitions", run.to_string()),
-                    );
-                }
-                if let Some(kind) = disguised {
-                    let any_attack = out[start..].iter().any(|f| {
-                        f.severity >= Severity::Medium && !f.rule_id.starts_with("pi.limits")
-                    });
-                    if any_attack {
-                        out.push(
-                            self.finding_plain(
-                                &format!("pi.obfuscation.{kind}"),
-                                "Instructions disguised to evade detection",
-                                Severity::High,
-                                0.7,
-                                surface,
-                            )
-                            .with_evidence(kind)
-                            .meta("method", "obfuscation")
-                            .meta("obfuscation", kind),
-                        );
-                    }
                 }
             }
         }
