@@ -119,7 +119,7 @@ impl Committer {
     }
 
     /// Ask the committer to flush up to `t` now.
-    fn want(&self, t: Ticket) {
+    pub fn want(&self, t: Ticket) {
         let mut s = self.lock();
         if s.wanted < t.0 {
             s.wanted = t.0;

@@ -135,6 +135,10 @@ impl Gateway {
         if self.app.store.is_durable(ticket) {
             return None;
         }
+        // The commit starts now, while pingora's timer runs; without this
+        // the writer would wait for its batch timer and the last chunk
+        // would block on a whole commit after the timer.
+        self.app.store.hasten(ticket);
         ctx.audit_pending = Some(ticket);
         Some(self.app.store.audit_expected_wait())
     }

@@ -174,7 +174,7 @@ impl Journal {
     }
 
     /// Ask the writer to make everything below `end` durable now.
-    fn want(&self, end: u64) {
+    pub fn want(&self, end: u64) {
         let mut s = lock(&self.shared.state);
         if s.wanted < end {
             s.wanted = end;

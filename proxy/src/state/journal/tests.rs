@@ -156,3 +156,25 @@ fn numbering_survives_reopen_after_the_records_are_gone() {
     drop(j);
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn a_record_asked_for_is_committed_without_anyone_blocking_on_it() {
+    let dir = temp();
+    let j = Journal::open(&dir.join("j"), trees(&dir)).unwrap();
+    append(&j, "s");
+    let end = j.end();
+    // What the data path does before pingora's timer: ask, do not wait.
+    j.want(end);
+    assert!(lock(&j.shared.state).wanted >= end);
+    let mut tries = 0;
+    while !j.is_durable(end) {
+        tries += 1;
+        assert!(
+            tries < 5_000,
+            "the writer never committed the asked-for record"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    j.stop();
+    std::fs::remove_dir_all(dir).ok();
+}
