@@ -2,7 +2,7 @@
 //! and made durable before the answer that acknowledges the decision (in
 //! `always` mode); the `logging` hook's metrics, spans and fallback record.
 
-use super::context::{rule_ids, stage_label, Ctx};
+use super::context::{rule_ids, stage_label, Ctx, InFlight};
 use super::Gateway;
 use crate::decision::redact::Masker;
 use crate::state::{AuditEvent, AuditFinding};
@@ -140,7 +140,16 @@ impl Gateway {
         // would block on a whole commit after the timer.
         self.app.store.hasten(ticket);
         ctx.audit_pending = Some(ticket);
-        Some(self.app.store.audit_expected_wait())
+        let wait = self.app.store.audit_expected_wait();
+        // pingora's timer ticks in milliseconds: it would add up to one to
+        // every answer. With no more requests in flight than worker
+        // threads, a worker has nobody else to serve, so the last chunk
+        // waits for the commit (a fraction of a millisecond) itself; under
+        // load the timer yields the worker to the others.
+        if InFlight::now() <= self.app.proxy.threads && wait < Duration::from_millis(1) {
+            return None;
+        }
+        Some(wait)
     }
 
     /// [`Self::seal_audit`] from a synchronous hook (the last response

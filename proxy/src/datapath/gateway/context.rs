@@ -14,6 +14,7 @@ use crate::datapath::stream::StreamRewriter;
 use crate::datapath::timeouts::{Timeouts, Watchdog};
 use crate::decision::{Decision, Policy};
 use bytes::{Bytes, BytesMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,8 @@ pub(super) enum ResponseBody {
 }
 
 pub struct Ctx {
+    /// Counts this request among those in flight while the context lives.
+    _in_flight: InFlight,
     pub(super) id: String,
     pub(super) started: Instant,
     pub(super) route: Option<Arc<Route>>,
@@ -124,6 +127,7 @@ impl Ctx {
             clean_path: None,
             rpc_id: serde_json::Value::Null,
             watch: Watchdog::new(timeouts),
+            _in_flight: InFlight::enter(),
         }
     }
 
@@ -213,6 +217,31 @@ pub(super) fn stage_label(ctx: &Ctx) -> String {
         .map(|r| r.stage.as_str())
         .collect::<Vec<_>>()
         .join("+")
+}
+
+/// Requests the process is serving now: one per live request context
+/// (every listener's gateway counts here).
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// A request's place in [`IN_FLIGHT`], given back when its context drops.
+pub(super) struct InFlight(());
+
+impl InFlight {
+    fn enter() -> InFlight {
+        IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
+        InFlight(())
+    }
+
+    /// How many requests are in flight now.
+    pub(super) fn now() -> usize {
+        IN_FLIGHT.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 #[cfg(test)]
