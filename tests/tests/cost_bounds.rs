@@ -371,3 +371,44 @@ fn pending_approvals_beyond_the_cap_are_refused_clearly() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["decision"], "require_approval");
 }
+
+#[test]
+fn one_off_conversations_store_no_session_and_a_returning_one_is_kept_whole() {
+    let upstream = MockUpstream::start();
+    let gw = Gateway::start(GatewayOptions::new(upstream.base_url()));
+    let url = format!("{}/v1/chat/completions", gw.proxy_url());
+    let send = |messages: Value| {
+        let r = http::post_json(&url, &[], &json!({"model": "gpt-4o", "messages": messages}));
+        assert_eq!(r.status, 200, "{}", r.text());
+    };
+    // Each a conversation of its own (the gateway derives its session id
+    // from the agent and the opening), allowed with nothing to remember.
+    for i in 0..20 {
+        send(json!([{"role": "user", "content": format!("Question {i}: what is a monad?")}]));
+    }
+    let opening = json!({"role": "user", "content": "Plan a weekend in Lisbon."});
+    send(json!([opening]));
+    send(
+        json!([opening, {"role": "assistant", "content": "Day one: Alfama."},
+                {"role": "user", "content": "And where to eat?"}]),
+    );
+    let sessions =
+        |gw: &Gateway| http::get(&format!("{}/operator/api/sessions", gw.admin_url())).json();
+    // The background writer persists every 500 ms.
+    let mut listed = Value::Null;
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            listed = sessions(&gw);
+            listed.to_string().contains("\"request_count\":2")
+        }),
+        "{listed}"
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    let listed = sessions(&gw);
+    let items = listed
+        .as_array()
+        .or_else(|| listed["sessions"].as_array())
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(items.len(), 1, "only the returning conversation: {listed}");
+    assert_eq!(items[0]["request_count"], 2, "{listed}");
+}

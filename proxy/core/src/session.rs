@@ -511,6 +511,26 @@ pub struct Record {
     pub new_request: bool,
     /// For refused steps: the findings that refused them (`rule: message`).
     pub causes: Vec<String>,
+    /// The session id was derived from the agent and the conversation's
+    /// opening, not given by the caller: nobody else can name it, so it
+    /// needs no stored owner to stay the agent's.
+    pub session_derived: bool,
+}
+
+impl Record {
+    /// Whether a session this record would open has nothing to remember
+    /// beyond having been seen once: an allowed request with no calls, no
+    /// risk and no memory touched. Judging the session's next request
+    /// gives the same answer with or without such a record.
+    pub fn opens_nothing(&self, memory: &[String]) -> bool {
+        self.steps.is_empty()
+            && self.staged.is_empty()
+            && self.released.is_empty()
+            && self.causes.is_empty()
+            && self.score <= 0.0
+            && memory.is_empty()
+            && matches!(self.decision.as_str(), "" | "allow")
+    }
 }
 
 /// Apply a record to one scope's risk memory.

@@ -12,7 +12,7 @@
 use super::dialect::Dialect;
 use super::enforce::StageReport;
 use super::hooks::{Judge, SessionHooks};
-use super::identity::Identity;
+use super::identity::{Identity, Source};
 use crate::app::App;
 use crate::decision::pipeline::{
     self, merge_records, Channel, Gated, Inputs, Outcome, StateView, Who,
@@ -122,6 +122,7 @@ impl SessionGate {
         // A held call is judged again after the decision: count it once.
         rec.new_request = request_stage && !self.counted.swap(true, Ordering::Relaxed);
         let id = self.identity();
+        rec.session_derived = id.session_source == Source::Derived;
         let cfg = &self.policy.file.session;
         if let Err(e) = self.app.store.scopes_record(
             cfg,

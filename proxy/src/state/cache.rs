@@ -39,6 +39,9 @@ struct Slot<T> {
     dirty: bool,
     /// `updated_ms` of the value last written to the tree.
     persisted_ms: Option<i64>,
+    /// Created by [`Cached::update_provisional`] and not touched since:
+    /// in memory only, not counted, dropped first when the shard is full.
+    provisional: bool,
 }
 
 const SHARDS: usize = 32;
@@ -52,6 +55,14 @@ pub struct Cached<T> {
     hasher: RandomState,
     /// Records that exist (in the tree or created in memory), for caps.
     count: AtomicUsize,
+}
+
+/// Before a shard takes another entry: when full, forget the entries that
+/// are not waiting to be written (provisional ones are never written).
+fn make_room<T>(shard: &mut HashMap<String, Slot<T>>) {
+    if shard.len() >= SHARD_CAP {
+        shard.retain(|_, s| s.dirty);
+    }
 }
 
 /// A record written by [`Cached::write_dirty`]: id, previous and new
@@ -94,9 +105,7 @@ where
             let Some(v) = self.load(id)? else {
                 return Ok(None);
             };
-            if shard.len() >= SHARD_CAP {
-                shard.retain(|_, s| s.dirty);
-            }
+            make_room(shard);
             let ms = v.updated_ms();
             shard.insert(
                 id.to_string(),
@@ -104,6 +113,7 @@ where
                     value: Arc::new(v),
                     dirty: false,
                     persisted_ms: Some(ms),
+                    provisional: false,
                 },
             );
         }
@@ -131,13 +141,48 @@ where
                     value: Arc::new(fresh()),
                     dirty: true,
                     persisted_ms: None,
+                    provisional: false,
                 },
             );
         }
         let slot = shard.get_mut(id).expect("just ensured");
+        if std::mem::take(&mut slot.provisional) {
+            self.count.fetch_add(1, Ordering::Relaxed);
+        }
         f(Arc::make_mut(&mut slot.value));
         slot.dirty = true;
         Ok(slot.value.clone())
+    }
+
+    /// Like [`Cached::update`], except that a record that does not exist
+    /// yet is created in memory only: not written, not counted, found by
+    /// [`Cached::get`] while it stays, and the first to go when its shard
+    /// is full. The next `update` of it makes it an ordinary record.
+    pub fn update_provisional(
+        &self,
+        id: &str,
+        fresh: impl FnOnce() -> T,
+        f: impl FnOnce(&mut T),
+    ) -> Result<Arc<T>, StoreError> {
+        let mut shard = self.shard(id);
+        if self.slot(&mut shard, id)?.is_some() {
+            drop(shard);
+            return self.update(id, fresh, f);
+        }
+        make_room(&mut shard);
+        let mut value = fresh();
+        f(&mut value);
+        let value = Arc::new(value);
+        shard.insert(
+            id.to_string(),
+            Slot {
+                value: value.clone(),
+                dirty: false,
+                persisted_ms: None,
+                provisional: true,
+            },
+        );
+        Ok(value)
     }
 
     /// Modify the record only if it exists.
@@ -146,6 +191,9 @@ where
         let Some(slot) = self.slot(&mut shard, id)? else {
             return Ok(false);
         };
+        if std::mem::take(&mut slot.provisional) {
+            self.count.fetch_add(1, Ordering::Relaxed);
+        }
         f(Arc::make_mut(&mut slot.value));
         slot.dirty = true;
         Ok(true)
@@ -160,9 +208,11 @@ where
         if !pred(&slot.value) {
             return Ok(false);
         }
-        shard.remove(id);
+        let provisional = shard.remove(id).is_some_and(|s| s.provisional);
         self.tree.remove(id.as_bytes())?;
-        self.count.fetch_sub(1, Ordering::Relaxed);
+        if !provisional {
+            self.count.fetch_sub(1, Ordering::Relaxed);
+        }
         Ok(true)
     }
 
@@ -296,6 +346,44 @@ mod tests {
         )
         .unwrap();
         assert_eq!(stored.request_count, 4000);
+        drop(db);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn provisional_records_stay_in_memory_until_touched_again_and_go_first() {
+        let (c, db, dir) = cache();
+        let bump = |a: &mut AgentState| a.request_count += 1;
+        c.update_provisional("p", || AgentState::new("p", 0), bump)
+            .unwrap();
+        assert_eq!(c.get("p").unwrap().unwrap().request_count, 1);
+        assert_eq!((c.len(), c.write_dirty().unwrap().len()), (0, 0));
+        // An existing record is updated as usual.
+        c.update("kept", || AgentState::new("kept", 0), bump)
+            .unwrap();
+        c.update_provisional("kept", || unreachable!(), bump)
+            .unwrap();
+        assert_eq!(c.len(), 1);
+        // A full shard drops provisional records, never unwritten ones.
+        for i in 0..SHARDS * SHARD_CAP * 2 {
+            let id = format!("x{i}");
+            c.update_provisional(&id, || AgentState::new(&id, 0), bump)
+                .unwrap();
+        }
+        let resident: usize = c.shards.iter().map(|s| s.lock().unwrap().len()).sum();
+        assert!(resident <= SHARDS * (SHARD_CAP + 1), "{resident}");
+        assert_eq!(c.get("kept").unwrap().unwrap().request_count, 2);
+        assert_eq!(c.len(), 1);
+        // Touched again, a provisional record is counted and written.
+        c.update_provisional("x1", || AgentState::new("x1", 0), bump)
+            .unwrap();
+        c.update("x1", || AgentState::new("x1", 0), bump).unwrap();
+        assert_eq!(c.len(), 2);
+        let written: Vec<String> = c.write_dirty().unwrap().into_iter().map(|w| w.0).collect();
+        assert_eq!(written.len(), 2, "{written:?}");
+        assert!(db.open_tree("agents").unwrap().get("x1").unwrap().is_some());
+        c.remove_if("x2", |_| true).unwrap();
+        assert_eq!(c.len(), 2, "a provisional record was never counted");
         drop(db);
         std::fs::remove_dir_all(dir).ok();
     }

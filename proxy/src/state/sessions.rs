@@ -102,15 +102,21 @@ impl Store {
             return Ok(());
         }
         if !session_id.is_empty() {
-            self.sessions.update(
-                session_id,
-                || SessionState::new(session_id, owner_id, now_ms),
-                |s| {
-                    if s.agent_id.is_empty() || s.agent_id == owner_id {
-                        remember_session(cfg, s, rec, memory, now_ms)
-                    }
-                },
-            )?;
+            let fresh = || SessionState::new(session_id, owner_id, now_ms);
+            let apply = |s: &mut SessionState| {
+                if s.agent_id.is_empty() || s.agent_id == owner_id {
+                    remember_session(cfg, s, rec, memory, now_ms)
+                }
+            };
+            // A one-off call without a session id (every request its own
+            // conversation) would otherwise write a record per request
+            // that nothing ever reads: one is written once its
+            // conversation comes back or has something to remember.
+            if rec.session_derived && rec.opens_nothing(memory) {
+                self.sessions.update_provisional(session_id, fresh, apply)?;
+            } else {
+                self.sessions.update(session_id, fresh, apply)?;
+            }
         }
         if !agent_id.is_empty() && cfg.agent_scope {
             self.agents.update(
@@ -353,6 +359,60 @@ mod tests {
         assert_eq!(store.expire_idle(2_500).unwrap(), 1);
         assert!(store.session_get("mid").unwrap().is_none());
         assert!(store.session_get("old").unwrap().is_some());
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_derived_session_with_nothing_to_remember_is_written_when_its_conversation_returns() {
+        let (store, dir) = super::super::temp_store();
+        let cfg = SessionConfig::default();
+        let allowed = Record {
+            decision: "allow".into(),
+            new_request: true,
+            session_derived: true,
+            ..Record::default()
+        };
+        let record = |id: &str, rec: &Record| {
+            store
+                .scopes_record(&cfg, id, "", "agent-a", rec, &[], 1_000)
+                .unwrap()
+        };
+        record("conv-once", &allowed);
+        // Judged like a stored session while it stays in memory...
+        let seen = store.session_get("conv-once").unwrap().unwrap();
+        assert_eq!((seen.request_count, seen.agent_id.as_str()), (1, "agent-a"));
+        // ...but neither written nor counted.
+        assert_eq!(store.persist_state().unwrap(), 0);
+        assert_eq!(store.sessions.len(), 0);
+        // Its second turn makes it an ordinary record, first turn included.
+        record("conv-once", &allowed);
+        assert_eq!(store.persist_state().unwrap(), 1);
+        assert_eq!(store.sessions.len(), 1);
+        let ids: Vec<_> = store.sessions_recent(10).unwrap();
+        assert_eq!(ids[0].request_count, 2);
+        // Anything worth remembering is written at once: risk, a refusal,
+        // a session id the caller chose.
+        let risky = Record {
+            score: 0.2,
+            ..allowed.clone()
+        };
+        let blocked = Record {
+            decision: "block".into(),
+            ..allowed.clone()
+        };
+        let named = Record {
+            session_derived: false,
+            ..allowed.clone()
+        };
+        for (id, rec) in [
+            ("conv-risky", &risky),
+            ("conv-blocked", &blocked),
+            ("named", &named),
+        ] {
+            record(id, rec);
+        }
+        assert_eq!(store.persist_state().unwrap(), 3);
+        assert_eq!(store.sessions.len(), 4);
         std::fs::remove_dir_all(dir).ok();
     }
 }
