@@ -132,57 +132,54 @@ where
         fresh: impl FnOnce() -> T,
         f: impl FnOnce(&mut T),
     ) -> Result<Arc<T>, StoreError> {
-        let mut shard = self.shard(id);
-        if self.slot(&mut shard, id)?.is_none() {
-            self.count.fetch_add(1, Ordering::Relaxed);
-            shard.insert(
-                id.to_string(),
-                Slot {
-                    value: Arc::new(fresh()),
-                    dirty: true,
-                    persisted_ms: None,
-                    provisional: false,
-                },
-            );
-        }
-        let slot = shard.get_mut(id).expect("just ensured");
-        if std::mem::take(&mut slot.provisional) {
-            self.count.fetch_add(1, Ordering::Relaxed);
-        }
-        f(Arc::make_mut(&mut slot.value));
-        slot.dirty = true;
-        Ok(slot.value.clone())
+        self.upsert(id, fresh, f, false)
     }
 
     /// Like [`Cached::update`], except that a record that does not exist
     /// yet is created in memory only: not written, not counted, found by
     /// [`Cached::get`] while it stays, and the first to go when its shard
-    /// is full. The next `update` of it makes it an ordinary record.
+    /// is full. The next update of it makes it an ordinary record.
     pub fn update_provisional(
         &self,
         id: &str,
         fresh: impl FnOnce() -> T,
         f: impl FnOnce(&mut T),
     ) -> Result<Arc<T>, StoreError> {
+        self.upsert(id, fresh, f, true)
+    }
+
+    fn upsert(
+        &self,
+        id: &str,
+        fresh: impl FnOnce() -> T,
+        f: impl FnOnce(&mut T),
+        provisional: bool,
+    ) -> Result<Arc<T>, StoreError> {
         let mut shard = self.shard(id);
-        if self.slot(&mut shard, id)?.is_some() {
-            drop(shard);
-            return self.update(id, fresh, f);
+        let created = self.slot(&mut shard, id)?.is_none();
+        if created {
+            if provisional {
+                make_room(&mut shard);
+            } else {
+                self.count.fetch_add(1, Ordering::Relaxed);
+            }
+            shard.insert(
+                id.to_string(),
+                Slot {
+                    value: Arc::new(fresh()),
+                    dirty: false,
+                    persisted_ms: None,
+                    provisional,
+                },
+            );
         }
-        make_room(&mut shard);
-        let mut value = fresh();
-        f(&mut value);
-        let value = Arc::new(value);
-        shard.insert(
-            id.to_string(),
-            Slot {
-                value: value.clone(),
-                dirty: false,
-                persisted_ms: None,
-                provisional: true,
-            },
-        );
-        Ok(value)
+        let slot = shard.get_mut(id).expect("just ensured");
+        if created && provisional {
+            f(Arc::make_mut(&mut slot.value));
+        } else {
+            self.touch(slot, f);
+        }
+        Ok(slot.value.clone())
     }
 
     /// Modify the record only if it exists.
@@ -191,12 +188,18 @@ where
         let Some(slot) = self.slot(&mut shard, id)? else {
             return Ok(false);
         };
+        self.touch(slot, f);
+        Ok(true)
+    }
+
+    /// Apply `f` to a record that is to be written: a provisional one
+    /// becomes an ordinary (counted) record.
+    fn touch(&self, slot: &mut Slot<T>, f: impl FnOnce(&mut T)) {
         if std::mem::take(&mut slot.provisional) {
             self.count.fetch_add(1, Ordering::Relaxed);
         }
         f(Arc::make_mut(&mut slot.value));
         slot.dirty = true;
-        Ok(true)
     }
 
     /// Delete the record if `pred` holds for its current value.

@@ -118,10 +118,10 @@ impl Committer {
         }
     }
 
-    /// Ask the committer to flush up to `t` now.
+    /// Ask the committer to flush up to `t` now (nothing when it has).
     pub fn want(&self, t: Ticket) {
         let mut s = self.lock();
-        if s.wanted < t.0 {
+        if s.wanted < t.0 && s.flushed < t.0 {
             s.wanted = t.0;
             self.inner.work.notify_one();
         }

@@ -294,9 +294,7 @@ impl Store {
     /// the commit done instead of starting it then.
     pub fn hasten(&self, t: Ticket) {
         self.journal.want(t.audit);
-        if !self.committer.is_durable(t.state) {
-            self.committer.want(t.state);
-        }
+        self.committer.want(t.state);
     }
 
     /// Is everything up to `t` on disk already? (No waiting, no wake.)

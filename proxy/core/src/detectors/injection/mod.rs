@@ -276,41 +276,40 @@ impl InjectionDetector {
             if !part.attached && !self.disabled.iter().any(|d| d.starts_with("pi.classifier")) {
                 self.classify(cx, i, surface, budget, out);
             }
-            if decoding.depth_exceeded {
-                out.push(
-                    self.finding_plain(
-                        "pi.obfuscation.deep_encoding",
-                        "Payload nested in more encoding layers than the decoder follows",
-                        Severity::High,
-                        0.7,
-                        surface,
-                    )
-                    .meta("method", "decode"),
-                );
-            }
-            if decoding.budget_exhausted {
-                out.push(
-                    self.finding_plain(
-                        "pi.limits.decode_budget",
-                        "Encoded content beyond the decoding budget was not inspected",
-                        Severity::Low,
-                        0.1,
-                        surface,
-                    )
-                    .meta("method", "decode"),
-                );
-            }
-            if norm.truncated {
-                out.push(
-                    self.finding_plain(
-                        "pi.limits.truncated",
-                        "Text beyond the normalization limit was not inspected",
-                        Severity::Medium,
-                        0.3,
-                        surface,
-                    )
-                    .meta("method", "limits"),
-                );
+            // What the decoder and the normaliser could not follow.
+            let limits = [
+                (
+                    decoding.depth_exceeded,
+                    "pi.obfuscation.deep_encoding",
+                    "Payload nested in more encoding layers than the decoder follows",
+                    Severity::High,
+                    0.7,
+                    "decode",
+                ),
+                (
+                    decoding.budget_exhausted,
+                    "pi.limits.decode_budget",
+                    "Encoded content beyond the decoding budget was not inspected",
+                    Severity::Low,
+                    0.1,
+                    "decode",
+                ),
+                (
+                    norm.truncated,
+                    "pi.limits.truncated",
+                    "Text beyond the normalization limit was not inspected",
+                    Severity::Medium,
+                    0.3,
+                    "limits",
+                ),
+            ];
+            for (hit, id, message, severity, score, method) in limits {
+                if hit {
+                    out.push(
+                        self.finding_plain(id, message, severity, score, surface)
+                            .meta("method", method),
+                    );
+                }
             }
             let (run, tok) = longest_repetition(&norm.folded);
             if run >= REPETITION_THRESHOLD && tok.chars().count() >= 2 {
