@@ -739,3 +739,6 @@ mod lang_hard_tests;
 
 #[cfg(test)]
 mod second_stage_tests;
+
+#[cfg(test)]
+mod dictation_tests;
