@@ -236,6 +236,55 @@ fn code_references_are_not_secrets() {
     }
 }
 
+/// Source files are the most common tool result of a coding agent: the
+/// types, paths, macros and keyword arguments of a lexer or an SDK that name
+/// a token or a password are code, and masking them would corrupt the file
+/// the model reads.
+#[test]
+fn code_that_names_tokens_and_passwords_is_not_a_secret() {
+    let s = scanner();
+    for text in [
+        "    token::parse_punct(input, ',')?;",
+        "pub use token::{Lexer, Token, Tokens};",
+        "        Token::Ident(name) => name.len(),",
+        "    where_token: Default::default(),",
+        "    pub brace_token: token::Brace,",
+        "    let colon_token: Token![:] = input.parse()?;",
+        "    pub semi_token: Option<Token![;]>,",
+        "    let self_token = <Token![Self]>::default();",
+        "    shared_secret: SharedSecret<KEY_SIZE>,",
+        "fn mix(acc: &mut Acc, secret: &SecretLanes) {",
+        "    client_secret: Optional[str] = None",
+        "    api_key: ApiKeyT | None,",
+        "    _enforce_credentials=_enforce_credentials,",
+        "        api_key = API_KEY_SENTINEL",
+        "    encoded_credentials = auth_header[6:]",
+        "def load(self, certfile, keyfile=None, password=None):",
+        "        password=password,",
+    ] {
+        assert!(kinds(&s, text).is_empty(), "{text}: {:?}", kinds(&s, text));
+    }
+}
+
+/// The same keys given values are still found, in code and configuration.
+#[test]
+fn values_assigned_to_tokens_and_passwords_are_still_secrets() {
+    let s = scanner();
+    for text in [
+        "password: \"correct horse battery staple\"",
+        "DB_PASSWORD=hunter2hunter2",
+        "auth_token = a8f5f167f44f4964e6c998dee827110c",
+        "let secret = \"Qm9yZWQgb2YgdGhlIHNhbWUgb2xk\";",
+        "password => 'S3cr3t!Pass'",
+        "token := \"x9Kd82mQ7vLp\"",
+        "  password: Tr0ub4dor&3xq",
+        "Server=db;Database=app;User Id=sa;Password=Xy7!kk2Lp;",
+        "connect(host, password=\"Xy7kk2Lp99\")",
+    ] {
+        assert!(!kinds(&s, text).is_empty(), "missed: {text}");
+    }
+}
+
 #[test]
 fn encoded_keys_are_found_at_the_token() {
     let s = scanner();
