@@ -3,8 +3,8 @@
 //! the cost of judging one call, for every built-in profile.
 //!
 //! ```text
-//! cargo run --release -p asg --example measure_tools -- [--split frozen|tuning|all]
-//!     [--show-fp N] [--show-misses N] [--profile NAME] [--rounds N]
+//! cargo run --release -p asg --example measure_tools -- [--split frozen|tuning|all|none]
+//!     [--file CALLS.jsonl] [--show-fp N] [--show-misses N] [--profile NAME] [--rounds N]
 //! ```
 //!
 //! `frozen.jsonl` was written and committed before any rule was tuned and is
@@ -104,6 +104,11 @@ fn main() {
     }
     if split == "tuning" || split == "all" {
         cases.extend(load("tuning.jsonl"));
+    }
+    // Calls of one's own in the corpus format, e.g. a probe before writing
+    // them into the tuning part.
+    if let Some(file) = opt("--file") {
+        cases.extend(load(&file));
     }
     println!("split {split}: {} calls", cases.len());
     for profile in ["dev", "production", "strict"] {

@@ -160,9 +160,11 @@ fn body_flag(program: &str, flag: &str) -> bool {
 pub fn payload_of(rules: &ToolRules, c: &Cmd) -> Payload {
     let mut p = Payload::None;
     let piped = !c.sources.is_empty();
+    // `</dev/null` sends nothing: it is how a client is told not to wait
+    // for input (`openssl s_client -connect host:443 </dev/null`).
     if c.redirects
         .iter()
-        .any(|r| r.op == RedirOp::In || r.op == RedirOp::HereString)
+        .any(|r| (r.op == RedirOp::In && r.target != "/dev/null") || r.op == RedirOp::HereString)
     {
         p = p.max(Payload::File);
     }
@@ -238,7 +240,7 @@ pub fn payload_of(rules: &ToolRules, c: &Cmd) -> Payload {
 /// URLs and bare hosts a command talks to, with what it sends.
 pub fn destinations(rules: &ToolRules, c: &Cmd) -> Vec<Destination> {
     let mut out = Vec::new();
-    let network = rules.network.contains(&c.program);
+    let network = rules.network.contains(&c.program) && !local_openssl(c);
     let payload = if network {
         payload_of(rules, c)
     } else {
@@ -326,6 +328,10 @@ pub fn destinations(rules: &ToolRules, c: &Cmd) -> Vec<Destination> {
                         | "yaml"
                         | "toml"
                         | "pem"
+                        | "crt"
+                        | "cer"
+                        | "csr"
+                        | "der"
                         | "key"
                         | "pub"
                         | "conf"
@@ -350,6 +356,17 @@ pub fn destinations(rules: &ToolRules, c: &Cmd) -> Vec<Destination> {
         }
     }
     out
+}
+
+/// `openssl` reaches the network only through its client and server
+/// subcommands; `req`, `x509`, `genrsa`, `dgst` … work on local files, whose
+/// names (`server.csr`) would otherwise read as hosts.
+fn local_openssl(c: &Cmd) -> bool {
+    c.program == "openssl"
+        && !matches!(
+            c.args.first().map(String::as_str),
+            Some("s_client" | "s_server" | "s_time" | "ocsp") | None
+        )
 }
 
 /// `scp`/`rsync`/`sftp`: the last operand is the destination. Files sent
