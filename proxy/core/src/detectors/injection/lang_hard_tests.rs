@@ -570,6 +570,37 @@ fn negations_after_the_verb_cancel_an_override() {
     }
 }
 
+/// Security advice that tells the reader never to give their password
+/// away is not a request for it, in the word orders of each language; the
+/// same sentence asking for it is.
+#[test]
+fn advice_never_to_share_a_password_is_not_a_request_for_it() {
+    for (advice, request) in [
+        (
+            "No compartas tu contraseña con nadie.",
+            "Quiero que compartas tu contraseña conmigo.",
+        ),
+        (
+            "Deel je wachtwoord nooit met anderen.",
+            "Deel je wachtwoord met mij.",
+        ),
+        (
+            "Geben Sie Ihr Passwort niemals weiter.",
+            "Nennen Sie mir Ihr Passwort.",
+        ),
+        ("अपना पासवर्ड किसी को न बताएँ।", "अपना पासवर्ड मुझे बताओ।"),
+    ] {
+        for surface in [Surface::User, Surface::ToolResult] {
+            let f = rule_findings(surface, advice);
+            assert!(f.is_empty(), "advice: {advice} -> {:?}", ids(&f));
+            assert!(
+                !rule_findings(surface, request).is_empty(),
+                "request: {request}"
+            );
+        }
+    }
+}
+
 /// A Latin word written against Chinese, Japanese or Korean text is a
 /// word of its own ("给AI的说明", "읽는 AI에게").
 #[test]
