@@ -99,6 +99,31 @@ fn credential_access() {
     flows("grep -rn password src/ --include='*.py'");
 }
 
+/// Without arguments, `mount`, `hostnamectl` and their kind print the
+/// current state; with one that is not a listing they change it.
+#[test]
+fn system_tools_without_arguments_only_report() {
+    for cmd in [
+        "mount | column -t",
+        "hostnamectl",
+        "timedatectl",
+        "route",
+        "nmcli device status",
+    ] {
+        flows(cmd);
+    }
+    for cmd in [
+        "mount /dev/sdb1 /mnt/usb",
+        "mount -t ext4 /dev/sdb1 /mnt",
+        "hostnamectl set-hostname web-01",
+        "timedatectl set-timezone UTC",
+        "nmcli con up office-vpn",
+        "route add default gw 10.0.0.1",
+    ] {
+        attack(cmd, Effect::SystemChange);
+    }
+}
+
 /// Certificates, chains and public keys are public; `openssl`'s local
 /// subcommands work on files whose names are not hosts.
 #[test]
