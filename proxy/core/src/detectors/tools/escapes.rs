@@ -36,6 +36,9 @@ pub const SHELLS: &[&str] = &[
     "yash",
     "pwsh",
     "powershell",
+    // the user's login shell, by variable (`exec $SHELL`, `ssh host $SHELL`)
+    "$shell",
+    "${shell}",
 ];
 
 /// Variables whose value is a command some program runs.
@@ -123,6 +126,14 @@ fn awk_literals() -> &'static Regex {
 
 /// An editor or pager command (`:!ls`, `!sh`, `shell`, `py3 …`).
 fn editor_command(cmd: &str, out: &mut Vec<Embedded>) {
+    // `:set shell=/bin/sh|:shell`: vim runs each of `|`-separated commands.
+    if let Some((first, rest)) = cmd.split_once('|') {
+        if !cmd.trim_start().trim_start_matches(':').starts_with('!') {
+            editor_command(first, out);
+            editor_command(rest, out);
+            return;
+        }
+    }
     let c = cmd.trim().trim_start_matches(':').trim();
     if let Some(rest) = c.strip_prefix('!') {
         let rest = rest.trim();
@@ -632,8 +643,33 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
             if cmds.is_empty() && !matches!(c.program.as_str(), "tmux" | "screen") {
                 out.push(Embedded::Shell);
             }
+            if cmds.is_empty() {
+                // `screen -dm /bin/sh`, `tmux -c /bin/sh`
+                wrapped_shell(args, &mut out);
+            }
             for v in cmds {
                 out.push(Embedded::Command(v.to_string()));
+            }
+        }
+        "capsh" => {
+            if let Some(p) = args.iter().position(|a| a == "--") {
+                let mut words = vec!["bash".to_string()];
+                words.extend(args[p + 1..].iter().cloned());
+                out.push(Embedded::Command(shell_join(&words)));
+            }
+        }
+        program if !NEVER_RUNS_ARGUMENTS.contains(&program) && !SHELLS.contains(&program) => {
+            wrapped_shell(args, &mut out);
+            // What a line-oriented program reads as its commands (`ed <<<
+            // '!/bin/sh'`, `tclsh <<< 'exec /bin/sh …'`).
+            if out.is_empty() {
+                let fed: Vec<String> = c
+                    .redirects
+                    .iter()
+                    .filter(|r| matches!(r.op, RedirOp::HereString | RedirOp::HereDoc))
+                    .map(|r| r.target.clone())
+                    .collect();
+                wrapped_shell(&fed, &mut out);
             }
         }
         _ => {}
@@ -641,4 +677,145 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
     out.retain(|e| !matches!(e, Embedded::Command(s) if s.trim().is_empty()));
     out.truncate(16);
     out
+}
+
+/// Programs that name shells without running them (`ls -l /bin/sh`,
+/// `chsh -s /bin/zsh`, `echo '#!/bin/bash'`): the generic wrapper rule
+/// below does not apply to them.
+const NEVER_RUNS_ARGUMENTS: &[&str] = &[
+    "ls",
+    "stat",
+    "file",
+    "which",
+    "whereis",
+    "type",
+    "command",
+    "readlink",
+    "realpath",
+    "basename",
+    "dirname",
+    "cat",
+    "tac",
+    "head",
+    "tail",
+    "strings",
+    "ldd",
+    "readelf",
+    "objdump",
+    "nm",
+    "hexdump",
+    "xxd",
+    "od",
+    "md5sum",
+    "sha1sum",
+    "sha256sum",
+    "sha512sum",
+    "cksum",
+    "cp",
+    "mv",
+    "ln",
+    "chmod",
+    "chown",
+    "chgrp",
+    "touch",
+    "rm",
+    "diff",
+    "cmp",
+    "grep",
+    "egrep",
+    "fgrep",
+    "rg",
+    "ag",
+    "ack",
+    "echo",
+    "printf",
+    "test",
+    "[",
+    "[[",
+    "chsh",
+    "usermod",
+    "useradd",
+    "adduser",
+    "dpkg",
+    "dpkg-query",
+    "rpm",
+    "apt-cache",
+    "apt-file",
+    "update-alternatives",
+    "shellcheck",
+    "shfmt",
+    "bat",
+    "wc",
+    "du",
+    "cksum",
+    "sed",
+    "awk",
+    "gawk",
+    "tee",
+    "export",
+    "set",
+    "declare",
+    "unset",
+    "alias",
+    "getent",
+    "id",
+];
+
+/// A shell named by path in a string another program is given, up to
+/// what ends the command (`--up '/bin/sh -c sh'`, `:set shell=/bin/sh`,
+/// `exec /bin/sh <@stdin`); a `#!` line only names an interpreter, and a
+/// path after a space is prose ("switch CI to /bin/bash").
+fn shell_in_string() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    R.get_or_init(|| {
+        Regex::new(
+            r#"(?:^|['"=:;|(\-]|^!|[^#]!|\bexec\s+|\bspawn\s+)((?:/usr(?:/local)?)?/bin/(?:ba|da|z|k|c|tc|fi|a|mk|r|ya)?sh(?:\s[^|;'"\n]*)?)(?:$|[|;'"\n])"#,
+        )
+        .expect("static regex")
+    })
+}
+
+/// A shell given to a program to run: the generic form of wrappers such
+/// as `setarch x86_64 /bin/sh`, `cpulimit -f /bin/sh`, `systemd-run -t
+/// /bin/sh`, `bundle exec /bin/sh`. A shell path (or `$SHELL`) among the
+/// arguments starts the command line the program runs; a shell path inside
+/// a longer string is the command that string runs.
+fn wrapped_shell(args: &[String], out: &mut Vec<Embedded>) {
+    let is_shell_path = |a: &str| {
+        matches!(a, "$SHELL" | "${SHELL}")
+            || (a.starts_with('/')
+                && !a.contains(char::is_whitespace)
+                && a.rsplit('/')
+                    .next()
+                    .is_some_and(|base| SHELLS.contains(&base)))
+    };
+    // A shell given as a setting is configuration, not a run
+    // (`npm config set script-shell /bin/bash`, `set -g default-shell …`).
+    let setting = |i: usize| {
+        i > 0 && {
+            let prev = args[i - 1].to_ascii_lowercase();
+            prev.contains("shell") || prev == "-s"
+        }
+    };
+    if let Some(i) = (0..args.len()).find(|&i| is_shell_path(&args[i]) && !setting(i)) {
+        let mut words = args[i..].to_vec();
+        if matches!(words[0].as_str(), "$SHELL" | "${SHELL}") {
+            words[0] = "sh".to_string();
+        }
+        out.push(Embedded::Command(shell_join(&words)));
+        return;
+    }
+    for (i, a) in args.iter().enumerate() {
+        if setting(i) {
+            continue;
+        }
+        if let Some(m) = shell_in_string().captures(a).and_then(|c| c.get(1)) {
+            let key = a[..m.start()].to_ascii_lowercase();
+            if key.ends_with('=') && key.contains("shell") {
+                continue;
+            }
+            out.push(Embedded::Command(m.as_str().trim().to_string()));
+            return;
+        }
+    }
 }

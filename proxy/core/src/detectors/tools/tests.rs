@@ -99,6 +99,45 @@ fn credential_access() {
     flows("grep -rn password src/ --include='*.py'");
 }
 
+/// Any program handed a shell runs it: the generic form of the wrappers no
+/// rule names one by one. Naming a shell as a setting, in prose or in a
+/// `#!` line is not running one.
+#[test]
+fn programs_handed_a_shell_run_it() {
+    for cmd in [
+        "setarch x86_64 /bin/sh",
+        "cpulimit -l 100 -f /bin/sh",
+        "logsave /dev/null /bin/sh -i",
+        "systemd-run -t /bin/bash",
+        "bundle exec /bin/sh",
+        "npm exec /bin/sh",
+        "valgrind /bin/sh",
+        "screen -dm /bin/sh",
+        "tmux -c /bin/sh",
+        "capsh --",
+        "openvpn --dev null --script-security 2 --up '/bin/sh -c sh'",
+        "gem open -e '/bin/sh -c /bin/sh' rdoc",
+        "vi -c ':set shell=/bin/sh|:shell'",
+        "ed <<< '!/bin/sh'",
+        "ssh localhost $SHELL --noprofile --norc",
+    ] {
+        attack(cmd, Effect::Shell);
+    }
+    for cmd in [
+        "npm config set script-shell /bin/bash",
+        "tmux set-option -g default-shell /bin/zsh",
+        "git commit -m 'ci: switch the default shell to /bin/bash'",
+        "chsh -s /usr/bin/zsh",
+        "ls -l /bin/sh",
+        "echo '#!/bin/bash' > run.sh",
+        "nohup /bin/bash scripts/deploy.sh",
+        "strace -f /bin/bash -c 'make test'",
+        "flock /tmp/build.lock /bin/sh -c 'cargo build'",
+    ] {
+        flows(cmd);
+    }
+}
+
 /// Without arguments, `mount`, `hostnamectl` and their kind print the
 /// current state; with one that is not a listing they change it.
 #[test]
