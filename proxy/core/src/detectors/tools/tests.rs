@@ -138,6 +138,27 @@ fn programs_handed_a_shell_run_it() {
     }
 }
 
+#[test]
+fn hooks_from_temporary_directories_container_environments_and_gnupg_keys() {
+    attack(
+        "git config --global core.hooksPath /tmp/hooks",
+        Effect::Persistence,
+    );
+    attack(
+        "docker inspect --format '{{.Config.Env}}' db",
+        Effect::EnvRead,
+    );
+    attack("tar czf /tmp/k.tgz ~/.gnupg", Effect::CredentialRead);
+    attack(
+        "cat ~/.gnupg/private-keys-v1.d/ABC.key",
+        Effect::CredentialRead,
+    );
+    flows("git config core.hooksPath .githooks");
+    flows("docker inspect --format '{{.State.Status}}' db");
+    flows("gpg --list-keys");
+    flows("ls ~/.gnupg");
+}
+
 /// Without arguments, `mount`, `hostnamectl` and their kind print the
 /// current state; with one that is not a listing they change it.
 #[test]
