@@ -417,6 +417,31 @@ impl Analyzer<'_> {
                 );
             }
         }
+        // A library forced into a program from a directory anyone can write
+        // (`LD_PRELOAD=/tmp/x.so find`, `export LD_PRELOAD=/dev/shm/x.so`).
+        let assigned = c.env.iter().map(|(n, v)| (n.as_str(), v.as_str())).chain(
+            c.args
+                .iter()
+                .filter(|_| matches!(c.program.as_str(), "export" | "env" | "set" | "declare"))
+                .filter_map(|a| a.split_once('=')),
+        );
+        for (name, value) in assigned {
+            if matches!(name, "LD_PRELOAD" | "LD_AUDIT" | "DYLD_INSERT_LIBRARIES")
+                && value.split([':', ' ']).any(|l| {
+                    ["/tmp/", "/dev/shm/", "/var/tmp/"]
+                        .iter()
+                        .any(|d| l.starts_with(d))
+                })
+            {
+                out.push(
+                    Effect::PrivilegeEscalation,
+                    "library_preload",
+                    format!("Loads a library from a temporary directory through {name}"),
+                    &c.line,
+                );
+                break;
+            }
+        }
         if let Some(code) = &c.code {
             self.code(code, out, depth + 1);
         }

@@ -139,7 +139,7 @@ fn programs_handed_a_shell_run_it() {
 }
 
 #[test]
-fn hooks_from_temporary_directories_container_environments_and_gnupg_keys() {
+fn hooks_and_libraries_from_temporary_directories_container_environments_and_gnupg_keys() {
     attack(
         "git config --global core.hooksPath /tmp/hooks",
         Effect::Persistence,
@@ -153,6 +153,12 @@ fn hooks_from_temporary_directories_container_environments_and_gnupg_keys() {
         "cat ~/.gnupg/private-keys-v1.d/ABC.key",
         Effect::CredentialRead,
     );
+    attack("LD_PRELOAD=/tmp/x.so find", Effect::PrivilegeEscalation);
+    attack(
+        "export LD_PRELOAD=/dev/shm/hook.so; ls",
+        Effect::PrivilegeEscalation,
+    );
+    flows("LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 ./target/release/app");
     flows("git config core.hooksPath .githooks");
     flows("docker inspect --format '{{.State.Status}}' db");
     flows("gpg --list-keys");
