@@ -231,19 +231,10 @@ fn code_references_are_not_secrets() {
         "password = user_password",
         "const apiKey = process.env.API_KEY;",
         "self.token = token",
-    ] {
-        assert!(kinds(&s, text).is_empty(), "{text}: {:?}", kinds(&s, text));
-    }
-}
-
-/// Source files are the most common tool result of a coding agent: the
-/// types, paths, macros and keyword arguments of a lexer or an SDK that name
-/// a token or a password are code, and masking them would corrupt the file
-/// the model reads.
-#[test]
-fn code_that_names_tokens_and_passwords_is_not_a_secret() {
-    let s = scanner();
-    for text in [
+        // Source files are the most common tool result of a coding agent:
+        // the types, paths, macros and keyword arguments of a lexer or an
+        // SDK that name a token or a password are code, and masking them
+        // would corrupt the file the model reads.
         "    token::parse_punct(input, ',')?;",
         "pub use token::{Lexer, Token, Tokens};",
         "        Token::Ident(name) => name.len(),",

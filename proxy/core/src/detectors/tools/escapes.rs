@@ -747,7 +747,6 @@ const NEVER_RUNS_ARGUMENTS: &[&str] = &[
     "bat",
     "wc",
     "du",
-    "cksum",
     "sed",
     "awk",
     "gawk",
@@ -798,11 +797,8 @@ fn wrapped_shell(args: &[String], out: &mut Vec<Embedded>) {
         }
     };
     if let Some(i) = (0..args.len()).find(|&i| is_shell_path(&args[i]) && !setting(i)) {
-        let mut words = args[i..].to_vec();
-        if matches!(words[0].as_str(), "$SHELL" | "${SHELL}") {
-            words[0] = "sh".to_string();
-        }
-        out.push(Embedded::Command(shell_join(&words)));
+        // `$SHELL` is itself in SHELLS (programs are compared lower-cased).
+        out.push(Embedded::Command(shell_join(&args[i..])));
         return;
     }
     for (i, a) in args.iter().enumerate() {

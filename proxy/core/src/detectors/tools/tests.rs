@@ -120,6 +120,7 @@ fn programs_handed_a_shell_run_it() {
         "vi -c ':set shell=/bin/sh|:shell'",
         "ed <<< '!/bin/sh'",
         "ssh localhost $SHELL --noprofile --norc",
+        "setarch x86_64 $SHELL -i",
     ] {
         attack(cmd, Effect::Shell);
     }
