@@ -16,6 +16,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -137,9 +138,14 @@ def webhooks_called(mwc: dict, namespace: str, ns_labels: dict, pod_labels: dict
 # --- the injector as a process, and an API-server-like client ---------------------------------
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    # The gateway harness draws ports below the kernel's ephemeral range (see free_ports there).
+    sys.path.insert(0, str(ROOT / "tests" / "python"))
+    from asg_harness import free_ports as draw
+    return draw(n)
 
 
 class Injector:
@@ -163,8 +169,7 @@ class Injector:
         settings = one(docs, "ConfigMap", dep["metadata"]["name"])["data"]["settings.yaml"]
         (self.dir / "settings.yaml").write_text(settings)
         self.settings = yaml.safe_load(settings)
-        self.port = free_port()
-        self.metrics_port = free_port()
+        self.port, self.metrics_port = free_ports(2)
         self.log = open(self.dir / "injector.log", "w+")
         self.proc = subprocess.Popen(
             [str(asg_bin()), "injector", "--listen", f"127.0.0.1:{self.port}",

@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 import yaml
 
-from harness import (CHART, RELEASE_NS, ROOT, Injector, admit, asg_bin, b64, free_port, one, render,
+from harness import (CHART, RELEASE_NS, ROOT, Injector, admit, asg_bin, b64, free_ports, one, render,
                      validate)
 
 
@@ -91,7 +91,7 @@ def test_the_sidecar_signs_with_the_ca_and_agents_trust_the_bundle(source, tmp_p
     bundle = (tmp_path / "trust" / "bundle.pem").read_text()
     assert bundle.rstrip().endswith((tmp_path / "trust" / "ca.pem").read_text().rstrip())
 
-    proxy, admin = free_port(), free_port()
+    proxy, admin = free_ports(2)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASG_")}
     env.update(ASG_LISTEN=f"127.0.0.1:{proxy}", ASG_ADMIN_LISTEN=f"127.0.0.1:{admin}",
                ASG_DATA_DIR=str(tmp_path / "data"), ASG_CA_CERT=str(tmp_path / "ca" / "tls.crt"),

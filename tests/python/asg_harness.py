@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -58,12 +59,30 @@ def asg_bin() -> Path:
 
 
 def free_ports(n: int) -> list[int]:
-    socks = []
+    """`n` free loopback ports, drawn below the kernel's ephemeral range: a port from bind(:0)
+    may meanwhile become another test's listener or an outgoing connection's source port.
+    Other test processes draw from the same range, so `Gateway` retries when a bind fails."""
+    lo, hi = 10_000, 32_768
     try:
-        for _ in range(n):
+        start = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+        if start > 12_000:
+            hi = start
+    except (OSError, ValueError, IndexError):
+        pass
+    rng = random.Random()
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(n * 200):
+            if len(socks) == n:
+                break
             s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
+            try:
+                s.bind(("127.0.0.1", rng.randrange(lo, hi)))
+                socks.append(s)
+            except OSError:
+                s.close()
+        if len(socks) < n:
+            raise HarnessError(f"no {n} free loopback ports in {lo}..{hi}")
         return [s.getsockname()[1] for s in socks]
     finally:
         for s in socks:
@@ -229,15 +248,35 @@ class Gateway:
         if chosen_policy:
             self.env["ASG_POLICY"] = chosen_policy
         self.env.update(env or {})
+        self._own_ports = not ({"ASG_LISTEN", "ASG_ADMIN_LISTEN"} & set(env or {}))
         self.ready_timeout = ready_timeout
         self.stdout_path = self.dir / "asg.stdout.log"
         self.stderr_path = self.dir / "asg.stderr.log"
         self.proc: subprocess.Popen | None = None
         try:
-            self._spawn()
+            # Another test process may take a port between free_ports and asg's bind: draw new
+            # ones and start again (asg exits with "in use" rather than run half-bound).
+            for attempt in range(5):
+                try:
+                    self._spawn()
+                    break
+                except HarnessError:
+                    if attempt == 4 or not self._port_was_taken():
+                        raise
+                    proxy_port, admin_port = free_ports(2)
+                    self.proxy_addr = f"127.0.0.1:{proxy_port}"
+                    self.admin_addr = f"127.0.0.1:{admin_port}"
+                    self.env["ASG_LISTEN"] = self.proxy_addr
+                    self.env["ASG_ADMIN_LISTEN"] = self.admin_addr
         except BaseException:
             self.close()
             raise
+
+    def _port_was_taken(self) -> bool:
+        if not self._own_ports:
+            return False
+        last = self.stderr_text().rsplit("==== asg_harness: starting", 1)[-1]
+        return "in use" in last and (self.proxy_addr in last or self.admin_addr in last)
 
     def _spawn(self) -> None:
         with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
@@ -255,6 +294,10 @@ class Gateway:
                     f"asg exited with status {code} before becoming ready ({self.bin} {' '.join(self.args)}).\n"
                     f"--- asg stderr ---\n{tail(self.stderr_text())}"
                 )
+            if self._port_was_taken():
+                # pingora keeps retrying a taken port for half a minute; the caller picks others.
+                self.kill_hard()
+                raise HarnessError(f"a port of asg was taken.\n--- asg stderr ---\n{tail(self.stderr_text())}")
             try:
                 status, _, body = http("GET", self.admin_url + "/ready", timeout=1.0)
                 if status == 200:

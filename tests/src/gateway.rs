@@ -241,8 +241,32 @@ impl Gateway {
             stderr_path: root.join("asg.stderr.log"),
             dir: Some(dir),
         };
-        gw.spawn()?;
-        Ok(gw)
+        // Another test process may take a port between `free_ports` and the gateway's bind: draw
+        // new ones and start again (the gateway exits with "in use" rather than run half-bound).
+        let mut attempts = 0;
+        loop {
+            match gw.spawn() {
+                Ok(()) => return Ok(gw),
+                Err(_) if attempts < 4 && gw.port_was_taken() => {
+                    attempts += 1;
+                    let ports = free_ports(2);
+                    gw.proxy_addr = ([127, 0, 0, 1], ports[0]).into();
+                    gw.admin_addr = ([127, 0, 0, 1], ports[1]).into();
+                    // The first two entries are the harness's own (see above).
+                    gw.env[0].1 = gw.proxy_addr.to_string();
+                    gw.env[1].1 = gw.admin_addr.to_string();
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Whether the last start failed because one of the harness-chosen ports was taken.
+    fn port_was_taken(&self) -> bool {
+        let text = self.stderr_text();
+        let last = text.rsplit("==== asg-e2e: starting").next().unwrap_or("");
+        let ours = [self.proxy_addr.to_string(), self.admin_addr.to_string()];
+        last.contains("in use") && ours.iter().any(|a| last.contains(a.as_str()))
     }
 
     fn spawn(&mut self) -> Result<(), String> {
@@ -300,6 +324,14 @@ impl Gateway {
                     "asg exited with {status} before becoming ready ({} {}).\n--- asg stderr ---\n{}",
                     self.bin.display(),
                     self.args.join(" "),
+                    tail(&self.stderr_text(), 8000)
+                ));
+            }
+            // pingora keeps retrying a taken port for half a minute; the caller picks others.
+            if self.port_was_taken() {
+                self.kill_hard();
+                return Err(format!(
+                    "a port of asg was taken.\n--- asg stderr ---\n{}",
                     tail(&self.stderr_text(), 8000)
                 ));
             }

@@ -52,15 +52,55 @@ pub fn asg_bin() -> PathBuf {
     workspace_bin("asg", "ASG_BIN", "cargo build -p asg")
 }
 
-/// `n` distinct free loopback ports (all bound at once, then released).
+/// `n` distinct free loopback ports (all bound at once, then released) for a process the test
+/// starts. They are drawn below the kernel's ephemeral range: a port from `bind(:0)` could be handed
+/// meanwhile to another test's listener or be the source port of an outgoing connection, and the
+/// gateway would then fail to bind it (or a request would reach a stranger). Other test processes
+/// draw from the same range, so [`crate::Gateway`] still retries with new ports when a bind fails.
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
-        .collect();
-    listeners
-        .iter()
+    let (lo, hi) = below_ephemeral_range();
+    let mut held: Vec<TcpListener> = Vec::with_capacity(n);
+    let mut seed = random_seed();
+    for _ in 0..n * 200 {
+        if held.len() == n {
+            break;
+        }
+        // xorshift: no dependency for a handful of draws.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let port = lo + (seed % u64::from(hi - lo)) as u16;
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            held.push(l);
+        }
+    }
+    assert_eq!(held.len(), n, "no {n} free loopback ports in {lo}..{hi}");
+    held.iter()
         .map(|l| l.local_addr().expect("local_addr").port())
         .collect()
+}
+
+/// `[10000, start of the ephemeral range)`, or `[10000, 32768)` when the range cannot be read.
+fn below_ephemeral_range() -> (u16, u16) {
+    let start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .filter(|&p| p > 12_000)
+        .unwrap_or(32_768);
+    (10_000, start)
+}
+
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish() | 1
 }
 
 pub fn free_port() -> u16 {

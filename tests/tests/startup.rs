@@ -1,7 +1,7 @@
 //! Startup: configuration and environment errors are one clear line and a
 //! non-zero exit; the help documents the environment.
 
-use asg_e2e::util::{asg_bin, free_port};
+use asg_e2e::util::{asg_bin, free_ports};
 use asg_e2e::{tls_fixture, wire_fixture, Dialect, Gateway, GatewayOptions, MockUpstream};
 use std::process::Command;
 
@@ -22,9 +22,10 @@ fn asg(args: &[&str], env: &[(&str, String)]) -> (i32, String, String) {
 }
 
 fn base_env(data: &std::path::Path) -> Vec<(&'static str, String)> {
+    let ports = free_ports(2);
     vec![
-        ("ASG_LISTEN", format!("127.0.0.1:{}", free_port())),
-        ("ASG_ADMIN_LISTEN", format!("127.0.0.1:{}", free_port())),
+        ("ASG_LISTEN", format!("127.0.0.1:{}", ports[0])),
+        ("ASG_ADMIN_LISTEN", format!("127.0.0.1:{}", ports[1])),
         ("ASG_DATA_DIR", data.to_string_lossy().into_owned()),
         ("ASG_UPSTREAM", "http://127.0.0.1:9".into()),
     ]
@@ -192,4 +193,58 @@ fn upstream_tls_is_verified_with_an_optional_extra_ca() {
     );
     assert_eq!(r.status, 502, "an unknown CA is refused: {}", r.text());
     let _ = wire_fixture("README.md");
+}
+
+/// The transparent listener is bound by pingora itself, after start-up. While its port is taken
+/// the gateway is not ready (a connect to the port would succeed, but the socket is someone
+/// else's), and when pingora gives up the process ends with one line instead of running without
+/// the listener.
+#[test]
+fn a_listener_that_fails_after_start_up_is_never_ready_and_ends_the_process() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let data = tempfile::tempdir().unwrap();
+    let mut env = base_env(data.path());
+    env.push(("ASG_TRANSPARENT_LISTEN", addr.clone()));
+    let ready_url = format!("http://{}/ready", env[1].1);
+    let mut cmd = Command::new(asg_bin());
+    cmd.arg("run")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("run asg");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut answered = Vec::new();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("asg still running with its transparent port taken; /ready said {answered:?}");
+        }
+        if let Ok(r) =
+            asg_e2e::http::try_send(&asg_e2e::http::agent(), "GET", &ready_url, &[], None)
+        {
+            answered.push(r.status);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(!answered.is_empty(), "the admin listener never answered");
+    assert!(answered.iter().all(|&s| s == 503), "/ready: {answered:?}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line: {err}"));
+    assert!(
+        line.contains("cannot listen") && line.contains(&addr) && line.contains("in use"),
+        "{line}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    drop(taken);
 }

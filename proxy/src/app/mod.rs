@@ -2,6 +2,7 @@
 //! (behind `Arc`) by the data path and the admin listener.
 
 mod error;
+mod listening;
 pub mod policy;
 /// The optional transformer second opinion on injection (tract), installed
 /// into the core at start (feature `second-stage`).
@@ -136,24 +137,16 @@ impl App {
             .unwrap_or(self.local_binding_key)
     }
 
-    /// Whether the proxy listener accepts connections. pingora binds it
-    /// asynchronously after the admin listener is up, so readiness probes
-    /// it (once it answered, it stays answered).
+    /// Whether this process listens on the proxy (and transparent) addresses. pingora binds them
+    /// asynchronously after the admin listener is up, so readiness asks (once they are held,
+    /// they stay held).
     pub fn proxy_listening(&self) -> bool {
         if self.proxy_listening.load(Ordering::Relaxed) {
             return true;
         }
-        let Ok(mut addr) = self.proxy.listen.parse::<std::net::SocketAddr>() else {
-            return false;
-        };
-        if addr.ip().is_unspecified() {
-            addr.set_ip(if addr.is_ipv4() {
-                std::net::Ipv4Addr::LOCALHOST.into()
-            } else {
-                std::net::Ipv6Addr::LOCALHOST.into()
-            });
-        }
-        let ok = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(250)).is_ok();
+        let ok = std::iter::once(&self.proxy.listen)
+            .chain(self.proxy.transparent_listen.as_ref())
+            .all(|addr| listening::held_by_this_process(addr));
         if ok {
             self.proxy_listening.store(true, Ordering::Relaxed);
         }

@@ -59,8 +59,39 @@ pub fn run(app: Arc<App>, admin_listener: std::net::TcpListener) -> ! {
     admin.threads = Some(threads);
     server.add_service(admin);
 
+    exit_when_a_listener_fails();
     tracing::info!(listen = %cfg.listen, admin = %app.edge.admin_addr, transparent = cfg.transparent_listen.as_deref().unwrap_or("off"), forward_proxy = cfg.forward_proxy, policy = %app.policy.current().version, threads, "asg running");
     server.run_forever()
+}
+
+/// pingora binds its listeners inside a service thread and panics there when an address is
+/// taken, which leaves the process running: `/ready` answers while the proxy port belongs to
+/// someone else. The start-up bind check cannot close that window (another process may take the
+/// port in between), so a listener that fails to bind ends the process with one clear line.
+fn exit_when_a_listener_fails() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        match listener_failure(msg) {
+            Some(line) => {
+                eprintln!("error: {line}");
+                std::process::exit(2);
+            }
+            None => default(info),
+        }
+    }));
+}
+
+/// The message for a panic that is pingora failing to build its listeners, if it is one.
+fn listener_failure(panic_message: &str) -> Option<String> {
+    let detail = panic_message.strip_prefix("Failed to build listeners")?;
+    let detail = detail.trim_start_matches([':', ' ']);
+    Some(format!("cannot listen: {detail}"))
 }
 
 /// System roots plus the operator's extra CA, as one PEM bundle: pingora's
@@ -85,4 +116,20 @@ fn upstream_roots(extra: &Path, data_dir: &Path) -> Result<String, String> {
     f.write_all(&bundle)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(path.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listener_failure;
+
+    #[test]
+    fn only_a_listener_panic_ends_the_process() {
+        let line = listener_failure(
+            "Failed to build listeners: BindError context: bind() failed on 127.0.0.1:9 cause: Address in use",
+        )
+        .unwrap();
+        assert!(line.starts_with("cannot listen: BindError"), "{line}");
+        assert!(line.contains("127.0.0.1:9") && line.contains("in use"));
+        assert_eq!(listener_failure("index out of bounds"), None);
+    }
 }
