@@ -651,6 +651,24 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
                 out.push(Embedded::Command(v.to_string()));
             }
         }
+        "run-parts" => {
+            // Runs every program of a folder (that its --regex selects): over
+            // a system program folder, that is any program, shells included.
+            let system_bin = |a: &str| {
+                matches!(
+                    a.trim_end_matches('/'),
+                    "/bin"
+                        | "/sbin"
+                        | "/usr/bin"
+                        | "/usr/sbin"
+                        | "/usr/local/bin"
+                        | "/usr/local/sbin"
+                )
+            };
+            if args.iter().any(|a| system_bin(a)) {
+                out.push(Embedded::Shell);
+            }
+        }
         "capsh" => {
             if let Some(p) = args.iter().position(|a| a == "--") {
                 let mut words = vec!["bash".to_string()];
@@ -802,16 +820,30 @@ fn wrapped_shell(args: &[String], out: &mut Vec<Embedded>) {
         return;
     }
     for (i, a) in args.iter().enumerate() {
-        if setting(i) {
-            continue;
-        }
         if let Some(m) = shell_in_string().captures(a).and_then(|c| c.get(1)) {
+            // `-s '/bin/zsh -l'` sets a shell; `-s --eval='…/bin/sh'` runs one.
+            if m.start() == 0 && setting(i) {
+                continue;
+            }
             let key = a[..m.start()].to_ascii_lowercase();
             if key.ends_with('=') && key.contains("shell") {
                 continue;
             }
-            out.push(Embedded::Command(m.as_str().trim().to_string()));
+            out.push(Embedded::Command(without_channel_redirects(m.as_str())));
             return;
         }
     }
+}
+
+/// Tcl and expect name the terminal as `<@stdin >@stdout 2>@stderr`; in a
+/// shell those would be files named `@stdin`, and a shell reading a file is
+/// not interactive. Dropped, the command is the interactive shell it is.
+fn without_channel_redirects(cmd: &str) -> String {
+    cmd.split_whitespace()
+        .filter(|w| {
+            let w = w.trim_start_matches(|c: char| c.is_ascii_digit());
+            !(w.starts_with("<@") || w.starts_with(">@"))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -15,7 +15,10 @@ pub mod analyze;
 pub mod args;
 pub mod effects;
 pub mod egress;
+#[cfg(test)]
+mod escape_tests;
 pub mod escapes;
+mod generated;
 pub mod hosts;
 pub mod js;
 pub mod network;
@@ -23,6 +26,8 @@ pub mod paths;
 pub mod rules;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_support;
 
 use super::{excerpt, ScanContext};
 use crate::sources::{text_or, RuleSources};

@@ -1,41 +1,9 @@
 //! Effects, family by family: each attack next to its benign twin, under
 //! the built-in table (the `production` profile's intent).
 
+use super::tests_support::*;
 use super::*;
 use serde_json::{json, Value};
-
-fn det() -> &'static ToolDetector {
-    static D: std::sync::OnceLock<ToolDetector> = std::sync::OnceLock::new();
-    D.get_or_init(|| ToolDetector::new(&ToolsConfig::default(), &EgressConfig::default()).unwrap())
-}
-
-fn effects(name: &str, args: Value) -> Vec<Effect> {
-    ToolDetector::effects_of(&det().analyze(&ToolCall::new(name, args)))
-}
-
-fn shell(cmd: &str) -> Vec<Effect> {
-    effects("Bash", json!({ "command": cmd }))
-}
-
-/// The strictest decision of a command under the built-in table.
-fn verdict(cmd: &str) -> Decision {
-    shell(cmd)
-        .into_iter()
-        .map(|e| det().decision(e))
-        .max()
-        .unwrap_or(Decision::Allow)
-}
-
-#[track_caller]
-fn attack(cmd: &str, effect: Effect) {
-    let got = shell(cmd);
-    assert!(got.contains(&effect), "{cmd}: want {effect}, got {got:?}");
-}
-
-#[track_caller]
-fn flows(cmd: &str) {
-    assert_eq!(verdict(cmd), Decision::Allow, "{cmd}: {:?}", shell(cmd));
-}
 
 #[test]
 fn ordinary_work_flows() {

