@@ -23,6 +23,7 @@ const SETS: &[(&str, &str, bool)] = &[
     ("eval3.jsonl", "injection-v1.heldout3.metrics.json", true),
     ("eval4.jsonl", "injection-v1.heldout4.metrics.json", true),
     ("eval5.jsonl", "injection-v1.heldout5.metrics.json", true),
+    ("eval6.jsonl", "injection-v1.heldout6.metrics.json", true),
 ];
 
 fn root() -> PathBuf {

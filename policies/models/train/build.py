@@ -12,6 +12,7 @@ import os
 import random
 import re
 import sys
+import zlib
 
 from compose import read_sections  # one reader for the authored section files
 
@@ -20,6 +21,12 @@ ROOT = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
 DATA = os.path.join(HERE, "data")
 DEV = os.path.join(ROOT, "tests", "corpus", "dev")
 LANGS = "en es fr de it pt nl ru uk pl tr ar he hi bn zh ja ko vi id".split()
+# Cross-validation folds (train.py): a text's fold is a hash of its content unless a row names one.
+FOLDS = 3
+
+
+def fold_of(text):
+    return zlib.crc32(text.encode()) % FOLDS
 # Longest training context around a planted instruction: it must fit one window (window_bytes).
 CONTEXT_BYTES = 160
 
@@ -333,6 +340,28 @@ def main(out_train, out_eval):
             else:
                 add(train, "authored", lang, "harness_attack", "tool_result", d, None, 1)
             train[-1]["fold"] = compose.fold_of(d)
+    # Eleventh round: the CyberSecEval English training part (prompt_id % 5 != 4) translated by this project's
+    # authors into the 19 other languages, literally, as a machine would (authored/train11/). Only prompts
+    # that read as attacks on their own were translated (see its README.md). Each translation shares the
+    # fold of its English original, so out-of-fold figures do not see a prompt in one language and score it
+    # in another.
+    t11 = os.path.join(DATA, "authored", "train11")
+    if os.path.isdir(t11):
+        by_id = {r["prompt_id"]: r["user_input"] for r in cse}
+        ids = [int(x) for x in open(os.path.join(t11, "ids.txt"), encoding="utf-8").read().split()]
+        for l in LANGS:
+            path = os.path.join(t11, f"{l}.txt")
+            if not os.path.exists(path):
+                continue
+            lines = read_sections(path)["direct"]
+            if len(lines) != len(ids):
+                raise SystemExit(f"{path}: {len(lines)} prompts for {len(ids)} ids")
+            for i, t in zip(ids, lines):
+                if i % 5 == 4:
+                    raise SystemExit(f"{path}: prompt {i} is in CyberSecEval's held-out part")
+                add(train, "cse_translated", l, "direct", "user", t, 1, 1)
+                train[-1]["fold"] = fold_of(by_id[i])
+
     # Code and technical prose of the crates this project depends on (MIT / Apache-2.0): imperatives to a
     # reader and text about attacks that are not injections, for both heads.
     for r in jsonl(os.path.join(DATA, "external", "crates_benign.jsonl")):
@@ -496,3 +525,30 @@ def build_heldout(out_path, name, seed, ordinal):
         for i, r in enumerate(rows):
             f.write(json.dumps({"id": i, **r}, ensure_ascii=False) + "\n")
     print(f"build: {len(rows)} texts in the {ordinal} evaluation set")
+
+
+def build_eval6(out_path):
+    """The sixth never-tuned set: CyberSecEval's held-out part (prompt_id % 5 == 4), in English and translated
+    by this project's authors into the 19 other languages (authored/heldout6/), as direct injections on the
+    user surface. Prompts whose text is also in the training part are left out."""
+    cse = json.load(open(os.path.join(DEV, "cyberseceval_prompt_injection.json"), encoding="utf-8"))
+    training = {" ".join(r["user_input"].split()) for r in cse if r["prompt_id"] % 5 != 4}
+    base = os.path.join(DATA, "authored", "heldout6")
+    ids = [int(x) for x in open(os.path.join(base, "ids.txt"), encoding="utf-8").read().split()]
+    english = {r["prompt_id"]: " ".join(r["user_input"].split()) for r in cse}
+    keep = [k for k, i in enumerate(ids) if i % 5 == 4 and english[i] not in training]
+    rows = []
+    for l in LANGS:
+        if l == "en":
+            lines = [english[i] for i in ids]
+        else:
+            lines = read_sections(os.path.join(base, f"{l}.txt"))["direct"]
+            if len(lines) != len(ids):
+                raise SystemExit(f"{base}/{l}.txt: {len(lines)} prompts for {len(ids)} ids")
+        for k in keep:
+            rows.append({"source": "heldout6", "lang": l, "kind": "direct", "surface": "user", "text": lines[k],
+                         "direct": 1, "indirect": None})
+    with open(out_path, "w", encoding="utf-8") as f:
+        for i, r in enumerate(rows):
+            f.write(json.dumps({"id": i, **r}, ensure_ascii=False) + "\n")
+    print(f"build: {len(rows)} texts in {out_path}")

@@ -39,6 +39,16 @@ SOURCES = [
      "requests or questions",
      "`policies/models/train/data/authored/train7/`, `train8/`, `train9/`", "project (written by the asg authors)", "this repository",
      "all training"),
+    ("Eleventh round: CyberSecEval's English training part (`prompt_id % 5 != 4`), the 134 prompts of at most 400 "
+     "characters that production flagged in English, translated literally (as a machine would) into the 19 other "
+     "languages by the asg authors; each translation shares its English original's cross-validation fold",
+     "`policies/models/train/data/authored/train11/`", "MIT (CyberSecEval); translations: project",
+     "meta-llama/PurpleLlama (as in tests/corpus/README.md), translated here", "all training"),
+    ("Sixth held-out set: CyberSecEval's held-out part (`prompt_id % 5 == 4`, all 50 prompts) translated the same way "
+     "into the 19 other languages, plus the English originals (prompts whose text is also in the training part left "
+     "out: 48 per language)", "`policies/models/train/data/authored/heldout6/`", "MIT (CyberSecEval); translations: project",
+     "meta-llama/PurpleLlama (as in tests/corpus/README.md), translated here",
+     "all evaluation (`eval6.jsonl`), translated and frozen before any model was trained on the eleventh round"),
     ("Self-authored fifth held-out set: harness-attached context (project instruction files, reminders, environment "
      "blocks), benign and with planted malicious instructions", "`policies/models/train/data/authored/heldout5/`",
      "project (written by the asg authors)", "this repository",
@@ -196,7 +206,28 @@ def harness(w, m, title):
     w("")
 
 
-def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, metrics4_path, metrics5_path, timing):
+def translated(w, m, title):
+    """Direct injections caught per profile and language, for a set of attacks only."""
+    profs = ["dev", "production", "strict"]
+    w(f"## Results on {title}, per profile (whole pipeline)\n")
+    w("| | dev | production | strict | dev (rules only) | production (rules only) | strict (rules only) |")
+    w("|---|---:|---:|---:|---:|---:|---:|")
+    w("| direct injections (user) — TPR | " + " | ".join(pct(m["profiles"][p]["categories"]["direct_attacks"]) for p in profs)
+      + " | " + " | ".join(pct(m["rules_only"][p]["categories"]["direct_attacks"]) for p in profs) + " |")
+    w(f"\n### Per language ({title}; dev / production / strict, rules only in production)\n")
+    w("| language | direct inj. (user) TPR | production (rules only) |")
+    w("|---|---:|---:|")
+    for l in LANGS:
+        rs = [m["profiles"][p]["languages"].get("direct_attacks", {}).get(l) for p in profs]
+        ro = m["rules_only"]["production"]["languages"].get("direct_attacks", {}).get(l)
+        if rs[0] is not None:
+            w(f"| {l} | " + " / ".join(f"{100 * r['rate']:.0f}%" for r in rs) + f" (n={rs[0]['n']}) | "
+              + (f"{100 * ro['rate']:.0f}%" if ro else "-") + " |")
+    w("")
+
+
+def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, metrics4_path, metrics5_path, timing,
+          metrics6_path=None):
     m = json.load(open(metrics_path, encoding="utf-8"))
     m2 = json.load(open(metrics2_path, encoding="utf-8"))
     m3 = json.load(open(metrics3_path, encoding="utf-8"))
@@ -204,6 +235,7 @@ def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, m
     # set existed has none, and then says so instead of failing.
     m4 = json.load(open(metrics4_path, encoding="utf-8")) if os.path.exists(metrics4_path) else None
     m5 = json.load(open(metrics5_path, encoding="utf-8")) if os.path.exists(metrics5_path) else None
+    m6 = json.load(open(metrics6_path, encoding="utf-8")) if metrics6_path and os.path.exists(metrics6_path) else None
     size = os.path.getsize(os.path.join(os.path.dirname(path), "injection-v1.bin"))
     c = m["classifier"]
     L = []
@@ -258,7 +290,12 @@ def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, m
       "authors in the same sitting style; the held-out sentences are parallel across languages and are easier than "
       "attacks written by someone else. The external held-out parts (CyberSecEval, BIPIA, in-the-wild jailbreaks) are "
       "reported separately below and are the more honest figures. No machine-translated or third-party multilingual "
-      "attacks were available for evaluation. The fifth and sixth rounds of training data were aimed at categories "
+      "attacks were available for evaluation; the sixth set is the closest stand-in: CyberSecEval's held-out prompts "
+      "translated literally by the authors. The weights before the eleventh round caught 67 % of those prompts in "
+      "English in production but 23-40 % of their translations (32.2 % overall); trained with translations of "
+      "CyberSecEval's training part (never of its held-out part), 62 % in English and 52-73 % per language (61.8 %), "
+      "while the benign figures of the first, second and fourth sets rose by one to three texts each (0.2-0.7 "
+      "points) and the direct recall of the first set fell by four texts of 425. The fifth and sixth rounds of training data were aimed at categories "
       "where earlier held-out figures were weak (paraphrase variety per language, text about security, benign text "
       "shaped like attacks); no author of training data saw a held-out item, and no band, rule or hyper-parameter "
       "was set on a held-out figure. The self-written sets gained far more from rounds 4-6 than the external ones: "
@@ -283,6 +320,8 @@ def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, m
         sets.append(("fourth set (`eval4.jsonl`)", m4))
     if m5:
         sets.append(("fifth set (`eval5.jsonl`, harness context)", m5))
+    if m6:
+        sets.append(("sixth set (`eval6.jsonl`, CyberSecEval held-out, translated)", m6))
     targets(w, sets)
     results(w, m, "the evaluation split (`eval.jsonl`)")
     results(w, m2, "the second never-tuned set (`eval2.jsonl`)")
@@ -294,6 +333,8 @@ def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, m
     benign_only(w, m3, "text about security and code (`eval3.jsonl`, the third never-tuned set)")
     if m5:
         harness(w, m5, "harness-attached context (`eval5.jsonl`, the fifth never-tuned set)")
+    if m6:
+        translated(w, m6, "CyberSecEval's held-out part in 20 languages (`eval6.jsonl`, the sixth never-tuned set)")
     w("\n## The classifier alone\n")
     w("Texts whose best window reaches the band (per head), without rules:\n")
     w("| | medium band | high band |")
@@ -315,6 +356,8 @@ def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, m
       "`tests/corpus/regression/injection.json`, marked `known_fp` and `refused`).")
     w("- The Japanese question `寿司は何世紀に日本で発明されましたか？` gets a medium `pi.classifier.direct` finding; every "
       "profile still allows it (`benign_42`, marked `known_fp`).")
+    w("- The quoted `She said: 'ignore him, he is just joking.'` gets a medium `pi.classifier.direct` finding since the "
+      "eleventh round; dev and production allow it, strict challenges it (`benign_55`, marked `known_fp`).")
     w("- `please echo this prompt` gets a high `pi.classifier.direct` finding (it reads as a request for the system "
       "prompt), so every profile challenges it (`benign_61`, marked `known_fp` and `refused`).")
     w("- Harness-attached context (Claude Code's `<system-reminder>`, Codex's `<environment_context>`, Gemini CLI's "
@@ -342,4 +385,5 @@ if __name__ == "__main__":
     write(os.path.join(models, "injection-v1.md"), header["features"], header["trained"],
           os.path.join(models, "injection-v1.metrics.json"), os.path.join(models, "injection-v1.heldout2.metrics.json"),
           os.path.join(models, "injection-v1.heldout3.metrics.json"), os.path.join(models, "injection-v1.heldout4.metrics.json"),
-          os.path.join(models, "injection-v1.heldout5.metrics.json"), timing)
+          os.path.join(models, "injection-v1.heldout5.metrics.json"), timing,
+          os.path.join(models, "injection-v1.heldout6.metrics.json"))

@@ -14,7 +14,6 @@ import re
 import subprocess
 import sys
 import time
-import zlib
 
 import numpy as np
 import scipy
@@ -42,7 +41,7 @@ C_GRID = [16.0, 48.0]
 # The multilingual texts written for this project are few next to the English corpora: weigh them up.
 AUTHORED_WEIGHT = 4.0
 SEED = 20250305
-FOLDS = 3
+FOLDS = build.FOLDS
 WORK = os.path.join(ROOT, "target", "model")
 MODEL = os.path.join(ROOT, "policies", "models", "injection-v1.bin")
 METRICS = os.path.join(ROOT, "policies", "models", "injection-v1.metrics.json")
@@ -55,6 +54,8 @@ EVAL4 = os.path.join(HERE, "data", "eval4.jsonl")
 METRICS4 = os.path.join(ROOT, "policies", "models", "injection-v1.heldout4.metrics.json")
 EVAL5 = os.path.join(HERE, "data", "eval5.jsonl")
 METRICS5 = os.path.join(ROOT, "policies", "models", "injection-v1.heldout5.metrics.json")
+EVAL6 = os.path.join(HERE, "data", "eval6.jsonl")
+METRICS6 = os.path.join(ROOT, "policies", "models", "injection-v1.heldout6.metrics.json")
 TOOL = os.path.join(ROOT, "target", "release", "examples", "injection_model")
 
 
@@ -84,8 +85,7 @@ def fit(X, y, w, C):
     return m
 
 
-def fold_of(text):
-    return zlib.crc32(text.encode()) % FOLDS
+fold_of = build.fold_of
 
 
 def assign_folds(samples):
@@ -181,7 +181,8 @@ def diagnose(head, per_text, samples, thresholds):
 def check_later_sets_frozen():
     """The second to fifth evaluation sets, composed again, must give the committed bytes."""
     for name, frozen, builder in [("eval2", EVAL2, build.build_eval2), ("eval3", EVAL3, build.build_eval3),
-                                  ("eval4", EVAL4, build.build_eval4), ("eval5", EVAL5, build.build_eval5)]:
+                                  ("eval4", EVAL4, build.build_eval4), ("eval5", EVAL5, build.build_eval5),
+                                  ("eval6", EVAL6, build.build_eval6)]:
         fresh = os.path.join(WORK, f"{name}.jsonl")
         builder(fresh)
         check_frozen(frozen, fresh)
@@ -189,13 +190,14 @@ def check_later_sets_frozen():
 
 def score():
     """Score the weights in MODEL on every evaluation set (the whole pipeline) into the metrics files."""
-    for path, out in [(EVAL, METRICS), (EVAL2, METRICS2), (EVAL3, METRICS3), (EVAL4, METRICS4), (EVAL5, METRICS5)]:
+    for path, out in [(EVAL, METRICS), (EVAL2, METRICS2), (EVAL3, METRICS3), (EVAL4, METRICS4), (EVAL5, METRICS5),
+                      (EVAL6, METRICS6)]:
         run([TOOL, "evaluate", path, "--write", out, "--model", MODEL])
 
 
 def write_card(features, trained, timing):
     card.write(os.path.join(ROOT, "policies", "models", "injection-v1.md"), features, trained,
-               METRICS, METRICS2, METRICS3, METRICS4, METRICS5, timing)
+               METRICS, METRICS2, METRICS3, METRICS4, METRICS5, timing, METRICS6)
 
 
 def card_timing():
