@@ -289,6 +289,7 @@ impl Analyzer<'_> {
         self.filtered_env_dumps(script, &tags, out);
         self.download_then_run(script, out);
         self.generated_commands(script, out, depth);
+        self.written_code(script, out, depth);
         // Encoded payloads (echo <b64> | base64 -d | sh, printf '\x..'):
         // decode them and analyze the result as commands and paths.
         let decodes = tags.iter().flatten().any(|t| t == "decode")

