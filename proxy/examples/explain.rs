@@ -20,7 +20,13 @@ fn main() {
     let policy = Policy::load(profile, None).expect("profile");
     let mut text = String::new();
     std::io::stdin().read_to_string(&mut text).expect("stdin");
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+    // `ASG_EXPLAIN_WHOLE=1`: stdin is one text (a tool output with its lines).
+    let texts: Vec<&str> = if std::env::var_os("ASG_EXPLAIN_WHOLE").is_some() {
+        vec![text.as_str()]
+    } else {
+        text.lines().filter(|l| !l.trim().is_empty()).collect()
+    };
+    for line in texts {
         let mut s = Subject::default();
         s.push_text(surface, line);
         let a = assess(&policy, &s, Masking::None);

@@ -347,6 +347,12 @@ def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, m
       "`pi.classifier.direct` / `pi.classifier.indirect` of severity high (score 0.8), at or above the medium band one "
       "of severity medium (score 0.45), with the window's span in the original text, its probability and the model "
       "version. Rebuild with `make model`.")
+    w("\nTool results that are reference documentation (a command's `--help`, a manual page, a README made of headings "
+      "and code blocks; `proxy/core/src/detectors/injection/reference.rs`) are judged by the phrase rules only: the "
+      "training data has none, and on real ones from a Debian machine production refused 176 of 929 help texts and 83 "
+      "of 267 manual pages through the indirect head (23 and 1 with this rule). Plain-prose READMEs are not recognised "
+      "and stay a known weakness: 61 of 195 (`/usr/share/doc/*/README*`) and 18 of 56 package descriptions are still "
+      "refused.")
     w("\n## Known misses pinned by tests\n")
     w("- A request to write a poem planted in a Markdown table returned as a tool result passes the production profile "
       "(`known_miss_a_poem_request_planted_in_a_table_is_refused` in `tests/tests/indirect_injection.rs`, ignored; "

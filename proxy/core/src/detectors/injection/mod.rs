@@ -20,6 +20,7 @@
 pub mod classifier;
 pub mod matcher;
 pub mod phrases;
+pub mod reference;
 pub mod second_stage;
 
 use super::{excerpt, ScanContext};
@@ -273,7 +274,12 @@ impl InjectionDetector {
         if injection {
             // Harness-attached context is for the rules only (see
             // `TextPart::attached`).
-            if !part.attached && !self.disabled.iter().any(|d| d.starts_with("pi.classifier")) {
+            // So is reference documentation returned by a tool (see `reference`).
+            let learned = !part.attached
+                && !self.disabled.iter().any(|d| d.starts_with("pi.classifier"))
+                && !(surface == Surface::ToolResult
+                    && reference::is_reference_documentation(&part.text));
+            if learned {
                 self.classify(cx, i, surface, budget, out);
             }
             // What the decoder and the normaliser could not follow.
