@@ -367,6 +367,12 @@ def main(out_train, out_eval):
     for r in jsonl(os.path.join(DATA, "external", "crates_benign.jsonl")):
         md = r["file"].endswith(".md")
         add(train, "crates", "en" if md else "xx", "readme" if md else "code", "tool_result", r["text"], 0, 0)
+    # Their Markdown documentation in longer pieces (READMEs, changelogs, contributing guides): links, install
+    # steps and instructions to the reader, benign for both heads.
+    docs_path = os.path.join(DATA, "external", "crates_docs_benign.jsonl")
+    if os.path.exists(docs_path):
+        for r in jsonl(docs_path):
+            add(train, "crates_docs", "en", "readme", "tool_result", r["text"], 0, 0)
 
     # --- authored, held-out part (evaluation only) ---
     erng = random.Random(7)

@@ -39,6 +39,10 @@ SOURCES = [
      "requests or questions",
      "`policies/models/train/data/authored/train7/`, `train8/`, `train9/`", "project (written by the asg authors)", "this repository",
      "all training"),
+    ("Markdown documentation (README, CHANGELOG, CONTRIBUTING, docs/) of the Rust crates in Cargo.lock, MIT and/or "
+     "Apache-2.0 only, 6 pieces of at most 1,200 bytes per crate (twelfth round), benign for both heads",
+     "`policies/models/train/data/external/crates_docs_benign.jsonl` (`crates_benign.py docs`; each row names crate, "
+     "version, licence and file)", "MIT / Apache-2.0 (per row)", "crates.io, versions pinned by Cargo.lock", "all training"),
     ("Eleventh round: CyberSecEval's English training part (`prompt_id % 5 != 4`), the 134 prompts of at most 400 "
      "characters that production flagged in English, translated literally (as a machine would) into the 19 other "
      "languages by the asg authors; each translation shares its English original's cross-validation fold",
@@ -295,7 +299,10 @@ def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, m
       "English in production but 23-40 % of their translations (32.2 % overall); trained with translations of "
       "CyberSecEval's training part (never of its held-out part), 62 % in English and 52-73 % per language (61.8 %), "
       "while the benign figures of the first, second and fourth sets rose by one to three texts each (0.2-0.7 "
-      "points) and the direct recall of the first set fell by four texts of 425. The fifth and sixth rounds of training data were aimed at categories "
+      "points) and the direct recall of the first set fell by four texts of 425. The twelfth round (crates' Markdown "
+      "documentation as benign text) cost 1.3 points of indirect recall on the first set and 0.3-0.6 on the second and "
+      "fourth, and 3.8 points on BIPIA's held-out text attacks (7 of 180; none on its training part), for far fewer "
+      "real READMEs refused (see Use). The fifth and sixth rounds of training data were aimed at categories "
       "where earlier held-out figures were weak (paraphrase variety per language, text about security, benign text "
       "shaped like attacks); no author of training data saw a held-out item, and no band, rule or hyper-parameter "
       "was set on a held-out figure. The self-written sets gained far more from rounds 4-6 than the external ones: "
@@ -350,9 +357,11 @@ def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, m
     w("\nTool results that are reference documentation (a command's `--help`, a manual page, a README made of headings "
       "and code blocks; `proxy/core/src/detectors/injection/reference.rs`) are judged by the phrase rules only: the "
       "training data has none, and on real ones from a Debian machine production refused 176 of 929 help texts and 83 "
-      "of 267 manual pages through the indirect head (23 and 1 with this rule). Plain-prose READMEs are not recognised "
-      "and stay a known weakness: 61 of 195 (`/usr/share/doc/*/README*`) and 18 of 56 package descriptions are still "
-      "refused.")
+      "of 267 manual pages through the indirect head (with this rule and the weights below, 10 and 1). Plain-prose "
+      "READMEs are not recognised: the twelfth round (the Markdown documentation of the crates in Cargo.lock, 1,559 "
+      "pieces of up to 1,200 bytes) brought the refused READMEs of `/usr/share/doc` from 61 of 195 to 21 and Python "
+      "package descriptions from 18 of 56 to 15; on help texts and `pydoc` pages never looked at before (138 and 111), "
+      "0 and 8 are refused. These sets are machine-local and not shipped (their licences vary).")
     w("\n## Known misses pinned by tests\n")
     w("- A request to write a poem planted in a Markdown table returned as a tool result passes the production profile "
       "(`known_miss_a_poem_request_planted_in_a_table_is_refused` in `tests/tests/indirect_injection.rs`, ignored; "

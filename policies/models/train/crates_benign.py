@@ -2,6 +2,11 @@
 project depends on (Cargo.lock), MIT or Apache-2.0 licensed, taken from the local cargo registry.
 
     python policies/models/train/crates_benign.py   # rewrites data/external/crates_benign.jsonl
+    python policies/models/train/crates_benign.py docs   # rewrites data/external/crates_docs_benign.jsonl
+
+The second form takes the crates' Markdown documentation (README, CONTRIBUTING, CHANGELOG, docs/) in longer
+pieces: prose with install steps, links ("see https://…", "report bugs at …") and instructions to the reader,
+which the indirect head, trained with short pieces, read as planted instructions in real READMEs.
 
 The training build reads only the committed JSONL (a fresh clone has no registry). Doc comments and
 READMEs are full of imperatives addressed to a reader ("call this before …", "ignore the return value",
@@ -18,7 +23,9 @@ import re
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 OUT = os.path.join(HERE, "data", "external", "crates_benign.jsonl")
+DOCS_OUT = os.path.join(HERE, "data", "external", "crates_docs_benign.jsonl")
 PER_CRATE, CHUNK = 8, 420
+DOCS_PER_CRATE, DOCS_CHUNK = 6, 1200
 
 
 def locked():
@@ -35,7 +42,7 @@ def licence(d):
     return m.group(1) if m else None
 
 
-def chunks(text):
+def chunks(text, CHUNK=CHUNK):
     """Paragraph-aligned pieces of at most CHUNK bytes."""
     out, cur = [], ""
     for para in re.split(r"\n\s*\n", text):
@@ -52,6 +59,36 @@ def chunks(text):
     if cur:
         out.append(cur)
     return [c for c in out if len(c.encode()) >= 80]
+
+
+def crate_dirs():
+    """(name, version, licence, folder) of every MIT or Apache-2.0 crate in Cargo.lock found in the registry."""
+    regs = glob.glob(os.path.expanduser("~/.cargo/registry/src/*/"))
+    for name, version in locked():
+        d = next((os.path.join(r, f"{name}-{version}") for r in regs if os.path.isdir(os.path.join(r, f"{name}-{version}"))), None)
+        lic = d and licence(d)
+        if lic and ("MIT" in lic or "Apache-2.0" in lic):
+            yield name, version, lic, d
+
+
+def docs():
+    rng = random.Random(20261206)
+    rows = []
+    for name, version, lic, d in crate_dirs():
+        files = sorted(p for p in glob.glob(os.path.join(d, "*.md")) + glob.glob(os.path.join(d, "docs", "**", "*.md"), recursive=True))
+        pool = []
+        for p in files:
+            try:
+                text = open(p, encoding="utf-8").read()
+            except (OSError, UnicodeDecodeError):
+                continue
+            pool += [(os.path.relpath(p, d), c) for c in chunks(text, DOCS_CHUNK) if len(c.encode()) >= 300]
+        for path, c in rng.sample(pool, min(DOCS_PER_CRATE, len(pool))):
+            rows.append({"crate": name, "version": version, "licence": lic, "file": path, "text": c})
+    with open(DOCS_OUT, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    print(f"crates_benign docs: {len(rows)} chunks from {len({r['crate'] for r in rows})} crates -> {os.path.relpath(DOCS_OUT, ROOT)}")
 
 
 def main():
@@ -81,4 +118,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+    docs() if sys.argv[1:] == ["docs"] else main()
