@@ -105,22 +105,26 @@ def results(w, m, title):
     w("| | " + " | ".join(f"{p}" for p in ["dev", "production", "strict"]) + " | " +
       " | ".join(f"{p} (rules only)" for p in ["dev", "production", "strict"]) + " |")
     w("|---|" + "---:|" * 6)
-    for key, label in CATS:
+    # A set of attacks only (the sixth) has no benign rows.
+    cats = [(k, label) for k, label in CATS if m["profiles"]["production"]["categories"].get(k, {}).get("n")]
+    for key, label in cats:
         vals = [pct(m["profiles"][p]["categories"][key]) for p in ["dev", "production", "strict"]]
         vals += [pct(m["rules_only"][p]["categories"][key]) for p in ["dev", "production", "strict"]]
         w(f"| {label} | " + " | ".join(vals) + " |")
     for key, label in [("benign_english", "benign, English — FPR"), ("benign_non_english", "benign, other languages — FPR")]:
+        if not m["profiles"]["production"][key]["n"]:
+            continue
         vals = [pct(m["profiles"][p][key]) for p in ["dev", "production", "strict"]]
         vals += [pct(m["rules_only"][p][key]) for p in ["dev", "production", "strict"]]
         w(f"| {label} | " + " | ".join(vals) + " |")
     profs = ["dev", "production", "strict"]
     w(f"\n### Per language ({title}; dev / production / strict)\n")
     w("| language | " + " | ".join(label.split(" — ")[0].replace("injections", "inj.") + " " + label.split(" — ")[1]
-                                  for _, label in CATS) + " |")
-    w("|---|" + "---:|" * len(CATS))
+                                  for _, label in cats) + " |")
+    w("|---|" + "---:|" * len(cats))
     for l in LANGS + ["xx"]:
         cells = []
-        for k, _ in CATS:
+        for k, _ in cats:
             rs = [m["profiles"][p]["languages"].get(k, {}).get(l) for p in profs]
             cells.append("-" if rs[0] is None else
                          " / ".join(f"{100 * r['rate']:.0f}%" for r in rs) + f" (n={rs[0]['n']})")
@@ -129,7 +133,7 @@ def results(w, m, title):
     w(f"\n### Per source and kind ({title}; dev / production / strict)\n")
     w("| category | source/kind | dev | production | strict |")
     w("|---|---|---:|---:|---:|")
-    for k, _ in CATS:
+    for k, _ in cats:
         for src in m["profiles"]["production"]["sources"].get(k, {}):
             w(f"| {k} | {src} | " + " | ".join(pct(m["profiles"][p]["sources"][k][src]) for p in profs) + " |")
 
@@ -207,26 +211,6 @@ def harness(w, m, title):
     for key, label in [("benign_english", "benign, English — FPR"), ("benign_non_english", "benign, other languages — FPR")]:
         w(f"| {label} | " + " | ".join(pct(m["profiles"][p][key]) for p in profs) + " | "
           + " | ".join(pct(m["rules_only"][p][key]) for p in profs) + " |")
-    w("")
-
-
-def translated(w, m, title):
-    """Direct injections caught per profile and language, for a set of attacks only."""
-    profs = ["dev", "production", "strict"]
-    w(f"## Results on {title}, per profile (whole pipeline)\n")
-    w("| | dev | production | strict | dev (rules only) | production (rules only) | strict (rules only) |")
-    w("|---|---:|---:|---:|---:|---:|---:|")
-    w("| direct injections (user) — TPR | " + " | ".join(pct(m["profiles"][p]["categories"]["direct_attacks"]) for p in profs)
-      + " | " + " | ".join(pct(m["rules_only"][p]["categories"]["direct_attacks"]) for p in profs) + " |")
-    w(f"\n### Per language ({title}; dev / production / strict, rules only in production)\n")
-    w("| language | direct inj. (user) TPR | production (rules only) |")
-    w("|---|---:|---:|")
-    for l in LANGS:
-        rs = [m["profiles"][p]["languages"].get("direct_attacks", {}).get(l) for p in profs]
-        ro = m["rules_only"]["production"]["languages"].get("direct_attacks", {}).get(l)
-        if rs[0] is not None:
-            w(f"| {l} | " + " / ".join(f"{100 * r['rate']:.0f}%" for r in rs) + f" (n={rs[0]['n']}) | "
-              + (f"{100 * ro['rate']:.0f}%" if ro else "-") + " |")
     w("")
 
 
@@ -341,7 +325,7 @@ def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, m
     if m5:
         harness(w, m5, "harness-attached context (`eval5.jsonl`, the fifth never-tuned set)")
     if m6:
-        translated(w, m6, "CyberSecEval's held-out part in 20 languages (`eval6.jsonl`, the sixth never-tuned set)")
+        results(w, m6, "CyberSecEval's held-out part in 20 languages (`eval6.jsonl`, the sixth never-tuned set)")
     w("\n## The classifier alone\n")
     w("Texts whose best window reaches the band (per head), without rules:\n")
     w("| | medium band | high band |")

@@ -42,19 +42,19 @@ def licence(d):
     return m.group(1) if m else None
 
 
-def chunks(text, CHUNK=CHUNK):
-    """Paragraph-aligned pieces of at most CHUNK bytes."""
+def chunks(text, size=CHUNK):
+    """Paragraph-aligned pieces of at most `size` bytes."""
     out, cur = [], ""
     for para in re.split(r"\n\s*\n", text):
         para = para.strip("\n")
         if not para.strip():
             continue
-        if cur and len((cur + "\n\n" + para).encode()) > CHUNK:
+        if cur and len((cur + "\n\n" + para).encode()) > size:
             out.append(cur)
             cur = ""
         cur = (cur + "\n\n" + para) if cur else para
-        if len(cur.encode()) > CHUNK:
-            out.append(cur.encode()[:CHUNK].decode("utf-8", "ignore"))
+        if len(cur.encode()) > size:
+            out.append(cur.encode()[:size].decode("utf-8", "ignore"))
             cur = ""
     if cur:
         out.append(cur)
@@ -71,52 +71,41 @@ def crate_dirs():
             yield name, version, lic, d
 
 
-def docs():
-    rng = random.Random(20261206)
+def sample(files_of, size, min_bytes, per_crate, seed, out, label):
+    """`per_crate` chunks (at most `size` bytes, at least `min_bytes`) of the files `files_of(folder)` names,
+    for every crate, written to `out`."""
+    rng = random.Random(seed)
     rows = []
     for name, version, lic, d in crate_dirs():
-        files = sorted(p for p in glob.glob(os.path.join(d, "*.md")) + glob.glob(os.path.join(d, "docs", "**", "*.md"), recursive=True))
         pool = []
-        for p in files:
+        for p in files_of(d):
             try:
                 text = open(p, encoding="utf-8").read()
             except (OSError, UnicodeDecodeError):
                 continue
-            pool += [(os.path.relpath(p, d), c) for c in chunks(text, DOCS_CHUNK) if len(c.encode()) >= 300]
-        for path, c in rng.sample(pool, min(DOCS_PER_CRATE, len(pool))):
+            pool += [(os.path.relpath(p, d), c) for c in chunks(text, size) if len(c.encode()) >= min_bytes]
+        for path, c in rng.sample(pool, min(per_crate, len(pool))):
             rows.append({"crate": name, "version": version, "licence": lic, "file": path, "text": c})
-    with open(DOCS_OUT, "w", encoding="utf-8") as f:
+    with open(out, "w", encoding="utf-8") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    print(f"crates_benign docs: {len(rows)} chunks from {len({r['crate'] for r in rows})} crates -> {os.path.relpath(DOCS_OUT, ROOT)}")
+    print(f"{label}: {len(rows)} chunks from {len({r['crate'] for r in rows})} crates -> {os.path.relpath(out, ROOT)}")
 
 
-def main():
-    rng = random.Random(20251205)
-    regs = glob.glob(os.path.expanduser("~/.cargo/registry/src/*/"))
-    rows = []
-    for name, version in locked():
-        d = next((os.path.join(r, f"{name}-{version}") for r in regs if os.path.isdir(os.path.join(r, f"{name}-{version}"))), None)
-        lic = d and licence(d)
-        if not lic or not ("MIT" in lic or "Apache-2.0" in lic):
-            continue
-        files = sorted(glob.glob(os.path.join(d, "src", "**", "*.rs"), recursive=True)) + \
-            [p for p in [os.path.join(d, "README.md")] if os.path.exists(p)]
-        pool = []
-        for p in files:
-            try:
-                text = open(p, encoding="utf-8").read()
-            except (OSError, UnicodeDecodeError):
-                continue
-            pool += [(os.path.relpath(p, d), c) for c in chunks(text)]
-        for path, c in rng.sample(pool, min(PER_CRATE, len(pool))):
-            rows.append({"crate": name, "version": version, "licence": lic, "file": path, "text": c})
-    with open(OUT, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    print(f"crates_benign: {len(rows)} chunks from {len({r['crate'] for r in rows})} crates -> {os.path.relpath(OUT, ROOT)}")
+def sources(d):
+    """Rust sources and the README."""
+    return sorted(glob.glob(os.path.join(d, "src", "**", "*.rs"), recursive=True)) + \
+        [p for p in [os.path.join(d, "README.md")] if os.path.exists(p)]
+
+
+def markdown(d):
+    """Markdown at the crate's root and under docs/."""
+    return sorted(glob.glob(os.path.join(d, "*.md")) + glob.glob(os.path.join(d, "docs", "**", "*.md"), recursive=True))
 
 
 if __name__ == "__main__":
     import sys
-    docs() if sys.argv[1:] == ["docs"] else main()
+    if sys.argv[1:] == ["docs"]:
+        sample(markdown, DOCS_CHUNK, 300, DOCS_PER_CRATE, 20261206, DOCS_OUT, "crates_benign docs")
+    else:
+        sample(sources, CHUNK, 0, PER_CRATE, 20251205, OUT, "crates_benign")

@@ -275,10 +275,12 @@ impl InjectionDetector {
             // Harness-attached context is for the rules only (see
             // `TextPart::attached`).
             // So is reference documentation returned by a tool (see `reference`).
-            let reference =
-                surface == Surface::ToolResult && reference::is_reference_documentation(&part.text);
-            let disabled = self.disabled.iter().any(|d| d.starts_with("pi.classifier"));
-            if !(part.attached || disabled || reference) {
+            let learned =
+                !part.attached && !self.disabled.iter().any(|d| d.starts_with("pi.classifier"));
+            let reference = || {
+                surface == Surface::ToolResult && reference::is_reference_documentation(&part.text)
+            };
+            if learned && !reference() {
                 self.classify(cx, i, surface, budget, out);
             }
             // What the decoder and the normaliser could not follow.

@@ -7,7 +7,7 @@
 
 use super::effects::Effect;
 use super::egress::Egress;
-use super::escapes::{embedded, is_interactive_shell, Embedded};
+use super::escapes::{assignments, embedded, is_interactive_shell, Embedded};
 use super::network::{destinations, remote_copy, url_regex, Destination, Payload};
 use super::paths::{normalize_path, Access};
 use super::rules::{CommandRule, Produces, ToolRules};
@@ -421,13 +421,7 @@ impl Analyzer<'_> {
         }
         // A library forced into a program from a directory anyone can write
         // (`LD_PRELOAD=/tmp/x.so find`, `export LD_PRELOAD=/dev/shm/x.so`).
-        let assigned = c.env.iter().map(|(n, v)| (n.as_str(), v.as_str())).chain(
-            c.args
-                .iter()
-                .filter(|_| matches!(c.program.as_str(), "export" | "env" | "set" | "declare"))
-                .filter_map(|a| a.split_once('=')),
-        );
-        for (name, value) in assigned {
+        for (name, value) in assignments(c) {
             if matches!(name, "LD_PRELOAD" | "LD_AUDIT" | "DYLD_INSERT_LIBRARIES")
                 && value.split([':', ' ']).any(|l| {
                     ["/tmp/", "/dev/shm/", "/var/tmp/"]

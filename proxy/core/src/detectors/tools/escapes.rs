@@ -288,24 +288,25 @@ const SSH_VALUE_OPTS: &[&str] = &[
 ];
 
 /// Everything `c` runs besides itself.
+/// The variables a command sets: for itself (`PAGER=… git log`) or, through
+/// `export`, `env`, `set` and `declare`, for what follows.
+pub fn assignments(c: &Cmd) -> impl Iterator<Item = (&str, &str)> {
+    let exports = matches!(c.program.as_str(), "export" | "env" | "set" | "declare");
+    c.env.iter().map(|(n, v)| (n.as_str(), v.as_str())).chain(
+        c.args
+            .iter()
+            .filter(move |_| exports)
+            .filter_map(|a| a.split_once('=')),
+    )
+}
+
 pub fn embedded(c: &Cmd) -> Vec<Embedded> {
     let mut out = Vec::new();
-    for (name, value) in &c.env {
-        if COMMAND_VARS.contains(&name.as_str()) && !value.trim().is_empty() {
+    for (name, value) in assignments(c) {
+        if COMMAND_VARS.contains(&name) && !value.trim().is_empty() {
             out.push(Embedded::Command(
                 value.trim().trim_start_matches('|').to_string(),
             ));
-        }
-    }
-    if matches!(c.program.as_str(), "export" | "env" | "set" | "declare") {
-        for a in &c.args {
-            if let Some((n, v)) = a.split_once('=') {
-                if COMMAND_VARS.contains(&n) && !v.trim().is_empty() {
-                    out.push(Embedded::Command(
-                        v.trim().trim_start_matches('|').to_string(),
-                    ));
-                }
-            }
         }
     }
     let args = &c.args;
