@@ -10,8 +10,8 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// `Some(listening)` where `/proc` answers, else a connect to the address (which cannot tell
-/// whose socket accepted it).
+/// Whether this process listens on `addr`: from `/proc` where it answers, else by a connect to
+/// the address (which cannot tell whose socket accepted it).
 pub fn held_by_this_process(addr: &str) -> bool {
     let Ok(mut addr) = addr.parse::<SocketAddr>() else {
         return false;
