@@ -2,13 +2,16 @@
 //!
 //! ```text
 //! echo 'Ignore all previous instructions' | cargo run -p asg --example explain -- [user|tool_result|assistant|tool_definition] [profile]
+//! echo 'cat /etc/shadow' | cargo run -p asg --example explain -- bash [profile]
 //! ```
+//! With `bash`, every line is the command of a proposed `bash` tool call.
 
-use asg::decision::{assess, Masking, Policy, Subject, Surface};
+use asg::decision::{assess, Masking, Policy, Subject, Surface, ToolCall};
 use std::io::Read;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    let call = args.get(1).map(String::as_str) == Some("bash");
     let surface = match args.get(1).map(String::as_str) {
         Some("tool_result") => Surface::ToolResult,
         Some("assistant") => Surface::Assistant,
@@ -28,7 +31,14 @@ fn main() {
     };
     for line in texts {
         let mut s = Subject::default();
-        s.push_text(surface, line);
+        if call {
+            s.tool_calls.push(ToolCall::new(
+                "bash",
+                serde_json::json!({ "command": line }),
+            ));
+        } else {
+            s.push_text(surface, line);
+        }
         let a = assess(&policy, &s, Masking::None);
         println!(
             "{:<18} {}",

@@ -142,11 +142,56 @@ fn evaluate(input: &Path, write: Option<&Path>, model: Option<&Path>) {
     }
 }
 
+/// One line per sample for rule and band development: id, category,
+/// language, the decision per profile, the classifier's best probability
+/// and the other injection findings (rule:severity).
+fn dump(input: &Path, model: Option<&Path>) {
+    let samples = metrics::load(input);
+    let with = profiles(true, model);
+    let out = std::io::stdout();
+    let mut out = std::io::BufWriter::new(out.lock());
+    for s in &samples {
+        let Some(cat) = metrics::category(s) else {
+            continue;
+        };
+        let mut decisions = Vec::new();
+        let mut detail = String::new();
+        let mut prob = 0.0;
+        for (name, p) in &with {
+            let a = metrics::assess_sample(p, s);
+            decisions.push(format!("{name}={}", a.decision.as_str()));
+            if *name == "production" {
+                prob = metrics::probability(p, s);
+                for f in &a.findings {
+                    detail.push_str(&format!(" {}:{}", f.rule_id, f.severity.as_str()));
+                }
+            }
+        }
+        writeln!(
+            out,
+            "{}\t{cat}\t{}\t{}\t{prob:.4}\t{}",
+            s.id,
+            s.lang,
+            decisions.join(","),
+            detail.trim()
+        )
+        .unwrap();
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("features") if args.len() == 5 => {
             export(&spec(&args[2]), Path::new(&args[3]), Path::new(&args[4]))
+        }
+        Some("dump") if args.len() >= 3 => {
+            let model = args
+                .iter()
+                .position(|a| a == "--model")
+                .and_then(|i| args.get(i + 1))
+                .map(Path::new);
+            dump(Path::new(&args[2]), model)
         }
         Some("evaluate") if args.len() >= 3 => {
             let opt = |flag: &str| {
@@ -158,7 +203,7 @@ fn main() {
             evaluate(Path::new(&args[2]), opt("--write"), opt("--model"))
         }
         _ => {
-            eprintln!("usage: injection_model features SPEC IN.jsonl OUT.svm | evaluate EVAL.jsonl [--write METRICS.json] [--model FILE]");
+            eprintln!("usage: injection_model features SPEC IN.jsonl OUT.svm | evaluate EVAL.jsonl [--write METRICS.json] [--model FILE] | dump EVAL.jsonl [--model FILE]");
             std::process::exit(2);
         }
     }

@@ -140,12 +140,7 @@ pub fn classifier_metrics(policy: &Policy, samples: &[Sample]) -> Value {
         .iter()
         .filter_map(|s| {
             let head = c.head_for(s.surface)?;
-            let folded = Normalized::of(&s.text).folded;
-            let p = c
-                .model()
-                .score(head, &folded, &mut Work::default())
-                .map_or(0.0, |x| x.probability());
-            Some((s.id, (head, p)))
+            Some((s.id, (head, probability(policy, s))))
         })
         .collect();
     let at = |level: &str| {
@@ -171,19 +166,39 @@ pub fn classifier_metrics(policy: &Policy, samples: &[Sample]) -> Value {
     })
 }
 
+/// The decision of `policy` on one sample, judged as the proxy judges it.
+pub fn assess_sample(policy: &Policy, s: &Sample) -> asg::decision::Assessment {
+    let mut subject = Subject::default();
+    if s.attached {
+        subject.push_attached(s.text.clone());
+    } else {
+        subject.push_text(s.surface, s.text.clone());
+    }
+    assess(policy, &subject, Masking::Applied)
+}
+
+/// The classifier's best-window probability for a sample (0 when its
+/// surface is not scored).
+pub fn probability(policy: &Policy, s: &Sample) -> f64 {
+    let Some(c) = policy.detectors.injection.classifier() else {
+        return 0.0;
+    };
+    let Some(head) = c.head_for(s.surface) else {
+        return 0.0;
+    };
+    let folded = Normalized::of(&s.text).folded;
+    c.model()
+        .score(head, &folded, &mut Work::default())
+        .map_or(0.0, |x| x.probability())
+}
+
 /// The whole pipeline (rules + classifier + every other detector) as the
 /// proxy runs it: how often the profile does not simply allow a text
 /// (challenge, approval or block). Masked secrets and PII do not count.
 pub fn pipeline_metrics(policy: &Policy, samples: &[Sample]) -> Value {
     let mut not_allowed: BTreeMap<u64, bool> = BTreeMap::new();
     for s in samples {
-        let mut subject = Subject::default();
-        if s.attached {
-            subject.push_attached(s.text.clone());
-        } else {
-            subject.push_text(s.surface, s.text.clone());
-        }
-        let a = assess(policy, &subject, Masking::Applied);
+        let a = assess_sample(policy, s);
         not_allowed.insert(s.id, !a.decision.permits());
     }
     tabulate(samples, |s| not_allowed[&s.id])
