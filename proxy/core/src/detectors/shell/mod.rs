@@ -123,7 +123,14 @@ const CODE_FLAGS: &[(&str, &[&str])] = &[
     ("ruby", &["-e"]),
     ("php", &["-r"]),
     ("lua", &["-e"]),
+    ("luajit", &["-e"]),
     ("osascript", &["-e"]),
+    ("julia", &["-e", "--eval", "-E", "--print"]),
+    ("rscript", &["-e"]),
+    ("r", &["-e"]),
+    ("jjs", &["-e"]),
+    ("groovy", &["-e"]),
+    ("scala", &["-e"]),
 ];
 
 const SHELLS: &[&str] = &[
@@ -282,6 +289,20 @@ impl Parser {
             return produced;
         }
         let words: Vec<String> = raw.words.iter().map(|w| self.resolve(w)).collect();
+        // `export URL=…` sets a variable as a bare assignment does.
+        if matches!(
+            words.first().map(String::as_str),
+            Some("export" | "declare" | "typeset" | "readonly" | "local")
+        ) {
+            for w in raw.words.iter().skip(1) {
+                if let Some((name, value)) = assignment(w) {
+                    if self.vars.len() < 256 {
+                        let value = self.resolve(&value);
+                        self.vars.insert(name, (value, sources.clone()));
+                    }
+                }
+            }
+        }
         let redirects: Vec<Redirect> = raw
             .redirects
             .iter()

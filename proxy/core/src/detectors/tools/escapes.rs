@@ -699,6 +699,25 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
                     .collect();
                 wrapped_shell(&fed, &mut out);
             }
+            // `!sh` on a line of its own: the shell escape of line editors
+            // and debuggers (ed, gdb, ftp, sqlite), by name as well as by path.
+            if out.is_empty() {
+                for line in c
+                    .redirects
+                    .iter()
+                    .filter(|r| matches!(r.op, RedirOp::HereString | RedirOp::HereDoc))
+                    .flat_map(|r| r.target.lines())
+                {
+                    let Some(rest) = line.trim().strip_prefix('!') else {
+                        continue;
+                    };
+                    let first = rest.split_whitespace().next().unwrap_or("");
+                    let base = first.rsplit('/').next().unwrap_or(first);
+                    if SHELLS.contains(&base) {
+                        out.push(Embedded::Command(rest.trim().to_string()));
+                    }
+                }
+            }
         }
         _ => {}
     }

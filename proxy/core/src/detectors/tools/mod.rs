@@ -23,7 +23,11 @@ pub mod hosts;
 pub mod js;
 pub mod network;
 pub mod paths;
+#[cfg(test)]
+mod read_tests;
 pub mod rules;
+#[cfg(test)]
+mod send_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

