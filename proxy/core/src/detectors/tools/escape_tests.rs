@@ -59,3 +59,25 @@ fn awk_reading_commands_from_a_socket_is_a_remote_shell() {
     );
     flows("awk -F, '{ total += $3 } END { print total }' sales.csv");
 }
+
+#[test]
+fn a_shell_given_as_the_command_option_runs_alone() {
+    attack("bpftrace -c /bin/sh -e 'END {}'", Effect::Shell);
+    flows("bpftrace -c ./target/release/app -e 'uprobe:./app:main { @n = count(); }'");
+    flows("flock /tmp/build.lock -c 'make test'");
+}
+
+#[test]
+fn a_shell_after_a_separator_in_a_string_runs() {
+    attack("make --eval='all:; /bin/sh'", Effect::Shell);
+    flows("make --eval='print-%: ; @echo $*=$($*)' print-CC");
+}
+
+#[test]
+fn ssh_command_options_passed_through_wrappers_run() {
+    attack(
+        "check_by_ssh -o \"ProxyCommand /bin/sh -i <$(tty) |& tee $(tty)\" -H localhost -C true",
+        Effect::Shell,
+    );
+    flows("check_by_ssh -o StrictHostKeyChecking=no -H app01 -C uptime");
+}

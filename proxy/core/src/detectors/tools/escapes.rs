@@ -687,6 +687,22 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
             }
         }
         program if !NEVER_RUNS_ARGUMENTS.contains(&program) && !SHELLS.contains(&program) => {
+            // ssh options passed on by wrappers of ssh (`-o "ProxyCommand …"`).
+            for a in args {
+                let (k, val) = a.split_once(['=', ' ']).unwrap_or((a, ""));
+                let k = k.trim_start_matches("-o").to_ascii_lowercase();
+                if matches!(k.as_str(), "proxycommand" | "localcommand") && !val.trim().is_empty() {
+                    out.push(Embedded::Command(val.trim().to_string()));
+                }
+            }
+            // A shell given as the command to run (`bpftrace -c /bin/sh -e
+            // …`): what follows belongs to the program, not to the shell.
+            for v in value_after(args, &["-c", "--command", "--cmd", "--exec", "-x"]) {
+                let base = v.rsplit('/').next().unwrap_or(v);
+                if v.starts_with('/') && SHELLS.contains(&base) {
+                    out.push(Embedded::Command(v.to_string()));
+                }
+            }
             wrapped_shell(args, &mut out);
             // What a line-oriented program reads as its commands (`ed <<<
             // '!/bin/sh'`, `tclsh <<< 'exec /bin/sh …'`).
@@ -809,13 +825,13 @@ const NEVER_RUNS_ARGUMENTS: &[&str] = &[
 
 /// A shell named by path in a string another program is given, up to
 /// what ends the command (`--up '/bin/sh -c sh'`, `:set shell=/bin/sh`,
-/// `exec /bin/sh <@stdin`); a `#!` line only names an interpreter, and a
+/// `exec /bin/sh <@stdin`, `all:; /bin/sh`); a `#!` line only names an interpreter, and a
 /// path after a space is prose ("switch CI to /bin/bash").
 fn shell_in_string() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
     R.get_or_init(|| {
         Regex::new(
-            r#"(?:^|['"=:;|(\-]|^!|[^#]!|\bexec\s+|\bspawn\s+)((?:/usr(?:/local)?)?/bin/(?:ba|da|z|k|c|tc|fi|a|mk|r|ya)?sh(?:\s[^|;'"\n]*)?)(?:$|[|;'"\n])"#,
+            r#"(?:^|['"=:;|(\-]|[;|&]\s+|^!|[^#]!|\bexec\s+|\bspawn\s+)((?:/usr(?:/local)?)?/bin/(?:ba|da|z|k|c|tc|fi|a|mk|r|ya)?sh(?:\s[^|;'"\n]*)?)(?:$|[|;'"\n])"#,
         )
         .expect("static regex")
     })
