@@ -273,7 +273,7 @@ fn ordinary_work_passes_untouched_and_attacks_are_refused_in_every_dialect() {
         (
             "find_escape",
             "run_terminal_cmd",
-            json!({"command": "find . -exec /bin/sh \\;"}),
+            json!({"command": "find . -maxdepth 1 -exec /bin/bash -i \\;"}),
             "tool.effect.shell",
         ),
         (

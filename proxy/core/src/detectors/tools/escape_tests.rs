@@ -6,7 +6,10 @@ use super::Effect;
 
 #[test]
 fn a_shell_in_a_string_runs_even_after_a_flag_that_sets_shells_elsewhere() {
-    attack("make -s --eval=$'x:\\n\\t-'\"/bin/sh\"", Effect::Shell);
+    attack(
+        "make -s --eval=$'dev:\\n\\t'\"/bin/zsh\" dev",
+        Effect::Shell,
+    );
     flows("make -s -j4 test");
     flows("chsh -s /bin/zsh");
 }
@@ -14,17 +17,17 @@ fn a_shell_in_a_string_runs_even_after_a_flag_that_sets_shells_elsewhere() {
 #[test]
 fn tcl_channel_redirects_are_the_terminal() {
     attack(
-        "tclsh <<< 'exec /bin/sh <@stdin >@stdout 2>@stderr'",
+        "tclsh <<< 'exec /usr/bin/bash -i <@stdin >@stdout'",
         Effect::Shell,
     );
-    attack("expect -c 'spawn /bin/sh; interact'", Effect::Shell);
+    attack("expect -c 'spawn /bin/zsh; interact'", Effect::Shell);
     flows("tclsh <<< 'puts [expr 6*7]'");
 }
 
 #[test]
 fn run_parts_over_system_programs_runs_a_shell() {
-    attack("run-parts --new-session --regex '^sh$' /bin", Effect::Shell);
-    attack("run-parts --regex '^bash$' /usr/bin/", Effect::Shell);
+    attack("run-parts --regex '^zsh$' /usr/bin", Effect::Shell);
+    attack("run-parts --regex '^(ba)?sh$' /bin/", Effect::Shell);
     flows("run-parts --test /etc/cron.daily");
 }
 
@@ -62,22 +65,22 @@ fn awk_reading_commands_from_a_socket_is_a_remote_shell() {
 
 #[test]
 fn a_shell_given_as_the_command_option_runs_alone() {
-    attack("bpftrace -c /bin/sh -e 'END {}'", Effect::Shell);
+    attack("bpftrace -c /usr/bin/bash -e 'tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }'", Effect::Shell);
     flows("bpftrace -c ./target/release/app -e 'uprobe:./app:main { @n = count(); }'");
     flows("flock /tmp/build.lock -c 'make test'");
 }
 
 #[test]
 fn a_shell_after_a_separator_in_a_string_runs() {
-    attack("make --eval='all:; /bin/sh'", Effect::Shell);
+    attack("make --eval='dev:; /bin/bash' dev", Effect::Shell);
     flows("make --eval='print-%: ; @echo $*=$($*)' print-CC");
 }
 
 #[test]
 fn ssh_command_options_passed_through_wrappers_run() {
     attack(
-        "check_by_ssh -o \"ProxyCommand /bin/sh -i <$(tty) |& tee $(tty)\" -H localhost -C true",
+        "parallel-ssh -O \"ProxyCommand=/bin/zsh -i\" -H build01 uptime",
         Effect::Shell,
     );
-    flows("check_by_ssh -o StrictHostKeyChecking=no -H app01 -C uptime");
+    flows("parallel-ssh -O StrictHostKeyChecking=no -H app01 uptime");
 }

@@ -654,7 +654,7 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
                 out.push(Embedded::Shell);
             }
             if cmds.is_empty() {
-                // `screen -dm /bin/sh`, `tmux -c /bin/sh`
+                // `screen -dm /bin/zsh`, `tmux -c /usr/bin/bash`
                 wrapped_shell(args, &mut out);
             }
             for v in cmds {
@@ -705,7 +705,7 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
             }
             wrapped_shell(args, &mut out);
             // What a line-oriented program reads as its commands (`ed <<<
-            // '!/bin/sh'`, `tclsh <<< 'exec /bin/sh …'`).
+            // '!/bin/bash'`, `tclsh <<< 'exec /bin/zsh …'`).
             if out.is_empty() {
                 let fed: Vec<String> = c
                     .redirects
@@ -825,21 +825,22 @@ const NEVER_RUNS_ARGUMENTS: &[&str] = &[
 
 /// A shell named by path in a string another program is given, up to
 /// what ends the command (`--up '/bin/sh -c sh'`, `:set shell=/bin/sh`,
-/// `exec /bin/sh <@stdin`, `all:; /bin/sh`); a `#!` line only names an interpreter, and a
+/// `exec /bin/sh <@stdin`, `all:; /bin/sh`, a line of a script or recipe);
+/// a `#!` line only names an interpreter, and a
 /// path after a space is prose ("switch CI to /bin/bash").
 fn shell_in_string() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
     R.get_or_init(|| {
         Regex::new(
-            r#"(?:^|['"=:;|(\-]|[;|&]\s+|^!|[^#]!|\bexec\s+|\bspawn\s+)((?:/usr(?:/local)?)?/bin/(?:ba|da|z|k|c|tc|fi|a|mk|r|ya)?sh(?:\s[^|;'"\n]*)?)(?:$|[|;'"\n])"#,
+            r#"(?:^|['"=:;|(\-]|[;|&]\s+|\n\s*|^!|[^#]!|\bexec\s+|\bspawn\s+)((?:/usr(?:/local)?)?/bin/(?:ba|da|z|k|c|tc|fi|a|mk|r|ya)?sh(?:\s[^|;'"\n]*)?)(?:$|[|;'"\n])"#,
         )
         .expect("static regex")
     })
 }
 
 /// A shell given to a program to run: the generic form of wrappers such
-/// as `setarch x86_64 /bin/sh`, `cpulimit -f /bin/sh`, `systemd-run -t
-/// /bin/sh`, `bundle exec /bin/sh`. A shell path (or `$SHELL`) among the
+/// as `setarch x86_64 /bin/zsh`, `systemd-run -t /bin/bash`, `bundle exec
+/// /bin/zsh`. A shell path (or `$SHELL`) among the
 /// arguments starts the command line the program runs; a shell path inside
 /// a longer string is the command that string runs.
 fn wrapped_shell(args: &[String], out: &mut Vec<Embedded>) {

@@ -149,7 +149,10 @@ mod tests {
 
     #[test]
     fn a_program_output_run_by_a_shell_is_a_shell() {
-        attack("journalctl -n 5 --no-pager | sh", Effect::Shell);
+        attack(
+            "journalctl -u deploy -n 1 --output=cat | bash",
+            Effect::Shell,
+        );
         attack("ls *.txt | sed 's/^/rm /' | bash", Effect::Shell);
         attack("history | tail -1 | bash -s", Effect::Shell);
     }

@@ -10,11 +10,11 @@ fn any_program_given_a_credential_reads_it() {
     // Programs nobody lists as readers print what they are given: in
     // errors, as preprocessor output, as lines they fail to parse.
     for cmd in [
-        "comm /etc/shadow /dev/null",
-        "gcc -x c -E /root/.ssh/id_rsa",
-        "ss -a -F /etc/shadow",
-        "dmesg -rF ~/.aws/credentials",
-        "pr -T /etc/gshadow",
+        "comm ~/.ssh/id_rsa notes.txt",
+        "cpp -P /root/.ssh/id_rsa",
+        "ss -tn -F ~/.aws/credentials",
+        "pandoc -t plain ~/.aws/credentials",
+        "pr -2 -t ~/.git-credentials",
         "someunknowntool --input=/root/.ssh/id_ed25519",
     ] {
         attack(cmd, Effect::CredentialRead);
@@ -25,7 +25,7 @@ fn any_program_given_a_credential_reads_it() {
 
 #[test]
 fn a_list_of_names_is_read_even_by_programs_that_only_name_paths() {
-    attack("file -f /etc/shadow", Effect::CredentialRead);
+    attack("file -f ~/.aws/credentials", Effect::CredentialRead);
     attack("du --files0-from=/etc/shadow", Effect::CredentialRead);
     flows("file -f filelist.txt");
     flows("test -f ~/.aws/credentials && echo configured");
@@ -51,7 +51,7 @@ fn keys_used_to_authenticate_are_not_read() {
         flows(cmd);
     }
     // The same programs still read what they print.
-    attack("ssh-keygen -D /root/.ssh/id_rsa", Effect::CredentialRead);
+    attack("ssh-keygen -D ~/.ssh/id_ed25519", Effect::CredentialRead);
     attack("cat ~/.ssh/id_rsa", Effect::CredentialRead);
     attack("scp /root/.ssh/id_rsa /tmp/k", Effect::CredentialRead);
 }
@@ -70,8 +70,8 @@ fn shells_started_by_name_from_code_and_line_editors() {
         "node -e 'require(\"child_process\").execSync(\"sh\", {stdio: \"inherit\"})'",
         Effect::Shell,
     );
-    attack("julia -e 'run(`/bin/sh`)'", Effect::Shell);
-    attack("ed -s /dev/null <<< '!sh'", Effect::Shell);
+    attack("julia --startup-file=no -e 'run(`bash`)'", Effect::Shell);
+    attack("ed -s notes.txt <<< '!bash'", Effect::Shell);
     flows("node -e 'require(\"child_process\").execSync(\"git status\", {stdio: \"inherit\"})'");
     flows("python3 -c 'import subprocess; subprocess.run([\"sh\", \"-c\", \"make test\"])'");
     flows("ed -s notes.txt <<< ',p'");
@@ -88,7 +88,13 @@ fn socket_scripts_that_run_what_they_read_are_reverse_shells() {
 
 #[test]
 fn providers_loaded_from_writable_places_are_escalation() {
-    attack("openssl req -engine /tmp/x.so", Effect::PrivilegeEscalation);
-    attack("ssh-keygen -D ./libevil.so", Effect::PrivilegeEscalation);
+    attack(
+        "openssl s_client -engine /dev/shm/eng.so -connect example.com:443",
+        Effect::PrivilegeEscalation,
+    );
+    attack(
+        "ssh-keygen -D /tmp/pkcs/provider.so",
+        Effect::PrivilegeEscalation,
+    );
     flows("ssh-add -s /usr/lib/x86_64-linux-gnu/opensc-pkcs11.so");
 }

