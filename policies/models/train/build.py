@@ -374,6 +374,18 @@ def main(out_train, out_eval):
         for r in jsonl(docs_path):
             add(train, "crates_docs", "en", "readme", "tool_result", r["text"], 0, 0)
 
+    # Thirteenth round: command lines that handle credentials (kubectl create secret, vault kv put, docker
+    # login …), alone and inside ordinary requests (authored/train13/commands.txt, from commands13.py): the
+    # vocabulary of credential extraction in the form of everyday operations. For the direct head only:
+    # given to the indirect head as well, these requests ("Run `…` and then restart the deployment.") taught it
+    # that imperatives are benign, and BIPIA's held-out text attacks lost seven of 180.
+    t13 = os.path.join(DATA, "authored", "train13", "commands.txt")
+    if os.path.exists(t13):
+        for line in open(t13, encoding="utf-8").read().splitlines():
+            if line.strip():
+                add(train, "authored", "en", "commands", "user", line, 0, None)
+                train[-1]["fold"] = fold_of(line)
+
     # --- authored, held-out part (evaluation only) ---
     erng = random.Random(7)
     ho = {l: read_sections(os.path.join(DATA, "authored", "heldout", f"{l}.txt")) for l in LANGS}

@@ -43,6 +43,11 @@ SOURCES = [
      "Apache-2.0 only, 6 pieces of at most 1,200 bytes per crate (twelfth round), benign for both heads",
      "`policies/models/train/data/external/crates_docs_benign.jsonl` (`crates_benign.py docs`; each row names crate, "
      "version, licence and file)", "MIT / Apache-2.0 (per row)", "crates.io, versions pinned by Cargo.lock", "all training"),
+    ("Thirteenth round: 900 benign command lines that handle credentials (kubectl create secret, vault kv put, "
+     "docker login …), alone and inside ordinary requests, generated from templates written by the asg authors "
+     "(`commands13.py`, fixed seed), benign for the direct head",
+     "`policies/models/train/data/authored/train13/`", "project (written by the asg authors)", "this repository",
+     "all training"),
     ("Eleventh round: CyberSecEval's English training part (`prompt_id % 5 != 4`), the 134 prompts of at most 400 "
      "characters that production flagged in English, translated literally (as a machine would) into the 19 other "
      "languages by the asg authors; each translation shares its English original's cross-validation fold",
