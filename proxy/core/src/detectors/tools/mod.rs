@@ -11,6 +11,7 @@
 //! its capability and coarse groups) that the chain detector and the
 //! session layer use.
 
+mod access;
 pub mod analyze;
 pub mod args;
 pub mod effects;

@@ -1,0 +1,127 @@
+//! How a command touches the paths it names: which programs only name
+//! them, which use a key for what it is, and which options name keys or
+//! lists of names. Every other program is taken to read what it is given
+//! (`analyze::Analyzer::command_paths`).
+
+use crate::detectors::shell::Cmd;
+
+/// Programs that only name the paths they are given (no read).
+#[rustfmt::skip]
+pub(super) const NAMERS: &[&str] = &[
+    "ls", "dir", "stat", "file", "du", "find", "fd", "tree", "touch", "mkdir", "chmod", "chown",
+    "chgrp", "which", "whereis", "test", "[", "realpath", "readlink", "basename", "dirname", "cd",
+    "pushd", "echo", "printf", "git", "cargo", "npm", "docker", "kubectl", "helm", "ln", "mv",
+    "getfacl", "lsattr", "namei", "command", "export", "set", "unset", "declare", "typeset",
+    "local", "readonly", "alias", "mount", "umount", "popd", "lsof", "fuser", "inotifywait", "open",
+    "xdg-open", "mktemp", "podman", "setfacl", "chattr", "setcap", "getcap",
+];
+
+/// Programs that use a key or credential file named in their arguments for
+/// what it is (loading it into an agent, printing its public half or
+/// fingerprint, mounting with it) and never print it.
+const CONSUMERS: &[&str] = &[
+    "ssh-add",
+    "ssh-copy-id",
+    "sshfs",
+    "mosh",
+    "autossh",
+    "dotenv",
+    "dotenvx",
+];
+
+/// Programs whose `-i FILE` is the identity (key) they authenticate or
+/// decrypt with: the key is used, not read out.
+const IDENTITY_I: &[&str] = &[
+    "ssh",
+    "scp",
+    "sftp",
+    "autossh",
+    "ssh-copy-id",
+    "age",
+    "rage",
+    "ansible",
+    "ansible-playbook",
+];
+
+/// Long options whose value is a credential the program authenticates
+/// with (`curl --key`, `kubectl --kubeconfig`); for any program.
+const IDENTITY_OPTIONS: &[&str] = &[
+    "--identity",
+    "--identity-file",
+    "--key",
+    "--cert",
+    "--cacert",
+    "--private-key",
+    "--key-file",
+    "--keyfile",
+    "--cert-file",
+    "--kubeconfig",
+    "--defaults-file",
+    "--defaults-extra-file",
+];
+
+/// Options naming a file whose lines a program reads as names (and quotes
+/// back in its errors), even in programs that otherwise only name paths
+/// (`file -f list`, `du --files0-from=list`); `-f` only for `file`, where
+/// `test -f` and most others mean something else.
+pub(super) fn names_list(program: &str, option: &str) -> bool {
+    matches!(option, "--files-from" | "--files0-from" | "-T")
+        || (program == "file" && option == "-f")
+}
+
+/// Whether `c` uses the keys it names instead of printing them; `ssh-keygen
+/// -D` loads a library instead.
+pub(super) fn consumes(c: &Cmd) -> bool {
+    // Package runners (`npx dotenv -e .env -- node app.js`) run the first
+    // word of their arguments.
+    let run = matches!(c.program.as_str(), "npx" | "bunx" | "pnpx" | "uvx" | "pipx")
+        .then(|| c.args.iter().find(|a| !a.starts_with('-')))
+        .flatten();
+    CONSUMERS.contains(&c.program.as_str())
+        || run.is_some_and(|p| CONSUMERS.contains(&p.as_str()))
+        || (c.program == "ssh-keygen" && !c.args.iter().any(|a| a == "-D"))
+}
+
+/// Whether argument `k` of `c` is the value of an identity option: a key
+/// the program uses rather than a file whose content it prints.
+pub(super) fn is_identity_value(c: &Cmd, k: usize) -> bool {
+    let a = c.args[k].as_str();
+    if let Some((opt, _)) = a.split_once('=') {
+        if IDENTITY_OPTIONS.contains(&opt) {
+            return true;
+        }
+    }
+    // `-o IdentityFile=…` (ssh and everything that passes options to it).
+    if a.get(..13)
+        .is_some_and(|p| p.eq_ignore_ascii_case("identityfile="))
+    {
+        return true;
+    }
+    let Some(prev) = k.checked_sub(1).map(|j| c.args[j].as_str()) else {
+        return false;
+    };
+    // ssh's `-F config` and openssl's signing keys are the same kind of use.
+    IDENTITY_OPTIONS.contains(&prev)
+        || (matches!(prev, "-i" | "-F") && IDENTITY_I.contains(&c.program.as_str()))
+        || (matches!(prev, "-key" | "-signkey" | "-CAkey") && c.program == "openssl")
+}
+
+/// A chmod mode that grants nothing to group or others and sets no
+/// set-id bit: `600`, `0400`, `700`, `go-rwx`, `o-w`.
+pub(super) fn restrictive_mode(m: &str) -> bool {
+    if !m.is_empty() && m.len() <= 4 && m.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        let d: Vec<u8> = m.bytes().map(|b| b - b'0').collect();
+        let n = d.len();
+        let special = if n == 4 { d[0] } else { 0 };
+        return special == 0 && n >= 3 && d[n - 2] == 0 && d[n - 1] == 0;
+    }
+    // Symbolic: every clause only removes permissions.
+    !m.is_empty()
+        && m.split(',').all(|clause| {
+            let ops = clause.trim_start_matches(['u', 'g', 'o', 'a']);
+            ops.starts_with('-')
+                && !ops.contains('+')
+                && !ops.contains('=')
+                && ops[1..].chars().all(|ch| "rwxXst".contains(ch))
+        })
+}
