@@ -133,6 +133,9 @@ const CODE_FLAGS: &[(&str, &[&str])] = &[
     ("scala", &["-e"]),
 ];
 
+/// Builtins that set variables for the rest of the script (`export URL=…`).
+pub const DECLARATIONS: &[&str] = &["export", "declare", "typeset", "readonly", "local"];
+
 const SHELLS: &[&str] = &[
     "sh", "bash", "zsh", "dash", "ksh", "ash", "fish", "mksh", "tcsh", "csh", "rbash",
 ];
@@ -290,10 +293,10 @@ impl Parser {
         }
         let words: Vec<String> = raw.words.iter().map(|w| self.resolve(w)).collect();
         // `export URL=…` sets a variable as a bare assignment does.
-        if matches!(
-            words.first().map(String::as_str),
-            Some("export" | "declare" | "typeset" | "readonly" | "local")
-        ) {
+        if words
+            .first()
+            .is_some_and(|w| DECLARATIONS.contains(&w.as_str()))
+        {
             for w in raw.words.iter().skip(1) {
                 if let Some((name, value)) = assignment(w) {
                     if self.vars.len() < 256 {

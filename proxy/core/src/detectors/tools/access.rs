@@ -3,18 +3,24 @@
 //! lists of names. Every other program is taken to read what it is given
 //! (`analyze::Analyzer::command_paths`).
 
-use crate::detectors::shell::Cmd;
+use crate::detectors::shell::{Cmd, DECLARATIONS};
 
 /// Programs that only name the paths they are given (no read).
 #[rustfmt::skip]
-pub(super) const NAMERS: &[&str] = &[
+const NAMERS: &[&str] = &[
     "ls", "dir", "stat", "file", "du", "find", "fd", "tree", "touch", "mkdir", "chmod", "chown",
     "chgrp", "which", "whereis", "test", "[", "realpath", "readlink", "basename", "dirname", "cd",
     "pushd", "echo", "printf", "git", "cargo", "npm", "docker", "kubectl", "helm", "ln", "mv",
-    "getfacl", "lsattr", "namei", "command", "export", "set", "unset", "declare", "typeset",
-    "local", "readonly", "alias", "mount", "umount", "popd", "lsof", "fuser", "inotifywait", "open",
-    "xdg-open", "mktemp", "podman", "setfacl", "chattr", "setcap", "getcap",
+    "getfacl", "lsattr", "namei", "command", "set", "unset", "alias", "mount", "umount", "popd",
+    "lsof", "fuser", "inotifywait", "open", "xdg-open", "mktemp", "podman", "setfacl", "chattr",
+    "setcap", "getcap",
 ];
+
+/// Whether `program` only names the paths it is given: a namer, or a
+/// builtin that sets variables (`export KUBECONFIG=~/.kube/config`).
+pub(super) fn names_only(program: &str) -> bool {
+    NAMERS.contains(&program) || DECLARATIONS.contains(&program)
+}
 
 /// Programs that use a key or credential file named in their arguments for
 /// what it is (loading it into an agent, printing its public half or

@@ -5,7 +5,7 @@
 //! decoded payloads into a shell) is followed. Everything found is an
 //! effect ([`EffectHit`]).
 
-use super::access::{consumes, is_identity_value, names_list, restrictive_mode, NAMERS};
+use super::access::{consumes, is_identity_value, names_list, names_only, restrictive_mode};
 use super::effects::Effect;
 use super::egress::Egress;
 use super::escapes::{assignments, embedded, is_interactive_shell, Embedded};
@@ -578,7 +578,7 @@ impl Analyzer<'_> {
             .iter()
             .any(|a| flag_matches(a, &["-r".into(), "-R".into(), "--recursive".into()]));
         let deleter = DELETERS.contains(&program);
-        let namer = NAMERS.contains(&program);
+        let namer = names_only(program);
         // Every other program may print what it reads: the ways to get a
         // file's content out of a program are too many to list (error
         // messages that quote the input, preprocessors, filter files), so a

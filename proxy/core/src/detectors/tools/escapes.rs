@@ -6,7 +6,7 @@
 //! so `find . -exec /bin/sh \;` is an interactive shell and
 //! `find . -name '*.py' -exec black {} +` a formatter run.
 
-use crate::detectors::shell::{lexer::RedirOp, Cmd};
+use crate::detectors::shell::{lexer::RedirOp, Cmd, DECLARATIONS};
 use regex::Regex;
 use std::sync::OnceLock;
 
@@ -287,11 +287,11 @@ const SSH_VALUE_OPTS: &[&str] = &[
     "-S", "-w", "-E", "-B", "-I",
 ];
 
-/// Everything `c` runs besides itself.
 /// The variables a command sets: for itself (`PAGER=… git log`) or, through
 /// `export`, `env`, `set` and `declare`, for what follows.
 pub fn assignments(c: &Cmd) -> impl Iterator<Item = (&str, &str)> {
-    let exports = matches!(c.program.as_str(), "export" | "env" | "set" | "declare");
+    let exports =
+        c.program == "env" || c.program == "set" || DECLARATIONS.contains(&c.program.as_str());
     c.env.iter().map(|(n, v)| (n.as_str(), v.as_str())).chain(
         c.args
             .iter()
@@ -300,6 +300,24 @@ pub fn assignments(c: &Cmd) -> impl Iterator<Item = (&str, &str)> {
     )
 }
 
+/// Whether `word` names a shell, by name or by path (`bash`, `/bin/zsh`).
+fn names_shell(word: &str) -> bool {
+    SHELLS.contains(&word.rsplit('/').next().unwrap_or(word))
+}
+
+/// The command an ssh option runs (`ProxyCommand=…`, `LocalCommand …`,
+/// `RemoteCommand=…`), for ssh and for every program that passes options on
+/// to it.
+fn ssh_command_option(option: &str) -> Option<&str> {
+    let (k, v) = option.split_once(['=', ' '])?;
+    let runs = matches!(
+        k.to_ascii_lowercase().as_str(),
+        "proxycommand" | "localcommand" | "remotecommand"
+    );
+    Some(v.trim()).filter(|v| runs && !v.is_empty())
+}
+
+/// Everything `c` runs besides itself.
 pub fn embedded(c: &Cmd) -> Vec<Embedded> {
     let mut out = Vec::new();
     for (name, value) in assignments(c) {
@@ -461,15 +479,8 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
         }
         "ssh" | "autossh" => {
             for v in value_after(args, &["-o"]) {
-                let (k, val) = v
-                    .split_once('=')
-                    .or_else(|| v.split_once(' '))
-                    .unwrap_or((v, ""));
-                if matches!(
-                    k.to_ascii_lowercase().as_str(),
-                    "proxycommand" | "localcommand" | "remotecommand"
-                ) {
-                    out.push(Embedded::Command(val.to_string()));
+                if let Some(cmd) = ssh_command_option(v) {
+                    out.push(Embedded::Command(cmd.to_string()));
                 }
             }
             // The remote command: operands after the host.
@@ -496,10 +507,8 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
                 out.push(Embedded::Command(v.to_string()));
             }
             for v in value_after(args, &["-o"]) {
-                if let Some((_, val)) = v.split_once('=') {
-                    if v.to_ascii_lowercase().starts_with("proxycommand") {
-                        out.push(Embedded::Command(val.to_string()));
-                    }
+                if let Some(cmd) = ssh_command_option(v) {
+                    out.push(Embedded::Command(cmd.to_string()));
                 }
             }
         }
@@ -689,23 +698,22 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
         program if !NEVER_RUNS_ARGUMENTS.contains(&program) && !SHELLS.contains(&program) => {
             // ssh options passed on by wrappers of ssh (`-o "ProxyCommand …"`).
             for a in args {
-                let (k, val) = a.split_once(['=', ' ']).unwrap_or((a, ""));
-                let k = k.trim_start_matches("-o").to_ascii_lowercase();
-                if matches!(k.as_str(), "proxycommand" | "localcommand") && !val.trim().is_empty() {
-                    out.push(Embedded::Command(val.trim().to_string()));
+                if let Some(cmd) = ssh_command_option(a.trim_start_matches("-o")) {
+                    out.push(Embedded::Command(cmd.to_string()));
                 }
             }
             // A shell given as the command to run (`bpftrace -c /bin/sh -e
             // …`): what follows belongs to the program, not to the shell.
             for v in value_after(args, &["-c", "--command", "--cmd", "--exec", "-x"]) {
-                let base = v.rsplit('/').next().unwrap_or(v);
-                if v.starts_with('/') && SHELLS.contains(&base) {
+                if v.starts_with('/') && names_shell(v) {
                     out.push(Embedded::Command(v.to_string()));
                 }
             }
             wrapped_shell(args, &mut out);
             // What a line-oriented program reads as its commands (`ed <<<
-            // '!/bin/bash'`, `tclsh <<< 'exec /bin/zsh …'`).
+            // '!/bin/bash'`, `tclsh <<< 'exec /bin/zsh …'`), and `!sh` on a
+            // line of its own: the shell escape of line editors and debuggers
+            // (ed, gdb, ftp, sqlite), by name as well as by path.
             if out.is_empty() {
                 let fed: Vec<String> = c
                     .redirects
@@ -714,22 +722,11 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
                     .map(|r| r.target.clone())
                     .collect();
                 wrapped_shell(&fed, &mut out);
-            }
-            // `!sh` on a line of its own: the shell escape of line editors
-            // and debuggers (ed, gdb, ftp, sqlite), by name as well as by path.
-            if out.is_empty() {
-                for line in c
-                    .redirects
-                    .iter()
-                    .filter(|r| matches!(r.op, RedirOp::HereString | RedirOp::HereDoc))
-                    .flat_map(|r| r.target.lines())
-                {
+                for line in fed.iter().flat_map(|f| f.lines()) {
                     let Some(rest) = line.trim().strip_prefix('!') else {
                         continue;
                     };
-                    let first = rest.split_whitespace().next().unwrap_or("");
-                    let base = first.rsplit('/').next().unwrap_or(first);
-                    if SHELLS.contains(&base) {
+                    if rest.split_whitespace().next().is_some_and(names_shell) {
                         out.push(Embedded::Command(rest.trim().to_string()));
                     }
                 }
@@ -846,11 +843,7 @@ fn shell_in_string() -> &'static Regex {
 fn wrapped_shell(args: &[String], out: &mut Vec<Embedded>) {
     let is_shell_path = |a: &str| {
         matches!(a, "$SHELL" | "${SHELL}")
-            || (a.starts_with('/')
-                && !a.contains(char::is_whitespace)
-                && a.rsplit('/')
-                    .next()
-                    .is_some_and(|base| SHELLS.contains(&base)))
+            || (a.starts_with('/') && !a.contains(char::is_whitespace) && names_shell(a))
     };
     // A shell given as a setting is configuration, not a run
     // (`npm config set script-shell /bin/bash`, `set -g default-shell …`).

@@ -47,6 +47,10 @@ fn keys_used_to_authenticate_are_not_read() {
         "npx dotenv -e .env -- node server.js",
         "openssl req -new -key server.key -out server.csr -subj /CN=app.internal",
         "export AWS_SHARED_CREDENTIALS_FILE=~/.aws/credentials",
+        // `-o Name=value` is an option, not an output file; a command line
+        // given to rsync is a command, not a path.
+        "sshfs -o IdentityFile=~/.ssh/id_rsa build01:/srv /mnt/srv",
+        "rsync -e \"ssh -i ~/.ssh/id_rsa\" -av build01:/srv/logs/ ./logs/",
     ] {
         flows(cmd);
     }

@@ -248,8 +248,6 @@ pub struct ToolRules {
     pub secret_env: Regex,
     pub sql_destructive: Option<Regex>,
     pub exfil_urls: RegexSet,
-    /// Programs that read the files named in their arguments.
-    pub readers: HashSet<String>,
     /// Programs that talk to a host named in their arguments.
     pub network: HashSet<String>,
     /// Every program some rule or list knows: a string whose first word is
@@ -390,9 +388,10 @@ impl ToolRules {
         let lower = |v: Vec<String>| -> HashSet<String> {
             v.into_iter().map(|p| p.to_ascii_lowercase()).collect()
         };
-        let readers = lower(f.programs.readers);
         let network = lower(f.programs.network);
-        known.extend(readers.iter().cloned());
+        // Readers are listed so that strings starting with them are judged
+        // as commands; every program reads what it is given (`access`).
+        known.extend(lower(f.programs.readers));
         known.extend(network.iter().cloned());
         known.extend(lower(f.programs.known));
         Ok(ToolRules {
@@ -410,7 +409,6 @@ impl ToolRules {
             secret_env,
             sql_destructive: opt("sql_destructive", "regex", &f.sql_destructive)?,
             exfil_urls,
-            readers,
             network,
             known,
             hosts: Hosts {
