@@ -247,7 +247,7 @@ def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, m
       f"{features['char_max']}-grams and word uni- and bigrams hashed into 2^{features['buckets_log2']} buckets; "
       "counts divided by the square root of the window's total.")
     w("* two logistic-regression heads (scikit-learn liblinear, L2, balanced classes): `direct` for user, assistant "
-      "and tool-argument text (injection vs ordinary prompts), `indirect` for tool results (instructions addressed "
+      "and tool-argument text (injection vs ordinary prompts), `indirect` for tool results and documents quoted in prompts (instructions addressed "
       "to the assistant, including ordinary-looking task requests, vs documents and tool outputs). A text's score is "
       "its best window" + (" or piece (every sentence is also scored on its own, so one planted sentence is not "
       "averaged away by the text around it)." if features.get("piece_windows") else "."))

@@ -213,6 +213,17 @@ impl InspectInputRequest {
             .map(|m| m.trim().to_string())
             .filter(|m| !m.is_empty())
             .collect();
+        // What the agent read from memory came from outside the turn
+        // (retrieved documents, earlier tool output): judged as data, the
+        // way a tool result is. What it writes is its own output, judged
+        // like the arguments of a tool call (a poisoned memory would
+        // instruct every later turn).
+        for m in self.memory_reads.iter() {
+            s.push_text(Surface::ToolResult, m.trim());
+        }
+        for m in self.memory_writes.iter() {
+            s.push_text(Surface::ToolArguments, m.trim());
+        }
         if s.is_empty() {
             return Err((
                 400,

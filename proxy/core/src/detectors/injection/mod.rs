@@ -20,6 +20,7 @@
 pub mod classifier;
 pub mod matcher;
 pub mod phrases;
+pub mod quoted;
 pub mod reference;
 pub mod second_stage;
 
@@ -125,6 +126,9 @@ struct Source<'t> {
     /// Harness-attached context (`TextPart::attached`): the phrase rules
     /// score it with their plain severities, not the ones for data.
     attached: bool,
+    /// A document quoted in a prompt (`quoted`), at this byte offset of the
+    /// prompt: judged as data, reported on the prompt.
+    quoted: Option<usize>,
 }
 
 impl InjectionDetector {
@@ -250,6 +254,7 @@ impl InjectionDetector {
             fixed_span: None,
             encoding: None,
             attached: part.attached,
+            quoted: None,
         };
         let mut disguised: Option<&'static str> = None;
         self.scan(cx, i, &src, surface, &wanted, &mut disguised, out);
@@ -263,6 +268,7 @@ impl InjectionDetector {
                 fixed_span: Some(d.span.clone()),
                 encoding: Some(d.encoding.as_str()),
                 attached: part.attached,
+                quoted: None,
             };
             let before = out.len();
             let mut ignored = None;
@@ -270,6 +276,9 @@ impl InjectionDetector {
             if out.len() > before && disguised.is_none() {
                 disguised = Some("encoded");
             }
+        }
+        if surface == Surface::User && !part.attached {
+            self.scan_quoted(cx, i, &wanted, out);
         }
         if injection {
             // Harness-attached context is for the rules only (see
@@ -282,6 +291,11 @@ impl InjectionDetector {
             };
             if learned && !reference() {
                 self.classify(cx, i, surface, budget, out);
+            }
+            // A document quoted in a prompt is judged as data, apart from
+            // the request around it.
+            if learned && surface == Surface::User {
+                self.classify_quoted(cx, i, budget, out);
             }
             // What the decoder and the normaliser could not follow.
             let limits = [
@@ -354,6 +368,42 @@ impl InjectionDetector {
         }
     }
 
+    /// The rules on a document quoted in a prompt, as on a tool result:
+    /// instructions planted in it are indirect injection even where the
+    /// same words would be the user's own request.
+    fn scan_quoted(
+        &self,
+        cx: &ScanContext<'_>,
+        part: usize,
+        wanted: &dyn Fn(&Rule) -> bool,
+        out: &mut Vec<Finding>,
+    ) {
+        let Some(data) = quoted::document_span(&cx.normalized(part).folded) else {
+            return;
+        };
+        let span = cx.original_span(part, data);
+        let original = &cx.subject.texts[part].text[span.clone()];
+        let norm = Normalized::of(original);
+        let src = Source {
+            original,
+            norm: &norm,
+            fixed_span: None,
+            encoding: None,
+            attached: false,
+            quoted: Some(span.start),
+        };
+        let mut ignored = None;
+        self.scan(
+            cx,
+            part,
+            &src,
+            Surface::ToolResult,
+            wanted,
+            &mut ignored,
+            out,
+        );
+    }
+
     /// The learned stage on one text part: at most one finding (the best
     /// window), plus a limits finding when the budget cut the text.
     fn classify(
@@ -368,7 +418,44 @@ impl InjectionDetector {
         let Some(head) = c.head_for(surface) else {
             return;
         };
-        let folded = cx.normalized(part).folded.as_str();
+        let all = 0..cx.normalized(part).folded.len();
+        self.classify_range(cx, part, surface, head, all, budget, out);
+    }
+
+    /// The indirect head on the document quoted in a prompt, if any.
+    fn classify_quoted(
+        &self,
+        cx: &ScanContext<'_>,
+        part: usize,
+        budget: &mut usize,
+        out: &mut Vec<Finding>,
+    ) {
+        let Some(c) = &self.classifier else { return };
+        if c.head_for(Surface::User).is_none() {
+            return;
+        }
+        let Some(data) = quoted::document_span(&cx.normalized(part).folded) else {
+            return;
+        };
+        self.classify_range(cx, part, Surface::User, Head::Indirect, data, budget, out);
+    }
+
+    /// One head on `range` of a part's folded text: at most one finding
+    /// (the best window), plus a limits finding when the budget cut it.
+    #[allow(clippy::too_many_arguments)]
+    fn classify_range(
+        &self,
+        cx: &ScanContext<'_>,
+        part: usize,
+        surface: Surface,
+        head: Head,
+        range: Range<usize>,
+        budget: &mut usize,
+        out: &mut Vec<Finding>,
+    ) {
+        let Some(c) = &self.classifier else { return };
+        let at = range.start;
+        let folded = &cx.normalized(part).folded[range];
         let mut work = Work::default();
         let (scored, skipped) = c.judge(head, folded, budget, &mut work);
         if skipped {
@@ -384,10 +471,11 @@ impl InjectionDetector {
             );
         }
         let Some(s) = scored else { return };
+        let window = s.window.start + at..s.window.end + at;
         let p = s.probability();
         let band = c.band(head);
         if let Some(stage) = self.second.as_ref().filter(|st| st.unsure(p, band.high)) {
-            let span = cx.original_span(part, s.window.clone());
+            let span = cx.original_span(part, window.clone());
             let text = &cx.subject.texts[part].text[span.clone()];
             if let Some(f) = self.second_opinion(stage, c, head, surface, text, p, span) {
                 out.push(f);
@@ -405,13 +493,18 @@ impl InjectionDetector {
                 "pi.classifier.direct",
                 "Learned classifier: text reads as a prompt injection",
             ),
+            Head::Indirect if surface == Surface::User => (
+                "pi.classifier.indirect",
+                "Indirect injection in a document quoted in the prompt: learned classifier \
+                 found instructions addressed to the assistant",
+            ),
             Head::Indirect => (
                 "pi.classifier.indirect",
                 "Indirect injection in tool result: learned classifier found instructions \
                  addressed to the assistant",
             ),
         };
-        let span = cx.original_span(part, s.window.clone());
+        let span = cx.original_span(part, window);
         out.push(
             Finding::new(
                 id,
@@ -590,7 +683,11 @@ impl InjectionDetector {
                 continue;
             }
             let found = marker.regex.find(src.original);
-            let span = src.fixed_span.clone().or_else(|| found.map(|m| m.range()));
+            let at = src.quoted.unwrap_or(0);
+            let span = src
+                .fixed_span
+                .clone()
+                .or_else(|| found.map(|m| m.start() + at..m.end() + at));
             let evidence = found.map(|m| excerpt(m.as_str())).unwrap_or_default();
             out.push(self.finding(&marker.rule, surface, src, evidence, span, "marker"));
         }
@@ -622,13 +719,21 @@ impl InjectionDetector {
         if let Some(span) = &src.fixed_span {
             return (Some(span.clone()), None);
         }
-        let span = cx.original_span(part, m.range.clone());
+        let span = match src.quoted {
+            Some(at) => {
+                let mapped = crate::normalize::fold_mapped(src.original);
+                let r = crate::normalize::original_range(src.original, &mapped, m.range.clone());
+                r.start + at..r.end + at
+            }
+            None => cx.original_span(part, m.range.clone()),
+        };
         let in_joined = src
             .norm
             .joined
             .iter()
             .any(|j| j.start < m.range.end && m.range.start < j.end);
-        let kind = disguise(&src.original[span.clone()], in_joined);
+        let at = src.quoted.unwrap_or(0);
+        let kind = disguise(&src.original[span.start - at..span.end - at], in_joined);
         (Some(span), kind)
     }
 
@@ -642,10 +747,21 @@ impl InjectionDetector {
         method: &str,
     ) -> Finding {
         let (severity, score) = self.scoring(rule, surface, src.attached);
-        let message = if surface == Surface::ToolResult {
-            format!("Indirect injection in tool result: {}", rule.message)
+        let (message, surface) = if src.quoted.is_some() {
+            (
+                format!(
+                    "Indirect injection in a document quoted in the prompt: {}",
+                    rule.message
+                ),
+                Surface::User,
+            )
+        } else if surface == Surface::ToolResult {
+            (
+                format!("Indirect injection in tool result: {}", rule.message),
+                surface,
+            )
         } else {
-            rule.message.clone()
+            (rule.message.clone(), surface)
         };
         let category = match rule.detector {
             DetectorId::PolicyDrift => "policy_drift",
@@ -749,3 +865,6 @@ mod second_stage_tests;
 
 #[cfg(test)]
 mod dictation_tests;
+
+#[cfg(test)]
+mod quoted_tests;
