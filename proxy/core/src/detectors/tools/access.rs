@@ -33,6 +33,9 @@ const CONSUMERS: &[&str] = &[
     "autossh",
     "dotenv",
     "dotenvx",
+    // Java keystores: listed, imported and signed with, never printed.
+    "keytool",
+    "jarsigner",
 ];
 
 /// Programs whose `-i FILE` is the identity (key) they authenticate or

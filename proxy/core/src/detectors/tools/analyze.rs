@@ -444,9 +444,18 @@ impl Analyzer<'_> {
         }
         for mut h in inner.effects {
             if h.effect == Effect::Shell && h.rule == "interactive_shell" {
-                h.message = format!("`{}` runs an interactive shell", parent.program);
                 h.evidence = parent.line.clone();
-                h.rule = "escape_shell".into();
+                // A shell inside a container or a pod is that container's,
+                // not the host's: what it may reach is judged from the
+                // container's options (host mounts, `--privileged`).
+                if let Some((effect, place)) = isolated_shell(parent) {
+                    h.effect = effect;
+                    h.message = format!("`{}` opens a shell inside {place}", parent.program);
+                    h.rule = "container_shell".into();
+                } else {
+                    h.message = format!("`{}` runs an interactive shell", parent.program);
+                    h.rule = "escape_shell".into();
+                }
             }
             out.push(h.effect, &h.rule, h.message, &h.evidence);
         }
@@ -914,6 +923,28 @@ fn excerpt_at(text: &str, at: usize) -> String {
     let start = floor(text, at);
     let end = floor(text, (start + 200).min(text.len()));
     text[start..end].to_string()
+}
+
+/// Where a shell started by `c` runs when it is not the host's: a container
+/// (`docker run|exec`, podman, nerdctl) or a Kubernetes pod (`kubectl
+/// exec`), with the effect of opening it. A pod is someone's running
+/// service, so a shell in it is an infrastructure change.
+fn isolated_shell(c: &Cmd) -> Option<(Effect, &'static str)> {
+    let sub = c
+        .args
+        .iter()
+        .find(|a| !a.starts_with('-'))
+        .map(String::as_str);
+    match c.program.as_str() {
+        "docker" | "podman" | "nerdctl" => matches!(
+            sub,
+            Some("run" | "exec" | "container" | "compose" | "create")
+        )
+        .then_some((Effect::Container, "a container")),
+        "kubectl" | "oc" => matches!(sub, Some("exec" | "run" | "debug" | "attach"))
+            .then_some((Effect::InfraChange, "a pod")),
+        _ => None,
+    }
 }
 
 fn push_tag(tags: &mut Vec<String>, tag: &str) {

