@@ -36,6 +36,8 @@ const CONSUMERS: &[&str] = &[
     // Java keystores: listed, imported and signed with, never printed.
     "keytool",
     "jarsigner",
+    // Adds or checks a user in a password file; prints no hash.
+    "htpasswd",
 ];
 
 /// Programs whose `-i FILE` is the identity (key) they authenticate or

@@ -53,6 +53,7 @@ fn keys_used_to_authenticate_are_not_read() {
         "rsync -e \"ssh -i ~/.ssh/id_rsa\" -av build01:/srv/logs/ ./logs/",
         "keytool -list -keystore truststore.jks -storepass changeit",
         "jarsigner -keystore release.jks app.jar release",
+        "htpasswd -B -c .htpasswd admin",
     ] {
         flows(cmd);
     }
