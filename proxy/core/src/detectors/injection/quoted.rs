@@ -56,11 +56,36 @@ fn introduced(folded: &str) -> Option<Range<usize>> {
         if folded[..colon].trim().chars().count() < MIN_REQUEST {
             continue;
         }
-        if trimmed.starts_with(OPENERS) && folded.len() - start >= MIN_DATA {
-            return Some(start..folded.len());
+        let Some(open) = trimmed.chars().next().filter(|c| OPENERS.contains(c)) else {
+            continue;
+        };
+        if folded.len() - start < MIN_DATA {
+            continue;
         }
+        // The document ends at its closing quote or bracket; what follows
+        // it ("… ' Question: what is it about?") is the user's again.
+        let end = folded[start + open.len_utf8()..]
+            .rfind(closer(open))
+            .map(|i| start + open.len_utf8() + i + closer(open).len_utf8())
+            .filter(|&e| e - start >= MIN_DATA)
+            .unwrap_or(folded.len());
+        return Some(start..end);
     }
     None
+}
+
+/// The character that closes a document opened with `open`.
+fn closer(open: char) -> char {
+    match open {
+        '«' => '»',
+        '‹' => '›',
+        '「' => '」',
+        '『' => '』',
+        '<' => '>',
+        '{' => '}',
+        '[' => ']',
+        c => c,
+    }
 }
 
 #[cfg(test)]
@@ -83,6 +108,17 @@ mod tests {
         assert!(data(&p).unwrap().starts_with("<table>"));
         let p = format!("create action items based on email: {{recipient: john}} {DOC}");
         assert!(data(&p).unwrap().starts_with("{recipient"));
+    }
+
+    #[test]
+    fn the_document_ends_at_its_closing_quote() {
+        let p = format!("answer based on this text: \"{DOC}\" question: what is it about?");
+        assert_eq!(data(&p), Some(format!("\"{DOC}\"").as_str()));
+        let p = format!("resume este texto: «{DOC}» y tradúcelo");
+        assert_eq!(data(&p), Some(format!("«{DOC}»").as_str()));
+        // A closing quote inside the first bytes does not end a document.
+        let p = format!("summarize this: 'it's {DOC}");
+        assert_eq!(data(&p), Some(format!("'it's {DOC}").as_str()));
     }
 
     #[test]
