@@ -18,6 +18,7 @@
 //! answer dictation) only apply there.
 
 pub mod classifier;
+mod learned;
 pub mod matcher;
 pub mod phrases;
 pub mod quoted;
@@ -29,11 +30,11 @@ use crate::normalize::{confusables, Normalized};
 use crate::sources::{text_or, RuleSources};
 use crate::subject::Surface;
 use crate::types::{DetectorId, Finding, Severity};
-use classifier::{Classifier, ClassifierConfig, Head, Work};
+use classifier::{Classifier, ClassifierConfig};
 use matcher::{longest_repetition, FamilyMatch, Hits};
 use phrases::{PhraseBook, Rule, SignatureForm, EMBEDDED_PHRASES};
 use regex::Regex;
-use second_stage::{OnError, SecondStageConfig, Stage};
+use second_stage::{SecondStageConfig, Stage};
 use serde::Deserialize;
 use std::ops::Range;
 
@@ -402,200 +403,6 @@ impl InjectionDetector {
             &mut ignored,
             out,
         );
-    }
-
-    /// The learned stage on one text part: at most one finding (the best
-    /// window), plus a limits finding when the budget cut the text.
-    fn classify(
-        &self,
-        cx: &ScanContext<'_>,
-        part: usize,
-        surface: Surface,
-        budget: &mut usize,
-        out: &mut Vec<Finding>,
-    ) {
-        let Some(c) = &self.classifier else { return };
-        let Some(head) = c.head_for(surface) else {
-            return;
-        };
-        let all = 0..cx.normalized(part).folded.len();
-        self.classify_range(cx, part, surface, head, all, budget, out);
-    }
-
-    /// The indirect head on the document quoted in a prompt, if any.
-    fn classify_quoted(
-        &self,
-        cx: &ScanContext<'_>,
-        part: usize,
-        budget: &mut usize,
-        out: &mut Vec<Finding>,
-    ) {
-        let Some(c) = &self.classifier else { return };
-        if c.head_for(Surface::User).is_none() {
-            return;
-        }
-        let Some(data) = quoted::document_span(&cx.normalized(part).folded) else {
-            return;
-        };
-        self.classify_range(cx, part, Surface::User, Head::Indirect, data, budget, out);
-    }
-
-    /// One head on `range` of a part's folded text: at most one finding
-    /// (the best window), plus a limits finding when the budget cut it.
-    #[allow(clippy::too_many_arguments)]
-    fn classify_range(
-        &self,
-        cx: &ScanContext<'_>,
-        part: usize,
-        surface: Surface,
-        head: Head,
-        range: Range<usize>,
-        budget: &mut usize,
-        out: &mut Vec<Finding>,
-    ) {
-        let Some(c) = &self.classifier else { return };
-        let at = range.start;
-        let folded = &cx.normalized(part).folded[range];
-        let mut work = Work::default();
-        let (scored, skipped) = c.judge(head, folded, budget, &mut work);
-        if skipped {
-            out.push(
-                self.finding_plain(
-                    "pi.limits.classifier_budget",
-                    "Text beyond the classifier budget was scored by its start and end only",
-                    Severity::Low,
-                    0.1,
-                    surface,
-                )
-                .meta("method", "limits"),
-            );
-        }
-        let Some(s) = scored else { return };
-        let window = s.window.start + at..s.window.end + at;
-        let p = s.probability();
-        let band = c.band(head);
-        if let Some(stage) = self.second.as_ref().filter(|st| st.unsure(p, band.high)) {
-            let span = cx.original_span(part, window.clone());
-            let text = &cx.subject.texts[part].text[span.clone()];
-            if let Some(f) = self.second_opinion(stage, c, head, surface, text, p, span) {
-                out.push(f);
-            }
-        }
-        let (severity, score) = if p >= band.high {
-            (Severity::High, c.high_score)
-        } else if p >= band.medium {
-            (Severity::Medium, c.medium_score)
-        } else {
-            return;
-        };
-        let (id, message) = match head {
-            Head::Direct => (
-                "pi.classifier.direct",
-                "Learned classifier: text reads as a prompt injection",
-            ),
-            Head::Indirect if surface == Surface::User => (
-                "pi.classifier.indirect",
-                "Indirect injection in a document quoted in the prompt: learned classifier \
-                 found instructions addressed to the assistant",
-            ),
-            Head::Indirect => (
-                "pi.classifier.indirect",
-                "Indirect injection in tool result: learned classifier found instructions \
-                 addressed to the assistant",
-            ),
-        };
-        let span = cx.original_span(part, window);
-        out.push(
-            Finding::new(
-                id,
-                DetectorId::PromptInjection,
-                "prompt_injection",
-                severity,
-                score,
-                message,
-            )
-            .at(surface.as_str())
-            .with_evidence(excerpt(folded[s.piece.clone()].trim()))
-            .meta("method", "classifier")
-            .meta("head", head.as_str())
-            .meta("probability", format!("{p:.4}"))
-            .meta("model", c.model().version.clone())
-            .meta("span", format!("{}..{}", span.start, span.end)),
-        );
-    }
-
-    /// The second stage's verdict on one unsure window (original text).
-    #[allow(clippy::too_many_arguments)]
-    fn second_opinion(
-        &self,
-        stage: &Stage,
-        c: &Classifier,
-        head: Head,
-        surface: Surface,
-        text: &str,
-        fast: f64,
-        span: Range<usize>,
-    ) -> Option<Finding> {
-        let version = stage.model.version().to_string();
-        let f = match stage.score(text) {
-            Ok(q) => {
-                let (severity, score) = if q >= stage.band.high {
-                    (Severity::High, c.high_score)
-                } else if q >= stage.band.medium {
-                    (Severity::Medium, c.medium_score)
-                } else {
-                    return None;
-                };
-                let (id, message) = match head {
-                    Head::Direct => (
-                        "pi.second_stage.direct",
-                        "Second-stage classifier: text reads as a prompt injection",
-                    ),
-                    Head::Indirect => (
-                        "pi.second_stage.indirect",
-                        "Indirect injection in tool result: second-stage classifier found \
-                         instructions addressed to the assistant",
-                    ),
-                };
-                self.finding_plain(id, message, severity, score, surface)
-                    .with_evidence(excerpt(text.trim()))
-                    .meta("probability", format!("{q:.4}"))
-            }
-            Err(e) => {
-                let (severity, score) = match stage.on_error {
-                    OnError::Open => (Severity::Low, 0.1),
-                    OnError::Closed => (Severity::Critical, 1.0),
-                };
-                let mut f = self
-                    .finding_plain(
-                        "pi.second_stage.unavailable",
-                        "The second-stage classifier gave no answer for a text the fast \
-                         classifier was unsure about",
-                        severity,
-                        score,
-                        surface,
-                    )
-                    .meta("error", e.kind())
-                    .meta(
-                        "on_error",
-                        match stage.on_error {
-                            OnError::Open => "open",
-                            OnError::Closed => "closed",
-                        },
-                    );
-                if let second_stage::StageError::Failed(msg) = &e {
-                    f = f.meta("detail", excerpt(msg));
-                }
-                f
-            }
-        };
-        Some(
-            f.meta("method", "second_stage")
-                .meta("head", head.as_str())
-                .meta("fast_probability", format!("{fast:.4}"))
-                .meta("model", version)
-                .meta("span", format!("{}..{}", span.start, span.end)),
-        )
     }
 
     #[allow(clippy::too_many_arguments)]
