@@ -6,7 +6,7 @@ use super::classifier::{Classifier, Head, Work};
 use super::second_stage::{self, OnError, Stage};
 use super::{excerpt, quoted, InjectionDetector, ScanContext};
 use crate::subject::Surface;
-use crate::types::{DetectorId, Finding, Severity};
+use crate::types::{Finding, Severity};
 use std::ops::Range;
 
 impl InjectionDetector {
@@ -112,21 +112,13 @@ impl InjectionDetector {
         };
         let span = cx.original_span(part, window);
         out.push(
-            Finding::new(
-                id,
-                DetectorId::PromptInjection,
-                "prompt_injection",
-                severity,
-                score,
-                message,
-            )
-            .at(surface.as_str())
-            .with_evidence(excerpt(folded[s.piece.clone()].trim()))
-            .meta("method", "classifier")
-            .meta("head", head.as_str())
-            .meta("probability", format!("{p:.4}"))
-            .meta("model", c.model().version.clone())
-            .meta("span", format!("{}..{}", span.start, span.end)),
+            self.finding_plain(id, message, severity, score, surface)
+                .with_evidence(excerpt(folded[s.piece.clone()].trim()))
+                .meta("method", "classifier")
+                .meta("head", head.as_str())
+                .meta("probability", format!("{p:.4}"))
+                .meta("model", c.model().version.clone())
+                .meta("span", format!("{}..{}", span.start, span.end)),
         );
     }
 
