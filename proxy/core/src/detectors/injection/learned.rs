@@ -4,7 +4,7 @@
 
 use super::classifier::{Classifier, Head, Work};
 use super::second_stage::{self, OnError, Stage};
-use super::{excerpt, quoted, InjectionDetector, ScanContext};
+use super::{excerpt, InjectionDetector, ScanContext};
 use crate::subject::Surface;
 use crate::types::{Finding, Severity};
 use std::ops::Range;
@@ -28,11 +28,13 @@ impl InjectionDetector {
         self.classify_range(cx, part, surface, head, all, budget, out);
     }
 
-    /// The indirect head on the document quoted in a prompt, if any.
+    /// The indirect head on the document quoted in a prompt (`data`, a
+    /// range of the part's folded text).
     pub(super) fn classify_quoted(
         &self,
         cx: &ScanContext<'_>,
         part: usize,
+        data: Range<usize>,
         budget: &mut usize,
         out: &mut Vec<Finding>,
     ) {
@@ -40,9 +42,6 @@ impl InjectionDetector {
         if c.head_for(Surface::User).is_none() {
             return;
         }
-        let Some(data) = quoted::document_span(&cx.normalized(part).folded) else {
-            return;
-        };
         self.classify_range(cx, part, Surface::User, Head::Indirect, data, budget, out);
     }
 

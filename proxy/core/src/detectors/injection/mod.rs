@@ -127,9 +127,17 @@ struct Source<'t> {
     /// Harness-attached context (`TextPart::attached`): the phrase rules
     /// score it with their plain severities, not the ones for data.
     attached: bool,
-    /// A document quoted in a prompt (`quoted`), at this byte offset of the
-    /// prompt: judged as data, reported on the prompt.
-    quoted: Option<usize>,
+    /// A document quoted in a prompt (`quoted`): judged as data, reported
+    /// on the prompt.
+    quoted: Option<Quoted<'t>>,
+}
+
+/// Where a quoted document stands in its prompt, and its fold map, built
+/// on the first match that needs a span.
+#[derive(Clone, Copy)]
+struct Quoted<'t> {
+    at: usize,
+    map: &'t std::cell::OnceCell<crate::normalize::Folded>,
 }
 
 impl InjectionDetector {
@@ -278,8 +286,14 @@ impl InjectionDetector {
                 disguised = Some("encoded");
             }
         }
-        if surface == Surface::User && !part.attached {
-            self.scan_quoted(cx, i, &wanted, out);
+        // A document quoted in a prompt, found once for the rules and the
+        // learned stage: its range in the folded text and in the original.
+        let quoted = (surface == Surface::User && !part.attached)
+            .then(|| quoted::document_span(&cx.normalized(i).folded))
+            .flatten()
+            .map(|folded| (cx.original_span(i, folded.clone()), folded));
+        if let Some((span, _)) = &quoted {
+            self.scan_quoted(cx, i, span.clone(), &wanted, out);
         }
         if injection {
             // Harness-attached context is for the rules only (see
@@ -295,8 +309,8 @@ impl InjectionDetector {
             }
             // A document quoted in a prompt is judged as data, apart from
             // the request around it.
-            if learned && surface == Surface::User {
-                self.classify_quoted(cx, i, budget, out);
+            if let Some((_, folded)) = quoted.filter(|_| learned) {
+                self.classify_quoted(cx, i, folded, budget, out);
             }
             // What the decoder and the normaliser could not follow.
             let limits = [
@@ -376,22 +390,23 @@ impl InjectionDetector {
         &self,
         cx: &ScanContext<'_>,
         part: usize,
+        span: Range<usize>,
         wanted: &dyn Fn(&Rule) -> bool,
         out: &mut Vec<Finding>,
     ) {
-        let Some(data) = quoted::document_span(&cx.normalized(part).folded) else {
-            return;
-        };
-        let span = cx.original_span(part, data);
         let original = &cx.subject.texts[part].text[span.clone()];
         let norm = Normalized::of(original);
+        let map = std::cell::OnceCell::new();
         let src = Source {
             original,
             norm: &norm,
             fixed_span: None,
             encoding: None,
             attached: false,
-            quoted: Some(span.start),
+            quoted: Some(Quoted {
+                at: span.start,
+                map: &map,
+            }),
         };
         let mut ignored = None;
         self.scan(
@@ -490,7 +505,7 @@ impl InjectionDetector {
                 continue;
             }
             let found = marker.regex.find(src.original);
-            let at = src.quoted.unwrap_or(0);
+            let at = src.quoted.map_or(0, |q| q.at);
             let span = src
                 .fixed_span
                 .clone()
@@ -527,10 +542,12 @@ impl InjectionDetector {
             return (Some(span.clone()), None);
         }
         let span = match src.quoted {
-            Some(at) => {
-                let mapped = crate::normalize::fold_mapped(src.original);
-                let r = crate::normalize::original_range(src.original, &mapped, m.range.clone());
-                r.start + at..r.end + at
+            Some(q) => {
+                let map = q
+                    .map
+                    .get_or_init(|| crate::normalize::fold_mapped(src.original));
+                let r = crate::normalize::original_range(src.original, map, m.range.clone());
+                r.start + q.at..r.end + q.at
             }
             None => cx.original_span(part, m.range.clone()),
         };
@@ -539,7 +556,7 @@ impl InjectionDetector {
             .joined
             .iter()
             .any(|j| j.start < m.range.end && m.range.start < j.end);
-        let at = src.quoted.unwrap_or(0);
+        let at = src.quoted.map_or(0, |q| q.at);
         let kind = disguise(&src.original[span.start - at..span.end - at], in_joined);
         (Some(span), kind)
     }

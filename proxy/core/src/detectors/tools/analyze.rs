@@ -930,11 +930,7 @@ fn excerpt_at(text: &str, at: usize) -> String {
 /// exec`), with the effect of opening it. A pod is someone's running
 /// service, so a shell in it is an infrastructure change.
 fn isolated_shell(c: &Cmd) -> Option<(Effect, &'static str)> {
-    let sub = c
-        .args
-        .iter()
-        .find(|a| !a.starts_with('-'))
-        .map(String::as_str);
+    let sub = subcommand(c);
     match c.program.as_str() {
         "docker" | "podman" | "nerdctl" => matches!(
             sub,

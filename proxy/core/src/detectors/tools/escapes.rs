@@ -523,8 +523,9 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
             }
         }
         "kubectl" | "oc" => {
+            // After global options (`kubectl -n prod exec …`).
             if matches!(
-                args.first().map(String::as_str),
+                super::analyze::subcommand(c),
                 Some("exec" | "run" | "debug" | "attach")
             ) {
                 if let Some(p) = args.iter().position(|a| a == "--") {
