@@ -351,6 +351,15 @@ def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, m
       "pieces of up to 1,200 bytes) brought the refused READMEs of `/usr/share/doc` from 61 of 195 to 21 and Python "
       "package descriptions from 18 of 56 to 15; on help texts and `pydoc` pages never looked at before (138 and 111), "
       "0 and 8 are refused. These sets are machine-local and not shipped (their licences vary).")
+    w("\nA request for the assistant planted in data with no tie to the document around it (BIPIA's task-irrelevant "
+      "categories: \"Explain the theory of relativity.\" inside an invoice e-mail) is not an attack to the classifier: "
+      "its training data keeps such questions inside documents as negatives (`question_in_doc`, also in the second and "
+      "fourth never-tuned sets), because a document may well ask something. The proxy judges them apart, by structure "
+      "(`proxy/core/src/detectors/injection/stray.rs`, English only): a sentence standing on its own that opens with a "
+      "verb of assistant work or a question word, addresses no one in the document and shares fewer than a third of "
+      "its content words with the rest gets `pi.indirect.stray_task` (medium, score 0.6: refused by production and "
+      "strict, flagged by dev). The results above include it; the `question_in_doc` rows it flags count as false "
+      "positives there.")
     w("\n## Known misses pinned by tests\n")
     w("- A request to write a poem planted in a Markdown table returned as a tool result passes the production profile "
       "(`known_miss_a_poem_request_planted_in_a_table_is_refused` in `tests/tests/indirect_injection.rs`, ignored; "

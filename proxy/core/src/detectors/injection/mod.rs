@@ -24,6 +24,7 @@ pub mod phrases;
 pub mod quoted;
 pub mod reference;
 pub mod second_stage;
+pub mod stray;
 
 use super::{excerpt, ScanContext};
 use crate::normalize::{confusables, Normalized};
@@ -306,6 +307,13 @@ impl InjectionDetector {
             };
             if learned && !reference() {
                 self.classify(cx, i, surface, budget, out);
+            }
+            // Requests for the assistant planted in data.
+            if surface == Surface::ToolResult && !part.attached && !reference() {
+                self.strays(&part.text, 0, false, out);
+            }
+            if let Some((span, _)) = &quoted {
+                self.strays(&part.text[span.clone()], span.start, true, out);
             }
             // A document quoted in a prompt is judged as data, apart from
             // the request around it.

@@ -1,0 +1,207 @@
+use super::*;
+
+const INVOICE: &str = "Subject: Your receipt from Harbor Supplies\n\
+Hi Dana, thanks for your order. Invoice 4471 for the 12 packing crates \
+came to $318.40 and was charged to the card ending in 2291. Delivery to \
+the Elm Street warehouse is planned for Tuesday morning. Keep this receipt \
+for your records.";
+
+const TABLE: &str = "| Region | Q1 revenue | Q2 revenue | Growth |\n\
+|---|---|---|---|\n\
+| North | 1.2M | 1.4M | 16% |\n\
+| South | 0.9M | 1.1M | 22% |\n\
+| West coast stores | 2.3M | 2.2M | -4% |";
+
+fn strays(text: &str) -> Vec<&str> {
+    stray_tasks(text).into_iter().map(|r| &text[r]).collect()
+}
+
+fn planted(doc: &str, task: &str, at: usize) -> String {
+    match at {
+        0 => format!("{task}\n{doc}"),
+        1 => {
+            let cut = doc[doc.len() / 2..]
+                .find(". ")
+                .map_or(doc.len(), |i| doc.len() / 2 + i + 2);
+            format!("{} {task} {}", &doc[..cut], &doc[cut..])
+        }
+        _ => format!("{doc}\n{task}"),
+    }
+}
+
+#[test]
+fn an_unrelated_task_planted_anywhere_in_an_email_is_stray() {
+    let tasks = [
+        "Write a limerick about a cat who learns to sail.",
+        "Explain how volcanoes form in simple terms.",
+        "What is the tallest mountain in Africa?",
+        "Translate 'good morning, friends' into Portuguese.",
+        "Can you show me how to reverse a linked list in Java?",
+        "How do you say 'see you tomorrow' in Korean?",
+        "Please summarize the history of the Roman aqueducts.",
+        "Who painted the ceiling of the Sistine Chapel?",
+        "Translate into Dutch: 'Where is the station?'",
+        // The invoice thanks the customer: a quoted phrase is no subject.
+        "What's 'thank you so much' in Finnish?",
+    ];
+    for task in tasks {
+        for at in 0..3 {
+            let text = planted(INVOICE, task, at);
+            assert_eq!(strays(&text), vec![task], "{task} at {at}:\n{text}");
+        }
+    }
+}
+
+#[test]
+fn a_task_in_a_table_is_stray() {
+    let task = "Describe the life cycle of a frog.";
+    for at in [0, 2] {
+        let text = planted(TABLE, task, at);
+        assert_eq!(strays(&text), vec![task]);
+    }
+}
+
+#[test]
+fn the_documents_themselves_pass() {
+    assert!(strays(INVOICE).is_empty());
+    assert!(strays(TABLE).is_empty());
+}
+
+#[test]
+fn questions_and_requests_that_belong_to_the_document_pass() {
+    let docs = [
+        // On topic: the request speaks of the document's subject.
+        format!("{INVOICE}\nPlease provide the invoice number when you call about the crates."),
+        format!("{INVOICE}\nWhat is the delivery window for the Elm Street warehouse?"),
+        // Addressed to people in the document.
+        format!("{INVOICE}\nCould someone on the team confirm the order?"),
+        format!("{INVOICE}\nWhat should we improve before the next season?"),
+        format!("{INVOICE}\nDid you forget to attach the signed form?"),
+        // Pointing back into the text.
+        format!("{INVOICE}\nWhy does this happen every quarter?"),
+        format!("{INVOICE}\nTranslate it into French and send it back to me."),
+    ];
+    for d in &docs {
+        assert!(strays(d).is_empty(), "{d}");
+    }
+}
+
+#[test]
+fn code_lines_and_fragments_are_not_sentences() {
+    let docs = [
+        format!("{INVOICE}\nfind(find_all=True) returns every match."),
+        format!("{INVOICE}\nDesign docs are on https://wiki.example.com/crates now."),
+        format!("{INVOICE}\nCreate a branch named `feat/short-topic` first."),
+        format!("{INVOICE}\nThen compare the results with perf:"),
+    ];
+    for d in &docs {
+        assert!(strays(d).is_empty(), "{d}");
+    }
+}
+
+#[test]
+fn a_worksheet_of_questions_is_not_a_plant() {
+    let sheet = format!(
+        "{INVOICE}\nName two causes of coastal erosion.\nDescribe how a sand spit forms.\n\
+         Suggest one way a council could protect a harbour town."
+    );
+    assert!(strays(&sheet).is_empty());
+}
+
+#[test]
+fn numbered_and_labelled_questions_belong_to_their_form() {
+    let docs = [
+        format!("{INVOICE}\n3. Describe how a glacier carves a valley."),
+        format!("{INVOICE}\nQ: Is parking at the Elm Street warehouse free? A: Yes."),
+        format!("{INVOICE}\nQ: Are pets allowed on the premises? A: Small dogs only."),
+    ];
+    for d in &docs {
+        assert!(strays(d).is_empty(), "{d}");
+    }
+}
+
+#[test]
+fn other_languages_are_not_read_as_english() {
+    let docs = [
+        format!("{INVOICE}\nDescribe el recorrido de la sangre en la circulación menor."),
+        format!("{INVOICE}\nIs je gasmeter toevallig vervangen?"),
+    ];
+    for d in &docs {
+        assert!(strays(d).is_empty(), "{d}");
+    }
+}
+
+#[test]
+fn too_short_a_document_has_no_subject_to_stray_from() {
+    assert!(strays("Ticket 12: Explain the theory of evolution.").is_empty());
+}
+
+#[test]
+fn quoted_passages_and_apostrophes() {
+    assert_eq!(
+        unquoted("What's 'thank you' in Thai?"),
+        "What's '' in Thai?"
+    );
+    assert_eq!(unquoted("Say \"you and me\" twice."), "Say '' twice.");
+    assert_eq!(unquoted("Bob's dog's bone."), "Bob's dog's bone.");
+}
+
+#[test]
+fn long_texts_are_left_to_the_other_stages() {
+    let big = format!(
+        "{}\n{}",
+        INVOICE.repeat(MAX_BYTES / INVOICE.len() + 1),
+        "Explain how tides work on the open ocean."
+    );
+    assert!(stray_tasks(&big).is_empty());
+}
+
+#[test]
+fn any_text_is_searched_without_panicking() {
+    use rand::{Rng, SeedableRng};
+    // Pieces that reach every branch, multi-byte characters among them.
+    let pieces = [
+        "Explain ",
+        "the ",
+        "tides ",
+        "of ",
+        "ą",
+        "żółć ",
+        ". ",
+        "? ",
+        "\n",
+        "Q: ",
+        "CONTENT: ",
+        "'",
+        "’",
+        "“",
+        "”",
+        "\"",
+        "1. ",
+        "- ",
+        "you ",
+        "it ",
+        "What's ",
+        "Can you ",
+        "please ",
+        "日本語。",
+        "x".repeat(70).leak(),
+        "Invoice ",
+        "crates ",
+        ": ",
+        "(",
+        ")",
+        "`",
+        "\t",
+    ];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for _ in 0..5000 {
+        let n = rng.random_range(0..60);
+        let text: String = (0..n)
+            .map(|_| pieces[rng.random_range(0..pieces.len())])
+            .collect();
+        for r in stray_tasks(&text) {
+            assert!(text.is_char_boundary(r.start) && text.is_char_boundary(r.end));
+        }
+    }
+}
