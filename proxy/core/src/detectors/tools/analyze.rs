@@ -794,7 +794,8 @@ impl Analyzer<'_> {
             .collect();
         let reads = read_markers().is_match(src);
         for lit in &literals {
-            if reads {
+            // A URL names a remote file, not one on this machine.
+            if reads && !lit.contains("://") {
                 self.path_effects(lit, Access::Read, out);
             }
             let first = lit.split_whitespace().next().unwrap_or("");

@@ -24,6 +24,7 @@ pub mod hosts;
 pub mod js;
 pub mod network;
 pub mod paths;
+mod payload;
 #[cfg(test)]
 mod read_tests;
 pub mod rules;
@@ -37,8 +38,8 @@ mod tests_support;
 use super::{excerpt, ScanContext};
 use crate::sources::{text_or, RuleSources};
 use crate::subject::{Surface, ToolCall};
-use crate::types::{Decision, DetectorId, Finding, Severity};
-use analyze::{looks_like_code, Analysis};
+use crate::types::{Decision, DetectorId, Finding};
+use analyze::Analysis;
 use effects::{Effect, EffectDecision, EffectTable};
 use egress::Egress;
 use rules::{ToolRules, EMBEDDED_TOOL_RULES};
@@ -313,48 +314,6 @@ impl ToolDetector {
         }
     }
 
-    /// Dangerous code or commands carried by a tool result: the data tries
-    /// to get the model to write or run them.
-    fn inspect_payload(&self, text: &str, out: &mut Vec<Finding>) {
-        if !looks_like_code(text) && !text.contains("```") && !text.contains("$ ") {
-            return;
-        }
-        let mut a = Analysis::default();
-        let analyzer = self.analyzer();
-        analyzer.code(text, &mut a, 0);
-        for block in code_blocks(text) {
-            analyzer.shell(block, &mut a, 1);
-        }
-        let mut seen: Vec<Effect> = Vec::new();
-        for h in &a.effects {
-            // Payloads whose effect is an attack by the built-in table.
-            if h.effect.default_decision() != Decision::Block
-                || h.effect == Effect::Uninspectable
-                || seen.contains(&h.effect)
-            {
-                continue;
-            }
-            seen.push(h.effect);
-            out.push(
-                Finding::new(
-                    "pi.indirect.code_payload",
-                    DetectorId::PromptInjection,
-                    "prompt_injection",
-                    Severity::High,
-                    0.75,
-                    format!(
-                        "Indirect injection in tool result: dangerous code ({})",
-                        h.message
-                    ),
-                )
-                .at(Surface::ToolResult.as_str())
-                .with_evidence(h.evidence.clone())
-                .meta("effect", h.effect.as_str())
-                .meta("rule", h.rule.clone()),
-            );
-        }
-    }
-
     /// One finding per effect the profile does not simply allow, carrying
     /// the profile's decision as its verdict.
     fn inspect_call(&self, call: &ToolCall, a: &Analysis, out: &mut Vec<Finding>) {
@@ -387,30 +346,6 @@ impl ToolDetector {
             );
         }
     }
-}
-
-/// Fenced code blocks and `$ command` lines of a text.
-fn code_blocks(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("```") {
-        let after = &rest[start + 3..];
-        let body_start = after.find('\n').map_or(0, |n| n + 1);
-        let Some(end) = after[body_start..].find("```") else {
-            break;
-        };
-        out.push(&after[body_start..body_start + end]);
-        rest = &after[body_start + end + 3..];
-        if out.len() >= 32 {
-            break;
-        }
-    }
-    for line in text.lines() {
-        if let Some(cmd) = line.trim_start().strip_prefix("$ ") {
-            out.push(cmd);
-        }
-    }
-    out
 }
 
 fn push_unique(tags: &mut Vec<String>, tag: &str) {

@@ -106,3 +106,28 @@ fn providers_loaded_from_writable_places_are_escalation() {
     );
     flows("ssh-add -s /usr/lib/x86_64-linux-gnu/opensc-pkcs11.so");
 }
+
+#[test]
+fn a_wildcard_stays_in_its_segment_and_skips_dotfiles() {
+    // As the shell expands them: `*` names the files of one folder, never
+    // a path below it, an absolute path or a dotfile.
+    for cmd in [
+        "cat *",
+        "wc -l *",
+        "grep -rn TODO *",
+        "cat ~/*",
+        "head -n 3 src/*",
+    ] {
+        flows(cmd);
+    }
+    for cmd in [
+        "cat ~/.ssh/*",
+        "cat /etc/sh*",
+        "cat /*/shadow",
+        "cat ~/.*",
+        "cat ~/.*/id_rsa",
+        "tar czf /tmp/k.tgz /root/.aws/*",
+    ] {
+        attack(cmd, Effect::CredentialRead);
+    }
+}

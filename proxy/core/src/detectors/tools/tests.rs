@@ -3,6 +3,7 @@
 
 use super::tests_support::*;
 use super::*;
+use crate::types::Severity;
 use serde_json::{json, Value};
 
 #[test]
