@@ -37,11 +37,12 @@ const MAX_CANDIDATES: usize = 16;
 
 /// Verbs that open a request for assistant work.
 const VERBS: &str =
-    "analyse analyze break calculate classify compare compose compute convert create define \
-     demonstrate describe design determine develop discuss draft elaborate explain find \
-     generate give identify illustrate list name outline paraphrase plan produce provide \
-     recite recommend rewrite share show solve suggest summarise summarize teach tell \
-     translate write";
+    "analyse analyze assess brainstorm break calculate classify compare compose compute \
+     convert create debug define demonstrate describe design determine develop discuss draft \
+     elaborate estimate evaluate explain find forecast generate give identify illustrate \
+     implement interpret list name optimize outline paraphrase plan predict produce proofread \
+     provide rank rate recite recommend rewrite share show simplify solve suggest summarise \
+     summarize teach tell translate write";
 
 /// Words that open a question (the sentence must also end with `?`).
 const QUESTION: &str =
