@@ -89,6 +89,37 @@ fn plant(doc: &str, attack: &str, at: usize) -> String {
     }
 }
 
+/// Sends `text` as a tool result in a session and agent of its own
+/// (earlier refusals would otherwise escalate the session and name that
+/// rule instead) and returns the refusal's body, after checking that it is
+/// one and that nothing reached the upstream.
+fn refused(
+    gw: &Gateway,
+    upstream: &MockUpstream,
+    d: Dialect,
+    text: &str,
+    stream: bool,
+    id: &str,
+) -> String {
+    upstream.reset();
+    let resp = http::post_json(
+        &format!("{}{}", gw.proxy_url(), d.path()),
+        &[("x-session-id", id), ("x-agent-id", id)],
+        &with_tool_result(d, text, stream),
+    );
+    assert_eq!(
+        resp.status,
+        403,
+        "{d:?} stream={stream}: {text}\n{}",
+        resp.text()
+    );
+    assert!(
+        upstream.requests().is_empty(),
+        "{d:?} stream={stream}: a refused request reached the upstream"
+    );
+    resp.text()
+}
+
 #[test]
 fn planted_instructions_in_tool_results_are_refused_in_every_dialect() {
     let upstream = MockUpstream::start();
@@ -97,33 +128,14 @@ fn planted_instructions_in_tool_results_are_refused_in_every_dialect() {
     for d in Dialect::ALL {
         for stream in [false, true] {
             for (doc, attack) in cases() {
-                upstream.reset();
                 let text = plant(doc, attack, k);
                 k += 1;
-                // A session and agent of its own: earlier refusals would
-                // otherwise escalate the session and name that rule instead.
-                let id = format!("indirect-{k}");
-                let resp = http::post_json(
-                    &format!("{}{}", gw.proxy_url(), d.path()),
-                    &[("x-session-id", id.as_str()), ("x-agent-id", id.as_str())],
-                    &with_tool_result(d, &text, stream),
-                );
-                assert_eq!(
-                    resp.status,
-                    403,
-                    "{d:?} stream={stream}: {text}\n{}",
-                    resp.text()
-                );
-                let body = resp.text();
+                let body = refused(&gw, &upstream, d, &text, stream, &format!("indirect-{k}"));
                 assert!(
                     body.contains("pi.classifier.indirect")
                         || body.contains("pi.indirect")
                         || body.contains("Indirect injection in tool result"),
                     "{d:?}: the refusal names the indirect-injection finding: {body}"
-                );
-                assert!(
-                    upstream.requests().is_empty(),
-                    "{d:?} stream={stream}: a refused request reached the upstream"
                 );
             }
         }
@@ -282,31 +294,10 @@ fn a_task_unrelated_to_the_document_is_refused_in_every_dialect() {
     for d in Dialect::ALL {
         for stream in [false, true] {
             for doc in [EMAIL, TABLE, CODE] {
-                upstream.reset();
-                let task = STRAY[k % STRAY.len()];
-                let text = plant(doc, task, k);
+                let text = plant(doc, STRAY[k % STRAY.len()], k);
                 k += 1;
-                let id = format!("stray-{k}");
-                let resp = http::post_json(
-                    &format!("{}{}", gw.proxy_url(), d.path()),
-                    &[("x-session-id", id.as_str()), ("x-agent-id", id.as_str())],
-                    &with_tool_result(d, &text, stream),
-                );
-                assert_eq!(
-                    resp.status,
-                    403,
-                    "{d:?} stream={stream}: {text}\n{}",
-                    resp.text()
-                );
-                assert!(
-                    resp.text().contains("pi.indirect.stray_task"),
-                    "{}",
-                    resp.text()
-                );
-                assert!(
-                    upstream.requests().is_empty(),
-                    "{d:?}: reached the upstream"
-                );
+                let body = refused(&gw, &upstream, d, &text, stream, &format!("stray-{k}"));
+                assert!(body.contains("pi.indirect.stray_task"), "{body}");
             }
         }
     }
