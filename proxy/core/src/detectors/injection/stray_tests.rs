@@ -16,6 +16,13 @@ fn strays(text: &str) -> Vec<&str> {
     stray_tasks(text).into_iter().map(|r| &text[r]).collect()
 }
 
+#[track_caller]
+fn all_pass(docs: &[String]) {
+    for d in docs {
+        assert!(strays(d).is_empty(), "{d}");
+    }
+}
+
 fn planted(doc: &str, task: &str, at: usize) -> String {
     match at {
         0 => format!("{task}\n{doc}"),
@@ -83,9 +90,7 @@ fn questions_and_requests_that_belong_to_the_document_pass() {
         format!("{INVOICE}\nWhy does this happen every quarter?"),
         format!("{INVOICE}\nTranslate it into French and send it back to me."),
     ];
-    for d in &docs {
-        assert!(strays(d).is_empty(), "{d}");
-    }
+    all_pass(&docs);
 }
 
 #[test]
@@ -96,9 +101,7 @@ fn code_lines_and_fragments_are_not_sentences() {
         format!("{INVOICE}\nCreate a branch named `feat/short-topic` first."),
         format!("{INVOICE}\nThen compare the results with perf:"),
     ];
-    for d in &docs {
-        assert!(strays(d).is_empty(), "{d}");
-    }
+    all_pass(&docs);
 }
 
 #[test]
@@ -117,9 +120,7 @@ fn numbered_and_labelled_questions_belong_to_their_form() {
         format!("{INVOICE}\nQ: Is parking at the Elm Street warehouse free? A: Yes."),
         format!("{INVOICE}\nQ: Are pets allowed on the premises? A: Small dogs only."),
     ];
-    for d in &docs {
-        assert!(strays(d).is_empty(), "{d}");
-    }
+    all_pass(&docs);
 }
 
 #[test]
@@ -128,9 +129,7 @@ fn other_languages_are_not_read_as_english() {
         format!("{INVOICE}\nDescribe el recorrido de la sangre en la circulación menor."),
         format!("{INVOICE}\nIs je gasmeter toevallig vervangen?"),
     ];
-    for d in &docs {
-        assert!(strays(d).is_empty(), "{d}");
-    }
+    all_pass(&docs);
 }
 
 #[test]
