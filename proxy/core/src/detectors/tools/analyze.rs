@@ -644,6 +644,11 @@ impl Analyzer<'_> {
                 Access::Read
             } else if namer {
                 Access::Mention
+            } else if (program == "source" || program == ".") && is_dotenv(value) {
+                // Loading `KEY=value` lines into the shell prints nothing;
+                // what a later command does with them is judged there
+                // (`curl -d "$API_KEY" …` is exfiltration).
+                Access::Mention
             } else if reader || (program == "source" || program == ".") {
                 Access::Read
             } else {
@@ -911,6 +916,12 @@ fn co_occurring(all: &[Regex], text: &str) -> Option<usize> {
         }
     }
     None
+}
+
+/// A dotenv file: `.env`, `.env.local`, `prod.env`.
+fn is_dotenv(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name == ".env" || name.starts_with(".env.") || name.ends_with(".env") && name.len() > 4
 }
 
 fn floor(text: &str, mut i: usize) -> usize {
