@@ -44,6 +44,10 @@ const VERBS: &str =
      provide rank rate recite recommend rewrite share show simplify solve suggest summarise \
      summarize teach tell translate write";
 
+/// Verbs of [`VERBS`] that people also use for passing round what exists.
+const HANDING: &str =
+    "find give identify list name plan rank rate recommend share show suggest tell";
+
 /// Words that open a question (the sentence must also end with `?`).
 const QUESTION: &str =
     "are can could did do does how how's is what what's whats when where which who who's whom \
@@ -75,6 +79,7 @@ struct Lists {
     stop: HashSet<&'static str>,
     english: HashSet<&'static str>,
     leads: HashSet<&'static str>,
+    handing: HashSet<&'static str>,
 }
 
 static LISTS: LazyLock<Lists> = LazyLock::new(|| {
@@ -86,6 +91,7 @@ static LISTS: LazyLock<Lists> = LazyLock::new(|| {
         stop: set(STOP),
         english: set(ENGLISH),
         leads: set(LEAD_WORDS),
+        handing: set(HANDING),
     }
 });
 
@@ -113,6 +119,43 @@ fn is_label(t: &str) -> bool {
                     .next_back()
                     .is_none_or(|c| !c.is_alphanumeric())
         })
+}
+
+/// Words of a question or request about the situation the document is
+/// part of, not about the world: what someone should, will or must do
+/// ("What should children wear?"), what is going on ("Who is bringing the
+/// dessert?", "When is the meeting scheduled?"), on which day. A planted
+/// task asks for knowledge or writing, which needs none of them.
+fn situational(words: &[String]) -> bool {
+    const MODAL: &str = "should shall will must might may";
+    const DAYS: &str = "today tomorrow tonight yesterday monday tuesday wednesday thursday \
+                        friday saturday sunday weekend deadline";
+    let listed_in = |list: &str, w: &str| list.split_whitespace().any(|x| x == w);
+    if words
+        .iter()
+        .any(|w| listed_in(MODAL, w) || listed_in(DAYS, w))
+    {
+        return true;
+    }
+    // "is bringing", "are handling", "is … scheduled".
+    words.windows(2).any(|p| {
+        matches!(p[0].as_str(), "is" | "are" | "am")
+            && p[1].len() > 5
+            && (p[1].ends_with("ing") || p[1].ends_with("ed"))
+    }) || words.first().is_some_and(|w| w == "when")
+        && words.get(1).is_some_and(|w| w == "is" || w == "are")
+}
+
+/// The word after the request's verb in `bare` is "a" or "an" (one-letter
+/// words are not in [`words`]).
+fn bare_after_first_is_indefinite(bare: &str) -> bool {
+    let mut it = bare
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_ascii_lowercase())
+        .skip_while(|w| !listed(&LISTS.verbs, w));
+    it.next();
+    it.next().is_some_and(|w| w == "a" || w == "an")
 }
 
 /// The first words of [`LEADS`].
@@ -450,7 +493,18 @@ fn candidate(text: &str, r: Range<usize>) -> Option<Candidate> {
     }
     let rest = &lower[skip..];
     let first = rest.first()?.as_str();
-    let request = listed(&LISTS.verbs, first);
+    // Verbs that also hand round what is already there ("Share the agenda
+    // with the new hires", "List the attendees") ask for something new only
+    // with "me" or an indefinite object ("Provide a poem about …").
+    let request = listed(&LISTS.verbs, first)
+        && (!listed(&LISTS.handing, first)
+            || rest.get(1).is_some_and(|w| {
+                matches!(
+                    w.as_str(),
+                    "me" | "us" | "some" | "several" | "one" | "two" | "three" | "five" | "ten"
+                )
+            })
+            || bare_after_first_is_indefinite(&bare));
     let question = s
         .trim_end_matches(['\'', '"', '’', '”', ')'])
         .ends_with('?')
@@ -463,6 +517,9 @@ fn candidate(text: &str, r: Range<usize>) -> Option<Candidate> {
     // you say …" does not.
     let generic = rest.windows(3).any(|w| w == ["do", "you", "say"]);
     if !generic && rest.iter().any(|w| w == "you") {
+        return None;
+    }
+    if situational(rest) {
         return None;
     }
     let stems = ws.iter().filter_map(|w| content_stem(w)).collect();
