@@ -302,14 +302,14 @@ impl InjectionDetector {
             // So is reference documentation returned by a tool (see `reference`).
             let learned =
                 !part.attached && !self.disabled.iter().any(|d| d.starts_with("pi.classifier"));
-            let reference = || {
-                surface == Surface::ToolResult && reference::is_reference_documentation(&part.text)
-            };
-            if learned && !reference() {
+            // Asked once: both stages below skip reference documentation.
+            let reference =
+                surface == Surface::ToolResult && reference::is_reference_documentation(&part.text);
+            if learned && !reference {
                 self.classify(cx, i, surface, budget, out);
             }
             // Requests for the assistant planted in data.
-            if surface == Surface::ToolResult && !part.attached && !reference() {
+            if surface == Surface::ToolResult && !part.attached && !reference {
                 self.strays(&part.text, 0, false, out);
             }
             if let Some((span, _)) = &quoted {

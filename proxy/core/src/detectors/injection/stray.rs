@@ -48,6 +48,11 @@ const VERBS: &str =
 const HANDING: &str =
     "find give identify list name plan rank rate recommend share show suggest tell";
 
+/// Modal verbs, days and deadlines: words of a document's own situation
+/// (see [`situational`]).
+const SITUATIONAL: &str = "should shall will must might may today tomorrow tonight yesterday \
+     monday tuesday wednesday thursday friday saturday sunday weekend deadline";
+
 /// Words that open a question (the sentence must also end with `?`).
 const QUESTION: &str =
     "are can could did do does how how's is what what's whats when where which who who's whom \
@@ -80,6 +85,7 @@ struct Lists {
     english: HashSet<&'static str>,
     leads: HashSet<&'static str>,
     handing: HashSet<&'static str>,
+    situational: HashSet<&'static str>,
 }
 
 static LISTS: LazyLock<Lists> = LazyLock::new(|| {
@@ -90,8 +96,9 @@ static LISTS: LazyLock<Lists> = LazyLock::new(|| {
         deictic: set(DEICTIC),
         stop: set(STOP),
         english: set(ENGLISH),
-        leads: set(LEAD_WORDS),
+        leads: LEADS.iter().map(|l| l[0]).collect(),
         handing: set(HANDING),
+        situational: set(SITUATIONAL),
     }
 });
 
@@ -127,14 +134,7 @@ fn is_label(t: &str) -> bool {
 /// dessert?", "When is the meeting scheduled?"), on which day. A planted
 /// task asks for knowledge or writing, which needs none of them.
 fn situational(words: &[String]) -> bool {
-    const MODAL: &str = "should shall will must might may";
-    const DAYS: &str = "today tomorrow tonight yesterday monday tuesday wednesday thursday \
-                        friday saturday sunday weekend deadline";
-    let listed_in = |list: &str, w: &str| list.split_whitespace().any(|x| x == w);
-    if words
-        .iter()
-        .any(|w| listed_in(MODAL, w) || listed_in(DAYS, w))
-    {
+    if words.iter().any(|w| LISTS.situational.contains(w.as_str())) {
         return true;
     }
     // "is bringing", "are handling", "is … scheduled".
@@ -145,21 +145,6 @@ fn situational(words: &[String]) -> bool {
     }) || words.first().is_some_and(|w| w == "when")
         && words.get(1).is_some_and(|w| w == "is" || w == "are")
 }
-
-/// The word after the request's verb in `bare` is "a" or "an" (one-letter
-/// words are not in [`words`]).
-fn bare_after_first_is_indefinite(bare: &str) -> bool {
-    let mut it = bare
-        .split(|c: char| !c.is_ascii_alphabetic())
-        .filter(|w| !w.is_empty())
-        .map(|w| w.to_ascii_lowercase())
-        .skip_while(|w| !listed(&LISTS.verbs, w));
-    it.next();
-    it.next().is_some_and(|w| w == "a" || w == "an")
-}
-
-/// The first words of [`LEADS`].
-const LEAD_WORDS: &str = "please kindly also now and then can could would will i help";
 
 /// Openers before the verb of a request: "Please", "Can you", "I need you to" …
 const LEADS: &[&[&str]] = &[
@@ -335,7 +320,7 @@ fn content_stem(w: &str) -> Option<u64> {
 /// whom the sentence addresses.
 fn unquoted(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    let mut chars = s.char_indices().peekable();
+    let mut chars = s.char_indices();
     let mut prev: Option<char> = None;
     while let Some((i, c)) = chars.next() {
         let close = match c {
@@ -468,12 +453,14 @@ fn candidate(text: &str, r: Range<usize>) -> Option<Candidate> {
     if bare.chars().any(|c| c.is_alphabetic() && !c.is_ascii()) {
         return None;
     }
-    let lower: Vec<String> = words(&bare).map(|w| w.to_ascii_lowercase()).collect();
-    let english = bare
-        .split(|c: char| !c.is_ascii_alphabetic())
+    // Every word, one-letter ones too ("a", "I"), lower-cased.
+    let lower: Vec<String> = bare
+        .split(|c: char| !is_word_char(c))
+        .map(|w| w.trim_matches(['\'', '-']))
         .filter(|w| !w.is_empty())
-        .skip(1)
-        .any(|w| listed(&LISTS.english, w));
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let english = lower.iter().skip(1).any(|w| listed(&LISTS.english, w));
     if !english {
         return None;
     }
@@ -501,10 +488,18 @@ fn candidate(text: &str, r: Range<usize>) -> Option<Candidate> {
             || rest.get(1).is_some_and(|w| {
                 matches!(
                     w.as_str(),
-                    "me" | "us" | "some" | "several" | "one" | "two" | "three" | "five" | "ten"
+                    "me" | "us"
+                        | "a"
+                        | "an"
+                        | "some"
+                        | "several"
+                        | "one"
+                        | "two"
+                        | "three"
+                        | "five"
+                        | "ten"
                 )
-            })
-            || bare_after_first_is_indefinite(&bare));
+            }));
     let question = s
         .trim_end_matches(['\'', '"', '’', '”', ')'])
         .ends_with('?')

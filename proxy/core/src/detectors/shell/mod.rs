@@ -619,22 +619,38 @@ pub fn program_name(word: &str, glob: bool) -> String {
     name
 }
 
-/// Shell glob matching (`*`, `?`, `[…]`) of a whole string.
+/// Shell glob matching (`*`, `?`, `[…]`) of a whole string, as the shell
+/// expands a path: a wildcard never matches `/`, and a wildcard at the
+/// start of a segment never matches its leading `.` (`*` is not `.netrc`,
+/// `~/*` names nothing under `~/.ssh`).
 pub fn glob_match(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
-    fn rec(p: &[char], t: &[char], budget: &mut u32) -> bool {
+    fn rec(p: &[char], t: &[char], segment_start: bool, budget: &mut u32) -> bool {
         *budget = budget.saturating_sub(1);
         if *budget == 0 {
             return false;
         }
+        // What a wildcard may consume here.
+        let free = |c: char, first: bool| c != '/' && !(first && segment_start && c == '.');
         match p.first() {
             None => t.is_empty(),
-            Some('*') => (0..=t.len()).any(|k| rec(&p[1..], &t[k..], budget)),
-            Some('?') => !t.is_empty() && rec(&p[1..], &t[1..], budget),
+            Some('*') => {
+                let mut k = 0;
+                loop {
+                    if rec(&p[1..], &t[k..], segment_start && k == 0, budget) {
+                        return true;
+                    }
+                    if k == t.len() || !free(t[k], k == 0) {
+                        return false;
+                    }
+                    k += 1;
+                }
+            }
+            Some('?') => !t.is_empty() && free(t[0], true) && rec(&p[1..], &t[1..], false, budget),
             Some('[') => {
                 let Some(close) = p.iter().position(|c| *c == ']') else {
-                    return !t.is_empty() && t[0] == '[' && rec(&p[1..], &t[1..], budget);
+                    return !t.is_empty() && t[0] == '[' && rec(&p[1..], &t[1..], false, budget);
                 };
                 let set = &p[1..close];
                 let (neg, set) = match set.first() {
@@ -642,6 +658,9 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
                     _ => (false, set),
                 };
                 let Some(&c) = t.first() else { return false };
+                if !free(c, true) {
+                    return false;
+                }
                 let mut hit = false;
                 let mut i = 0;
                 while i < set.len() {
@@ -653,13 +672,13 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
                         i += 1;
                     }
                 }
-                hit != neg && rec(&p[close + 1..], &t[1..], budget)
+                hit != neg && rec(&p[close + 1..], &t[1..], false, budget)
             }
-            Some(&c) => t.first() == Some(&c) && rec(&p[1..], &t[1..], budget),
+            Some(&c) => t.first() == Some(&c) && rec(&p[1..], &t[1..], c == '/', budget),
         }
     }
     let mut budget = 10_000;
-    rec(&p, &t, &mut budget)
+    rec(&p, &t, true, &mut budget)
 }
 
 /// How many arguments of `sudo` are its own options; whether it was asked

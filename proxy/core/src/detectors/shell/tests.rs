@@ -131,4 +131,13 @@ fn globs() {
     assert!(glob_match("/e??/sh*", "/etc/shadow"));
     assert!(glob_match("[cb]at", "bat"));
     assert!(!glob_match("c?t", "cart"));
+    // As the shell expands paths: within one segment, no leading dot.
+    assert!(glob_match("/*/shadow", "/etc/shadow"));
+    assert!(glob_match(".ss*/id_rsa", ".ssh/id_rsa"));
+    assert!(glob_match(".*", ".netrc"));
+    assert!(!glob_match("*", "/etc/shadow"));
+    assert!(!glob_match("*", ".ssh/id_rsa"));
+    assert!(!glob_match("*", ".netrc"));
+    assert!(!glob_match("?netrc", ".netrc"));
+    assert!(!glob_match("/etc/*", "/etc/ssh/ssh_host_rsa_key"));
 }

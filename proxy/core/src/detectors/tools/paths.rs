@@ -180,25 +180,9 @@ impl ToolRules {
             .collect();
         if out.is_empty() && norm.contains(['*', '?', '[']) {
             let tail = norm.trim_start_matches("~/").trim_start_matches("/root/");
-            // A shell wildcard stays inside one path segment, and a relative
-            // pattern never names an absolute path: `cat *` in some folder
-            // reads that folder, not /etc/shadow, and `cat ~/*` reads no
-            // file under ~/.ssh.
-            // Nor does it match a leading dot: `*` is not `.netrc`.
-            let depth = |p: &str| p.matches('/').count();
-            let dots = |p: &str, c: &str| {
-                p.split('/')
-                    .zip(c.split('/'))
-                    .all(|(ps, cs)| !cs.starts_with('.') || ps.starts_with('.'))
-            };
-            let same_depth =
-                |p: &str, c: &str| p.contains("**") || depth(p) == depth(c) && dots(p, c);
             for concrete in &self.canonical_paths {
                 let ctail = concrete.trim_start_matches("~/");
-                let whole = same_depth(&norm, concrete) && glob_match(&norm, concrete);
-                let home =
-                    !ctail.starts_with('/') && same_depth(tail, ctail) && glob_match(tail, ctail);
-                if whole || home {
+                if glob_match(&norm, concrete) || glob_match(tail, ctail) {
                     out.extend(self.path_set.matches(concrete).iter().map(|rule| PathHit {
                         rule,
                         access,

@@ -131,11 +131,7 @@ fn prompt_lines(text: &str) -> impl Iterator<Item = &str> {
 /// of. A comment in code reads as prose too, which costs nothing: the
 /// statements around it stay.
 fn is_prose(line: &str) -> bool {
-    let tokens: Vec<&str> = line.split_whitespace().collect();
-    if tokens.len() < 6
-        || line.contains(['{', '}', '=', '<', '>', '|', '$', '`'])
-        || line.trim_end().ends_with(';')
-    {
+    if line.contains(['{', '}', '=', '<', '>', '|', '$', '`']) || line.trim_end().ends_with(';') {
         return false;
     }
     // A call (`name(`) is code; an aside in brackets is not.
@@ -144,21 +140,23 @@ fn is_prose(line: &str) -> bool {
     {
         return false;
     }
-    let words = tokens
-        .iter()
-        .filter(|t| {
-            let t = t.trim_matches(|c: char| {
-                matches!(
-                    c,
-                    '.' | ',' | ':' | ';' | '!' | '?' | '"' | '\'' | '(' | ')'
-                )
-            });
-            !t.is_empty()
-                && t.chars()
-                    .all(|c| c.is_alphabetic() || c == '-' || c == '\'')
-        })
-        .count();
-    words * 5 >= tokens.len() * 4
+    let (mut tokens, mut words) = (0usize, 0usize);
+    for t in line.split_whitespace() {
+        tokens += 1;
+        let t = t.trim_matches(|c: char| {
+            matches!(
+                c,
+                '.' | ',' | ':' | ';' | '!' | '?' | '"' | '\'' | '(' | ')'
+            )
+        });
+        if !t.is_empty()
+            && t.chars()
+                .all(|c| c.is_alphabetic() || c == '-' || c == '\'')
+        {
+            words += 1;
+        }
+    }
+    tokens >= 6 && words * 5 >= tokens * 4
 }
 
 /// `text` with its lines of running text blanked (the line count stays).
