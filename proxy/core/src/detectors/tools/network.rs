@@ -1,5 +1,6 @@
 //! Network destinations: where a call sends traffic, what it sends, and
-//! the effect that has (a GET of a public host is ordinary, a file sent
+//! the effect that has (a GET of a public host is ordinary, a project file
+//! sent by name to a named host waits for a human, other local data sent
 //! anywhere but the local machine is exfiltration, a paste site or a
 //! metadata endpoint is an attack whatever is sent).
 
@@ -18,7 +19,13 @@ pub enum Payload {
     /// Data written in the call itself (a JSON body, form fields, a
     /// non-GET method).
     Data,
-    /// A local file or the output of another command.
+    /// Files of the project named in the call (`dist/app.tar.gz`,
+    /// `-d @body.json`): a deploy or an API call to a named host, which a
+    /// human should see, not an attack in itself.
+    Artifact,
+    /// Anything else read locally: the home directory, system paths, the
+    /// whole tree, databases and dumps, standard input or another
+    /// command's output.
     File,
     /// A secret (an environment variable holding one) in the body or URL.
     Secret,
@@ -65,7 +72,7 @@ impl Egress<'_> {
         let payload_effect = |public: Effect| match d.payload {
             Payload::None => public,
             Payload::Data => Effect::NetworkSend,
-            Payload::File | Payload::Secret => Effect::Exfiltration,
+            Payload::Artifact | Payload::File | Payload::Secret => Effect::Exfiltration,
         };
         match self.kind(&d.url) {
             HostKind::Denied => (
@@ -119,10 +126,15 @@ impl Egress<'_> {
                 let msg = match d.payload {
                     Payload::None => format!("Reads from {host}"),
                     Payload::Data => format!("Sends data to {host}"),
+                    Payload::Artifact => format!("Sends project files to {host}"),
                     Payload::File => format!("Sends local data to {host}"),
                     Payload::Secret => format!("Sends a secret to {host}"),
                 };
-                (payload_effect(Effect::Fetch), "egress.host", msg)
+                let e = match d.payload {
+                    Payload::Artifact => Effect::NetworkSend,
+                    _ => payload_effect(Effect::Fetch),
+                };
+                (e, "egress.host", msg)
             }
         }
     }
@@ -162,11 +174,12 @@ pub fn payload_of(rules: &ToolRules, c: &Cmd) -> Payload {
     let piped = !c.sources.is_empty();
     // `</dev/null` sends nothing: it is how a client is told not to wait
     // for input (`openssl s_client -connect host:443 </dev/null`).
-    if c.redirects
-        .iter()
-        .any(|r| (r.op == RedirOp::In && r.target != "/dev/null") || r.op == RedirOp::HereString)
-    {
-        p = p.max(Payload::File);
+    for r in &c.redirects {
+        if r.op == RedirOp::In && r.target != "/dev/null" {
+            p = p.max(sent_file(&r.target));
+        } else if r.op == RedirOp::HereString {
+            p = p.max(Payload::File);
+        }
     }
     let raw_stream = matches!(
         c.program.as_str(),
@@ -198,10 +211,20 @@ pub fn payload_of(rules: &ToolRules, c: &Cmd) -> Payload {
                 || value.contains("@-")
                 || value.contains("=<");
             let stdin = value == "@-" || value.ends_with("@-") || value == "-";
+            let named = |v: &str| match v.rsplit_once('@').or_else(|| v.rsplit_once("=<")) {
+                Some((_, path)) => path.split(';').next().unwrap_or(path).to_string(),
+                None => v.to_string(),
+            };
             p = p.max(if stdin && !piped {
                 Payload::Data
-            } else if file {
+            } else if stdin {
                 Payload::File
+            } else if file {
+                let whole = flag == "-T"
+                    || flag == "--upload-file"
+                    || flag.ends_with("-file")
+                    || flag.eq_ignore_ascii_case("-infile");
+                sent_file(&if whole { value.clone() } else { named(&value) })
             } else {
                 Payload::Data
             });
@@ -226,7 +249,7 @@ pub fn payload_of(rules: &ToolRules, c: &Cmd) -> Payload {
         } else if matches!(c.program.as_str(), "http" | "https" | "xh")
             && (a.contains(":=@") || a.contains("=@") || a.starts_with('@'))
         {
-            p = p.max(Payload::File);
+            p = p.max(sent_file(a.rsplit_once('@').map_or(a, |(_, path)| path)));
         } else if matches!(c.program.as_str(), "http" | "https" | "xh")
             && matches!(a, "POST" | "PUT" | "PATCH" | "DELETE")
         {
@@ -235,6 +258,47 @@ pub fn payload_of(rules: &ToolRules, c: &Cmd) -> Payload {
         i += 1;
     }
     p
+}
+
+/// What sending the local path `path` by name carries: a file of the
+/// project is an [`Payload::Artifact`]; the home directory, absolute
+/// paths, the whole tree (`.`, `..`, a top-level wildcard), databases,
+/// dumps and backups, and names the call computes (`$VAR`, `$(…)`) are
+/// [`Payload::File`]. Credential paths are judged apart (they are read).
+pub fn sent_file(path: &str) -> Payload {
+    let path = path.trim_matches(|c| c == '"' || c == '\'');
+    let rel = path.trim_start_matches("./");
+    let top = rel.split('/').next().unwrap_or("");
+    let ext = rel
+        .trim_end_matches('/')
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    let outside = path.is_empty()
+        || path == "-"
+        || path.starts_with(['/', '~', '$', '`'])
+        || path.contains("$(")
+        || matches!(top, "" | "." | ".." | "*" | "**");
+    let data = matches!(
+        ext.as_str(),
+        "sql"
+            | "sqlite"
+            | "sqlite3"
+            | "db"
+            | "dump"
+            | "bak"
+            | "backup"
+            | "kdbx"
+            | "csv"
+            | "xlsx"
+            | "parquet"
+    ) || ext.ends_with(".sql")
+        || rel.contains(".sql.");
+    if outside || data {
+        Payload::File
+    } else {
+        Payload::Artifact
+    }
 }
 
 /// URLs and bare hosts a command talks to, with what it sends.
@@ -400,7 +464,11 @@ pub fn remote_copy(c: &Cmd) -> Option<(Destination, bool)> {
         Destination {
             url: format!("tcp://{host}"),
             payload: if sending {
-                Payload::File
+                operands[..operands.len() - 1]
+                    .iter()
+                    .map(|a| sent_file(a))
+                    .max()
+                    .unwrap_or(Payload::File)
             } else {
                 Payload::None
             },
