@@ -330,6 +330,17 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
     let args = &c.args;
     match c.program.as_str() {
         "find" => {
+            // `{}` is each file found: the command works on the trees
+            // searched outside the working tree (`find ~/.ssh -exec cat {}
+            // \;` reads the keys). Inside it, where a root such as `.`
+            // would read as the whole tree (`-exec rm -rf {} +` after a
+            // `-name node_modules` filter), it stays unnamed.
+            let roots: Vec<String> = args
+                .iter()
+                .take_while(|a| !a.starts_with('-') && !matches!(a.as_str(), "(" | "!"))
+                .filter(|r| r.starts_with(['/', '~', '$']))
+                .map(|r| format!("{}/", r.trim_end_matches('/')))
+                .collect();
             let mut i = 0;
             while i < args.len() {
                 if matches!(args[i].as_str(), "-exec" | "-execdir" | "-ok" | "-okdir") {
@@ -339,8 +350,10 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
                         .map_or(args.len(), |p| i + 1 + p);
                     let words: Vec<String> = args[i + 1..end]
                         .iter()
-                        .filter(|w| *w != "{}")
-                        .cloned()
+                        .flat_map(|w| match w.as_str() {
+                            "{}" => roots.clone(),
+                            _ => vec![w.clone()],
+                        })
                         .collect();
                     if !words.is_empty() {
                         out.push(Embedded::Command(shell_join(&words)));

@@ -151,3 +151,26 @@ fn loading_a_dotenv_file_prints_nothing() {
         Effect::Exfiltration,
     );
 }
+
+#[test]
+fn a_credential_directory_read_whole_reads_its_credentials() {
+    for cmd in [
+        "tar czf /tmp/k.tgz ~/.aws",
+        "grep -r aws_secret ~/.aws",
+        "zip -r /tmp/kube.zip $HOME/.kube/",
+        "find ~/.ssh -type f -exec cat {} \\;",
+        "find ~/.aws -exec cat {} +",
+    ] {
+        attack(cmd, Effect::CredentialRead);
+    }
+    // Naming the directory is not reading it; a project's own `.docker/`
+    // is not the home directory's.
+    flows("ls -la ~/.ssh");
+    flows("du -sh ~/.docker");
+    flows("docker build -f .docker/Dockerfile .");
+    flows("kubectl --kubeconfig ~/.kube/config get pods");
+    // Inside the working tree `{}` stays unnamed: the filter chose the files.
+    flows("find . -type d -name node_modules -prune -exec rm -rf {} +");
+    flows("find src -name '*.rs' -exec wc -l {} +");
+    flows("find /tmp -name '*.tmp' -mtime +7 -exec rm -f {} +");
+}
