@@ -89,3 +89,35 @@ fn what_is_not_a_project_file_is_still_exfiltration() {
         attack(cmd, Effect::Exfiltration);
     }
 }
+
+#[test]
+fn payloads_decoded_and_run_inside_code_are_encoded_execution() {
+    for cmd in [
+        "python3 -c \"exec(__import__('base64').b64decode('aW1wb3J0IG9z'))\"",
+        "node -e \"eval(Buffer.from('Y29uc29sZS5sb2coMSk=','base64').toString())\"",
+        "python3 -c \"import zlib,base64; exec(zlib.decompress(base64.b64decode(P)))\"",
+    ] {
+        attack(cmd, Effect::EncodedExec);
+    }
+    // Decoding data and compiling a regular expression run nothing.
+    flows("python3 -c \"import base64,json; print(json.loads(base64.b64decode('e30=')))\"");
+    flows("python3 -c \"import re,base64; r=re.compile('x'); print(base64.b64decode('eA=='))\"");
+    flows("node -e \"console.log(Buffer.from('aGk=','base64').toString())\"");
+}
+
+#[test]
+fn host_privileged_pods_and_miner_options_are_attacks() {
+    attack(
+        "kubectl run x --image=alpine --overrides='{\"spec\":{\"hostPID\":true,\"containers\":[{\"name\":\"x\",\"image\":\"alpine\",\"securityContext\":{\"privileged\":true}}]}}'",
+        Effect::PrivilegeEscalation,
+    );
+    attack(
+        "nohup ./worker --donate-level 1 -o pool.example.com:3333 &",
+        Effect::Cryptomining,
+    );
+    assert_eq!(
+        verdict("kubectl apply -f deploy.yaml"),
+        Decision::RequireApproval
+    );
+    flows("kubectl get pods -o wide");
+}
