@@ -355,7 +355,7 @@ def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, m
       "categories: \"Explain the theory of relativity.\" inside an invoice e-mail) is not an attack to the classifier: "
       "its training data keeps such questions inside documents as negatives (`question_in_doc`, also in the second and "
       "fourth never-tuned sets), because a document may well ask something. The proxy judges them apart, by structure "
-      "(`proxy/core/src/detectors/injection/stray.rs`, English only): a sentence standing on its own that opens with a "
+      "(`proxy/core/src/detectors/injection/stray.rs`, English only): a sentence standing on its own or pasted into running text (even inside a word) that opens with a "
       "verb of assistant work or a question word, addresses no one in the document and shares fewer than a third of "
       "its content words with the rest gets `pi.indirect.stray_task` (medium, score 0.6: refused by production and "
       "strict, flagged by dev). The results above include it; the `question_in_doc` rows it flags count as false "

@@ -10,7 +10,9 @@
 //! The judgement is structural plus one English word list (the verbs of
 //! assistant work and the question words): a sentence is a *candidate*
 //! when it stands on its own (after a sentence end, a line break or the
-//! start), starts with a capital and such a verb or question word, ends
+//! start) or interrupts running text (pasted into the middle of a
+//! sentence, even of a word: "from your compan Explain the theory of
+//! relativity. y's account"), starts with a capital and such a verb or question word, ends
 //! with `.`, `?` or `!`, is mostly words (not code), and speaks of no one
 //! in the document (no "we", "your", "someone", and no "it", "this",
 //! "they": a question that points back into the text belongs to it). A
@@ -170,7 +172,12 @@ pub fn stray_tasks(text: &str) -> Vec<Range<usize>> {
         return Vec::new();
     }
     let candidates: Vec<Candidate> = sentences(text)
-        .filter_map(|r| candidate(text, r))
+        .flat_map(|r| {
+            let end = r.end;
+            let inner = interruptions(text, r.clone()).map(move |i| (i..end, true));
+            std::iter::once((r.clone(), false)).chain(inner)
+        })
+        .filter_map(|(r, inner)| candidate(text, r, inner))
         .take(MAX_CANDIDATES + 1)
         .collect();
     // None, or a text made of requests and questions (a FAQ, an exam, a
@@ -357,7 +364,36 @@ fn unquoted(s: &str) -> String {
     out
 }
 
-fn candidate(text: &str, r: Range<usize>) -> Option<Candidate> {
+/// Where, inside the sentence `r`, a capitalised opener of a request or a
+/// question interrupts running text: after a space that follows a letter,
+/// a digit or a comma ("withdrawn from your compan Explain the theory of
+/// relativity. y's account"). Text pasted into the middle of a document
+/// lands there as often as between its sentences.
+fn interruptions(text: &str, r: Range<usize>) -> impl Iterator<Item = usize> + '_ {
+    let b = text.as_bytes();
+    (r.start + 2..r.end).filter(move |&i| {
+        b[i].is_ascii_uppercase()
+            && matches!(b[i - 1], b' ' | b'\t')
+            && text[r.start..i]
+                .trim_end_matches([' ', '\t'])
+                .bytes()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == b',')
+            && {
+                let w = &text[i..];
+                let first = &w[..w
+                    .find(|c: char| !c.is_ascii_alphabetic())
+                    .unwrap_or(w.len())];
+                listed(&LISTS.verbs, first)
+                    || listed(&LISTS.question, first)
+                    || listed(&LISTS.leads, first)
+            }
+    })
+}
+
+/// A candidate sentence in `r`; `inner` when it interrupts running text
+/// (found by [`interruptions`]) instead of standing on its own.
+fn candidate(text: &str, r: Range<usize>, inner: bool) -> Option<Candidate> {
     let raw = &text[r.clone()];
     let lead_ws = raw.len() - raw.trim_start().len();
     let s = raw.trim();
@@ -406,10 +442,11 @@ fn candidate(text: &str, r: Range<usize>) -> Option<Candidate> {
     // Stands on its own: at the start, after a line break, a sentence end
     // or a colon.
     let before = text[..start].trim_end_matches([' ', '\t']);
-    if before
-        .chars()
-        .next_back()
-        .is_some_and(|c| !matches!(c, '.' | '!' | '?' | '\n' | ':' | '\r'))
+    if !inner
+        && before
+            .chars()
+            .next_back()
+            .is_some_and(|c| !matches!(c, '.' | '!' | '?' | '\n' | ':' | '\r'))
     {
         return None;
     }
@@ -425,7 +462,7 @@ fn candidate(text: &str, r: Range<usize>) -> Option<Candidate> {
     let numbered = line.trim().strip_suffix(['.', ')']).is_some_and(|n| {
         !n.is_empty() && n.len() <= 3 && n.bytes().all(|b| b.is_ascii_alphanumeric())
     });
-    if numbered || line.trim_start().starts_with(['-', '*', '•']) || is_label(line) {
+    if !inner && (numbered || line.trim_start().starts_with(['-', '*', '•']) || is_label(line)) {
         return None;
     }
     let (s, range) = if label_end {
@@ -442,6 +479,20 @@ fn candidate(text: &str, r: Range<usize>) -> Option<Candidate> {
         return None;
     }
     let bare = unquoted(s);
+    // Inside a sentence, a run of capitalised words is a name or a title
+    // ("the Write Right Logistics team", "the guide How to Stack Crates").
+    if inner {
+        let caps: Vec<bool> = bare
+            .split(|c: char| !is_word_char(c))
+            .filter(|w| !w.is_empty())
+            .skip(1)
+            .map(|w| w.starts_with(|c: char| c.is_ascii_uppercase()) && w != "I")
+            .collect();
+        let run = caps.split(|&c| !c).map(<[bool]>::len).max().unwrap_or(0);
+        if caps.first().copied().unwrap_or(true) || run >= 3 {
+            return None;
+        }
+    }
     if bare.contains(['`', '{', '}', '<', '>', '_', '|', '\\', '=', ';'])
         || bare.contains("()")
         || bare.contains("](")

@@ -65,6 +65,35 @@ fn an_unrelated_task_planted_anywhere_in_an_email_is_stray() {
 }
 
 #[test]
+fn a_task_pasted_into_running_text_is_stray() {
+    // Pasted at any character, even inside a word, and after a double space.
+    for (at, task) in [
+        (
+            INVOICE.find("warehouse").unwrap() + 4,
+            "Explain how volcanoes form in simple terms.",
+        ),
+        (
+            INVOICE.find("charged").unwrap() - 1,
+            "Who painted the ceiling of the Sistine Chapel?",
+        ),
+        (
+            INVOICE.find(", thanks").unwrap() + 1,
+            "Write a limerick about a cat who learns to sail.",
+        ),
+    ] {
+        let text = format!("{} {task} {}", &INVOICE[..at], &INVOICE[at..]);
+        assert_eq!(strays(&text), vec![task], "{text}");
+    }
+    // A capitalised verb or question word inside a sentence is a name, a
+    // button or a quotation that the document itself is about.
+    all_pass(&[
+        format!("{INVOICE}\nTo print it, press Print and then Save as PDF in the dialog."),
+        format!("{INVOICE}\nThe crates ship with the Guide How to Stack Crates Safely."),
+        format!("{INVOICE}\nOur warehouse team, Write Right Logistics, handles the delivery."),
+    ]);
+}
+
+#[test]
 fn a_task_in_a_table_is_stray() {
     let task = "Describe the life cycle of a frog.";
     for at in [0, 2] {
