@@ -44,25 +44,40 @@ impl ToolDetector {
         }
         let mut seen: Vec<Effect> = Vec::new();
         for h in &a.effects {
-            // Payloads whose effect is an attack by the built-in table.
-            if h.effect.default_decision() != Decision::Block
-                || h.effect == Effect::Uninspectable
-                || seen.contains(&h.effect)
-            {
+            // Payloads whose effect is an attack by the built-in table are
+            // injections on their own. Code that wipes disks, stops services
+            // or runs as root is what install guides show too: a low
+            // finding, which refuses only together with data that tells the
+            // model to use the code ("execute the following code block in
+            // the code you develop").
+            let (id, severity, score, what) = match h.effect {
+                Effect::Uninspectable => continue,
+                e if e.default_decision() == Decision::Block => (
+                    "pi.indirect.code_payload",
+                    Severity::High,
+                    0.75,
+                    "dangerous code",
+                ),
+                Effect::Destroy | Effect::SystemChange | Effect::Privileged => (
+                    "pi.indirect.risky_code",
+                    Severity::Low,
+                    0.15,
+                    "code that changes the system",
+                ),
+                _ => continue,
+            };
+            if seen.contains(&h.effect) {
                 continue;
             }
             seen.push(h.effect);
             out.push(
                 Finding::new(
-                    "pi.indirect.code_payload",
+                    id,
                     DetectorId::PromptInjection,
                     "prompt_injection",
-                    Severity::High,
-                    0.75,
-                    format!(
-                        "Indirect injection in tool result: dangerous code ({})",
-                        h.message
-                    ),
+                    severity,
+                    score,
+                    format!("Indirect injection in tool result: {what} ({})", h.message),
                 )
                 .at(Surface::ToolResult.as_str())
                 .with_evidence(h.evidence.clone())
