@@ -9,6 +9,7 @@ use super::access::{consumes, is_identity_value, names_list, names_only, restric
 use super::effects::Effect;
 use super::egress::Egress;
 use super::escapes::{assignments, embedded, is_interactive_shell, Embedded};
+use super::generated::prints_only_settings;
 use super::network::{destinations, remote_copy, url_regex, Destination, Payload};
 use super::paths::{normalize_path, Access};
 use super::rules::{CommandRule, Produces, ToolRules};
@@ -360,7 +361,17 @@ impl Analyzer<'_> {
             match access {
                 Access::Read => self.path_effects(&path, Access::Read, out),
                 Access::Write | Access::Delete { .. } => {
-                    let (effect, rule) = self.rules.write_effect(&path, access);
+                    let (mut effect, mut rule) = self.rules.write_effect(&path, access);
+                    // Settings appended to the user's own start-up file
+                    // configure the next shell (an installer's PATH line);
+                    // the user should still see it.
+                    if rule == "shell_startup"
+                        && matches!(access, Access::Write)
+                        && !normalize_path(&path).starts_with("/etc/")
+                        && prints_only_settings(c)
+                    {
+                        (effect, rule) = (Effect::WriteOutside, "home_config");
+                    }
                     let msg = match (effect, access) {
                         (Effect::Write, _) => "Writes inside the workspace".to_string(),
                         (_, Access::Delete { .. }) => format!("Deletes {}", normalize_path(&path)),
