@@ -1,5 +1,6 @@
 //! Reference documentation among tool results: a command's `--help`, a
-//! manual page, a README made of headings and code. It is imperative from
+//! manual page, a README made of headings and code, a change history
+//! (changelogs, release notes, `git log`). It is imperative from
 //! end to end ("append files to the end of an archive", "run make
 //! install"), and the learned stage, trained on e-mails, tables, code
 //! answers and tool outputs, read a quarter of real help texts, manual
@@ -37,6 +38,7 @@ const MAN_SECTIONS: &[&str] = &[
 /// (every tool result reaching the learned stage is asked).
 pub fn is_reference_documentation(text: &str) -> bool {
     let (mut n, mut options, mut headings, mut fences, mut code) = (0usize, 0, 0, 0, 0);
+    let mut history = 0usize;
     let mut inside = false;
     // Manual-page sections seen (a bit per entry of MAN_SECTIONS), and the
     // line of the first.
@@ -51,6 +53,9 @@ pub fn is_reference_documentation(text: &str) -> bool {
         if let Some(k) = MAN_SECTIONS.iter().position(|s| *s == l) {
             sections |= 1 << k;
             first_section.get_or_insert(n);
+        }
+        if is_history_line(l) {
+            history += 1;
         }
         if l.trim_start().starts_with("```") {
             fences += 1;
@@ -71,7 +76,44 @@ pub fn is_reference_documentation(text: &str) -> bool {
     let manual = sections.count_ones() >= 3 && first_section.is_some_and(|i| i <= 3);
     // A README: headings and fenced code making up a fifth of its lines.
     let readme = headings >= 2 && fences >= 2 && (headings + fences + code) * 100 >= n * 20;
-    help || manual || readme
+    // A change history: a release or commit header every dozen lines.
+    let changes = history >= 3 && history * 100 >= n * 8;
+    help || manual || readme || changes
+}
+
+/// A line that opens an entry of a change history: a Debian changelog's
+/// header or sign-off, a GNU ChangeLog's date line or file entry, `git
+/// log` output, or a release heading (`## [1.2.0]`, `v1.2 (2024-01-05)`,
+/// `* Noteworthy changes in release 3.8`).
+fn is_history_line(l: &str) -> bool {
+    let t = l.trim_start();
+    let digit_dot = |s: &str| {
+        let s = s.trim_start_matches(['[', 'v', 'V']);
+        let d = s.bytes().take_while(u8::is_ascii_digit).count();
+        d > 0 && s.as_bytes().get(d) == Some(&b'.')
+    };
+    let hashes = t.bytes().take_while(|&c| c == b'#').count();
+    (l.contains(") ") && l.contains("; urgency="))
+        || (l.starts_with(" -- ") && l.contains('<') && l.contains(">  "))
+        || (l.len() > 11
+            && l.as_bytes()[..10].iter().enumerate().all(|(i, c)| {
+                if i == 4 || i == 7 {
+                    *c == b'-'
+                } else {
+                    c.is_ascii_digit()
+                }
+            })
+            && l.ends_with('>')
+            && l.contains('<'))
+        || (l.starts_with('\t') && t.starts_with("* ") && t.contains(':'))
+        || (l.starts_with("commit ")
+            && l.len() >= 14
+            && l[7..].bytes().take(7).all(|c| c.is_ascii_hexdigit()))
+        || (l.starts_with("Author: ") && l.ends_with('>'))
+        || t.starts_with("Signed-off-by: ")
+        || ((1..=3).contains(&hashes) && digit_dot(t[hashes..].trim_start()))
+        || t.starts_with("* Noteworthy changes in release")
+        || (digit_dot(t) && t.contains(" (") && t.ends_with(')') && t.len() < 60)
 }
 
 /// `-v`, `-h, --help`, `--color[=WHEN]` at the start of a line (indented
@@ -113,6 +155,21 @@ mod tests {
         assert!(doc(HELP));
         assert!(doc(MAN));
         assert!(doc(README));
+    }
+
+    #[test]
+    fn change_histories_are_documentation() {
+        let debian = "pack (1.4-2) unstable; urgency=medium\n\n  * Fix the build with the new compiler.\n  * Drop the obsolete patch.\n\n -- Ana Lima <ana@example.org>  Mon, 05 Feb 2024 10:00:00 +0100\n\npack (1.4-1) unstable; urgency=low\n\n  * New upstream release.\n\n -- Ana Lima <ana@example.org>  Fri, 02 Feb 2024 09:00:00 +0100\n";
+        let gnu = "2024-02-05  Ana Lima  <ana@example.org>\n\n\t* src/pack.c (add_file): Check the size first.\n\t* src/list.c (show): Ditto.\n\n2024-01-30  Ben Ode  <ben@example.org>\n\n\t* README: Explain the new option.\n";
+        let git = "commit 3f2a9c1d\nAuthor: Ana Lima <ana@example.org>\nDate:   Mon Feb 5 10:00:00 2024 +0100\n\n    Fix the build\n\ncommit 9bd0e77a\nAuthor: Ben Ode <ben@example.org>\nDate:   Fri Feb 2 09:00:00 2024 +0100\n\n    Drop the obsolete patch\n";
+        let md = "# Changelog\n\n## [1.4.0] - 2024-02-05\n\n- Faster listing.\n- Fix a crash on empty files.\n\n## [1.3.1] - 2024-01-10\n\n- Fix the man page.\n\n## [1.3.0] - 2023-12-01\n\n- Add --quiet.\n";
+        for h in [debian, gnu, git, md] {
+            assert!(doc(h), "{h}");
+        }
+        // One version number in a letter is not a history.
+        let mail =
+            "Hi team,\n\nVersion 2.1 is out.\nPlease update before Friday.\n\nThanks,\nAna\n";
+        assert!(!doc(mail));
     }
 
     #[test]
