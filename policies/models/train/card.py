@@ -364,9 +364,6 @@ def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, m
       "strict, flagged by dev). The results above include it; the `question_in_doc` rows it flags count as false "
       "positives there.")
     w("\n## Known misses pinned by tests\n")
-    w("- A request to write a poem planted in a Markdown table returned as a tool result passes the production profile "
-      "(`known_miss_a_poem_request_planted_in_a_table_is_refused` in `tests/tests/indirect_injection.rs`, ignored; "
-      "run it with `--ignored` after retraining).")
     w("- A bare repeated word (`cake cake cake cake cake`) gets a high `pi.classifier.direct` finding (repeated-token "
       "attacks are in the training data), so every profile challenges it (`benign_59` in "
       "`tests/corpus/regression/injection.json`, marked `known_fp` and `refused`).")
