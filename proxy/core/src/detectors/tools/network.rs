@@ -292,8 +292,7 @@ pub fn sent_file(path: &str) -> Payload {
             | "csv"
             | "xlsx"
             | "parquet"
-    ) || ext.ends_with(".sql")
-        || rel.contains(".sql.");
+    ) || rel.contains(".sql.");
     if outside || data {
         Payload::File
     } else {
