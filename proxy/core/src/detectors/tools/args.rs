@@ -9,7 +9,7 @@ use super::analyze::{Analysis, Analyzer};
 use super::effects::Effect;
 use super::escapes::{shell_join, SHELLS};
 use super::js::nested_tool_calls;
-use super::network::{Destination, Payload};
+use super::network::{sent_file, Destination, Payload};
 use super::paths::{looks_like_path, Access};
 use super::ToolDetector;
 use crate::detectors::shell::program_name;
@@ -301,8 +301,17 @@ impl ToolDetector {
                     && scheme.chars().all(|c| c.is_ascii_alphabetic())
             }) && !s.trim().contains(char::is_whitespace);
             if is_url {
+                // The local files the call names, by what they are (a build
+                // output to a named host is a deploy, as for `scp`).
+                let sent = || {
+                    local_paths
+                        .iter()
+                        .map(|p| sent_file(p))
+                        .max()
+                        .unwrap_or(Payload::File)
+                };
                 let payload = match cap {
-                    Some("exfiltration") if !local_paths.is_empty() => Payload::File,
+                    Some("exfiltration") if !local_paths.is_empty() => sent(),
                     Some("exfiltration") => Payload::Data,
                     Some("network")
                         if method
@@ -312,7 +321,7 @@ impl ToolDetector {
                     {
                         Payload::Data
                     }
-                    _ if !local_paths.is_empty() && cap.is_none() => Payload::File,
+                    _ if !local_paths.is_empty() && cap.is_none() => sent(),
                     _ => Payload::None,
                 };
                 analyzer.destination(
@@ -362,10 +371,14 @@ impl ToolDetector {
                 };
                 self.path_access(s, access, out);
                 if cap == Some("exfiltration") && access == Access::Read {
+                    let (effect, what) = match sent_file(s) {
+                        Payload::Artifact => (Effect::NetworkSend, "a file of the project"),
+                        _ => (Effect::Exfiltration, "a local file"),
+                    };
                     out.push(
-                        Effect::Exfiltration,
+                        effect,
                         "tool_sends_file",
-                        format!("Tool `{}` sends a local file", call.name),
+                        format!("Tool `{}` sends {what}", call.name),
                         s,
                     );
                 }

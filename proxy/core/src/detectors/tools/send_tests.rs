@@ -148,3 +148,29 @@ fn settings_appended_to_the_users_start_up_file_wait_for_a_human() {
         attack(cmd, Effect::Persistence);
     }
 }
+
+#[test]
+fn upload_tools_judge_the_files_they_name_like_the_shell_does() {
+    use super::tests_support::{det, effects};
+    use serde_json::json;
+    let decision = |name: &str, args: serde_json::Value| {
+        effects(name, args)
+            .into_iter()
+            .map(|e| det().decision(e))
+            .max()
+            .unwrap_or(Decision::Allow)
+    };
+    let build = json!({"path": "dist/app.zip", "url": "https://artifacts.example.com/upload"});
+    assert!(!effects("upload_file", build.clone()).contains(&Effect::Exfiltration));
+    assert_eq!(decision("upload_file", build), Decision::RequireApproval);
+    for args in [
+        json!({"path": "exports/customers.csv", "url": "https://artifacts.example.com/upload"}),
+        json!({"path": "/home/dev/notes.txt", "url": "https://artifacts.example.com/upload"}),
+        json!({"path": "dist/app.zip", "url": "https://198.51.100.4/upload"}),
+    ] {
+        assert!(
+            effects("upload_file", args.clone()).contains(&Effect::Exfiltration),
+            "{args}"
+        );
+    }
+}
