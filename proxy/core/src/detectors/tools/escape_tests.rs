@@ -119,3 +119,13 @@ fn a_shell_inside_a_container_is_the_containers_unless_it_reaches_the_host() {
         Effect::Shell,
     );
 }
+
+#[test]
+fn package_runners_run_their_command_option() {
+    attack("npm exec -c 'bash'", Effect::Shell);
+    attack("npx -c 'cat ~/.aws/credentials'", Effect::CredentialRead);
+    flows("npm exec -c 'eslint .'");
+    flows("npx -c 'tsc --noEmit'");
+    flows("npx prettier --check .");
+    flows("npm exec -- jest");
+}

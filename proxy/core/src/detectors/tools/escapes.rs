@@ -723,6 +723,18 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
                     out.push(Embedded::Command(v.to_string()));
                 }
             }
+            // `npm exec -c 'cmd'` / `npx -c 'cmd'` run a shell command line
+            // with the package binaries on PATH.
+            let runs_line = match program {
+                "npx" => true,
+                "npm" | "pnpm" => args.first().is_some_and(|a| a == "exec"),
+                _ => false,
+            };
+            if runs_line {
+                for v in value_after(args, &["-c", "--call"]) {
+                    out.push(Embedded::Command(v.to_string()));
+                }
+            }
             wrapped_shell(args, &mut out);
             // What a line-oriented program reads as its commands (`ed <<<
             // '!/bin/bash'`, `tclsh <<< 'exec /bin/zsh …'`), and `!sh` on a
