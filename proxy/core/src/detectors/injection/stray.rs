@@ -479,20 +479,6 @@ fn candidate(text: &str, r: Range<usize>, inner: bool) -> Option<Candidate> {
         return None;
     }
     let bare = unquoted(s);
-    // Inside a sentence, a run of capitalised words is a name or a title
-    // ("the Write Right Logistics team", "the guide How to Stack Crates").
-    if inner {
-        let caps: Vec<bool> = bare
-            .split(|c: char| !is_word_char(c))
-            .filter(|w| !w.is_empty())
-            .skip(1)
-            .map(|w| w.starts_with(|c: char| c.is_ascii_uppercase()) && w != "I")
-            .collect();
-        let run = caps.split(|&c| !c).map(<[bool]>::len).max().unwrap_or(0);
-        if caps.first().copied().unwrap_or(true) || run >= 3 {
-            return None;
-        }
-    }
     if bare.contains(['`', '{', '}', '<', '>', '_', '|', '\\', '=', ';'])
         || bare.contains("()")
         || bare.contains("](")
@@ -504,13 +490,26 @@ fn candidate(text: &str, r: Range<usize>, inner: bool) -> Option<Candidate> {
     if bare.chars().any(|c| c.is_alphabetic() && !c.is_ascii()) {
         return None;
     }
-    // Every word, one-letter ones too ("a", "I"), lower-cased.
-    let lower: Vec<String> = bare
+    // Every word, one-letter ones too ("a", "I").
+    let raw: Vec<&str> = bare
         .split(|c: char| !is_word_char(c))
         .map(|w| w.trim_matches(['\'', '-']))
         .filter(|w| !w.is_empty())
-        .map(str::to_ascii_lowercase)
         .collect();
+    // Inside a sentence, a run of capitalised words is a name or a title
+    // ("the Write Right Logistics team", "the guide How to Stack Crates").
+    if inner {
+        let caps: Vec<bool> = raw
+            .iter()
+            .skip(1)
+            .map(|w| w.starts_with(|c: char| c.is_ascii_uppercase()) && *w != "I")
+            .collect();
+        let run = caps.split(|&c| !c).map(<[bool]>::len).max().unwrap_or(0);
+        if caps.first().copied().unwrap_or(true) || run >= 3 {
+            return None;
+        }
+    }
+    let lower: Vec<String> = raw.iter().map(|w| w.to_ascii_lowercase()).collect();
     let english = lower.iter().skip(1).any(|w| listed(&LISTS.english, w));
     if !english {
         return None;

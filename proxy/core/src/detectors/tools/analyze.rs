@@ -361,17 +361,9 @@ impl Analyzer<'_> {
             match access {
                 Access::Read => self.path_effects(&path, Access::Read, out),
                 Access::Write | Access::Delete { .. } => {
-                    let (mut effect, mut rule) = self.rules.write_effect(&path, access);
-                    // Settings appended to the user's own start-up file
-                    // configure the next shell (an installer's PATH line);
-                    // the user should still see it.
-                    if rule == "shell_startup"
-                        && matches!(access, Access::Write)
-                        && !normalize_path(&path).starts_with("/etc/")
-                        && prints_only_settings(c)
-                    {
-                        (effect, rule) = (Effect::WriteOutside, "home_config");
-                    }
+                    let (effect, rule) = self
+                        .rules
+                        .write_effect(&path, access, || prints_only_settings(c));
                     let msg = match (effect, access) {
                         (Effect::Write, _) => "Writes inside the workspace".to_string(),
                         (_, Access::Delete { .. }) => format!("Deletes {}", normalize_path(&path)),

@@ -406,7 +406,7 @@ impl ToolDetector {
         match access {
             Access::Read => analyzer.path_effects(s, Access::Read, out),
             Access::Write | Access::Delete { .. } => {
-                let (effect, rule) = self.rules.write_effect(s, access);
+                let (effect, rule) = self.rules.write_effect(s, access, || false);
                 let msg = if effect == Effect::Write {
                     "Writes inside the workspace".to_string()
                 } else {

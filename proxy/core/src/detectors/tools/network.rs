@@ -123,16 +123,17 @@ impl Egress<'_> {
                 )
             }
             HostKind::Private | HostKind::Public => {
-                let msg = match d.payload {
-                    Payload::None => format!("Reads from {host}"),
-                    Payload::Data => format!("Sends data to {host}"),
-                    Payload::Artifact => format!("Sends project files to {host}"),
-                    Payload::File => format!("Sends local data to {host}"),
-                    Payload::Secret => format!("Sends a secret to {host}"),
-                };
-                let e = match d.payload {
-                    Payload::Artifact => Effect::NetworkSend,
-                    _ => payload_effect(Effect::Fetch),
+                // A named host: project files go out for a human to see;
+                // other local data is exfiltration.
+                let (e, msg) = match d.payload {
+                    Payload::None => (Effect::Fetch, format!("Reads from {host}")),
+                    Payload::Data => (Effect::NetworkSend, format!("Sends data to {host}")),
+                    Payload::Artifact => (
+                        Effect::NetworkSend,
+                        format!("Sends project files to {host}"),
+                    ),
+                    Payload::File => (Effect::Exfiltration, format!("Sends local data to {host}")),
+                    Payload::Secret => (Effect::Exfiltration, format!("Sends a secret to {host}")),
                 };
                 (e, "egress.host", msg)
             }
@@ -202,10 +203,13 @@ pub fn payload_of(rules: &ToolRules, c: &Cmd) -> Payload {
                 .map(str::to_string)
                 .or_else(|| c.args.get(i + 1).cloned())
                 .unwrap_or_default();
-            let file = flag == "-T"
+            // The flag's value is the file itself (`-T dist/app.zip`), or
+            // names it after `@` / `=<` (`-F f=@report.pdf`).
+            let whole = flag == "-T"
                 || flag == "--upload-file"
                 || flag.ends_with("-file")
-                || flag.eq_ignore_ascii_case("-infile")
+                || flag.eq_ignore_ascii_case("-infile");
+            let file = whole
                 || value.starts_with('@')
                 || value.contains("=@")
                 || value.contains("@-")
@@ -220,10 +224,6 @@ pub fn payload_of(rules: &ToolRules, c: &Cmd) -> Payload {
             } else if stdin {
                 Payload::File
             } else if file {
-                let whole = flag == "-T"
-                    || flag == "--upload-file"
-                    || flag.ends_with("-file")
-                    || flag.eq_ignore_ascii_case("-infile");
                 sent_file(&if whole { value.clone() } else { named(&value) })
             } else {
                 Payload::Data

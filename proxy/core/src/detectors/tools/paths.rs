@@ -195,11 +195,21 @@ impl ToolRules {
     }
 
     /// What writing (or deleting) `path` does, with the rule that says so.
-    pub fn write_effect(&self, path: &str, access: Access) -> (Effect, &str) {
+    /// `only_settings` is asked when the rule has a `settings_effect`:
+    /// whether the writer only appends variable settings.
+    pub fn write_effect(
+        &self,
+        path: &str,
+        access: Access,
+        only_settings: impl FnOnce() -> bool,
+    ) -> (Effect, &str) {
         let norm = normalize_path(path);
         if let Some(i) = self.write_set.matches(&norm).iter().next() {
             let w = &self.writes[i];
-            return (w.effect, &w.id);
+            return match w.settings_effect {
+                Some(e) if access == Access::Write && only_settings() => (e, &w.id),
+                _ => (w.effect, &w.id),
+            };
         }
         // Globs in system trees (`rm -rf /usr/*`) are the tree.
         let base = norm.trim_end_matches("/*").trim_end_matches('*');

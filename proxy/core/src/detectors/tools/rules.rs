@@ -116,6 +116,8 @@ struct WriteDef {
     effect: String,
     message: String,
     regex: String,
+    #[serde(default)]
+    settings_effect: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -210,6 +212,8 @@ pub struct WriteTarget {
     pub id: String,
     pub effect: Effect,
     pub message: String,
+    /// The effect when a command only writes variable settings there.
+    pub settings_effect: Option<Effect>,
 }
 
 #[derive(Debug, Default)]
@@ -374,6 +378,11 @@ impl ToolRules {
             .map(|w| {
                 Ok(WriteTarget {
                     effect: effect(&w.id, &w.effect)?,
+                    settings_effect: w
+                        .settings_effect
+                        .as_deref()
+                        .map(|e| effect(&w.id, e))
+                        .transpose()?,
                     id: w.id,
                     message: w.message,
                 })
