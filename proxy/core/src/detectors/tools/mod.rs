@@ -20,6 +20,7 @@ pub mod egress;
 mod escape_tests;
 pub mod escapes;
 mod generated;
+mod hooks;
 pub mod hosts;
 pub mod js;
 pub mod network;

@@ -1,0 +1,292 @@
+//! Commands hidden in the scripts and options of ordinary programs: GNU
+//! sed's `e` command and `s///e` flag, tcpdump's rotation hook (`-z`),
+//! gcc's `-wrapper`, rpm's embedded Lua (`%{lua:…}`) and a service name
+//! that is a path. Each is analyzed as the command it runs, so `sed -n '1e
+//! exec sh 1>&0' notes` is an interactive shell and `sed 's/a/b/g' notes`
+//! an edit.
+
+use super::escapes::{shell_join, Embedded};
+
+/// What a sed script runs: `e COMMAND` runs COMMAND, a bare `e` runs the
+/// pattern space (each input line, as a script would), and the `e` flag of
+/// `s` runs the line after the substitution (the replacement, as far as
+/// the call shows it).
+pub fn sed(args: &[String], out: &mut Vec<Embedded>) {
+    let mut scripts: Vec<&str> = Vec::new();
+    let mut files: Vec<&str> = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if a == "-e" || a == "--expression" {
+            scripts.extend(args.get(i + 1).map(String::as_str));
+            i += 2;
+            continue;
+        }
+        if let Some(v) = a.strip_prefix("--expression=") {
+            scripts.push(v);
+        } else if a == "-f" || a == "--file" || a == "-l" || a == "--line-length" {
+            i += 1;
+        } else if a.starts_with('-') && a.len() > 1 {
+            // `-ne 'script'`, `-Ee 'script'`: a short group ending in `e`.
+            if !a.starts_with("--") && a.ends_with('e') {
+                scripts.extend(args.get(i + 1).map(String::as_str));
+                i += 1;
+            }
+        } else {
+            files.push(a);
+        }
+        i += 1;
+    }
+    // Without -e, the first operand is the script.
+    if scripts.is_empty() && !files.is_empty() {
+        scripts.push(files.remove(0));
+    }
+    for s in scripts {
+        for cmd in sed_runs(s) {
+            out.push(Embedded::Command(match cmd {
+                Some(c) => c,
+                None => {
+                    let mut words = vec!["sh".to_string()];
+                    words.extend(files.iter().map(|f| f.to_string()));
+                    shell_join(&words)
+                }
+            }));
+        }
+    }
+}
+
+/// The commands of one sed script: `Some(command)`, or `None` for the
+/// pattern space. Scanned as bytes (sed's syntax is ASCII), so no
+/// character of the script can split a multi-byte one.
+fn sed_runs(script: &str) -> Vec<Option<String>> {
+    let b = script.as_bytes();
+    let text = |s: usize, e: usize| String::from_utf8_lossy(&b[s.min(e)..e]).into_owned();
+    let find = |from: usize, set: &[u8]| {
+        b[from.min(b.len())..]
+            .iter()
+            .position(|c| set.contains(c))
+            .map_or(b.len(), |p| from + p)
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() && out.len() < 8 {
+        i = skip_address(b, i);
+        let Some(&c) = b.get(i) else { break };
+        match c {
+            b'e' => {
+                let end = find(i, b"\n");
+                let cmd = text(i + 1, end);
+                let cmd = cmd.trim();
+                out.push((!cmd.is_empty()).then(|| cmd.to_string()));
+                i = end;
+            }
+            b's' | b'y' if i + 1 < b.len() => {
+                let delim = b[i + 1];
+                let (_, after_re) = delimited(b, i + 2, delim);
+                let (repl_end, after) = delimited(b, after_re, delim);
+                let flags_end = find(after, b";\n}");
+                let flags = text(after, flags_end);
+                if c == b's' && flags.split_whitespace().next().unwrap_or("").contains('e') {
+                    let run = replacement_text(&text(after_re, repl_end));
+                    out.push((!run.trim().is_empty()).then_some(run));
+                }
+                i = flags_end;
+            }
+            // Texts and file names run to the end of the line; labels (GNU)
+            // to a semicolon as well.
+            b'a' | b'i' | b'c' | b'r' | b'R' | b'w' | b'W' => i = find(i, b"\n"),
+            b'b' | b't' | b'T' | b':' => i = find(i, b";\n"),
+            _ => i = find(i, b";\n{}") + 1,
+        }
+    }
+    out
+}
+
+/// Past a sed address (`1`, `$`, `/re/I`, `\%re%`, `first~step`, ranges,
+/// `!`), separators and block openers.
+fn skip_address(b: &[u8], mut i: usize) -> usize {
+    loop {
+        while i < b.len() && (b[i].is_ascii_whitespace() || matches!(b[i], b';' | b'{' | b'}')) {
+            i += 1;
+        }
+        let start = i;
+        match b.get(i) {
+            Some(c) if c.is_ascii_digit() => {
+                while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'~') {
+                    i += 1;
+                }
+            }
+            Some(b'$') => i += 1,
+            Some(b'/') => i = delimited(b, i + 1, b'/').1,
+            Some(b'\\') if i + 1 < b.len() => i = delimited(b, i + 2, b[i + 1]).1,
+            _ => {}
+        }
+        if i > start {
+            while i < b.len() && matches!(b[i], b'I' | b'M') {
+                i += 1;
+            }
+        }
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        match b.get(i) {
+            Some(b',') if i > start => {
+                i += 1;
+                if matches!(b.get(i), Some(b'+' | b'~')) {
+                    i += 1;
+                }
+                continue;
+            }
+            Some(b'!') => {
+                i += 1;
+                continue;
+            }
+            _ if i > start => continue,
+            _ => return i,
+        }
+    }
+}
+
+/// A field of a `s`-style command starting at `i`: where it ends (its
+/// closing delimiter) and the index just past that delimiter.
+fn delimited(b: &[u8], i: usize, delim: u8) -> (usize, usize) {
+    let mut j = i;
+    while j < b.len() && b[j] != delim {
+        j += if b[j] == b'\\' { 2 } else { 1 };
+    }
+    let j = j.min(b.len());
+    (j, (j + 1).min(b.len()))
+}
+
+/// A replacement as the command it makes: back-references and `&` stand
+/// for input the call does not show, and are dropped.
+fn replacement_text(r: &str) -> String {
+    let mut s = String::new();
+    let mut chars = r.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('n') => s.push('\n'),
+                Some(d) if d.is_ascii_digit() => {}
+                Some(o) => s.push(o),
+                None => {}
+            },
+            '&' => {}
+            _ => s.push(c),
+        }
+    }
+    s
+}
+
+/// tcpdump's `-z POSTROTATE`: a program run on each finished capture file.
+pub fn tcpdump(args: &[String], out: &mut Vec<Embedded>) {
+    for (i, a) in args.iter().enumerate() {
+        if a == "-z" {
+            if let Some(v) = args.get(i + 1) {
+                out.push(Embedded::Command(v.clone()));
+            }
+        }
+    }
+}
+
+/// gcc's `-wrapper PROG,ARGS`: every compiler stage runs under PROG.
+pub fn compiler(args: &[String], out: &mut Vec<Embedded>) {
+    for (i, a) in args.iter().enumerate() {
+        if a == "-wrapper" {
+            if let Some(v) = args.get(i + 1) {
+                let words: Vec<String> = v.split(',').map(str::to_string).collect();
+                out.push(Embedded::Command(shell_join(&words)));
+            }
+        }
+    }
+}
+
+/// rpm macros with embedded Lua (`--eval '%{lua:…}'`, `--qf`): Lua code
+/// the tool runs.
+pub fn rpm(args: &[String], out: &mut Vec<Embedded>) {
+    for a in args {
+        let mut rest = a.as_str();
+        while let Some(p) = rest.find("%{lua:") {
+            let code = &rest[p + 6..];
+            let end = code.rfind('}').unwrap_or(code.len());
+            out.push(Embedded::Code(code[..end].to_string()));
+            rest = &code[end..];
+            if rest.len() <= 1 {
+                break;
+            }
+            rest = &rest[1..];
+        }
+    }
+}
+
+/// `service NAME …` runs `/etc/init.d/NAME`: a name that is a path
+/// (`../../bin/sh`) is the program itself.
+pub fn service(args: &[String], out: &mut Vec<Embedded>) {
+    if let Some(name) = args.first().filter(|n| n.contains('/')) {
+        let words: Vec<String> =
+            std::iter::once(name.rsplit('/').next().unwrap_or(name).to_string())
+                .chain(args[1..].iter().cloned())
+                .collect();
+        out.push(Embedded::Command(shell_join(&words)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests_support::{attack, flows};
+    use super::super::Effect;
+    use super::sed_runs;
+
+    #[test]
+    fn sed_scripts_yield_what_they_run() {
+        assert_eq!(sed_runs("1e id"), vec![Some("id".to_string())]);
+        assert_eq!(sed_runs("/x/ e"), vec![None]);
+        assert_eq!(
+            sed_runs("s/.*/uname -a/e"),
+            vec![Some("uname -a".to_string())]
+        );
+        assert_eq!(sed_runs("s/a/b/g;s/c/d/"), Vec::<Option<String>>::new());
+        assert_eq!(
+            sed_runs("1,/end/{s|x|y|;e date\n}"),
+            vec![Some("date".to_string())]
+        );
+        // `e` inside a pattern, a replacement or a text is no command.
+        assert!(sed_runs("s/echo/e/g").is_empty());
+        assert!(sed_runs("/^e /d").is_empty());
+        assert!(sed_runs("a e sh").is_empty());
+        assert!(sed_runs("y/abc/efg/").is_empty());
+        assert!(sed_runs(":a;N;$!ba;s/\\n/ /g").is_empty());
+        assert_eq!(sed_runs(":a;N;$!ba;e sh"), vec![Some("sh".to_string())]);
+    }
+
+    #[test]
+    fn sed_running_a_shell_is_a_shell() {
+        attack("sed -n '1e exec sh 1>&0' notes.txt", Effect::Shell);
+        attack("sed --expression='1e bash -i' notes.txt", Effect::Shell);
+        attack("sed 's/.*/zsh -i/e' notes.txt", Effect::Shell);
+        attack(
+            "sed -ne '1e cat ~/.aws/credentials' notes.txt",
+            Effect::CredentialRead,
+        );
+        flows("sed -n '1,20p' notes.txt");
+        flows("sed -i 's/foo/bar/g' src/main.py");
+        flows("sed -e 's/echo/printf/' -e '/^$/d' build.sh");
+        flows("sed -E 's/(e+)/\\1x/' words.txt");
+        flows("sed '$a export PATH=/opt/bin:$PATH' profile.sample");
+    }
+
+    #[test]
+    fn hooks_of_capture_compile_and_package_tools_run_commands() {
+        attack(
+            "tcpdump -ln -i lo -w /dev/null -W 1 -G 1 -z /usr/bin/zsh -Z root",
+            Effect::Shell,
+        );
+        attack("gcc -wrapper /bin/sh,-s .", Effect::Shell);
+        attack("rpm --eval '%{lua:os.execute(\"/bin/sh\")}'", Effect::Shell);
+        attack("service ../../bin/sh", Effect::Shell);
+        flows("tcpdump -i eth0 -w capture.pcap -c 100");
+        flows("gcc -O2 -Wall -o app main.c");
+        flows("rpm -qa --qf '%{NAME}-%{VERSION}\\n'");
+        flows("service nginx status");
+    }
+}
