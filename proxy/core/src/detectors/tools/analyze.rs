@@ -800,6 +800,11 @@ impl Analyzer<'_> {
             .filter_map(|c| c.get(1).or_else(|| c.get(2)).or_else(|| c.get(3)))
             .map(|m| m.as_str())
             .collect();
+        for path in super::code_writes::targets(src) {
+            let (effect, rule) = self.rules.write_effect(path, Access::Write, || false);
+            let msg = self.write_message(path, effect);
+            out.push(effect, &format!("write.{rule}"), msg, path);
+        }
         let reads = read_markers().is_match(src);
         for lit in &literals {
             // A URL names a remote file, not one on this machine.

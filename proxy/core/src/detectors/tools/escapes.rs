@@ -402,6 +402,7 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
             }
         }
         "awk" | "gawk" | "mawk" | "nawk" | "busybox-awk" => {
+            super::hooks::awk_writes(args, &mut out);
             let mut i = 0;
             while i < args.len() {
                 let a = args[i].as_str();

@@ -178,6 +178,55 @@ fn replacement_text(r: &str) -> String {
     s
 }
 
+/// Files an awk program prints into (`print "…" > "/etc/crontab"`, or a
+/// target passed with `-v F=…`): each is the write `echo TEXT >> FILE`,
+/// judged like the shell's own.
+pub fn awk_writes(args: &[String], out: &mut Vec<Embedded>) {
+    static R: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r#"\bprintf?\b\s*\(?\s*(?:"((?:[^"\\]|\\.)*)")?[^>|;}]*?(>>?)\s*(?:"([^"]+)"|([A-Za-z_]\w*))"#,
+        )
+        .expect("static regex")
+    });
+    let mut vars: Vec<(&str, &str)> = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if a == "-v" || a == "--assign" {
+            vars.extend(args.get(i + 1).and_then(|v| v.split_once('=')));
+            i += 2;
+            continue;
+        }
+        if a == "-F" || a == "-f" {
+            i += 2;
+            continue;
+        }
+        if !a.starts_with('-') {
+            for c in R.captures_iter(a).take(8) {
+                let target = match (c.get(3), c.get(4)) {
+                    (Some(lit), _) => lit.as_str(),
+                    (None, Some(var)) => match vars.iter().find(|(n, _)| *n == var.as_str()) {
+                        Some((_, v)) => v,
+                        None => continue,
+                    },
+                    _ => continue,
+                };
+                if target.starts_with("/dev/std") {
+                    continue;
+                }
+                let text = c.get(1).map_or("", |m| m.as_str());
+                out.push(Embedded::Command(format!(
+                    "echo {} >> {}",
+                    shell_join(&[text.to_string()]),
+                    shell_join(&[target.to_string()])
+                )));
+            }
+            break;
+        }
+        i += 1;
+    }
+}
+
 /// tcpdump's `-z POSTROTATE`: a program run on each finished capture file.
 pub fn tcpdump(args: &[String], out: &mut Vec<Embedded>) {
     for (i, a) in args.iter().enumerate() {
@@ -273,6 +322,22 @@ mod tests {
         flows("sed -e 's/echo/printf/' -e '/^$/d' build.sh");
         flows("sed -E 's/(e+)/\\1x/' words.txt");
         flows("sed '$a export PATH=/opt/bin:$PATH' profile.sample");
+    }
+
+    #[test]
+    fn awk_printing_into_a_system_file_is_that_write() {
+        attack(
+            "awk -v LFILE=/etc/crontab 'BEGIN { print \"* * * * * root /tmp/x\" > LFILE }'",
+            Effect::Persistence,
+        );
+        attack(
+            "awk 'BEGIN { printf \"u ALL=(ALL) NOPASSWD: ALL\\n\" >> \"/etc/sudoers\" }'",
+            Effect::PrivilegeEscalation,
+        );
+        flows("awk '{ print $1 > \"out/\" $2 \".txt\" }' data.tsv");
+        flows("awk -v OUT=summary.txt '{ s += $3 } END { print s > OUT }' sales.csv");
+        flows("awk '$3 > 100 { print $1 }' sales.csv");
+        flows("awk '{ print > \"/dev/stderr\" }' log.txt");
     }
 
     #[test]
