@@ -373,6 +373,14 @@ def main(out_train, out_eval):
     if os.path.exists(docs_path):
         for r in jsonl(docs_path):
             add(train, "crates_docs", "en", "readme", "tool_result", r["text"], 0, 0)
+    # READMEs of widely used Python packages under permissive licences (pypi_docs_benign.py): badge blocks,
+    # dependency lists, changelogs, credits and instructions to the reader, benign for both heads. Packages
+    # of fold 4 (by name) are held out and never trained on.
+    pypi_path = os.path.join(DATA, "external", "pypi_docs_benign.jsonl")
+    if os.path.exists(pypi_path):
+        for r in jsonl(pypi_path):
+            if r["fold"] != 4:
+                add(train, "pypi_docs", "en", "readme", "tool_result", r["text"], 0, 0)
 
     # Thirteenth round: command lines that handle credentials (kubectl create secret, vault kv put, docker
     # login …), alone and inside ordinary requests (authored/train13/commands.txt, from commands13.py): the

@@ -43,6 +43,12 @@ SOURCES = [
      "Apache-2.0 only, 6 pieces of at most 1,200 bytes per crate (twelfth round), benign for both heads",
      "`policies/models/train/data/external/crates_docs_benign.jsonl` (`crates_benign.py docs`; each row names crate, "
      "version, licence and file)", "MIT / Apache-2.0 (per row)", "crates.io, versions pinned by Cargo.lock", "all training"),
+    ("Fourteenth round: the long descriptions (the README shown on PyPI) of 390 widely used Python packages under "
+     "permissive licences, at most 6 pieces of 300 to 1,200 bytes per package spread over the description, benign for "
+     "both heads; packages whose name hashes to fold 4 (306 pieces of 74 packages) are held out and never trained on",
+     "`policies/models/train/data/external/pypi_docs_benign.jsonl` (`pypi_docs_benign.py`; each row names package, "
+     "version, licence and fold)", "MIT / BSD / Apache-2.0 / ISC / PSF / MPL-2.0 (per row; GPL-family excluded)",
+     "PyPI JSON API, fetched 2026-12-06", "folds 0-3 training, fold 4 held out"),
     ("Thirteenth round: 900 benign command lines that handle credentials (kubectl create secret, vault kv put, "
      "docker login …), alone and inside ordinary requests, generated from templates written by the asg authors "
      "(`commands13.py`, fixed seed), benign for the direct head",
