@@ -284,12 +284,20 @@ fn gap_words(text: &str, a: usize, b: usize, max: u16, cross_sentence: bool) -> 
     let mut in_word = false;
     let mut unspaced_run = 0u16;
     let mut chars = slice.chars().peekable();
+    let mut prev = ' ';
     while let Some(c) = chars.next() {
+        // A list bullet (` * `, ` • ` in the folded text, where line breaks
+        // are spaces) starts another item: `add an override for all qemu
+        // binaries * d/rules: …` is two changelog entries, not one phrase.
+        let bullet = matches!(c, '*' | '•') && prev == ' ' && chars.peek() == Some(&' ');
         if !cross_sentence
-            && (is_cjk_sentence_end(c) || (is_sentence_end(c) && chars.peek() == Some(&' ')))
+            && (bullet
+                || is_cjk_sentence_end(c)
+                || (is_sentence_end(c) && chars.peek() == Some(&' ')))
         {
             return Gap::TooFar;
         }
+        prev = c;
         if is_unspaced_script(c) {
             if unspaced_run.is_multiple_of(2) {
                 words += 1;
@@ -357,6 +365,15 @@ mod tests {
         assert!(gap(" 3.5 ", 3), "decimal points are not sentence ends");
         assert!(!gap("です。それを", 10));
         assert!(gap("を", 1));
+        assert!(
+            !gap(" for all qemu binaries * d/", 8),
+            "a bullet starts another item"
+        );
+        assert!(!gap(" all • the ", 5));
+        assert!(
+            gap(" the 2*3 ", 5),
+            "a product written without spaces is no bullet"
+        );
     }
 
     /// Text dense with phrases and negations: the work per hit stays
