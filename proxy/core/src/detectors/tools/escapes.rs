@@ -704,10 +704,7 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
             }
         }
         "sed" | "gsed" => super::hooks::sed(args, &mut out),
-        "tcpdump" => super::hooks::tcpdump(args, &mut out),
-        "gcc" | "g++" | "cc" | "c++" | "gfortran" => super::hooks::compiler(args, &mut out),
         "rpm" | "rpmquery" | "rpmspec" | "rpmbuild" => super::hooks::rpm(args, &mut out),
-        "service" => super::hooks::service(args, &mut out),
         "capsh" => {
             if let Some(p) = args.iter().position(|a| a == "--") {
                 let mut words = vec!["bash".to_string()];
@@ -716,6 +713,7 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
             }
         }
         program if !NEVER_RUNS_ARGUMENTS.contains(&program) && !SHELLS.contains(&program) => {
+            super::hooks::options(program, args, &mut out);
             // ssh options passed on by wrappers of ssh (`-o "ProxyCommand …"`).
             for a in args {
                 if let Some(cmd) = ssh_command_option(a.trim_start_matches("-o")) {

@@ -227,8 +227,68 @@ pub fn awk_writes(args: &[String], out: &mut Vec<Embedded>) {
     }
 }
 
+/// Options of other programs whose value is a program to run.
+pub fn options(program: &str, args: &[String], out: &mut Vec<Embedded>) {
+    match program {
+        "tcpdump" => tcpdump(args, out),
+        "gcc" | "g++" | "cc" | "c++" | "gfortran" => compiler(args, out),
+        "service" => service(args, out),
+        "cargo" => cargo(args, out),
+        "aria2c" => aria2c(args, out),
+        _ => {}
+    }
+}
+
+/// cargo's `--config KEY=VALUE` naming a program cargo runs (a target
+/// runner or linker, `build.rustc-wrapper` …).
+fn cargo(args: &[String], out: &mut Vec<Embedded>) {
+    for (i, a) in args.iter().enumerate() {
+        let v = match a.strip_prefix("--config=") {
+            Some(v) => v,
+            None if a == "--config" => match args.get(i + 1) {
+                Some(v) => v.as_str(),
+                None => continue,
+            },
+            None => continue,
+        };
+        let Some((k, val)) = v.split_once('=') else {
+            continue;
+        };
+        let k = k.trim().to_ascii_lowercase();
+        let runs = [
+            "runner",
+            "linker",
+            "rustc-wrapper",
+            "rustc-workspace-wrapper",
+            "rustc",
+            "rustdoc",
+        ]
+        .iter()
+        .any(|s| k.ends_with(s));
+        if runs {
+            out.push(Embedded::Command(
+                val.trim()
+                    .trim_matches(|c| c == '"' || c == '\'' || c == '[' || c == ']')
+                    .to_string(),
+            ));
+        }
+    }
+}
+
+/// aria2c's event hooks: a program run when a download starts, stops,
+/// completes or fails.
+fn aria2c(args: &[String], out: &mut Vec<Embedded>) {
+    for a in args {
+        if let Some((k, v)) = a.split_once('=') {
+            if k.starts_with("--on-download-") || k.starts_with("--on-bt-download-") {
+                out.push(Embedded::Command(v.to_string()));
+            }
+        }
+    }
+}
+
 /// tcpdump's `-z POSTROTATE`: a program run on each finished capture file.
-pub fn tcpdump(args: &[String], out: &mut Vec<Embedded>) {
+fn tcpdump(args: &[String], out: &mut Vec<Embedded>) {
     for (i, a) in args.iter().enumerate() {
         if a == "-z" {
             if let Some(v) = args.get(i + 1) {
@@ -239,7 +299,7 @@ pub fn tcpdump(args: &[String], out: &mut Vec<Embedded>) {
 }
 
 /// gcc's `-wrapper PROG,ARGS`: every compiler stage runs under PROG.
-pub fn compiler(args: &[String], out: &mut Vec<Embedded>) {
+fn compiler(args: &[String], out: &mut Vec<Embedded>) {
     for (i, a) in args.iter().enumerate() {
         if a == "-wrapper" {
             if let Some(v) = args.get(i + 1) {
@@ -270,7 +330,7 @@ pub fn rpm(args: &[String], out: &mut Vec<Embedded>) {
 
 /// `service NAME …` runs `/etc/init.d/NAME`: a name that is a path
 /// (`../../bin/sh`) is the program itself.
-pub fn service(args: &[String], out: &mut Vec<Embedded>) {
+fn service(args: &[String], out: &mut Vec<Embedded>) {
     if let Some(name) = args.first().filter(|n| n.contains('/')) {
         let words: Vec<String> =
             std::iter::once(name.rsplit('/').next().unwrap_or(name).to_string())
@@ -282,9 +342,10 @@ pub fn service(args: &[String], out: &mut Vec<Embedded>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests_support::{attack, flows};
+    use super::super::tests_support::{attack, flows, verdict};
     use super::super::Effect;
     use super::sed_runs;
+    use crate::types::Decision;
 
     #[test]
     fn sed_scripts_yield_what_they_run() {
@@ -353,5 +414,22 @@ mod tests {
         flows("gcc -O2 -Wall -o app main.c");
         flows("rpm -qa --qf '%{NAME}-%{VERSION}\\n'");
         flows("service nginx status");
+        attack("cargo --config 'target.x.runner=\"sh\"' run", Effect::Shell);
+        attack(
+            "aria2c --on-download-complete=/bin/sh http://example.com/a",
+            Effect::Shell,
+        );
+        flows("cargo --config 'build.jobs=4' build --release");
+        flows("cargo --config 'target.x86_64-unknown-linux-gnu.linker=\"clang\"' build");
+        flows("aria2c -x 4 https://example.com/big.iso");
+        attack(
+            "sudo install -m =xs $(which bash) .",
+            Effect::PrivilegeEscalation,
+        );
+        assert_eq!(
+            verdict("install -m 0755 target/release/app ~/.local/bin/"),
+            Decision::RequireApproval
+        );
+        attack("cp /tmp/x ~/.local/bin/sudo", Effect::Persistence);
     }
 }

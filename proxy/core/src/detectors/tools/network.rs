@@ -189,6 +189,23 @@ pub fn payload_of(rules: &ToolRules, c: &Cmd) -> Payload {
     if raw_stream && piped {
         p = p.max(Payload::File);
     }
+    // File-transfer clients given their commands on the line (`tftp host
+    // -c put FILE`, `smbclient //h/s -c 'put FILE'`, `lftp -e 'put FILE'`).
+    if matches!(
+        c.program.as_str(),
+        "tftp" | "smbclient" | "lftp" | "ftp" | "sftp" | "atftp"
+    ) {
+        let line = c.args.join(" ");
+        let words: Vec<&str> = line
+            .split([';', ' ', '\n'])
+            .filter(|w| !w.is_empty())
+            .collect();
+        for w in words.windows(2) {
+            if matches!(w[0], "put" | "mput" | "send" | "append" | "reput") {
+                p = p.max(sent_file(w[1]));
+            }
+        }
+    }
     let mut i = 0;
     while i < c.args.len() {
         let a = c.args[i].as_str();
@@ -357,8 +374,13 @@ pub fn destinations(rules: &ToolRules, c: &Cmd) -> Vec<Destination> {
         if a.starts_with('-') || a.contains("://") || a.contains('=') {
             continue;
         }
+        // A share is `//host/share` or `\\host\share`.
+        let share = (c.program == "smbclient")
+            .then(|| a.strip_prefix("//").or_else(|| a.strip_prefix("\\\\")))
+            .flatten();
+        let a = share.map_or(a.as_str(), |s| s.split(['/', '\\']).next().unwrap_or(""));
         // user@host:path, host:port, host, 1.2.3.4
-        let host = a.rsplit_once('@').map_or(a.as_str(), |(_, h)| h);
+        let host = a.rsplit_once('@').map_or(a, |(_, h)| h);
         let host = host.split([':', '/']).next().unwrap_or("");
         let plausible = host.contains('.')
             && host.len() <= 253
