@@ -108,8 +108,12 @@ const OUTPUT_FLAGS: &[&str] = &[
 fn literal_regex() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
     R.get_or_init(|| {
-        Regex::new(r#""((?:[^"\\\n]|\\.){1,400})"|'((?:[^'\\\n]|\\.){1,400})'|`([^`\n]{1,400})`"#)
-            .expect("static regex")
+        // ``double`` backticks are one delimiter (reStructuredText literals):
+        // read as two, the prose between two literals became one.
+        Regex::new(
+            r#""((?:[^"\\\n]|\\.){1,400})"|'((?:[^'\\\n]|\\.){1,400})'|``?([^`\n]{1,400})``?"#,
+        )
+        .expect("static regex")
     })
 }
 
