@@ -354,7 +354,7 @@ impl Parser {
     fn unwrap(
         &mut self,
         mut words: Vec<String>,
-        redirects: Vec<Redirect>,
+        mut redirects: Vec<Redirect>,
         sources: Vec<usize>,
         depth: u8,
         mut privileged: bool,
@@ -413,6 +413,18 @@ impl Parser {
                     {
                         // `command -v x` only looks x up.
                     } else if let Some(skip) = wrapper_skip(&program, rest) {
+                        // `xargs -a FILE cmd` feeds FILE to cmd as arguments:
+                        // the file is read, as if on cmd's input.
+                        if program == "xargs" {
+                            if let Some(f) =
+                                flag_value(&rest[..skip.min(rest.len())], &["-a", "--arg-file"])
+                            {
+                                redirects.push(Redirect {
+                                    op: RedirOp::In,
+                                    target: f,
+                                });
+                            }
+                        }
                         if skip < rest.len() {
                             words = rest[skip..].to_vec();
                             continue;

@@ -9,7 +9,9 @@ use std::sync::LazyLock;
 /// The literal path of each file the code writes, in order of appearance.
 pub fn targets(src: &str) -> Vec<&str> {
     static R: LazyLock<Regex> = LazyLock::new(|| {
-        let path = r#"['"]([^'"\n]{1,400})['"]"#;
+        // The literal, or the literal a home-expanding call is given
+        // (`File.expand_path("~/.ssh/authorized_keys")`).
+        let path = r#"(?:(?:File\.expand_path|os\.path\.expanduser|path\.resolve)\(\s*)?['"]([^'"\n]{1,400})['"]"#;
         let forms = [
             // Python, Lua: open with a write, append or update mode.
             format!(
@@ -115,6 +117,10 @@ mod tests {
         );
         attack(
             "python3 -c 'import shutil; shutil.copy(\"/tmp/k\", \"/root/.ssh/authorized_keys\")'",
+            Effect::Persistence,
+        );
+        attack(
+            "ruby -e 'File.write(File.expand_path(\"~/.ssh/authorized_keys\"), \"ssh-ed25519 AAAA x\")'",
             Effect::Persistence,
         );
         flows("python3 -c 'open(\"out/report.txt\",\"w\").write(\"ok\")'");

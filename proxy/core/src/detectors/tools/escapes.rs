@@ -335,11 +335,21 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
             // \;` reads the keys). Inside it, where a root such as `.`
             // would read as the whole tree (`-exec rm -rf {} +` after a
             // `-name node_modules` filter), it stays unnamed.
+            // A name filter says which files those are (`find /home -name
+            // .bash_history -exec cat {} +` reads histories): `{}` is the
+            // root with that name under it.
+            let name = args
+                .windows(2)
+                .find(|w| matches!(w[0].as_str(), "-name" | "-iname"))
+                .map(|w| w[1].clone());
             let roots: Vec<String> = args
                 .iter()
                 .take_while(|a| !a.starts_with('-') && !matches!(a.as_str(), "(" | "!"))
                 .filter(|r| r.starts_with(['/', '~', '$']))
-                .map(|r| format!("{}/", r.trim_end_matches('/')))
+                .map(|r| match &name {
+                    Some(n) => format!("{}/{n}", r.trim_end_matches('/')),
+                    None => format!("{}/", r.trim_end_matches('/')),
+                })
                 .collect();
             let mut i = 0;
             while i < args.len() {

@@ -160,6 +160,10 @@ fn a_credential_directory_read_whole_reads_its_credentials() {
         "zip -r /tmp/kube.zip $HOME/.kube/",
         "find ~/.ssh -type f -exec cat {} \\;",
         "find ~/.aws -exec cat {} +",
+        // A name filter names the files read under the root.
+        "find /home -maxdepth 2 -name .bash_history -exec cat {} +",
+        "find ~ -name id_ed25519 -exec cat {} \\;",
+        "xargs -a ~/.ssh/id_rsa echo",
     ] {
         attack(cmd, Effect::CredentialRead);
     }
@@ -173,4 +177,7 @@ fn a_credential_directory_read_whole_reads_its_credentials() {
     flows("find . -type d -name node_modules -prune -exec rm -rf {} +");
     flows("find src -name '*.rs' -exec wc -l {} +");
     flows("find /tmp -name '*.tmp' -mtime +7 -exec rm -f {} +");
+    flows("find /var/log -name '*.log' -exec wc -l {} +");
+    flows("find ~/projects -name Cargo.toml -exec grep -H edition {} +");
+    flows("xargs -a files.txt rm -f");
 }
