@@ -16,6 +16,8 @@ import re
 import sys
 import urllib.request
 
+from crates_benign import chunks
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "data", "external", "pypi_docs_benign.jsonl")
 PER_PACKAGE, CHUNK = 6, 1200
@@ -70,25 +72,6 @@ def fold(name):
     return int(hashlib.sha256(name.lower().encode()).hexdigest(), 16) % 5
 
 
-def chunks(text, size=CHUNK):
-    """Paragraph-aligned pieces of at most `size` bytes, at least 300."""
-    out, cur = [], ""
-    for para in re.split(r"\n\s*\n", text):
-        para = para.strip("\n")
-        if not para.strip():
-            continue
-        if cur and len((cur + "\n\n" + para).encode()) > size:
-            out.append(cur)
-            cur = ""
-        cur = (cur + "\n\n" + para) if cur else para
-        if len(cur.encode()) > size:
-            out.append(cur.encode()[:size].decode("utf-8", "ignore"))
-            cur = ""
-    if cur:
-        out.append(cur)
-    return [c for c in out if len(c.encode()) >= 300]
-
-
 def fetch(name):
     with urllib.request.urlopen(f"https://pypi.org/pypi/{name}/json", timeout=20) as r:
         return json.load(r)["info"]
@@ -113,7 +96,7 @@ def main():
             print(f"skip {name}: licence {label!r}", file=sys.stderr)
             continue
         desc = info.get("description") or ""
-        pieces = chunks(desc)
+        pieces = [c for c in chunks(desc, CHUNK) if len(c.encode()) >= 300]
         # Spread over the description: the start (badges, install), the middle and the end (changelog, credits).
         if len(pieces) > PER_PACKAGE:
             step = len(pieces) / PER_PACKAGE
