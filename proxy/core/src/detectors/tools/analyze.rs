@@ -1040,6 +1040,7 @@ pub fn writes(c: &Cmd) -> Vec<String> {
         }
         _ => {}
     }
+    out.extend(super::paths::extraction_dir(c));
     for (k, a) in c.args.iter().enumerate() {
         if OUTPUT_FLAGS.contains(&a.as_str()) {
             // `-o Name=value` is an option (ssh, sshfs, mount), not a file.

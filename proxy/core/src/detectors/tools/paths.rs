@@ -226,6 +226,45 @@ impl ToolRules {
     }
 }
 
+/// Where an archive is unpacked (`tar -x … -C DIR`, `unzip -d DIR`, `cpio
+/// -i -D DIR`), as a glob over that directory: every file the archive
+/// holds is written there.
+pub fn extraction_dir(c: &crate::detectors::shell::Cmd) -> Option<String> {
+    let a = &c.args;
+    let value = |flags: &[&str]| {
+        a.iter().enumerate().find_map(|(i, x)| {
+            flags.iter().find_map(|f| {
+                if x == f {
+                    a.get(i + 1).cloned()
+                } else {
+                    x.strip_prefix(&format!("{f}=")).map(str::to_string)
+                }
+            })
+        })
+    };
+    let dir = match c.program.as_str() {
+        "tar" | "gtar" | "bsdtar" => {
+            let extract = a.iter().enumerate().any(|(i, x)| {
+                matches!(x.as_str(), "-x" | "--extract" | "--get")
+                    || (x.starts_with('-') && !x.starts_with("--") && x[1..].contains('x'))
+                    || (i == 0 && !x.starts_with('-') && x.contains('x'))
+            });
+            extract.then(|| value(&["-C", "--directory"])).flatten()
+        }
+        "unzip" => value(&["-d"]),
+        "cpio" => a
+            .iter()
+            .any(|x| x == "-i" || x == "--extract" || (x.starts_with("-i") && !x.starts_with("--")))
+            .then(|| value(&["-D", "--directory"]))
+            .flatten(),
+        _ => None,
+    }?;
+    Some(match dir.trim_end_matches('/') {
+        "" => "/".to_string(),
+        d => format!("{d}/*"),
+    })
+}
+
 /// A string that is a path as a whole (not prose mentioning one).
 pub fn looks_like_path(s: &str) -> bool {
     let s = s.trim();

@@ -181,3 +181,25 @@ fn a_credential_directory_read_whole_reads_its_credentials() {
     flows("find ~/projects -name Cargo.toml -exec grep -H edition {} +");
     flows("xargs -a files.txt rm -f");
 }
+
+#[test]
+fn an_archive_unpacked_into_a_system_directory_writes_there() {
+    use super::tests_support::verdict;
+    use crate::types::Decision;
+    for cmd in [
+        "tar -xf /tmp/payload.tar -C /",
+        "cpio -idm -D /etc < /tmp/payload.cpio",
+        "tar xzf /tmp/t.tgz --directory=/usr/local/bin",
+    ] {
+        assert_eq!(verdict(cmd), Decision::RequireApproval, "{cmd}");
+    }
+    // Into systemd's unit directory it installs units.
+    attack(
+        "unzip -o /tmp/payload.zip -d /etc/systemd/system/",
+        Effect::Persistence,
+    );
+    flows("tar -xzf release.tar.gz -C build/");
+    flows("unzip -q assets.zip -d public/assets");
+    flows("tar -czf backup.tgz -C src .");
+    flows("tar -xzf node.tar.xz -C /tmp");
+}
