@@ -1,9 +1,10 @@
 //! Commands hidden in the scripts and options of ordinary programs: GNU
 //! sed's `e` command and `s///e` flag, tcpdump's rotation hook (`-z`),
-//! gcc's `-wrapper`, rpm's embedded Lua (`%{lua:…}`) and a service name
-//! that is a path. Each is analyzed as the command it runs, so `sed -n '1e
-//! exec sh 1>&0' notes` is an interactive shell and `sed 's/a/b/g' notes`
-//! an edit.
+//! gcc's `-wrapper`, cargo's configured runners and linkers, aria2c's
+//! download hooks, rpm's embedded Lua (`%{lua:…}`) and a service name that
+//! is a path; and the files an awk program prints into. Each is analyzed as
+//! the command it runs, so `sed -n '1e exec sh 1>&0' notes` is an
+//! interactive shell and `sed 's/a/b/g' notes` an edit.
 
 use super::escapes::{shell_join, Embedded};
 
@@ -14,6 +15,7 @@ use super::escapes::{shell_join, Embedded};
 pub fn sed(args: &[String], out: &mut Vec<Embedded>) {
     let mut scripts: Vec<&str> = Vec::new();
     let mut files: Vec<&str> = Vec::new();
+    let mut script_file = false;
     let mut i = 0;
     while i < args.len() {
         let a = args[i].as_str();
@@ -24,7 +26,10 @@ pub fn sed(args: &[String], out: &mut Vec<Embedded>) {
         }
         if let Some(v) = a.strip_prefix("--expression=") {
             scripts.push(v);
+        } else if a.starts_with("--file=") {
+            script_file = true;
         } else if a == "-f" || a == "--file" || a == "-l" || a == "--line-length" {
+            script_file |= a == "-f" || a == "--file";
             i += 1;
         } else if a.starts_with('-') && a.len() > 1 {
             // `-ne 'script'`, `-Ee 'script'`: a short group ending in `e`.
@@ -37,8 +42,8 @@ pub fn sed(args: &[String], out: &mut Vec<Embedded>) {
         }
         i += 1;
     }
-    // Without -e, the first operand is the script.
-    if scripts.is_empty() && !files.is_empty() {
+    // Without -e or -f, the first operand is the script.
+    if scripts.is_empty() && !script_file && !files.is_empty() {
         scripts.push(files.remove(0));
     }
     for s in scripts {
@@ -383,6 +388,7 @@ mod tests {
         flows("sed -e 's/echo/printf/' -e '/^$/d' build.sh");
         flows("sed -E 's/(e+)/\\1x/' words.txt");
         flows("sed '$a export PATH=/opt/bin:$PATH' profile.sample");
+        flows("sed -f fix.sed e.txt");
     }
 
     #[test]
