@@ -119,6 +119,21 @@ pub(super) fn is_identity_value(c: &Cmd, k: usize) -> bool {
 
 /// A chmod mode that grants nothing to group or others and sets no
 /// set-id bit: `600`, `0400`, `700`, `go-rwx`, `o-w`.
+/// Whether a chmod mode gives someone execute permission (`+x`, `u+x`,
+/// `755`): the file is about to be run.
+pub(super) fn grants_execute(m: &str) -> bool {
+    if !m.is_empty() && m.len() <= 4 && m.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        // The last three digits are user, group, other; odd means execute.
+        return m.len() >= 3 && m.bytes().rev().take(3).any(|b| (b - b'0') & 1 == 1);
+    }
+    m.split(',').any(|clause| {
+        clause
+            .trim_start_matches(['u', 'g', 'o', 'a'])
+            .split_once(['+', '='])
+            .is_some_and(|(_, perms)| perms.contains('x'))
+    })
+}
+
 pub(super) fn restrictive_mode(m: &str) -> bool {
     if !m.is_empty() && m.len() <= 4 && m.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
         let d: Vec<u8> = m.bytes().map(|b| b - b'0').collect();

@@ -365,15 +365,7 @@ impl Analyzer<'_> {
             match access {
                 Access::Read => self.path_effects(&path, Access::Read, out),
                 Access::Write | Access::Delete { .. } => {
-                    let (effect, rule) = self
-                        .rules
-                        .write_effect(&path, access, || prints_only_settings(c));
-                    let msg = match (effect, access) {
-                        (Effect::Write, _) => "Writes inside the workspace".to_string(),
-                        (_, Access::Delete { .. }) => format!("Deletes {}", normalize_path(&path)),
-                        _ => self.write_message(&path, effect),
-                    };
-                    out.push(effect, &format!("write.{rule}"), msg, &path);
+                    self.path_write(&path, access, || prints_only_settings(c), out)
                 }
                 Access::Mention => {}
             }
@@ -474,6 +466,24 @@ impl Analyzer<'_> {
             return self.rules.writes[i].message.clone();
         }
         format!("{}: {norm}", capitalised(effect.describe()))
+    }
+
+    /// Writing or deleting `path`: the effect of the place (`only_settings`
+    /// as for [`ToolRules::write_effect`]), with its rule and message.
+    pub fn path_write(
+        &self,
+        path: &str,
+        access: Access,
+        only_settings: impl FnOnce() -> bool,
+        out: &mut Analysis,
+    ) {
+        let (effect, rule) = self.rules.write_effect(path, access, only_settings);
+        let msg = match (effect, access) {
+            (Effect::Write, _) => "Writes inside the workspace".to_string(),
+            (_, Access::Delete { .. }) => format!("Deletes {}", normalize_path(path)),
+            _ => self.write_message(path, effect),
+        };
+        out.push(effect, &format!("write.{rule}"), msg, path);
     }
 
     /// Reading `s`: credential locations have their rule's effect.
@@ -805,9 +815,7 @@ impl Analyzer<'_> {
             .map(|m| m.as_str())
             .collect();
         for path in super::code_writes::targets(src) {
-            let (effect, rule) = self.rules.write_effect(path, Access::Write, || false);
-            let msg = self.write_message(path, effect);
-            out.push(effect, &format!("write.{rule}"), msg, path);
+            self.path_write(path, Access::Write, || false, out);
         }
         let reads = read_markers().is_match(src);
         for lit in &literals {

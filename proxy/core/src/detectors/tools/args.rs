@@ -405,22 +405,7 @@ impl ToolDetector {
         let analyzer = self.analyzer();
         match access {
             Access::Read => analyzer.path_effects(s, Access::Read, out),
-            Access::Write | Access::Delete { .. } => {
-                let (effect, rule) = self.rules.write_effect(s, access, || false);
-                let msg = if effect == Effect::Write {
-                    "Writes inside the workspace".to_string()
-                } else {
-                    let norm = super::paths::normalize_path(s);
-                    self.rules
-                        .write_set
-                        .matches(&norm)
-                        .iter()
-                        .next()
-                        .map(|i| self.rules.writes[i].message.clone())
-                        .unwrap_or_else(|| format!("Writes {norm} ({})", effect.describe()))
-                };
-                out.push(effect, &format!("write.{rule}"), msg, s);
-            }
+            Access::Write | Access::Delete { .. } => analyzer.path_write(s, access, || false, out),
             Access::Mention => {}
         }
     }

@@ -98,7 +98,7 @@ pub fn is_interactive_shell(c: &Cmd, fed_by_pipe: bool) -> bool {
     !has_c && !script && !fed
 }
 
-fn value_after<'a>(args: &'a [String], flags: &[&str]) -> Vec<&'a str> {
+pub(super) fn value_after<'a>(args: &'a [String], flags: &[&str]) -> Vec<&'a str> {
     let mut out = Vec::new();
     for (i, a) in args.iter().enumerate() {
         for f in flags {
@@ -412,15 +412,19 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
             }
         }
         "awk" | "gawk" | "mawk" | "nawk" | "busybox-awk" => {
-            super::hooks::awk_writes(args, &mut out);
+            let mut vars: Vec<(&str, &str)> = Vec::new();
             let mut i = 0;
             while i < args.len() {
                 let a = args[i].as_str();
-                if a == "-F" || a == "-v" || a == "-f" {
+                if matches!(a, "-F" | "-v" | "--assign" | "-f") {
+                    if a != "-F" && a != "-f" {
+                        vars.extend(args.get(i + 1).and_then(|v| v.split_once('=')));
+                    }
                     i += 2;
                     continue;
                 }
                 if !a.starts_with('-') {
+                    super::hooks::awk_writes(a, &vars, &mut out);
                     // gawk's network special files: a program that reads
                     // lines from a socket and runs them (`s |& getline c`,
                     // then `c |& getline`) is a remote shell.

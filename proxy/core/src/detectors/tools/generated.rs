@@ -9,6 +9,7 @@
 //! `cat > x.py <<EOF … EOF`) is judged as the code it is, whatever later
 //! runs the file: the call that writes a reverse shell is the one to stop.
 
+use super::access::grants_execute;
 use super::analyze::{Analysis, Analyzer};
 use super::effects::Effect;
 use super::escapes::SHELLS;
@@ -84,15 +85,24 @@ impl Analyzer<'_> {
         if depth > 3 {
             return;
         }
-        for c in &script.commands {
-            let to_file = c.redirects.iter().any(|r| {
-                matches!(r.op, RedirOp::Out | RedirOp::Append)
-                    && !matches!(
-                        r.target.as_str(),
-                        "/dev/null" | "/dev/stdout" | "/dev/stderr"
-                    )
-            }) || (c.program == "tee" && c.args.iter().any(|a| !a.starts_with('-')));
-            if !to_file {
+        for (k, c) in script.commands.iter().enumerate() {
+            // The files the command writes; the console streams are none. A
+            // target the parser could not resolve (`> $TF` after `TF=$(mktemp)`)
+            // is kept as "", which a later `$TF` also is.
+            let targets: Vec<&str> = c
+                .redirects
+                .iter()
+                .filter(|r| matches!(r.op, RedirOp::Out | RedirOp::Append))
+                .map(|r| r.target.as_str())
+                .chain(
+                    c.args
+                        .iter()
+                        .filter(|a| c.program == "tee" && !a.starts_with('-'))
+                        .map(String::as_str),
+                )
+                .filter(|t| !matches!(*t, "/dev/null" | "/dev/stdout" | "/dev/stderr"))
+                .collect();
+            if targets.is_empty() {
                 continue;
             }
             let text = match c.program.as_str() {
@@ -110,30 +120,8 @@ impl Analyzer<'_> {
             // A file the same call then runs or makes executable is a
             // script: its lines are commands (`echo 'sh 0<&2 1>&2' > $TF;
             // chmod +x $TF; tcpdump … -z $TF`).
-            let targets: Vec<&str> = c
-                .redirects
+            if script.commands[k + 1..]
                 .iter()
-                .filter(|r| matches!(r.op, RedirOp::Out | RedirOp::Append))
-                .map(|r| r.target.as_str())
-                .chain(
-                    (c.program == "tee")
-                        .then(|| {
-                            c.args
-                                .iter()
-                                .filter(|a| !a.starts_with('-'))
-                                .map(String::as_str)
-                        })
-                        .into_iter()
-                        .flatten(),
-                )
-                .collect();
-            let later = script
-                .commands
-                .iter()
-                .skip_while(|d| !std::ptr::eq(*d, c))
-                .skip(1);
-            if later
-                .clone()
                 .any(|d| targets.iter().any(|t| runs_file(d, t)))
             {
                 self.shell(&text, out, depth + 1);
@@ -159,14 +147,7 @@ fn runs_file(c: &Cmd, path: &str) -> bool {
             .take(1)
             .any(named);
     }
-    p == "chmod"
-        && c.args.iter().any(named)
-        && c.args.iter().any(|a| {
-            (a.contains('+') && a.contains('x'))
-                || (a.len() >= 3
-                    && a.bytes().all(|b| b.is_ascii_digit())
-                    && a.bytes().any(|b| matches!(b, b'1' | b'3' | b'5' | b'7')))
-        })
+    p == "chmod" && c.args.iter().any(named) && c.args.iter().any(|a| grants_execute(a))
 }
 
 /// A shell with no script and no `-c`: it runs what arrives on its input
@@ -295,8 +276,11 @@ mod tests {
         );
         flows("echo 'cargo test --workspace' > ci.sh; chmod +x ci.sh; ./ci.sh");
         flows("printf '#!/bin/sh\\nmake -j4\\n' > build.sh && sh build.sh");
-        // Written but not run here: its words are not commands of this call.
+        // Written but not run here: its words are not commands of this call;
+        // a sticky bit or a read mode does not make it a program.
         flows("echo 'sh -i' > notes.txt");
+        flows("echo 'sh -i' > notes.txt; chmod 1644 notes.txt");
+        flows("echo 'sh -i' > notes.txt; chmod go-x notes.txt");
     }
 
     #[test]

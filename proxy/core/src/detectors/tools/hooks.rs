@@ -6,7 +6,7 @@
 //! the command it runs, so `sed -n '1e exec sh 1>&0' notes` is an
 //! interactive shell and `sed 's/a/b/g' notes` an edit.
 
-use super::escapes::{shell_join, Embedded};
+use super::escapes::{shell_join, value_after, Embedded};
 
 /// What a sed script runs: `e COMMAND` runs COMMAND, a bare `e` runs the
 /// pattern space (each input line, as a script would), and the `e` flag of
@@ -184,51 +184,33 @@ fn replacement_text(r: &str) -> String {
 }
 
 /// Files an awk program prints into (`print "…" > "/etc/crontab"`, or a
-/// target passed with `-v F=…`): each is the write `echo TEXT >> FILE`,
-/// judged like the shell's own.
-pub fn awk_writes(args: &[String], out: &mut Vec<Embedded>) {
+/// target passed with `-v F=…`, given in `vars`): each is the write `echo
+/// TEXT >> FILE`, judged like the shell's own.
+pub fn awk_writes(program: &str, vars: &[(&str, &str)], out: &mut Vec<Embedded>) {
     static R: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(
             r#"\bprintf?\b\s*\(?\s*(?:"((?:[^"\\]|\\.)*)")?[^>|;}]*?(>>?)\s*(?:"([^"]+)"|([A-Za-z_]\w*))"#,
         )
         .expect("static regex")
     });
-    let mut vars: Vec<(&str, &str)> = Vec::new();
-    let mut i = 0;
-    while i < args.len() {
-        let a = args[i].as_str();
-        if a == "-v" || a == "--assign" {
-            vars.extend(args.get(i + 1).and_then(|v| v.split_once('=')));
-            i += 2;
+    for c in R.captures_iter(program).take(8) {
+        let target = match (c.get(3), c.get(4)) {
+            (Some(lit), _) => lit.as_str(),
+            (None, Some(var)) => match vars.iter().find(|(n, _)| *n == var.as_str()) {
+                Some((_, v)) => v,
+                None => continue,
+            },
+            _ => continue,
+        };
+        if target.starts_with("/dev/std") {
             continue;
         }
-        if a == "-F" || a == "-f" {
-            i += 2;
-            continue;
-        }
-        if !a.starts_with('-') {
-            for c in R.captures_iter(a).take(8) {
-                let target = match (c.get(3), c.get(4)) {
-                    (Some(lit), _) => lit.as_str(),
-                    (None, Some(var)) => match vars.iter().find(|(n, _)| *n == var.as_str()) {
-                        Some((_, v)) => v,
-                        None => continue,
-                    },
-                    _ => continue,
-                };
-                if target.starts_with("/dev/std") {
-                    continue;
-                }
-                let text = c.get(1).map_or("", |m| m.as_str());
-                out.push(Embedded::Command(format!(
-                    "echo {} >> {}",
-                    shell_join(&[text.to_string()]),
-                    shell_join(&[target.to_string()])
-                )));
-            }
-            break;
-        }
-        i += 1;
+        let text = c.get(1).map_or("", |m| m.as_str());
+        out.push(Embedded::Command(format!(
+            "echo {} >> {}",
+            shell_join(&[text.to_string()]),
+            shell_join(&[target.to_string()])
+        )));
     }
 }
 
@@ -247,15 +229,7 @@ pub fn options(program: &str, args: &[String], out: &mut Vec<Embedded>) {
 /// cargo's `--config KEY=VALUE` naming a program cargo runs (a target
 /// runner or linker, `build.rustc-wrapper` …).
 fn cargo(args: &[String], out: &mut Vec<Embedded>) {
-    for (i, a) in args.iter().enumerate() {
-        let v = match a.strip_prefix("--config=") {
-            Some(v) => v,
-            None if a == "--config" => match args.get(i + 1) {
-                Some(v) => v.as_str(),
-                None => continue,
-            },
-            None => continue,
-        };
+    for v in value_after(args, &["--config"]) {
         let Some((k, val)) = v.split_once('=') else {
             continue;
         };
@@ -294,41 +268,28 @@ fn aria2c(args: &[String], out: &mut Vec<Embedded>) {
 
 /// tcpdump's `-z POSTROTATE`: a program run on each finished capture file.
 fn tcpdump(args: &[String], out: &mut Vec<Embedded>) {
-    for (i, a) in args.iter().enumerate() {
-        if a == "-z" {
-            if let Some(v) = args.get(i + 1) {
-                out.push(Embedded::Command(v.clone()));
-            }
-        }
+    for v in value_after(args, &["-z"]) {
+        out.push(Embedded::Command(v.to_string()));
     }
 }
 
 /// gcc's `-wrapper PROG,ARGS`: every compiler stage runs under PROG.
 fn compiler(args: &[String], out: &mut Vec<Embedded>) {
-    for (i, a) in args.iter().enumerate() {
-        if a == "-wrapper" {
-            if let Some(v) = args.get(i + 1) {
-                let words: Vec<String> = v.split(',').map(str::to_string).collect();
-                out.push(Embedded::Command(shell_join(&words)));
-            }
-        }
+    for v in value_after(args, &["-wrapper"]) {
+        let words: Vec<String> = v.split(',').map(str::to_string).collect();
+        out.push(Embedded::Command(shell_join(&words)));
     }
 }
 
 /// rpm macros with embedded Lua (`--eval '%{lua:…}'`, `--qf`): Lua code
-/// the tool runs.
+/// the tool runs, up to the last closing brace of the argument.
 pub fn rpm(args: &[String], out: &mut Vec<Embedded>) {
     for a in args {
-        let mut rest = a.as_str();
-        while let Some(p) = rest.find("%{lua:") {
-            let code = &rest[p + 6..];
-            let end = code.rfind('}').unwrap_or(code.len());
-            out.push(Embedded::Code(code[..end].to_string()));
-            rest = &code[end..];
-            if rest.len() <= 1 {
-                break;
-            }
-            rest = &rest[1..];
+        if let Some(p) = a.find("%{lua:") {
+            let code = &a[p + 6..];
+            out.push(Embedded::Code(
+                code[..code.rfind('}').unwrap_or(code.len())].to_string(),
+            ));
         }
     }
 }
@@ -432,6 +393,12 @@ mod tests {
             "sudo install -m =xs $(which bash) .",
             Effect::PrivilegeEscalation,
         );
+        attack(
+            "install -m 4755 /bin/bash /tmp/rootbash",
+            Effect::PrivilegeEscalation,
+        );
+        attack("chmod 04755 /tmp/sh", Effect::PrivilegeEscalation);
+        flows("install -d 2024");
         assert_eq!(
             verdict("install -m 0755 target/release/app ~/.local/bin/"),
             Decision::RequireApproval

@@ -193,7 +193,7 @@ pub fn payload_of(rules: &ToolRules, c: &Cmd) -> Payload {
     // -c put FILE`, `smbclient //h/s -c 'put FILE'`, `lftp -e 'put FILE'`).
     if matches!(
         c.program.as_str(),
-        "tftp" | "smbclient" | "lftp" | "ftp" | "sftp" | "atftp"
+        "tftp" | "smbclient" | "lftp" | "ftp" | "sftp"
     ) {
         let line = c.args.join(" ");
         let words: Vec<&str> = line

@@ -9,6 +9,7 @@
 //! come from the rule file.
 
 use super::effects::Effect;
+use super::escapes::value_after;
 use super::rules::ToolRules;
 use crate::detectors::shell::glob_match;
 
@@ -231,21 +232,13 @@ impl ToolRules {
 /// holds is written there.
 pub fn extraction_dir(c: &crate::detectors::shell::Cmd) -> Option<String> {
     let a = &c.args;
-    let value = |flags: &[&str]| {
-        a.iter().enumerate().find_map(|(i, x)| {
-            flags.iter().find_map(|f| {
-                if x == f {
-                    a.get(i + 1).cloned()
-                } else {
-                    x.strip_prefix(&format!("{f}=")).map(str::to_string)
-                }
-            })
-        })
-    };
+    let value = |flags: &[&str]| value_after(a, flags).first().map(|v| v.to_string());
     let dir = match c.program.as_str() {
         "tar" | "gtar" | "bsdtar" => {
+            // `-x`, a short group with `x` (`-xzf`) or the old bundled form
+            // without a dash (`xzf`).
             let extract = a.iter().enumerate().any(|(i, x)| {
-                matches!(x.as_str(), "-x" | "--extract" | "--get")
+                matches!(x.as_str(), "--extract" | "--get")
                     || (x.starts_with('-') && !x.starts_with("--") && x[1..].contains('x'))
                     || (i == 0 && !x.starts_with('-') && x.contains('x'))
             });
@@ -254,7 +247,7 @@ pub fn extraction_dir(c: &crate::detectors::shell::Cmd) -> Option<String> {
         "unzip" => value(&["-d"]),
         "cpio" => a
             .iter()
-            .any(|x| x == "-i" || x == "--extract" || (x.starts_with("-i") && !x.starts_with("--")))
+            .any(|x| x == "--extract" || (x.starts_with("-i") && !x.starts_with("--")))
             .then(|| value(&["-D", "--directory"]))
             .flatten(),
         _ => None,

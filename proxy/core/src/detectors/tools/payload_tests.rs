@@ -107,3 +107,19 @@ fn prose_between_two_rst_literals_is_no_command() {
     );
     assert!(!out.is_empty(), "a literal is still read");
 }
+
+#[test]
+fn pushing_files_to_other_hosts_needs_the_words_not_substrings() {
+    let d = super::super::tests_support::det();
+    let mut out = Vec::new();
+    d.inspect_payload(
+        "util-linux (2.38.1-2)\n  * lscpu: Add Kryo parts\n  * uuidd: resend() on EINTR\n  * x = f(y);\n",
+        &mut out,
+    );
+    assert!(out.is_empty(), "{out:?}");
+    d.inspect_payload(
+        "```python\nfrom scp import SCPClient\nSCPClient(ssh.get_transport()).put(data, '/srv/x')\n```\n",
+        &mut out,
+    );
+    assert!(!out.is_empty(), "scp and put still push a file");
+}
