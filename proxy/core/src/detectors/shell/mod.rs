@@ -408,7 +408,7 @@ impl Parser {
                 "env" | "nohup" | "exec" | "builtin" | "setsid" | "unbuffer" | "caffeinate"
                 | "stdbuf" | "nice" | "ionice" | "timeout" | "chroot" | "strace" | "ltrace"
                 | "flock" | "torsocks" | "proxychains" | "proxychains4" | "time" | "command"
-                | "busybox" | "xargs" | "doas-keepenv" | "rlwrap" => {
+                | "busybox" | "xargs" | "doas-keepenv" | "rlwrap" | "screen" => {
                     if program == "command" && rest.first().is_some_and(|a| a == "-v" || a == "-V")
                     {
                         // `command -v x` only looks x up.
@@ -453,6 +453,35 @@ impl Parser {
                     produced.push(idx);
                     produced.extend(self.script_at(&code, depth + 1, &[idx], privileged));
                     return produced;
+                }
+                // The dynamic loader run as a program runs the program
+                // it is given (`/lib64/ld-linux-x86-64.so.2 /bin/sh`); its
+                // `--preload`, `--audit` and `--library-path` are the
+                // variables of the same names.
+                p if p.starts_with("ld-linux") || p.starts_with("ld64.so") || p == "ld.so" => {
+                    let mut i = 0;
+                    while i < rest.len() && rest[i].starts_with("--") {
+                        let var = match rest[i].as_str() {
+                            "--preload" => Some("LD_PRELOAD"),
+                            "--audit" => Some("LD_AUDIT"),
+                            "--library-path" => Some("LD_LIBRARY_PATH"),
+                            "--argv0" | "--inhibit-rpath" => Some(""),
+                            _ => None,
+                        };
+                        match (var, rest.get(i + 1)) {
+                            (Some(v), Some(value)) => {
+                                if !v.is_empty() {
+                                    self.pending_env.push((v.to_string(), value.clone()));
+                                }
+                                i += 2;
+                            }
+                            _ => i += 1,
+                        }
+                    }
+                    if i < rest.len() {
+                        words = rest[i..].to_vec();
+                        continue;
+                    }
                 }
                 "watch" => {
                     let skip = rest
@@ -743,7 +772,19 @@ fn wrapper_skip(program: &str, rest: &[String]) -> Option<usize> {
             "--replace",
         ],
         "strace" | "ltrace" => &["-o", "-e", "-p", "-s", "-u"],
+        "screen" => &["-Logfile", "-X"],
         _ => &[],
+    };
+    // `screen -dmS name cmd`: a short-option group ending in an option
+    // that takes a value (session name, config file, escape keys …).
+    let screen_value = |a: &str| {
+        program == "screen"
+            && !a.starts_with("--")
+            && a.len() >= 2
+            && matches!(
+                a.as_bytes()[a.len() - 1],
+                b'S' | b'c' | b'e' | b'h' | b'p' | b't' | b'T'
+            )
     };
     while i < rest.len() {
         let a = rest[i].as_str();
@@ -756,7 +797,11 @@ fn wrapper_skip(program: &str, rest: &[String]) -> Option<usize> {
             continue;
         }
         if a.starts_with('-') && a.len() > 1 {
-            i += if takes_value.contains(&a) { 2 } else { 1 };
+            i += if takes_value.contains(&a) || screen_value(a) {
+                2
+            } else {
+                1
+            };
             continue;
         }
         break;

@@ -40,6 +40,19 @@ const CONSUMERS: &[&str] = &[
     "htpasswd",
 ];
 
+/// gpg's modes that take key files in (import, verify, receive) and print
+/// nothing of their secrets.
+fn gpg_takes_in(c: &Cmd) -> bool {
+    matches!(c.program.as_str(), "gpg" | "gpg2" | "gpgv")
+        && (c.program == "gpgv"
+            || c.args.iter().any(|a| {
+                matches!(
+                    a.as_str(),
+                    "--import" | "--verify" | "--recv-keys" | "--receive-keys"
+                )
+            }))
+}
+
 /// Programs whose `-i FILE` is the identity (key) they authenticate or
 /// decrypt with: the key is used, not read out.
 const IDENTITY_I: &[&str] = &[
@@ -91,6 +104,7 @@ pub(super) fn consumes(c: &Cmd) -> bool {
     CONSUMERS.contains(&c.program.as_str())
         || run.is_some_and(|p| CONSUMERS.contains(&p.as_str()))
         || (c.program == "ssh-keygen" && !c.args.iter().any(|a| a == "-D"))
+        || gpg_takes_in(c)
 }
 
 /// Whether argument `k` of `c` is the value of an identity option: a key

@@ -413,18 +413,16 @@ impl Analyzer<'_> {
         }
         // A library forced into a program from a directory anyone can write
         // (`LD_PRELOAD=/tmp/x.so find`, `export LD_PRELOAD=/dev/shm/x.so`).
+        // The same for the variables through which an interpreter loads
+        // code before its program (`NODE_OPTIONS='--require /tmp/x.js'`,
+        // `RUBYOPT=-r/tmp/x.rb`, `BASH_ENV=/tmp/x.sh`), and iconv's modules
+        // (`GCONV_PATH`: a directory of shared objects it loads).
         for (name, value) in assignments(c) {
-            if matches!(name, "LD_PRELOAD" | "LD_AUDIT" | "DYLD_INSERT_LIBRARIES")
-                && value.split([':', ' ']).any(|l| {
-                    ["/tmp/", "/dev/shm/", "/var/tmp/"]
-                        .iter()
-                        .any(|d| l.starts_with(d))
-                })
-            {
+            if loads_code_from_temp(name, value) {
                 out.push(
                     Effect::PrivilegeEscalation,
                     "library_preload",
-                    format!("Loads a library from a temporary directory through {name}"),
+                    format!("Loads code from a temporary directory through {name}"),
                     &c.line,
                 );
                 break;
@@ -604,7 +602,9 @@ impl Analyzer<'_> {
             .iter()
             .any(|a| flag_matches(a, &["-r".into(), "-R".into(), "--recursive".into()]));
         let deleter = DELETERS.contains(&program);
-        let namer = names_only(program);
+        // `git diff --no-index A B` compares (prints) any two files.
+        let namer =
+            names_only(program) && !(program == "git" && c.args.iter().any(|a| a == "--no-index"));
         // Every other program may print what it reads: the ways to get a
         // file's content out of a program are too many to list (error
         // messages that quote the input, preprocessors, filter files), so a
@@ -697,13 +697,7 @@ impl Analyzer<'_> {
                 c.program.as_str(),
                 "curl" | "wget" | "invoke-webrequest" | "iwr" | "aria2c"
             ) {
-                for (k, a) in c.args.iter().enumerate() {
-                    if OUTPUT_FLAGS.iter().any(|f| a == f) {
-                        if let Some(f) = c.args.get(k + 1) {
-                            downloaded.push(basename(f));
-                        }
-                    }
-                }
+                downloaded.extend(output_values(c).iter().map(|f| basename(f)));
                 for r in &c.redirects {
                     if matches!(r.op, RedirOp::Out | RedirOp::Append) {
                         downloaded.push(basename(&r.target));
@@ -1034,6 +1028,19 @@ pub fn writes(c: &Cmd) -> Vec<String> {
                 out.push(last.to_string());
             }
         }
+        // `perl -pi -e CODE FILE`, `ruby -i.bak -pe CODE FILE`: in-place
+        // edits write their operands (the code is not one).
+        "perl" | "ruby" if c.args.iter().any(|a| in_place_flag(a)) => {
+            let code: Vec<&str> = super::escapes::value_after(&c.args, &["-e", "-E"]);
+            out.extend(
+                plain
+                    .iter()
+                    .filter(|a| !code.contains(&a.as_str()))
+                    .map(|a| a.to_string()),
+            );
+        }
+        // `uniq INPUT OUTPUT`
+        "uniq" if plain.len() >= 2 => out.push(plain[1].to_string()),
         // Taking permissions away (`chmod 600 key`) changes nothing an
         // attacker wants.
         "chmod" if plain.first().is_some_and(|m| restrictive_mode(m)) => {}
@@ -1049,21 +1056,50 @@ pub fn writes(c: &Cmd) -> Vec<String> {
         _ => {}
     }
     out.extend(super::paths::extraction_dir(c));
+    out.extend(output_values(c));
+    out.retain(|t| !t.is_empty() && !t.starts_with('&'));
+    out
+}
+
+/// The files named by output flags: `-o F`, `--output=F`, and for the
+/// downloaders a short group ending in the flag (`curl -sSLo F`, `wget -qO
+/// F`).
+fn output_values(c: &Cmd) -> Vec<String> {
+    // `-o Name=value` is an option (ssh, sshfs, mount), not a file.
+    let option = |f: &str| {
+        f.split_once('=')
+            .is_some_and(|(k, _)| !k.is_empty() && k.chars().all(|ch| ch.is_ascii_alphabetic()))
+    };
+    let downloader = matches!(c.program.as_str(), "curl" | "wget");
+    let mut out = Vec::new();
     for (k, a) in c.args.iter().enumerate() {
-        if OUTPUT_FLAGS.contains(&a.as_str()) {
-            // `-o Name=value` is an option (ssh, sshfs, mount), not a file.
-            let option = |f: &str| {
-                f.split_once('=').is_some_and(|(k, _)| {
-                    !k.is_empty() && k.chars().all(|ch| ch.is_ascii_alphabetic())
-                })
-            };
+        let grouped = downloader
+            && a.len() > 2
+            && a.starts_with('-')
+            && !a.starts_with("--")
+            && (a.ends_with('o') || a.ends_with('O'))
+            && a[1..].bytes().all(|b| b.is_ascii_alphabetic());
+        if OUTPUT_FLAGS.contains(&a.as_str()) || grouped {
             if let Some(f) = c.args.get(k + 1).filter(|f| *f != "-" && !option(f)) {
                 out.push(f.clone());
             }
+        } else if let Some((flag, v)) = a.split_once('=') {
+            if flag.starts_with("--") && OUTPUT_FLAGS.contains(&flag) && !v.is_empty() && v != "-" {
+                out.push(v.to_string());
+            }
         }
     }
-    out.retain(|t| !t.is_empty() && !t.starts_with('&'));
     out
+}
+
+/// perl's and ruby's in-place flag, alone or in a group (`-i`, `-pi`,
+/// `-i.bak`, `-lpi`).
+fn in_place_flag(a: &str) -> bool {
+    let Some(group) = a.strip_prefix('-').filter(|g| !g.starts_with('-')) else {
+        return false;
+    };
+    let letters = group.split('.').next().unwrap_or("");
+    letters.contains('i') && letters.bytes().all(|b| b"pnlaei0".contains(&b))
 }
 
 fn basename(p: &str) -> String {
@@ -1072,4 +1108,35 @@ fn basename(p: &str) -> String {
         .next()
         .unwrap_or(p)
         .to_string()
+}
+
+/// A variable that makes a program load libraries or code, set to a place
+/// anyone can write.
+fn loads_code_from_temp(name: &str, value: &str) -> bool {
+    const TEMP: [&str; 3] = ["/tmp/", "/dev/shm/", "/var/tmp/"];
+    let temp = |v: &str| {
+        let v = v.trim_matches(['"', '\'']);
+        TEMP.iter()
+            .any(|d| v.starts_with(d) || v == d.trim_end_matches('/'))
+    };
+    match name {
+        "LD_PRELOAD"
+        | "LD_AUDIT"
+        | "DYLD_INSERT_LIBRARIES"
+        | "LD_LIBRARY_PATH"
+        | "DYLD_LIBRARY_PATH"
+        | "GCONV_PATH"
+        | "BASH_ENV"
+        | "ENV"
+        | "PYTHONSTARTUP"
+        | "PERL5LIB"
+        | "RUBYLIB"
+        | "NODE_PATH" => value.split([':', ' ']).any(temp),
+        // Option strings: `--require /tmp/x.js`, `-r/tmp/x.rb`, `-M…`.
+        "NODE_OPTIONS" | "RUBYOPT" | "PERL5OPT" | "JAVA_TOOL_OPTIONS" | "_JAVA_OPTIONS" => value
+            .split([' ', '=', ':'])
+            .map(|w| w.trim_start_matches("-r").trim_start_matches("-I"))
+            .any(temp),
+        _ => false,
+    }
 }

@@ -91,11 +91,43 @@ pub fn is_interactive_shell(c: &Cmd, fed_by_pipe: bool) -> bool {
         .args
         .iter()
         .any(|a| !a.starts_with('-') && !a.starts_with('+'));
+    // Input from the terminal itself (`sh </dev/tty`) is still a person
+    // (or whoever holds the terminal) typing commands.
     let fed = fed_by_pipe
-        || c.redirects
-            .iter()
-            .any(|r| matches!(r.op, RedirOp::In | RedirOp::HereDoc | RedirOp::HereString));
+        || c.redirects.iter().any(|r| {
+            matches!(r.op, RedirOp::HereDoc | RedirOp::HereString)
+                || (r.op == RedirOp::In && !is_terminal(&r.target))
+        });
     !has_c && !script && !fed
+}
+
+/// A terminal device: reading it is reading what is typed.
+fn is_terminal(path: &str) -> bool {
+    path == "/dev/tty"
+        || path == "/dev/console"
+        || path
+            .strip_prefix("/dev/pts/")
+            .is_some_and(|n| !n.is_empty())
+        || path
+            .strip_prefix("/dev/tty")
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// The operands after options, skipping the values of `flags`.
+fn value_skip(args: &[String], flags: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        if flags.contains(&args[i].as_str()) {
+            i += 2;
+            continue;
+        }
+        if !args[i].starts_with('-') {
+            out.push(args[i].clone());
+        }
+        i += 1;
+    }
+    out
 }
 
 pub(super) fn value_after<'a>(args: &'a [String], flags: &[&str]) -> Vec<&'a str> {
@@ -327,8 +359,101 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
             ));
         }
     }
+    // Perl's debugger is Perl code (`PERL5DB='BEGIN { exec "/bin/sh" }'`).
+    for (name, value) in assignments(c) {
+        if name == "PERL5DB" {
+            out.push(Embedded::Code(value.to_string()));
+        }
+    }
     let args = &c.args;
     match c.program.as_str() {
+        // An ad-hoc module that runs its argument as a command.
+        "ansible" => {
+            let module = value_after(args, &["-m", "--module-name"]);
+            let runs = module.iter().any(|m| {
+                matches!(
+                    m.rsplit('.').next().unwrap_or(m),
+                    "shell" | "command" | "raw" | "script" | "expect"
+                )
+            });
+            if runs {
+                for v in value_after(args, &["-a", "--args"]) {
+                    out.push(Embedded::Command(v.to_string()));
+                }
+            }
+        }
+        // Erlang and Elixir expressions: `os:cmd("…")` and
+        // `System.cmd`/`:os.cmd` run their string.
+        "erl" | "elixir" | "iex" | "escript" => {
+            for v in value_after(args, &["-eval", "-e", "--eval", "-s"]) {
+                if v.contains("os:cmd")
+                    || v.contains("os.cmd")
+                    || v.contains("System.cmd")
+                    || v.contains("open_port")
+                {
+                    for lit in quoted(v) {
+                        out.push(Embedded::Command(lit));
+                    }
+                }
+            }
+        }
+        // nano runs its spell checker and formatter as commands.
+        "nano" | "rnano" | "pico" => {
+            for v in value_after(args, &["-s", "--speller"]) {
+                out.push(Embedded::Command(v.to_string()));
+            }
+        }
+        // A new session, window or pane runs its command; send-keys types
+        // one into a shell.
+        "tmux" => {
+            let before = out.len();
+            // `tmux -c CMD` runs CMD with the default shell.
+            for v in value_after(args, &["-c"]) {
+                out.push(Embedded::Command(v.to_string()));
+            }
+            let sub = args
+                .iter()
+                .position(|a| !a.starts_with('-'))
+                .filter(|_| out.len() == before);
+            if let Some(i) = sub {
+                let rest = &args[i + 1..];
+                match args[i].as_str() {
+                    "new-session" | "new" | "new-window" | "neww" | "split-window" | "splitw"
+                    | "respawn-pane" | "respawnp" | "respawn-window" | "respawnw" => {
+                        let mut j = 0;
+                        while j < rest.len() && rest[j].starts_with('-') {
+                            let flag = rest[j].as_str();
+                            j += if flag.len() == 2 && "sncteFfxylLPRw".contains(&flag[1..]) {
+                                2
+                            } else {
+                                1
+                            };
+                        }
+                        // One word is a shell command line; several are
+                        // the program and its arguments.
+                        match &rest[j.min(rest.len())..] {
+                            [] => {}
+                            [line] => out.push(Embedded::Command(line.clone())),
+                            words => out.push(Embedded::Command(shell_join(words))),
+                        }
+                    }
+                    "send-keys" | "send" => {
+                        let keys: Vec<String> = value_skip(rest, &["-t", "-N"])
+                            .into_iter()
+                            .filter(|k| !matches!(k.as_str(), "Enter" | "C-m" | "KPEnter"))
+                            .collect();
+                        if !keys.is_empty() {
+                            out.push(Embedded::Command(keys.join(" ")));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if out.len() == before {
+                // `tmux -c /usr/bin/bash`, `tmux new /bin/zsh`
+                wrapped_shell(args, &mut out);
+            }
+        }
         "find" => {
             // `{}` is each file found: the command works on the trees
             // searched outside the working tree (`find ~/.ssh -exec cat {}
@@ -686,9 +811,9 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
                 }
             }
         }
-        "xterm" | "gnome-terminal" | "konsole" | "x-terminal-emulator" | "tmux" | "screen" => {
+        "xterm" | "gnome-terminal" | "konsole" | "x-terminal-emulator" | "screen" => {
             let cmds = value_after(args, &["-e", "--", "-x"]);
-            if cmds.is_empty() && !matches!(c.program.as_str(), "tmux" | "screen") {
+            if cmds.is_empty() && c.program != "screen" {
                 out.push(Embedded::Shell);
             }
             if cmds.is_empty() {

@@ -21,6 +21,8 @@ pub mod egress;
 mod escape_tests;
 pub mod escapes;
 mod generated;
+#[cfg(test)]
+mod hook_tests;
 mod hooks;
 pub mod hosts;
 pub mod js;

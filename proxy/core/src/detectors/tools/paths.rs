@@ -242,8 +242,41 @@ pub fn extraction_dir(c: &crate::detectors::shell::Cmd) -> Option<String> {
                     || (x.starts_with('-') && !x.starts_with("--") && x[1..].contains('x'))
                     || (i == 0 && !x.starts_with('-') && x.contains('x'))
             });
-            extract.then(|| value(&["-C", "--directory"])).flatten()
+            // Members with absolute names (`-P`) land wherever they name:
+            // anywhere under the root.
+            let absolute = a.iter().any(|x| {
+                x == "--absolute-names"
+                    || (x.starts_with('-') && !x.starts_with("--") && x[1..].contains('P'))
+            });
+            match (extract, absolute) {
+                (false, _) => None,
+                (true, true) => Some("/".to_string()),
+                (true, false) => value(&["-C", "--directory"]),
+            }
         }
+        // `7z x -o/root/.ssh` (the directory is glued to -o).
+        "7z" | "7za" | "7zr" | "7zz" => (a.first().is_some_and(|x| x == "x" || x == "e"))
+            .then(|| {
+                a.iter()
+                    .find_map(|x| x.strip_prefix("-o").map(str::to_string))
+            })
+            .flatten(),
+        "unsquashfs" => value(&["-d", "-dest"]),
+        "dpkg-deb" => a
+            .iter()
+            .position(|x| {
+                matches!(
+                    x.as_str(),
+                    "-x" | "--extract" | "-X" | "--vextract" | "-R" | "--raw-extract"
+                )
+            })
+            .and_then(|i| a.get(i + 2).cloned()),
+        // `git apply --unsafe-paths --directory=/`: the patch's paths land
+        // under that directory, even outside the working tree.
+        "git" => (a.first().is_some_and(|x| x == "apply")
+            && a.iter().any(|x| x == "--unsafe-paths"))
+        .then(|| value(&["--directory"]))
+        .flatten(),
         "unzip" => value(&["-d"]),
         "cpio" => a
             .iter()
