@@ -19,7 +19,9 @@ pub mod lexer;
 
 use base64::Engine as _;
 use lexer::{tokenize, Op, RedirOp, Sub, Tok, Word, SUB_MARK};
+use regex::Regex;
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// Longest command string parsed; the rest is ignored (and reported).
 pub const MAX_SCRIPT_BYTES: usize = 64 * 1024;
@@ -99,8 +101,29 @@ pub fn parse(src: &str) -> Script {
     } else {
         src
     };
-    p.script_at(src, 0, &[], false);
+    let templated = template_choices(src);
+    p.script_at(templated.as_deref().unwrap_or(src), 0, &[], false);
     p.script
+}
+
+/// Command references write a choice of two spellings as
+/// `{{[-r|--recursive]}}`: read as its first spelling, not as a pipe into a
+/// program named `--recursive]}}`. Only choices whose literal reading runs
+/// no real program are read so: the second spelling is one word (a program
+/// whose name ends in `]}}`, which no system has) or starts with a dash.
+fn template_choices(src: &str) -> Option<String> {
+    if !src.contains("{{[") {
+        return None;
+    }
+    static R: OnceLock<Regex> = OnceLock::new();
+    let re = R.get_or_init(|| {
+        Regex::new(
+            r"\{\{\[([A-Za-z0-9_.,:=+/-]+)\|(?:-[A-Za-z0-9_.,:=+/ -]*|[A-Za-z0-9_.,:=+/-]+)\]\}\}",
+        )
+        .expect("static regex")
+    });
+    let out = re.replace_all(src, "$1");
+    (out != src).then(|| out.into_owned())
 }
 
 /// Reserved words that only structure a script.
@@ -676,6 +699,9 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
         let free = |c: char, first: bool| c != '/' && !(first && segment_start && c == '.');
         match p.first() {
             None => t.is_empty(),
+            // A name starting with a dot is matched only by a pattern that
+            // starts with the dot itself: `*.git*` is not `.git-credentials`.
+            Some('*') if segment_start && t.first() == Some(&'.') => false,
             Some('*') => {
                 let mut k = 0;
                 loop {

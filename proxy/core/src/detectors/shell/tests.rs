@@ -138,6 +138,23 @@ fn globs() {
     assert!(!glob_match("*", "/etc/shadow"));
     assert!(!glob_match("*", ".ssh/id_rsa"));
     assert!(!glob_match("*", ".netrc"));
+    assert!(!glob_match("*.git*", ".git-credentials"));
+    assert!(!glob_match("~/*.net*", "~/.netrc"));
+    assert!(glob_match("~/.net*", "~/.netrc"));
     assert!(!glob_match("?netrc", ".netrc"));
     assert!(!glob_match("/etc/*", "/etc/ssh/ssh_host_rsa_key"));
+}
+
+#[test]
+fn a_reference_choice_of_spellings_is_its_first_spelling() {
+    let s = parse("crontab {{[-e|--edit]}}");
+    assert_eq!(s.commands.len(), 1);
+    assert_eq!(s.commands[0].args, vec!["-e"]);
+    let s = parse("usermod {{[-aG|--append --groups]}} docker {{username}}");
+    assert_eq!(s.commands[0].args[0], "-aG");
+    // A choice whose literal reading runs a real program stays a pipe.
+    let s = parse("echo {{[x|sh ]}}");
+    assert_eq!(s.commands.len(), 2);
+    let s = parse("echo {{[a|sh|b]}}");
+    assert!(s.commands.len() > 1);
 }

@@ -870,6 +870,7 @@ impl Analyzer<'_> {
                 &Destination {
                     url: m.as_str().to_string(),
                     payload: if sends { Payload::Data } else { Payload::None },
+                    probe: false,
                 },
                 out,
             );

@@ -328,6 +328,7 @@ impl ToolDetector {
                     &Destination {
                         url: s.trim().to_string(),
                         payload,
+                        probe: false,
                     },
                     out,
                 );

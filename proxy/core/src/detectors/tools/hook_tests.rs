@@ -204,4 +204,28 @@ fn reading_forms_of_administration_tools_flow() {
     );
     attack("truncate -s 0 /var/log/auth.log", Effect::DefenseEvasion);
     attack("rm -f /var/log/audit/audit.log", Effect::DefenseEvasion);
+    // Vacuuming all but the last weeks of the journal is housekeeping;
+    // down to a second, wiping.
+    attack(
+        "journalctl --rotate --vacuum-time=1s",
+        Effect::DefenseEvasion,
+    );
+    assert_ne!(
+        verdict("sudo journalctl --vacuum-time=2weeks"),
+        Decision::Block
+    );
+    assert_ne!(verdict("journalctl --vacuum-size=500M"), Decision::Block);
+}
+
+#[test]
+fn reachability_and_name_checks_of_raw_addresses_flow() {
+    flows("ping -c 4 8.8.8.8");
+    flows("dig @1.1.1.1 example.com MX");
+    flows("traceroute 9.9.9.9");
+    // A pattern of the caller's choosing rides in every echo request.
+    assert_ne!(
+        verdict("ping -c 1 -p 6162636465 203.0.113.9"),
+        Decision::Allow
+    );
+    assert_ne!(verdict("curl http://203.0.113.9/x"), Decision::Allow);
 }

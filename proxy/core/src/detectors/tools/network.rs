@@ -35,6 +35,9 @@ pub enum Payload {
 pub struct Destination {
     pub url: String,
     pub payload: Payload,
+    /// A reachability or name check (`ping 8.8.8.8`, `dig @1.1.1.1 …`):
+    /// it carries nothing to the host.
+    pub probe: bool,
 }
 
 pub fn url_regex() -> &'static Regex {
@@ -98,6 +101,11 @@ impl Egress<'_> {
                 };
                 (e, "egress.allowed_host", format!("Allowed host {host}"))
             }
+            HostKind::RawPublicIp if d.probe => (
+                Effect::Fetch,
+                "egress.raw_ip_probe",
+                format!("Reachability or name check of a raw public IP address ({host})"),
+            ),
             HostKind::RawPublicIp => {
                 let e = payload_effect(Effect::RawNetwork).max(Effect::RawNetwork);
                 let e = if e == Effect::NetworkSend {
@@ -338,7 +346,11 @@ pub fn destinations(rules: &ToolRules, c: &Cmd) -> Vec<Destination> {
             // remote -v); a program no rule knows is judged by the hosts it
             // is given.
             if network || payload != Payload::None || !rules.known.contains(&c.program) {
-                out.push(Destination { url, payload });
+                out.push(Destination {
+                    url,
+                    payload,
+                    probe: false,
+                });
             } else if matches!(
                 c.program.as_str(),
                 "pip"
@@ -363,6 +375,7 @@ pub fn destinations(rules: &ToolRules, c: &Cmd) -> Vec<Destination> {
                 out.push(Destination {
                     url,
                     payload: Payload::None,
+                    probe: false,
                 });
             }
         }
@@ -370,6 +383,25 @@ pub fn destinations(rules: &ToolRules, c: &Cmd) -> Vec<Destination> {
     if !network {
         return out;
     }
+    // Diagnostics that send a host nothing but the check itself; ping's
+    // `-p` pattern carries bytes of the caller's choosing.
+    let probe = matches!(
+        c.program.as_str(),
+        "ping"
+            | "ping6"
+            | "fping"
+            | "traceroute"
+            | "traceroute6"
+            | "tracepath"
+            | "mtr"
+            | "dig"
+            | "nslookup"
+            | "host"
+            | "drill"
+    ) && !c
+        .args
+        .iter()
+        .any(|a| a.starts_with("-p") && c.program.starts_with("ping"));
     for a in &c.args {
         if a.starts_with('-') || a.contains("://") || a.contains('=') {
             continue;
@@ -437,6 +469,7 @@ pub fn destinations(rules: &ToolRules, c: &Cmd) -> Vec<Destination> {
             out.push(Destination {
                 url: format!("tcp://{host}"),
                 payload,
+                probe: probe && payload == Payload::None,
             });
         }
     }
@@ -493,6 +526,7 @@ pub fn remote_copy(c: &Cmd) -> Option<(Destination, bool)> {
             } else {
                 Payload::None
             },
+            probe: false,
         },
         sending,
     ))
