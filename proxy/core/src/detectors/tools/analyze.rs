@@ -239,6 +239,18 @@ impl Analyzer<'_> {
                         || matches!(w.program.as_str(), "eval" | "su" | "cmd" | "watch")))
             });
             self.command(c, fed, &mut tags[i], out, depth);
+            // Archivers taking the names of the files to pack on their
+            // input (`echo ~/.aws/credentials | cpio -o`) read those files.
+            if takes_names_on_input(c) {
+                for j in script.upstream(i) {
+                    let w = &script.commands[j];
+                    if matches!(w.program.as_str(), "echo" | "printf" | "find" | "ls") {
+                        for a in w.args.iter().filter(|a| !a.starts_with('-')) {
+                            self.path_effects(a, Access::Read, out);
+                        }
+                    }
+                }
+            }
             if out.effects.len() == before
                 && tags[i].is_empty()
                 && !self.rules.known.contains(&c.program)
@@ -673,6 +685,45 @@ impl Analyzer<'_> {
             };
             out.push((value.to_string(), access));
         }
+        // A host path mounted into a container and named by the command
+        // the container runs is read through it (`docker run -v
+        // /etc/shadow:/s alpine cat /s`); a mount the container's program
+        // only uses (`-v ~/.aws:/root/.aws amazon/aws-cli s3 ls`) is not.
+        if matches!(program, "docker" | "podman" | "nerdctl") {
+            if let Some(inner) = super::escapes::container_command(c) {
+                for v in super::escapes::value_after(&c.args, &["-v", "--volume", "--mount"]) {
+                    let (host, ctr) = if v.contains("source=") || v.contains("src=") {
+                        let field = |names: &[&str]| {
+                            v.split(',')
+                                .find_map(|kv| names.iter().find_map(|n| kv.strip_prefix(n)))
+                        };
+                        (
+                            field(&["source=", "src="]),
+                            field(&["target=", "destination=", "dst="]),
+                        )
+                    } else {
+                        let mut parts = v.split(':');
+                        (parts.next(), parts.next())
+                    };
+                    let (Some(h), Some(t)) = (host, ctr) else {
+                        continue;
+                    };
+                    let t = t.trim_end_matches('/');
+                    if !h.starts_with(['/', '~']) || t.is_empty() {
+                        continue;
+                    }
+                    for w in inner.split_whitespace() {
+                        let w = w.trim_matches(['"', '\'']);
+                        if w == t {
+                            out.push((h.to_string(), Access::Read));
+                        } else if let Some(rest) = w.strip_prefix(t).filter(|r| r.starts_with('/'))
+                        {
+                            out.push((format!("{}{rest}", h.trim_end_matches('/')), Access::Read));
+                        }
+                    }
+                }
+            }
+        }
         // socat addresses name files it reads.
         if program == "socat" {
             for a in &c.args {
@@ -695,9 +746,15 @@ impl Analyzer<'_> {
         for c in &script.commands {
             if matches!(
                 c.program.as_str(),
-                "curl" | "wget" | "invoke-webrequest" | "iwr" | "aria2c"
+                "curl" | "wget" | "invoke-webrequest" | "iwr" | "aria2c" | "lwp-download" | "axel"
             ) {
                 downloaded.extend(output_values(c).iter().map(|f| basename(f)));
+                // `lwp-download URL FILE`
+                if c.program == "lwp-download" {
+                    if let Some(f) = c.args.iter().filter(|a| !a.starts_with('-')).nth(1) {
+                        downloaded.push(basename(f));
+                    }
+                }
                 for r in &c.redirects {
                     if matches!(r.op, RedirOp::Out | RedirOp::Append) {
                         downloaded.push(basename(&r.target));
@@ -1040,6 +1097,8 @@ pub fn writes(c: &Cmd) -> Vec<String> {
                     .map(|a| a.to_string()),
             );
         }
+        // moreutils' `sponge FILE` (`-a` appends) writes what it soaks up.
+        "sponge" => out.extend(plain.iter().map(|a| a.to_string())),
         // `uniq INPUT OUTPUT`
         "uniq" if plain.len() >= 2 => out.push(plain[1].to_string()),
         // Taking permissions away (`chmod 600 key`) changes nothing an
@@ -1071,7 +1130,7 @@ fn output_values(c: &Cmd) -> Vec<String> {
         f.split_once('=')
             .is_some_and(|(k, _)| !k.is_empty() && k.chars().all(|ch| ch.is_ascii_alphabetic()))
     };
-    let downloader = matches!(c.program.as_str(), "curl" | "wget");
+    let downloader = matches!(c.program.as_str(), "curl" | "wget" | "axel");
     let mut out = Vec::new();
     for (k, a) in c.args.iter().enumerate() {
         let grouped = downloader
@@ -1091,6 +1150,27 @@ fn output_values(c: &Cmd) -> Vec<String> {
         }
     }
     out
+}
+
+/// An archiver reading the list of files to pack from its input: `cpio
+/// -o`, `zip -@`, `tar -T -`.
+fn takes_names_on_input(c: &Cmd) -> bool {
+    let a = &c.args;
+    match c.program.as_str() {
+        "cpio" | "afio" => a.iter().any(|x| {
+            x == "--create" || (x.starts_with('-') && !x.starts_with("--") && x.contains('o'))
+        }),
+        "zip" => a.iter().any(|x| x == "-@" || x == "--names-stdin"),
+        "tar" | "bsdtar" | "gtar" => {
+            a.windows(2).any(|w| {
+                matches!(w[0].as_str(), "-T" | "--files-from")
+                    && matches!(w[1].as_str(), "-" | "/dev/stdin")
+            }) || a
+                .iter()
+                .any(|x| x == "--files-from=-" || x == "--files-from=/dev/stdin")
+        }
+        _ => false,
+    }
 }
 
 /// perl's and ruby's in-place flag, alone or in a group (`-i`, `-pi`,

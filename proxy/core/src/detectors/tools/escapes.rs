@@ -183,6 +183,20 @@ fn editor_command(cmd: &str, out: &mut Vec<Embedded>) {
         | "ruby" | "rubydo" | "pydo" | "py3do" => {
             out.push(Embedded::Code(c[word.len()..].trim().to_string()))
         }
+        // `:w FILE` writes the buffer to FILE (as `tee FILE` would);
+        // `:w !cmd` pipes it into a command.
+        "w" | "w!" | "write" | "write!" | "wq" | "wq!" | "x" | "x!" | "sav" | "sav!" | "saveas"
+        | "saveas!" | "up" | "update" | "wa" => {
+            let target = c[word.len()..].trim();
+            if let Some(cmd) = target.strip_prefix('!') {
+                out.push(Embedded::Command(cmd.trim().to_string()));
+            } else if !target.is_empty() {
+                out.push(Embedded::Command(format!(
+                    "tee {}",
+                    shell_join(&[target.to_string()])
+                )));
+            }
+        }
         "call" | "exe" | "execute" | "let" | "silent" => {
             for lit in quoted(c) {
                 out.push(Embedded::Command(lit));
@@ -255,7 +269,7 @@ const DOCKER_VALUE_OPTS: &[&str] = &[
 ];
 
 /// `docker run [opts] IMAGE CMD…` / `docker exec [opts] CTR CMD…`.
-fn container_command(c: &Cmd) -> Option<String> {
+pub(super) fn container_command(c: &Cmd) -> Option<String> {
     let sub = c.args.first()?.as_str();
     let mut i = match sub {
         "run" | "exec" | "create" => 1,
@@ -853,6 +867,7 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
         }
         program if !NEVER_RUNS_ARGUMENTS.contains(&program) && !SHELLS.contains(&program) => {
             super::hooks::options(program, args, &mut out);
+            super::build_files::commands(c, &mut out);
             // ssh options passed on by wrappers of ssh (`-o "ProxyCommand …"`).
             for a in args {
                 if let Some(cmd) = ssh_command_option(a.trim_start_matches("-o")) {
@@ -998,7 +1013,7 @@ fn shell_in_string() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
     R.get_or_init(|| {
         Regex::new(
-            r#"(?:^|['"=:;|(\-]|[;|&]\s+|\n\s*|^!|[^#]!|\bexec\s+|\bspawn\s+)((?:/usr(?:/local)?)?/bin/(?:ba|da|z|k|c|tc|fi|a|mk|r|ya)?sh(?:\s[^|;'"\n]*)?)(?:$|[|;'"\n])"#,
+            r#"(?:^|['"=:;|(\-@]|[;|&]\s+|\n\s*|^!|[^#]!|\bexec\s+|\bspawn\s+)((?:/usr(?:/local)?)?/bin/(?:ba|da|z|k|c|tc|fi|a|mk|r|ya)?sh(?:\s[^|;'"\n]*)?)(?:$|[|;'"\n])"#,
         )
         .expect("static regex")
     })

@@ -14,6 +14,7 @@
 mod access;
 pub mod analyze;
 pub mod args;
+mod build_files;
 mod code_writes;
 pub mod effects;
 pub mod egress;
