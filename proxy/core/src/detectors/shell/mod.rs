@@ -449,6 +449,17 @@ impl Parser {
                             }
                         }
                         if skip < rest.len() {
+                            // `env NAME=VALUE cmd` sets NAME for cmd, as a
+                            // prefix assignment does.
+                            if program == "env" {
+                                for a in &rest[..skip] {
+                                    if let Some((n, v)) = a.split_once('=') {
+                                        if !a.starts_with('-') && !n.is_empty() {
+                                            self.pending_env.push((n.to_string(), v.to_string()));
+                                        }
+                                    }
+                                }
+                            }
                             words = rest[skip..].to_vec();
                             continue;
                         }

@@ -1213,6 +1213,8 @@ fn loads_code_from_temp(name: &str, value: &str) -> bool {
         | "PERL5LIB"
         | "RUBYLIB"
         | "NODE_PATH" => value.split([':', ' ']).any(temp),
+        // Lua's search templates: `/tmp/?.so;;`
+        "LUA_CPATH" | "LUA_PATH" | "LUA_CPATH_5_4" | "LUA_PATH_5_4" => value.split(';').any(temp),
         // Option strings: `--require /tmp/x.js`, `-r/tmp/x.rb`, `-M…`.
         "NODE_OPTIONS" | "RUBYOPT" | "PERL5OPT" | "JAVA_TOOL_OPTIONS" | "_JAVA_OPTIONS" => value
             .split([' ', '=', ':'])

@@ -197,6 +197,11 @@ fn editor_command(cmd: &str, out: &mut Vec<Embedded>) {
                 )));
             }
         }
+        "call" | "exe" | "execute" | "let" | "silent" if !editor_writes(c).is_empty() => {
+            for path in editor_writes(c) {
+                out.push(Embedded::Command(format!("tee {}", shell_join(&[path]))));
+            }
+        }
         "call" | "exe" | "execute" | "let" | "silent" => {
             for lit in quoted(c) {
                 out.push(Embedded::Command(lit));
@@ -204,6 +209,27 @@ fn editor_command(cmd: &str, out: &mut Vec<Embedded>) {
         }
         _ => {}
     }
+}
+
+/// Files an editor's own scripting writes (vim's `writefile([…],
+/// "/etc/x")`, Emacs's `with-temp-file`, `write-region`, `append-to-file`):
+/// the absolute or home paths among its string literals.
+fn editor_writes(s: &str) -> Vec<String> {
+    const WRITERS: [&str; 6] = [
+        "writefile(",
+        "with-temp-file",
+        "write-region",
+        "append-to-file",
+        "write-file",
+        "copy-file",
+    ];
+    if !WRITERS.iter().any(|w| s.contains(w)) {
+        return Vec::new();
+    }
+    quoted(s)
+        .into_iter()
+        .filter(|l| l.starts_with('/') || l.starts_with("~/"))
+        .collect()
 }
 
 fn quoted(s: &str) -> Vec<String> {
@@ -598,6 +624,9 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
         }
         "emacs" | "emacsclient" => {
             for v in value_after(args, &["--eval", "-eval", "-e"]) {
+                for path in editor_writes(v) {
+                    out.push(Embedded::Command(format!("tee {}", shell_join(&[path]))));
+                }
                 if ["(shell", "(term", "(ansi-term", "(eshell", "(vterm"]
                     .iter()
                     .any(|s| v.contains(s))

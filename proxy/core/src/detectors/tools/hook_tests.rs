@@ -274,3 +274,54 @@ fn writes_reads_and_runs_through_editors_containers_and_archivers() {
     flows("npx prettier --write .");
     flows("chmod u-s,go-w tool");
 }
+
+#[test]
+fn powershell_options_are_words_and_run_keys_are_read_freely() {
+    flows("pwsh -NoProfile -File build.ps1");
+    flows("powershell -ExecutionPolicy Bypass -File .\\setup.ps1");
+    flows("reg query HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run");
+    attack("powershell -enc SQBFAFgA", Effect::EncodedExec);
+    attack("pwsh -EncodedCommand SQBFAFgA", Effect::EncodedExec);
+    attack(
+        "reg add HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run /v u /d C:\\Users\\x\\u.exe",
+        Effect::Persistence,
+    );
+}
+
+#[test]
+fn editor_scripting_git_work_trees_and_env_assignments() {
+    attack(
+        "vim -Nes -c 'call writefile([\"* * * * * root /tmp/j\"], \"/etc/cron.d/j\")' -c 'qa!'",
+        Effect::Persistence,
+    );
+    attack(
+        "emacs --batch --eval='(with-temp-file \"/etc/cron.d/j\" (insert \"x\"))'",
+        Effect::Persistence,
+    );
+    attack(
+        "git --git-dir=/tmp/r.git --work-tree=/etc checkout -f HEAD -- sudoers",
+        Effect::PrivilegeEscalation,
+    );
+    attack(
+        "env GCONV_PATH=/dev/shm/g iconv -f X -t UTF-8 a.txt",
+        Effect::PrivilegeEscalation,
+    );
+    attack(
+        "LUA_CPATH='/tmp/?.so' lua -l m -e ''",
+        Effect::PrivilegeEscalation,
+    );
+    attack(
+        "Rscript -e 'dyn.load(\"/tmp/m.so\")'",
+        Effect::PrivilegeEscalation,
+    );
+    attack(
+        "kubectl config view --raw --flatten",
+        Effect::CredentialRead,
+    );
+    flows("vim -Nes -c 'call writefile([\"ok\"], \"out/result.txt\")' -c 'qa!'");
+    flows("git --work-tree=build checkout -f HEAD -- assets");
+    flows("env RUST_LOG=debug cargo run");
+    flows("kubectl config view --minify");
+    flows("crontab -u www-data -l");
+    flows("visudo -c");
+}

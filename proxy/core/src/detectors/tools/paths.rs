@@ -272,11 +272,27 @@ pub fn extraction_dir(c: &crate::detectors::shell::Cmd) -> Option<String> {
             })
             .and_then(|i| a.get(i + 2).cloned()),
         // `git apply --unsafe-paths --directory=/`: the patch's paths land
-        // under that directory, even outside the working tree.
-        "git" => (a.first().is_some_and(|x| x == "apply")
-            && a.iter().any(|x| x == "--unsafe-paths"))
-        .then(|| value(&["--directory"]))
-        .flatten(),
+        // under that directory, even outside the working tree; a checkout
+        // into `--work-tree=/etc` writes there.
+        "git" => {
+            let sub = a.iter().find(|x| !x.starts_with('-')).map(String::as_str);
+            if sub == Some("apply") && a.iter().any(|x| x == "--unsafe-paths") {
+                value(&["--directory"])
+            } else if matches!(
+                sub,
+                Some("checkout" | "restore" | "reset" | "switch" | "stash" | "merge" | "pull")
+            ) {
+                // With a pathspec (`-- sudoers`), that file under the tree.
+                let tree = value(&["--work-tree"])?;
+                let spec = a.iter().position(|x| x == "--").and_then(|i| a.get(i + 1));
+                if let Some(spec) = spec {
+                    return Some(format!("{}/{spec}", tree.trim_end_matches('/')));
+                }
+                Some(tree)
+            } else {
+                None
+            }
+        }
         "unzip" => value(&["-d"]),
         "cpio" => a
             .iter()
