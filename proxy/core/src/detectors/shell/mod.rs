@@ -447,6 +447,16 @@ impl Parser {
                                     target: f,
                                 });
                             }
+                            // `-o` reopens the command's input on the terminal.
+                            if rest[..skip.min(rest.len())]
+                                .iter()
+                                .any(|a| a == "-o" || a == "--open-tty")
+                            {
+                                redirects.push(Redirect {
+                                    op: RedirOp::In,
+                                    target: "/dev/tty".into(),
+                                });
+                            }
                         }
                         if skip < rest.len() {
                             // `env NAME=VALUE cmd` sets NAME for cmd, as a

@@ -91,13 +91,19 @@ pub fn is_interactive_shell(c: &Cmd, fed_by_pipe: bool) -> bool {
         .args
         .iter()
         .any(|a| !a.starts_with('-') && !a.starts_with('+'));
-    // Input from the terminal itself (`sh </dev/tty`) is still a person
-    // (or whoever holds the terminal) typing commands.
+    // Input from the terminal itself (`sh </dev/tty`, `xargs -o`) is still
+    // a person (or whoever holds the terminal) typing commands.
+    let inputs: Vec<&str> = c
+        .redirects
+        .iter()
+        .filter(|r| r.op == RedirOp::In)
+        .map(|r| r.target.as_str())
+        .collect();
     let fed = fed_by_pipe
-        || c.redirects.iter().any(|r| {
-            matches!(r.op, RedirOp::HereDoc | RedirOp::HereString)
-                || (r.op == RedirOp::In && !is_terminal(&r.target))
-        });
+        || c.redirects
+            .iter()
+            .any(|r| matches!(r.op, RedirOp::HereDoc | RedirOp::HereString))
+        || (!inputs.is_empty() && !inputs.iter().any(|t| is_terminal(t)));
     !has_c && !script && !fed
 }
 
@@ -437,6 +443,27 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
                 }
             }
         }
+        // TeX with shell escape enabled runs `\\write18{…}`.
+        "tex" | "etex" | "pdftex" | "xetex" | "luatex" | "latex" | "pdflatex" | "xelatex"
+        | "lualatex" | "latexmk" | "context" => {
+            let enabled = args.iter().any(|a| {
+                matches!(
+                    a.trim_start_matches('-'),
+                    "shell-escape" | "enable-write18" | "shell-restricted"
+                )
+            });
+            if enabled {
+                for a in args {
+                    let mut rest = a.as_str();
+                    while let Some(p) = rest.find("write18{") {
+                        let body = &rest[p + 8..];
+                        let end = body.find('}').unwrap_or(body.len());
+                        out.push(Embedded::Command(body[..end].to_string()));
+                        rest = &body[end..];
+                    }
+                }
+            }
+        }
         // nano runs its spell checker and formatter as commands.
         "nano" | "rnano" | "pico" => {
             for v in value_after(args, &["-s", "--speller"]) {
@@ -610,11 +637,48 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
             }
         }
         "vi" | "vim" | "nvim" | "ex" | "view" | "rvim" | "vimdiff" | "gvim" | "evim" => {
+            let mut scripted = Vec::new();
             for v in value_after(args, &["-c", "--cmd"]) {
                 editor_command(v, &mut out);
+                scripted.push(v);
             }
             for a in args.iter().filter(|a| a.starts_with('+') && a.len() > 1) {
                 editor_command(&a[1..], &mut out);
+                scripted.push(&a[1..]);
+            }
+            // A scripted edit that saves (`+wq`, `-c x`) writes the files
+            // it was given.
+            let saves = scripted.iter().any(|s| {
+                let w = s.trim().trim_start_matches(':');
+                matches!(
+                    w,
+                    "w" | "w!"
+                        | "wq"
+                        | "wq!"
+                        | "x"
+                        | "x!"
+                        | "wqa"
+                        | "wqa!"
+                        | "xa"
+                        | "up"
+                        | "update"
+                        | "wa"
+                )
+            });
+            if saves {
+                let values = value_after(
+                    args,
+                    &["-c", "--cmd", "-u", "-i", "-S", "-T", "-w", "-W", "-s"],
+                );
+                for f in args
+                    .iter()
+                    .filter(|a| !a.starts_with(['-', '+']) && !values.contains(&a.as_str()))
+                {
+                    out.push(Embedded::Command(format!(
+                        "tee {}",
+                        shell_join(std::slice::from_ref(f))
+                    )));
+                }
             }
         }
         "less" | "more" | "most" => {

