@@ -197,16 +197,11 @@ fn editor_command(cmd: &str, out: &mut Vec<Embedded>) {
             if let Some(cmd) = target.strip_prefix('!') {
                 out.push(Embedded::Command(cmd.trim().to_string()));
             } else if !target.is_empty() {
-                out.push(Embedded::Command(format!(
-                    "tee {}",
-                    shell_join(&[target.to_string()])
-                )));
+                out.push(written(target));
             }
         }
         "call" | "exe" | "execute" | "let" | "silent" if !editor_writes(c).is_empty() => {
-            for path in editor_writes(c) {
-                out.push(Embedded::Command(format!("tee {}", shell_join(&[path]))));
-            }
+            out.extend(editor_writes(c).iter().map(|p| written(p)));
         }
         "call" | "exe" | "execute" | "let" | "silent" => {
             for lit in quoted(c) {
@@ -215,6 +210,12 @@ fn editor_command(cmd: &str, out: &mut Vec<Embedded>) {
         }
         _ => {}
     }
+}
+
+/// An editor saving to `path`: judged as the shell's `tee path`, so the
+/// place decides what writing it means.
+fn written(path: &str) -> Embedded {
+    Embedded::Command(format!("tee {}", shell_join(&[path.to_string()])))
 }
 
 /// Files an editor's own scripting writes (vim's `writefile([…],
@@ -674,10 +675,7 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
                     .iter()
                     .filter(|a| !a.starts_with(['-', '+']) && !values.contains(&a.as_str()))
                 {
-                    out.push(Embedded::Command(format!(
-                        "tee {}",
-                        shell_join(std::slice::from_ref(f))
-                    )));
+                    out.push(written(f));
                 }
             }
         }
@@ -688,9 +686,7 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
         }
         "emacs" | "emacsclient" => {
             for v in value_after(args, &["--eval", "-eval", "-e"]) {
-                for path in editor_writes(v) {
-                    out.push(Embedded::Command(format!("tee {}", shell_join(&[path]))));
-                }
+                out.extend(editor_writes(v).iter().map(|p| written(p)));
                 if ["(shell", "(term", "(ansi-term", "(eshell", "(vterm"]
                     .iter()
                     .any(|s| v.contains(s))
