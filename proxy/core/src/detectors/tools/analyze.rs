@@ -239,6 +239,22 @@ impl Analyzer<'_> {
                         || matches!(w.program.as_str(), "eval" | "su" | "cmd" | "watch")))
             });
             self.command(c, fed, &mut tags[i], out, depth);
+            // A program handed to an interpreter on its input (`echo
+            // 'import pty; pty.spawn("/bin/sh")' | python3`, `tclsh <<< …`),
+            // and groff's `.sy` requests, are judged as what they are.
+            if let Some(lang) = reads_program_on_input(&c.program) {
+                for text in input_texts(script, i) {
+                    if lang == "roff" {
+                        for line in text.lines() {
+                            if let Some(cmd) = line.trim_start().strip_prefix(".sy ") {
+                                self.shell(cmd, out, depth + 1);
+                            }
+                        }
+                    } else {
+                        self.code(&text, out, depth + 1);
+                    }
+                }
+            }
             // Archivers taking the names of the files to pack on their
             // input (`echo ~/.aws/credentials | cpio -o`) read those files.
             if takes_names_on_input(c) {
@@ -1150,6 +1166,44 @@ fn output_values(c: &Cmd) -> Vec<String> {
         }
     }
     out
+}
+
+/// Interpreters that run the program on their input when given no script
+/// (`roff` for groff's requests).
+fn reads_program_on_input(program: &str) -> Option<&'static str> {
+    let base = program.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    match base {
+        "python" | "pypy" | "perl" | "ruby" | "irb" | "php" | "node" | "lua" | "luajit"
+        | "tclsh" | "wish" | "expect" | "jjs" | "jrunscript" | "rscript" | "r" | "julia"
+        | "osascript" | "bun" | "deno" => Some("code"),
+        "groff" | "troff" | "nroff" => Some("roff"),
+        _ => None,
+    }
+}
+
+/// What command `i` of `script` reads on its input: its here-documents and
+/// here-strings, and the text earlier `echo`/`printf` stages print into it.
+fn input_texts(script: &Script, i: usize) -> Vec<String> {
+    let c = &script.commands[i];
+    let mut texts: Vec<String> = c
+        .redirects
+        .iter()
+        .filter(|r| matches!(r.op, RedirOp::HereDoc | RedirOp::HereString))
+        .map(|r| r.target.clone())
+        .collect();
+    for j in script.upstream(i) {
+        let w = &script.commands[j];
+        if matches!(w.program.as_str(), "echo" | "printf") {
+            let words: Vec<&str> = w
+                .args
+                .iter()
+                .map(String::as_str)
+                .filter(|a| !matches!(*a, "-e" | "-n" | "-en" | "-ne" | "-E"))
+                .collect();
+            texts.push(words.join(" ").replace("\\n", "\n"));
+        }
+    }
+    texts
 }
 
 /// An archiver reading the list of files to pack from its input: `cpio

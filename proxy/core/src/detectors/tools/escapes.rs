@@ -119,23 +119,6 @@ fn is_terminal(path: &str) -> bool {
             .is_some_and(|n| n.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
-/// The operands after options, skipping the values of `flags`.
-fn value_skip(args: &[String], flags: &[&str]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < args.len() {
-        if flags.contains(&args[i].as_str()) {
-            i += 2;
-            continue;
-        }
-        if !args[i].starts_with('-') {
-            out.push(args[i].clone());
-        }
-        i += 1;
-    }
-    out
-}
-
 pub(super) fn value_after<'a>(args: &'a [String], flags: &[&str]) -> Vec<&'a str> {
     let mut out = Vec::new();
     for (i, a) in args.iter().enumerate() {
@@ -239,7 +222,7 @@ fn editor_writes(s: &str) -> Vec<String> {
         .collect()
 }
 
-fn quoted(s: &str) -> Vec<String> {
+pub(super) fn quoted(s: &str) -> Vec<String> {
     static R: OnceLock<Regex> = OnceLock::new();
     let re = R.get_or_init(|| {
         Regex::new(r#""((?:[^"\\]|\\.){1,400})"|'([^']{1,400})'"#).expect("static regex")
@@ -414,114 +397,6 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
     }
     let args = &c.args;
     match c.program.as_str() {
-        // An ad-hoc module that runs its argument as a command.
-        "ansible" => {
-            let module = value_after(args, &["-m", "--module-name"]);
-            let runs = module.iter().any(|m| {
-                matches!(
-                    m.rsplit('.').next().unwrap_or(m),
-                    "shell" | "command" | "raw" | "script" | "expect"
-                )
-            });
-            if runs {
-                for v in value_after(args, &["-a", "--args"]) {
-                    out.push(Embedded::Command(v.to_string()));
-                }
-            }
-        }
-        // Erlang and Elixir expressions: `os:cmd("…")` and
-        // `System.cmd`/`:os.cmd` run their string.
-        "erl" | "elixir" | "iex" | "escript" => {
-            for v in value_after(args, &["-eval", "-e", "--eval", "-s"]) {
-                if v.contains("os:cmd")
-                    || v.contains("os.cmd")
-                    || v.contains("System.cmd")
-                    || v.contains("open_port")
-                {
-                    for lit in quoted(v) {
-                        out.push(Embedded::Command(lit));
-                    }
-                }
-            }
-        }
-        // TeX with shell escape enabled runs `\\write18{…}`.
-        "tex" | "etex" | "pdftex" | "xetex" | "luatex" | "latex" | "pdflatex" | "xelatex"
-        | "lualatex" | "latexmk" | "context" => {
-            let enabled = args.iter().any(|a| {
-                matches!(
-                    a.trim_start_matches('-'),
-                    "shell-escape" | "enable-write18" | "shell-restricted"
-                )
-            });
-            if enabled {
-                for a in args {
-                    let mut rest = a.as_str();
-                    while let Some(p) = rest.find("write18{") {
-                        let body = &rest[p + 8..];
-                        let end = body.find('}').unwrap_or(body.len());
-                        out.push(Embedded::Command(body[..end].to_string()));
-                        rest = &body[end..];
-                    }
-                }
-            }
-        }
-        // nano runs its spell checker and formatter as commands.
-        "nano" | "rnano" | "pico" => {
-            for v in value_after(args, &["-s", "--speller"]) {
-                out.push(Embedded::Command(v.to_string()));
-            }
-        }
-        // A new session, window or pane runs its command; send-keys types
-        // one into a shell.
-        "tmux" => {
-            let before = out.len();
-            // `tmux -c CMD` runs CMD with the default shell.
-            for v in value_after(args, &["-c"]) {
-                out.push(Embedded::Command(v.to_string()));
-            }
-            let sub = args
-                .iter()
-                .position(|a| !a.starts_with('-'))
-                .filter(|_| out.len() == before);
-            if let Some(i) = sub {
-                let rest = &args[i + 1..];
-                match args[i].as_str() {
-                    "new-session" | "new" | "new-window" | "neww" | "split-window" | "splitw"
-                    | "respawn-pane" | "respawnp" | "respawn-window" | "respawnw" => {
-                        let mut j = 0;
-                        while j < rest.len() && rest[j].starts_with('-') {
-                            let flag = rest[j].as_str();
-                            j += if flag.len() == 2 && "sncteFfxylLPRw".contains(&flag[1..]) {
-                                2
-                            } else {
-                                1
-                            };
-                        }
-                        // One word is a shell command line; several are
-                        // the program and its arguments.
-                        match &rest[j.min(rest.len())..] {
-                            [] => {}
-                            [line] => out.push(Embedded::Command(line.clone())),
-                            words => out.push(Embedded::Command(shell_join(words))),
-                        }
-                    }
-                    "send-keys" | "send" => {
-                        let keys: Vec<String> = value_skip(rest, &["-t", "-N"])
-                            .into_iter()
-                            .filter(|k| !matches!(k.as_str(), "Enter" | "C-m" | "KPEnter"))
-                            .collect();
-                        if !keys.is_empty() {
-                            out.push(Embedded::Command(keys.join(" ")));
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            if out.len() == before {
-                // `tmux -c /usr/bin/bash`, `tmux new /bin/zsh`
-                wrapped_shell(args, &mut out);
-            }
-        }
         "find" => {
             // `{}` is each file found: the command works on the trees
             // searched outside the working tree (`find ~/.ssh -exec cat {}

@@ -222,7 +222,7 @@ pub fn options(program: &str, args: &[String], out: &mut Vec<Embedded>) {
         "service" => service(args, out),
         "cargo" => cargo(args, out),
         "aria2c" => aria2c(args, out),
-        _ => {}
+        _ => super::runners::options(program, args, out),
     }
 }
 

@@ -33,6 +33,7 @@ mod payload;
 #[cfg(test)]
 mod read_tests;
 pub mod rules;
+mod runners;
 #[cfg(test)]
 mod send_tests;
 #[cfg(test)]
