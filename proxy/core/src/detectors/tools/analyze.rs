@@ -5,7 +5,11 @@
 //! decoded payloads into a shell) is followed. Everything found is an
 //! effect ([`EffectHit`]).
 
-use super::access::{consumes, is_identity_value, names_list, names_only, restrictive_mode};
+use super::access::{consumes, is_identity_value, names_list, names_only};
+use super::command_io::{
+    input_texts, loads_code_from_temp, output_values, reads_program_on_input, takes_names_on_input,
+    writes, OUTPUT_FLAGS,
+};
 use super::effects::Effect;
 use super::egress::Egress;
 use super::escapes::{assignments, embedded, is_interactive_shell, Embedded};
@@ -90,19 +94,6 @@ const PRINTERS: &[&str] = &[
     "write-output",
     "write-host",
     "printenv",
-];
-
-/// Downloaders and the flags naming their output file.
-const OUTPUT_FLAGS: &[&str] = &[
-    "-o",
-    "--output",
-    "-O",
-    "--output-document",
-    "-OutFile",
-    "-outfile",
-    "-out",
-    "-keyout",
-    "--out",
 ];
 
 fn literal_regex() -> &'static Regex {
@@ -1078,202 +1069,10 @@ pub fn flag_matches(arg: &str, wanted: &[String]) -> bool {
     false
 }
 
-/// Paths the command writes.
-pub fn writes(c: &Cmd) -> Vec<String> {
-    let mut out: Vec<String> = c
-        .redirects
-        .iter()
-        .filter(|r| matches!(r.op, RedirOp::Out | RedirOp::Append))
-        .map(|r| r.target.clone())
-        .collect();
-    let plain: Vec<&String> = c.args.iter().filter(|a| !a.starts_with('-')).collect();
-    match c.program.as_str() {
-        "tee" => out.extend(plain.iter().map(|a| a.to_string())),
-        "cp" | "mv" | "install" | "ln" | "rsync" | "ditto" if plain.len() >= 2 => {
-            out.push(plain[plain.len() - 1].to_string());
-        }
-        "dd" => out.extend(
-            c.args
-                .iter()
-                .filter_map(|a| a.strip_prefix("of=").map(str::to_string)),
-        ),
-        "sed" if c.args.iter().any(|a| a.starts_with("-i")) => {
-            if let Some(last) = plain.last() {
-                out.push(last.to_string());
-            }
-        }
-        // `perl -pi -e CODE FILE`, `ruby -i.bak -pe CODE FILE`: in-place
-        // edits write their operands (the code is not one).
-        "perl" | "ruby" if c.args.iter().any(|a| in_place_flag(a)) => {
-            let code: Vec<&str> = super::escapes::value_after(&c.args, &["-e", "-E"]);
-            out.extend(
-                plain
-                    .iter()
-                    .filter(|a| !code.contains(&a.as_str()))
-                    .map(|a| a.to_string()),
-            );
-        }
-        // moreutils' `sponge FILE` (`-a` appends) writes what it soaks up.
-        "sponge" => out.extend(plain.iter().map(|a| a.to_string())),
-        // `uniq INPUT OUTPUT`
-        "uniq" if plain.len() >= 2 => out.push(plain[1].to_string()),
-        // Taking permissions away (`chmod 600 key`) changes nothing an
-        // attacker wants.
-        "chmod" if plain.first().is_some_and(|m| restrictive_mode(m)) => {}
-        "truncate" | "touch" | "mkdir" | "chmod" | "chown" | "chgrp" | "setfacl" | "chattr" => {
-            // These change the files they name (not their content); the
-            // first operand of chmod/chown is the mode or owner.
-            let skip = usize::from(matches!(
-                c.program.as_str(),
-                "chmod" | "chown" | "chgrp" | "setfacl" | "chattr"
-            ));
-            out.extend(plain.iter().skip(skip).map(|a| a.to_string()));
-        }
-        _ => {}
-    }
-    out.extend(super::paths::extraction_dir(c));
-    out.extend(output_values(c));
-    out.retain(|t| !t.is_empty() && !t.starts_with('&'));
-    out
-}
-
-/// The files named by output flags: `-o F`, `--output=F`, and for the
-/// downloaders a short group ending in the flag (`curl -sSLo F`, `wget -qO
-/// F`).
-fn output_values(c: &Cmd) -> Vec<String> {
-    // `-o Name=value` is an option (ssh, sshfs, mount), not a file.
-    let option = |f: &str| {
-        f.split_once('=')
-            .is_some_and(|(k, _)| !k.is_empty() && k.chars().all(|ch| ch.is_ascii_alphabetic()))
-    };
-    let downloader = matches!(c.program.as_str(), "curl" | "wget" | "axel");
-    let mut out = Vec::new();
-    for (k, a) in c.args.iter().enumerate() {
-        let grouped = downloader
-            && a.len() > 2
-            && a.starts_with('-')
-            && !a.starts_with("--")
-            && (a.ends_with('o') || a.ends_with('O'))
-            && a[1..].bytes().all(|b| b.is_ascii_alphabetic());
-        if OUTPUT_FLAGS.contains(&a.as_str()) || grouped {
-            if let Some(f) = c.args.get(k + 1).filter(|f| *f != "-" && !option(f)) {
-                out.push(f.clone());
-            }
-        } else if let Some((flag, v)) = a.split_once('=') {
-            if flag.starts_with("--") && OUTPUT_FLAGS.contains(&flag) && !v.is_empty() && v != "-" {
-                out.push(v.to_string());
-            }
-        }
-    }
-    out
-}
-
-/// Interpreters that run the program on their input when given no script
-/// (`roff` for groff's requests).
-fn reads_program_on_input(program: &str) -> Option<&'static str> {
-    let base = program.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
-    match base {
-        "python" | "pypy" | "perl" | "ruby" | "irb" | "php" | "node" | "lua" | "luajit"
-        | "tclsh" | "wish" | "expect" | "jjs" | "jrunscript" | "rscript" | "r" | "julia"
-        | "osascript" | "bun" | "deno" => Some("code"),
-        "groff" | "troff" | "nroff" => Some("roff"),
-        _ => None,
-    }
-}
-
-/// What command `i` of `script` reads on its input: its here-documents and
-/// here-strings, and the text earlier `echo`/`printf` stages print into it.
-fn input_texts(script: &Script, i: usize) -> Vec<String> {
-    let c = &script.commands[i];
-    let mut texts: Vec<String> = c
-        .redirects
-        .iter()
-        .filter(|r| matches!(r.op, RedirOp::HereDoc | RedirOp::HereString))
-        .map(|r| r.target.clone())
-        .collect();
-    for j in script.upstream(i) {
-        let w = &script.commands[j];
-        if matches!(w.program.as_str(), "echo" | "printf") {
-            let words: Vec<&str> = w
-                .args
-                .iter()
-                .map(String::as_str)
-                .filter(|a| !matches!(*a, "-e" | "-n" | "-en" | "-ne" | "-E"))
-                .collect();
-            texts.push(words.join(" ").replace("\\n", "\n"));
-        }
-    }
-    texts
-}
-
-/// An archiver reading the list of files to pack from its input: `cpio
-/// -o`, `zip -@`, `tar -T -`.
-fn takes_names_on_input(c: &Cmd) -> bool {
-    let a = &c.args;
-    match c.program.as_str() {
-        "cpio" | "afio" => a.iter().any(|x| {
-            x == "--create" || (x.starts_with('-') && !x.starts_with("--") && x.contains('o'))
-        }),
-        "zip" => a.iter().any(|x| x == "-@" || x == "--names-stdin"),
-        "tar" | "bsdtar" | "gtar" => {
-            a.windows(2).any(|w| {
-                matches!(w[0].as_str(), "-T" | "--files-from")
-                    && matches!(w[1].as_str(), "-" | "/dev/stdin")
-            }) || a
-                .iter()
-                .any(|x| x == "--files-from=-" || x == "--files-from=/dev/stdin")
-        }
-        _ => false,
-    }
-}
-
-/// perl's and ruby's in-place flag, alone or in a group (`-i`, `-pi`,
-/// `-i.bak`, `-lpi`).
-fn in_place_flag(a: &str) -> bool {
-    let Some(group) = a.strip_prefix('-').filter(|g| !g.starts_with('-')) else {
-        return false;
-    };
-    let letters = group.split('.').next().unwrap_or("");
-    letters.contains('i') && letters.bytes().all(|b| b"pnlaei0".contains(&b))
-}
-
 fn basename(p: &str) -> String {
     p.trim_end_matches('/')
         .rsplit(['/', '\\'])
         .next()
         .unwrap_or(p)
         .to_string()
-}
-
-/// A variable that makes a program load libraries or code, set to a place
-/// anyone can write.
-fn loads_code_from_temp(name: &str, value: &str) -> bool {
-    const TEMP: [&str; 3] = ["/tmp/", "/dev/shm/", "/var/tmp/"];
-    let temp = |v: &str| {
-        let v = v.trim_matches(['"', '\'']);
-        TEMP.iter()
-            .any(|d| v.starts_with(d) || v == d.trim_end_matches('/'))
-    };
-    match name {
-        "LD_PRELOAD"
-        | "LD_AUDIT"
-        | "DYLD_INSERT_LIBRARIES"
-        | "LD_LIBRARY_PATH"
-        | "DYLD_LIBRARY_PATH"
-        | "GCONV_PATH"
-        | "BASH_ENV"
-        | "ENV"
-        | "PYTHONSTARTUP"
-        | "PERL5LIB"
-        | "RUBYLIB"
-        | "NODE_PATH" => value.split([':', ' ']).any(temp),
-        // Lua's search templates: `/tmp/?.so;;`
-        "LUA_CPATH" | "LUA_PATH" | "LUA_CPATH_5_4" | "LUA_PATH_5_4" => value.split(';').any(temp),
-        // Option strings: `--require /tmp/x.js`, `-r/tmp/x.rb`, `-M…`.
-        "NODE_OPTIONS" | "RUBYOPT" | "PERL5OPT" | "JAVA_TOOL_OPTIONS" | "_JAVA_OPTIONS" => value
-            .split([' ', '=', ':'])
-            .map(|w| w.trim_start_matches("-r").trim_start_matches("-I"))
-            .any(temp),
-        _ => false,
-    }
 }

@@ -16,6 +16,7 @@ pub mod analyze;
 pub mod args;
 mod build_files;
 mod code_writes;
+mod command_io;
 pub mod effects;
 pub mod egress;
 #[cfg(test)]
