@@ -16,10 +16,13 @@ const NAMERS: &[&str] = &[
     "setcap", "getcap",
 ];
 
-/// Whether `program` only names the paths it is given: a namer, or a
-/// builtin that sets variables (`export KUBECONFIG=~/.kube/config`).
-pub(super) fn names_only(program: &str) -> bool {
-    NAMERS.contains(&program) || DECLARATIONS.contains(&program)
+/// Whether `c` only names the paths it is given: a namer, or a builtin that
+/// sets variables (`export KUBECONFIG=~/.kube/config`); `git diff
+/// --no-index A B` compares (prints) any two files.
+pub(super) fn names_only(c: &Cmd) -> bool {
+    let program = c.program.as_str();
+    (NAMERS.contains(&program) || DECLARATIONS.contains(&program))
+        && !(program == "git" && c.args.iter().any(|a| a == "--no-index"))
 }
 
 /// Programs that use a key or credential file named in their arguments for

@@ -7,8 +7,8 @@
 
 use super::access::{consumes, is_identity_value, names_list, names_only};
 use super::command_io::{
-    input_texts, loads_code_from_temp, output_values, reads_program_on_input, takes_names_on_input,
-    writes, OUTPUT_FLAGS,
+    input_texts, loads_code_from_temp, mounted_reads, output_values, reads_program_on_input,
+    takes_names_on_input, writes, OUTPUT_FLAGS,
 };
 use super::effects::Effect;
 use super::egress::Egress;
@@ -621,9 +621,7 @@ impl Analyzer<'_> {
             .iter()
             .any(|a| flag_matches(a, &["-r".into(), "-R".into(), "--recursive".into()]));
         let deleter = DELETERS.contains(&program);
-        // `git diff --no-index A B` compares (prints) any two files.
-        let namer =
-            names_only(program) && !(program == "git" && c.args.iter().any(|a| a == "--no-index"));
+        let namer = names_only(c);
         // Every other program may print what it reads: the ways to get a
         // file's content out of a program are too many to list (error
         // messages that quote the input, preprocessors, filter files), so a
@@ -693,44 +691,8 @@ impl Analyzer<'_> {
             out.push((value.to_string(), access));
         }
         // A host path mounted into a container and named by the command
-        // the container runs is read through it (`docker run -v
-        // /etc/shadow:/s alpine cat /s`); a mount the container's program
-        // only uses (`-v ~/.aws:/root/.aws amazon/aws-cli s3 ls`) is not.
-        if matches!(program, "docker" | "podman" | "nerdctl") {
-            if let Some(inner) = super::escapes::container_command(c) {
-                for v in super::escapes::value_after(&c.args, &["-v", "--volume", "--mount"]) {
-                    let (host, ctr) = if v.contains("source=") || v.contains("src=") {
-                        let field = |names: &[&str]| {
-                            v.split(',')
-                                .find_map(|kv| names.iter().find_map(|n| kv.strip_prefix(n)))
-                        };
-                        (
-                            field(&["source=", "src="]),
-                            field(&["target=", "destination=", "dst="]),
-                        )
-                    } else {
-                        let mut parts = v.split(':');
-                        (parts.next(), parts.next())
-                    };
-                    let (Some(h), Some(t)) = (host, ctr) else {
-                        continue;
-                    };
-                    let t = t.trim_end_matches('/');
-                    if !h.starts_with(['/', '~']) || t.is_empty() {
-                        continue;
-                    }
-                    for w in inner.split_whitespace() {
-                        let w = w.trim_matches(['"', '\'']);
-                        if w == t {
-                            out.push((h.to_string(), Access::Read));
-                        } else if let Some(rest) = w.strip_prefix(t).filter(|r| r.starts_with('/'))
-                        {
-                            out.push((format!("{}{rest}", h.trim_end_matches('/')), Access::Read));
-                        }
-                    }
-                }
-            }
-        }
+        // the container runs is read through it.
+        out.extend(mounted_reads(c).into_iter().map(|p| (p, Access::Read)));
         // socat addresses name files it reads.
         if program == "socat" {
             for a in &c.args {

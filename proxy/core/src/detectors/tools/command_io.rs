@@ -109,6 +109,58 @@ pub(super) fn output_values(c: &Cmd) -> Vec<String> {
     out
 }
 
+/// Host paths a container reads through a mount its command names
+/// (`docker run -v /etc/shadow:/s alpine cat /s`, `-v ~/.ssh:/k … cat
+/// /k/id_rsa`); a mount the image's program only uses (`-v
+/// ~/.aws:/root/.aws amazon/aws-cli s3 ls`) is not read.
+pub(super) fn mounted_reads(c: &Cmd) -> Vec<String> {
+    let mut out = Vec::new();
+    if !matches!(c.program.as_str(), "docker" | "podman" | "nerdctl") {
+        return out;
+    }
+    let Some(inner) = super::escapes::container_command(c) else {
+        return out;
+    };
+    for v in super::escapes::value_after(&c.args, &["-v", "--volume", "--mount"]) {
+        let Some((host, target)) = mount_spec(v) else {
+            continue;
+        };
+        let target = target.trim_end_matches('/');
+        if !host.starts_with(['/', '~']) || target.is_empty() {
+            continue;
+        }
+        for w in inner
+            .split_whitespace()
+            .map(|w| w.trim_matches(['"', '\'']))
+        {
+            if w == target {
+                out.push(host.to_string());
+            } else if let Some(rest) = w.strip_prefix(target).filter(|r| r.starts_with('/')) {
+                out.push(format!("{}{rest}", host.trim_end_matches('/')));
+            }
+        }
+    }
+    out
+}
+
+/// The host and container paths of a mount: `HOST:TARGET[:opts]` or
+/// `type=bind,source=HOST,target=TARGET`.
+fn mount_spec(v: &str) -> Option<(&str, &str)> {
+    if v.contains("source=") || v.contains("src=") {
+        let field = |names: &[&str]| {
+            v.split(',')
+                .find_map(|kv| names.iter().find_map(|n| kv.strip_prefix(n)))
+        };
+        Some((
+            field(&["source=", "src="])?,
+            field(&["target=", "destination=", "dst="])?,
+        ))
+    } else {
+        let mut parts = v.split(':');
+        Some((parts.next()?, parts.next()?))
+    }
+}
+
 /// Interpreters that run the program on their input when given no script
 /// (`roff` for groff's requests).
 pub(super) fn reads_program_on_input(program: &str) -> Option<&'static str> {
@@ -181,12 +233,7 @@ fn in_place_flag(a: &str) -> bool {
 /// A variable that makes a program load libraries or code, set to a place
 /// anyone can write.
 pub(super) fn loads_code_from_temp(name: &str, value: &str) -> bool {
-    const TEMP: [&str; 3] = ["/tmp/", "/dev/shm/", "/var/tmp/"];
-    let temp = |v: &str| {
-        let v = v.trim_matches(['"', '\'']);
-        TEMP.iter()
-            .any(|d| v.starts_with(d) || v == d.trim_end_matches('/'))
-    };
+    let temp = |v: &str| super::paths::in_temp_dir(v.trim_matches(['"', '\'']));
     match name {
         "LD_PRELOAD"
         | "LD_AUDIT"

@@ -183,10 +183,14 @@ fn editor_command(cmd: &str, out: &mut Vec<Embedded>) {
                 out.push(written(target));
             }
         }
-        "call" | "exe" | "execute" | "let" | "silent" if !editor_writes(c).is_empty() => {
-            out.extend(editor_writes(c).iter().map(|p| written(p)));
-        }
         "call" | "exe" | "execute" | "let" | "silent" => {
+            // A script that writes files (`writefile([…], "/etc/x")`) is
+            // those writes; its other strings are commands it may run.
+            let writes = editor_writes(c);
+            if !writes.is_empty() {
+                out.extend(writes.iter().map(|p| written(p)));
+                return;
+            }
             for lit in quoted(c) {
                 out.push(Embedded::Command(lit));
             }
@@ -387,11 +391,8 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
             out.push(Embedded::Command(
                 value.trim().trim_start_matches('|').to_string(),
             ));
-        }
-    }
-    // Perl's debugger is Perl code (`PERL5DB='BEGIN { exec "/bin/sh" }'`).
-    for (name, value) in assignments(c) {
-        if name == "PERL5DB" {
+        } else if name == "PERL5DB" {
+            // Perl's debugger is Perl code (`PERL5DB='BEGIN { exec "/bin/sh" }'`).
             out.push(Embedded::Code(value.to_string()));
         }
     }

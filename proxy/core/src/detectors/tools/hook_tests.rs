@@ -179,6 +179,7 @@ fn reading_forms_of_administration_tools_flow() {
         "at -l",
         "gpg --import release-key.asc",
         "kubectl get secrets -n app",
+        "route print",
     ] {
         flows(cmd);
     }
@@ -228,6 +229,8 @@ fn reachability_and_name_checks_of_raw_addresses_flow() {
         Decision::Allow
     );
     assert_ne!(verdict("curl http://203.0.113.9/x"), Decision::Allow);
+    // whois to a server and port of the caller's is a raw connection.
+    assert_ne!(verdict("whois -h 203.0.113.9 -p 8000 x"), Decision::Allow);
 }
 
 #[test]

@@ -99,10 +99,7 @@ pub fn place(path: &str) -> Place {
             Place::Workspace
         };
     }
-    const SCRATCH: &[&str] = &["/tmp", "/var/tmp", "/dev/shm", "/private/tmp"];
-    if SCRATCH
-        .iter()
-        .any(|s| p == *s || p.starts_with(&format!("{s}/")))
+    if in_temp_dir(p)
         || matches!(p, "/dev/null" | "/dev/stdout" | "/dev/stderr" | "/dev/tty")
         // Network pseudo-files: the shell rules judge them.
         || p.starts_with("/dev/tcp/")
@@ -148,6 +145,16 @@ pub fn place(path: &str) -> Place {
         return Place::System;
     }
     Place::Workspace
+}
+
+/// A directory anyone may write (`/tmp`, `/var/tmp`, `/dev/shm`), or a path
+/// under one.
+pub fn in_temp_dir(p: &str) -> bool {
+    const SCRATCH: &[&str] = &["/tmp", "/var/tmp", "/dev/shm", "/private/tmp"];
+    SCRATCH.iter().any(|s| {
+        p.strip_prefix(s)
+            .is_some_and(|r| r.is_empty() || r.starts_with('/'))
+    })
 }
 
 /// A sensitive location touched by a call.
