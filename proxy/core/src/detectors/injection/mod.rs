@@ -20,6 +20,7 @@
 pub mod classifier;
 mod learned;
 pub mod matcher;
+pub mod overrides;
 pub mod phrases;
 pub mod quoted;
 pub mod reference;
@@ -33,10 +34,12 @@ use crate::subject::Surface;
 use crate::types::{DetectorId, Finding, Severity};
 use classifier::{Classifier, ClassifierConfig};
 use matcher::{longest_repetition, FamilyMatch, Hits};
+use overrides::{Override, Overrides};
 use phrases::{PhraseBook, Rule, SignatureForm, EMBEDDED_PHRASES};
 use regex::Regex;
 use second_stage::{SecondStageConfig, Stage};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 /// Operator settings from the profile's `[injection]` section.
@@ -56,6 +59,8 @@ pub struct InjectionConfig {
     pub classifier: ClassifierConfig,
     /// The optional transformer second opinion (`[injection.second_stage]`).
     pub second_stage: SecondStageConfig,
+    /// Severity and score of findings per profile (`[injection.overrides]`).
+    pub overrides: BTreeMap<String, Override>,
 }
 
 /// A token repeated back to back this many times is a repeated-token
@@ -67,6 +72,7 @@ pub struct InjectionDetector {
     extra: Vec<Regex>,
     indirect_bonus: f64,
     disabled: Vec<String>,
+    overrides: Overrides,
     classifier: Option<Classifier>,
     second: Option<Stage>,
     /// Digest of the phrase book and model: part of the policy version, so
@@ -159,10 +165,12 @@ impl InjectionDetector {
                     .into(),
             );
         }
+        let overrides = Overrides::compile(&cfg.overrides)?;
         let fingerprint = {
             use sha2::{Digest, Sha256};
             let mut h = Sha256::new();
             h.update(text.as_bytes());
+            h.update(overrides.digest_input().as_bytes());
             if let Some(c) = &classifier {
                 h.update(c.model().version.as_bytes());
             }
@@ -181,6 +189,7 @@ impl InjectionDetector {
             extra,
             indirect_bonus: cfg.indirect_bonus.unwrap_or(0.1),
             disabled: cfg.disabled.clone(),
+            overrides,
             classifier,
             second,
             fingerprint,
@@ -236,6 +245,26 @@ impl InjectionDetector {
     /// The findings of text part `i`, appended in order; `budget` is what
     /// is left of the learned stage's bytes for this inspection.
     pub fn inspect_part(
+        &self,
+        cx: &ScanContext<'_>,
+        i: usize,
+        injection: bool,
+        drift: bool,
+        budget: &mut usize,
+        out: &mut Vec<Finding>,
+    ) {
+        let start = out.len();
+        self.find_in_part(cx, i, injection, drift, budget, out);
+        // Harness-attached context keeps its plain scores here too (see
+        // `scoring`): the profile's weights are for what the user, the
+        // model and the tools wrote.
+        if !cx.subject.texts[i].attached {
+            self.overrides.apply(&mut out[start..]);
+        }
+    }
+
+    /// The findings of text part `i` with the scores they are built with.
+    fn find_in_part(
         &self,
         cx: &ScanContext<'_>,
         i: usize,
