@@ -8,8 +8,9 @@
 //!
 //! ```toml
 //! [injection.overrides]
-//! "pi.indirect.stray_task" = { score = 0.9 }
-//! "pi.classifier.indirect" = { score = 0.9, severity = "medium", surfaces = ["tool_result"], only_severity = "medium" }
+//! "pi" = { scale = 1.6, surfaces = ["tool_result"] }
+//! "pi.indirect.stray_task" = { score = 0.9, severity = "high" }
+//! "pi.classifier.indirect" = { score = 0.5, surfaces = ["tool_result"], only_severity = "medium" }
 //! ```
 //!
 //! A key is a finding id or a family prefix ending before a dot
@@ -33,7 +34,10 @@ const SURFACES: [Surface; 6] = [
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Override {
+    /// The finding's score, replaced.
     pub score: Option<f64>,
+    /// The finding's score, multiplied (a profile's weight for a surface).
+    pub scale: Option<f64>,
     pub severity: Option<Severity>,
     /// Surfaces it applies to (`user`, `tool_result` …); unset: all.
     pub surfaces: Option<Vec<String>>,
@@ -57,8 +61,16 @@ impl Overrides {
                     "a key is `pi` or a finding id or family prefix starting with `pi.`",
                 ));
             }
-            if o.score.is_none() && o.severity.is_none() {
-                return Err(at("set `score`, `severity` or both"));
+            if o.score.is_none() && o.scale.is_none() && o.severity.is_none() {
+                return Err(at("set `score` or `scale`, `severity`, or both"));
+            }
+            if o.score.is_some() && o.scale.is_some() {
+                return Err(at("set `score` or `scale`, not both"));
+            }
+            if let Some(s) = o.scale {
+                if !(0.0..=4.0).contains(&s) {
+                    return Err(at("`scale` must be between 0 and 4"));
+                }
             }
             if let Some(s) = o.score {
                 if !(0.0..=2.0).contains(&s) {
@@ -101,6 +113,9 @@ impl Overrides {
             if let Some((_, o)) = hit {
                 if let Some(s) = o.score {
                     f.score = s;
+                }
+                if let Some(k) = o.scale {
+                    f.score *= k;
                 }
                 if let Some(s) = o.severity {
                     f.severity = s;
@@ -179,6 +194,29 @@ mod tests {
     }
 
     #[test]
+    fn a_scale_weighs_every_finding_it_covers() {
+        let o = table("[overrides]\npi = { scale = 1.6, surfaces = [\"tool_result\"] }\n").unwrap();
+        let mut f = vec![
+            finding(
+                "pi.indirect.stray_task",
+                Severity::Medium,
+                0.6,
+                "tool_result",
+            ),
+            finding(
+                "pi.classifier.indirect",
+                Severity::Medium,
+                0.45,
+                "tool_result",
+            ),
+            finding("pi.override.ignore", Severity::High, 0.8, "user"),
+        ];
+        o.apply(&mut f);
+        let scores: Vec<String> = f.iter().map(|f| format!("{:.2}", f.score)).collect();
+        assert_eq!(scores, ["0.96", "0.72", "0.80"]);
+    }
+
+    #[test]
     fn severity_can_change_alone() {
         let o =
             table("[overrides]\n\"pi.indirect.stray_task\" = { severity = \"high\" }\n").unwrap();
@@ -196,6 +234,14 @@ mod tests {
     fn bad_tables_are_refused_with_the_key_named() {
         for (text, needle) in [
             ("[overrides]\n\"pi.x\" = {}\n", "set `score`"),
+            (
+                "[overrides]\n\"pi.x\" = { score = 1.0, scale = 2.0 }\n",
+                "not both",
+            ),
+            (
+                "[overrides]\n\"pi.x\" = { scale = 9.0 }\n",
+                "between 0 and 4",
+            ),
             (
                 "[overrides]\n\"secret.x\" = { score = 1.0 }\n",
                 "starting with `pi.`",
