@@ -45,6 +45,66 @@ impl InjectionDetector {
         self.classify_range(cx, part, Surface::User, Head::Indirect, data, budget, out);
     }
 
+    /// The learned stage on a payload the decoder recovered (base64, hex
+    /// …): what was hidden is judged as if it had been written out, and
+    /// reported on the encoded token (`span`). True when it found
+    /// something; the caller then reports the disguise.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn classify_decoded(
+        &self,
+        surface: Surface,
+        folded: &str,
+        span: Range<usize>,
+        encoding: &'static str,
+        budget: &mut usize,
+        out: &mut Vec<Finding>,
+    ) -> bool {
+        let Some(c) = &self.classifier else {
+            return false;
+        };
+        let Some(head) = c.head_for(surface) else {
+            return false;
+        };
+        let mut work = Work::default();
+        let (Some(s), _) = c.judge(head, folded, budget, &mut work) else {
+            return false;
+        };
+        let p = s.probability();
+        let band = c.band(head);
+        let (severity, score) = if p >= band.high {
+            (Severity::High, c.high_score)
+        } else if p >= band.medium {
+            (Severity::Medium, c.medium_score)
+        } else {
+            return false;
+        };
+        let (id, message) = match head {
+            Head::Direct => (
+                "pi.classifier.direct",
+                "Learned classifier: encoded text reads as a prompt injection",
+            ),
+            Head::Indirect => (
+                "pi.classifier.indirect",
+                "Indirect injection in tool result: learned classifier found instructions \
+                 addressed to the assistant in encoded text",
+            ),
+        };
+        out.push(
+            self.finding_plain(id, message, severity, score, surface)
+                .with_evidence(format!(
+                    "[{encoding}] {}",
+                    excerpt(folded[s.piece.clone()].trim())
+                ))
+                .meta("method", "classifier")
+                .meta("head", head.as_str())
+                .meta("encoding", encoding)
+                .meta("probability", format!("{p:.4}"))
+                .meta("model", c.model().version.clone())
+                .meta("span", format!("{}..{}", span.start, span.end)),
+        );
+        true
+    }
+
     /// One head on `range` of a part's folded text: at most one finding
     /// (the best window), plus a limits finding when the budget cut it.
     #[allow(clippy::too_many_arguments)]

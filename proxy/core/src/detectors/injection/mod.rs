@@ -299,6 +299,7 @@ impl InjectionDetector {
         self.scan(cx, i, &src, surface, &wanted, &mut disguised, out);
 
         let decoding = cx.decoded(i);
+        let mut decoded_norms = Vec::with_capacity(decoding.items.len());
         for d in &decoding.items {
             let dn = Normalized::of(&d.text);
             let dsrc = Source {
@@ -315,6 +316,7 @@ impl InjectionDetector {
             if out.len() > before && disguised.is_none() {
                 disguised = Some("encoded");
             }
+            decoded_norms.push(dn);
         }
         // A document quoted in a prompt, found once for the rules and the
         // learned stage: its range in the folded text and in the original.
@@ -336,6 +338,13 @@ impl InjectionDetector {
                 surface == Surface::ToolResult && reference::is_reference_documentation(&part.text);
             if learned && !reference {
                 self.classify(cx, i, surface, budget, out);
+                for (d, dn) in decoding.items.iter().zip(&decoded_norms) {
+                    let enc = d.encoding.as_str();
+                    let span = d.span.clone();
+                    if self.classify_decoded(surface, &dn.folded, span, enc, budget, out) {
+                        disguised.get_or_insert("encoded");
+                    }
+                }
             }
             // Requests for the assistant planted in data.
             if surface == Surface::ToolResult && !part.attached && !reference {
