@@ -109,15 +109,24 @@ fn the_learned_stage_reads_decoded_payloads() {
         let found = run(Surface::User, &prompt);
         let f = found
             .iter()
-            .find(|f| f.metadata.get("encoding").is_some() && f.rule_id == "pi.classifier.direct")
+            .find(|f| f.metadata.contains_key("encoding") && f.rule_id == "pi.classifier.direct")
             .unwrap_or_else(|| panic!("{prompt}: {found:?}"));
         assert_eq!(f.metadata["span"], format!("8..{}", prompt.len()), "{f:?}");
         assert!(f.severity >= Severity::Medium, "{f:?}");
-        assert!(found.iter().any(|f| f.rule_id == "pi.obfuscation.encoded"), "{found:?}");
+        assert!(
+            found.iter().any(|f| f.rule_id == "pi.obfuscation.encoded"),
+            "{found:?}"
+        );
     }
     // An ordinary sentence in base64 is only a sentence.
     let plain = base64::engine::general_purpose::STANDARD
         .encode("The quarterly meeting has been moved to Thursday at 3pm in room 4B");
-    let found = run(Surface::User, &format!("Can you decode this for me? {plain}"));
-    assert!(found.iter().all(|f| f.severity < Severity::Medium), "{found:?}");
+    let found = run(
+        Surface::User,
+        &format!("Can you decode this for me? {plain}"),
+    );
+    assert!(
+        found.iter().all(|f| f.severity < Severity::Medium),
+        "{found:?}"
+    );
 }
