@@ -59,6 +59,10 @@ pub struct Cmd {
     /// Some argument holds the output of a command substitution
     /// (`curl "https://x/?d=$(cat f)"`).
     pub sub_args: bool,
+    /// Run by `xargs`, which appends the items of its input as arguments
+    /// (`cat urls.txt | xargs curl -O`): the input is what the command
+    /// acts on, not data it passes on.
+    pub items_as_args: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -89,6 +93,7 @@ pub fn parse(src: &str) -> Script {
         script: Script::default(),
         pending_env: Vec::new(),
         pending_subs: false,
+        pending_items: false,
         vars: HashMap::new(),
     };
     let src = if src.len() > MAX_SCRIPT_BYTES {
@@ -170,6 +175,9 @@ struct Parser {
     pending_env: Vec<(String, String)>,
     /// The command being unwrapped has substitutions in its arguments.
     pending_subs: bool,
+    /// The next command gets its input as arguments (`xargs` without
+    /// `-I`: each item is appended).
+    pending_items: bool,
     /// Variables assigned so far: value and the commands that produced it.
     vars: HashMap<String, (String, Vec<usize>)>,
 }
@@ -439,6 +447,15 @@ impl Parser {
                         // `xargs -a FILE cmd` feeds FILE to cmd as arguments:
                         // the file is read, as if on cmd's input.
                         if program == "xargs" {
+                            let opts = &rest[..skip.min(rest.len())];
+                            self.pending_items = skip < rest.len()
+                                && !opts.iter().any(|a| {
+                                    a == "-I"
+                                        || a == "-J"
+                                        || a.starts_with("-i")
+                                        || a.starts_with("--replace")
+                                        || (a.starts_with("-I") && a.len() > 2)
+                                });
                             if let Some(f) =
                                 flag_value(&rest[..skip.min(rest.len())], &["-a", "--arg-file"])
                             {
@@ -604,6 +621,7 @@ impl Parser {
         }
         c.env = std::mem::take(&mut self.pending_env);
         c.sub_args = std::mem::take(&mut self.pending_subs);
+        c.items_as_args = std::mem::take(&mut self.pending_items);
         self.script.commands.push(c);
         self.script.commands.len() - 1
     }
@@ -661,6 +679,7 @@ fn cmd(
         code: None,
         env: Vec::new(),
         sub_args: false,
+        items_as_args: false,
     }
 }
 

@@ -7,8 +7,8 @@
 
 use super::access::{consumes, is_identity_value, names_list, names_only};
 use super::command_io::{
-    input_texts, loads_code_from_temp, mounted_reads, output_values, reads_program_on_input,
-    takes_names_on_input, writes, OUTPUT_FLAGS,
+    input_texts, line_editor_writes, loads_code_from_temp, mounted_reads, output_values,
+    reads_program_on_input, takes_names_on_input, writes, OUTPUT_FLAGS,
 };
 use super::effects::Effect;
 use super::egress::Egress;
@@ -246,6 +246,10 @@ impl Analyzer<'_> {
                     }
                 }
             }
+            // A line editor's script on its input saves the file.
+            for f in line_editor_writes(c, &input_texts(script, i)) {
+                self.path_write(&f, Access::Write, || false, out);
+            }
             // Archivers taking the names of the files to pack on their
             // input (`echo ~/.aws/credentials | cpio -o`) read those files.
             if takes_names_on_input(c) {
@@ -296,7 +300,15 @@ impl Analyzer<'_> {
                     .input_from
                     .iter()
                     .any(|f| f == "*" || upstream_tags.contains(&f.as_str()));
-                if flows && self.matches(rule, c) {
+                // Items xargs appends are what a network command acts on
+                // (the URLs to fetch, the hosts to look up), not data it
+                // sends; `xargs -I{}` placing them in a URL still sends.
+                let acts_on = c.items_as_args
+                    && matches!(
+                        rule.produces,
+                        Produces::Effect(Effect::NetworkSend | Effect::Exfiltration)
+                    );
+                if flows && !acts_on && self.matches(rule, c) {
                     if let Produces::Effect(e) = rule.produces {
                         out.push(e, &rule.id, rule.message.clone(), &c.line);
                     }
@@ -715,9 +727,27 @@ impl Analyzer<'_> {
         for c in &script.commands {
             if matches!(
                 c.program.as_str(),
-                "curl" | "wget" | "invoke-webrequest" | "iwr" | "aria2c" | "lwp-download" | "axel"
+                "curl"
+                    | "wget"
+                    | "invoke-webrequest"
+                    | "iwr"
+                    | "aria2c"
+                    | "lwp-download"
+                    | "axel"
+                    | "tftp"
             ) {
                 downloaded.extend(output_values(c).iter().map(|f| basename(f)));
+                // `tftp HOST -c get REMOTE [LOCAL]`
+                if let Some(at) = c
+                    .args
+                    .windows(2)
+                    .position(|w| w[0] == "-c" && w[1] == "get")
+                {
+                    let names: Vec<&String> = c.args[at + 2..].iter().take(2).collect();
+                    if let Some(f) = names.last() {
+                        downloaded.push(basename(f));
+                    }
+                }
                 // `lwp-download URL FILE`
                 if c.program == "lwp-download" {
                     if let Some(f) = c.args.iter().filter(|a| !a.starts_with('-')).nth(1) {
@@ -746,7 +776,7 @@ impl Analyzer<'_> {
             }
             let runs = downloaded.iter().any(|f| {
                 !f.is_empty()
-                    && (c.program == *f
+                    && (c.program.eq_ignore_ascii_case(f)
                         || (matches!(
                             c.program.as_str(),
                             "chmod"
@@ -815,6 +845,7 @@ impl Analyzer<'_> {
     /// literals (`os.system("curl … | sh")`, `subprocess.call(["wget", url])`).
     pub fn code(&self, src: &str, out: &mut Analysis, depth: u8) {
         let src = normalize::truncate_at_char_boundary(src, 64 * 1024);
+        let src = &*super::home_paths::with_home_literals(src);
         for rule in &self.rules.code {
             if let Some(at) = co_occurring(&rule.all, src) {
                 out.push(

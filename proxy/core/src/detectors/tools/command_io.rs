@@ -5,6 +5,8 @@
 
 use super::access::restrictive_mode;
 use crate::detectors::shell::{lexer::RedirOp, Cmd, Script};
+use regex::Regex;
+use std::sync::LazyLock;
 
 /// Downloaders and the flags naming their output file.
 pub(super) const OUTPUT_FLAGS: &[&str] = &[
@@ -256,4 +258,45 @@ pub(super) fn loads_code_from_temp(name: &str, value: &str) -> bool {
             .any(temp),
         _ => false,
     }
+}
+
+/// Files a line editor writes when its commands come on its input (`ed
+/// -s ~/.bashrc <<< $'a\n…\n.\nw\nq'`, `ex -s FILE < script`): a `w`,
+/// `wq` or `x` command writes the file it names or the file being edited.
+/// Text between an `a`, `i` or `c` command and its lone `.` is inserted
+/// text, not commands.
+pub(super) fn line_editor_writes(c: &Cmd, texts: &[String]) -> Vec<String> {
+    static INSERT: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^[\d,.$;'+-]*[aic]$").expect("static regex"));
+    static WRITE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"^[\d,.$;'+-]*(?:wq?|W|x)!?(?:\s+(\S+))?$").expect("static regex")
+    });
+    if !matches!(c.program.as_str(), "ed" | "red" | "ex") || texts.is_empty() {
+        return Vec::new();
+    }
+    let edited: Vec<&String> = c
+        .args
+        .iter()
+        .filter(|a| !a.starts_with(['-', '+']))
+        .collect();
+    let mut out = Vec::new();
+    for t in texts {
+        let mut inserting = false;
+        for line in t.replace("\\n", "\n").lines().map(str::trim) {
+            if inserting {
+                inserting = line != ".";
+            } else if INSERT.is_match(line) && line.len() <= 12 {
+                inserting = true;
+            } else if let Some(m) = WRITE.captures(line) {
+                match m.get(1) {
+                    Some(f) if !f.as_str().starts_with('!') => out.push(f.as_str().to_string()),
+                    Some(_) => {}
+                    None => out.extend(edited.iter().map(|f| f.to_string())),
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }

@@ -189,11 +189,12 @@ fn replacement_text(r: &str) -> String {
 pub fn awk_writes(program: &str, vars: &[(&str, &str)], out: &mut Vec<Embedded>) {
     static R: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(
-            r#"\bprintf?\b\s*\(?\s*(?:"((?:[^"\\]|\\.)*)")?[^>|;}]*?(>>?)\s*(?:"([^"]+)"|([A-Za-z_]\w*))"#,
+            r#"\bprintf?\b\s*\(?\s*(?:"((?:[^"\\]|\\.)*)")?[^>|;}]*?(>>?)\s*\(?\s*(?:"([^"]+)"|([A-Za-z_]\w*))"#,
         )
         .expect("static regex")
     });
-    for c in R.captures_iter(program).take(8) {
+    let program = super::home_paths::with_home_literals(program);
+    for c in R.captures_iter(&program).take(8) {
         let target = match (c.get(3), c.get(4)) {
             (Some(lit), _) => lit.as_str(),
             (None, Some(var)) => match vars.iter().find(|(n, _)| *n == var.as_str()) {

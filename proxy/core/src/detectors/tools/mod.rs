@@ -22,7 +22,10 @@ pub mod egress;
 #[cfg(test)]
 mod escape_tests;
 pub mod escapes;
+#[cfg(test)]
+mod fetch_write_tests;
 mod generated;
+mod home_paths;
 #[cfg(test)]
 mod hook_tests;
 mod hooks;
