@@ -297,13 +297,26 @@ impl Parser {
             produced.extend(made);
         }
         // Variables read by the command bring the commands that set them.
+        // A variable `read` set, given whole as an argument (`ping "$h"`),
+        // is an item the command acts on, as xargs hands it over; inside a
+        // word (`"$l.x.example"`) it is data passed on.
+        let fed = !sources.is_empty();
+        let mut items = 0;
+        let mut data = 0;
         for w in raw.words.iter().chain(raw.redirects.iter().map(|(_, w)| w)) {
             for p in &w.params {
-                if let Some((_, from)) = self.vars.get(p) {
+                if let Some((value, from)) = self.vars.get(p) {
                     sources.extend(from.iter().copied());
+                    let read_var = *value == format!("${p}");
+                    if read_var && w.params.len() == 1 && self.resolve(w) == *value {
+                        items += 1;
+                    } else if !from.is_empty() {
+                        data += 1;
+                    }
                 }
             }
         }
+        let items_only = !fed && items > 0 && data == 0;
         // Assignments without a command set shell variables.
         let resolved_assignments: Vec<(String, String, Vec<usize>)> = raw
             .assignments
@@ -323,6 +336,19 @@ impl Parser {
             return produced;
         }
         let words: Vec<String> = raw.words.iter().map(|w| self.resolve(w)).collect();
+        // `… | while read line; do …; done`: the variables `read` sets
+        // carry what flows into it (the value stays unknown).
+        if words.first().is_some_and(|w| w == "read") {
+            let mut rest = words.iter().skip(1);
+            while let Some(w) = rest.next() {
+                if matches!(w.as_str(), "-p" | "-d" | "-u" | "-n" | "-N" | "-t" | "-i") {
+                    rest.next();
+                } else if !w.starts_with('-') && self.vars.len() < 256 {
+                    self.vars
+                        .insert(w.clone(), (format!("${w}"), sources.clone()));
+                }
+            }
+        }
         // `export URL=…` sets a variable as a bare assignment does.
         if words
             .first()
@@ -355,6 +381,7 @@ impl Parser {
             .into_iter()
             .map(|(n, v, _)| (n, v))
             .collect();
+        self.pending_items = items_only;
         let made = self.unwrap(words, redirects, sources, depth, privileged, globbed);
         self.pending_env.clear();
         produced.extend(made);

