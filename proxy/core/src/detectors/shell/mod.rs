@@ -240,7 +240,15 @@ impl Parser {
                 produced.extend(made.iter().copied());
                 match tok {
                     Some(Tok::Op(Op::Pipe)) => {
-                        prev_stage = made;
+                        // A bare `echo` (`echo | openssl s_client …`) only
+                        // closes the next command's input: nothing flows.
+                        let bare = |&i: &usize| {
+                            let c = &self.script.commands[i];
+                            matches!(c.program.as_str(), "echo" | "true" | ":")
+                                && c.args.iter().all(|a| a.is_empty() || a == "-n")
+                                && c.sources.is_empty()
+                        };
+                        prev_stage = made.into_iter().filter(|i| !bare(i)).collect();
                         first_stage = false;
                     }
                     _ => {

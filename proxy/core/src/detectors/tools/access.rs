@@ -108,6 +108,25 @@ pub(super) fn consumes(c: &Cmd) -> bool {
         || run.is_some_and(|p| CONSUMERS.contains(&p.as_str()))
         || (c.program == "ssh-keygen" && !c.args.iter().any(|a| a == "-D"))
         || gpg_takes_in(c)
+        || openssl_checks_only(c)
+}
+
+/// `openssl rsa -in key.pem -check -noout`, `openssl x509 -in cert.pem
+/// -noout -dates`: a key or certificate checked, nothing of it printed
+/// (`-text` would print a key's numbers).
+fn openssl_checks_only(c: &Cmd) -> bool {
+    c.program == "openssl"
+        && c.args.first().is_some_and(|s| {
+            matches!(
+                s.as_str(),
+                "rsa" | "ec" | "pkey" | "x509" | "req" | "verify" | "crl" | "pkcs12"
+            )
+        })
+        && c.args.iter().any(|a| a == "-noout")
+        && !c
+            .args
+            .iter()
+            .any(|a| matches!(a.as_str(), "-text" | "-out" | "-nodes" | "-noenc" | "-info"))
 }
 
 /// Whether argument `k` of `c` is the value of an identity option: a key

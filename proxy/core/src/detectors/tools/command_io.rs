@@ -248,7 +248,11 @@ pub(super) fn loads_code_from_temp(name: &str, value: &str) -> bool {
         | "PYTHONSTARTUP"
         | "PERL5LIB"
         | "RUBYLIB"
-        | "NODE_PATH" => value.split([':', ' ']).any(temp),
+        | "NODE_PATH"
+        | "PYTHONPATH"
+        | "PYTHONHOME"
+        | "GEM_PATH"
+        | "CLASSPATH" => value.split([':', ' ']).any(temp),
         // Lua's search templates: `/tmp/?.so;;`
         "LUA_CPATH" | "LUA_PATH" | "LUA_CPATH_5_4" | "LUA_PATH_5_4" => value.split(';').any(temp),
         // Option strings: `--require /tmp/x.js`, `-r/tmp/x.rb`, `-M…`.

@@ -28,13 +28,22 @@ static HOME_CONCAT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(r#"(?:{home})\s*(?:\.\.|\+|\.|,|<>)?\s*(["'`])/?"#)).expect("static regex")
 });
 
+/// `os.path.expanduser('~/.ssh/authorized_keys')`: the literal inside.
+static EXPANDED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?:os\.path\.)?expanduser\(\s*(["'])(~/[^"'\n]*)["']\s*\)"#)
+        .expect("static regex")
+});
+
 /// `src` with every home expression joined to a string literal rewritten
 /// as a literal starting with `~/`.
 pub fn with_home_literals(src: &str) -> Cow<'_, str> {
     if !src.contains("HOME") && !src.contains("home") && !src.contains("expanduser") {
         return Cow::Borrowed(src);
     }
-    HOME_CONCAT.replace_all(src, "${1}~/")
+    match HOME_CONCAT.replace_all(src, "${1}~/") {
+        Cow::Borrowed(s) => EXPANDED.replace_all(s, "${1}${2}${1}"),
+        Cow::Owned(s) => Cow::Owned(EXPANDED.replace_all(&s, "${1}${2}${1}").into_owned()),
+    }
 }
 
 #[cfg(test)]
@@ -63,6 +72,10 @@ mod tests {
             (
                 r#"open(os.path.join(os.path.expanduser("~"), ".bashrc"), "a")"#,
                 r#"open(os.path.join("~/.bashrc"), "a")"#,
+            ),
+            (
+                r#"open(os.path.expanduser('~/.ssh/authorized_keys'),'a')"#,
+                r#"open('~/.ssh/authorized_keys','a')"#,
             ),
             (
                 r#"File.write(ENV["HOME"] + "/.ssh/config", s)"#,
