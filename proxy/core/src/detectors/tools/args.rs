@@ -185,8 +185,13 @@ impl ToolDetector {
         let exec_path = (word.starts_with("./") || word.starts_with('/') || word.starts_with("~/"))
             && !word.ends_with('/')
             && t.split_whitespace().count() > 1;
-        // Sentences start with a capital and end with a full stop.
+        // Sentences start with a capital and end with a full stop; a
+        // PowerShell cmdlet (`Invoke-RestMethod -Uri …`) is a Verb-Noun.
+        let cmdlet = first
+            .split_once('-')
+            .is_some_and(|(v, n)| v.len() > 1 && n.chars().next().is_some_and(char::is_uppercase));
         let prose = first.chars().next().is_some_and(char::is_uppercase)
+            && !cmdlet
             && !self.rules.known.contains(first)
             && (t.trim_end().ends_with('.') || t.split_whitespace().count() > 6);
         (known || exec_path || t.contains("/dev/tcp/")) && !prose
