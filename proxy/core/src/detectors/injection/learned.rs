@@ -2,7 +2,7 @@
 //! text part or on the document quoted in a prompt, and the optional
 //! second opinion on the windows the fast stage is unsure about.
 
-use super::classifier::{Classifier, Head, Work};
+use super::classifier::{Band, Classifier, Head, Work};
 use super::second_stage::{self, OnError, Stage};
 use super::{excerpt, InjectionDetector, ScanContext};
 use crate::subject::Surface;
@@ -70,12 +70,7 @@ impl InjectionDetector {
             return false;
         };
         let p = s.probability();
-        let band = c.band(head);
-        let (severity, score) = if p >= band.high {
-            (Severity::High, c.high_score)
-        } else if p >= band.medium {
-            (Severity::Medium, c.medium_score)
-        } else {
+        let Some((severity, score)) = banded(c, p, c.band(head)) else {
             return false;
         };
         let (id, message) = match head {
@@ -146,11 +141,7 @@ impl InjectionDetector {
                 out.push(f);
             }
         }
-        let (severity, score) = if p >= band.high {
-            (Severity::High, c.high_score)
-        } else if p >= band.medium {
-            (Severity::Medium, c.medium_score)
-        } else {
+        let Some((severity, score)) = banded(c, p, band) else {
             return;
         };
         let (id, message) = match head {
@@ -196,13 +187,7 @@ impl InjectionDetector {
         let version = stage.model.version().to_string();
         let f = match stage.score(text) {
             Ok(q) => {
-                let (severity, score) = if q >= stage.band.high {
-                    (Severity::High, c.high_score)
-                } else if q >= stage.band.medium {
-                    (Severity::Medium, c.medium_score)
-                } else {
-                    return None;
-                };
+                let (severity, score) = banded(c, q, stage.band)?;
                 let (id, message) = match head {
                     Head::Direct => (
                         "pi.second_stage.direct",
@@ -253,5 +238,17 @@ impl InjectionDetector {
                 .meta("model", version)
                 .meta("span", format!("{}..{}", span.start, span.end)),
         )
+    }
+}
+
+/// A probability's severity and finding score in a head's bands; `None`
+/// below the medium band.
+fn banded(c: &Classifier, p: f64, band: Band) -> Option<(Severity, f64)> {
+    if p >= band.high {
+        Some((Severity::High, c.high_score))
+    } else if p >= band.medium {
+        Some((Severity::Medium, c.medium_score))
+    } else {
+        None
     }
 }
