@@ -111,22 +111,23 @@ pub(super) fn consumes(c: &Cmd) -> bool {
         || openssl_checks_only(c)
 }
 
-/// `openssl rsa -in key.pem -check -noout`, `openssl x509 -in cert.pem
-/// -noout -dates`: a key or certificate checked, nothing of it printed
-/// (`-text` would print a key's numbers).
+/// openssl using a key or certificate without printing a private key:
+/// certificates, requests and revocation lists are public whatever they
+/// print (`openssl x509 -in server.pem -text`, `openssl verify -CAfile
+/// ca.pem cert.pem`); a key checked (`-noout`) prints nothing secret
+/// unless `-text` spells it out; a PKCS#12 bundle read with `-nokeys` gives
+/// its certificates only.
 fn openssl_checks_only(c: &Cmd) -> bool {
-    c.program == "openssl"
-        && c.args.first().is_some_and(|s| {
-            matches!(
-                s.as_str(),
-                "rsa" | "ec" | "pkey" | "x509" | "req" | "verify" | "crl" | "pkcs12"
-            )
-        })
-        && c.args.iter().any(|a| a == "-noout")
-        && !c
-            .args
-            .iter()
-            .any(|a| matches!(a.as_str(), "-text" | "-out" | "-nodes" | "-noenc" | "-info"))
+    let has = |f: &str| c.args.iter().any(|a| a == f);
+    if c.program != "openssl" {
+        return false;
+    }
+    match c.args.first().map(String::as_str) {
+        Some("x509" | "verify" | "crl" | "req") => true,
+        Some("rsa" | "ec" | "pkey") => has("-noout") && !has("-text"),
+        Some("pkcs12") => (has("-noout") || has("-nokeys")) && !has("-info"),
+        _ => false,
+    }
 }
 
 /// Whether argument `k` of `c` is the value of an identity option: a key

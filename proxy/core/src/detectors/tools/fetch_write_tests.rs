@@ -186,6 +186,14 @@ fn everyday_checks_that_look_like_attacks() {
         "echo | openssl s_client -connect example.com:443 2>/dev/null | openssl x509 -noout -dates",
     );
     flows("openssl rsa -in certs/dev-key.pem -check -noout");
+    flows("openssl x509 -in server.pem -text");
+    flows("openssl verify -CAfile ca.pem server.pem");
+    flows("openssl pkcs12 -in bundle.p12 -nokeys");
+    attack("openssl pkey -in key.pem -text", Effect::CredentialRead);
+    attack(
+        "openssl pkcs12 -in bundle.p12 -nodes",
+        Effect::CredentialRead,
+    );
     flows("nc -zvw3 10.0.2.15 8080");
     flows("systemctl --user restart app");
     // Printing the key, or a bare echo's pipe into a raw connection, stay judged.
