@@ -247,7 +247,7 @@ impl Analyzer<'_> {
                 }
             }
             // A line editor's script on its input saves the file.
-            for f in line_editor_writes(c, &input_texts(script, i)) {
+            for f in line_editor_writes(script, i) {
                 self.path_write(&f, Access::Write, || false, out);
             }
             // Archivers taking the names of the files to pack on their

@@ -269,22 +269,25 @@ pub(super) fn loads_code_from_temp(name: &str, value: &str) -> bool {
 /// `wq` or `x` command writes the file it names or the file being edited.
 /// Text between an `a`, `i` or `c` command and its lone `.` is inserted
 /// text, not commands.
-pub(super) fn line_editor_writes(c: &Cmd, texts: &[String]) -> Vec<String> {
+pub(super) fn line_editor_writes(script: &Script, i: usize) -> Vec<String> {
     static INSERT: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"^[\d,.$;'+-]*[aic]$").expect("static regex"));
     static WRITE: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"^[\d,.$;'+-]*(?:wq?|W|x)!?(?:\s+(\S+))?$").expect("static regex")
     });
-    if !matches!(c.program.as_str(), "ed" | "red" | "ex") || texts.is_empty() {
+    let c = &script.commands[i];
+    // The program first: gathering the input is work for editors only.
+    if !matches!(c.program.as_str(), "ed" | "red" | "ex") {
         return Vec::new();
     }
+    let texts = input_texts(script, i);
     let edited: Vec<&String> = c
         .args
         .iter()
         .filter(|a| !a.starts_with(['-', '+']))
         .collect();
     let mut out = Vec::new();
-    for t in texts {
+    for t in &texts {
         let mut inserting = false;
         for line in t.replace("\\n", "\n").lines().map(str::trim) {
             if inserting {
