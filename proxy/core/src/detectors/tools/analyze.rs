@@ -14,6 +14,7 @@ use super::effects::Effect;
 use super::egress::Egress;
 use super::escapes::{assignments, embedded, is_interactive_shell, Embedded};
 use super::generated::prints_only_settings;
+use super::installs;
 use super::network::{destinations, remote_copy, url_regex, Destination, Payload};
 use super::paths::{normalize_path, Access};
 use super::rules::{CommandRule, Produces, ToolRules};
@@ -416,6 +417,11 @@ impl Analyzer<'_> {
         }
         for d in dests.iter().take(32) {
             self.destination(d, out);
+        }
+        for url in installs::sources(c).iter().take(8) {
+            if let Some((effect, rule, message)) = installs::judge(&self.egress, url) {
+                out.push(effect, rule, message, url);
+            }
         }
         if PRINTERS.contains(&c.program.as_str()) {
             let named: Vec<&str> = if c.program == "printenv" {

@@ -30,6 +30,8 @@ pub enum Effect {
     SystemChange,
     InfraChange,
     Publish,
+    /// A package installed from a source outside the known registries.
+    InstallUnlisted,
     NetworkSend,
     RawNetwork,
     Listener,
@@ -52,7 +54,7 @@ pub enum Effect {
 }
 
 impl Effect {
-    pub const ALL: [Effect; 32] = [
+    pub const ALL: [Effect; 33] = [
         Effect::Read,
         Effect::Build,
         Effect::Vcs,
@@ -68,6 +70,7 @@ impl Effect {
         Effect::SystemChange,
         Effect::InfraChange,
         Effect::Publish,
+        Effect::InstallUnlisted,
         Effect::NetworkSend,
         Effect::RawNetwork,
         Effect::Listener,
@@ -104,6 +107,7 @@ impl Effect {
             Effect::SystemChange => "system_change",
             Effect::InfraChange => "infra_change",
             Effect::Publish => "publish",
+            Effect::InstallUnlisted => "install_unlisted",
             Effect::NetworkSend => "network_send",
             Effect::RawNetwork => "raw_network",
             Effect::Listener => "listener",
@@ -146,6 +150,9 @@ impl Effect {
             Effect::SystemChange => "changes the system (services, packages, system files)",
             Effect::InfraChange => "changes deployed infrastructure",
             Effect::Publish => "publishes a package or image",
+            Effect::InstallUnlisted => {
+                "installs a package from outside the known registries (its install scripts run code from there)"
+            }
             Effect::NetworkSend => "sends data to a remote service",
             Effect::RawNetwork => "opens a raw network connection or talks to a raw IP",
             Effect::Listener => "opens a listening network service",
@@ -187,8 +194,8 @@ impl Effect {
         match self {
             Read | Build | Vcs | Write | LocalNet | InfraRead | Push | Install | Fetch
             | Container => Decision::Allow,
-            WriteOutside | ForcePush | SystemChange | InfraChange | Publish | NetworkSend
-            | RawNetwork | Listener | Privileged | Recon | EnvRead | Destroy => {
+            WriteOutside | ForcePush | SystemChange | InfraChange | Publish | InstallUnlisted
+            | NetworkSend | RawNetwork | Listener | Privileged | Recon | EnvRead | Destroy => {
                 Decision::RequireApproval
             }
             CredentialRead | Shell | DownloadExec | Exfiltration | Persistence

@@ -30,6 +30,7 @@ mod home_paths;
 mod hook_tests;
 mod hooks;
 pub mod hosts;
+mod installs;
 pub mod js;
 pub mod network;
 pub mod paths;

@@ -493,7 +493,17 @@ pub fn remote_copy(c: &Cmd) -> Option<(Destination, bool)> {
     if !matches!(c.program.as_str(), "scp" | "rsync" | "sftp" | "rclone") {
         return None;
     }
-    let operands: Vec<&String> = c.args.iter().filter(|a| !a.starts_with('-')).collect();
+    let mut operands: Vec<&String> = c.args.iter().filter(|a| !a.starts_with('-')).collect();
+    // rclone names its verb first; only the copying verbs send anything
+    // (`rclone lsd gdrive:reports` lists a configured remote).
+    let mut may_send = true;
+    if c.program == "rclone" && !operands.is_empty() {
+        let verb = operands.remove(0);
+        may_send = matches!(
+            verb.as_str(),
+            "copy" | "copyto" | "sync" | "move" | "moveto" | "bisync" | "rcat" | "copyurl"
+        );
+    }
     let remote = |a: &str| {
         let spec = a.split_once(':').map(|(h, _)| h).unwrap_or("");
         (a.contains(':') && !a.starts_with('/') && !spec.contains('/') && !spec.is_empty())
@@ -501,7 +511,7 @@ pub fn remote_copy(c: &Cmd) -> Option<(Destination, bool)> {
             || a.contains("://")
     };
     let last = operands.last()?;
-    let sending = remote(last) && operands.len() >= 2 && !remote(operands[0]);
+    let sending = may_send && remote(last) && operands.len() >= 2 && !remote(operands[0]);
     let host_spec = if sending {
         last.as_str()
     } else {

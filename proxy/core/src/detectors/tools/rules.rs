@@ -129,6 +129,8 @@ struct EgressDef {
     exfil_urls: Vec<String>,
     #[serde(default)]
     metadata_hosts: Vec<String>,
+    #[serde(default)]
+    package_sources: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -222,6 +224,8 @@ pub struct Hosts {
     pub deny: HostList,
     pub exfil: HostList,
     pub metadata: HostList,
+    /// Registries and forges installs may take packages from.
+    pub packages: HostList,
 }
 
 #[derive(Debug)]
@@ -423,6 +427,7 @@ impl ToolRules {
             hosts: Hosts {
                 exfil: HostList::new(&f.egress.exfil_hosts),
                 metadata: HostList::new(&f.egress.metadata_hosts),
+                packages: HostList::new(&f.egress.package_sources),
                 ..Hosts::default()
             },
             text: f
