@@ -334,6 +334,10 @@ fn references_placeholders_and_elisions_are_not_secrets() {
         "aws_secret_access_key=YOUR_SECRET_ACCESS_KEY",
         "SECRET_KEY=changeme",
         "api_key: xxxxxxxxxxxx",
+        // Conventional development values.
+        "POSTGRES_PASSWORD=devpassword",
+        r#"{"username":"testuser","password":"test123"}"#,
+        "DB_PASSWORD=local_secret",
         // The same references in the code they come with.
         "import os\napi_key = os.environ[\"OPENAI_API_KEY\"]\nclient = OpenAI(api_key=api_key)",
         "const client = new Stripe(token=config[\"stripe\"])",
@@ -347,6 +351,7 @@ fn references_placeholders_and_elisions_are_not_secrets() {
     // A real key after a placeholder on the same line is still caught.
     let line = "STRIPE_SECRET_KEY=sk_live_... # real one: sk_live_4eC39HqLyjWDarjtT1zdp7dc";
     assert_eq!(kinds(&s, line), ["stripe_secret_key"]);
+    assert_eq!(kinds(&s, "DB_PASSWORD=devpassw0rd!x9Q"), ["generic_secret"]);
     let line = "aws_access_key_id = YOUR_ACCESS_KEY_ID; actually AKIAIOSFODNN7EXAMPLE";
     assert_eq!(kinds(&s, line), ["aws_access_key_id"]);
     // A literal is still a literal next to a reference.
