@@ -21,8 +21,110 @@ const NAMERS: &[&str] = &[
 /// --no-index A B` compares (prints) any two files.
 pub(super) fn names_only(c: &Cmd) -> bool {
     let program = c.program.as_str();
-    (NAMERS.contains(&program) || DECLARATIONS.contains(&program))
-        && !(program == "git" && c.args.iter().any(|a| a == "--no-index"))
+    ((NAMERS.contains(&program) || DECLARATIONS.contains(&program))
+        && !(program == "git" && c.args.iter().any(|a| a == "--no-index")))
+        || searches_quietly(c)
+}
+
+/// A search that prints no line of what it reads: a yes/no (`grep -q`), a
+/// count (`-c`) or the names of matching files (`-l`, `-L`).
+fn searches_quietly(c: &Cmd) -> bool {
+    matches!(
+        c.program.as_str(),
+        "grep" | "egrep" | "fgrep" | "rg" | "ag" | "zgrep"
+    ) && c.args.iter().any(|a| {
+        matches!(
+            a.as_str(),
+            "--quiet" | "--silent" | "--count" | "--files-with-matches" | "--files-without-match"
+        ) || (a.len() > 1
+            && a.starts_with('-')
+            && !a.starts_with("--")
+            && a[1..].bytes().all(|b| b.is_ascii_alphabetic())
+            && a[1..]
+                .bytes()
+                .any(|b| matches!(b, b'q' | b'c' | b'l' | b'L')))
+    })
+}
+
+/// Reads of a `KEY=value` file that print only the names of its variables:
+/// `cut -d= -f1 .env`, `awk -F= '{print $1}' .env`, `grep -oE '^[A-Z_]+' .env`.
+pub(super) fn dotenv_names(c: &Cmd) -> bool {
+    let args: Vec<&str> = c.args.iter().map(String::as_str).collect();
+    let has = |w: &[&str]| args.windows(w.len()).any(|x| x == w);
+    match c.program.as_str() {
+        "cut" => {
+            (has(&["-d", "="]) || args.contains(&"-d=") || args.contains(&"--delimiter=="))
+                && (has(&["-f", "1"]) || args.contains(&"-f1") || args.contains(&"--fields=1"))
+        }
+        "awk" | "gawk" | "mawk" => {
+            (has(&["-F", "="]) || args.contains(&"-F="))
+                && args.iter().any(|a| {
+                    let p: String = a.chars().filter(|ch| !ch.is_whitespace()).collect();
+                    p == "{print$1}"
+                })
+        }
+        "grep" | "egrep" => {
+            args.iter()
+                .any(|a| a.starts_with('-') && !a.starts_with("--") && a.contains('o'))
+                && args.iter().any(|a| is_name_pattern(a))
+        }
+        _ => false,
+    }
+}
+
+/// A pattern that can match only a variable name at a line's start:
+/// `^[A-Z_]+`, `^[A-Za-z_][A-Za-z0-9_]*`.
+fn is_name_pattern(p: &str) -> bool {
+    let Some(rest) = p.strip_prefix('^') else {
+        return false;
+    };
+    let mut chars = rest.chars().peekable();
+    let mut classes = 0;
+    while let Some(ch) = chars.next() {
+        if ch != '[' {
+            return false;
+        }
+        let mut class = String::new();
+        for x in chars.by_ref() {
+            if x == ']' {
+                break;
+            }
+            class.push(x);
+        }
+        if !name_class(&class) {
+            return false;
+        }
+        if matches!(chars.peek(), Some('+' | '*')) {
+            chars.next();
+        }
+        classes += 1;
+    }
+    classes > 0
+}
+
+/// A bracket class of name characters only: letters, digits, `_`, and
+/// ranges within one of `A-Z`, `a-z`, `0-9` (`[0-z]` spans `=`).
+fn name_class(class: &str) -> bool {
+    let cs: Vec<char> = class.chars().collect();
+    let same_kind = |a: char, b: char| {
+        (a.is_ascii_uppercase() && b.is_ascii_uppercase())
+            || (a.is_ascii_lowercase() && b.is_ascii_lowercase())
+            || (a.is_ascii_digit() && b.is_ascii_digit())
+    };
+    let mut i = 0;
+    while i < cs.len() {
+        if i + 2 < cs.len() && cs[i + 1] == '-' {
+            if !same_kind(cs[i], cs[i + 2]) || cs[i] > cs[i + 2] {
+                return false;
+            }
+            i += 3;
+        } else if cs[i].is_ascii_alphanumeric() || cs[i] == '_' {
+            i += 1;
+        } else {
+            return false;
+        }
+    }
+    !cs.is_empty()
 }
 
 /// Programs that use a key or credential file named in their arguments for

@@ -5,10 +5,10 @@
 //! decoded payloads into a shell) is followed. Everything found is an
 //! effect ([`EffectHit`]).
 
-use super::access::{consumes, is_identity_value, names_list, names_only};
+use super::access::{consumes, dotenv_names, is_identity_value, names_list, names_only};
 use super::command_io::{
-    input_texts, line_editor_writes, loads_code_from_temp, mounted_reads, output_values,
-    reads_program_on_input, takes_names_on_input, writes, OUTPUT_FLAGS,
+    input_texts, is_output_flag, line_editor_writes, loads_code_from_temp, mounted_reads,
+    output_values, reads_program_on_input, takes_names_on_input, writes,
 };
 use super::effects::Effect;
 use super::egress::Egress;
@@ -656,7 +656,7 @@ impl Analyzer<'_> {
             }
             if a.starts_with('-') {
                 // `-o FILE` style outputs were counted as writes above.
-                if OUTPUT_FLAGS.contains(&a.as_str()) {
+                if is_output_flag(program, a) {
                     skip_next = true;
                 }
                 if let Some((opt, v)) = a.split_once('=') {
@@ -695,6 +695,9 @@ impl Analyzer<'_> {
             } else if a.starts_with('@') || a.contains("=@") || a.starts_with("if=") {
                 Access::Read
             } else if namer {
+                Access::Mention
+            } else if is_dotenv(value) && dotenv_names(c) {
+                // Only the names of its variables are printed.
                 Access::Mention
             } else if (program == "source" || program == ".") && is_dotenv(value) {
                 // Loading `KEY=value` lines into the shell prints nothing;

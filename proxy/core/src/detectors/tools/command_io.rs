@@ -21,6 +21,13 @@ pub(super) const OUTPUT_FLAGS: &[&str] = &[
     "--out",
 ];
 
+/// Whether `flag` names a file `program` writes.
+pub(super) fn is_output_flag(program: &str, flag: &str) -> bool {
+    OUTPUT_FLAGS.contains(&flag)
+        // mkcert writes the certificate and key it makes.
+        || (program == "mkcert" && matches!(flag, "-cert-file" | "-key-file" | "-p12-file"))
+}
+
 /// Paths the command writes.
 pub fn writes(c: &Cmd) -> Vec<String> {
     let mut out: Vec<String> = c
@@ -98,12 +105,16 @@ pub(super) fn output_values(c: &Cmd) -> Vec<String> {
             && !a.starts_with("--")
             && (a.ends_with('o') || a.ends_with('O'))
             && a[1..].bytes().all(|b| b.is_ascii_alphabetic());
-        if OUTPUT_FLAGS.contains(&a.as_str()) || grouped {
+        if is_output_flag(&c.program, a) || grouped {
             if let Some(f) = c.args.get(k + 1).filter(|f| *f != "-" && !option(f)) {
                 out.push(f.clone());
             }
         } else if let Some((flag, v)) = a.split_once('=') {
-            if flag.starts_with("--") && OUTPUT_FLAGS.contains(&flag) && !v.is_empty() && v != "-" {
+            if flag.starts_with("--")
+                && is_output_flag(&c.program, flag)
+                && !v.is_empty()
+                && v != "-"
+            {
                 out.push(v.to_string());
             }
         }

@@ -582,26 +582,11 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
             }
         }
         "git" => {
-            for v in value_after(args, &["-c"]) {
-                if let Some((k, val)) = v.split_once('=') {
-                    let k = k.to_ascii_lowercase();
-                    if matches!(
-                        k.as_str(),
-                        "core.pager"
-                            | "core.editor"
-                            | "core.sshcommand"
-                            | "core.fsmonitor"
-                            | "sequence.editor"
-                            | "diff.external"
-                            | "pager.log"
-                            | "pager.diff"
-                            | "pager.show"
-                    ) || (k.starts_with("alias.") && val.starts_with('!'))
-                    {
-                        out.push(Embedded::Command(val.trim_start_matches('!').to_string()));
-                    }
-                }
-            }
+            out.extend(
+                super::deferred::git(args)
+                    .into_iter()
+                    .map(Embedded::Command),
+            );
             for v in value_after(args, &["--upload-pack", "-u", "--receive-pack", "--exec"]) {
                 out.push(Embedded::Command(v.to_string()));
             }
@@ -860,6 +845,13 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
                     out.push(Embedded::Command(v.to_string()));
                 }
             }
+            // Package scripts and Maven's exec plugin run later or now.
+            let stored = match program {
+                "npm" => super::deferred::npm(args),
+                "mvn" | "mvnw" => super::deferred::maven(args),
+                _ => Vec::new(),
+            };
+            out.extend(stored.into_iter().map(Embedded::Command));
             wrapped_shell(args, &mut out);
             // What a line-oriented program reads as its commands (`ed <<<
             // '!/bin/bash'`, `tclsh <<< 'exec /bin/zsh …'`), and `!sh` on a

@@ -71,7 +71,42 @@ pub fn sources(c: &Cmd) -> Vec<String> {
             python(program, args, &mut out)
         }
         "npm" | "pnpm" | "yarn" | "bun" | "npx" | "bunx" | "pnpx" => node(args, &mut out),
-        "gem" | "bundle" => options(args, &["--source", "-s"], &mut out),
+        "gem" => {
+            options(args, &["--source", "-s", "--add", "-a"], &mut out);
+        }
+        // `composer config repos.packagist composer URL`
+        "composer" if args.iter().any(|a| a == "config") => out.extend(
+            args.iter()
+                .skip_while(|a| !a.starts_with("repos") && !a.starts_with("repositories"))
+                .filter(|a| a.contains("://"))
+                .filter_map(|a| as_url(a)),
+        ),
+        // `dotnet nuget add source URL`, `nuget sources add -Source URL`
+        "dotnet" | "nuget"
+            if args
+                .iter()
+                .any(|a| a == "add" || a == "restore" || a == "install") =>
+        {
+            options(args, &["--source", "-s", "-Source"], &mut out);
+            out.extend(
+                args.iter()
+                    .filter(|a| a.contains("://"))
+                    .filter_map(|a| as_url(a)),
+            );
+        }
+        // `git config url.https://mirror.example/.insteadOf https://github.com/`:
+        // every later clone and module download of the forge goes there.
+        "git" if args.iter().any(|a| a == "config") => {
+            for a in args {
+                let lower = a.to_ascii_lowercase();
+                if let Some(base) = lower
+                    .strip_prefix("url.")
+                    .and_then(|r| r.strip_suffix(".insteadof"))
+                {
+                    out.extend(as_url(base));
+                }
+            }
+        }
         "cargo" if matches!(subcommand(c), Some("install")) => {
             options(args, &["--git", "--index"], &mut out)
         }

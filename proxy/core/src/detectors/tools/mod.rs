@@ -17,6 +17,7 @@ pub mod args;
 mod build_files;
 mod code_writes;
 mod command_io;
+mod deferred;
 pub mod effects;
 pub mod egress;
 #[cfg(test)]

@@ -511,7 +511,13 @@ pub fn remote_copy(c: &Cmd) -> Option<(Destination, bool)> {
             || a.contains("://")
     };
     let last = operands.last()?;
-    let sending = may_send && remote(last) && operands.len() >= 2 && !remote(operands[0]);
+    // A dry run lists what it would copy and copies nothing.
+    let dry_run = matches!(c.program.as_str(), "rsync" | "rclone")
+        && c.args.iter().any(|a| {
+            a == "--dry-run" || (a.starts_with('-') && !a.starts_with("--") && a[1..].contains('n'))
+        });
+    let sending =
+        may_send && !dry_run && remote(last) && operands.len() >= 2 && !remote(operands[0]);
     let host_spec = if sending {
         last.as_str()
     } else {

@@ -143,7 +143,7 @@ fn loading_a_dotenv_file_prints_nothing() {
     ] {
         flows(cmd);
     }
-    for cmd in ["cat .env", "source ~/.ssh/id_rsa", "grep -c = .env"] {
+    for cmd in ["cat .env", "source ~/.ssh/id_rsa", "grep = .env"] {
         attack(cmd, Effect::CredentialRead);
     }
     attack(
@@ -202,4 +202,32 @@ fn an_archive_unpacked_into_a_system_directory_writes_there() {
     flows("unzip -q assets.zip -d public/assets");
     flows("tar -czf backup.tgz -C src .");
     flows("tar -xzf node.tar.xz -C /tmp");
+}
+
+#[test]
+fn reads_that_print_no_value() {
+    // Names of a dotenv file's variables, counts, yes/no and file names.
+    for cmd in [
+        "cut -d= -f1 .env",
+        "awk -F= '{print $1}' .env",
+        "grep -oE '^[A-Z_]+' .env",
+        "diff <(grep -oE '^[A-Z_]+' .env.example | sort) <(grep -oE '^[A-Z_]+' .env | sort)",
+        "grep -q '^DATABASE_URL=' .env",
+        "grep -c . .env",
+        "rg -l PRIVATE ~/.ssh",
+        "mkcert -cert-file certs/local.pem -key-file certs/local-key.pem localhost",
+        "kubectl get secret api-tls -o jsonpath='{.data.tls\\.crt}' | base64 -d",
+    ] {
+        flows(cmd);
+    }
+    // Values still count as reads, and so does a class that spans `=`.
+    for cmd in [
+        "awk -F= '{print $2}' .env",
+        "grep DATABASE_URL .env",
+        "grep -oE '^[0-z]+' .env",
+        "cut -d= -f1 ~/.ssh/id_rsa",
+        "kubectl get secret api-tls -o jsonpath='{.data.tls\\.key}'",
+    ] {
+        attack(cmd, Effect::CredentialRead);
+    }
 }

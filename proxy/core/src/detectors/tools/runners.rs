@@ -110,7 +110,12 @@ pub fn options(program: &str, args: &[String], out: &mut Vec<Embedded>) {
                             out.push(Embedded::Command(keys.join(" ")));
                         }
                     }
-                    _ => {}
+                    // Hooks, bindings and `run-shell` run shell commands.
+                    _ => out.extend(
+                        super::deferred::tmux(args)
+                            .into_iter()
+                            .map(Embedded::Command),
+                    ),
                 }
             }
         }
