@@ -357,6 +357,15 @@ impl Parser {
                 }
             }
         }
+        // `unset OUT` empties a variable: `rm -rf "$OUT/"*` after it is
+        // `rm -rf /*`.
+        if words.first().is_some_and(|w| w == "unset") && !words.iter().any(|w| w == "-f") {
+            for w in words.iter().skip(1).filter(|w| !w.starts_with('-')) {
+                if self.vars.len() < 256 {
+                    self.vars.insert(w.clone(), (String::new(), Vec::new()));
+                }
+            }
+        }
         // `export URL=…` sets a variable as a bare assignment does.
         if words
             .first()

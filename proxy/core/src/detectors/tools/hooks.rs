@@ -46,8 +46,32 @@ pub fn sed(args: &[String], out: &mut Vec<Embedded>) {
     if scripts.is_empty() && !script_file && !files.is_empty() {
         scripts.push(files.remove(0));
     }
+    // Text inserted into a program's source runs with it (`sed -i '1i
+    // require("child_process").exec(…)' node_modules/x/index.js`).
+    let code_file = |f: &&str| {
+        let ext = f.rsplit_once('.').map_or("", |(_, e)| e);
+        matches!(
+            ext,
+            "js" | "mjs" | "cjs" | "ts" | "py" | "rb" | "php" | "pl" | "pm" | "lua" | "sh" | "bash"
+        )
+    };
+    let shell_file = files
+        .iter()
+        .any(|f| f.ends_with(".sh") || f.ends_with(".bash"));
+    let into_code = files.iter().any(code_file);
     for s in scripts {
-        for cmd in sed_runs(s) {
+        let mut texts = Vec::new();
+        let runs = sed_runs(s, &mut texts);
+        if into_code {
+            out.extend(texts.into_iter().map(|t| {
+                if shell_file {
+                    Embedded::Command(t)
+                } else {
+                    Embedded::Code(t)
+                }
+            }));
+        }
+        for cmd in runs {
             out.push(Embedded::Command(match cmd {
                 Some(c) => c,
                 None => {
@@ -63,7 +87,8 @@ pub fn sed(args: &[String], out: &mut Vec<Embedded>) {
 /// The commands of one sed script: `Some(command)`, or `None` for the
 /// pattern space. Scanned as bytes (sed's syntax is ASCII), so no
 /// character of the script can split a multi-byte one.
-fn sed_runs(script: &str) -> Vec<Option<String>> {
+/// The texts of `a`, `i` and `c` commands go to `texts`.
+fn sed_runs(script: &str, texts: &mut Vec<String>) -> Vec<Option<String>> {
     let b = script.as_bytes();
     let text = |s: usize, e: usize| String::from_utf8_lossy(&b[s.min(e)..e]).into_owned();
     let find = |from: usize, set: &[u8]| {
@@ -99,7 +124,17 @@ fn sed_runs(script: &str) -> Vec<Option<String>> {
             }
             // Texts and file names run to the end of the line; labels (GNU)
             // to a semicolon as well.
-            b'a' | b'i' | b'c' | b'r' | b'R' | b'w' | b'W' => i = find(i, b"\n"),
+            b'a' | b'i' | b'c' | b'r' | b'R' | b'w' | b'W' => {
+                let end = find(i, b"\n");
+                if matches!(c, b'a' | b'i' | b'c') {
+                    let t = text(i + 1, end);
+                    let t = t.trim_start().trim_start_matches('\\').trim();
+                    if !t.is_empty() {
+                        texts.push(t.to_string());
+                    }
+                }
+                i = end;
+            }
             b'b' | b't' | b'T' | b':' => i = find(i, b";\n"),
             _ => i = find(i, b";\n{}") + 1,
         }
@@ -311,7 +346,11 @@ fn service(args: &[String], out: &mut Vec<Embedded>) {
 mod tests {
     use super::super::tests_support::{attack, flows, verdict};
     use super::super::Effect;
-    use super::sed_runs;
+    use super::sed_runs as sed_runs_with;
+
+    fn sed_runs(script: &str) -> Vec<Option<String>> {
+        sed_runs_with(script, &mut Vec::new())
+    }
     use crate::types::Decision;
 
     #[test]
