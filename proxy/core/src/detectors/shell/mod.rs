@@ -187,6 +187,8 @@ struct Raw {
     assignments: Vec<(String, Word)>,
     words: Vec<Word>,
     redirects: Vec<(RedirOp, Word)>,
+    /// Opened with `for` (`for NAME in ITEMS`).
+    for_loop: bool,
 }
 
 impl Parser {
@@ -269,6 +271,7 @@ impl Parser {
                             continue;
                         }
                         if CONTROL_WORDS.contains(&w.text.as_str()) {
+                            raw.for_loop |= w.text == "for";
                             continue;
                         }
                     }
@@ -343,7 +346,17 @@ impl Parser {
             // `x=$(cat ~/.aws/credentials)` still ran its substitution.
             return produced;
         }
-        let words: Vec<String> = raw.words.iter().map(|w| self.resolve(w)).collect();
+        let mut words: Vec<String> = raw.words.iter().map(|w| self.resolve(w)).collect();
+        // Brace expansion of the command word: `{cat,/etc/shadow}` runs
+        // `cat /etc/shadow`.
+        if let Some(inner) = words[0]
+            .strip_prefix('{')
+            .and_then(|w| w.strip_suffix('}'))
+            .filter(|w| w.contains(',') && !w.contains(['{', '}', ' ']))
+        {
+            let items: Vec<String> = inner.split(',').map(str::to_string).collect();
+            words.splice(0..1, items);
+        }
         // `… | while read line; do …; done`: the variables `read` sets
         // carry what flows into it (the value stays unknown).
         if words.first().is_some_and(|w| w == "read") {
@@ -356,6 +369,13 @@ impl Parser {
                         .insert(w.clone(), (format!("${w}"), sources.clone()));
                 }
             }
+        }
+        // `for p in /proc/[0-9]*; do … "$p/environ"`: the loop variable
+        // stands for its first item (the items themselves are judged as
+        // the arguments of this pseudo-command).
+        if raw.for_loop && words.len() > 2 && words[1] == "in" && self.vars.len() < 256 {
+            self.vars
+                .insert(words[0].clone(), (words[2].clone(), sources.clone()));
         }
         // `unset OUT` empties a variable: `rm -rf "$OUT/"*` after it is
         // `rm -rf /*`.
@@ -483,7 +503,7 @@ impl Parser {
                 "env" | "nohup" | "exec" | "builtin" | "setsid" | "unbuffer" | "caffeinate"
                 | "stdbuf" | "nice" | "ionice" | "timeout" | "chroot" | "strace" | "ltrace"
                 | "flock" | "torsocks" | "proxychains" | "proxychains4" | "time" | "command"
-                | "busybox" | "xargs" | "doas-keepenv" | "rlwrap" | "screen" => {
+                | "busybox" | "xargs" | "doas-keepenv" | "rlwrap" | "screen" | "cpulimit" => {
                     if program == "command" && rest.first().is_some_and(|a| a == "-v" || a == "-V")
                     {
                         // `command -v x` only looks x up.
@@ -677,6 +697,7 @@ impl Raw {
             assignments: Vec::new(),
             words: Vec::new(),
             redirects: Vec::new(),
+            for_loop: false,
         }
     }
 
@@ -882,6 +903,7 @@ fn wrapper_skip(program: &str, rest: &[String]) -> Option<usize> {
             "--replace",
         ],
         "strace" | "ltrace" => &["-o", "-e", "-p", "-s", "-u"],
+        "cpulimit" => &["-l", "--limit", "-p", "--pid", "-e", "--exe"],
         "screen" => &["-Logfile", "-X"],
         _ => &[],
     };

