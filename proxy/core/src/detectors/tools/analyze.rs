@@ -318,6 +318,7 @@ impl Analyzer<'_> {
         }
         self.filtered_env_dumps(script, &tags, out);
         self.download_then_run(script, out);
+        super::remotes::pushes_to_new_remotes(script, out);
         self.generated_commands(script, out, depth);
         self.written_code(script, out, depth);
         // Encoded payloads (echo <b64> | base64 -d | sh, printf '\x..'):

@@ -21,6 +21,24 @@ pub(super) const OUTPUT_FLAGS: &[&str] = &[
     "--out",
 ];
 
+/// The target directory of `cp`/`mv`/`install`/`ln -t DIR`, and the index
+/// of its value among the arguments (`None` for `--target-directory=DIR`).
+fn target_dir(c: &Cmd) -> Option<(String, Option<usize>)> {
+    for (k, a) in c.args.iter().enumerate() {
+        if let Some(v) = a.strip_prefix("--target-directory=") {
+            return Some((v.to_string(), None));
+        }
+        let short_t = a.starts_with('-')
+            && !a.starts_with("--")
+            && a.ends_with('t')
+            && a[1..].bytes().all(|b| b.is_ascii_alphabetic());
+        if short_t || a == "--target-directory" {
+            return c.args.get(k + 1).map(|v| (v.clone(), Some(k + 1)));
+        }
+    }
+    None
+}
+
 /// Whether `flag` names a file `program` writes.
 pub(super) fn is_output_flag(program: &str, flag: &str) -> bool {
     OUTPUT_FLAGS.contains(&flag)
@@ -39,6 +57,17 @@ pub fn writes(c: &Cmd) -> Vec<String> {
     let plain: Vec<&String> = c.args.iter().filter(|a| !a.starts_with('-')).collect();
     match c.program.as_str() {
         "tee" => out.extend(plain.iter().map(|a| a.to_string())),
+        // `-t DIR` / `--target-directory=DIR` (`install -m0755 -Dt
+        // /etc/cron.daily/ x`): every source lands in DIR.
+        "cp" | "mv" | "install" | "ln" if target_dir(c).is_some() => {
+            let (dir, at) = target_dir(c).expect("checked");
+            for (k, a) in c.args.iter().enumerate() {
+                if Some(k) != at && !a.starts_with('-') {
+                    let name = a.rsplit('/').next().unwrap_or(a);
+                    out.push(format!("{}/{name}", dir.trim_end_matches('/')));
+                }
+            }
+        }
         "cp" | "mv" | "install" | "ln" | "rsync" | "ditto" if plain.len() >= 2 => {
             out.push(plain[plain.len() - 1].to_string());
         }

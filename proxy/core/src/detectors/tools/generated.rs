@@ -117,6 +117,20 @@ impl Analyzer<'_> {
                 _ => continue,
             };
             self.code(&text, out, depth + 1);
+            // The `import` lines of a .pth file run in every Python
+            // interpreter that finds it in a site directory (where the
+            // file goes is often computed: `"$(python3 -m site
+            // --user-site)/x.pth"`); a model checkpoint is no such text.
+            if text.trim_start().starts_with("import ") {
+                if let Some(t) = targets.iter().find(|t| t.ends_with(".pth")) {
+                    out.push(
+                        Effect::Persistence,
+                        "python_startup_pth",
+                        "Writes a .pth file whose import lines run in every Python interpreter",
+                        t,
+                    );
+                }
+            }
             // A file the same call then runs or makes executable is a
             // script: its lines are commands (`echo 'sh 0<&2 1>&2' > $TF;
             // chmod +x $TF; tcpdump … -z $TF`).

@@ -111,6 +111,14 @@ pub fn sources(c: &Cmd) -> Vec<String> {
             options(args, &["--git", "--index"], &mut out)
         }
         "go" => go(c, args, &mut out),
+        // System packages by URL (`rpm -Uvh http://…/x.rpm`, `dnf install
+        // https://…`): their scriptlets run as root.
+        "rpm" | "dnf" | "yum" | "zypper" | "apt" | "apt-get" | "dpkg" | "pacman" | "apk" => out
+            .extend(
+                args.iter()
+                    .filter(|a| a.contains("://"))
+                    .filter_map(|a| as_url(a)),
+            ),
         _ => {}
     }
     out.sort();

@@ -40,6 +40,7 @@ pub mod paths;
 mod payload;
 #[cfg(test)]
 mod read_tests;
+mod remotes;
 pub mod rules;
 mod runners;
 #[cfg(test)]
