@@ -71,6 +71,10 @@ pub fn writes(c: &Cmd) -> Vec<String> {
         "cp" | "mv" | "install" | "ln" | "rsync" | "ditto" if plain.len() >= 2 => {
             out.push(plain[plain.len() - 1].to_string());
         }
+        // `step certificate create SUBJECT CRT KEY` writes both files.
+        "step" if plain.len() >= 5 && plain[0] == "certificate" && plain[1] == "create" => {
+            out.extend(plain[3..5].iter().map(|p| p.to_string()));
+        }
         "dd" => out.extend(
             c.args
                 .iter()

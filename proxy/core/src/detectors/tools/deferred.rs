@@ -1,7 +1,9 @@
 //! Commands stored now and run later by another program: git's
 //! command-valued settings (`core.pager`, `core.sshCommand`, `!` aliases,
 //! filter and diff drivers, credential helpers), npm package scripts,
-//! tmux hooks and key bindings, Maven's exec plugin. Whatever such a
+//! tmux hooks and key bindings, Maven's exec plugin, and the text written
+//! into files other programs run (pipelines, Makefiles, Dockerfiles,
+//! hooks, `.envrc`, package scripts). Whatever such a
 //! setting will run is judged as if it ran now: `git config core.pager
 //! 'curl …| sh'` downloads and runs code on the next `git log`.
 
@@ -147,6 +149,108 @@ pub fn maven(args: &[String]) -> Vec<String> {
         Some(program) => vec![format!("{program} {}", prop("exec.args").unwrap_or(""))],
         None => Vec::new(),
     }
+}
+
+/// The commands in text written to a file another program runs later: a
+/// shell file or hook (`.envrc`, `*.sh`, `.git/hooks/*`, `.husky/*`), a
+/// Makefile's recipes, a Dockerfile's `RUN` lines, a CI pipeline's `run:`
+/// steps and script items, a Jenkinsfile's `sh` steps, and the string
+/// values of `package.json` scripts and editor task files.
+pub fn in_file(path: &str, text: &str) -> Vec<String> {
+    // `echo -e` / `printf` text keeps its `\n` escapes here.
+    let unescaped;
+    let text = if !text.contains('\n') && text.contains("\\n") {
+        unescaped = text.replace("\\n", "\n").replace("\\t", "\t");
+        unescaped.as_str()
+    } else {
+        text
+    };
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let lower = name.to_ascii_lowercase();
+    let ci = path.contains(".github/workflows/")
+        || path.contains(".circleci/")
+        || matches!(
+            lower.as_str(),
+            ".gitlab-ci.yml" | "azure-pipelines.yml" | "bitbucket-pipelines.yml" | ".drone.yml"
+        );
+    let lines = text.lines().map(str::trim);
+    if lower == ".envrc"
+        || lower.ends_with(".sh")
+        || lower.ends_with(".bash")
+        || path.contains(".git/hooks/")
+        || path.contains(".husky/")
+    {
+        vec![text.to_string()]
+    } else if matches!(lower.as_str(), "makefile" | "gnumakefile") || lower.ends_with(".mk") {
+        make_recipes(text)
+    } else if lower.starts_with("dockerfile") || lower.starts_with("containerfile") {
+        lines
+            .filter_map(|l| l.strip_prefix("RUN ").or_else(|| l.strip_prefix("run ")))
+            .map(str::to_string)
+            .collect()
+    } else if ci {
+        lines
+            .filter_map(|l| {
+                let l = l.trim_start_matches("- ").trim();
+                l.strip_prefix("run:").map(str::trim).or(Some(l))
+            })
+            .map(|l| l.trim_matches(['"', '\'']).to_string())
+            .filter(|l| !l.is_empty() && !l.ends_with(':'))
+            .collect()
+    } else if lower == "jenkinsfile" {
+        jenkins_steps(text)
+    } else if lower == "package.json" || lower == "tasks.json" || lower == "launch.json" {
+        json_strings(text)
+    } else {
+        Vec::new()
+    }
+}
+
+/// A Makefile's recipe lines (targets and variable settings left out),
+/// with make's `$$` as the shell's `$`. A tab written as `\t` by an
+/// editing command (`sed '/^build:/a\t@…'`) counts as one.
+fn make_recipes(text: &str) -> Vec<String> {
+    static HEAD: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^[\w./%$() -]+\s*(?::|[:?+!]?=)").expect("static regex")
+    });
+    text.lines()
+        .map(|l| {
+            let l = l.trim_start();
+            let l = l.strip_prefix("\\t").unwrap_or(l);
+            match l.strip_prefix('t') {
+                Some(rest) if rest.starts_with('@') => rest,
+                _ => l,
+            }
+        })
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !HEAD.is_match(l))
+        .map(|l| l.trim_start_matches(['@', '-', '+']).replace("$$", "$"))
+        .collect()
+}
+
+/// `sh 'cmd'` / `sh "cmd"` steps.
+fn jenkins_steps(text: &str) -> Vec<String> {
+    static R: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"\bsh\s*\(?\s*(?:'([^'\n]*)'|"((?:[^"\\\n]|\\.)*)")"#)
+            .expect("static regex")
+    });
+    R.captures_iter(text)
+        .filter_map(|c| c.get(1).or_else(|| c.get(2)))
+        .map(|m| m.as_str().replace("\\|", "|"))
+        .collect()
+}
+
+/// The string values of JSON text (`"preinstall": "curl … | sh"`), and
+/// of jq/yq expressions that set one (`.scripts.x="…"`, `{"run": "…"}`).
+pub fn json_strings(text: &str) -> Vec<String> {
+    static R: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"(?:"[\w:.-]+"\s*:|\.[\w-]+\s*\|?=|\brun\s*:)\s*"((?:[^"\\]|\\.)*)""#)
+            .expect("static regex")
+    });
+    R.captures_iter(text)
+        .filter_map(|c| c.get(1))
+        .map(|m| m.as_str().replace("\\\"", "\""))
+        .filter(|v| v.contains(' '))
+        .collect()
 }
 
 #[cfg(test)]

@@ -849,6 +849,17 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
             let stored = match program {
                 "npm" => super::deferred::npm(args),
                 "mvn" | "mvnw" => super::deferred::maven(args),
+                // `jq '.scripts.preinstall="…"' package.json`, `yq -i
+                // '.jobs.build.steps += [{"run": "…"}]' ci.yml`
+                "jq" | "yq" | "gojq" | "jaq" => args
+                    .iter()
+                    .filter(|a| {
+                        ["script", "run", "command", "steps"]
+                            .iter()
+                            .any(|k| a.contains(k))
+                    })
+                    .flat_map(|a| super::deferred::json_strings(a))
+                    .collect(),
                 _ => Vec::new(),
             };
             out.extend(stored.into_iter().map(Embedded::Command));

@@ -14,6 +14,7 @@ use super::analyze::{Analysis, Analyzer};
 use super::effects::Effect;
 use super::escapes::SHELLS;
 use crate::detectors::shell::{lexer::RedirOp, Cmd, Script};
+use crate::types::Decision;
 
 /// Programs whose output into a shell is the content of the files they
 /// read: the same as running those files as scripts.
@@ -117,6 +118,31 @@ impl Analyzer<'_> {
                 _ => continue,
             };
             self.code(&text, out, depth + 1);
+            // Pipelines, Makefiles, Dockerfiles, hooks, `.envrc`: what
+            // they will run is judged now.
+            for t in &targets {
+                let mut later = Analysis::default();
+                for cmd in super::deferred::in_file(t, &text) {
+                    self.shell(&cmd, &mut later, depth + 1);
+                }
+                // A hook whose whole text is known and ordinary (`echo
+                // "npx lint-staged" > .husky/pre-commit`) is the project's
+                // own tooling, not a foothold.
+                let ordinary = !later.effects.is_empty()
+                    && later.uninspectable.is_none()
+                    && later
+                        .effects
+                        .iter()
+                        .all(|h| h.effect.default_decision() == Decision::Allow);
+                if ordinary {
+                    out.effects
+                        .retain(|h| !(h.rule == "write.git_hook" && h.evidence == *t));
+                }
+                out.effects.extend(later.effects);
+                if let Some(u) = later.uninspectable {
+                    out.uninspectable(&u);
+                }
+            }
             // The `import` lines of a .pth file run in every Python
             // interpreter that finds it in a site directory (where the
             // file goes is often computed: `"$(python3 -m site

@@ -62,6 +62,15 @@ pub fn sed(args: &[String], out: &mut Vec<Embedded>) {
     for s in scripts {
         let mut texts = Vec::new();
         let runs = sed_runs(s, &mut texts);
+        for f in &files {
+            for t in &texts {
+                out.extend(
+                    super::deferred::in_file(f, t)
+                        .into_iter()
+                        .map(Embedded::Command),
+                );
+            }
+        }
         if into_code {
             out.extend(texts.into_iter().map(|t| {
                 if shell_file {

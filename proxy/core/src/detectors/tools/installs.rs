@@ -158,7 +158,11 @@ fn python(program: &str, args: &[String], out: &mut Vec<String>) {
     if args.iter().any(|a| a == "config") {
         out.extend(
             args.windows(2)
-                .filter(|w| w[0].contains("index-url") || w[0].contains("find-links"))
+                .filter(|w| {
+                    w[0].contains("index-url")
+                        || w[0].contains("find-links")
+                        || w[0].starts_with("repositories.")
+                })
                 .filter_map(|w| as_url(&w[1])),
         );
         return;
