@@ -333,7 +333,16 @@ impl Parser {
             .assignments
             .iter()
             .map(|(n, w)| {
-                let from = sources.clone();
+                // A name from `mktemp` is a place, not data that flows on.
+                let only_mktemp = !w.subs.is_empty()
+                    && w.subs.iter().all(
+                        |s| matches!(s, Sub::Command(c) if c.trim_start().starts_with("mktemp")),
+                    );
+                let from = if only_mktemp {
+                    feeds.to_vec()
+                } else {
+                    sources.clone()
+                };
                 (n.clone(), self.resolve(w), from)
             })
             .collect();
@@ -427,7 +436,23 @@ impl Parser {
 
     /// Word value with known variables substituted and `$HOME` as `~`.
     fn resolve(&self, w: &Word) -> String {
-        let mut text = w.text.replace(SUB_MARK, "");
+        // `$(mktemp …)` prints a fresh name under /tmp: `d=$(mktemp -d);
+        // curl -o "$d/x.tgz"` writes there, not at the root.
+        let mut subs = w.subs.iter();
+        let mut text: String = w
+            .text
+            .split(SUB_MARK)
+            .enumerate()
+            .map(|(i, part)| {
+                let sub = if i == 0 { None } else { subs.next() };
+                match sub {
+                    Some(Sub::Command(cmd)) if cmd.trim_start().starts_with("mktemp") => {
+                        format!("/tmp/tmp.XXXXXXXXXX{part}")
+                    }
+                    _ => part.to_string(),
+                }
+            })
+            .collect();
         if !w.params.is_empty() {
             for p in &w.params {
                 let needle = format!("${p}");

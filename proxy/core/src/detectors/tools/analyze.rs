@@ -715,6 +715,20 @@ impl Analyzer<'_> {
         // A host path mounted into a container and named by the command
         // the container runs is read through it.
         out.extend(mounted_reads(c).into_iter().map(|p| (p, Access::Read)));
+        // `kubectl cp pod:/var/run/secrets/…/token .`, `docker cp ctr:/root/.ssh .`:
+        // the path in the container is read out of it.
+        if matches!(program, "kubectl" | "oc" | "docker" | "podman") && subcommand(c) == Some("cp")
+        {
+            for a in c
+                .args
+                .iter()
+                .filter(|a| !a.starts_with('-') && !a.contains("://"))
+            {
+                if let Some((_, path)) = a.split_once(':').filter(|(_, p)| p.starts_with('/')) {
+                    out.push((path.to_string(), Access::Read));
+                }
+            }
+        }
         // socat addresses name files it reads.
         if program == "socat" {
             for a in &c.args {

@@ -810,6 +810,12 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
         }
         "sed" | "gsed" => super::hooks::sed(args, &mut out),
         "rpm" | "rpmquery" | "rpmspec" | "rpmbuild" => super::hooks::rpm(args, &mut out),
+        // An alias runs its text when it is called (`alias s='rsync ~/.ssh
+        // …'; s`): judged where it is defined.
+        "alias" => out.extend(args.iter().filter_map(|a| {
+            a.split_once('=')
+                .map(|(_, v)| Embedded::Command(v.to_string()))
+        })),
         "capsh" => {
             if let Some(p) = args.iter().position(|a| a == "--") {
                 let mut words = vec!["bash".to_string()];
@@ -851,6 +857,18 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
                 "mvn" | "mvnw" => super::deferred::maven(args),
                 // `jq '.scripts.preinstall="…"' package.json`, `yq -i
                 // '.jobs.build.steps += [{"run": "…"}]' ci.yml`
+                // lftp runs its `-e`/`-c` commands; multipass runs what
+                // follows `--` in the machine.
+                "lftp" => value_after(args, &["-e", "-c"])
+                    .iter()
+                    .flat_map(|v| v.split(';').map(|p| p.trim().to_string()))
+                    .filter(|p| !p.is_empty() && p != "bye" && p != "quit")
+                    .collect(),
+                "multipass" if args.first().is_some_and(|a| a == "exec") => args
+                    .iter()
+                    .position(|a| a == "--")
+                    .map(|i| vec![shell_join(&args[i + 1..])])
+                    .unwrap_or_default(),
                 "jq" | "yq" | "gojq" | "jaq" => args
                     .iter()
                     .filter(|a| {

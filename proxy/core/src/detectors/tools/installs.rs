@@ -50,21 +50,15 @@ pub fn sources(c: &Cmd) -> Vec<String> {
             out.extend(value.split([',', '|', ' ']).filter_map(as_url));
         }
     }
-    let args: &[String] = match c.program.as_str() {
-        // `python -m pip install …`
-        p if p.starts_with("python") && c.args.len() > 2 && c.args[0] == "-m" => {
-            if c.args[1] == "pip" || c.args[1] == "pip3" {
-                &c.args[2..]
-            } else {
-                return out;
-            }
+    // `python -m pip install …` is pip with the arguments after `-m pip`.
+    let (program, args): (&str, &[String]) = match c.args.as_slice() {
+        [m, pip, rest @ ..]
+            if c.program.starts_with("python") && m == "-m" && (pip == "pip" || pip == "pip3") =>
+        {
+            ("pip", rest)
         }
-        _ => &c.args,
-    };
-    let program = if args.len() < c.args.len() {
-        "pip"
-    } else {
-        c.program.as_str()
+        _ if c.program.starts_with("python") => return out,
+        _ => (c.program.as_str(), &c.args),
     };
     match program {
         "pip" | "pip3" | "pipx" | "pipenv" | "uv" | "uvx" | "poetry" | "pdm" => {
