@@ -96,7 +96,8 @@ pub fn sed(args: &[String], out: &mut Vec<Embedded>) {
 /// The commands of one sed script: `Some(command)`, or `None` for the
 /// pattern space. Scanned as bytes (sed's syntax is ASCII), so no
 /// character of the script can split a multi-byte one.
-/// The texts of `a`, `i` and `c` commands go to `texts`.
+/// The texts of `a`, `i` and `c` commands and the replacements of `s`
+/// commands go to `texts`.
 fn sed_runs(script: &str, texts: &mut Vec<String>) -> Vec<Option<String>> {
     let b = script.as_bytes();
     let text = |s: usize, e: usize| String::from_utf8_lossy(&b[s.min(e)..e]).into_owned();
@@ -128,6 +129,13 @@ fn sed_runs(script: &str, texts: &mut Vec<String>) -> Vec<Option<String>> {
                 if c == b's' && flags.split_whitespace().next().unwrap_or("").contains('e') {
                     let run = replacement_text(&text(after_re, repl_end));
                     out.push((!run.trim().is_empty()).then_some(run));
+                } else if c == b's' {
+                    // What a substitution puts into the file is text it
+                    // writes, as `a` and `i` do.
+                    let put = replacement_text(&text(after_re, repl_end));
+                    if put.contains(' ') {
+                        texts.push(put);
+                    }
                 }
                 i = flags_end;
             }
