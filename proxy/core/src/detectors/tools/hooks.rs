@@ -47,18 +47,15 @@ pub fn sed(args: &[String], out: &mut Vec<Embedded>) {
         scripts.push(files.remove(0));
     }
     // Text inserted into a program's source runs with it (`sed -i '1i
-    // require("child_process").exec(…)' node_modules/x/index.js`).
-    let code_file = |f: &&str| {
+    // require("child_process").exec(…)' node_modules/x/index.js`); shell
+    // files and hooks are `deferred::in_file`'s.
+    let into_code = files.iter().any(|f| {
         let ext = f.rsplit_once('.').map_or("", |(_, e)| e);
         matches!(
             ext,
-            "js" | "mjs" | "cjs" | "ts" | "py" | "rb" | "php" | "pl" | "pm" | "lua" | "sh" | "bash"
+            "js" | "mjs" | "cjs" | "ts" | "py" | "rb" | "php" | "pl" | "pm" | "lua"
         )
-    };
-    let shell_file = files
-        .iter()
-        .any(|f| f.ends_with(".sh") || f.ends_with(".bash"));
-    let into_code = files.iter().any(code_file);
+    });
     for s in scripts {
         let mut texts = Vec::new();
         let runs = sed_runs(s, &mut texts);
@@ -72,13 +69,7 @@ pub fn sed(args: &[String], out: &mut Vec<Embedded>) {
             }
         }
         if into_code {
-            out.extend(texts.into_iter().map(|t| {
-                if shell_file {
-                    Embedded::Command(t)
-                } else {
-                    Embedded::Code(t)
-                }
-            }));
+            out.extend(texts.into_iter().map(Embedded::Code));
         }
         for cmd in runs {
             out.push(Embedded::Command(match cmd {

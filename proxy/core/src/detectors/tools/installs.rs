@@ -14,6 +14,7 @@
 use super::analyze::subcommand;
 use super::effects::Effect;
 use super::egress::{host_of, Egress, HostKind};
+use super::escapes::value_after;
 use crate::detectors::shell::Cmd;
 
 /// What installing from `url` means: nothing beyond the install itself for
@@ -216,24 +217,9 @@ fn go(c: &Cmd, args: &[String], out: &mut Vec<String>) {
     }
 }
 
-/// Values of the given options, as `--opt VALUE`, `--opt=VALUE` or `-oVALUE`.
+/// The option values (`--opt V`, `--opt=V`, `-oV`) that name a source.
 fn options(args: &[String], names: &[&str], out: &mut Vec<String>) {
-    for (i, a) in args.iter().enumerate() {
-        for n in names {
-            let value = if a == n {
-                args.get(i + 1).map(String::as_str)
-            } else if let Some(v) = a.strip_prefix(n).and_then(|v| v.strip_prefix('=')) {
-                Some(v)
-            } else if n.len() == 2 && !n.starts_with("--") && a.len() > 2 && a.starts_with(n) {
-                Some(&a[2..])
-            } else {
-                None
-            };
-            if let Some(u) = value.and_then(as_url) {
-                out.push(u);
-            }
-        }
-    }
+    out.extend(value_after(args, names).into_iter().filter_map(as_url));
 }
 
 /// A package given by location: `https://…/x.tgz`, `git+https://…`,
