@@ -28,6 +28,9 @@ pub struct Word {
     pub params: Vec<String>,
     /// Unquoted `*`, `?` or `[` (a glob the shell would expand).
     pub glob: bool,
+    /// An unquoted parameter expansion: the shell splits its value into
+    /// fields at `$IFS` (`a="rm -rf ~"; $a` runs `rm`).
+    pub split: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -342,7 +345,11 @@ impl Lexer<'_> {
                     w.subs.push(Sub::Command(inner));
                     w.text.push(SUB_MARK);
                 }
-                b'$' => self.dollar(&mut w),
+                b'$' => {
+                    let known = w.params.len();
+                    self.dollar(&mut w);
+                    w.split |= w.params.len() > known;
+                }
                 b'*' | b'?' | b'[' => {
                     w.glob = true;
                     self.push_char(&mut w);

@@ -355,7 +355,18 @@ impl Parser {
             // `x=$(cat ~/.aws/credentials)` still ran its substitution.
             return produced;
         }
-        let mut words: Vec<String> = raw.words.iter().map(|w| self.resolve(w)).collect();
+        let mut words: Vec<String> = Vec::with_capacity(raw.words.len());
+        for w in &raw.words {
+            let value = self.resolve(w);
+            if w.split && words.len() < 256 {
+                words.extend(self.fields(&value));
+            } else {
+                words.push(value);
+            }
+        }
+        if words.is_empty() {
+            return produced;
+        }
         // Brace expansion of the command word: `{cat,/etc/shadow}` runs
         // `cat /etc/shadow`.
         if let Some(inner) = words[0]
@@ -432,6 +443,24 @@ impl Parser {
         self.pending_env.clear();
         produced.extend(made);
         produced
+    }
+
+    /// The fields an unquoted expansion's value splits into: at the
+    /// characters of `$IFS` when the script set it (`IFS=,;a="rm,-rf,~";$a`),
+    /// else at blanks. Empty fields vanish, as in the shell.
+    fn fields(&self, value: &str) -> Vec<String> {
+        let ifs = match self.vars.get("IFS") {
+            Some((v, _)) if !v.starts_with('$') => v.as_str(),
+            _ => " \t\n",
+        };
+        if ifs.is_empty() {
+            return vec![value.to_string()];
+        }
+        value
+            .split(|c: char| ifs.contains(c))
+            .filter(|f| !f.is_empty())
+            .map(str::to_string)
+            .collect()
     }
 
     /// Word value with known variables substituted and `$HOME` as `~`.

@@ -320,6 +320,7 @@ impl Analyzer<'_> {
         self.download_then_run(script, out);
         super::remotes::pushes_to_new_remotes(script, out);
         self.generated_commands(script, out, depth);
+        self.run_printed(script, out, depth);
         self.written_code(script, out, depth);
         // Encoded payloads (echo <b64> | base64 -d | sh, printf '\x..'):
         // decode them and analyze the result as commands and paths.
@@ -905,6 +906,15 @@ impl Analyzer<'_> {
             {
                 self.shell(lit, out, depth + 1);
             }
+        }
+        // Payloads carried in base64 or hex are judged as what they decode to.
+        for text in literals
+            .iter()
+            .filter_map(|l| super::printed::decoded_literal(l))
+            .take(8)
+        {
+            self.shell(&text, out, depth + 1);
+            self.path_effects(&text, Access::Read, out);
         }
         for caps in list_regex().captures_iter(src).take(64) {
             let items: Vec<String> = literal_regex()

@@ -13,6 +13,7 @@ use super::access::grants_execute;
 use super::analyze::{Analysis, Analyzer};
 use super::effects::Effect;
 use super::escapes::SHELLS;
+use super::printed::printed;
 use crate::detectors::shell::{lexer::RedirOp, Cmd, Script};
 use crate::types::Decision;
 
@@ -59,9 +60,19 @@ impl Analyzer<'_> {
                 }
                 if matches!(program, "echo" | "printf") && p.sources.is_empty() && !p.sub_args {
                     if depth < 3 {
-                        self.shell(&literal(p), out, depth + 1);
+                        let text = printed(script, j).unwrap_or_else(|| literal(p));
+                        self.shell(&text, out, depth + 1);
                     }
                     continue;
+                }
+                // Literals transformed on the way (`echo … | tr 'a-z' 'n-za-m' | sh`, `… | rev | sh`).
+                if matches!(program, "tr" | "cat" | "rev") {
+                    if let Some(text) = printed(script, j) {
+                        if depth < 3 {
+                            self.shell(&text, out, depth + 1);
+                        }
+                        continue;
+                    }
                 }
                 let reads_files = FILE_READERS.contains(&program)
                     && p.sources.is_empty()

@@ -38,6 +38,7 @@ pub mod js;
 pub mod network;
 pub mod paths;
 mod payload;
+mod printed;
 #[cfg(test)]
 mod read_tests;
 mod remotes;

@@ -5,6 +5,7 @@ use super::{quoted, shell_join, value_after, Embedded};
 
 use crate::detectors::shell::Cmd;
 
+/// An editor or pager command (`:!ls`, `!sh`, `shell`, `py3 …`).
 fn editor_command(cmd: &str, out: &mut Vec<Embedded>) {
     // `:set shell=/bin/sh|:shell`: vim runs each of `|`-separated commands.
     if let Some((first, rest)) = cmd.split_once('|') {

@@ -7,6 +7,11 @@ use crate::detectors::shell::Cmd;
 use regex::Regex;
 use std::sync::OnceLock;
 
+fn adjacent_strings() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    R.get_or_init(|| Regex::new(r#"([^\\])"[ \t]+""#).expect("static regex"))
+}
+
 fn awk_literals() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
     R.get_or_init(|| {
@@ -14,8 +19,6 @@ fn awk_literals() -> &'static Regex {
             .expect("static regex")
     })
 }
-
-/// An editor or pager command (`:!ls`, `!sh`, `shell`, `py3 …`).
 
 /// What the programs of this family run; false when `c` is not one of them.
 pub(super) fn embedded(c: &Cmd, out: &mut Vec<Embedded>) -> bool {
@@ -128,6 +131,8 @@ pub(super) fn embedded(c: &Cmd, out: &mut Vec<Embedded>) -> bool {
                     if inet && a.contains("getline") {
                         out.push(Embedded::Shell);
                     }
+                    // Adjacent strings concatenate (`system("cu" "rl …")`).
+                    let a = &adjacent_strings().replace_all(a, "$1");
                     for cap in awk_literals().captures_iter(a) {
                         if let Some(m) = cap.get(1).or_else(|| cap.get(2)).or_else(|| cap.get(3)) {
                             out.push(Embedded::Command(m.as_str().replace("\\\"", "\"")));
