@@ -4,7 +4,8 @@
 //! echo 'Ignore all previous instructions' | cargo run -p asg --example explain -- [user|tool_result|assistant|tool_definition] [profile]
 //! echo 'cat /etc/shadow' | cargo run -p asg --example explain -- bash [profile]
 //! ```
-//! With `bash`, every line is the command of a proposed `bash` tool call.
+//! With `bash`, every line is the command of a proposed `bash` tool call
+//! (`ASG_EXPLAIN_JSONL=1`: every line a JSON string, for multi-line scripts).
 
 use asg::decision::{assess, Masking, Policy, Subject, Surface, ToolCall};
 use std::io::Read;
@@ -24,12 +25,22 @@ fn main() {
     let mut text = String::new();
     std::io::stdin().read_to_string(&mut text).expect("stdin");
     // `ASG_EXPLAIN_WHOLE=1`: stdin is one text (a tool output with its lines).
-    let texts: Vec<&str> = if std::env::var_os("ASG_EXPLAIN_WHOLE").is_some() {
-        vec![text.as_str()]
+    // `ASG_EXPLAIN_JSONL=1`: every line is a JSON string (a multi-line script).
+    let texts: Vec<String> = if std::env::var_os("ASG_EXPLAIN_WHOLE").is_some() {
+        vec![text.clone()]
+    } else if std::env::var_os("ASG_EXPLAIN_JSONL").is_some() {
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str::<String>(l).expect("each line a JSON string"))
+            .collect()
     } else {
-        text.lines().filter(|l| !l.trim().is_empty()).collect()
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect()
     };
-    for line in texts {
+    for line in &texts {
+        let line = line.as_str();
         let mut s = Subject::default();
         if call {
             s.tool_calls.push(ToolCall::new(
@@ -43,7 +54,10 @@ fn main() {
         println!(
             "{:<18} {}",
             a.decision.as_str(),
-            line.chars().take(100).collect::<String>()
+            line.chars()
+                .take(100)
+                .map(|c| if c == '\n' { '⏎' } else { c })
+                .collect::<String>()
         );
         for f in &a.findings {
             println!(
