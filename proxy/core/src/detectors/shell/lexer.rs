@@ -307,6 +307,14 @@ impl Lexer<'_> {
             match c {
                 b' ' | b'\t' | b'\r' | b'\n' | b';' | b'|' | b'&' | b')' => break,
                 b'(' if w.text.is_empty() => break,
+                // An array assignment keeps its list as one word
+                // (`cmd=(r m -r f)`).
+                b'(' if is_assignment_prefix(&w.text) => {
+                    let inner = self.balanced(self.i + 1, b'(', b')');
+                    w.text.push('(');
+                    w.text.push_str(&inner);
+                    w.text.push(')');
+                }
                 b'<' | b'>' if self.peek(1) == Some(b'(') => {
                     let inner = self.balanced(self.i + 2, b'(', b')');
                     let sub = if c == b'<' {
@@ -424,11 +432,23 @@ impl Lexer<'_> {
             }
             Some(b'{') => {
                 let inner = self.balanced(self.i + 2, b'{', b'}');
-                let name: String = inner
-                    .trim_start_matches(['!', '#'])
+                let bare = inner.trim_start_matches(['!', '#']);
+                let mut name: String = bare
                     .chars()
                     .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                     .collect();
+                // An array element keeps its index (`${cmd[0]}`, `${cmd[@]}`).
+                if let Some(index) = bare[name.len()..]
+                    .strip_prefix('[')
+                    .and_then(|r| r.split_once(']'))
+                    .map(|(i, _)| i)
+                    .filter(|i| {
+                        i.chars()
+                            .all(|c| c.is_ascii_digit() || c == '@' || c == '*')
+                    })
+                {
+                    name = format!("{name}[{index}]");
+                }
                 w.params.push(name.clone());
                 w.text.push('$');
                 w.text.push_str(&name);
@@ -509,6 +529,16 @@ impl Lexer<'_> {
         self.i = (end + 1).min(self.s.len());
         inner
     }
+}
+
+/// `name=` so far: a `(` next opens an array's list.
+fn is_assignment_prefix(text: &str) -> bool {
+    text.strip_suffix('=').is_some_and(|name| {
+        name.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
 }
 
 /// Decode the body of an ANSI-C `$'…'` string.

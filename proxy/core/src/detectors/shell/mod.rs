@@ -348,9 +348,30 @@ impl Parser {
             .collect();
         if raw.words.is_empty() {
             for (name, value, from) in resolved_assignments {
-                if self.vars.len() < 256 {
-                    self.vars.insert(name, (value, from));
+                if self.vars.len() >= 256 {
+                    break;
                 }
+                // `a=(x y z)`: `$a` and `${a[0]}` are x, `${a[2]}` is z,
+                // `${a[@]}` all of them.
+                if let Some(list) = value.strip_prefix('(').and_then(|v| v.strip_suffix(')')) {
+                    let items: Vec<String> = list
+                        .split_whitespace()
+                        .map(|i| i.trim_matches(['"', '\'']).to_string())
+                        .take(64)
+                        .collect();
+                    for (k, item) in items.iter().enumerate() {
+                        self.vars
+                            .insert(format!("{name}[{k}]"), (item.clone(), from.clone()));
+                    }
+                    let all = items.join(" ");
+                    self.vars
+                        .insert(format!("{name}[@]"), (all.clone(), from.clone()));
+                    self.vars.insert(format!("{name}[*]"), (all, from.clone()));
+                    let first = items.into_iter().next().unwrap_or_default();
+                    self.vars.insert(name, (first, from));
+                    continue;
+                }
+                self.vars.insert(name, (value, from));
             }
             // `x=$(cat ~/.aws/credentials)` still ran its substitution.
             return produced;

@@ -74,6 +74,36 @@ impl Analysis {
 }
 
 /// Programs that delete the paths they are given.
+/// Programs that download files.
+const FETCHERS: &[&str] = &[
+    "curl",
+    "wget",
+    "invoke-webrequest",
+    "iwr",
+    "aria2c",
+    "lwp-download",
+    "axel",
+    "tftp",
+];
+
+/// Programs that run the script file given as their first operand.
+const RUNS_FILE: &[&str] = &[
+    "sh",
+    "bash",
+    "zsh",
+    "dash",
+    "python",
+    "python3",
+    "perl",
+    "ruby",
+    "node",
+    "source",
+    ".",
+    "nohup",
+    "powershell",
+    "start-process",
+];
+
 const DELETERS: &[&str] = &[
     "rm",
     "rmdir",
@@ -749,18 +779,39 @@ impl Analyzer<'_> {
     /// run.
     fn download_then_run(&self, script: &Script, out: &mut Analysis) {
         let mut downloaded: Vec<String> = Vec::new();
-        for c in &script.commands {
-            if matches!(
-                c.program.as_str(),
-                "curl"
-                    | "wget"
-                    | "invoke-webrequest"
-                    | "iwr"
-                    | "aria2c"
-                    | "lwp-download"
-                    | "axel"
-                    | "tftp"
-            ) {
+        // Files written from what a download printed, on the way through
+        // other programs (`s=$(curl …); echo "$s" | base64 -d > /tmp/.x`).
+        let mut derived: Vec<String> = Vec::new();
+        for (i, c) in script.commands.iter().enumerate() {
+            if !FETCHERS.contains(&c.program.as_str())
+                && script
+                    .upstream(i)
+                    .iter()
+                    .any(|&j| FETCHERS.contains(&script.commands[j].program.as_str()))
+            {
+                derived.extend(
+                    c.redirects
+                        .iter()
+                        .filter(|r| matches!(r.op, RedirOp::Out | RedirOp::Append))
+                        .map(|r| basename(&r.target))
+                        .filter(|f| !f.is_empty() && !f.starts_with("/dev")),
+                );
+            }
+            let script_arg = c.args.iter().find(|a| !a.starts_with('-'));
+            let runs_derived = derived.iter().any(|f| {
+                c.program.eq_ignore_ascii_case(f)
+                    || (RUNS_FILE.contains(&c.program.as_str())
+                        && script_arg.is_some_and(|a| basename(a) == *f))
+            });
+            if runs_derived {
+                out.push(
+                    Effect::DownloadExec,
+                    "download_then_run",
+                    "Downloads a file and runs it",
+                    &c.line,
+                );
+            }
+            if FETCHERS.contains(&c.program.as_str()) {
                 downloaded.extend(output_values(c).iter().map(|f| basename(f)));
                 // `tftp HOST -c get REMOTE [LOCAL]`
                 if let Some(at) = c
@@ -799,29 +850,18 @@ impl Analyzer<'_> {
             if downloaded.is_empty() {
                 continue;
             }
+            // Run as the program, or as the script an interpreter runs (its
+            // first operand: `python3 summarize.py data.json` runs
+            // summarize.py, not the downloaded data).
             let runs = downloaded.iter().any(|f| {
                 !f.is_empty()
                     && (c.program.eq_ignore_ascii_case(f)
-                        || (matches!(
-                            c.program.as_str(),
-                            "chmod"
-                                | "sh"
-                                | "bash"
-                                | "python"
-                                | "python3"
-                                | "perl"
-                                | "source"
-                                | "."
-                                | "node"
-                                | "powershell"
-                                | "start-process"
-                                | "nohup"
-                        ) && c.args.iter().any(|a| {
-                            basename(a) == *f && !a.ends_with(".tar.gz") && !a.ends_with(".tgz")
-                        })))
+                        || (RUNS_FILE.contains(&c.program.as_str())
+                            && script_arg.is_some_and(|a| {
+                                basename(a) == *f && !a.ends_with(".tar.gz") && !a.ends_with(".tgz")
+                            })))
             });
-            let chmod_only = c.program == "chmod";
-            if runs && !chmod_only {
+            if runs {
                 out.push(
                     Effect::DownloadExec,
                     "download_then_run",
