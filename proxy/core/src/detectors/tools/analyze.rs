@@ -8,20 +8,19 @@
 use super::access::{consumes, dotenv_names, is_identity_value, names_list, names_only};
 use super::command_io::{
     input_texts, is_output_flag, line_editor_writes, loads_code_from_temp, mounted_reads,
-    output_values, reads_program_on_input, takes_names_on_input, writes,
+    reads_program_on_input, takes_names_on_input, writes,
 };
 use super::effects::Effect;
 use super::egress::Egress;
 use super::escapes::{assignments, embedded, is_interactive_shell, Embedded};
 use super::generated::prints_only_settings;
 use super::installs;
-use super::network::{destinations, remote_copy, url_regex, Destination, Payload};
+use super::network::{destinations, remote_copy, Destination};
 use super::paths::{normalize_path, Access};
 use super::rules::{CommandRule, Produces, ToolRules};
 use crate::detectors::shell::{self, lexer::RedirOp, Cmd, Script};
 use crate::normalize;
 use regex::Regex;
-use std::sync::OnceLock;
 
 /// One thing a call does, and why the analysis thinks so.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,36 +73,6 @@ impl Analysis {
 }
 
 /// Programs that delete the paths they are given.
-/// Programs that download files.
-const FETCHERS: &[&str] = &[
-    "curl",
-    "wget",
-    "invoke-webrequest",
-    "iwr",
-    "aria2c",
-    "lwp-download",
-    "axel",
-    "tftp",
-];
-
-/// Programs that run the script file given as their first operand.
-const RUNS_FILE: &[&str] = &[
-    "sh",
-    "bash",
-    "zsh",
-    "dash",
-    "python",
-    "python3",
-    "perl",
-    "ruby",
-    "node",
-    "source",
-    ".",
-    "nohup",
-    "powershell",
-    "start-process",
-];
-
 const DELETERS: &[&str] = &[
     "rm",
     "rmdir",
@@ -126,87 +95,6 @@ const PRINTERS: &[&str] = &[
     "write-host",
     "printenv",
 ];
-
-fn literal_regex() -> &'static Regex {
-    static R: OnceLock<Regex> = OnceLock::new();
-    R.get_or_init(|| {
-        // ``double`` backticks are one delimiter (reStructuredText literals):
-        // read as two, the prose between two literals became one.
-        Regex::new(
-            r#""((?:[^"\\\n]|\\.){1,400})"|'((?:[^'\\\n]|\\.){1,400})'|``?([^`\n]{1,400})``?"#,
-        )
-        .expect("static regex")
-    })
-}
-
-fn list_regex() -> &'static Regex {
-    static R: OnceLock<Regex> = OnceLock::new();
-    R.get_or_init(|| {
-        Regex::new(
-            r#"\[\s*((?:["'][^"'\n]{0,200}["']\s*,\s*){1,30}["'][^"'\n]{0,200}["'])\s*,?\s*\]"#,
-        )
-        .expect("static regex")
-    })
-}
-
-/// Program source rather than a command line.
-pub fn looks_like_code(s: &str) -> bool {
-    const MARKERS: &[&str] = &[
-        "import ",
-        "require(",
-        "def ",
-        "function ",
-        "subprocess",
-        "os.system",
-        "exec(",
-        "eval(",
-        "socket",
-        "#!/",
-        "<?php",
-        "Invoke-",
-        "System.Net",
-        "child_process",
-        "fsockopen",
-        "urllib",
-        "requests.",
-        "open(",
-        "=>",
-        "console.log",
-    ];
-    MARKERS.iter().any(|m| s.contains(m))
-}
-
-fn read_markers() -> &'static Regex {
-    static R: OnceLock<Regex> = OnceLock::new();
-    R.get_or_init(|| {
-        Regex::new(r#"(?i)\bopen\s*\(|readfile|read_text|read_bytes|file\.read|fopen|file_get_contents|get-content|io\.read|slurp|readlines|\bcat\b|Files\.read|copyfile|shutil\.copy"#)
-            .expect("static regex")
-    })
-}
-
-fn secret_read_in_code() -> &'static Regex {
-    static R: OnceLock<Regex> = OnceLock::new();
-    R.get_or_init(|| {
-        Regex::new(r#"(?:os\.environ\s*(?:\[\s*|\.get\(\s*)|os\.getenv\(\s*|getenv\(\s*|ENV\[\s*|\$ENV\{\s*)["']?([A-Za-z_][A-Za-z0-9_]*)|process\.env(?:\.|\[\s*["'])([A-Za-z_][A-Za-z0-9_]*)"#)
-            .expect("static regex")
-    })
-}
-
-fn env_dump_in_code() -> &'static Regex {
-    static R: OnceLock<Regex> = OnceLock::new();
-    R.get_or_init(|| {
-        Regex::new(r#"(?:print|console\.log|puts|p|echo|json\.dumps|JSON\.stringify|pprint|write)\s*\(?\s*(?:dict\(\s*)?(?:os\.environ|process\.env|ENV|%ENV)\s*\)?\s*(?:[,;)]|$)"#)
-            .expect("static regex")
-    })
-}
-
-fn sends_in_code() -> &'static Regex {
-    static R: OnceLock<Regex> = OnceLock::new();
-    R.get_or_init(|| {
-        Regex::new(r"(?i)\b(?:post|put|patch|send|sendall|upload|storbinary)\s*\(")
-            .expect("static regex")
-    })
-}
 
 pub struct Analyzer<'a> {
     pub rules: &'a ToolRules,
@@ -775,103 +663,6 @@ impl Analyzer<'_> {
         out
     }
 
-    /// A file downloaded earlier in the script and then made executable or
-    /// run.
-    fn download_then_run(&self, script: &Script, out: &mut Analysis) {
-        let mut downloaded: Vec<String> = Vec::new();
-        // Files written from what a download printed, on the way through
-        // other programs (`s=$(curl …); echo "$s" | base64 -d > /tmp/.x`).
-        let mut derived: Vec<String> = Vec::new();
-        for (i, c) in script.commands.iter().enumerate() {
-            if !FETCHERS.contains(&c.program.as_str())
-                && script
-                    .upstream(i)
-                    .iter()
-                    .any(|&j| FETCHERS.contains(&script.commands[j].program.as_str()))
-            {
-                derived.extend(
-                    c.redirects
-                        .iter()
-                        .filter(|r| matches!(r.op, RedirOp::Out | RedirOp::Append))
-                        .map(|r| basename(&r.target))
-                        .filter(|f| !f.is_empty() && !f.starts_with("/dev")),
-                );
-            }
-            let script_arg = c.args.iter().find(|a| !a.starts_with('-'));
-            let runs_derived = derived.iter().any(|f| {
-                c.program.eq_ignore_ascii_case(f)
-                    || (RUNS_FILE.contains(&c.program.as_str())
-                        && script_arg.is_some_and(|a| basename(a) == *f))
-            });
-            if runs_derived {
-                out.push(
-                    Effect::DownloadExec,
-                    "download_then_run",
-                    "Downloads a file and runs it",
-                    &c.line,
-                );
-            }
-            if FETCHERS.contains(&c.program.as_str()) {
-                downloaded.extend(output_values(c).iter().map(|f| basename(f)));
-                // `tftp HOST -c get REMOTE [LOCAL]`
-                if let Some(at) = c
-                    .args
-                    .windows(2)
-                    .position(|w| w[0] == "-c" && w[1] == "get")
-                {
-                    let names: Vec<&String> = c.args[at + 2..].iter().take(2).collect();
-                    if let Some(f) = names.last() {
-                        downloaded.push(basename(f));
-                    }
-                }
-                // `lwp-download URL FILE`
-                if c.program == "lwp-download" {
-                    if let Some(f) = c.args.iter().filter(|a| !a.starts_with('-')).nth(1) {
-                        downloaded.push(basename(f));
-                    }
-                }
-                for r in &c.redirects {
-                    if matches!(r.op, RedirOp::Out | RedirOp::Append) {
-                        downloaded.push(basename(&r.target));
-                    }
-                }
-                if c.program == "wget"
-                    && !c
-                        .args
-                        .iter()
-                        .any(|a| a == "-O" || a == "-qO-" || a == "-O-")
-                {
-                    if let Some(url) = c.args.iter().find(|a| a.contains("://")) {
-                        downloaded.push(basename(url.split(['?', '#']).next().unwrap_or(url)));
-                    }
-                }
-                continue;
-            }
-            if downloaded.is_empty() {
-                continue;
-            }
-            // Run as the program, or as the script an interpreter runs (its
-            // first operand: `python3 summarize.py data.json` runs
-            // summarize.py, not the downloaded data).
-            let runs = downloaded.iter().any(|f| {
-                !f.is_empty()
-                    && (c.program.eq_ignore_ascii_case(f)
-                        || (RUNS_FILE.contains(&c.program.as_str())
-                            && script_arg.is_some_and(|a| {
-                                basename(a) == *f && !a.ends_with(".tar.gz") && !a.ends_with(".tgz")
-                            })))
-            });
-            if runs {
-                out.push(
-                    Effect::DownloadExec,
-                    "download_then_run",
-                    "Downloads a file and runs it",
-                    &c.line,
-                );
-            }
-        }
-    }
-
     /// `env | grep -i ^npm_` shows a few variables, not the environment:
     /// a dump filtered by a non-secret pattern is a read.
     fn filtered_env_dumps(&self, script: &Script, tags: &[Vec<String>], out: &mut Analysis) {
@@ -902,109 +693,6 @@ impl Analyzer<'_> {
                 out.effects
                     .retain(|h| !(h.effect == Effect::EnvRead && h.evidence == c.line));
             }
-        }
-    }
-
-    /// Program source: code rules, files it reads, secrets it prints, the
-    /// hosts it talks to, and the shell commands it embeds as string
-    /// literals (`os.system("curl … | sh")`, `subprocess.call(["wget", url])`).
-    pub fn code(&self, src: &str, out: &mut Analysis, depth: u8) {
-        let src = normalize::truncate_at_char_boundary(src, 64 * 1024);
-        let src = &*super::home_paths::with_home_literals(src);
-        for rule in &self.rules.code {
-            if let Some(at) = co_occurring(&rule.all, src) {
-                out.push(
-                    rule.effect,
-                    &rule.id,
-                    rule.message.clone(),
-                    &excerpt_at(src, at),
-                );
-            }
-        }
-        if depth > 4 {
-            return;
-        }
-        let literals: Vec<&str> = literal_regex()
-            .captures_iter(src)
-            .take(256)
-            .filter_map(|c| c.get(1).or_else(|| c.get(2)).or_else(|| c.get(3)))
-            .map(|m| m.as_str())
-            .collect();
-        for path in super::code_writes::targets(src) {
-            self.path_write(path, Access::Write, || false, out);
-        }
-        let reads = read_markers().is_match(src);
-        for lit in &literals {
-            // A URL names a remote file, not one on this machine.
-            if reads && !lit.contains("://") {
-                self.path_effects(lit, Access::Read, out);
-            }
-            let first = lit.split_whitespace().next().unwrap_or("");
-            let program = shell::program_name(first, false);
-            if lit.contains(' ')
-                || super::escapes::SHELLS.contains(&program.as_str()) && first.contains('/')
-            {
-                self.shell(lit, out, depth + 1);
-            }
-        }
-        // Payloads carried in base64 or hex are judged as what they decode to.
-        for text in literals
-            .iter()
-            .filter_map(|l| super::printed::decoded_literal(l))
-            .take(8)
-        {
-            self.shell(&text, out, depth + 1);
-            self.path_effects(&text, Access::Read, out);
-        }
-        for caps in list_regex().captures_iter(src).take(64) {
-            let items: Vec<String> = literal_regex()
-                .captures_iter(&caps[1])
-                .filter_map(|c| {
-                    c.get(1)
-                        .or_else(|| c.get(2))
-                        .map(|m| m.as_str().to_string())
-                })
-                .collect();
-            if !items.is_empty() {
-                self.shell(&super::escapes::shell_join(&items), out, depth + 1);
-            }
-        }
-        for caps in secret_read_in_code().captures_iter(src).take(32) {
-            let name = caps
-                .get(1)
-                .or_else(|| caps.get(2))
-                .map_or("", |m| m.as_str());
-            let shown = src.contains("print")
-                || src.contains("console.log")
-                || src.contains("puts")
-                || src.contains("echo");
-            if shown && self.rules.secret_env.is_match(&name.to_ascii_uppercase()) {
-                out.push(
-                    Effect::CredentialRead,
-                    "secret_env_in_code",
-                    format!("Code reads the secret environment variable {name}"),
-                    &excerpt_at(src, caps.get(0).map_or(0, |m| m.start())),
-                );
-            }
-        }
-        if env_dump_in_code().is_match(src) {
-            out.push(
-                Effect::EnvRead,
-                "env_dump_in_code",
-                "Code prints the whole environment",
-                src,
-            );
-        }
-        let sends = sends_in_code().is_match(src);
-        for m in url_regex().find_iter(src).take(16) {
-            self.destination(
-                &Destination {
-                    url: m.as_str().to_string(),
-                    payload: if sends { Payload::Data } else { Payload::None },
-                    probe: false,
-                },
-                out,
-            );
         }
     }
 }
@@ -1051,7 +739,7 @@ pub fn subcommand(c: &Cmd) -> Option<&str> {
 }
 
 /// All regexes match within 800 bytes of the first one's match.
-fn co_occurring(all: &[Regex], text: &str) -> Option<usize> {
+pub(super) fn co_occurring(all: &[Regex], text: &str) -> Option<usize> {
     let (first, rest) = all.split_first()?;
     for m in first.find_iter(text).take(32) {
         let lo = floor(text, m.start().saturating_sub(800));
@@ -1077,7 +765,7 @@ fn floor(text: &str, mut i: usize) -> usize {
     i
 }
 
-fn excerpt_at(text: &str, at: usize) -> String {
+pub(super) fn excerpt_at(text: &str, at: usize) -> String {
     let start = floor(text, at);
     let end = floor(text, (start + 200).min(text.len()));
     text[start..end].to_string()
@@ -1136,7 +824,7 @@ pub fn flag_matches(arg: &str, wanted: &[String]) -> bool {
     false
 }
 
-fn basename(p: &str) -> String {
+pub(super) fn basename(p: &str) -> String {
     p.trim_end_matches('/')
         .rsplit(['/', '\\'])
         .next()

@@ -346,7 +346,7 @@ impl ToolDetector {
                     || ((COMMAND_KEYS.contains(&k) || key.is_none()) && self.command_like(s)));
             if commandish {
                 if (cap == Some("shell") || CODE_KEYS.contains(&k))
-                    && super::analyze::looks_like_code(s)
+                    && super::code::looks_like_code(s)
                     && !self.command_like(s)
                 {
                     analyzer.code(s, out, depth + 1);

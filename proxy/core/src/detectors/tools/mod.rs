@@ -17,9 +17,11 @@ mod access;
 pub mod analyze;
 pub mod args;
 mod build_files;
+mod code;
 mod code_writes;
 mod command_io;
 mod deferred;
+mod downloads;
 pub mod effects;
 pub mod egress;
 #[cfg(test)]

@@ -8,7 +8,8 @@
 //! another is not a program that downloads and runs, and a quoted path in
 //! its prose is not a file the document opens.
 
-use super::analyze::{looks_like_code, Analysis};
+use super::analyze::Analysis;
+use super::code::looks_like_code;
 use super::ToolDetector;
 use crate::detectors::tools::effects::Effect;
 use crate::subject::Surface;
