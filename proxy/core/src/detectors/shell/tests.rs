@@ -1,4 +1,5 @@
 use super::*;
+use base64::Engine as _;
 
 fn programs(src: &str) -> Vec<String> {
     parse(src).commands.into_iter().map(|c| c.program).collect()
