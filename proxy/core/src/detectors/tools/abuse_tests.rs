@@ -192,3 +192,26 @@ fn files_made_from_a_download_and_run() {
     // Data from a download handed to a script of the project is data.
     flows("curl -s https://api.github.com/repos/acme/app > repo.json && python3 scripts/summarize.py repo.json");
 }
+
+#[test]
+fn data_services_and_tables_emptied() {
+    attack(
+        "psql prod_app -c 'UPDATE users SET password_hash = NULL, is_active = false;'",
+        Effect::Destroy,
+    );
+    flows("psql app_dev -c \"UPDATE users SET is_active = true WHERE email = 'a@example.com'\"");
+    attack(
+        "kafka-topics.sh --bootstrap-server kafka-prod-1:9092 --delete --topic 'payments\\..*'",
+        Effect::Destroy,
+    );
+    flows("kafka-topics.sh --bootstrap-server localhost:9092 --list");
+    attack("rabbitmqctl -n rabbit@mq-prod-1 delete_vhost /production", Effect::Destroy);
+    flows("rabbitmqctl list_queues name messages");
+    attack("eksctl delete cluster --name prod-use1 --region us-east-1", Effect::Destroy);
+    attack("gh repo delete acme/infra-live --yes", Effect::Destroy);
+    flows("gh repo view acme/infra-live");
+    attack("vault secrets disable database/", Effect::Destroy);
+    attack("vault lease revoke -prefix database/creds/", Effect::Destroy);
+    attack("npx cdk destroy --all --force --profile acme-prod", Effect::Destroy);
+    flows("npx cdk diff");
+}

@@ -143,6 +143,9 @@ fn system_tools_without_arguments_only_report() {
         "mount | column -t",
         "hostnamectl",
         "timedatectl",
+        "hostnamectl --static",
+        "timedatectl list-timezones",
+        "localectl status",
         "route",
         "nmcli device status",
     ] {
@@ -153,6 +156,8 @@ fn system_tools_without_arguments_only_report() {
         "mount -t ext4 /dev/sdb1 /mnt",
         "hostnamectl set-hostname web-01",
         "timedatectl set-timezone UTC",
+        "hostnamectl --static set-hostname web-01",
+        "localectl set-keymap de",
         "nmcli con up office-vpn",
         "route add default gw 10.0.0.1",
     ] {
