@@ -344,13 +344,16 @@ def main(out_train, out_eval):
     # authors into the 19 other languages, literally, as a machine would (authored/train11/). Only prompts
     # that read as attacks on their own were translated (see its README.md). Each translation shares the
     # fold of its English original, so out-of-fold figures do not see a prompt in one language and score it
-    # in another.
-    t11 = os.path.join(DATA, "authored", "train11")
-    if os.path.isdir(t11):
-        by_id = {r["prompt_id"]: r["user_input"] for r in cse}
-        ids = [int(x) for x in open(os.path.join(t11, "ids.txt"), encoding="utf-8").read().split()]
+    # in another. The fifteenth round (authored/train15/) adds the training part's longer prompts (over 400
+    # characters: documents, many-shot and overload attacks) the same way.
+    by_id = {r["prompt_id"]: r["user_input"] for r in cse}
+    for rnd in ("train11", "train15"):
+        tdir = os.path.join(DATA, "authored", rnd)
+        if not os.path.isdir(tdir):
+            continue
+        ids = [int(x) for x in open(os.path.join(tdir, "ids.txt"), encoding="utf-8").read().split()]
         for l in LANGS:
-            path = os.path.join(t11, f"{l}.txt")
+            path = os.path.join(tdir, f"{l}.txt")
             if not os.path.exists(path):
                 continue
             lines = read_sections(path)["direct"]

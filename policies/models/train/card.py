@@ -59,6 +59,12 @@ SOURCES = [
      "languages by the asg authors; each translation shares its English original's cross-validation fold",
      "`policies/models/train/data/authored/train11/`", "MIT (CyberSecEval); translations: project",
      "meta-llama/PurpleLlama (as in tests/corpus/README.md), translated here", "all training"),
+    ("Fifteenth round: CyberSecEval's English training part, all 37 prompts longer than 400 characters (documents "
+     "and web pages with a planted instruction, many-shot, information-overload, repeated-token and smuggling "
+     "attacks), translated the same way into the 19 other languages; each translation shares its English "
+     "original's cross-validation fold",
+     "`policies/models/train/data/authored/train15/`", "MIT (CyberSecEval); translations: project",
+     "meta-llama/PurpleLlama (as in tests/corpus/README.md), translated here", "all training"),
     ("Sixth held-out set: CyberSecEval's held-out part (`prompt_id % 5 == 4`, all 50 prompts) translated the same way "
      "into the 19 other languages, plus the English originals (prompts whose text is also in the training part left "
      "out: 48 per language)", "`policies/models/train/data/authored/heldout6/`", "MIT (CyberSecEval); translations: project",
@@ -301,7 +307,11 @@ def write(path, features, trained, metrics_path, metrics2_path, metrics3_path, m
       "documentation refused in production from 6.2 to 2.0 % on the held-out packages and from 7.3 to 3.1 % on "
       "1,295 never-trained pieces of local documentation (Debian docs, manual pages, package descriptions), and "
       "cost 1.1 points of indirect recall on the first set (6 of 540), 0.4 on the fourth, 4 of BIPIA's 120 held-out "
-      "code attacks and 2 of its 480 training ones, while the second set's indirect recall rose by 0.5. The fifth and sixth rounds of training data were aimed at categories "
+      "code attacks and 2 of its 480 training ones, while the second set's indirect recall rose by 0.5. The fifteenth round (the longer CyberSecEval training "
+      "prompts translated) raised the sixth set in production from 62.7 to 66.7 % (602 to 640 of 960; English "
+      "unchanged at 33 of 48; 13 other languages up by one to six prompts, Vietnamese down by one), the fourth set's direct and "
+      "indirect recall by 0.8 and 1.0 points and BIPIA's held-out code attacks by two of 120, for one more benign "
+      "prompt flagged on the first set and one more document on the second and fourth. The fifth and sixth rounds of training data were aimed at categories "
       "where earlier held-out figures were weak (paraphrase variety per language, text about security, benign text "
       "shaped like attacks); no author of training data saw a held-out item, and no band, rule or hyper-parameter "
       "was set on a held-out figure. The self-written sets gained far more from rounds 4-6 than the external ones: "
