@@ -205,13 +205,25 @@ fn data_services_and_tables_emptied() {
         Effect::Destroy,
     );
     flows("kafka-topics.sh --bootstrap-server localhost:9092 --list");
-    attack("rabbitmqctl -n rabbit@mq-prod-1 delete_vhost /production", Effect::Destroy);
+    attack(
+        "rabbitmqctl -n rabbit@mq-prod-1 delete_vhost /production",
+        Effect::Destroy,
+    );
     flows("rabbitmqctl list_queues name messages");
-    attack("eksctl delete cluster --name prod-use1 --region us-east-1", Effect::Destroy);
+    attack(
+        "eksctl delete cluster --name prod-use1 --region us-east-1",
+        Effect::Destroy,
+    );
     attack("gh repo delete acme/infra-live --yes", Effect::Destroy);
     flows("gh repo view acme/infra-live");
     attack("vault secrets disable database/", Effect::Destroy);
-    attack("vault lease revoke -prefix database/creds/", Effect::Destroy);
-    attack("npx cdk destroy --all --force --profile acme-prod", Effect::Destroy);
+    attack(
+        "vault lease revoke -prefix database/creds/",
+        Effect::Destroy,
+    );
+    attack(
+        "npx cdk destroy --all --force --profile acme-prod",
+        Effect::Destroy,
+    );
     flows("npx cdk diff");
 }
