@@ -348,6 +348,10 @@ impl Lexer<'_> {
                     self.i += 1;
                     self.double_quoted(&mut w);
                 }
+                // A backtick with no partner is no substitution: the shell
+                // rejects the line, and PowerShell reads it as an escape
+                // (`` `& ``). What follows is judged as the words it is.
+                b'`' if !self.s[self.i + 1..].contains(&b'`') => self.push_char(&mut w),
                 b'`' => {
                     let inner = self.until_backtick();
                     w.subs.push(Sub::Command(inner));
@@ -389,6 +393,7 @@ impl Lexer<'_> {
                         self.push_char(w);
                     }
                 }
+                b'`' if !self.s[self.i + 1..].contains(&b'`') => self.push_char(w),
                 b'`' => {
                     let inner = self.until_backtick();
                     w.subs.push(Sub::Command(inner));

@@ -113,6 +113,12 @@ impl Analyzer<'_> {
             out.uninspectable("command longer or more complex than the shell parser's limits");
         }
         self.script(&script, out, depth);
+        // A Windows line is judged again in its plain spelling.
+        if depth < 4 {
+            if let Some(plain) = super::windows::plain(src) {
+                self.shell(&plain, out, depth + 1);
+            }
+        }
         // Rules that are only a line pattern also see the raw text, which
         // parsing splits (`:(){ :|:& };:`).
         for rule in &self.rules.commands {
@@ -554,10 +560,13 @@ impl Analyzer<'_> {
             out.push((w.clone(), Access::Write));
         }
         let program = c.program.as_str();
-        let recursive = c
-            .args
-            .iter()
-            .any(|a| flag_matches(a, &["-r".into(), "-R".into(), "--recursive".into()]));
+        // Windows spells it `rd /s` and `Remove-Item -Recurse`.
+        let recursive = c.args.iter().any(|a| {
+            flag_matches(a, &["-r".into(), "-R".into(), "--recursive".into()])
+                || (matches!(program, "rd" | "rmdir" | "del" | "erase")
+                    && a.eq_ignore_ascii_case("/s"))
+                || (program == "remove-item" && a.to_ascii_lowercase().starts_with("-recurse"))
+        });
         let deleter = DELETERS.contains(&program);
         let namer = names_only(c);
         // Every other program may print what it reads: the ways to get a

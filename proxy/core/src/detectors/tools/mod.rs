@@ -52,6 +52,7 @@ mod send_tests;
 mod tests;
 #[cfg(test)]
 mod tests_support;
+mod windows;
 
 use super::{excerpt, ScanContext};
 use crate::sources::{text_or, RuleSources};
