@@ -43,36 +43,22 @@ impl Analyzer<'_> {
     /// run.
     pub(super) fn download_then_run(&self, script: &Script, out: &mut Analysis) {
         let mut downloaded: Vec<String> = Vec::new();
-        // Files written from what a download printed, on the way through
-        // other programs (`s=$(curl …); echo "$s" | base64 -d > /tmp/.x`).
-        let mut derived: Vec<String> = Vec::new();
         for (i, c) in script.commands.iter().enumerate() {
+            // Files written from what a download printed, on the way through
+            // other programs (`s=$(curl …); echo "$s" | base64 -d > /tmp/.x`),
+            // count as downloaded.
             if !FETCHERS.contains(&c.program.as_str())
                 && script
                     .upstream(i)
                     .iter()
                     .any(|&j| FETCHERS.contains(&script.commands[j].program.as_str()))
             {
-                derived.extend(
+                downloaded.extend(
                     c.redirects
                         .iter()
                         .filter(|r| matches!(r.op, RedirOp::Out | RedirOp::Append))
-                        .map(|r| basename(&r.target))
-                        .filter(|f| !f.is_empty() && !f.starts_with("/dev")),
-                );
-            }
-            let script_arg = c.args.iter().find(|a| !a.starts_with('-'));
-            let runs_derived = derived.iter().any(|f| {
-                c.program.eq_ignore_ascii_case(f)
-                    || (RUNS_FILE.contains(&c.program.as_str())
-                        && script_arg.is_some_and(|a| basename(a) == *f))
-            });
-            if runs_derived {
-                out.push(
-                    Effect::DownloadExec,
-                    "download_then_run",
-                    "Downloads a file and runs it",
-                    &c.line,
+                        .filter(|r| !r.target.starts_with("/dev/"))
+                        .map(|r| basename(&r.target)),
                 );
             }
             if FETCHERS.contains(&c.program.as_str()) {
@@ -117,6 +103,7 @@ impl Analyzer<'_> {
             // Run as the program, or as the script an interpreter runs (its
             // first operand: `python3 summarize.py data.json` runs
             // summarize.py, not the downloaded data).
+            let script_arg = c.args.iter().find(|a| !a.starts_with('-'));
             let runs = downloaded.iter().any(|f| {
                 !f.is_empty()
                     && (c.program.eq_ignore_ascii_case(f)

@@ -58,21 +58,19 @@ impl Analyzer<'_> {
                     // `sh -c '… | sh'`: the wrapper, not a producer.
                     continue;
                 }
-                if matches!(program, "echo" | "printf") && p.sources.is_empty() && !p.sub_args {
+                // Printed literals, also transformed on the way (`echo … | tr
+                // 'a-z' 'n-za-m' | sh`, `… | rev | sh`).
+                let literal_text =
+                    matches!(program, "echo" | "printf") && p.sources.is_empty() && !p.sub_args;
+                let text = matches!(program, "echo" | "printf" | "tr" | "cat" | "rev")
+                    .then(|| printed(script, j))
+                    .flatten()
+                    .or_else(|| literal_text.then(|| literal(p)));
+                if let Some(text) = text {
                     if depth < 3 {
-                        let text = printed(script, j).unwrap_or_else(|| literal(p));
                         self.shell(&text, out, depth + 1);
                     }
                     continue;
-                }
-                // Literals transformed on the way (`echo … | tr 'a-z' 'n-za-m' | sh`, `… | rev | sh`).
-                if matches!(program, "tr" | "cat" | "rev") {
-                    if let Some(text) = printed(script, j) {
-                        if depth < 3 {
-                            self.shell(&text, out, depth + 1);
-                        }
-                        continue;
-                    }
                 }
                 let reads_files = FILE_READERS.contains(&program)
                     && p.sources.is_empty()

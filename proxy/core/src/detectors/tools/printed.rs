@@ -10,6 +10,7 @@
 use super::analyze::{Analysis, Analyzer};
 use super::escapes::SHELLS;
 use crate::detectors::shell::{lexer::ansi_c, Cmd, Script};
+use crate::normalize;
 use base64::Engine as _;
 
 /// Output larger than this is not followed further.
@@ -196,33 +197,21 @@ fn tr_set(spec: &str) -> Option<Vec<char>> {
     Some(out)
 }
 
-/// A string literal in program source that is a payload in base64 or hex
-/// (`system(base64_decode("Y2F0IH4v…"))`, `pack("H*","66696e64…")`): the
-/// text it decodes to, when that is readable text.
+/// A string literal in program source that carries a payload in base64 or
+/// hex (`system(base64_decode("Y2F0IH4v…"))`, `pack("H*","66696e64…")`):
+/// the readable text it decodes to, by the decoder every detector uses.
 pub(super) fn decoded_literal(lit: &str) -> Option<String> {
-    let lit = lit.trim();
-    if lit.len() < 12 || lit.len() > 64 * 1024 {
-        return None;
-    }
-    let bytes = if lit.len().is_multiple_of(2) && lit.bytes().all(|b| b.is_ascii_hexdigit()) {
-        hex::decode(lit).ok()?
-    } else if lit.len().is_multiple_of(4)
-        && lit
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
-        && lit
-            .bytes()
-            .any(|b| b.is_ascii_digit() || b == b'=' || b == b'+' || b == b'/')
-    {
-        base64::engine::general_purpose::STANDARD.decode(lit).ok()?
-    } else {
-        return None;
+    let limits = normalize::Limits {
+        min_token: 12,
+        max_output: 64 * 1024,
+        max_items: 1,
+        ..normalize::Limits::default()
     };
-    let text = String::from_utf8(bytes).ok()?;
-    let readable = text
-        .chars()
-        .all(|c| !c.is_control() || matches!(c, '\n' | '\t' | '\r'));
-    (readable && text.contains([' ', '/'])).then_some(text)
+    let decoded = normalize::decode_all(lit, &limits)
+        .items
+        .into_iter()
+        .next()?;
+    decoded.text.contains([' ', '/']).then_some(decoded.text)
 }
 
 /// Runs `text` as commands: `eval` and `sh -c` given a substitution.

@@ -8,54 +8,39 @@
 //! and `/` as the separator; both judgements count.
 
 use regex::Regex;
-use std::sync::OnceLock;
+use std::sync::LazyLock;
 
 /// Marks of a Windows command line: cmd's variables, PowerShell's
 /// environment drive, cmdlets, registry hives, .NET types.
-fn windows_marks() -> &'static Regex {
-    static R: OnceLock<Regex> = OnceLock::new();
-    R.get_or_init(|| {
-        Regex::new(
+static WINDOWS_MARKS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
             r"(?i)%(?:temp|tmp|appdata|localappdata|userprofile|programdata|systemroot|windir)%|\$env:|\b(?:get|set|new|remove|invoke|add|start|stop|clear|disable|enable)-[a-z]{3,}|\bhk(?:lm|cu|cr|u)\b|\b(?:reg|cmd|net|netsh|bcdedit|diskpart|wevtutil|vssadmin|icacls|takeown|auditpol|fsutil|schtasks|bitsadmin|certutil|rundll32|regsvr32|mshta|wmic)(?:\.exe)?\s|\[(?:char|convert|io\.|system\.|string)|[a-z]`[a-z]|[a-z]\^[a-z]",
         )
         .expect("static regex")
-    })
-}
+});
 
-fn char_codes() -> &'static Regex {
-    static R: OnceLock<Regex> = OnceLock::new();
-    R.get_or_init(|| {
-        Regex::new(r"(?i)\[char\[\]\]\s*\(\s*([0-9]{1,5}(?:\s*,\s*[0-9]{1,5}){1,200})\s*\)")
+static CHAR_CODES: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\[char\[\]\]\s*\(\s*([0-9]{1,5}(?:\s*,\s*[0-9]{1,5}){1,200})\s*\)")
+        .expect("static regex")
+});
+
+static JOINED_PIECES: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"(['"])\s*\+\s*(['"])"#).expect("static regex"));
+
+static LISTED_STRINGS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"(['"])\s*,\s*(['"])"#).expect("static regex"));
+
+static USER_FOLDERS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\$env:(?:userprofile|homepath)|\$home\b|%(?:userprofile|homepath)%|[a-z]:\\users\\[a-z0-9._ -]+")
             .expect("static regex")
-    })
-}
+});
 
-fn joined_pieces() -> &'static Regex {
-    static R: OnceLock<Regex> = OnceLock::new();
-    R.get_or_init(|| Regex::new(r#"(['"])\s*\+\s*(['"])"#).expect("static regex"))
-}
-
-fn listed_strings() -> &'static Regex {
-    static R: OnceLock<Regex> = OnceLock::new();
-    R.get_or_init(|| Regex::new(r#"(['"])\s*,\s*(['"])"#).expect("static regex"))
-}
-
-fn user_folders() -> &'static Regex {
-    static R: OnceLock<Regex> = OnceLock::new();
-    R.get_or_init(|| {
-        Regex::new(r"(?i)\$env:(?:userprofile|homepath)|\$home\b|%(?:userprofile|homepath)%|[a-z]:\\users\\[a-z0-9._ -]+")
-            .expect("static regex")
-    })
-}
-
-fn temp_folders() -> &'static Regex {
-    static R: OnceLock<Regex> = OnceLock::new();
-    R.get_or_init(|| Regex::new(r"(?i)\$env:(?:temp|tmp)|%(?:temp|tmp)%").expect("static regex"))
-}
+static TEMP_FOLDERS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\$env:(?:temp|tmp)|%(?:temp|tmp)%").expect("static regex"));
 
 /// The plain spelling of a Windows command line, when it differs.
 pub(super) fn plain(src: &str) -> Option<String> {
-    if src.len() > 64 * 1024 || !windows_marks().is_match(src) {
+    if src.len() > 64 * 1024 || !WINDOWS_MARKS.is_match(src) {
         return None;
     }
     let mut t = String::with_capacity(src.len());
@@ -77,7 +62,7 @@ pub(super) fn plain(src: &str) -> Option<String> {
             _ => t.push(c),
         }
     }
-    let mut t = char_codes()
+    let mut t = CHAR_CODES
         .replace_all(&t, |caps: &regex::Captures| {
             let s: String = caps[1]
                 .split(',')
@@ -88,16 +73,16 @@ pub(super) fn plain(src: &str) -> Option<String> {
         })
         .into_owned();
     for _ in 0..4 {
-        let joined = joined_pieces().replace_all(&t, "").into_owned();
+        let joined = JOINED_PIECES.replace_all(&t, "").into_owned();
         if joined == t {
             break;
         }
         t = joined;
     }
     // PowerShell's lists of strings are several arguments.
-    let t = listed_strings().replace_all(&t, "$1 $2");
-    let t = user_folders().replace_all(&t, "~");
-    let t = temp_folders().replace_all(&t, "/tmp");
+    let t = LISTED_STRINGS.replace_all(&t, "$1 $2");
+    let t = USER_FOLDERS.replace_all(&t, "~");
+    let t = TEMP_FOLDERS.replace_all(&t, "/tmp");
     let t = t.replace('\\', "/");
     (t != src).then_some(t)
 }
