@@ -4,7 +4,7 @@ VENV  := .venv
 
 # Set-up steps (deps*, venv, node-deps, agents) install only what is missing; `make run` and `make test`
 # run them first, so on a fresh Debian machine these two commands are all it takes.
-.PHONY: help deps deps-build run build release venv node-deps agents kube-tools test test-rust test-python test-kube lint fuzz bench bench-load bench-inspect bench-criterion bench-stream bench-compare test-e2e-mock clean-data model model-eval
+.PHONY: help deps deps-build run build release dist venv node-deps agents kube-tools test test-rust test-python test-kube lint fuzz bench bench-load bench-inspect bench-criterion bench-stream bench-compare test-e2e-mock clean-data model model-eval
 
 help:
 	@echo "make run            run the gateway: proxy 127.0.0.1:8080, admin 127.0.0.1:9090, dev profile, state in ./data"
@@ -13,7 +13,8 @@ help:
 	@echo "make fuzz           AFL++ on every fuzz target, FUZZ_SECONDS each [60] (FUZZ_TARGETS to pick)"
 	@echo "make bench          load benchmarks (wrk, loopback: proxy and /inspect/tool-call) and criterion benchmarks"
 	@echo "make bench-stream   streams: added time to first event and memory per open stream"
-	@echo "make bench-compare  mock direct vs nginx vs asg (both audit modes), 1 KiB, 16 KiB, SSE, an agent turn; CPU per request; added p99 at 1,000 req/s"
+	@echo "make bench-compare  mock direct vs nginx vs asg (dist build, both audit modes), 1 KiB, 16 KiB, SSE, an agent turn; CPU per request; added p99 at 1,000 req/s"
+	@echo "make dist           the binary that ships: release with whole-program optimisation, target/dist/asg"
 	@echo "make build          cargo build --workspace --bins --features asg/second-stage (asg, mock-upstream)"
 	@echo "make model          retrain the injection classifier (policies/models/): weights, metrics, model card"
 	@echo "make model-eval     score the shipped weights again (after a rule or profile change): metrics, model card"
@@ -34,6 +35,11 @@ run: deps-build release
 
 release: deps-build
 	$(CARGO) build --release -p asg --features asg/second-stage
+
+# The binary that ships (the container image builds the same): the release profile with whole-program
+# optimisation, target/dist/asg. Slower to link than `release`, so tests and `make run` use `release`.
+dist: deps-build
+	$(CARGO) build --profile dist -p asg --bin asg --features asg/second-stage
 
 build: deps-build
 	$(CARGO) build --workspace --bins --features asg/second-stage
@@ -120,9 +126,9 @@ bench-criterion:
 # BENCH_ARGS passes options (e.g. --duration 10 --rounds 5 --baseline path/to/other/asg, repeatable).
 bench-compare:
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "bench-compare needs wrk and nginx: apt-get install -y wrk nginx"; exit 2; }
-	$(CARGO) build --release -p asg -p asg-e2e --bins
-	$(CARGO) build --release -p asg --example pingora_floor
-	python3 tests/bench/compare.py $(BENCH_ARGS)
+	$(CARGO) build --release -p asg-e2e --bins
+	$(CARGO) build --profile dist -p asg --bin asg --example pingora_floor
+	python3 tests/bench/compare.py --profile dist $(BENCH_ARGS)
 
 bench-stream: venv
 	$(CARGO) build --release -p asg -p asg-e2e --bins

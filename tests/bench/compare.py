@@ -26,7 +26,9 @@ whatever else runs; the ratios within one run are the figures to quote.
 
 Usage: tests/bench/compare.py [--duration 8] [--rounds 3] [--connections 32] [--policy production]
        [--workloads 1k,16k,sse,agent] [--baseline OTHER_ASG_BINARY] [--rate 1000] [--rate-duration 5]
-       (run through `make bench-compare`; --rate 0 skips the fixed-rate part)
+       [--profile dist]
+       (run through `make bench-compare`, which measures the `dist` build that ships, with whole-program
+       optimisation, for asg and the pingora floor alike; --rate 0 skips the fixed-rate part)
 """
 
 import argparse
@@ -45,6 +47,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / "target" / "release"
+# Where asg and the pingora floor come from (`--profile`); the mock and the load generator stay in BIN.
+PROXY_BIN = BIN
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 WORKLOADS = {
@@ -173,7 +177,7 @@ http {{
 
 def start_floor(mock: str) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    p = subprocess.Popen([str(BIN / "examples" / "pingora_floor"), f"127.0.0.1:{port}", mock],
+    p = subprocess.Popen([str(PROXY_BIN / "examples" / "pingora_floor"), f"127.0.0.1:{port}", mock],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(lambda: socket.create_connection(("127.0.0.1", port), timeout=0.2).close() or True, "pingora_floor")
     return p, port
@@ -287,7 +291,13 @@ def main():
     ap.add_argument("--baseline", type=Path, action="append", default=[],
                     help="another asg binary (say, main's) run beside this one as base-always/base-decisions; "
                          "repeat to run several (named after their file: asg-X runs as X-always, X-decisions)")
+    ap.add_argument("--profile", default="release",
+                    help="cargo profile of the asg binary and the pingora floor measured (make bench-compare: dist)")
     args = ap.parse_args()
+    global PROXY_BIN
+    PROXY_BIN = ROOT / "target" / args.profile
+    if not (PROXY_BIN / "asg").exists():
+        sys.exit(f"bench-compare: target/{args.profile}/asg is missing (cargo build --profile {args.profile} -p asg)")
     if args.rate > 0 and not (BIN / "fixed-rate").exists():
         sys.exit("bench-compare: target/release/fixed-rate is missing (cargo build --release -p asg-e2e --bins)")
     for tool in ("wrk", "nginx"):
@@ -303,15 +313,15 @@ def main():
         procs.append(ngx)
         targets = [Target("direct", f"http://{mock_addr}", lambda: [mock.pid]),
                    Target("nginx", f"http://127.0.0.1:{ngx_port}", lambda: children(ngx.pid))]
-        if (BIN / "examples" / "pingora_floor").exists():
+        if (PROXY_BIN / "examples" / "pingora_floor").exists():
             floor, floor_port = start_floor(mock_addr)
             procs.append(floor)
             targets.append(Target("pingora", f"http://127.0.0.1:{floor_port}", lambda: [floor.pid]))
         else:
-            print("bench-compare: no target/release/examples/pingora_floor, the framework floor is skipped "
-                  "(cargo build --release -p asg --example pingora_floor)", file=sys.stderr)
+            print(f"bench-compare: no target/{args.profile}/examples/pingora_floor, the framework floor is skipped "
+                  f"(cargo build --profile {args.profile} -p asg --example pingora_floor)", file=sys.stderr)
         asgs = {}
-        runs = [("asg-always", "always", BIN / "asg"), ("asg-decisions", "decisions", BIN / "asg")]
+        runs = [("asg-always", "always", PROXY_BIN / "asg"), ("asg-decisions", "decisions", PROXY_BIN / "asg")]
         for binary in args.baseline:
             tag = "base" if len(args.baseline) == 1 else binary.name.removeprefix("asg-")[:9]
             runs += [(f"{tag}-always", "always", binary), (f"{tag}-decisions", "decisions", binary)]

@@ -40,7 +40,10 @@ def test_dockerfile_agrees_with_the_workspace_chart_and_injector():
     covered = lambda p: any(p == c or p.startswith(c.rstrip("/") + "/") for c in flat)  # noqa: E731
     needed = set(members) | {"Cargo.toml", "Cargo.lock", "policies"}
     assert all(covered(p) for p in needed), (needed, flat)
-    assert "cargo build --release --locked -p asg" in build
+    # The shipped binary is the workspace's `dist` profile (release with whole-program optimisation).
+    assert "cargo build --profile dist --locked -p asg" in build
+    profiles = tomllib.loads((ROOT / "Cargo.toml").read_text())["profile"]
+    assert profiles["dist"]["inherits"] == "release" and profiles["dist"]["lto"] == "fat", profiles
     assert re.search(r"apt-get install .*ca-certificates.*iptables", runtime)
     assert "COPY policies /etc/asg/policies" in runtime
     assert re.search(r"^USER 1337:1337$", runtime, re.M)
