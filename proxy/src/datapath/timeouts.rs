@@ -85,6 +85,56 @@ struct State {
     fd: Option<OwnedFd>,
     fired: Option<Expired>,
     task: bool,
+    /// What the watchdog task last read: `Some(Some(t))` it sleeps until
+    /// `t`, `Some(None)` it waits with no deadline, `None` it has not read
+    /// the state yet. Updates wake it only when it would otherwise miss a
+    /// deadline (an earlier one, or a first one) or when the exchange ends:
+    /// most updates push the deadline later, and the task, waking at the
+    /// old one, finds the new one and sleeps again. One wake-up per
+    /// request instead of one per event.
+    armed: Option<Option<Instant>>,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Wake-ups sent by updates on this thread (tests count them).
+    static WAKES: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+impl State {
+    /// The next deadline and what it stands for, or `None` when done.
+    fn next(&self) -> Option<Option<(Instant, Expired)>> {
+        let buffered_total = match self.phase {
+            Phase::Done => return None,
+            Phase::Body { buffered: true } | Phase::FirstByte => self.total,
+            _ => None,
+        };
+        let phase = self.deadline.map(|d| {
+            let kind = match self.phase {
+                Phase::FirstByte => Expired::FirstByte,
+                _ => Expired::Idle,
+            };
+            (d, kind)
+        });
+        Some(match (phase, buffered_total) {
+            (Some((d, _)), Some(t)) if t < d => Some((t, Expired::Total)),
+            (None, Some(t)) if !matches!(self.phase, Phase::Paused) => Some((t, Expired::Total)),
+            (p, _) => p,
+        })
+    }
+
+    /// Whether the task must be woken to see the state as it is now.
+    fn must_wake(&self) -> bool {
+        let Some(armed) = self.armed else {
+            return false;
+        };
+        match (self.next(), armed) {
+            (None, _) => true,
+            (Some(Some((at, _))), Some(sleeping_until)) => at < sleeping_until,
+            (Some(Some(_)), None) => true,
+            (Some(None), _) => false,
+        }
+    }
 }
 
 /// One request's watchdog (see the module docs). Cheap to clone.
@@ -106,6 +156,7 @@ impl Watchdog {
                     fd: None,
                     fired: None,
                     task: false,
+                    armed: None,
                 }),
                 Notify::new(),
             )),
@@ -118,13 +169,21 @@ impl Watchdog {
 
     fn update(&self, f: impl FnOnce(&mut State, &Timeouts)) {
         let (lock, notify) = &*self.inner;
-        if let Ok(mut s) = lock.lock() {
-            if matches!(s.phase, Phase::Done) || s.fired.is_some() {
-                return;
+        let wake = match lock.lock() {
+            Ok(mut s) => {
+                if matches!(s.phase, Phase::Done) || s.fired.is_some() {
+                    return;
+                }
+                f(&mut s, &self.limits);
+                s.must_wake()
             }
-            f(&mut s, &self.limits);
+            Err(_) => true,
+        };
+        if wake {
+            #[cfg(test)]
+            WAKES.with(|w| w.set(w.get() + 1));
+            notify.notify_one();
         }
-        notify.notify_one();
     }
 
     /// Connected to the upstream over `fd` (a new or a pooled connection).
@@ -204,26 +263,12 @@ impl Watchdog {
         self.inner.0.lock().ok().and_then(|s| s.fired)
     }
 
-    /// The next deadline and what it stands for, or `None` when done.
+    /// The next deadline, noted as the one the task now waits for.
     fn next(&self) -> Option<Option<(Instant, Expired)>> {
-        let s = self.inner.0.lock().ok()?;
-        let buffered_total = match s.phase {
-            Phase::Done => return None,
-            Phase::Body { buffered: true } | Phase::FirstByte => s.total,
-            _ => None,
-        };
-        let phase = s.deadline.map(|d| {
-            let kind = match s.phase {
-                Phase::FirstByte => Expired::FirstByte,
-                _ => Expired::Idle,
-            };
-            (d, kind)
-        });
-        Some(match (phase, buffered_total) {
-            (Some((d, _)), Some(t)) if t < d => Some((t, Expired::Total)),
-            (None, Some(t)) if !matches!(s.phase, Phase::Paused) => Some((t, Expired::Total)),
-            (p, _) => p,
-        })
+        let mut s = self.inner.0.lock().ok()?;
+        let next = s.next();
+        s.armed = next.map(|n| n.map(|(at, _)| at));
+        next
     }
 
     async fn run(self) {
@@ -359,5 +404,51 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(w.fired(), None);
         assert!(!cut(&mut theirs));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn later_deadlines_do_not_wake_the_task() {
+        let (ours, mut theirs) = pair();
+        let w = Watchdog::new(limits(100));
+        w.attach(ours.as_raw_fd());
+        tokio::task::yield_now().await;
+        let before = WAKES.with(|c| c.get());
+        w.request_sent();
+        tokio::task::yield_now().await;
+        w.head_received(false);
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            w.chunk_received();
+        }
+        let wakes = WAKES.with(|c| c.get()) - before;
+        // The first deadline (the task waited with none); the rest only move later.
+        assert_eq!(wakes, 1, "one wake-up, not one per event");
+        assert_eq!(w.fired(), None, "every chunk came within the idle limit");
+        // Silence still ends it at the deadline the task finds on waking.
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        tokio::task::yield_now().await;
+        assert_eq!(w.fired(), Some(Expired::Idle));
+        assert!(cut(&mut theirs));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_earlier_deadline_wakes_the_task() {
+        let (ours, mut theirs) = pair();
+        let w = Watchdog::new(Timeouts {
+            connect: Duration::from_millis(100),
+            first_byte: Duration::from_secs(60),
+            idle: Duration::from_millis(100),
+            total: Duration::from_secs(600),
+        });
+        w.attach(ours.as_raw_fd());
+        w.request_sent();
+        tokio::task::yield_now().await;
+        // The task sleeps towards the 60 s first-byte limit; the head brings
+        // the 100 ms idle limit, which must not wait for the 60 s.
+        w.head_received(false);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        tokio::task::yield_now().await;
+        assert_eq!(w.fired(), Some(Expired::Idle));
+        assert!(cut(&mut theirs));
     }
 }
