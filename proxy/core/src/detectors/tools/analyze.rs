@@ -673,7 +673,9 @@ impl Analyzer<'_> {
     }
 
     /// `env | grep -i ^npm_` shows a few variables, not the environment:
-    /// a dump filtered by a non-secret pattern is a read.
+    /// a dump filtered by a non-secret pattern is a read. PowerShell's
+    /// `gci env: | Where-Object Name -like 'DOTNET_*'` alike. An inverted
+    /// filter (`grep -v PATH`, `-notlike`) shows everything else.
     fn filtered_env_dumps(&self, script: &Script, tags: &[Vec<String>], out: &mut Analysis) {
         for (i, c) in script.commands.iter().enumerate() {
             if !tags[i].iter().any(|t| t == Effect::EnvRead.as_str()) {
@@ -684,26 +686,57 @@ impl Analyzer<'_> {
                 .iter()
                 .filter(|d| d.sources.contains(&i))
                 .collect();
-            let filtered =
-                !consumers.is_empty()
-                    && consumers.iter().all(|d| {
-                        matches!(
-                            d.program.as_str(),
-                            "grep" | "egrep" | "fgrep" | "rg" | "sort" | "wc" | "cut"
-                        ) && !d.args.iter().any(|a| {
+            let filtered = !consumers.is_empty()
+                && consumers.iter().all(|d| {
+                    matches!(
+                        d.program.as_str(),
+                        "grep"
+                            | "egrep"
+                            | "fgrep"
+                            | "rg"
+                            | "sort"
+                            | "wc"
+                            | "cut"
+                            | "where-object"
+                            | "where"
+                            | "select-string"
+                            | "sls"
+                            | "findstr"
+                    ) && !inverted_filter(d)
+                        && !d.args.iter().any(|a| {
                             let up = a.to_ascii_uppercase();
                             up.len() > 2
                                 && self.rules.secret_env.is_match(up.trim_matches(|ch: char| {
                                     !ch.is_ascii_alphanumeric() && ch != '_'
                                 }))
-                        }) && d.args.iter().any(|a| !a.starts_with('-'))
-                    });
+                        })
+                        && d.args.iter().any(|a| !a.starts_with('-'))
+                });
             if filtered {
                 out.effects
                     .retain(|h| !(h.effect == Effect::EnvRead && h.evidence == c.line));
             }
         }
     }
+}
+
+/// A filter that keeps what does not match (`grep -v`, `grep -iv`,
+/// `findstr /v`, `Where-Object Name -notlike …`): it shows everything else.
+fn inverted_filter(d: &Cmd) -> bool {
+    let grep = matches!(d.program.as_str(), "grep" | "egrep" | "fgrep" | "rg");
+    d.args.iter().any(|a| {
+        (grep && a.starts_with('-') && !a.starts_with("--") && a.contains('v'))
+            || matches!(
+                a.to_ascii_lowercase().as_str(),
+                "--invert-match"
+                    | "/v"
+                    | "-notlike"
+                    | "-notmatch"
+                    | "-ne"
+                    | "-notcontains"
+                    | "-notin"
+            )
+    })
 }
 
 /// The first argument that is not an option.

@@ -345,13 +345,19 @@ impl ToolDetector {
                 && ((cap == Some("shell") && (COMMAND_KEYS.contains(&k) || key.is_none()))
                     || ((COMMAND_KEYS.contains(&k) || key.is_none()) && self.command_like(s)));
             if commandish {
-                if (cap == Some("shell") || CODE_KEYS.contains(&k))
+                let code = (cap == Some("shell") || CODE_KEYS.contains(&k))
                     && super::code::looks_like_code(s)
-                    && !self.command_like(s)
-                {
-                    analyzer.code(s, out, depth + 1);
-                } else {
+                    && !self.command_like(s);
+                // A shell tool runs its command through a shell whatever it
+                // looks like: it is judged as shell always, and as program
+                // source too when it reads as such. Judged as source only, a
+                // marker anywhere in it (`#!/`, `=>`, `import ` in a comment)
+                // hid the commands around it.
+                if !code || cap == Some("shell") {
                     analyzer.shell(s, out, depth + 1);
+                }
+                if code {
+                    analyzer.code(s, out, depth + 1);
                 }
                 continue;
             }

@@ -37,6 +37,8 @@ mod hooks;
 pub mod hosts;
 mod installs;
 pub mod js;
+#[cfg(test)]
+mod masked_tests;
 pub mod network;
 pub mod paths;
 mod payload;

@@ -80,6 +80,46 @@ fn home_prefix(p: &str) -> Option<usize> {
     None
 }
 
+/// Caches that package managers and build tools fill and fill again
+/// (`rm -rf ~/.gradle/caches`, `~/.npm/_cacache`, `~/Library/Caches/pip`):
+/// deleting them costs a download. Writing into them is still a write
+/// outside the workspace (a planted package would be run later).
+pub fn package_cache(path: &str) -> bool {
+    const CACHES: &[&str] = &[
+        ".cache",
+        ".gradle/caches",
+        ".gradle/wrapper/dists",
+        ".m2/repository",
+        ".npm/_cacache",
+        ".npm/_npx",
+        ".pnpm-store",
+        ".local/share/pnpm/store",
+        ".yarn/cache",
+        ".yarn/berry/cache",
+        ".cargo/registry/cache",
+        ".cargo/registry/src",
+        ".cargo/git/checkouts",
+        ".ivy2/cache",
+        ".nuget/packages",
+        ".composer/cache",
+        ".bundle/cache",
+        ".cache/bazel",
+        "Library/Caches",
+        "AppData/Local/Temp",
+        "AppData/Local/npm-cache",
+        "AppData/Local/pip/Cache",
+    ];
+    let p = path.trim_end_matches('/');
+    let Some(end) = home_prefix(p) else {
+        return false;
+    };
+    let rest = p[end..].trim_start_matches('/');
+    CACHES.iter().any(|c| {
+        rest.strip_prefix(c)
+            .is_some_and(|tail| tail.is_empty() || tail.starts_with('/'))
+    })
+}
+
 pub fn place(path: &str) -> Place {
     let p = path.trim_end_matches('/');
     let p = if p.is_empty() && path.starts_with('/') {
@@ -253,6 +293,9 @@ impl ToolRules {
         }
         // Globs in system trees (`rm -rf /usr/*`) are the tree.
         let base = norm.trim_end_matches("/*").trim_end_matches('*');
+        if matches!(access, Access::Delete { .. }) && package_cache(base) {
+            return (Effect::Write, "cache_clean");
+        }
         match (place(base), access) {
             (Place::Workspace, Access::Delete { recursive: true }) if user_tree(base) => {
                 (Effect::Destroy, "home_tree_delete")
