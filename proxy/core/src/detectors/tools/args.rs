@@ -178,10 +178,19 @@ impl ToolDetector {
         } else {
             first
         };
-        let program = program_name(word, false);
-        let known = self.rules.known.contains(&program)
-            || SHELLS.contains(&program.as_str())
-            || self.rules.by_program.contains_key(&program);
+        let is_known = |program: &str| {
+            self.rules.known.contains(program)
+                || SHELLS.contains(&program)
+                || self.rules.by_program.contains_key(program)
+        };
+        let known = is_known(&program_name(word, false))
+            // `x=$(id -u); curl …`: the assignment's value has spaces, so
+            // the second word is no program; the parsed commands say.
+            || (word != first
+                && crate::detectors::shell::parse(t)
+                    .commands
+                    .iter()
+                    .any(|c| is_known(&c.program)));
         let exec_path = (word.starts_with("./") || word.starts_with('/') || word.starts_with("~/"))
             && !word.ends_with('/')
             && t.split_whitespace().count() > 1;
