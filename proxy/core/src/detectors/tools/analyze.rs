@@ -465,6 +465,20 @@ impl Analyzer<'_> {
     pub fn destination(&self, d: &Destination, out: &mut Analysis) {
         let (effect, rule, message) = self.egress.effect(d);
         out.push(effect, rule, message, &d.url);
+        let host = super::egress::host_of(&d.url);
+        if host
+            .as_deref()
+            .and_then(super::egress::encoded_label)
+            .is_some()
+        {
+            out.push(
+                Effect::Exfiltration,
+                "egress.encoded_label",
+                "A host name that carries encoded text (data sent out in the DNS lookup)"
+                    .to_string(),
+                &d.url,
+            );
+        }
     }
 
     /// Rules that may apply to a command: those naming its program, then

@@ -117,6 +117,83 @@ const CONTENT_KEYS: &[&str] = &[
 
 const SQL_KEYS: &[&str] = &["sql", "query", "statement", "statements"];
 
+/// A string under an SQL key that is a statement (a search query is not).
+static SQL_STATEMENT: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r"(?i)^\s*(?:select|insert|update|delete|drop|create|alter|copy|grant|revoke|truncate|with|do|call|set|vacuum|merge|replace|load|attach)\b",
+    )
+    .expect("static regex")
+});
+
+/// The file a write call names.
+fn write_target(args: &Value) -> Option<&str> {
+    [
+        "file_path",
+        "path",
+        "absolute_path",
+        "filename",
+        "file",
+        "target_file",
+        "notebook_path",
+    ]
+    .iter()
+    .find_map(|k| args.get(*k).and_then(Value::as_str))
+}
+
+/// The command line a search tool stands for: `grep -rE PATTERN PATH`.
+fn search_tool_line(name: &str, args: &Value) -> Option<String> {
+    let folded = super::fold_name(name);
+    let tail = folded.rsplit_once("__").map_or(folded.as_str(), |(_, t)| t);
+    if !matches!(
+        tail,
+        "grep" | "search_file_content" | "search_files" | "ripgrep" | "rg"
+    ) {
+        return None;
+    }
+    let pattern = args
+        .get("pattern")
+        .or_else(|| args.get("regex"))?
+        .as_str()?;
+    let path = ["path", "dir_path", "directory", "root"]
+        .iter()
+        .find_map(|k| args.get(*k).and_then(Value::as_str))
+        .unwrap_or(".");
+    Some(shell_join(&[
+        "grep".to_string(),
+        "-rE".to_string(),
+        pattern.to_string(),
+        path.to_string(),
+    ]))
+}
+
+/// Verbs a tool's name may put before the program it runs (`call_aws`).
+const PROGRAM_TOOL_VERBS: &[&str] = &["call_", "run_", "exec_", "execute_", "invoke_"];
+
+/// Programs that are tools of their own in MCP servers and agent
+/// frameworks, taking the program's arguments as their command.
+const PROGRAM_TOOLS: &[&str] = &[
+    "kubectl",
+    "helm",
+    "aws",
+    "gcloud",
+    "az",
+    "gsutil",
+    "terraform",
+    "docker",
+    "podman",
+    "git",
+    "gh",
+    "glab",
+    "psql",
+    "mysql",
+    "redis_cli",
+    "npm",
+    "pip",
+    "cargo",
+    "make",
+    "systemctl",
+];
+
 /// Strings of a JSON value with the key they sit under (argv arrays of
 /// strings joined into one command line).
 fn keyed<'v>(
@@ -165,6 +242,24 @@ pub fn string_bytes(v: &Value) -> usize {
 impl ToolDetector {
     /// A string that reads as a command: its first word is a program some
     /// rule knows, a shell, or an executable path, and it is not a sentence.
+    /// The program a tool is named after (see [`PROGRAM_TOOLS`]).
+    fn program_tool(&self, name: &str) -> Option<&'static str> {
+        let folded = super::fold_name(name);
+        let tail = folded.rsplit_once("__").map_or(folded.as_str(), |(_, t)| t);
+        let tail = tail.trim_matches('_');
+        let tail = PROGRAM_TOOL_VERBS
+            .iter()
+            .find_map(|v| tail.strip_prefix(v))
+            .unwrap_or(tail);
+        PROGRAM_TOOLS.iter().find(|p| **p == tail).map(|p| {
+            if *p == "redis_cli" {
+                "redis-cli"
+            } else {
+                *p
+            }
+        })
+    }
+
     pub fn command_like(&self, s: &str) -> bool {
         let t = s.trim_start();
         let first = t.split_whitespace().next().unwrap_or("");
@@ -221,7 +316,23 @@ impl ToolDetector {
             return;
         }
         let cap = self.capability_of(&call.name);
+        // A tool named after one program (`kubectl`, MCP's
+        // `kubernetes__kubectl`, `aws__call_aws`) takes that program's
+        // arguments as its command: `delete namespace production` is
+        // `kubectl delete namespace production`.
+        let program_tool = self.program_tool(&call.name);
+        let cap = if program_tool.is_some() {
+            Some("shell")
+        } else {
+            cap
+        };
         let analyzer = self.analyzer();
+        // A search tool (Claude Code's `Grep`, Gemini's
+        // `search_file_content`) is the search it runs: a key's shape
+        // sought through a home directory is a hunt for credentials.
+        if let Some(line) = search_tool_line(&call.name, &call.arguments) {
+            analyzer.shell(&line, out, depth + 1);
+        }
         let mut strings = Vec::new();
         keyed(&call.arguments, None, 0, &mut strings);
         let method = call
@@ -231,7 +342,15 @@ impl ToolDetector {
             .map(str::to_ascii_uppercase);
         let has_body = ["body", "data", "json", "form", "payload", "content"]
             .iter()
-            .any(|k| call.arguments.get(*k).is_some_and(|v| !v.is_null()));
+            .any(|k| {
+                call.arguments.get(*k).is_some_and(|v| match v {
+                    Value::Null => false,
+                    Value::String(s) => !s.is_empty(),
+                    Value::Object(m) => !m.is_empty(),
+                    Value::Array(a) => !a.is_empty(),
+                    _ => true,
+                })
+            });
         let local_paths: Vec<&str> = strings
             .iter()
             .filter(|(k, s)| {
@@ -285,11 +404,17 @@ impl ToolDetector {
                     || s.starts_with("--- ")
                 {
                     self.patch_targets(s, out);
+                    self.patched_auto_run(s, out, depth);
+                } else if let Some(target) = write_target(&call.arguments) {
+                    for cmd in super::auto_run::commands(target, s) {
+                        analyzer.shell(&cmd, out, depth + 1);
+                    }
                 }
                 continue;
             }
             if s.starts_with("*** Begin Patch") {
                 self.patch_targets(s, out);
+                self.patched_auto_run(s, out, depth);
                 continue;
             }
             if SQL_KEYS.contains(&k) {
@@ -302,6 +427,12 @@ impl ToolDetector {
                             s,
                         );
                     }
+                }
+                // A statement is judged as the database client would run it
+                // (`COPY … TO PROGRAM`, roles made superuser).
+                if SQL_STATEMENT.is_match(s) {
+                    let psql = shell_join(&["psql".to_string(), "-c".to_string(), s.to_string()]);
+                    analyzer.shell(&psql, out, depth + 1);
                 }
                 continue;
             }
@@ -363,7 +494,12 @@ impl ToolDetector {
                 // marker anywhere in it (`#!/`, `=>`, `import ` in a comment)
                 // hid the commands around it.
                 if !code || cap == Some("shell") {
-                    analyzer.shell(s, out, depth + 1);
+                    match program_tool {
+                        Some(p) if !s.trim_start().starts_with(p) => {
+                            analyzer.shell(&format!("{p} {s}"), out, depth + 1)
+                        }
+                        _ => analyzer.shell(s, out, depth + 1),
+                    }
                 }
                 if code {
                     analyzer.code(s, out, depth + 1);
@@ -444,6 +580,15 @@ impl ToolDetector {
                 self.path_access(t.trim(), Access::Write, out);
             } else if let Some(t) = line.strip_prefix("*** Delete File: ") {
                 self.path_access(t.trim(), Access::Delete { recursive: false }, out);
+            }
+        }
+    }
+
+    /// The commands a patch plants in files that run by themselves.
+    fn patched_auto_run(&self, patch: &str, out: &mut Analysis, depth: u8) {
+        for (path, added) in super::auto_run::patched_files(patch) {
+            for cmd in super::auto_run::commands(&path, &added) {
+                self.analyzer().shell(&cmd, out, depth + 1);
             }
         }
     }

@@ -74,6 +74,34 @@ impl Egress<'_> {
     }
 }
 
+/// A label of `host` that spells text in base32 or hex
+/// (`iffusqkjj5jumt2ejzhdorkyifgvatcf.ns.attacker.test`): data carried out
+/// by the name lookup itself, whatever the request. Hashes and ids in real
+/// host names (CDN and preview deployments) decode to noise, not text.
+pub fn encoded_label(host: &str) -> Option<&str> {
+    host.split('.').find(|label| {
+        if label.len() < 16 || label.len() > 63 {
+            return false;
+        }
+        let decoded = if label.len() % 2 == 0 && label.bytes().all(|b| b.is_ascii_hexdigit()) {
+            hex::decode(label).ok()
+        } else {
+            let upper = label.to_ascii_uppercase();
+            let whole = upper.len() / 8 * 8;
+            data_encoding::BASE32_NOPAD
+                .decode(&upper.as_bytes()[..whole])
+                .ok()
+        };
+        decoded.is_some_and(|d| {
+            let printable = d
+                .iter()
+                .filter(|b| b.is_ascii_graphic() || **b == b' ')
+                .count();
+            d.len() >= 8 && printable * 10 >= d.len() * 9 && d.iter().any(u8::is_ascii_alphabetic)
+        })
+    })
+}
+
 /// Host of a URL, lower-case, without userinfo, port or trailing dot.
 pub fn host_of(url: &str) -> Option<String> {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
@@ -147,6 +175,25 @@ fn is_private(ip: IpAddr) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn host_labels_that_spell_text() {
+        for host in [
+            "iffusqkjj5jumt2ejzhdorkyifgvatcf.ns.attacker.test",
+            "6d79207365637265742070617373776f7264.x.example",
+        ] {
+            assert!(encoded_label(host).is_some(), "{host}");
+        }
+        for host in [
+            "d1a2b3c4d5e6f7g8.cloudfront.net",
+            "app-git-feature-login-acme.vercel.app",
+            "3f9a2c7be41d08e5a9c3f1b2d4e6a8c0.r2.cloudflarestorage.com",
+            "abcdefghijklmnopqrstuvwx.execute-api.eu-west-1.amazonaws.com",
+            "api.github.com",
+        ] {
+            assert!(encoded_label(host).is_none(), "{host}");
+        }
+    }
     use super::*;
 
     #[test]

@@ -16,6 +16,7 @@ mod abuse_tests;
 mod access;
 pub mod analyze;
 pub mod args;
+mod auto_run;
 mod build_files;
 mod code;
 mod code_writes;
@@ -54,6 +55,8 @@ mod send_tests;
 mod tests;
 #[cfg(test)]
 mod tests_support;
+#[cfg(test)]
+mod tool_kinds_tests;
 mod windows;
 
 use super::{excerpt, ScanContext};
@@ -211,6 +214,15 @@ impl ToolDetector {
     pub fn capability_of(&self, name: &str) -> Option<&str> {
         let folded = fold_name(name);
         if let Some(cap) = self.exact.get(&folded) {
+            return Some(cap);
+        }
+        // MCP tools come prefixed with their server (`filesystem__write_file`,
+        // Claude Code's `mcp__github__create_issue`): the tool's own name
+        // says what it is.
+        if let Some(cap) = folded
+            .rsplit_once("__")
+            .and_then(|(_, tool)| self.exact.get(tool.trim_matches('_')))
+        {
             return Some(cap);
         }
         self.hints

@@ -133,7 +133,10 @@ pub fn place(path: &str) -> Place {
             return Place::Home;
         }
         let first = rest.trim_start_matches('/').split('/').next().unwrap_or("");
-        return if first.starts_with('.') || first == "Library" || first == "AppData" {
+        return if first.starts_with('.')
+            || first.eq_ignore_ascii_case("Library")
+            || first.eq_ignore_ascii_case("AppData")
+        {
             Place::HomeConfig
         } else {
             Place::Workspace

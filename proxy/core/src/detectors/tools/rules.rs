@@ -372,10 +372,17 @@ impl ToolRules {
                 unless: None,
             });
         }
-        let path_set =
-            RegexSet::new(&path_patterns).map_err(|e| format!("tool rule paths: {e}"))?;
-        let write_set = RegexSet::new(f.write_target.iter().map(|w| w.regex.as_str()))
-            .map_err(|e| format!("tool rule write targets: {e}"))?;
+        // macOS and Windows file systems ignore case: `~/.SSH/ID_ED25519` and
+        // `~/LIBRARY/launchagents/` are the key and the folder the rules name.
+        let path_set = regex::RegexSetBuilder::new(&path_patterns)
+            .case_insensitive(true)
+            .build()
+            .map_err(|e| format!("tool rule paths: {e}"))?;
+        let write_set =
+            regex::RegexSetBuilder::new(f.write_target.iter().map(|w| w.regex.as_str()))
+                .case_insensitive(true)
+                .build()
+                .map_err(|e| format!("tool rule write targets: {e}"))?;
         let writes = f
             .write_target
             .into_iter()
