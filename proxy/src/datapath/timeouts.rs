@@ -279,18 +279,22 @@ impl Watchdog {
             };
             match next {
                 None => notify.notified().await,
-                Some((at, kind)) => {
+                Some((at, _)) => {
                     tokio::select! {
                         _ = notify.notified() => {}
-                        _ = tokio::time::sleep_until(at) => self.expire(kind),
+                        _ = tokio::time::sleep_until(at) => self.expire(),
                     }
                 }
             }
         }
     }
 
-    /// A deadline passed: if it still stands, cut the upstream off.
-    fn expire(&self, kind: Expired) {
+    /// A deadline passed: if one still stands, cut the upstream off. What
+    /// passed is read from the state as it is now, not from the deadline
+    /// the task slept towards: that one may have moved (a later chunk, the
+    /// response head) and a later one passed too by the time a late timer
+    /// fires.
+    fn expire(&self) {
         let (lock, _) = &*self.inner;
         let Ok(mut s) = lock.lock() else {
             return;
@@ -298,10 +302,10 @@ impl Watchdog {
         if matches!(s.phase, Phase::Done | Phase::Paused) || s.fired.is_some() {
             return;
         }
-        let now = Instant::now();
-        let due = s.deadline.is_some_and(|d| d <= now)
-            || (kind == Expired::Total && s.total.is_some_and(|t| t <= now));
-        if !due {
+        let Some(Some((at, kind))) = s.next() else {
+            return;
+        };
+        if at > Instant::now() {
             return;
         }
         s.fired = Some(kind);
@@ -447,6 +451,24 @@ mod tests {
         // the 100 ms idle limit, which must not wait for the 60 s.
         w.head_received(false);
         tokio::time::sleep(Duration::from_millis(150)).await;
+        tokio::task::yield_now().await;
+        assert_eq!(w.fired(), Some(Expired::Idle));
+        assert!(cut(&mut theirs));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_timer_reports_the_limit_that_stands_now() {
+        let (ours, mut theirs) = pair();
+        let w = Watchdog::new(limits(100));
+        w.attach(ours.as_raw_fd());
+        w.request_sent();
+        tokio::task::yield_now().await;
+        // The head and a chunk come at once, then silence; the task still
+        // sleeps towards the first-byte limit and its timer fires late,
+        // after the idle limit passed as well.
+        w.head_received(false);
+        w.chunk_received();
+        tokio::time::advance(Duration::from_millis(300)).await;
         tokio::task::yield_now().await;
         assert_eq!(w.fired(), Some(Expired::Idle));
         assert!(cut(&mut theirs));
