@@ -142,10 +142,8 @@ fn write_target(args: &Value) -> Option<&str> {
 
 /// The command line a search tool stands for: `grep -rE PATTERN PATH`.
 fn search_tool_line(name: &str, args: &Value) -> Option<String> {
-    let folded = super::fold_name(name);
-    let tail = folded.rsplit_once("__").map_or(folded.as_str(), |(_, t)| t);
     if !matches!(
-        tail,
+        super::own_name(name).as_str(),
         "grep" | "search_file_content" | "search_files" | "ripgrep" | "rg"
     ) {
         return None;
@@ -240,13 +238,10 @@ pub fn string_bytes(v: &Value) -> usize {
 }
 
 impl ToolDetector {
-    /// A string that reads as a command: its first word is a program some
-    /// rule knows, a shell, or an executable path, and it is not a sentence.
     /// The program a tool is named after (see [`PROGRAM_TOOLS`]).
     fn program_tool(&self, name: &str) -> Option<&'static str> {
-        let folded = super::fold_name(name);
-        let tail = folded.rsplit_once("__").map_or(folded.as_str(), |(_, t)| t);
-        let tail = tail.trim_matches('_');
+        let own = super::own_name(name);
+        let tail = own.as_str();
         let tail = PROGRAM_TOOL_VERBS
             .iter()
             .find_map(|v| tail.strip_prefix(v))
@@ -260,6 +255,8 @@ impl ToolDetector {
         })
     }
 
+    /// A string that reads as a command: its first word is a program some
+    /// rule knows, a shell, or an executable path, and it is not a sentence.
     pub fn command_like(&self, s: &str) -> bool {
         let t = s.trim_start();
         let first = t.split_whitespace().next().unwrap_or("");

@@ -129,3 +129,15 @@ fn caches_cleaned_and_the_environment_filtered() {
         attack(cmd, Effect::EnvRead);
     }
 }
+
+#[test]
+fn a_deleted_pod_is_a_restart() {
+    attack(
+        "kubectl delete pod api-7d9f8c6b5-xk2lp -n dev",
+        Effect::InfraChange,
+    );
+    assert!(!shell("kubectl delete pod api-7d9f8c6b5-xk2lp -n dev").contains(&Effect::Destroy));
+    attack("kubectl delete po/api-1", Effect::InfraChange);
+    attack("kubectl delete pods --all -n prod", Effect::Destroy);
+    attack("kubectl delete deploy api -n prod", Effect::Destroy);
+}

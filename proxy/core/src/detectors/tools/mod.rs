@@ -216,13 +216,7 @@ impl ToolDetector {
         if let Some(cap) = self.exact.get(&folded) {
             return Some(cap);
         }
-        // MCP tools come prefixed with their server (`filesystem__write_file`,
-        // Claude Code's `mcp__github__create_issue`): the tool's own name
-        // says what it is.
-        if let Some(cap) = folded
-            .rsplit_once("__")
-            .and_then(|(_, tool)| self.exact.get(tool.trim_matches('_')))
-        {
+        if let Some(cap) = self.exact.get(&own_name(name)) {
             return Some(cap);
         }
         self.hints
@@ -388,6 +382,17 @@ fn push_unique(tags: &mut Vec<String>, tag: &str) {
 }
 
 /// `Run-Command` → `run_command`.
+/// A tool's own name, folded: MCP tools come prefixed with their server
+/// (`filesystem__write_file`, Claude Code's `mcp__github__create_issue`),
+/// and the tool's own name says what it is.
+pub fn own_name(name: &str) -> String {
+    let folded = fold_name(name);
+    match folded.rsplit_once("__").map(|(_, t)| t.trim_matches('_')) {
+        Some(tool) if !tool.is_empty() => tool.to_string(),
+        _ => folded,
+    }
+}
+
 pub fn fold_name(name: &str) -> String {
     name.trim()
         .chars()
