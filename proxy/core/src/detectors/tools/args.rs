@@ -81,6 +81,8 @@ const INERT_KEYS: &[&str] = &[
 const TARGET_KEYS: &[&str] = &[
     "path",
     "file_path",
+    "absolute_path",
+    "target_file",
     "filepath",
     "filename",
     "file",
@@ -127,17 +129,9 @@ static SQL_STATEMENT: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::n
 
 /// The file a write call names.
 fn write_target(args: &Value) -> Option<&str> {
-    [
-        "file_path",
-        "path",
-        "absolute_path",
-        "filename",
-        "file",
-        "target_file",
-        "notebook_path",
-    ]
-    .iter()
-    .find_map(|k| args.get(*k).and_then(Value::as_str))
+    TARGET_KEYS
+        .iter()
+        .find_map(|k| args.get(*k).and_then(Value::as_str))
 }
 
 /// The command line a search tool stands for: `grep -rE PATTERN PATH`.
@@ -184,7 +178,7 @@ const PROGRAM_TOOLS: &[&str] = &[
     "glab",
     "psql",
     "mysql",
-    "redis_cli",
+    "redis-cli",
     "npm",
     "pip",
     "cargo",
@@ -241,18 +235,13 @@ impl ToolDetector {
     /// The program a tool is named after (see [`PROGRAM_TOOLS`]).
     fn program_tool(&self, name: &str) -> Option<&'static str> {
         let own = super::own_name(name);
-        let tail = own.as_str();
         let tail = PROGRAM_TOOL_VERBS
             .iter()
-            .find_map(|v| tail.strip_prefix(v))
-            .unwrap_or(tail);
-        PROGRAM_TOOLS.iter().find(|p| **p == tail).map(|p| {
-            if *p == "redis_cli" {
-                "redis-cli"
-            } else {
-                *p
-            }
-        })
+            .find_map(|v| own.strip_prefix(v))
+            .unwrap_or(&own)
+            // Folded names spell `-` as `_` (`redis_cli`).
+            .replace('_', "-");
+        PROGRAM_TOOLS.iter().find(|p| **p == tail).copied()
     }
 
     /// A string that reads as a command: its first word is a program some
@@ -567,13 +556,7 @@ impl ToolDetector {
     /// Files a patch writes (`*** Update File: p`, `+++ b/p`).
     fn patch_targets(&self, patch: &str, out: &mut Analysis) {
         for line in patch.lines().take(100_000) {
-            let target = line
-                .strip_prefix("*** Update File: ")
-                .or_else(|| line.strip_prefix("*** Add File: "))
-                .or_else(|| line.strip_prefix("*** Move to: "))
-                .or_else(|| line.strip_prefix("+++ b/"))
-                .or_else(|| line.strip_prefix("+++ "));
-            if let Some(t) = target {
+            if let Some(t) = super::auto_run::patch_target(line) {
                 self.path_access(t.trim(), Access::Write, out);
             } else if let Some(t) = line.strip_prefix("*** Delete File: ") {
                 self.path_access(t.trim(), Access::Delete { recursive: false }, out);

@@ -103,17 +103,22 @@ fn workflow_secret_steps(content: &str) -> Vec<String> {
     steps
 }
 
-/// Each file a patch adds or updates with the lines it adds (`*** Add
-/// File:` / `*** Update File:` sections, or unified diffs' `+++ b/`).
+/// The file a patch line starts writing: Codex's `*** Add File:`, `***
+/// Update File:` and `*** Move to:`, or a unified diff's `+++ b/`.
+pub fn patch_target(line: &str) -> Option<&str> {
+    line.strip_prefix("*** Update File: ")
+        .or_else(|| line.strip_prefix("*** Add File: "))
+        .or_else(|| line.strip_prefix("*** Move to: "))
+        .or_else(|| line.strip_prefix("+++ b/"))
+        .or_else(|| line.strip_prefix("+++ "))
+}
+
+/// Each file a patch writes with the lines it adds (a moved file's hunks
+/// belong to its new name).
 pub fn patched_files(patch: &str) -> Vec<(String, String)> {
     let mut files: Vec<(String, String)> = Vec::new();
     for line in patch.lines().take(100_000) {
-        let target = line
-            .strip_prefix("*** Update File: ")
-            .or_else(|| line.strip_prefix("*** Add File: "))
-            .or_else(|| line.strip_prefix("+++ b/"))
-            .or_else(|| line.strip_prefix("+++ "));
-        if let Some(t) = target {
+        if let Some(t) = patch_target(line) {
             files.push((t.trim().to_string(), String::new()));
         } else if line.starts_with("*** ") || line.starts_with("--- ") {
             continue;
@@ -165,5 +170,11 @@ mod tests {
         assert_eq!(files[0].0, "package.json");
         assert!(files[0].1.contains("\"postinstall\": \"node x.js\""));
         assert_eq!(files[1], (".envrc".to_string(), "export A=1\n".to_string()));
+        // A moved file's hunks belong to its new name.
+        let moved = patched_files("*** Update File: a.json\n*** Move to: package.json\n@@\n+x\n");
+        assert_eq!(
+            moved.last(),
+            Some(&("package.json".to_string(), "x\n".to_string()))
+        );
     }
 }

@@ -68,6 +68,12 @@ fn tools_named_after_one_program() {
         json!({"cli_command": "aws s3 rb s3://prod-backups --force"}),
         Effect::Destroy,
     );
+    // Folded names spell `-` as `_`.
+    stops(
+        "redis__redis_cli",
+        json!({"command": "-n 2 flushdb"}),
+        Effect::Destroy,
+    );
     passes("kubernetes__kubectl", json!({"command": "get pods -n dev"}));
     passes(
         "kubectl",
