@@ -5,7 +5,9 @@
 //! echo 'cat /etc/shadow' | cargo run -p asg --example explain -- bash [profile]
 //! ```
 //! With `bash`, every line is the command of a proposed `bash` tool call
-//! (`ASG_EXPLAIN_JSONL=1`: every line a JSON string, for multi-line scripts).
+//! (`ASG_EXPLAIN_JSONL=1`: every line a JSON string, for multi-line scripts,
+//! or an object `{"system": …, "text": …}` judged with that system prompt;
+//! `ASG_EXPLAIN_SYSTEM=…`: the system prompt of every line).
 
 use asg::decision::{assess, Masking, Policy, Subject, Surface, ToolCall};
 use std::io::Read;
@@ -26,22 +28,34 @@ fn main() {
     std::io::stdin().read_to_string(&mut text).expect("stdin");
     // `ASG_EXPLAIN_WHOLE=1`: stdin is one text (a tool output with its lines).
     // `ASG_EXPLAIN_JSONL=1`: every line is a JSON string (a multi-line script).
-    let texts: Vec<String> = if std::env::var_os("ASG_EXPLAIN_WHOLE").is_some() {
-        vec![text.clone()]
+    let system = std::env::var("ASG_EXPLAIN_SYSTEM").ok();
+    let texts: Vec<(Option<String>, String)> = if std::env::var_os("ASG_EXPLAIN_WHOLE").is_some() {
+        vec![(system.clone(), text.clone())]
     } else if std::env::var_os("ASG_EXPLAIN_JSONL").is_some() {
         text.lines()
             .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str::<String>(l).expect("each line a JSON string"))
+            .map(
+                |l| match serde_json::from_str::<serde_json::Value>(l).expect("each line JSON") {
+                    serde_json::Value::String(t) => (system.clone(), t),
+                    v => (
+                        v["system"].as_str().map(str::to_string),
+                        v["text"].as_str().expect("an object with text").to_string(),
+                    ),
+                },
+            )
             .collect()
     } else {
         text.lines()
             .filter(|l| !l.trim().is_empty())
-            .map(str::to_string)
+            .map(|l| (system.clone(), l.to_string()))
             .collect()
     };
-    for line in &texts {
+    for (system, line) in &texts {
         let line = line.as_str();
         let mut s = Subject::default();
+        if let Some(sys) = system {
+            s.push_text(Surface::System, sys.as_str());
+        }
         if call {
             s.tool_calls.push(ToolCall::new(
                 "bash",

@@ -152,6 +152,9 @@ impl Detectors {
     pub fn run(&self, subject: &Subject, history: &[Vec<String>]) -> Vec<Finding> {
         let cx = ScanContext::new(subject);
         let mut out = self.text_findings(&cx);
+        if self.toggles.prompt_injection {
+            self.injection.context_findings(&cx, &mut out);
+        }
         if self.toggles.secret_leakage {
             self.secrets.inspect_calls(&cx, &mut out);
         }

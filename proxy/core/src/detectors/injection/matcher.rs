@@ -123,6 +123,25 @@ impl<'a> Hits<'a> {
         self.hits.is_empty()
     }
 
+    /// Where the phrases of `class` occur, in text order.
+    pub fn of_class(&self, class: u16) -> impl Iterator<Item = Range<usize>> + '_ {
+        self.by_class
+            .get(class as usize)
+            .into_iter()
+            .flatten()
+            .map(|&h| {
+                let h = self.hits[h as usize];
+                h.start..h.end
+            })
+    }
+
+    /// Does some phrase of `class` occur?
+    pub fn has_class(&self, class: u16) -> bool {
+        self.by_class
+            .get(class as usize)
+            .is_some_and(|l| !l.is_empty())
+    }
+
     /// The first match of `family`, if any.
     pub fn family(&self, family: &Family, index: usize) -> Option<FamilyMatch> {
         for pattern in &family.patterns {

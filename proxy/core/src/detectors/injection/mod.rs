@@ -18,6 +18,7 @@
 //! answer dictation) only apply there.
 
 pub mod classifier;
+mod context;
 mod learned;
 pub mod matcher;
 pub mod overrides;
@@ -483,7 +484,10 @@ impl InjectionDetector {
         let hits = Hits::find(book, src.norm);
         if !hits.is_empty() {
             for (fi, family) in book.families.iter().enumerate() {
-                if !family.rule.applies_to(surface) || !wanted(&family.rule) {
+                if family.context.is_some()
+                    || !family.rule.applies_to(surface)
+                    || !wanted(&family.rule)
+                {
                     continue;
                 }
                 let Some(m) = hits.family(family, fi) else {
@@ -721,6 +725,8 @@ impl MetaOpt for Finding {
     }
 }
 
+#[cfg(test)]
+mod context_tests;
 #[cfg(test)]
 mod tests;
 

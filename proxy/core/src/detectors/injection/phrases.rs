@@ -66,6 +66,8 @@ struct FamilyDef {
     unless_between: Vec<String>,
     #[serde(default)]
     cross_sentence: bool,
+    #[serde(default)]
+    context: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,6 +128,33 @@ pub struct Family {
     /// two of its parts (a negation inside a verb-final clause).
     pub unless_between: Vec<u16>,
     pub cross_sentence: bool,
+    /// Set for families that only mean something next to the
+    /// conversation's own system prompt (see `context`); the per-text scan
+    /// skips them.
+    pub context: Option<Context>,
+}
+
+/// What a context family needs of the system prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    /// Matched on the system prompt: an instruction to keep something to
+    /// itself.
+    Declares,
+    /// Applies when the system prompt keeps a password or key.
+    Secret,
+    /// Applies when the system prompt keeps someone's personal data.
+    Record,
+}
+
+impl Context {
+    fn parse(s: &str) -> Result<Context, String> {
+        Ok(match s {
+            "declares" => Context::Declares,
+            "secret" => Context::Secret,
+            "record" => Context::Record,
+            other => return Err(format!("unknown context {other:?}")),
+        })
+    }
 }
 
 #[derive(Debug)]
@@ -372,7 +401,14 @@ impl PhraseBook {
                     })
                     .collect()
             };
+            let context = def
+                .context
+                .as_deref()
+                .map(Context::parse)
+                .transpose()
+                .map_err(|e| format!("injection family {id}: {e}"))?;
             families.push(Family {
+                context,
                 unless_before: lookup(&b, &def.unless_before)?,
                 unless_after: lookup(&b, &def.unless_after)?,
                 unless_between: lookup(&b, &def.unless_between)?,
