@@ -95,6 +95,7 @@ fn request(c: &mut Criterion) {
         rpc_id: Value::Null,
         // The same body on every iteration: measured without the memo.
         memo_scope: None,
+        kept: None,
     };
     let mut g = c.benchmark_group("request");
     g.sample_size(20);

@@ -48,3 +48,34 @@ def test_anthropic_system_field_keeps_the_secret(gw, mock, anthropic_client):
     msg = client.messages.create(model=CLAUDE, max_tokens=64, system="Be brief.",
                                  messages=[{"role": "user", "content": ASK}])
     assert any(b.type == "text" for b in msg.content)
+
+
+ECHO = "Sure, here it is: LANTERN-42 (backwards 24-nretnaL). Anything else?"
+
+
+def kept_out(text):
+    low = text.lower()
+    return "lantern-42" not in low and "24-nretnal" not in low and "[REDACTED:kept_secret:" in text
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_openai_reply_repeating_the_kept_secret_is_masked(gw, openai_client, stream):
+    client = openai_client(gw.openai_base_url, {"x-mock-scenario": "echo"})
+    messages = [{"role": "system", "content": KEEPS}, {"role": "user", "content": ECHO}]
+    if stream:
+        chunks = client.chat.completions.create(model="gpt-4.1", messages=messages, stream=True)
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    else:
+        text = client.chat.completions.create(model="gpt-4.1", messages=messages).choices[0].message.content
+    assert kept_out(text), text
+    # Without a system prompt that keeps it, the same words are nobody's secret.
+    plain = client.chat.completions.create(model="gpt-4.1", messages=[{"role": "user", "content": ECHO}])
+    assert "LANTERN-42" in plain.choices[0].message.content
+
+
+def test_anthropic_streamed_reply_repeating_the_kept_secret_is_masked(gw, anthropic_client):
+    client = anthropic_client(gw.anthropic_base_url, {"x-mock-scenario": "echo"})
+    with client.messages.stream(model=CLAUDE, max_tokens=64, system=KEEPS,
+                                messages=[{"role": "user", "content": ECHO}]) as s:
+        text = "".join(s.text_stream)
+    assert kept_out(text), text

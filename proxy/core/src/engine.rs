@@ -49,6 +49,12 @@ pub fn assess_with_history(
     decide(policy, findings, masking)
 }
 
+/// The passwords and keys `subject`'s system prompt keeps, for the
+/// response stage to mask (`Redactor::with_kept`).
+pub fn kept_secrets(policy: &Policy, subject: &Subject) -> Vec<String> {
+    policy.detectors.kept_secrets(subject)
+}
+
 /// Evaluate a set of findings (detector findings, possibly plus session
 /// findings added by the caller).
 pub fn decide(policy: &Policy, findings: Vec<Finding>, masking: Masking) -> Assessment {

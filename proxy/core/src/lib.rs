@@ -18,7 +18,7 @@ pub mod subject;
 pub mod types;
 pub mod util;
 
-pub use engine::{assess, assess_with_history, decide, Assessment, Masking};
+pub use engine::{assess, assess_with_history, decide, kept_secrets, Assessment, Masking};
 pub use policy::Policy;
 pub use subject::{Subject, Surface, TextPart, ToolCall};
 pub use types::{Decision, DetectorId, Finding, Severity};

@@ -148,6 +148,9 @@ pub struct Redactor {
     /// data was looked for): an agent's tool schemas and system prompt
     /// come back unchanged on every turn (see `detectors::memo`).
     clean: Memo<()>,
+    /// Values the request's own system prompt keeps (see
+    /// [`Redactor::with_kept`]); `None` in a policy's redactor.
+    kept: Option<Regex>,
 }
 
 /// Shorter texts are scanned every time: remembering them costs about
@@ -164,7 +167,48 @@ impl Redactor {
             existing_mask: Regex::new(r"\[REDACTED:[a-z0-9_]+:[0-9a-f]{4,64}\]")
                 .expect("static regex"),
             clean: Memo::default(),
+            kept: None,
         }
+    }
+
+    /// This redactor, also masking `values` (the passwords and keys a
+    /// request's system prompt keeps, `kept_secret`) wherever they appear,
+    /// in any letter case and reversed; `None` when there is none to mask.
+    /// Values of fewer than 3 characters or with white space are left
+    /// out: a stream releases text up to its last white space, so a value
+    /// with one could be half released before it is complete.
+    pub fn with_kept(&self, values: &[String]) -> Option<Redactor> {
+        if !self.cfg.enabled {
+            return None;
+        }
+        let mut alternatives: Vec<String> = Vec::new();
+        for v in values {
+            let n = v.chars().count();
+            if !(3..=128).contains(&n) || v.chars().any(char::is_whitespace) {
+                continue;
+            }
+            alternatives.push(regex::escape(v));
+            let reversed: String = v.chars().rev().collect();
+            if reversed != *v {
+                alternatives.push(regex::escape(&reversed));
+            }
+        }
+        if alternatives.is_empty() {
+            return None;
+        }
+        let kept = regex::RegexBuilder::new(&alternatives.join("|"))
+            .case_insensitive(true)
+            .build()
+            .ok()?;
+        Some(Redactor {
+            cfg: self.cfg.clone(),
+            secrets: self.secrets.clone(),
+            pii: self.pii.clone(),
+            entropy_token: self.entropy_token.clone(),
+            existing_mask: self.existing_mask.clone(),
+            clean: Memo::default(),
+            kept: Some(kept),
+        })
     }
 
     pub fn config(&self) -> &RedactionConfig {
@@ -231,6 +275,13 @@ impl Redactor {
                 start: m.start,
                 end: m.end,
                 kind: m.kind.to_string(),
+            });
+        }
+        for m in self.kept.iter().flat_map(|k| k.find_iter(text)) {
+            spans.push(Span {
+                start: m.start(),
+                end: m.end(),
+                kind: "kept_secret".to_string(),
             });
         }
         if self.cfg.high_entropy.enabled {

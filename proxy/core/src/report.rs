@@ -42,6 +42,20 @@ pub struct StageReport {
     pub tools: Vec<ToolVerdict>,
     /// Approvals this stage opened, found pending, or spent.
     pub approvals: Vec<Gated>,
+    /// The passwords and keys the request's system prompt keeps, for the
+    /// response stage to mask; never recorded.
+    pub kept: KeptSecrets,
+}
+
+/// Values a system prompt keeps. Their `Debug` shows how many, never the
+/// values, so a report logged whole leaks none.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct KeptSecrets(pub Vec<String>);
+
+impl std::fmt::Debug for KeptSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeptSecrets({} values)", self.0.len())
+    }
 }
 
 impl StageReport {
@@ -55,6 +69,7 @@ impl StageReport {
             masks: Vec::new(),
             tools: Vec::new(),
             approvals: Vec::new(),
+            kept: KeptSecrets::default(),
         }
     }
 

@@ -22,7 +22,7 @@ use crate::decision::pipeline::text::strongest;
 pub(crate) use crate::decision::pipeline::text::{approval_message, first_reason};
 use crate::decision::pipeline::{CallOutcome, Earlier, Gated, Outcome, Phase, ProseAction};
 use crate::decision::policy::{BlockedToolCall, MalformedBody};
-use crate::decision::redact::Masker;
+use crate::decision::redact::{Masker, Redactor};
 pub use crate::decision::report::{Stage, StageReport, ToolVerdict};
 use crate::decision::subject::Subject;
 use crate::decision::{Decision, Masking, Policy};
@@ -42,6 +42,16 @@ pub struct Inspection<'a> {
     /// The caller's scope in the memo of judged texts (`Subject::scope_of`
     /// the agent id); `None` judges every text.
     pub memo_scope: Option<u64>,
+    /// The request's redactor when its system prompt keeps a password or
+    /// key (`Redactor::with_kept`); `None`: the policy's.
+    pub kept: Option<&'a Redactor>,
+}
+
+impl Inspection<'_> {
+    /// The redactor for this exchange's response.
+    pub fn redactor(&self) -> &Redactor {
+        self.kept.unwrap_or(&self.policy.redactor)
+    }
 }
 
 /// The reasons of a record made of several stages. An assessment that
@@ -213,6 +223,7 @@ pub fn inspect_request_with(
     });
     report.absorb(&out.prose);
     absorb_outcome(&mut report, &out);
+    report.kept.0 = crate::decision::kept_secrets(policy, &subject);
     let redact = out.prose.redact || out.calls.iter().any(|c| c.assessment.redact);
     let call_action = out.call_action();
 
@@ -423,10 +434,10 @@ pub fn inspect_response_with(
     // Mask whatever is left: redaction runs over the whole body, so a
     // secret outside the extracted fields is masked too.
     if policy.file.redaction.enabled && policy.file.redaction.responses {
-        report.masks = redact_joined(&mut body, &policy.redactor, ins.masker, ins.memo_scope);
+        report.masks = redact_joined(&mut body, ins.redactor(), ins.masker, ins.memo_scope);
         report
             .masks
-            .extend(redact_json(&mut body, &policy.redactor, ins.masker));
+            .extend(redact_json(&mut body, ins.redactor(), ins.masker));
         if !report.masks.is_empty() {
             changed = true;
             report.decision = report.decision.max(Decision::AllowWithRedaction);
@@ -460,6 +471,7 @@ mod tests {
             tool_name: "tool",
             rpc_id: Value::Null,
             memo_scope: None,
+            kept: None,
         }
     }
 

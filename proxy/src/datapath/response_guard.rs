@@ -221,6 +221,7 @@ mod tests {
             tool_name: "",
             rpc_id: json!(7),
             memo_scope: None,
+            kept: None,
         }
     }
 

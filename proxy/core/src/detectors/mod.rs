@@ -188,6 +188,18 @@ impl Detectors {
         out
     }
 
+    /// The values of the passwords and keys `subject`'s system prompts keep
+    /// (see `injection::context`); empty when prompt-injection detection is
+    /// off.
+    pub fn kept_secrets(&self, subject: &Subject) -> Vec<String> {
+        if !self.toggles.prompt_injection
+            || !subject.texts.iter().any(|t| t.surface == Surface::System)
+        {
+            return Vec::new();
+        }
+        self.injection.kept_values(&ScanContext::new(subject))
+    }
+
     /// The findings of the text detectors, part by part, in the order of
     /// a whole-subject run: injection for every part, then secrets, then
     /// personal data. Parts judged before come from the memo.

@@ -43,6 +43,7 @@ pub fn run(data: &[u8]) {
         rpc_id: Value::Null,
         // One scope for every input: the fuzzer also drives the memo.
         memo_scope: Some(1),
+        kept: None,
     };
     let (action, _report) = inspect_request(&ins, raw);
     match action {

@@ -68,6 +68,9 @@ pub struct Ctx {
     /// Status the gateway answered with itself, if it did.
     pub(super) answered: Option<u16>,
     pub(super) reports: Vec<StageReport>,
+    /// The policy's redactor, also masking the passwords and keys the
+    /// request's system prompt keeps; `None`: nothing kept.
+    pub(super) kept: Option<Arc<crate::decision::redact::Redactor>>,
     /// Set when the upstream answered with an inspected event stream.
     pub(super) stream: Option<Box<StreamRewriter>>,
     /// The session layer for this request (inspected routes only).
@@ -116,6 +119,7 @@ impl Ctx {
             denial: None,
             answered: None,
             reports: Vec::new(),
+            kept: None,
             stream: None,
             gate: None,
             audited: false,
@@ -154,6 +158,7 @@ impl Ctx {
             tool_name: tool,
             rpc_id: self.rpc_id.clone(),
             memo_scope: crate::decision::Subject::scope_of(&self.agent_id),
+            kept: self.kept.as_deref(),
         }
     }
 

@@ -154,6 +154,7 @@ impl Gateway {
         let (action, report) = self
             .hold_if_needed(session, ctx, &body, &mut slot, judged)
             .await?;
+        ctx.kept = policy.redactor.with_kept(&report.kept.0).map(Arc::new);
         ctx.reports.push(report);
         if ctx.dialect == Dialect::Mcp {
             // Kept to answer in the server's place (a withheld response).
@@ -191,6 +192,7 @@ impl Gateway {
                     tool_name: &tool,
                     rpc_id: serde_json::Value::Null,
                     memo_scope,
+                    kept: None,
                 };
                 let hooks: &dyn SessionHooks = match &gate {
                     Some(g) => g.as_ref(),

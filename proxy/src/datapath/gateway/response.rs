@@ -115,6 +115,7 @@ impl Gateway {
                     &ctx.id,
                     hooks,
                 )
+                .map(|rw| rw.with_kept(ctx.kept.clone()))
                 .map(|rw| if array { rw.json_array() } else { rw });
                 if let Some(mut rw) = rewriter {
                     rw.set_rpc_id(ctx.rpc_id.clone());

@@ -135,27 +135,27 @@ impl Cx {
         if !self.redact {
             return None;
         }
-        let policy = self.policy.clone();
+        let redactor = self.redactor();
         let (masked, events) = match form {
             ArgsForm::JsonString => {
                 let mut v = json!({ "arguments": raw });
-                let events = redact_json(&mut v, &policy.redactor, &self.masker);
+                let events = redact_json(&mut v, &redactor, &self.masker);
                 (v["arguments"].as_str().map(str::to_string), events)
             }
             ArgsForm::JsonObject => match serde_json::from_str::<Value>(raw) {
                 Ok(mut v) => {
-                    let events = redact_json(&mut v, &policy.redactor, &self.masker);
+                    let events = redact_json(&mut v, &redactor, &self.masker);
                     (Some(v.to_string()), events)
                 }
                 Err(_) => {
                     let mut v = Value::String(raw.to_string());
-                    let events = redact_json(&mut v, &policy.redactor, &self.masker);
+                    let events = redact_json(&mut v, &redactor, &self.masker);
                     (v.as_str().map(str::to_string), events)
                 }
             },
             ArgsForm::Text => {
                 let mut v = Value::String(raw.to_string());
-                let events = redact_json(&mut v, &policy.redactor, &self.masker);
+                let events = redact_json(&mut v, &redactor, &self.masker);
                 (v.as_str().map(str::to_string), events)
             }
         };

@@ -55,6 +55,7 @@ impl MessageStream {
             rpc_id: cx.rpc_id.clone(),
             // Streamed messages are new text: nothing to find again.
             memo_scope: None,
+            kept: None,
         };
         let hooks = cx.hooks.clone();
         let (rewritten, report) = inspect_response_with(&ins, data.as_bytes(), 200, hooks.as_ref());
@@ -86,7 +87,7 @@ pub(crate) fn opaque(ev: &RawEvent, fields: &Fields<'_>, cx: &mut Cx, out: &mut 
         out.extend_from_slice(&ev.raw);
         return;
     }
-    match cx.policy.redactor.redact(data, &cx.masker) {
+    match cx.redactor().redact(data, &cx.masker) {
         Some(r) => {
             cx.masks.extend(r.events);
             super::sse::write_event(out, fields.event, fields.id, &r.text);

@@ -39,13 +39,30 @@ use crate::datapath::enforce::{masking, Stage, StageReport};
 use crate::datapath::hooks::SessionHooks;
 use crate::decision::pipeline::Earlier;
 use crate::decision::policy::BlockedToolCall;
-use crate::decision::redact::Masker;
+use crate::decision::redact::{Masker, Redactor};
 use crate::decision::{Decision, Masking, Policy};
 use bytes::{BufMut, Bytes, BytesMut};
 use holdback::{MaskLog, TextChannel};
 use serde_json::Value;
 use sse::{RawEvent, SseParser};
 use std::sync::Arc;
+
+/// A redactor a handler holds while it changes the rest of [`Cx`].
+pub(crate) enum RedactorRef {
+    Policy(Arc<Policy>),
+    Kept(Arc<Redactor>),
+}
+
+impl std::ops::Deref for RedactorRef {
+    type Target = Redactor;
+
+    fn deref(&self) -> &Redactor {
+        match self {
+            RedactorRef::Policy(p) => &p.redactor,
+            RedactorRef::Kept(r) => r,
+        }
+    }
+}
 
 /// Everything the handlers share: policy, masking, decisions so far.
 pub struct Cx {
@@ -72,6 +89,9 @@ pub struct Cx {
     /// Set by a handler that met an event it cannot inspect: the stream
     /// ends with an error event carrying this, and the rest is withheld.
     pub(crate) failure: Option<String>,
+    /// The request's redactor when its system prompt keeps a password or
+    /// key; `None`: the policy's.
+    kept: Option<Arc<Redactor>>,
 }
 
 impl Cx {
@@ -99,6 +119,17 @@ impl Cx {
             terminated: false,
             rpc_id: Value::Null,
             failure: None,
+            kept: None,
+        }
+    }
+
+    /// The redactor for this response: the policy's, or the request's
+    /// when its system prompt keeps a password or key. Shared, so that a
+    /// handler can hold it while it changes the rest of `Cx`.
+    pub(crate) fn redactor(&self) -> RedactorRef {
+        match &self.kept {
+            Some(r) => RedactorRef::Kept(r.clone()),
+            None => RedactorRef::Policy(self.policy.clone()),
         }
     }
 
@@ -126,14 +157,8 @@ impl Cx {
             return fragment.to_string();
         }
         let mut out = String::with_capacity(fragment.len() + 8);
-        let policy = self.policy.clone();
-        ch.push(
-            fragment,
-            &policy.redactor,
-            &self.masker,
-            &mut out,
-            &mut self.masks,
-        );
+        let redactor = self.redactor();
+        ch.push(fragment, &redactor, &self.masker, &mut out, &mut self.masks);
         out
     }
 
@@ -141,8 +166,8 @@ impl Cx {
     pub(crate) fn flush_text(&mut self, ch: &mut TextChannel) -> String {
         let mut out = String::new();
         if self.redact {
-            let policy = self.policy.clone();
-            ch.flush(&policy.redactor, &self.masker, &mut out, &mut self.masks);
+            let redactor = self.redactor();
+            ch.flush(&redactor, &self.masker, &mut out, &mut self.masks);
         }
         out
     }
@@ -153,7 +178,7 @@ impl Cx {
         if !self.redact {
             return false;
         }
-        let events = redact_json(v, &self.policy.redactor, &self.masker);
+        let events = redact_json(v, &self.redactor(), &self.masker);
         let changed = !events.is_empty();
         self.masks.extend(events);
         changed
@@ -323,6 +348,13 @@ impl StreamRewriter {
             events: 0,
             busy: std::time::Duration::ZERO,
         })
+    }
+
+    /// Also mask the passwords and keys the request's system prompt keeps
+    /// (`Redactor::with_kept`).
+    pub fn with_kept(mut self, kept: Option<Arc<Redactor>>) -> Self {
+        self.cx.kept = kept;
+        self
     }
 
     /// Upstream bytes in; bytes for the client out (possibly empty).

@@ -470,6 +470,7 @@ fn streamed_calls_are_judged_like_buffered_ones() {
             tool_name: "",
             rpc_id: Value::Null,
             memo_scope: None,
+            kept: None,
         };
         let (_, buffered) = inspect_response(&ins, &fixture(body), 200);
         let s: Vec<_> = rw

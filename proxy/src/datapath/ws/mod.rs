@@ -235,6 +235,7 @@ impl WsConn {
             tool_name: "",
             rpc_id: serde_json::Value::Null,
             memo_scope: crate::decision::Subject::scope_of(&self.identity.agent_id),
+            kept: None,
         };
         let gate = turn.gate.clone();
         let (action, report) = match &gate {

@@ -12,9 +12,11 @@
 //!   Next to a password or key (class `SECRET_OBJ`) the prompt protects a
 //!   secret; next to someone's personal data (`PERSONAL_ATTR`, `USER_REF`)
 //!   it protects a record.
-//! * `secret` and `record` families match the user's turn and tool results
-//!   when the system prompt protects that kind of thing: a request that
-//!   names it.
+//! * `secret` and `record` families match the user's turn when the system
+//!   prompt protects that kind of thing: a request that names it. (Tool
+//!   results talk about passwords as documentation does: 0.7 % more of
+//!   3,000 benign documents were refused in `production` when they were
+//!   judged too.)
 //!
 //! These findings depend on two texts, so they are found here, per
 //! subject, after the per-text detectors and outside their memo.
@@ -48,16 +50,16 @@ impl Protected {
     }
 }
 
-/// Does the text right after a password or key name give its value: a
-/// quoted word (`the password 'Alpha123'`, `secret key is "Piano"`) or a
-/// single word after "is", ":" or "=" that ends the sentence? A system
-/// prompt that only talks about passwords ("never print passwords") keeps
-/// none.
-fn names_a_value(after: &str) -> bool {
+/// Where the value of a password or key named just before `after` is,
+/// within `after`: a quoted word (`the password 'Alpha123'`, `secret key is
+/// "Piano"`) or a single word after "is", ":" or "=" that ends the
+/// sentence. A system prompt that only talks about passwords ("never print
+/// passwords") gives none.
+fn value_after(after: &str) -> Option<std::ops::Range<usize>> {
     static VALUE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let re = VALUE.get_or_init(|| {
         regex::Regex::new(
-            r#"^(?:[^.!?;\n]{0,24}?["'`«»“”‘’「」『』]\s*[^"'`«»“”‘’「」『』\s][^"'`«»“”‘’「」『』\n]{0,38}["'`«»“”‘’「」『』]|\s*(?:is|:|=|es|est|ist|e|jest|to|ve|adalah|la|是|は|는|은)\s*[\p{L}\p{N}_-]{2,40}\s*(?:[.!;,]|$))"#,
+            r#"^(?:[^.!?;\n]{0,24}?["'`«»“”‘’「」『』]\s*(?P<q>[^"'`«»“”‘’「」『』\s][^"'`«»“”‘’「」『』\n]{0,38}?)\s*["'`«»“”‘’「」『』]|\s*(?:is|:|=|es|est|ist|e|jest|to|ve|adalah|la|是|は|는|은)\s*(?P<w>[\p{L}\p{N}_-]{2,40})\s*(?:[.!;,]|$))"#,
         )
         .expect("value pattern")
     });
@@ -65,7 +67,8 @@ fn names_a_value(after: &str) -> bool {
     while !after.is_char_boundary(end) {
         end -= 1;
     }
-    re.is_match(&after[..end])
+    let c = re.captures(&after[..end])?;
+    c.name("q").or_else(|| c.name("w")).map(|m| m.range())
 }
 
 impl InjectionDetector {
@@ -79,21 +82,58 @@ impl InjectionDetector {
                 continue;
             }
             let hits = Hits::find(book, cx.normalized(i));
-            let declares = book.families.iter().enumerate().any(|(fi, f)| {
-                f.context == Some(Context::Declares)
-                    && !self.disabled.contains(&f.rule.id)
-                    && hits.family(f, fi).is_some()
-            });
-            if !declares {
+            if !self.declares(&hits) {
                 continue;
             }
             let has = |name: &str| class(name).is_some_and(|c| hits.has_class(c));
             let folded = &cx.normalized(i).folded;
-            p.secret |= class("SECRET_OBJ")
-                .is_some_and(|c| hits.of_class(c).any(|r| names_a_value(&folded[r.end..])));
+            p.secret |= class("SECRET_OBJ").is_some_and(|c| {
+                hits.of_class(c)
+                    .any(|r| value_after(&folded[r.end..]).is_some())
+            });
             p.record |= has("PERSONAL_ATTR") || has("USER_REF");
         }
         p
+    }
+
+    /// The values of the passwords and keys the subject's system prompts
+    /// keep, as written there: the response is masked where it repeats
+    /// one.
+    pub fn kept_values(&self, cx: &ScanContext<'_>) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let book = &self.book;
+        let Some(secret) = book.class("SECRET_OBJ") else {
+            return out;
+        };
+        for (i, part) in cx.subject.texts.iter().enumerate() {
+            if part.surface != Surface::System || part.text.len() > MAX_SYSTEM_BYTES {
+                continue;
+            }
+            let folded = &cx.normalized(i).folded;
+            let hits = Hits::find(book, cx.normalized(i));
+            if !hits.has_class(secret) || !self.declares(&hits) {
+                continue;
+            }
+            for r in hits.of_class(secret) {
+                let Some(v) = value_after(&folded[r.end..]) else {
+                    continue;
+                };
+                let span = cx.original_span(i, r.end + v.start..r.end + v.end);
+                let value = part.text[span].trim().to_string();
+                if !value.is_empty() && !out.contains(&value) {
+                    out.push(value);
+                }
+            }
+        }
+        out
+    }
+
+    fn declares(&self, hits: &Hits<'_>) -> bool {
+        self.book.families.iter().enumerate().any(|(fi, f)| {
+            f.context == Some(Context::Declares)
+                && !self.disabled.contains(&f.rule.id)
+                && hits.family(f, fi).is_some()
+        })
     }
 
     /// Findings of the context families whose system-prompt half holds.
@@ -117,7 +157,7 @@ impl InjectionDetector {
             return;
         }
         for (i, part) in cx.subject.texts.iter().enumerate() {
-            if part.attached || !matches!(part.surface, Surface::User | Surface::ToolResult) {
+            if part.attached || part.surface != Surface::User {
                 continue;
             }
             let norm = cx.normalized(i);
