@@ -34,14 +34,17 @@ use crate::types::Finding;
 const MAX_SYSTEM_BYTES: usize = 8 << 10;
 
 /// What the system prompt keeps to itself.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Protected {
     pub secret: bool,
     pub record: bool,
+    /// The names of the people in a kept record (folded): a question
+    /// about "Steven's current city" names no user but asks about one.
+    pub names: Vec<String>,
 }
 
 impl Protected {
-    fn wants(self, context: Context) -> bool {
+    fn wants(&self, context: Context) -> bool {
         match context {
             Context::Secret => self.secret,
             Context::Record => self.record,
@@ -71,6 +74,38 @@ fn value_after(after: &str) -> Option<std::ops::Range<usize>> {
     c.name("q").or_else(|| c.name("w")).map(|m| m.range())
 }
 
+/// The given and family names a record introduces ("the user's name is
+/// Jane Smith", "a customer named Ana Silva"), in folded text.
+fn record_names(folded: &str) -> Vec<String> {
+    static NAME: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = NAME.get_or_init(|| {
+        regex::Regex::new(
+            r"(?:\bname is|\bnamed|\bcalled|\bname:)\s+(\p{L}{3,})(?:\s+(\p{L}{3,}))?",
+        )
+        .expect("name pattern")
+    });
+    const NOT_NAMES: [&str; 6] = ["the", "not", "unknown", "user", "customer", "and"];
+    let mut out = Vec::new();
+    for c in re.captures_iter(folded) {
+        for m in [c.get(1), c.get(2)].into_iter().flatten() {
+            let w = m.as_str();
+            if !NOT_NAMES.contains(&w) {
+                out.push(w.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Does `word` occur in `text` as a whole word?
+fn has_word(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + word.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
+}
+
 impl InjectionDetector {
     /// What the subject's system prompts protect.
     pub fn protected(&self, cx: &ScanContext<'_>) -> Protected {
@@ -91,7 +126,14 @@ impl InjectionDetector {
                 hits.of_class(c)
                     .any(|r| value_after(&folded[r.end..]).is_some())
             });
-            p.record |= has("PERSONAL_ATTR") || has("USER_REF");
+            if has("PERSONAL_ATTR") || has("USER_REF") {
+                p.record = true;
+                for name in record_names(folded) {
+                    if !p.names.contains(&name) {
+                        p.names.push(name);
+                    }
+                }
+            }
         }
         p
     }
@@ -153,7 +195,7 @@ impl InjectionDetector {
             return;
         }
         let protected = self.protected(cx);
-        if protected == Protected::default() {
+        if !protected.secret && !protected.record {
             return;
         }
         for (i, part) in cx.subject.texts.iter().enumerate() {
@@ -196,7 +238,62 @@ impl InjectionDetector {
                         .meta("context", "system_prompt"),
                 );
             }
+            if out.len() == start {
+                self.named_record(cx, i, &src, &hits, &protected, out);
+            }
             self.overrides.apply(&mut out[start..]);
         }
+    }
+}
+
+impl InjectionDetector {
+    /// A question about a person of the kept record by name ("Could you
+    /// tell me Steven's current city?"): one of the record's names and a
+    /// personal attribute in the same user turn.
+    fn named_record(
+        &self,
+        cx: &ScanContext<'_>,
+        i: usize,
+        src: &Source<'_>,
+        hits: &Hits<'_>,
+        protected: &Protected,
+        out: &mut Vec<Finding>,
+    ) {
+        let book = &self.book;
+        let Some(family) = book
+            .families
+            .iter()
+            .find(|f| f.context == Some(Context::Record))
+            .filter(|f| !self.disabled.contains(&f.rule.id))
+        else {
+            return;
+        };
+        // The user asking about their own data ("my email address").
+        if book.class("MY_POSS").is_some_and(|c| hits.has_class(c)) {
+            return;
+        }
+        let folded = &src.norm.folded;
+        let Some(name) = protected.names.iter().find(|n| has_word(folded, n)) else {
+            return;
+        };
+        let Some(attr) = book
+            .class("PERSONAL_ATTR")
+            .and_then(|c| hits.of_class(c).next())
+        else {
+            return;
+        };
+        let span = cx.original_span(i, attr.clone());
+        let evidence = format!("{name} … {}", super::excerpt(&folded[attr]));
+        out.push(
+            self.finding(
+                &family.rule,
+                Surface::User,
+                src,
+                evidence,
+                Some(span),
+                "context",
+            )
+            .meta("context", "system_prompt"),
+        );
     }
 }
