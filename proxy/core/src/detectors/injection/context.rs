@@ -180,18 +180,21 @@ impl InjectionDetector {
 
     /// Findings of the context families whose system-prompt half holds.
     pub fn context_findings(&self, cx: &ScanContext<'_>, out: &mut Vec<Finding>) {
+        // Most requests have no system prompt: asked first.
+        if !cx
+            .subject
+            .texts
+            .iter()
+            .any(|t| t.surface == Surface::System)
+        {
+            return;
+        }
         let book = &self.book;
         let any = book
             .families
             .iter()
             .any(|f| matches!(f.context, Some(Context::Secret | Context::Record)));
-        if !any
-            || !cx
-                .subject
-                .texts
-                .iter()
-                .any(|t| t.surface == Surface::System)
-        {
+        if !any {
             return;
         }
         let protected = self.protected(cx);
