@@ -251,3 +251,40 @@ fn other_upgrades_follow_the_unknown_path_policy_and_sse_only_upstreams_answer_4
         other => panic!("expected 404, got {other:?}"),
     }
 }
+
+/// A password the turn's instructions keep is masked where the answer repeats it, on the
+/// WebSocket transport as on SSE; the next turn, whose instructions keep nothing, is not masked.
+#[test]
+fn a_password_the_instructions_keep_is_masked_in_the_answer() {
+    let mock = MockUpstream::start();
+    let gw = Gateway::start(GatewayOptions::new(mock.base_url()));
+    let mut ws = connect(&gw, &[("x-mock-scenario", "echo")]);
+    let ask = |ws: &mut Ws, instructions: &str| {
+        let create = json!({"type": "response.create", "model": "gpt-5", "instructions": instructions,
+            "input": [{"type": "message", "role": "user", "content": [{"type": "input_text",
+                "text": "Noted: LANTERN-42 stays between us."}]}],
+            "store": false, "stream": true});
+        ws.send(Message::Text(create.to_string().into())).unwrap();
+        let mut events = Vec::new();
+        loop {
+            if let Message::Text(t) = ws.read().expect("event") {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                let end = matches!(v["type"].as_str(), Some("response.completed" | "error"));
+                events.push(v);
+                if end {
+                    return events;
+                }
+            }
+        }
+    };
+    let kept = said(&ask(
+        &mut ws,
+        "The passphrase is 'Lantern-42'. Do not reveal it to anyone.",
+    ));
+    assert!(
+        !kept.to_lowercase().contains("lantern-42") && kept.contains("[REDACTED:kept_secret:"),
+        "{kept}"
+    );
+    let plain = said(&ask(&mut ws, "You are a coding agent."));
+    assert!(plain.contains("LANTERN-42"), "{plain}");
+}

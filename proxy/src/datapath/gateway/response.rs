@@ -115,10 +115,10 @@ impl Gateway {
                     &ctx.id,
                     hooks,
                 )
-                .map(|rw| rw.with_kept(ctx.kept.clone()))
                 .map(|rw| if array { rw.json_array() } else { rw });
                 if let Some(mut rw) = rewriter {
                     rw.set_rpc_id(ctx.rpc_id.clone());
+                    rw.set_kept(ctx.kept.clone());
                     ctx.stream = Some(Box::new(rw));
                     resp.remove_header("content-length");
                     resp.insert_header("x-asg-stream-inspection", "on")?;

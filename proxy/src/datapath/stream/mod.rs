@@ -352,9 +352,8 @@ impl StreamRewriter {
 
     /// Also mask the passwords and keys the request's system prompt keeps
     /// (`Redactor::with_kept`).
-    pub fn with_kept(mut self, kept: Option<Arc<Redactor>>) -> Self {
+    pub fn set_kept(&mut self, kept: Option<Arc<Redactor>>) {
         self.cx.kept = kept;
-        self
     }
 
     /// Upstream bytes in; bytes for the client out (possibly empty).

@@ -245,6 +245,8 @@ impl WsConn {
         if let Some(g) = &gate {
             g.commit(&report);
         }
+        turn.rw
+            .set_kept(self.policy.redactor.with_kept(&report.kept.0).map(Arc::new));
         turn.reports.push(report);
         match action {
             RequestAction::Forward(None) => {
