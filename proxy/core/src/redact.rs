@@ -173,7 +173,7 @@ impl Redactor {
 
     /// This redactor, also masking `values` (the passwords and keys a
     /// request's system prompt keeps, `kept_secret`) wherever they appear,
-    /// in any letter case and reversed; `None` when there is none to mask.
+    /// in any letter case, reversed or in base64; `None` when there is none to mask.
     /// Values of fewer than 3 characters or with white space are left
     /// out: a stream releases text up to its last white space, so a value
     /// with one could be half released before it is complete.
@@ -192,6 +192,10 @@ impl Redactor {
             if reversed != *v {
                 alternatives.push(regex::escape(&reversed));
             }
+            // Its base64, without the padding a model may leave off.
+            use base64::Engine as _;
+            let encoded = base64::engine::general_purpose::STANDARD_NO_PAD.encode(v);
+            alternatives.push(format!("(?-i:{})", regex::escape(&encoded)));
         }
         if alternatives.is_empty() {
             return None;

@@ -197,7 +197,7 @@ fn the_kept_values_are_read_as_written() {
 }
 
 #[test]
-fn a_redactor_with_kept_values_masks_them_in_any_case_and_reversed() {
+fn a_redactor_with_kept_values_masks_them_in_any_case_reversed_and_in_base64() {
     let p = production();
     let masker = crate::redact::Masker::new([7; 32]);
     let r = p
@@ -209,12 +209,16 @@ fn a_redactor_with_kept_values_masks_them_in_any_case_and_reversed() {
         ])
         .expect("one value is long enough and has no space");
     let out = r
-        .redact("ORCHID, orchid and dihcro; abba; two words", &masker)
+        .redact(
+            "ORCHID, orchid and dihcro; T3JjaGlk==; abba; two words",
+            &masker,
+        )
         .unwrap();
     assert!(!out.text.to_lowercase().contains("orchid"), "{}", out.text);
     assert!(!out.text.contains("dihcro"), "{}", out.text);
+    assert!(!out.text.contains("T3JjaGlk"), "base64: {}", out.text);
     assert!(out.text.contains("abba") && out.text.contains("two words"));
-    assert_eq!(out.events.len(), 3);
+    assert_eq!(out.events.len(), 4);
     assert!(out.events.iter().all(|e| e.kind == "kept_secret"));
     // The policy's own redactor is unchanged, and nothing to keep gives none.
     assert!(p.redactor.redact("orchid", &masker).is_none());
