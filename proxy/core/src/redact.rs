@@ -173,7 +173,8 @@ impl Redactor {
 
     /// This redactor, also masking `values` (the passwords and keys a
     /// request's system prompt keeps, `kept_secret`) wherever they appear,
-    /// in any letter case, reversed or in base64; `None` when there is none to mask.
+    /// in any letter case, reversed or in base64; `None` when there is
+    /// none to mask.
     /// Values of fewer than 3 characters or with white space are left
     /// out: a stream releases text up to its last white space, so a value
     /// with one could be half released before it is complete.

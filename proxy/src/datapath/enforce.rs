@@ -223,7 +223,11 @@ pub fn inspect_request_with(
     });
     report.absorb(&out.prose);
     absorb_outcome(&mut report, &out);
-    report.kept.0 = crate::decision::kept_secrets(policy, &subject);
+    // Read only when the response stage will mask what the prompt keeps.
+    let r = &policy.file.redaction;
+    if r.enabled && r.responses {
+        report.kept.0 = crate::decision::kept_secrets(policy, &subject);
+    }
     let redact = out.prose.redact || out.calls.iter().any(|c| c.assessment.redact);
     let call_action = out.call_action();
 

@@ -197,7 +197,7 @@ impl Detectors {
         {
             return Vec::new();
         }
-        self.injection.kept_values(&ScanContext::new(subject))
+        self.injection.protected(&ScanContext::new(subject)).values
     }
 
     /// The findings of the text detectors, part by part, in the order of

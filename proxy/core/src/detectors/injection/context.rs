@@ -22,7 +22,7 @@
 //! subject, after the per-text detectors and outside their memo.
 
 use super::matcher::Hits;
-use super::phrases::Context;
+use super::phrases::{Context, PhraseBook};
 use super::{InjectionDetector, Source};
 use crate::detectors::ScanContext;
 use crate::subject::Surface;
@@ -33,10 +33,42 @@ use crate::types::Finding;
 /// harness sends tens of kilobytes of system prompt on every turn.
 const MAX_SYSTEM_BYTES: usize = 8 << 10;
 
+/// The classes this module asks about, looked up once per policy (by
+/// name they would cost a search of the phrase book's classes per
+/// request), and whether any family applies to requests.
+#[derive(Debug, Default)]
+pub struct Lookup {
+    secret: Option<u16>,
+    personal: Option<u16>,
+    user_ref: Option<u16>,
+    my_poss: Option<u16>,
+    request_families: bool,
+}
+
+impl Lookup {
+    pub fn of(book: &PhraseBook) -> Lookup {
+        Lookup {
+            secret: book.class("SECRET_OBJ"),
+            personal: book.class("PERSONAL_ATTR"),
+            user_ref: book.class("USER_REF"),
+            my_poss: book.class("MY_POSS"),
+            request_families: book
+                .families
+                .iter()
+                .any(|f| matches!(f.context, Some(Context::Secret | Context::Record))),
+        }
+    }
+}
+
+fn has(hits: &Hits<'_>, class: Option<u16>) -> bool {
+    class.is_some_and(|c| hits.has_class(c))
+}
+
 /// What the system prompt keeps to itself.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Protected {
-    pub secret: bool,
+    /// The values of the passwords and keys it keeps, as written there.
+    pub values: Vec<String>,
     pub record: bool,
     /// The names of the people in a kept record (folded): a question
     /// about "Steven's current city" names no user but asks about one.
@@ -46,7 +78,7 @@ pub struct Protected {
 impl Protected {
     fn wants(&self, context: Context) -> bool {
         match context {
-            Context::Secret => self.secret,
+            Context::Secret => !self.values.is_empty(),
             Context::Record => self.record,
             Context::Declares => false,
         }
@@ -110,23 +142,27 @@ impl InjectionDetector {
     /// What the subject's system prompts protect.
     pub fn protected(&self, cx: &ScanContext<'_>) -> Protected {
         let mut p = Protected::default();
-        let book = &self.book;
-        let class = |name: &str| book.class(name);
+        let look = &self.context;
         for (i, part) in cx.subject.texts.iter().enumerate() {
             if part.surface != Surface::System || part.text.len() > MAX_SYSTEM_BYTES {
                 continue;
             }
-            let hits = Hits::find(book, cx.normalized(i));
+            let folded = &cx.normalized(i).folded;
+            let hits = Hits::find(&self.book, cx.normalized(i));
             if !self.declares(&hits) {
                 continue;
             }
-            let has = |name: &str| class(name).is_some_and(|c| hits.has_class(c));
-            let folded = &cx.normalized(i).folded;
-            p.secret |= class("SECRET_OBJ").is_some_and(|c| {
-                hits.of_class(c)
-                    .any(|r| value_after(&folded[r.end..]).is_some())
-            });
-            if has("PERSONAL_ATTR") || has("USER_REF") {
+            for r in look.secret.into_iter().flat_map(|c| hits.of_class(c)) {
+                let Some(v) = value_after(&folded[r.end..]) else {
+                    continue;
+                };
+                let span = cx.original_span(i, r.end + v.start..r.end + v.end);
+                let value = part.text[span].trim().to_string();
+                if !value.is_empty() && !p.values.contains(&value) {
+                    p.values.push(value);
+                }
+            }
+            if has(&hits, look.personal) || has(&hits, look.user_ref) {
                 p.record = true;
                 for name in record_names(folded) {
                     if !p.names.contains(&name) {
@@ -136,38 +172,6 @@ impl InjectionDetector {
             }
         }
         p
-    }
-
-    /// The values of the passwords and keys the subject's system prompts
-    /// keep, as written there: the response is masked where it repeats
-    /// one.
-    pub fn kept_values(&self, cx: &ScanContext<'_>) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        let book = &self.book;
-        let Some(secret) = book.class("SECRET_OBJ") else {
-            return out;
-        };
-        for (i, part) in cx.subject.texts.iter().enumerate() {
-            if part.surface != Surface::System || part.text.len() > MAX_SYSTEM_BYTES {
-                continue;
-            }
-            let folded = &cx.normalized(i).folded;
-            let hits = Hits::find(book, cx.normalized(i));
-            if !hits.has_class(secret) || !self.declares(&hits) {
-                continue;
-            }
-            for r in hits.of_class(secret) {
-                let Some(v) = value_after(&folded[r.end..]) else {
-                    continue;
-                };
-                let span = cx.original_span(i, r.end + v.start..r.end + v.end);
-                let value = part.text[span].trim().to_string();
-                if !value.is_empty() && !out.contains(&value) {
-                    out.push(value);
-                }
-            }
-        }
-        out
     }
 
     fn declares(&self, hits: &Hits<'_>) -> bool {
@@ -189,16 +193,12 @@ impl InjectionDetector {
         {
             return;
         }
-        let book = &self.book;
-        let any = book
-            .families
-            .iter()
-            .any(|f| matches!(f.context, Some(Context::Secret | Context::Record)));
-        if !any {
+        if !self.context.request_families {
             return;
         }
+        let book = &self.book;
         let protected = self.protected(cx);
-        if !protected.secret && !protected.record {
+        if protected.values.is_empty() && !protected.record {
             return;
         }
         for (i, part) in cx.subject.texts.iter().enumerate() {
@@ -272,17 +272,14 @@ impl InjectionDetector {
             return;
         };
         // The user asking about their own data ("my email address").
-        if book.class("MY_POSS").is_some_and(|c| hits.has_class(c)) {
+        if has(hits, self.context.my_poss) {
             return;
         }
         let folded = &src.norm.folded;
         let Some(name) = protected.names.iter().find(|n| has_word(folded, n)) else {
             return;
         };
-        let Some(attr) = book
-            .class("PERSONAL_ATTR")
-            .and_then(|c| hits.of_class(c).next())
-        else {
+        let Some(attr) = self.context.personal.and_then(|c| hits.of_class(c).next()) else {
             return;
         };
         let span = cx.original_span(i, attr.clone());

@@ -79,6 +79,8 @@ pub struct InjectionDetector {
     /// Digest of the phrase book and model: part of the policy version, so
     /// editing either is a new version the reload swaps in.
     fingerprint: String,
+    /// What the context families ask of the phrase book (see `context`).
+    context: context::Lookup,
 }
 
 impl std::fmt::Debug for InjectionDetector {
@@ -186,6 +188,7 @@ impl InjectionDetector {
             .map(|p| Regex::new(p).map_err(|e| format!("injection.extra_patterns: {e}")))
             .collect::<Result<_, _>>()?;
         Ok(InjectionDetector {
+            context: context::Lookup::of(&book),
             book,
             extra,
             indirect_bonus: cfg.indirect_bonus.unwrap_or(0.1),
