@@ -106,6 +106,21 @@ pub fn sources(c: &Cmd) -> Vec<String> {
             options(args, &["--git", "--index"], &mut out)
         }
         "go" => go(c, args, &mut out),
+        // `echo 'registry=https://…' >> .npmrc`: later installs take their
+        // packages from what a package manager's config file names.
+        "echo" | "printf" if c.redirects.iter().any(|r| package_config(&r.target)) => {
+            out.extend(args.iter().flat_map(|a| urls_in(a)))
+        }
+        // `sed -i 's#"resolved": "…"#"resolved": "https://…"#' package-lock.json`:
+        // a lockfile edited in place installs from the addresses written in.
+        "sed" | "gsed" | "perl"
+            if args
+                .iter()
+                .any(|a| a.starts_with("-i") || a.starts_with("-pi"))
+                && args.iter().any(|a| lockfile(a)) =>
+        {
+            out.extend(args.iter().flat_map(|a| urls_in(a)))
+        }
         // System packages by URL (`rpm -Uvh http://…/x.rpm`, `dnf install
         // https://…`): their scriptlets run as root.
         "rpm" | "dnf" | "yum" | "zypper" | "apt" | "apt-get" | "dpkg" | "pacman" | "apk" => out
@@ -198,23 +213,90 @@ fn node(args: &[String], out: &mut Vec<String>) {
 }
 
 fn go(c: &Cmd, args: &[String], out: &mut Vec<String>) {
+    // `go mod edit -replace old=new@v`: every build takes the module from
+    // `new`, a local directory (ordinary) or another module path.
+    if matches!(subcommand(c), Some("mod")) && args.iter().any(|a| a == "edit") {
+        for r in value_after(args, &["-replace"]) {
+            if let Some((_, new)) = r.split_once('=') {
+                out.extend(module_host(new));
+            }
+        }
+        return;
+    }
     if !matches!(subcommand(c), Some("get" | "install" | "run")) {
         return;
     }
     for a in args.iter().skip_while(|a| a.starts_with('-')).skip(1) {
-        let module = a.split('@').next().unwrap_or(a);
-        let Some((first, _)) = module.split_once('/') else {
-            continue;
-        };
-        let hostish = first.contains('.')
-            && first
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || ch == '.' || ch == '-')
-            && !first.starts_with('.');
-        if hostish {
-            out.push(format!("https://{first}/"));
-        }
+        out.extend(module_host(a));
     }
+}
+
+/// The host a Go module path (`example.com/x/y@v1`) is fetched from.
+fn module_host(path: &str) -> Option<String> {
+    let module = path.split('@').next().unwrap_or(path);
+    let (first, _) = module.split_once('/')?;
+    let hostish = first.contains('.')
+        && first
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '.' || ch == '-')
+        && !first.starts_with('.');
+    hostish.then(|| format!("https://{first}/"))
+}
+
+/// A package manager's configuration file, whose registry lines decide
+/// where later installs come from.
+fn package_config(path: &str) -> bool {
+    let name = path.rsplit(['/', '\\']).next().unwrap_or(path);
+    matches!(
+        name.to_ascii_lowercase().as_str(),
+        ".npmrc"
+            | ".yarnrc"
+            | ".yarnrc.yml"
+            | "bunfig.toml"
+            | "pip.conf"
+            | "pip.ini"
+            | ".pypirc"
+            | ".gemrc"
+            | "nuget.config"
+            | ".condarc"
+    ) || path.ends_with(".cargo/config.toml")
+        || path.ends_with(".cargo/config")
+}
+
+/// A lockfile, whose recorded addresses the next install downloads.
+fn lockfile(path: &str) -> bool {
+    let name = path.rsplit(['/', '\\']).next().unwrap_or(path);
+    matches!(
+        name,
+        "package-lock.json"
+            | "npm-shrinkwrap.json"
+            | "yarn.lock"
+            | "pnpm-lock.yaml"
+            | "bun.lock"
+            | "Cargo.lock"
+            | "poetry.lock"
+            | "Pipfile.lock"
+            | "uv.lock"
+            | "pdm.lock"
+            | "go.sum"
+            | "composer.lock"
+            | "Gemfile.lock"
+            | "packages.lock.json"
+            | "gradle.lockfile"
+    ) || name.ends_with("requirements.txt")
+}
+
+/// The URLs written in a text (`@acme:registry=https://npm.example.org/`).
+fn urls_in(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| c.is_whitespace() || matches!(c, '=' | '"' | '\'' | ',' | '#' | '|'))
+        .filter_map(|w| {
+            // From the scheme on: `s#old#https://…` leaves sed's delimiter before it.
+            let at = w.find("://")?;
+            let start = w[..at]
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '+'))
+                .map_or(0, |i| i + 1);
+            as_url(&w[start..])
+        })
 }
 
 /// The option values (`--opt V`, `--opt=V`, `-oV`) that name a source.

@@ -52,6 +52,8 @@ mod runners;
 #[cfg(test)]
 mod send_tests;
 #[cfg(test)]
+mod supply_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_support;
