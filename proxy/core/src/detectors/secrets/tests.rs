@@ -221,6 +221,28 @@ fn placeholders_are_skipped_but_cannot_hide_a_real_key() {
 }
 
 #[test]
+fn default_logins_of_local_services_are_not_secrets() {
+    let s = scanner();
+    for text in [
+        "psql postgresql://dev:dev@localhost:5432/shop_dev",
+        "DATABASE_URL=postgres://postgres:postgres@127.0.0.1:5432/app_test",
+        "amqp://guest:guest@localhost:5672/",
+        "mysql://root:root@db:3306/app",
+        "http POST :8000/api/login username=dev password=dev",
+        "MINIO_ROOT_PASSWORD=minioadmin",
+    ] {
+        assert!(kinds(&s, text).is_empty(), "{text}: {:?}", kinds(&s, text));
+    }
+    // A password of its own is still one, next to a default user name.
+    assert_eq!(
+        kinds(&s, "postgres://postgres:Qv7!pLx9-e2@db.internal:5432/app"),
+        ["url_credentials"]
+    );
+    assert!(!kinds(&s, "redis://default:Zx9Qw3Er7Ty@cache:6379").is_empty());
+    assert!(!kinds(&s, "password=rootbeer-Horse-42").is_empty());
+}
+
+#[test]
 fn code_references_are_not_secrets() {
     let s = scanner();
     for text in [
