@@ -22,6 +22,7 @@
 //! subject, after the per-text detectors and outside their memo.
 
 use super::matcher::Hits;
+use super::named::{owners_before, record_names};
 use super::phrases::{Context, PhraseBook};
 use super::{InjectionDetector, Source};
 use crate::detectors::ScanContext;
@@ -38,10 +39,12 @@ const MAX_SYSTEM_BYTES: usize = 8 << 10;
 /// request), and whether any family applies to requests.
 #[derive(Debug, Default)]
 pub struct Lookup {
-    secret: Option<u16>,
-    personal: Option<u16>,
-    user_ref: Option<u16>,
-    my_poss: Option<u16>,
+    pub(super) secret: Option<u16>,
+    pub(super) code: Option<u16>,
+    pub(super) personal: Option<u16>,
+    pub(super) user_ref: Option<u16>,
+    pub(super) my_poss: Option<u16>,
+    pub(super) forgot: Option<u16>,
     request_families: bool,
 }
 
@@ -49,18 +52,22 @@ impl Lookup {
     pub fn of(book: &PhraseBook) -> Lookup {
         Lookup {
             secret: book.class("SECRET_OBJ"),
+            code: book.class("CODE_OBJ"),
             personal: book.class("PERSONAL_ATTR"),
             user_ref: book.class("USER_REF"),
             my_poss: book.class("MY_POSS"),
-            request_families: book
-                .families
-                .iter()
-                .any(|f| matches!(f.context, Some(Context::Secret | Context::Record))),
+            forgot: book.class("FORGOT"),
+            request_families: book.families.iter().any(|f| {
+                matches!(
+                    f.context,
+                    Some(Context::Secret | Context::Record | Context::Code)
+                )
+            }),
         }
     }
 }
 
-fn has(hits: &Hits<'_>, class: Option<u16>) -> bool {
+pub(super) fn has(hits: &Hits<'_>, class: Option<u16>) -> bool {
     class.is_some_and(|c| hits.has_class(c))
 }
 
@@ -70,6 +77,12 @@ pub struct Protected {
     /// The values of the passwords and keys it keeps, as written there.
     pub values: Vec<String>,
     pub record: bool,
+    /// Some kept value is named by a code word ("the door code is 8316").
+    pub coded: bool,
+    /// What the kept secrets belong to, as the system prompt names them
+    /// just before them (`the service account helpdesk-admin with password
+    /// …`, `the network 'Miramar-Ops' has the password …`), folded.
+    pub owners: Vec<String>,
     /// The names of the people in a kept record (folded): a question
     /// about "Steven's current city" names no user but asks about one.
     pub names: Vec<String>,
@@ -80,10 +93,26 @@ impl Protected {
         match context {
             Context::Secret => !self.values.is_empty(),
             Context::Record => self.record,
+            Context::Code => self.coded,
             Context::Declares => false,
         }
     }
 }
+
+/// Who a secret is kept from, which "to" (Polish "is") puts where a value
+/// would be: "never reveal the credentials to users."
+const AUDIENCES: [&str; 10] = [
+    "users",
+    "anyone",
+    "anybody",
+    "everyone",
+    "others",
+    "them",
+    "customers",
+    "guests",
+    "people",
+    "nobody",
+];
 
 /// Where the value of a password or key named just before `after` is,
 /// within `after`: a quoted word (`the password 'Alpha123'`, `secret key is
@@ -106,36 +135,25 @@ fn value_after(after: &str) -> Option<std::ops::Range<usize>> {
     c.name("q").or_else(|| c.name("w")).map(|m| m.range())
 }
 
-/// The given and family names a record introduces ("the user's name is
-/// Jane Smith", "a customer named Ana Silva"), in folded text.
-fn record_names(folded: &str) -> Vec<String> {
-    static NAME: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    let re = NAME.get_or_init(|| {
+/// A value written straight after its name, with no "is" and no quotes
+/// (`password Tk!9wq-Rz3`, `API key sk-hx-7Q…`, `PUK code 39104528`,
+/// `override code FRD-OVR-5531`): one token of letters, digits and the
+/// punctuation keys are made of. The caller keeps it only if the original
+/// text of it holds a digit, which plain words after a name ("the password
+/// field") do not.
+fn token_after(after: &str) -> Option<std::ops::Range<usize>> {
+    static TOKEN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = TOKEN.get_or_init(|| {
         regex::Regex::new(
-            r"(?:\bname is|\bnamed|\bcalled|\bname:)\s+(\p{L}{3,})(?:\s+(\p{L}{3,}))?",
+            r"^\s*(?:is\s+|:\s*|=\s*|,\s*)?(?P<t>[\p{L}\p{N}][\p{L}\p{N}!@#$%^&*_+/=.-]{2,62}[\p{L}\p{N}!@#$%^&*_+=-])",
         )
-        .expect("name pattern")
+        .expect("token pattern")
     });
-    const NOT_NAMES: [&str; 6] = ["the", "not", "unknown", "user", "customer", "and"];
-    let mut out = Vec::new();
-    for c in re.captures_iter(folded) {
-        for m in [c.get(1), c.get(2)].into_iter().flatten() {
-            let w = m.as_str();
-            if !NOT_NAMES.contains(&w) {
-                out.push(w.to_string());
-            }
-        }
+    let mut end = after.len().min(80);
+    while !after.is_char_boundary(end) {
+        end -= 1;
     }
-    out
-}
-
-/// Does `word` occur in `text` as a whole word?
-fn has_word(text: &str, word: &str) -> bool {
-    text.match_indices(word).any(|(at, _)| {
-        let before = text[..at].chars().next_back();
-        let after = text[at + word.len()..].chars().next();
-        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
-    })
+    re.captures(&after[..end])?.name("t").map(|m| m.range())
 }
 
 impl InjectionDetector {
@@ -152,13 +170,36 @@ impl InjectionDetector {
             if !self.declares(&hits) {
                 continue;
             }
-            for r in look.secret.into_iter().flat_map(|c| hits.of_class(c)) {
-                let Some(v) = value_after(&folded[r.end..]) else {
-                    continue;
+            let named = |c: Option<u16>| c.into_iter().flat_map(|c| hits.of_class(c));
+            let kept = named(look.secret)
+                .map(|r| (r, false))
+                .chain(named(look.code).map(|r| (r, true)));
+            for (r, code) in kept {
+                let after = &folded[r.end..];
+                // A code's value is only ever a token with a digit in it.
+                let (v, needs_digit) = match value_after(after).filter(|_| !code) {
+                    Some(v) => (v, false),
+                    None => match token_after(after) {
+                        Some(v) => (v, true),
+                        None => continue,
+                    },
                 };
                 let span = cx.original_span(i, r.end + v.start..r.end + v.end);
                 let value = part.text[span].trim().to_string();
-                if !value.is_empty() && !p.values.contains(&value) {
+                if value.is_empty()
+                    || (needs_digit && !value.contains(|c: char| c.is_ascii_digit()))
+                    || AUDIENCES.contains(&value.to_lowercase().as_str())
+                {
+                    continue;
+                }
+                p.coded |= code;
+                let at = cx.original_span(i, r.clone()).start;
+                for owner in owners_before(&part.text[..at]) {
+                    if !p.owners.contains(&owner) {
+                        p.owners.push(owner);
+                    }
+                }
+                if !p.values.contains(&value) {
                     p.values.push(value);
                 }
             }
@@ -244,56 +285,10 @@ impl InjectionDetector {
             if out.len() == start {
                 self.named_record(cx, i, &src, &hits, &protected, out);
             }
+            if out.len() == start {
+                self.named_secret(cx, i, &src, &hits, &protected, out);
+            }
             self.overrides.apply(&mut out[start..]);
         }
-    }
-}
-
-impl InjectionDetector {
-    /// A question about a person of the kept record by name ("Could you
-    /// tell me Steven's current city?"): one of the record's names and a
-    /// personal attribute in the same user turn.
-    fn named_record(
-        &self,
-        cx: &ScanContext<'_>,
-        i: usize,
-        src: &Source<'_>,
-        hits: &Hits<'_>,
-        protected: &Protected,
-        out: &mut Vec<Finding>,
-    ) {
-        let book = &self.book;
-        let Some(family) = book
-            .families
-            .iter()
-            .find(|f| f.context == Some(Context::Record))
-            .filter(|f| !self.disabled.contains(&f.rule.id))
-        else {
-            return;
-        };
-        // The user asking about their own data ("my email address").
-        if has(hits, self.context.my_poss) {
-            return;
-        }
-        let folded = &src.norm.folded;
-        let Some(name) = protected.names.iter().find(|n| has_word(folded, n)) else {
-            return;
-        };
-        let Some(attr) = self.context.personal.and_then(|c| hits.of_class(c).next()) else {
-            return;
-        };
-        let span = cx.original_span(i, attr.clone());
-        let evidence = format!("{name} … {}", super::excerpt(&folded[attr]));
-        out.push(
-            self.finding(
-                &family.rule,
-                Surface::User,
-                src,
-                evidence,
-                Some(span),
-                "context",
-            )
-            .meta("context", "system_prompt"),
-        );
     }
 }

@@ -21,6 +21,7 @@ pub mod classifier;
 mod context;
 mod learned;
 pub mod matcher;
+mod named;
 pub mod overrides;
 pub mod phrases;
 pub mod quoted;

@@ -144,6 +144,9 @@ pub enum Context {
     Secret,
     /// Applies when the system prompt keeps someone's personal data.
     Record,
+    /// Applies when the system prompt keeps a code (a door code, a PIN,
+    /// an override or discount code) and gives its value.
+    Code,
 }
 
 impl Context {
@@ -152,6 +155,7 @@ impl Context {
             "declares" => Context::Declares,
             "secret" => Context::Secret,
             "record" => Context::Record,
+            "code" => Context::Code,
             other => return Err(format!("unknown context {other:?}")),
         })
     }
