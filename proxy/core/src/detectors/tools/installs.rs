@@ -106,6 +106,24 @@ pub fn sources(c: &Cmd) -> Vec<String> {
             options(args, &["--git", "--index"], &mut out)
         }
         "go" => go(c, args, &mut out),
+        // Plugins and plugin indexes run code from where they are fetched:
+        // `helm plugin install URL`, `kubectl krew index add NAME URL`,
+        // `mlflow run URL` (a project whose entry point runs).
+        "helm" if args.iter().any(|a| a == "plugin") => out.extend(
+            args.iter()
+                .filter(|a| a.contains("://"))
+                .filter_map(|a| as_url(a)),
+        ),
+        "kubectl" if args.iter().any(|a| a == "krew") => out.extend(
+            args.iter()
+                .filter(|a| a.contains("://"))
+                .filter_map(|a| as_url(a)),
+        ),
+        "mlflow" if matches!(subcommand(c), Some("run")) => out.extend(
+            args.iter()
+                .filter(|a| a.contains("://"))
+                .filter_map(|a| as_url(a)),
+        ),
         // `echo 'registry=https://…' >> .npmrc`: later installs take their
         // packages from what a package manager's config file names.
         "echo" | "printf" if c.redirects.iter().any(|r| package_config(&r.target)) => {

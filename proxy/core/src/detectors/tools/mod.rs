@@ -36,6 +36,8 @@ mod home_paths;
 mod hook_tests;
 mod hooks;
 pub mod hosts;
+#[cfg(test)]
+mod infra_tests;
 mod installs;
 pub mod js;
 #[cfg(test)]

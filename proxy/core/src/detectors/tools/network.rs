@@ -325,6 +325,26 @@ pub fn sent_file(path: &str) -> Payload {
     }
 }
 
+/// A key sent to the service it is named for (`$OPENWEATHER_API_KEY` to
+/// `api.openweathermap.org`, `$GITHUB_TOKEN` to `api.github.com`): the
+/// variable's first word is part of the host's registered name (the label
+/// before the top-level domain), so `openai.evil.example` does not count.
+fn own_service(var: &str, host: &str) -> bool {
+    const GENERIC: [&str; 14] = [
+        "api", "secret", "token", "auth", "access", "private", "app", "client", "user", "prod",
+        "dev", "test", "service", "master",
+    ];
+    let word = var
+        .trim_start_matches(['$', '{', '%'])
+        .split(['_', '-'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let mut labels = host.rsplit('.');
+    let registered = labels.nth(1).unwrap_or("");
+    word.len() >= 4 && !GENERIC.contains(&word.as_str()) && registered.contains(word.as_str())
+}
+
 /// URLs and bare hosts a command talks to, with what it sends.
 pub fn destinations(rules: &ToolRules, c: &Cmd) -> Vec<Destination> {
     let mut out = Vec::new();
@@ -339,8 +359,10 @@ pub fn destinations(rules: &ToolRules, c: &Cmd) -> Vec<Destination> {
             let url = m.as_str().to_string();
             // A secret in the URL itself (query string or path) leaves
             // with the request.
-            let leaks = !rules.secret_refs(a).is_empty()
-                && !a.to_ascii_lowercase().starts_with("authorization:");
+            let refs = rules.secret_refs(a);
+            let leaks = !refs.is_empty()
+                && !a.to_ascii_lowercase().starts_with("authorization:")
+                && !host_of(&url).is_some_and(|h| refs.iter().all(|v| own_service(v, &h)));
             let payload = if leaks { Payload::Secret } else { payload };
             // Known non-network programs merely name URLs (echo, git
             // remote -v); a program no rule knows is judged by the hosts it

@@ -105,6 +105,7 @@ pub fn package_cache(path: &str) -> bool {
         ".bundle/cache",
         ".cache/bazel",
         "Library/Caches",
+        "Library/Developer/Xcode/DerivedData",
         "AppData/Local/Temp",
         "AppData/Local/npm-cache",
         "AppData/Local/pip/Cache",

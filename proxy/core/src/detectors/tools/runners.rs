@@ -61,6 +61,28 @@ pub fn options(program: &str, args: &[String], out: &mut Vec<Embedded>) {
                 }
             }
         }
+        // Environment managers run the rest of their line in the project's
+        // environment: `uv run python -c …`, `conda run -n base python …`.
+        "uv" | "poetry" | "pipenv" | "pdm" | "hatch" | "rye" | "conda" | "mamba" | "micromamba"
+        | "pixi" => {
+            if let Some(at) = args.iter().position(|a| a == "run") {
+                let rest = after_options(&args[at + 1..]);
+                if !rest.is_empty() {
+                    out.push(Embedded::Command(shell_join(rest)));
+                }
+            }
+        }
+        // `fastlane run sh command:"…"` runs its command.
+        "fastlane"
+            if args.first().is_some_and(|a| a == "run")
+                && args.get(1).is_some_and(|a| a == "sh") =>
+        {
+            for a in &args[2..] {
+                if let Some(c) = a.strip_prefix("command:") {
+                    out.push(Embedded::Command(c.trim_matches(['"', '\'']).to_string()));
+                }
+            }
+        }
         // nano runs its spell checker and formatter as commands.
         "nano" | "rnano" | "pico" => {
             for v in value_after(args, &["-s", "--speller"]) {
@@ -138,4 +160,32 @@ fn value_skip(args: &[String], flags: &[&str]) -> Vec<String> {
         i += 1;
     }
     out
+}
+
+/// The command after a runner's own options (`-n base`, `--with x`,
+/// `--no-capture-output`).
+fn after_options(args: &[String]) -> &[String] {
+    const VALUED: [&str; 13] = [
+        "-n",
+        "--name",
+        "-p",
+        "--prefix",
+        "--with",
+        "-e",
+        "--env",
+        "--env-file",
+        "--python",
+        "--project",
+        "--directory",
+        "--extra",
+        "--group",
+    ];
+    let mut i = 0;
+    while i < args.len() && args[i].starts_with('-') {
+        if VALUED.contains(&args[i].as_str()) {
+            i += 1;
+        }
+        i += 1;
+    }
+    &args[i.min(args.len())..]
 }

@@ -31,25 +31,24 @@ fn installs_pointed_at_another_host() {
 
 #[test]
 fn databases_emptied_through_their_framework() {
+    // Aimed at production or staging: a human decides.
     for cmd in [
         "python manage.py test && python manage.py flush --no-input --database=production",
-        "python3 manage.py reset_db --noinput",
-        "bin/rails db:reset",
-        "bundle exec rake db:drop db:create",
-        "php artisan migrate:fresh --force",
-        "npx prisma migrate reset --force",
-        "npx sequelize-cli db:drop",
-        "alembic downgrade base",
-        "mix ecto.drop",
+        "python3 manage.py reset_db --noinput --settings=shop.settings.prod",
+        "bundle exec rake db:drop db:create --trace DATABASE=staging",
+        "php artisan migrate:fresh --force --env=production",
+        "npx prisma migrate reset --force --schema prisma/production.prisma",
     ] {
         attack(cmd, Effect::Destroy);
     }
+    // By default these reset the developer's own database.
     for cmd in [
         "python manage.py migrate",
-        "python manage.py makemigrations shop",
+        "python manage.py flush --noinput --settings=config.settings.local",
+        "bin/rails db:reset",
+        "npx prisma migrate reset --force",
+        "alembic downgrade base",
         "bin/rails db:migrate",
-        "npx prisma migrate dev --name add_orders",
-        "alembic upgrade head",
         "php artisan migrate",
     ] {
         flows(cmd);
