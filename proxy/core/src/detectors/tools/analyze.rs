@@ -380,7 +380,21 @@ impl Analyzer<'_> {
         // code before its program (`NODE_OPTIONS='--require /tmp/x.js'`,
         // `RUBYOPT=-r/tmp/x.rb`, `BASH_ENV=/tmp/x.sh`), and iconv's modules
         // (`GCONV_PATH`: a directory of shared objects it loads).
-        for (name, value) in assignments(c) {
+        // `echo 'node-options=--require=/tmp/x.js' >> .npmrc`: npm passes it
+        // to every node it starts.
+        let npmrc: Vec<(&str, &str)> = if matches!(c.program.as_str(), "echo" | "printf")
+            && c.redirects.iter().any(|r| r.target.ends_with(".npmrc"))
+        {
+            c.args
+                .iter()
+                .filter_map(|a| a.trim_matches(['"', '\'']).split_once('='))
+                .filter(|(k, _)| k.trim().eq_ignore_ascii_case("node-options"))
+                .map(|(_, v)| ("NODE_OPTIONS", v))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for (name, value) in assignments(c).chain(npmrc) {
             if loads_code_from_temp(name, value) {
                 out.push(
                     Effect::PrivilegeEscalation,

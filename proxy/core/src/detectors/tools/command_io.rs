@@ -71,6 +71,15 @@ pub fn writes(c: &Cmd) -> Vec<String> {
         "cp" | "mv" | "install" | "ln" | "rsync" | "ditto" if plain.len() >= 2 => {
             out.push(plain[plain.len() - 1].to_string());
         }
+        // PowerShell's `Copy-Item SRC DST` and `Move-Item SRC DST` (also with
+        // `-Destination DST`).
+        "copy-item" | "cpi" | "copy" | "move-item" | "mi" | "move" => {
+            match super::escapes::value_after(&c.args, &["-Destination", "-destination"]).first() {
+                Some(d) => out.push(d.to_string()),
+                None if plain.len() >= 2 => out.push(plain[plain.len() - 1].to_string()),
+                None => {}
+            }
+        }
         // `step certificate create SUBJECT CRT KEY` writes both files.
         "step" if plain.len() >= 5 && plain[0] == "certificate" && plain[1] == "create" => {
             out.extend(plain[3..5].iter().map(|p| p.to_string()));
@@ -300,12 +309,35 @@ pub(super) fn loads_code_from_temp(name: &str, value: &str) -> bool {
         // Lua's search templates: `/tmp/?.so;;`
         "LUA_CPATH" | "LUA_PATH" | "LUA_CPATH_5_4" | "LUA_PATH_5_4" => value.split(';').any(temp),
         // Option strings: `--require /tmp/x.js`, `-r/tmp/x.rb`, `-M…`.
-        "NODE_OPTIONS" | "RUBYOPT" | "PERL5OPT" | "JAVA_TOOL_OPTIONS" | "_JAVA_OPTIONS" => value
-            .split([' ', '=', ':'])
-            .map(|w| w.trim_start_matches("-r").trim_start_matches("-I"))
-            .any(temp),
+        // Node also imports code given inline or by URL (`--import=data:text/javascript,…`).
+        "NODE_OPTIONS" | "RUBYOPT" | "PERL5OPT" | "JAVA_TOOL_OPTIONS" | "_JAVA_OPTIONS" => {
+            (name == "NODE_OPTIONS" && node_loads_remote(value))
+                || value
+                    .split([' ', '=', ':'])
+                    .map(|w| w.trim_start_matches("-r").trim_start_matches("-I"))
+                    .any(temp)
+        }
         _ => false,
     }
+}
+
+/// Node options that load a module given inline or from the network.
+fn node_loads_remote(value: &str) -> bool {
+    let v = value.to_ascii_lowercase();
+    [
+        "--import",
+        "--require",
+        "-r",
+        "--loader",
+        "--experimental-loader",
+    ]
+    .iter()
+    .any(|flag| {
+        v.match_indices(flag).any(|(at, _)| {
+            let rest = v[at + flag.len()..].trim_start_matches(['=', ' ', '"', '\'']);
+            rest.starts_with("data:") || rest.starts_with("http:") || rest.starts_with("https:")
+        })
+    })
 }
 
 /// Files a line editor writes when its commands come on its input (`ed

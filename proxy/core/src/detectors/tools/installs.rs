@@ -109,6 +109,18 @@ pub fn sources(c: &Cmd) -> Vec<String> {
         // Plugins and plugin indexes run code from where they are fetched:
         // `helm plugin install URL`, `kubectl krew index add NAME URL`,
         // `mlflow run URL` (a project whose entry point runs).
+        // `brew tap NAME URL`, `scoop bucket add NAME URL`: formulae and
+        // manifests from there install with the next `install`.
+        "brew" if args.iter().any(|a| a == "tap") => out.extend(
+            args.iter()
+                .filter(|a| a.contains("://"))
+                .filter_map(|a| as_url(a)),
+        ),
+        "scoop" if args.iter().any(|a| a == "bucket") => out.extend(
+            args.iter()
+                .filter(|a| a.contains("://"))
+                .filter_map(|a| as_url(a)),
+        ),
         "helm" if args.iter().any(|a| a == "plugin") => out.extend(
             args.iter()
                 .filter(|a| a.contains("://"))
@@ -300,6 +312,9 @@ fn lockfile(path: &str) -> bool {
             | "composer.lock"
             | "Gemfile.lock"
             | "packages.lock.json"
+            // The build tool the wrapper downloads and runs.
+            | "gradle-wrapper.properties"
+            | "maven-wrapper.properties"
             | "gradle.lockfile"
     ) || name.ends_with("requirements.txt")
 }
@@ -309,6 +324,9 @@ fn urls_in(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| c.is_whitespace() || matches!(c, '=' | '"' | '\'' | ',' | '#' | '|'))
         .filter_map(|w| {
             // From the scheme on: `s#old#https://…` leaves sed's delimiter before it.
+            // Java properties escape the colon: `https\://…`.
+            let w = w.replace("\\:", ":");
+            let w = w.as_str();
             let at = w.find("://")?;
             let start = w[..at]
                 .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '+'))
