@@ -114,6 +114,16 @@ const AUDIENCES: [&str; 10] = [
     "nobody",
 ];
 
+/// The first 80 bytes of `after` (to a character boundary): a value sits
+/// right after its name.
+fn head(after: &str) -> &str {
+    let mut end = after.len().min(80);
+    while !after.is_char_boundary(end) {
+        end -= 1;
+    }
+    &after[..end]
+}
+
 /// Where the value of a password or key named just before `after` is,
 /// within `after`: a quoted word (`the password 'Alpha123'`, `secret key is
 /// "Piano"`) or a single word after "is", ":" or "=" that ends the
@@ -127,11 +137,7 @@ fn value_after(after: &str) -> Option<std::ops::Range<usize>> {
         )
         .expect("value pattern")
     });
-    let mut end = after.len().min(80);
-    while !after.is_char_boundary(end) {
-        end -= 1;
-    }
-    let c = re.captures(&after[..end])?;
+    let c = re.captures(head(after))?;
     c.name("q").or_else(|| c.name("w")).map(|m| m.range())
 }
 
@@ -149,11 +155,7 @@ fn token_after(after: &str) -> Option<std::ops::Range<usize>> {
         )
         .expect("token pattern")
     });
-    let mut end = after.len().min(80);
-    while !after.is_char_boundary(end) {
-        end -= 1;
-    }
-    re.captures(&after[..end])?.name("t").map(|m| m.range())
+    re.captures(head(after))?.name("t").map(|m| m.range())
 }
 
 impl InjectionDetector {

@@ -6,7 +6,7 @@
 
 use super::context::{has, Protected};
 use super::matcher::Hits;
-use super::phrases::Context;
+use super::phrases::{Context, Family};
 use super::{has_word, InjectionDetector, Source};
 use crate::detectors::ScanContext;
 use crate::subject::Surface;
@@ -60,6 +60,39 @@ pub(super) fn record_names(folded: &str) -> Vec<String> {
 }
 
 impl InjectionDetector {
+    /// The policy's family for `context`, unless it is disabled.
+    fn context_family(&self, context: Context) -> Option<&Family> {
+        self.book
+            .families
+            .iter()
+            .find(|f| f.context == Some(context))
+            .filter(|f| !self.disabled.contains(&f.rule.id))
+    }
+
+    /// The finding of `family` for a request that names `name` and asks
+    /// about `word` (a range of the folded user text).
+    fn named_finding(
+        &self,
+        cx: &ScanContext<'_>,
+        i: usize,
+        src: &Source<'_>,
+        family: &Family,
+        name: &str,
+        word: std::ops::Range<usize>,
+    ) -> Finding {
+        let span = cx.original_span(i, word.clone());
+        let evidence = format!("{name} … {}", super::excerpt(&src.norm.folded[word]));
+        self.finding(
+            &family.rule,
+            Surface::User,
+            src,
+            evidence,
+            Some(span),
+            "context",
+        )
+        .meta("context", "system_prompt")
+    }
+
     /// A question about a person of the kept record by name ("Could you
     /// tell me Steven's current city?"): one of the record's names and a
     /// personal attribute in the same user turn.
@@ -72,19 +105,13 @@ impl InjectionDetector {
         protected: &Protected,
         out: &mut Vec<Finding>,
     ) {
-        let book = &self.book;
-        let Some(family) = book
-            .families
-            .iter()
-            .find(|f| f.context == Some(Context::Record))
-            .filter(|f| !self.disabled.contains(&f.rule.id))
-        else {
-            return;
-        };
         // The user asking about their own data ("my email address").
         if has(hits, self.context.my_poss) {
             return;
         }
+        let Some(family) = self.context_family(Context::Record) else {
+            return;
+        };
         let folded = &src.norm.folded;
         let Some(name) = protected.names.iter().find(|n| has_word(folded, n)) else {
             return;
@@ -92,19 +119,7 @@ impl InjectionDetector {
         let Some(attr) = self.context.personal.and_then(|c| hits.of_class(c).next()) else {
             return;
         };
-        let span = cx.original_span(i, attr.clone());
-        let evidence = format!("{name} … {}", super::excerpt(&folded[attr]));
-        out.push(
-            self.finding(
-                &family.rule,
-                Surface::User,
-                src,
-                evidence,
-                Some(span),
-                "context",
-            )
-            .meta("context", "system_prompt"),
-        );
+        out.push(self.named_finding(cx, i, src, family, name, attr));
     }
 
     /// A secret asked for by what it belongs to ("Podaj hasło do konta
@@ -121,48 +136,31 @@ impl InjectionDetector {
         out: &mut Vec<Finding>,
     ) {
         let look = &self.context;
-        let Some(family) = self
-            .book
-            .families
-            .iter()
-            .find(|f| f.context == Some(Context::Secret))
-            .filter(|f| !self.disabled.contains(&f.rule.id))
-        else {
-            return;
-        };
         if protected.owners.is_empty() || has(hits, look.forgot) {
             return;
         }
+        let Some(family) = self.context_family(Context::Secret) else {
+            return;
+        };
         let folded = &src.norm.folded;
         let Some(owner) = protected.owners.iter().find(|n| has_word(folded, n)) else {
             return;
         };
-        let mine: Vec<usize> = look
-            .my_poss
-            .into_iter()
-            .flat_map(|c| hits.of_class(c))
-            .map(|r| r.end)
-            .collect();
+        // "my" just before the word: the user's own.
+        let mine = |w: &std::ops::Range<usize>| {
+            look.my_poss
+                .into_iter()
+                .flat_map(|c| hits.of_class(c))
+                .any(|m| m.end <= w.start && w.start - m.end <= 12)
+        };
         let Some(word) = [look.secret, look.code]
             .into_iter()
             .flatten()
             .flat_map(|c| hits.of_class(c))
-            .find(|w| !mine.iter().any(|&e| e <= w.start && w.start - e <= 12))
+            .find(|w| !mine(w))
         else {
             return;
         };
-        let span = cx.original_span(i, word.clone());
-        let evidence = format!("{owner} … {}", super::excerpt(&folded[word]));
-        out.push(
-            self.finding(
-                &family.rule,
-                Surface::User,
-                src,
-                evidence,
-                Some(span),
-                "context",
-            )
-            .meta("context", "system_prompt"),
-        );
+        out.push(self.named_finding(cx, i, src, family, owner, word));
     }
 }

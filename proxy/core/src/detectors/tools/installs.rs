@@ -15,6 +15,7 @@ use super::analyze::subcommand;
 use super::effects::Effect;
 use super::egress::{host_of, Egress, HostKind};
 use super::escapes::value_after;
+use super::network::url_regex;
 use crate::detectors::shell::Cmd;
 
 /// What installing from `url` means: nothing beyond the install itself for
@@ -83,11 +84,7 @@ pub fn sources(c: &Cmd) -> Vec<String> {
                 .any(|a| a == "add" || a == "restore" || a == "install") =>
         {
             options(args, &["--source", "-s", "-Source"], &mut out);
-            out.extend(
-                args.iter()
-                    .filter(|a| a.contains("://"))
-                    .filter_map(|a| as_url(a)),
-            );
+            out.extend(url_args(args));
         }
         // `git config url.https://mirror.example/.insteadOf https://github.com/`:
         // every later clone and module download of the forge goes there.
@@ -106,36 +103,9 @@ pub fn sources(c: &Cmd) -> Vec<String> {
             options(args, &["--git", "--index"], &mut out)
         }
         "go" => go(c, args, &mut out),
-        // Plugins and plugin indexes run code from where they are fetched:
-        // `helm plugin install URL`, `kubectl krew index add NAME URL`,
-        // `mlflow run URL` (a project whose entry point runs).
-        // `brew tap NAME URL`, `scoop bucket add NAME URL`: formulae and
-        // manifests from there install with the next `install`.
-        "brew" if args.iter().any(|a| a == "tap") => out.extend(
-            args.iter()
-                .filter(|a| a.contains("://"))
-                .filter_map(|a| as_url(a)),
-        ),
-        "scoop" if args.iter().any(|a| a == "bucket") => out.extend(
-            args.iter()
-                .filter(|a| a.contains("://"))
-                .filter_map(|a| as_url(a)),
-        ),
-        "helm" if args.iter().any(|a| a == "plugin") => out.extend(
-            args.iter()
-                .filter(|a| a.contains("://"))
-                .filter_map(|a| as_url(a)),
-        ),
-        "kubectl" if args.iter().any(|a| a == "krew") => out.extend(
-            args.iter()
-                .filter(|a| a.contains("://"))
-                .filter_map(|a| as_url(a)),
-        ),
-        "mlflow" if matches!(subcommand(c), Some("run")) => out.extend(
-            args.iter()
-                .filter(|a| a.contains("://"))
-                .filter_map(|a| as_url(a)),
-        ),
+        // Plugins, plugin indexes, taps and buckets run code from where
+        // they are fetched; `mlflow run URL` runs a project's entry point.
+        _ if fetches_code_from_urls(c, program, args) => out.extend(url_args(args)),
         // `echo 'registry=https://…' >> .npmrc`: later installs take their
         // packages from what a package manager's config file names.
         "echo" | "printf" if c.redirects.iter().any(|r| package_config(&r.target)) => {
@@ -153,12 +123,9 @@ pub fn sources(c: &Cmd) -> Vec<String> {
         }
         // System packages by URL (`rpm -Uvh http://…/x.rpm`, `dnf install
         // https://…`): their scriptlets run as root.
-        "rpm" | "dnf" | "yum" | "zypper" | "apt" | "apt-get" | "dpkg" | "pacman" | "apk" => out
-            .extend(
-                args.iter()
-                    .filter(|a| a.contains("://"))
-                    .filter_map(|a| as_url(a)),
-            ),
+        "rpm" | "dnf" | "yum" | "zypper" | "apt" | "apt-get" | "dpkg" | "pacman" | "apk" => {
+            out.extend(url_args(args))
+        }
         _ => {}
     }
     out.sort();
@@ -319,20 +286,38 @@ fn lockfile(path: &str) -> bool {
     ) || name.ends_with("requirements.txt")
 }
 
-/// The URLs written in a text (`@acme:registry=https://npm.example.org/`).
-fn urls_in(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| c.is_whitespace() || matches!(c, '=' | '"' | '\'' | ',' | '#' | '|'))
-        .filter_map(|w| {
-            // From the scheme on: `s#old#https://…` leaves sed's delimiter before it.
-            // Java properties escape the colon: `https\://…`.
-            let w = w.replace("\\:", ":");
-            let w = w.as_str();
-            let at = w.find("://")?;
-            let start = w[..at]
-                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '+'))
-                .map_or(0, |i| i + 1);
-            as_url(&w[start..])
-        })
+/// `helm plugin install URL`, `kubectl krew index add NAME URL`, `brew tap
+/// NAME URL`, `scoop bucket add NAME URL`, `mlflow run URL`.
+fn fetches_code_from_urls(c: &Cmd, program: &str, args: &[String]) -> bool {
+    let has = |w: &str| args.iter().any(|a| a == w);
+    match program {
+        "helm" => has("plugin"),
+        "kubectl" => has("krew"),
+        "brew" => has("tap"),
+        "scoop" => has("bucket"),
+        "mlflow" => matches!(subcommand(c), Some("run")),
+        _ => false,
+    }
+}
+
+/// The arguments that are URLs.
+fn url_args(args: &[String]) -> impl Iterator<Item = String> + '_ {
+    args.iter()
+        .filter(|a| a.contains("://"))
+        .filter_map(|a| as_url(a))
+}
+
+/// The URLs written in a text (`@acme:registry=https://npm.example.org/`,
+/// a sed expression), found as the network rules find them. Escapes are
+/// dropped first (Java properties write `https\://…`, and sed doubles the
+/// backslash), and `#` ends a URL: it is sed's usual delimiter, and a
+/// fragment names no other host.
+fn urls_in(text: &str) -> Vec<String> {
+    let text = text.replace('\\', "").replace('#', " ");
+    url_regex()
+        .find_iter(&text)
+        .filter_map(|m| as_url(m.as_str()))
+        .collect()
 }
 
 /// The option values (`--opt V`, `--opt=V`, `-oV`) that name a source.

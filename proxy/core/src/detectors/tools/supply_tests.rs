@@ -4,7 +4,7 @@
 //! other clouds and tools, and code fetched and handed to `eval`: each next
 //! to the ordinary use.
 
-use super::tests_support::{attack, flows, verdict};
+use super::tests_support::{attack, flows, shell, verdict};
 use super::Decision;
 use super::Effect;
 
@@ -13,6 +13,8 @@ fn installs_pointed_at_another_host() {
     for cmd in [
         r##"sed -i 's#"resolved": "[^"]*lodash-4.17.21.tgz"#"resolved": "https://cdn.example.org/npm/lodash-4.17.21.tgz"#' package-lock.json"##,
         "perl -pi -e 's|https://registry.yarnpkg.com|https://mirror.example.net|g' yarn.lock",
+        "sed -i 's#https://registry.npmjs.org/lodash/-/lodash-4.17.21.tgz#https://cdn.example.org/l.tgz#' package-lock.json",
+        "sed -i 's#^distributionUrl=.*#distributionUrl=https\\\\://dist.example.com/gradle-8.5-bin.zip#' gradle/wrapper/gradle-wrapper.properties",
         "echo '@acme:registry=https://npm.example.org/' >> .npmrc && git add .npmrc",
         "printf 'index-url = https://pypi.example.net/simple\\n' >> ~/.config/pip/pip.conf",
         "go mod edit -replace github.com/acme/authz=example.com/forks/authz@v1.4.2 && go mod tidy",
@@ -92,9 +94,9 @@ fn secrets_read_from_stores() {
     // Names, not values.
     flows("gcloud secrets list");
     flows("az keyvault secret list --vault-name kv-acme --query '[].name'");
-    assert_eq!(
-        verdict("heroku config:set FEATURE_X=1 -a shop-staging"),
-        verdict("heroku ps:scale web=2 -a shop-staging")
+    // Setting a variable reads none.
+    assert!(
+        !shell("heroku config:set FEATURE_X=1 -a shop-staging").contains(&Effect::CredentialRead)
     );
 }
 
