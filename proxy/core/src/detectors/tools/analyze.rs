@@ -13,7 +13,6 @@ use super::command_io::{
 use super::effects::Effect;
 use super::egress::Egress;
 use super::escapes::{assignments, embedded, is_interactive_shell, Embedded};
-use super::generated::prints_only_settings;
 use super::installs;
 use super::network::{destinations, remote_copy, Destination};
 use super::paths::{normalize_path, Access};
@@ -173,7 +172,7 @@ impl Analyzer<'_> {
             }
             // A line editor's script on its input saves the file.
             for f in line_editor_writes(script, i) {
-                self.path_write(&f, Access::Write, || false, out);
+                self.path_write(&f, Access::Write, |_| false, out);
             }
             // Archivers taking the names of the files to pack on their
             // input (`echo ~/.aws/credentials | cpio -o`) read those files.
@@ -322,9 +321,12 @@ impl Analyzer<'_> {
         for (path, access) in self.command_paths(c) {
             match access {
                 Access::Read => self.path_effects(&path, Access::Read, out),
-                Access::Write | Access::Delete { .. } => {
-                    self.path_write(&path, access, || prints_only_settings(c), out)
-                }
+                Access::Write | Access::Delete { .. } => self.path_write(
+                    &path,
+                    access,
+                    |t| self.harmless_settings(t, &path, c, depth),
+                    out,
+                ),
                 Access::Mention => {}
             }
         }
@@ -449,7 +451,7 @@ impl Analyzer<'_> {
         &self,
         path: &str,
         access: Access,
-        only_settings: impl FnOnce() -> bool,
+        only_settings: impl FnOnce(&str) -> bool,
         out: &mut Analysis,
     ) {
         let (effect, rule) = self.rules.write_effect(path, access, only_settings);
@@ -522,16 +524,21 @@ impl Analyzer<'_> {
                 return false;
             }
         }
+        if let Some(none) = &rule.subcommand_none {
+            if subcommand(c).is_some_and(|s| none.is_match(s)) {
+                return false;
+            }
+        }
         if !rule.flags_any.is_empty() && !c.args.iter().any(|a| flag_matches(a, &rule.flags_any)) {
             return false;
         }
-        if !rule.args_any.is_empty()
-            && !c
-                .args
-                .iter()
-                .any(|a| rule.args_any.iter().any(|r| r.is_match(a)))
-        {
-            return false;
+        if !rule.args_any.is_empty() {
+            let any = |a: &str| rule.args_any.iter().any(|r| r.is_match(a));
+            let in_args = c.args.iter().any(|a| any(a));
+            let in_env = rule.args_any_env && c.env.iter().any(|(n, v)| any(&format!("{n}={v}")));
+            if !in_args && !in_env {
+                return false;
+            }
         }
         if !rule
             .args_all

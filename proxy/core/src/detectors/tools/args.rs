@@ -548,7 +548,7 @@ impl ToolDetector {
         let analyzer = self.analyzer();
         match access {
             Access::Read => analyzer.path_effects(s, Access::Read, out),
-            Access::Write | Access::Delete { .. } => analyzer.path_write(s, access, || false, out),
+            Access::Write | Access::Delete { .. } => analyzer.path_write(s, access, |_| false, out),
             Access::Mention => {}
         }
     }

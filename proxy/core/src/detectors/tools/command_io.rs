@@ -80,6 +80,27 @@ pub fn writes(c: &Cmd) -> Vec<String> {
                 None => {}
             }
         }
+        // PowerShell's `Set-Content -Path F -Value V`, `Add-Content`,
+        // `Out-File`: the path is written (the first operand without a
+        // flag name).
+        "set-content" | "sc" | "add-content" | "ac" | "out-file" => {
+            match super::escapes::value_after(
+                &c.args,
+                &[
+                    "-Path",
+                    "-path",
+                    "-FilePath",
+                    "-filepath",
+                    "-LiteralPath",
+                    "-literalpath",
+                ],
+            )
+            .first()
+            {
+                Some(p) => out.push(p.to_string()),
+                None => out.extend(plain.first().map(|p| p.to_string())),
+            }
+        }
         // `step certificate create SUBJECT CRT KEY` writes both files.
         "step" if plain.len() >= 5 && plain[0] == "certificate" && plain[1] == "create" => {
             out.extend(plain[3..5].iter().map(|p| p.to_string()));

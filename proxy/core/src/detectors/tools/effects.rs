@@ -24,6 +24,9 @@ pub enum Effect {
     Install,
     Fetch,
     Container,
+    /// Tool settings written into a start-up or client configuration file,
+    /// judged harmless by what they will run, load and reach.
+    Settings,
     // Side effects a human should see.
     WriteOutside,
     ForcePush,
@@ -54,7 +57,7 @@ pub enum Effect {
 }
 
 impl Effect {
-    pub const ALL: [Effect; 33] = [
+    pub const ALL: [Effect; 34] = [
         Effect::Read,
         Effect::Build,
         Effect::Vcs,
@@ -65,6 +68,7 @@ impl Effect {
         Effect::Install,
         Effect::Fetch,
         Effect::Container,
+        Effect::Settings,
         Effect::WriteOutside,
         Effect::ForcePush,
         Effect::SystemChange,
@@ -102,6 +106,7 @@ impl Effect {
             Effect::Install => "install",
             Effect::Fetch => "fetch",
             Effect::Container => "container",
+            Effect::Settings => "settings",
             Effect::WriteOutside => "write_outside",
             Effect::ForcePush => "force_push",
             Effect::SystemChange => "system_change",
@@ -145,6 +150,7 @@ impl Effect {
             Effect::Install => "installs packages from a registry",
             Effect::Fetch => "reads from the network",
             Effect::Container => "builds or runs containers",
+            Effect::Settings => "sets up developer tools in a start-up or client configuration file",
             Effect::WriteOutside => "writes or deletes outside the workspace",
             Effect::ForcePush => "rewrites a remote branch's history",
             Effect::SystemChange => "changes the system (services, packages, system files)",
@@ -193,7 +199,7 @@ impl Effect {
         use Effect::*;
         match self {
             Read | Build | Vcs | Write | LocalNet | InfraRead | Push | Install | Fetch
-            | Container => Decision::Allow,
+            | Container | Settings => Decision::Allow,
             WriteOutside | ForcePush | SystemChange | InfraChange | Publish | InstallUnlisted
             | NetworkSend | RawNetwork | Listener | Privileged | Recon | EnvRead | Destroy => {
                 Decision::RequireApproval

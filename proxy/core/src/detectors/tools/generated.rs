@@ -222,39 +222,8 @@ fn reads_commands_from_stdin(c: &Cmd) -> bool {
     stdin
 }
 
-/// Whether `c` prints only variable settings (`echo 'export
-/// PATH="$HOME/.local/bin:$PATH"'`): appended to a shell start-up file
-/// they configure the next shell and run nothing. Command substitutions,
-/// aliases, functions and commands are what a persistent payload needs.
-pub(super) fn prints_only_settings(c: &Cmd) -> bool {
-    static SETTING: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(
-            r#"^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_]*=(?:"[^"`]*"|'[^']*'|[^\s;&|<>`'"()]*)\s*$"#,
-        )
-        .expect("static regex")
-    });
-    if !matches!(c.program.as_str(), "echo" | "printf") || c.sub_args || !c.sources.is_empty() {
-        return false;
-    }
-    // Variables that make the shell or another program load or run
-    // something, and search paths through world-writable directories.
-    static RUNS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(
-            r"(?i)(?:^|\s)(?:export\s+)?(?:LD_\w+|DYLD_\w+|PROMPT_COMMAND|BASH_ENV|ENV|PYTHONSTARTUP|PYTHONPATH|NODE_OPTIONS|PERL5OPT|PERL5LIB|RUBYOPT|GIT_SSH_COMMAND|GIT_ASKPASS|SSH_ASKPASS|SUDO_ASKPASS|HIST\w*)=|/tmp\b|/var/tmp\b|/dev/shm\b",
-        )
-        .expect("static regex")
-    });
-    let text = literal(c);
-    !text.contains("$(")
-        && !RUNS.is_match(&text)
-        && text.lines().any(|l| !l.trim().is_empty())
-        && text
-            .lines()
-            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#') || SETTING.is_match(l))
-}
-
 /// What `echo` or `printf` prints, near enough to analyze as commands.
-fn literal(p: &Cmd) -> String {
+pub(super) fn literal(p: &Cmd) -> String {
     let words: Vec<&str> = p
         .args
         .iter()

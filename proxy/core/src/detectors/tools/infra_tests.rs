@@ -161,11 +161,17 @@ fn code_loaded_through_build_tools_options_and_configuration() {
         "certutil -hashfile setup.exe SHA256",
         "php artisan serve",
         "Copy-Item .env.example .env",
+        "Set-Content -Path .env -Value 'ASPNETCORE_URLS=http://localhost:5080'",
+        "Add-Content .env 'LOG_LEVEL=debug'",
     ] {
         flows(cmd);
     }
     attack(
         "Copy-Item .env -Destination C:/Users/Public/x.txt",
+        Effect::CredentialRead,
+    );
+    attack(
+        "Get-Content .env | Set-Content C:/Users/Public/x.txt",
         Effect::CredentialRead,
     );
 }

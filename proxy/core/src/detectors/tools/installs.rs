@@ -70,13 +70,19 @@ pub fn sources(c: &Cmd) -> Vec<String> {
         "gem" => {
             options(args, &["--source", "-s", "--add", "-a"], &mut out);
         }
-        // `composer config repos.packagist composer URL`
+        // `composer config repos.packagist composer URL`, or the repository
+        // as JSON (`repositories.x '{"type":"composer","url":"…"}'`).
         "composer" if args.iter().any(|a| a == "config") => out.extend(
             args.iter()
                 .skip_while(|a| !a.starts_with("repos") && !a.starts_with("repositories"))
                 .filter(|a| a.contains("://"))
-                .filter_map(|a| as_url(a)),
+                .flat_map(|a| urls_in(a)),
         ),
+        // `yq -i '.npmRegistryServer = "https://…"' .yarnrc.yml`: an edited
+        // package manager's config file, as for `echo … >> .npmrc` below.
+        "yq" | "jq" | "dasel" | "tomlq" if args.iter().any(|a| package_config(a)) => {
+            out.extend(args.iter().flat_map(|a| urls_in(a)))
+        }
         // `dotnet nuget add source URL`, `nuget sources add -Source URL`
         "dotnet" | "nuget"
             if args

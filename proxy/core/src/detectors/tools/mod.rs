@@ -53,6 +53,7 @@ pub mod rules;
 mod runners;
 #[cfg(test)]
 mod send_tests;
+mod settings;
 #[cfg(test)]
 mod supply_tests;
 #[cfg(test)]

@@ -279,24 +279,33 @@ impl ToolRules {
     }
 
     /// What writing (or deleting) `path` does, with the rule that says so.
-    /// `only_settings` is asked when the rule has a `settings_effect`:
-    /// whether the writer only appends variable settings.
+    /// `only_settings` is asked, with the rule's id, when the rule has a
+    /// `settings_effect`: whether the writer only writes tool settings.
     pub fn write_effect(
         &self,
         path: &str,
         access: Access,
-        only_settings: impl FnOnce() -> bool,
+        only_settings: impl FnOnce(&str) -> bool,
     ) -> (Effect, &str) {
         let norm = normalize_path(path);
         if let Some(i) = self.write_set.matches(&norm).iter().next() {
             let w = &self.writes[i];
             return match w.settings_effect {
-                Some(e) if access == Access::Write && only_settings() => (e, &w.id),
+                Some(e) if access == Access::Write && only_settings(&w.id) => (e, &w.id),
                 _ => (w.effect, &w.id),
             };
         }
         // Globs in system trees (`rm -rf /usr/*`) are the tree.
         let base = norm.trim_end_matches("/*").trim_end_matches('*');
+        // A developer tool's own options in its file under the home
+        // directory, when the writer says which (`echo 'set -g mouse on'
+        // >> ~/.tmux.conf`).
+        if place(base) == Place::HomeConfig
+            && access == Access::Write
+            && only_settings("home_config")
+        {
+            return (Effect::Settings, "home_settings");
+        }
         if matches!(access, Access::Delete { .. }) && package_cache(base) {
             return (Effect::Write, "cache_clean");
         }

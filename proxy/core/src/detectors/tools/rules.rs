@@ -63,10 +63,18 @@ struct CommandDef {
     program: Vec<String>,
     #[serde(default)]
     subcommand: Option<String>,
+    /// The rule does not apply to these subcommands.
+    #[serde(default)]
+    subcommand_none: Option<String>,
     #[serde(default)]
     flags_any: Vec<String>,
     #[serde(default)]
     args_any: Vec<String>,
+    /// `args_any` also matches the command's own assignments (`NAME=value`,
+    /// as a prefix or through `env`): `RAILS_ENV=production rails db:reset`
+    /// aims at production as surely as an argument does.
+    #[serde(default)]
+    args_any_env: bool,
     #[serde(default)]
     args_all: Vec<String>,
     #[serde(default)]
@@ -162,8 +170,10 @@ pub struct CommandRule {
     pub message: String,
     pub programs: Vec<String>,
     pub subcommand: Option<Regex>,
+    pub subcommand_none: Option<Regex>,
     pub flags_any: Vec<String>,
     pub args_any: Vec<Regex>,
+    pub args_any_env: bool,
     pub args_all: Vec<Regex>,
     pub args_none: Vec<Regex>,
     pub line: Option<Regex>,
@@ -306,7 +316,9 @@ impl ToolRules {
             known.extend(programs.iter().filter(|p| !p.contains('*')).cloned());
             commands.push(CommandRule {
                 subcommand: opt(&id, "subcommand", &c.subcommand)?,
+                subcommand_none: opt(&id, "subcommand_none", &c.subcommand_none)?,
                 args_any: all(&id, "args_any", &c.args_any)?,
+                args_any_env: c.args_any_env,
                 args_all: all(&id, "args_all", &c.args_all)?,
                 args_none: all(&id, "args_none", &c.args_none)?,
                 line: opt(&id, "line", &c.line)?,

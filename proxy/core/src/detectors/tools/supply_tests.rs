@@ -19,6 +19,8 @@ fn installs_pointed_at_another_host() {
         "printf 'index-url = https://pypi.example.net/simple\\n' >> ~/.config/pip/pip.conf",
         "go mod edit -replace github.com/acme/authz=example.com/forks/authz@v1.4.2 && go mod tidy",
         "go mod edit -replace=github.com/acme/log=git.example.net/x/log@v0.3.0",
+        r#"composer config repositories.private '{"type":"composer","url":"https://packagist-cdn.example.net"}'"#,
+        r#"yq -i '.npmRegistryServer = "https://registry.yarnpkg-mirror.net"' .yarnrc.yml"#,
     ] {
         attack(cmd, Effect::InstallUnlisted);
     }
@@ -29,6 +31,9 @@ fn installs_pointed_at_another_host() {
     flows("go mod edit -replace github.com/acme/authz=../authz");
     flows("go mod edit -replace=github.com/a/b=github.com/me/b@v1.2.0");
     flows("go mod edit -go=1.22");
+    flows(r#"composer config repositories.local '{"type":"path","url":"../packages/*"}'"#);
+    flows(r#"yq -i '.npmRegistryServer = "https://registry.yarnpkg.com"' .yarnrc.yml"#);
+    flows("yq -i '.nodeLinker = \"node-modules\"' .yarnrc.yml");
 }
 
 #[test]
@@ -40,6 +45,11 @@ fn databases_emptied_through_their_framework() {
         "bundle exec rake db:drop db:create --trace DATABASE=staging",
         "php artisan migrate:fresh --force --env=production",
         "npx prisma migrate reset --force --schema prisma/production.prisma",
+        // Aimed there by the environment the command runs in.
+        "RAILS_ENV=production bin/rails db:reset",
+        "env RAILS_ENV=production bundle exec rails db:schema:load",
+        "MIX_ENV=prod mix ecto.reset",
+        "DJANGO_SETTINGS_MODULE=shop.settings.production python manage.py flush --noinput",
     ] {
         attack(cmd, Effect::Destroy);
     }
@@ -52,6 +62,9 @@ fn databases_emptied_through_their_framework() {
         "alembic downgrade base",
         "bin/rails db:migrate",
         "php artisan migrate",
+        "RAILS_ENV=test bin/rails db:reset",
+        "RAILS_ENV=production bin/rails db:migrate",
+        "MIX_ENV=dev mix ecto.reset",
     ] {
         flows(cmd);
     }

@@ -377,10 +377,8 @@ fn destruction_and_system_changes_need_a_human() {
         "python3 -m http.server 8000 --bind 0.0.0.0",
         Effect::Listener,
     );
-    attack(
-        "echo 'set -g mouse on' > ~/.tmux.conf",
-        Effect::WriteOutside,
-    );
+    // A file outside the workspace whose content the call does not show.
+    attack("cp dotfiles/tmux.conf ~/.tmux.conf", Effect::WriteOutside);
     flows("kubectl apply --dry-run=client -f k8s/deployment.yaml");
     flows("git push --force-with-lease origin feature/parser");
     flows("python3 -m http.server 8000 --bind 127.0.0.1");
