@@ -309,6 +309,19 @@ def main(out_train, out_eval):
         add(train, "authored", "en", "planted", "tool_result", in_context(t, rng.choice(train_docs), rng), None, 1)
     for _ in range(200):
         add(train, "generated", "xx", "tool_output", "tool_result", tool_output(rng, TRAIN_VOCAB), 0, 0)
+    # Sixteenth round: API payloads that carry the model's own tool calls (responses, stream chunks, MCP
+    # requests, trace lines; payloads.py), as tool results and pasted into prompts, benign for both heads.
+    # Its own generator: the shared one goes on to compose the frozen evaluation split.
+    import payloads
+    rng16 = random.Random(20261207)
+    paste = ["Why does my parser reject this response?\n{}", "{}\n\nWhat does finish_reason mean here?",
+             "Can you write a unit test that replays this?\n{}", "Explain this trace line by line:\n{}"]
+    for i, t in enumerate(payloads.payloads(rng16, TRAIN_VOCAB, 480)):
+        if i % 4 == 3:
+            add(train, "generated", "en", "api_payload", "user", paste[i // 4 % len(paste)].format(t), 0, 0)
+        else:
+            add(train, "generated", "xx", "api_payload", "tool_result", t, 0, 0)
+        train[-1]["fold"] = fold_of(t)
     # Second round of authored data: natural sentences and composed texts in every language.
     import compose
     train.extend(compose.compose(LANGS))
@@ -345,9 +358,11 @@ def main(out_train, out_eval):
     # that read as attacks on their own were translated (see its README.md). Each translation shares the
     # fold of its English original, so out-of-fold figures do not see a prompt in one language and score it
     # in another. The fifteenth round (authored/train15/) adds the training part's longer prompts (over 400
-    # characters: documents, many-shot and overload attacks) the same way.
+    # characters: documents, many-shot and overload attacks) the same way. The sixteenth round (authored/train16/) is a second,
+    # independent translation of the eleventh round's prompts by other authors: machine translations of one prompt
+    # differ in synonyms and register, and the classifier should not depend on one rendering.
     by_id = {r["prompt_id"]: r["user_input"] for r in cse}
-    for rnd in ("train11", "train15"):
+    for rnd in ("train11", "train15", "train16"):
         tdir = os.path.join(DATA, "authored", rnd)
         if not os.path.isdir(tdir):
             continue
