@@ -199,8 +199,23 @@ pub fn in_file(path: &str, text: &str) -> Vec<String> {
             .collect()
     } else if lower == "jenkinsfile" {
         jenkins_steps(text)
-    } else if lower == "package.json" || lower == "tasks.json" || lower == "launch.json" {
+    } else if matches!(
+        lower.as_str(),
+        "package.json" | "composer.json" | "tasks.json" | "launch.json" | "deno.json"
+    ) {
         json_strings(text)
+    } else if lower == ".pre-commit-config.yaml" || lower == ".pre-commit-hooks.yaml" {
+        // A local hook's `entry` is the command it runs (as YAML or as the
+        // JSON a yq filter adds).
+        lines
+            .filter_map(|l| l.trim_start_matches("- ").strip_prefix("entry:"))
+            .map(|l| l.trim().trim_matches(['"', '\'']).to_string())
+            .chain(
+                json_strings(text)
+                    .into_iter()
+                    .filter(|s| s.contains(' ') || s.contains('|')),
+            )
+            .collect()
     } else {
         Vec::new()
     }
@@ -243,7 +258,7 @@ fn jenkins_steps(text: &str) -> Vec<String> {
 /// of jq/yq expressions that set one (`.scripts.x="…"`, `{"run": "…"}`).
 pub fn json_strings(text: &str) -> Vec<String> {
     static R: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r#"(?:"[\w:.-]+"\s*:|\.[\w-]+\s*\|?=|\brun\s*:)\s*"((?:[^"\\]|\\.)*)""#)
+        regex::Regex::new(r#"(?:"[\w:.-]+"\s*:|\.[\w-]+(?:\[\s*"[^"]*"\s*\])*\s*\|?=|\brun\s*:)\s*\[?\s*"((?:[^"\\]|\\.)*)""#)
             .expect("static regex")
     });
     R.captures_iter(text)

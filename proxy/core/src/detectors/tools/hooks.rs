@@ -84,6 +84,21 @@ pub fn sed(args: &[String], out: &mut Vec<Embedded>) {
     }
 }
 
+/// What a jq or yq filter writes into a file other programs run from
+/// (`jq '.scripts.postinstall = "curl …|sh"' package.json`, `yq -i
+/// '.repos += [{…"entry": "…"}]' .pre-commit-config.yaml`): the strings of
+/// the filter, as that file's commands (`deferred::in_file`). The edited
+/// file is the operand (`-i`) or the input that a redirect then replaces.
+pub fn structured_edit(args: &[String]) -> Vec<String> {
+    let mut operands = args.iter().filter(|a| !a.starts_with('-'));
+    match operands.next() {
+        Some(filter) if filter.contains('=') => operands
+            .flat_map(|f| super::deferred::in_file(f, filter))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The commands of one sed script: `Some(command)`, or `None` for the
 /// pattern space. Scanned as bytes (sed's syntax is ASCII), so no
 /// character of the script can split a multi-byte one.

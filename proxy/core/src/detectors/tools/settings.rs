@@ -629,7 +629,9 @@ mod tests {
             r#"jq '."terminal.integrated.profiles.linux".bash.path = "/tmp/.b/bash"' .vscode/settings.json > s.tmp"#,
             Effect::Persistence,
         );
-        flows(r#"jq '."python.defaultInterpreterPath" = "${workspaceFolder}/.venv/bin/python"' .vscode/settings.json > s.tmp"#);
+        flows(
+            r#"jq '."python.defaultInterpreterPath" = "${workspaceFolder}/.venv/bin/python"' .vscode/settings.json > s.tmp"#,
+        );
     }
 
     #[test]

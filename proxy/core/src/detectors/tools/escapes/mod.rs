@@ -372,6 +372,7 @@ pub fn embedded(c: &Cmd) -> Vec<Embedded> {
                         .any(|k| a.contains(k))
                 })
                 .flat_map(|a| super::deferred::json_strings(a))
+                .chain(super::hooks::structured_edit(args))
                 .collect(),
             _ => Vec::new(),
         };
