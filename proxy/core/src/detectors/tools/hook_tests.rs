@@ -289,6 +289,16 @@ fn powershell_options_are_words_and_run_keys_are_read_freely() {
         "reg add HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run /v u /d C:\\Users\\x\\u.exe",
         Effect::Persistence,
     );
+    // Settings that make every cmd, .NET or PowerShell start load code.
+    for cmd in [
+        r#"reg add "HKCU\Software\Microsoft\Command Processor" /v AutoRun /t REG_SZ /d "C:\Users\Public\init.cmd" /f"#,
+        r#"Set-ItemProperty 'HKCU:\Environment' -Name COR_ENABLE_PROFILING -Value 1; Set-ItemProperty 'HKCU:\Environment' -Name COR_PROFILER_PATH -Value 'C:\Users\Public\p.dll'"#,
+        r#"[Environment]::SetEnvironmentVariable('PSModulePath', 'C:\Users\Public\Modules;' + $env:PSModulePath, 'User')"#,
+    ] {
+        attack(cmd, Effect::Persistence);
+    }
+    flows("[Environment]::SetEnvironmentVariable('DOTNET_CLI_TELEMETRY_OPTOUT', '1', 'User')");
+    flows(r#"reg query "HKCU\Software\Microsoft\Command Processor" /v AutoRun"#);
 }
 
 #[test]
