@@ -112,12 +112,10 @@ impl Analyzer<'_> {
     /// and what it sets, aliases or defines must not change what other
     /// programs load, trust or stand for.
     fn shell_settings(&self, text: &str, depth: u8) -> bool {
-        let mut inner = Analysis::default();
-        self.shell(text, &mut inner, depth + 1);
         // The analysis follows alias bodies too, which run only when typed:
         // ordinary work there is fine; what runs at start-up is held to
         // `start_up_command` below.
-        if inner.uninspectable.is_some() || inner.effects.iter().any(|h| !ordinary(h.effect)) {
+        if !self.only_effects(text, depth, ordinary) {
             return false;
         }
         let script = crate::detectors::shell::parse(text);
@@ -214,11 +212,8 @@ impl Analyzer<'_> {
             // Commands the shell runs before every prompt: keeping history
             // and setting the terminal's title, nothing else.
             "PROMPT_COMMAND" | "PRECMD" => {
-                let mut inner = Analysis::default();
-                self.shell(v, &mut inner, depth + 1);
                 let script = crate::detectors::shell::parse(v);
-                inner.uninspectable.is_none()
-                    && inner.effects.iter().all(|h| calm(h.effect))
+                self.only_effects(v, depth, calm)
                     && !script.truncated
                     && script.commands.iter().all(|c| {
                         matches!(
@@ -250,9 +245,15 @@ impl Analyzer<'_> {
         }
         // It runs when the user types it, not at start-up: ordinary work
         // (a push, a container) is fine.
+        self.only_effects(v, depth, ordinary)
+    }
+
+    /// Whether `text`, analyzed as commands, is fully inspected and has
+    /// only effects that `ok` accepts.
+    fn only_effects(&self, text: &str, depth: u8, ok: fn(Effect) -> bool) -> bool {
         let mut inner = Analysis::default();
-        self.shell(v, &mut inner, depth + 1);
-        inner.uninspectable.is_none() && inner.effects.iter().all(|h| ordinary(h.effect))
+        self.shell(text, &mut inner, depth + 1);
+        inner.uninspectable.is_none() && inner.effects.iter().all(|h| ok(h.effect))
     }
 }
 
