@@ -166,7 +166,7 @@ fn is_link_local(ip: IpAddr) -> bool {
     }
 }
 
-fn is_private(ip: IpAddr) -> bool {
+pub(super) fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_private(),
         IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00,

@@ -444,3 +444,39 @@ fn commands_written_into_project_files_by_jq_and_yq() {
     flows(r#"jq '.version = "1.4.2"' composer.json > c.tmp && mv c.tmp composer.json"#);
     flows("jq -r '.scripts.build' package.json");
 }
+
+#[test]
+fn the_projects_own_hook_script_linked_or_copied_in_is_ordinary() {
+    flows("ln -sf ../../scripts/pre-commit.sh .git/hooks/pre-commit");
+    flows("cp scripts/hooks/pre-push .git/hooks/pre-push");
+    // From outside the tree, it is a foothold like any other hook.
+    attack(
+        "ln -s /tmp/.h.sh .git/hooks/pre-commit",
+        Effect::Persistence,
+    );
+    attack(
+        "ln -s ../../../elsewhere/h.sh .git/hooks/post-checkout",
+        Effect::Persistence,
+    );
+    attack(
+        "cp ~/Downloads/hook .git/hooks/pre-commit",
+        Effect::Persistence,
+    );
+    attack(
+        "cp ../other/hook .git/hooks/pre-commit",
+        Effect::Persistence,
+    );
+}
+
+#[test]
+fn rewriting_every_commit_is_destructive() {
+    attack(
+        "git filter-branch -f --index-filter 'git rm -r -q --cached --ignore-unmatch .' -- --all",
+        Effect::Destroy,
+    );
+    attack(
+        "git filter-repo --path secrets.txt --invert-paths",
+        Effect::Destroy,
+    );
+    flows("git log --follow -- src/lib.rs");
+}

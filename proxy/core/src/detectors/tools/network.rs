@@ -402,6 +402,7 @@ pub fn destinations(rules: &ToolRules, c: &Cmd) -> Vec<Destination> {
             }
         }
     }
+    out.extend(database_peer(c));
     if !network {
         return out;
     }
@@ -496,6 +497,61 @@ pub fn destinations(rules: &ToolRules, c: &Cmd) -> Vec<Destination> {
         }
     }
     out
+}
+
+/// A database client pointed at a public IP address (`psql -h 198.51.100.23`,
+/// `mysql --host=…`, `redis-cli -h …`): what it is fed (`pg_dump … | psql -h
+/// …`, `< dump.sql`) leaves the machine; a query alone is raw traffic. Named
+/// and private hosts are where a project's databases live, and stay
+/// ordinary.
+fn database_peer(c: &Cmd) -> Option<Destination> {
+    const CLIENTS: [&str; 12] = [
+        "psql",
+        "mysql",
+        "mariadb",
+        "mongosh",
+        "mongo",
+        "redis-cli",
+        "valkey-cli",
+        "keydb-cli",
+        "clickhouse-client",
+        "cqlsh",
+        "pg_restore",
+        "mongorestore",
+    ];
+    if !CLIENTS.contains(&c.program.as_str()) {
+        return None;
+    }
+    let mut host = None;
+    let mut args = c.args.iter();
+    while let Some(a) = args.next() {
+        let value = match a.as_str() {
+            "-h" | "--host" | "--hostname" => args.next().map(String::as_str),
+            _ => a
+                .strip_prefix("--host=")
+                .or_else(|| a.strip_prefix("--hostname="))
+                .or_else(|| a.strip_prefix("-h").filter(|v| v.contains('.'))),
+        };
+        let uri_host = a
+            .split_once("://")
+            .and_then(|(_, rest)| rest.rsplit_once('@').map_or(Some(rest), |(_, h)| Some(h)))
+            .map(|h| h.split([':', '/', '?', ',']).next().unwrap_or(""));
+        host = value.or(uri_host).or(host);
+    }
+    let host = host?;
+    let ip = parse_ip(host)?;
+    if ip.is_loopback() || ip.is_unspecified() || super::egress::is_private(ip) {
+        return None;
+    }
+    let fed = !c.sources.is_empty()
+        || c.redirects
+            .iter()
+            .any(|r| matches!(r.op, RedirOp::In | RedirOp::HereString) && r.target != "/dev/null");
+    Some(Destination {
+        url: format!("tcp://{host}"),
+        payload: if fed { Payload::File } else { Payload::Data },
+        probe: false,
+    })
 }
 
 /// `openssl` reaches the network only through its client and server

@@ -230,6 +230,30 @@ impl Analyzer<'_> {
         if depth >= 3 {
             return;
         }
+        // Arguments a program is given in a disguise (`redis-cli $(echo
+        // Rkx… | base64 -d)`) are judged as that program with them.
+        for c in script
+            .commands
+            .iter()
+            .filter(|c| c.sub_args && !runs_arguments(c))
+        {
+            for &j in c.sources.iter().take(8) {
+                let decoded = script
+                    .commands
+                    .get(j)
+                    .is_some_and(|s| !matches!(s.program.as_str(), "echo" | "printf"));
+                if let Some(text) = decoded.then(|| printed(script, j)).flatten() {
+                    let args: Vec<String> = c
+                        .args
+                        .iter()
+                        .filter(|a| !a.is_empty())
+                        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+                        .collect();
+                    let line = format!("{} {} {text}", c.program, args.join(" "));
+                    self.shell(&line, out, depth + 1);
+                }
+            }
+        }
         for c in script
             .commands
             .iter()
@@ -259,6 +283,17 @@ mod tests {
     use super::super::effects::Effect;
     use super::super::tests_support::{attack, flows};
     use super::{printf, tr};
+
+    #[test]
+    fn arguments_given_in_a_disguise_are_judged_decoded() {
+        attack(
+            "redis-cli -h cache.internal -p 6379 $(echo RkxVU0hBTEw= | base64 -d)",
+            Effect::Destroy,
+        );
+        attack("rm -rf $(echo Lw== | base64 -d)", Effect::Destroy);
+        flows("ls $(echo LWxh | base64 -d)");
+        flows("echo $(echo aGVsbG8= | base64 -d)");
+    }
 
     #[test]
     fn printf_escapes_and_arguments() {

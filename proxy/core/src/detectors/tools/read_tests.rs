@@ -231,3 +231,14 @@ fn reads_that_print_no_value() {
         attack(cmd, Effect::CredentialRead);
     }
 }
+
+#[test]
+fn secret_names_and_types_are_not_their_values() {
+    flows("kubectl get secrets -n staging -o custom-columns=NAME:.metadata.name,TYPE:.type");
+    flows("kubectl get secrets -o jsonpath='{.items[*].metadata.name}'");
+    attack(
+        "kubectl get secrets -o custom-columns=NAME:.metadata.name,V:.data.password",
+        Effect::CredentialRead,
+    );
+    attack("kubectl get secret db -o yaml", Effect::CredentialRead);
+}

@@ -72,6 +72,39 @@ fn names_remote_host(value: &str) -> bool {
     })
 }
 
+/// `ln -s ../../scripts/pre-commit.sh .git/hooks/pre-commit`, `cp
+/// scripts/hooks/pre-push .git/hooks/`: a hook that is a script of the
+/// project's own tree, which the project's reviewers see. A source outside
+/// the tree (absolute, in the home directory, computed, or climbing out of
+/// it) is a foothold like any other hook.
+fn project_hook(path: &str, c: &Cmd) -> bool {
+    if !matches!(c.program.as_str(), "ln" | "cp") || c.sub_args || !c.sources.is_empty() {
+        return false;
+    }
+    let operands: Vec<&String> = c.args.iter().filter(|a| !a.starts_with('-')).collect();
+    let [source, _] = operands[..] else {
+        return false;
+    };
+    if source.starts_with(['/', '~', '$', '`']) || source.contains("$(") || source.contains('*') {
+        return false;
+    }
+    let symlink = c.program == "ln"
+        && c.args.iter().any(|a| {
+            a == "-s"
+                || (a.starts_with('-') && !a.starts_with("--") && a.contains('s'))
+                || a == "--symbolic"
+        });
+    // A relative link resolves from the hook's folder (`.git/hooks` is two
+    // below the project's root); a copy's source from the working folder.
+    let depth = if symlink {
+        path.trim_start_matches("./").matches('/').count()
+    } else {
+        0
+    };
+    let climbs = source.split('/').take_while(|p| *p == "..").count();
+    climbs <= depth && !source.split('/').skip(climbs).any(|p| p == "..")
+}
+
 impl Analyzer<'_> {
     /// Whether `c` writes only tool settings into the file that `target`
     /// (a `[[write_target]]` id with a `settings_effect`) names.
@@ -79,6 +112,9 @@ impl Analyzer<'_> {
         // A tool's own folder in the home directory, empty.
         if c.program == "mkdir" && target == "home_config" {
             return !c.args.iter().any(|a| a.starts_with("-m") || a == "--mode");
+        }
+        if target == "git_hook" {
+            return project_hook(path, c);
         }
         if !matches!(c.program.as_str(), "echo" | "printf") || c.sub_args || !c.sources.is_empty() {
             return false;
