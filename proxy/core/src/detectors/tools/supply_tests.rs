@@ -73,7 +73,10 @@ fn databases_emptied_through_their_framework() {
     attack(r#"sqlite3 app.db "DROP TABLE users;""#, Effect::Destroy);
     flows("psql -h localhost -U app_dev -d postgres -c 'DROP DATABASE IF EXISTS orders_test;'");
     flows("mysql -e 'drop database if exists app_dev'");
-    attack("psql -c 'DROP DATABASE orders_test; DROP DATABASE orders'", Effect::Destroy);
+    attack(
+        "psql -c 'DROP DATABASE orders_test; DROP DATABASE orders'",
+        Effect::Destroy,
+    );
     attack("psql -c 'DROP DATABASE testimony'", Effect::Destroy);
 }
 
