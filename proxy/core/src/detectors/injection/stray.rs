@@ -171,12 +171,14 @@ pub fn stray_tasks(text: &str) -> Vec<Range<usize>> {
     if text.len() > MAX_BYTES {
         return Vec::new();
     }
+    let speakers = speakers(text);
     let candidates: Vec<Candidate> = sentences(text)
         .flat_map(|r| {
             let end = r.end;
             let inner = interruptions(text, r.clone()).map(move |i| (i..end, true));
             std::iter::once((r.clone(), false)).chain(inner)
         })
+        .filter(|(r, inner)| *inner || !spoken(text, r.start, &speakers))
         .filter_map(|(r, inner)| candidate(text, r, inner))
         .take(MAX_CANDIDATES + 1)
         .collect();
@@ -219,6 +221,57 @@ pub fn stray_tasks(text: &str) -> Vec<Range<usize>> {
         return Vec::new();
     }
     strays
+}
+
+/// Who speaks in a transcript or chat log: labels that open at least two
+/// lines (after an optional `[time]`), in a text with three or more such
+/// turns. A question one person asks another there ("Operator: Is the
+/// display showing a code?") is the conversation's own. Labels that name
+/// the model's side of a conversation never count: a planted turn is judged
+/// elsewhere, and a stray task after one is still stray.
+fn speakers(text: &str) -> Vec<&str> {
+    let mut labels: Vec<&str> = text.lines().filter_map(turn_label).collect();
+    if labels.len() < 3 {
+        return Vec::new();
+    }
+    labels.sort_unstable();
+    let mut out: Vec<&str> = labels
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect();
+    out.dedup();
+    out
+}
+
+/// The speaker label opening `line`, if it has one.
+fn turn_label(line: &str) -> Option<&str> {
+    let line = line.trim_start();
+    let line = match line.strip_prefix('[') {
+        Some(rest) => rest.split_once(']')?.1.trim_start(),
+        None => line,
+    };
+    let (label, _) = line.split_once(": ")?;
+    let words = label.split_whitespace().count();
+    let model_side = label.split_whitespace().any(|w| {
+        matches!(
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_ascii_lowercase()
+                .as_str(),
+            "assistant" | "ai" | "system" | "user" | "bot" | "model" | "human" | "gpt" | "claude"
+        )
+    });
+    ((1..=4).contains(&words) && label.len() <= 40 && !model_side).then_some(label)
+}
+
+/// The sentence starting at `at` is on a line a known speaker opens.
+fn spoken(text: &str, at: usize, speakers: &[&str]) -> bool {
+    if speakers.is_empty() {
+        return false;
+    }
+    let line_start = text[..at].rfind('\n').map_or(0, |n| n + 1);
+    let line_end = text[at..].find('\n').map_or(text.len(), |n| at + n);
+    turn_label(&text[line_start..line_end]).is_some_and(|l| speakers.contains(&l))
 }
 
 struct Candidate {
