@@ -369,6 +369,18 @@ fn destruction_and_system_changes_need_a_human() {
         attack(cmd, Effect::Destroy);
         assert_eq!(verdict(cmd), Decision::RequireApproval, "{cmd}");
     }
+    // A filesystem made on a device, or on a file outside the project; an
+    // image the project builds is its own.
+    for cmd in [
+        "sudo mkfs.ext4 /dev/sdb1",
+        "mkfs.ext4 /dev/sdb1 disk.img",
+        "mkfs -t ext4 \"$DEV\"",
+        "wipefs -a /dev/sda",
+    ] {
+        attack(cmd, Effect::Destroy);
+    }
+    flows("mkfs.ext4 build/rootfs.img");
+    flows("mkfs.vfat -C out/efi.img 4096");
     attack("sudo systemctl restart nginx", Effect::SystemChange);
     attack("git push --force origin main", Effect::ForcePush);
     attack("kubectl apply -f k8s/ -n production", Effect::InfraChange);
