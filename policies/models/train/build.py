@@ -322,6 +322,21 @@ def main(out_train, out_eval):
         else:
             add(train, "generated", "xx", "api_payload", "tool_result", t, 0, 0)
         train[-1]["fold"] = fold_of(t)
+    # Seventeenth round (authored/train17/): tool results in 22 languages. Instructions planted for the agent
+    # that reads them (it is named, its reply, tools or instructions are, or the conversation's structure is
+    # faked) against hard negatives: imperatives to human readers, prompt templates in application code,
+    # documentation about configuring a system prompt, text about injection, fiction, notes in tables and
+    # records; and ordinary e-mails, tables, code, pages and records.
+    for name in ("benign_a", "benign_b", "attack_a"):
+        path17 = os.path.join(DATA, "authored", "train17", f"{name}.jsonl")
+        if not os.path.exists(path17):
+            continue
+        attack17 = name.startswith("attack")
+        for r in jsonl(path17):
+            kind = "planted" if attack17 else "benign_doc"
+            add(train, "authored17", r["lang"], kind, "tool_result", r["text"], None if attack17 else 0,
+                1 if attack17 else 0)
+            train[-1]["fold"] = fold_of(r["text"])
     # Second round of authored data: natural sentences and composed texts in every language.
     import compose
     train.extend(compose.compose(LANGS))

@@ -26,6 +26,9 @@ pub struct Word {
     pub subs: Vec<Sub>,
     /// Parameter expansions (`$HOME`, `${X}`) by name, in order.
     pub params: Vec<String>,
+    /// The word a `${NAME:-word}` (`-`, `:=`, `=`) expansion gives when
+    /// `NAME` is unset, by name.
+    pub defaults: Vec<(String, String)>,
     /// Unquoted `*`, `?` or `[` (a glob the shell would expand).
     pub glob: bool,
     /// An unquoted parameter expansion: the shell splits its value into
@@ -438,10 +441,18 @@ impl Lexer<'_> {
             Some(b'{') => {
                 let inner = self.balanced(self.i + 2, b'{', b'}');
                 let bare = inner.trim_start_matches(['!', '#']);
+                // `${!ref}` expands the variable whose name `ref` holds.
+                let indirect = inner.starts_with('!') && !inner.ends_with(['@', '*']);
                 let mut name: String = bare
                     .chars()
                     .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                     .collect();
+                if let Some(default) = [":-", ":=", "-", "="]
+                    .iter()
+                    .find_map(|op| bare[name.len()..].strip_prefix(op))
+                {
+                    w.defaults.push((name.clone(), default.to_string()));
+                }
                 // An array element keeps its index (`${cmd[0]}`, `${cmd[@]}`).
                 if let Some(index) = bare[name.len()..]
                     .strip_prefix('[')
@@ -453,6 +464,9 @@ impl Lexer<'_> {
                     })
                 {
                     name = format!("{name}[{index}]");
+                }
+                if indirect {
+                    name.insert(0, '!');
                 }
                 w.params.push(name.clone());
                 w.text.push('$');

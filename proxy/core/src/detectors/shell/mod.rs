@@ -19,7 +19,7 @@ pub mod lexer;
 mod programs;
 
 use programs::{flag_value, powershell_code, shell_c, sudo_options, wrapper_skip};
-pub use programs::{glob_match, program_name};
+pub use programs::{glob_match, positional, program_name};
 
 use lexer::{tokenize, Op, RedirOp, Sub, Tok, Word, SUB_MARK};
 use regex::Regex;
@@ -382,7 +382,9 @@ impl Parser {
         let mut words: Vec<String> = Vec::with_capacity(raw.words.len());
         for w in &raw.words {
             let value = self.resolve(w);
-            if w.split && words.len() < 256 {
+            // `"${a[@]}"` gives each element as a word, quoted or not.
+            let elements = w.params.len() == 1 && w.params[0].ends_with("[@]");
+            if (w.split || elements) && words.len() < 256 {
                 words.extend(self.fields(&value));
             } else {
                 words.push(value);
@@ -420,6 +422,14 @@ impl Parser {
         if raw.for_loop && words.len() > 2 && words[1] == "in" && self.vars.len() < 256 {
             self.vars
                 .insert(words[0].clone(), (words[2].clone(), sources.clone()));
+        }
+        // `printf -v c '%s%s' cr ontab` sets `c` to what it would print
+        // (only `%s` and `%%` are followed; anything else leaves it unknown).
+        if words.len() >= 3 && words[0] == "printf" && words[1] == "-v" && self.vars.len() < 256 {
+            let value = words.get(3).and_then(|fmt| printf_s(fmt, &words[4..]));
+            let name = words[2].clone();
+            let value = value.unwrap_or_else(|| format!("${name}"));
+            self.vars.insert(name, (value, sources.clone()));
         }
         // `unset OUT` empties a variable: `rm -rf "$OUT/"*` after it is
         // `rm -rf /*`.
@@ -509,11 +519,29 @@ impl Parser {
         if !w.params.is_empty() {
             for p in &w.params {
                 let needle = format!("${p}");
+                let default = || {
+                    w.defaults
+                        .iter()
+                        .find(|(n, _)| n == p)
+                        .map(|(_, d)| d.clone())
+                };
                 let value = match p.as_str() {
                     "HOME" | "USERPROFILE" => "~".to_string(),
-                    _ => match self.vars.get(p) {
-                        Some((v, _)) => v.clone(),
-                        None => continue,
+                    // Unset, `$IFS` splits at blanks (`rm${IFS}-rf${IFS}~`).
+                    "IFS" if !self.vars.contains_key("IFS") => " ".to_string(),
+                    _ => match p.strip_prefix('!') {
+                        // `${!ref}`: the variable `ref` names.
+                        Some(r) => match self.vars.get(r).and_then(|(n, _)| self.vars.get(n)) {
+                            Some((v, _)) => v.clone(),
+                            None => continue,
+                        },
+                        None => match self.vars.get(p) {
+                            Some((v, _)) => v.clone(),
+                            None => match default() {
+                                Some(d) => d,
+                                None => continue,
+                            },
+                        },
                     },
                 };
                 text = text.replacen(&needle, &value, 1);
@@ -781,6 +809,34 @@ impl Raw {
 
     fn is_empty(&self) -> bool {
         self.words.is_empty() && self.assignments.is_empty() && self.redirects.is_empty()
+    }
+}
+
+/// `printf FORMAT ARGS…` with only `%s` and `%%` (the format reused while
+/// arguments remain, as the shell does).
+fn printf_s(format: &str, args: &[String]) -> Option<String> {
+    let mut out = String::new();
+    let mut args = args.iter();
+    loop {
+        let mut used = false;
+        let mut chars = format.chars();
+        while let Some(c) = chars.next() {
+            if c != '%' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('%') => out.push('%'),
+                Some('s') => {
+                    used = true;
+                    out.push_str(args.next().map_or("", String::as_str));
+                }
+                _ => return None,
+            }
+        }
+        if !used || args.len() == 0 || out.len() > 4096 {
+            return Some(out);
+        }
     }
 }
 

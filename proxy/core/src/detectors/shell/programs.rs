@@ -206,13 +206,39 @@ pub(super) fn flag_value(rest: &[String], flags: &[&str]) -> Option<String> {
 pub(super) fn shell_c(rest: &[String]) -> Option<String> {
     for (i, a) in rest.iter().enumerate() {
         if a.starts_with('-') && !a.starts_with("--") && a.contains('c') {
-            return rest.get(i + 1).cloned();
+            let code = rest.get(i + 1)?;
+            return Some(positional(code, rest.get(i + 2..).unwrap_or_default()));
         }
         if !a.starts_with('-') {
             return None;
         }
     }
     None
+}
+
+/// `sh -c 'CODE' a0 a1 …`: the words after the code are `$0`, `$1` … of
+/// it (`bash -c '$0 -s $1 | $2' curl http://… sh`), put in, quoted, where
+/// the code names them.
+pub fn positional(code: &str, args: &[String]) -> String {
+    if args.is_empty() || !code.contains('$') {
+        return code.to_string();
+    }
+    let quote = |a: &String| format!("'{}'", a.replace('\'', r"'\''"));
+    let all = args.iter().skip(1).map(quote).collect::<Vec<_>>().join(" ");
+    let mut out = code.replace("\"$@\"", &all).replace("$@", &all);
+    // Highest first: `$1` is a prefix of `$10`.
+    for (n, a) in args.iter().enumerate().take(10).rev() {
+        let q = quote(a);
+        for needle in [
+            format!("\"${{{n}}}\""),
+            format!("\"${n}\""),
+            format!("${{{n}}}"),
+            format!("${n}"),
+        ] {
+            out = out.replace(&needle, &q);
+        }
+    }
+    out
 }
 
 /// PowerShell `-Command …` (the rest of the line) or `-EncodedCommand B64`

@@ -20,6 +20,7 @@ use super::rules::{CommandRule, Produces, ToolRules};
 use crate::detectors::shell::{self, lexer::RedirOp, Cmd, Script};
 use crate::normalize;
 use regex::Regex;
+use std::sync::LazyLock;
 
 /// One thing a call does, and why the analysis thinks so.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,6 +113,7 @@ impl Analyzer<'_> {
             out.uninspectable("command longer or more complex than the shell parser's limits");
         }
         self.script(&script, out, depth);
+        self.called_functions(src, &script, out, depth);
         // A Windows line is judged again in its plain spelling.
         if depth < 4 {
             if let Some(plain) = super::windows::plain(src) {
@@ -137,6 +139,33 @@ impl Analyzer<'_> {
                 if line.is_match(src) {
                     out.push(*e, &rule.id, rule.message.clone(), src);
                 }
+            }
+        }
+    }
+
+    /// A function defined and called in the same line (`g(){ rm -rf "$@";
+    /// }; g ~`) runs its body with the call's arguments as `$1` …: the
+    /// body is judged again with them put in.
+    fn called_functions(&self, src: &str, script: &Script, out: &mut Analysis, depth: u8) {
+        static DEF: LazyLock<Regex> = LazyLock::new(|| {
+            Regex::new(
+                r"(?:^|[;&|\s])(?:function\s+)?([A-Za-z_][A-Za-z0-9_-]*)\s*(?:\(\s*\))?\s*\{\s([^{}]*)\}",
+            )
+            .expect("static regex")
+        });
+        if depth > 3 || !src.contains('{') {
+            return;
+        }
+        for def in DEF.captures_iter(src).take(8) {
+            let (name, body) = (&def[1], &def[2]);
+            if !def[0].contains("()") && !def[0].trim_start().starts_with("function") {
+                continue;
+            }
+            for call in script.commands.iter().filter(|c| c.program == name).take(4) {
+                let args: Vec<String> = std::iter::once(name.to_string())
+                    .chain(call.args.iter().cloned())
+                    .collect();
+                self.shell(&shell::positional(body, &args), out, depth + 1);
             }
         }
     }

@@ -20,7 +20,7 @@ static HOME_CONCAT: LazyLock<Regex> = LazyLock::new(|| {
         r#"(?:os\.)?homedir\(\s*\)"#,
         r#"Path\.home\(\s*\)"#,
         r#"Dir\.home\b"#,
-        r#"(?:os\.path\.)?expanduser\(\s*["']~["']\s*\)"#,
+        r#"(?:(?:os|__import__\(\s*["']os["']\s*\))\.path\.)?expanduser\(\s*["']~["']\s*\)"#,
     ]
     .join("|");
     // The home expression, a concatenation (awk's juxtaposition, `..`,
@@ -30,7 +30,7 @@ static HOME_CONCAT: LazyLock<Regex> = LazyLock::new(|| {
 
 /// `os.path.expanduser('~/.ssh/authorized_keys')`: the literal inside.
 static EXPANDED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?:os\.path\.)?expanduser\(\s*(["'])(~/[^"'\n]*)["']\s*\)"#)
+    Regex::new(r#"(?:(?:os|__import__\(\s*["']os["']\s*\))\.path\.)?expanduser\(\s*(["'])(~/[^"'\n]*)["']\s*\)"#)
         .expect("static regex")
 });
 

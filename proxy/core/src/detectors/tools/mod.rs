@@ -55,6 +55,8 @@ mod runners;
 mod send_tests;
 mod settings;
 #[cfg(test)]
+mod spelling_tests;
+#[cfg(test)]
 mod supply_tests;
 #[cfg(test)]
 mod tests;

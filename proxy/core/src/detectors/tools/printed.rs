@@ -214,9 +214,10 @@ pub(super) fn decoded_literal(lit: &str) -> Option<String> {
     decoded.text.contains([' ', '/']).then_some(decoded.text)
 }
 
-/// Runs `text` as commands: `eval` and `sh -c` given a substitution.
+/// Runs `text` as commands: `eval` and `sh -c` given a substitution, and
+/// `source`/`.` given one as the file (`. <(echo …)`).
 fn runs_arguments(c: &Cmd) -> bool {
-    c.program == "eval"
+    matches!(c.program.as_str(), "eval" | "source" | ".")
         || SHELLS.contains(&c.program.as_str())
             && c.args
                 .iter()
@@ -238,20 +239,35 @@ impl Analyzer<'_> {
             .filter(|c| c.sub_args && !runs_arguments(c))
         {
             for &j in c.sources.iter().take(8) {
-                let decoded = script
-                    .commands
-                    .get(j)
-                    .is_some_and(|s| !matches!(s.program.as_str(), "echo" | "printf"));
-                if let Some(text) = decoded.then(|| printed(script, j)).flatten() {
-                    let args: Vec<String> = c
-                        .args
-                        .iter()
-                        .filter(|a| !a.is_empty())
-                        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
-                        .collect();
-                    let line = format!("{} {} {text}", c.program, args.join(" "));
-                    self.shell(&line, out, depth + 1);
+                let Some(source) = script.commands.get(j) else {
+                    continue;
+                };
+                let Some(text) = printed(script, j) else {
+                    continue;
+                };
+                // Printed as written (`echo $(echo hi)`) hides nothing.
+                let plain = matches!(source.program.as_str(), "echo" | "printf")
+                    && text.trim() == source.args.join(" ").trim();
+                if plain {
+                    continue;
                 }
+                // The text is the program when the substitution stood in its
+                // place (`$(printf '\x72\x6d') -rf ~` leaves none), else an
+                // argument.
+                let args = c
+                    .args
+                    .iter()
+                    .filter(|a| !a.is_empty())
+                    .map(|a| format!("'{}'", a.replace('\'', r"'\''")));
+                let line: Vec<String> = if c.program.is_empty() {
+                    std::iter::once(text).chain(args).collect()
+                } else {
+                    std::iter::once(c.program.clone())
+                        .chain(args)
+                        .chain(std::iter::once(text))
+                        .collect()
+                };
+                self.shell(&line.join(" "), out, depth + 1);
             }
         }
         for c in script
