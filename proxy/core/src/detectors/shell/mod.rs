@@ -19,7 +19,7 @@ pub mod lexer;
 mod programs;
 
 use programs::{flag_value, powershell_code, shell_c, sudo_options, wrapper_skip};
-pub use programs::{glob_match, positional, program_name};
+pub use programs::{glob_match, positional, printf, program_name};
 
 use lexer::{tokenize, Op, RedirOp, Sub, Tok, Word, SUB_MARK};
 use regex::Regex;
@@ -424,9 +424,9 @@ impl Parser {
                 .insert(words[0].clone(), (words[2].clone(), sources.clone()));
         }
         // `printf -v c '%s%s' cr ontab` sets `c` to what it would print
-        // (only `%s` and `%%` are followed; anything else leaves it unknown).
+        // (unknown when the format is not one `printf` follows).
         if words.len() >= 3 && words[0] == "printf" && words[1] == "-v" && self.vars.len() < 256 {
-            let value = words.get(3).and_then(|fmt| printf_s(fmt, &words[4..]));
+            let value = printf(&words[3..]);
             let name = words[2].clone();
             let value = value.unwrap_or_else(|| format!("${name}"));
             self.vars.insert(name, (value, sources.clone()));
@@ -519,30 +519,26 @@ impl Parser {
         if !w.params.is_empty() {
             for p in &w.params {
                 let needle = format!("${p}");
-                let default = || {
-                    w.defaults
-                        .iter()
-                        .find(|(n, _)| n == p)
-                        .map(|(_, d)| d.clone())
-                };
                 let value = match p.as_str() {
-                    "HOME" | "USERPROFILE" => "~".to_string(),
+                    "HOME" | "USERPROFILE" => Some("~".to_string()),
                     // Unset, `$IFS` splits at blanks (`rm${IFS}-rf${IFS}~`).
-                    "IFS" if !self.vars.contains_key("IFS") => " ".to_string(),
-                    _ => match p.strip_prefix('!') {
-                        // `${!ref}`: the variable `ref` names.
-                        Some(r) => match self.vars.get(r).and_then(|(n, _)| self.vars.get(n)) {
-                            Some((v, _)) => v.clone(),
-                            None => continue,
-                        },
-                        None => match self.vars.get(p) {
-                            Some((v, _)) => v.clone(),
-                            None => match default() {
-                                Some(d) => d,
-                                None => continue,
-                            },
-                        },
-                    },
+                    "IFS" if !self.vars.contains_key("IFS") => Some(" ".to_string()),
+                    // `${!ref}`: the variable `ref` names.
+                    _ if p.starts_with('!') => self
+                        .vars
+                        .get(&p[1..])
+                        .and_then(|(n, _)| self.vars.get(n))
+                        .map(|(v, _)| v.clone()),
+                    // Set, its value; unset, the `${p:-word}` default.
+                    _ => self.vars.get(p).map(|(v, _)| v.clone()).or_else(|| {
+                        w.defaults
+                            .iter()
+                            .find(|(n, _)| n == p)
+                            .map(|(_, d)| d.clone())
+                    }),
+                };
+                let Some(value) = value else {
+                    continue;
                 };
                 text = text.replacen(&needle, &value, 1);
             }
@@ -809,34 +805,6 @@ impl Raw {
 
     fn is_empty(&self) -> bool {
         self.words.is_empty() && self.assignments.is_empty() && self.redirects.is_empty()
-    }
-}
-
-/// `printf FORMAT ARGS…` with only `%s` and `%%` (the format reused while
-/// arguments remain, as the shell does).
-fn printf_s(format: &str, args: &[String]) -> Option<String> {
-    let mut out = String::new();
-    let mut args = args.iter();
-    loop {
-        let mut used = false;
-        let mut chars = format.chars();
-        while let Some(c) = chars.next() {
-            if c != '%' {
-                out.push(c);
-                continue;
-            }
-            match chars.next() {
-                Some('%') => out.push('%'),
-                Some('s') => {
-                    used = true;
-                    out.push_str(args.next().map_or("", String::as_str));
-                }
-                _ => return None,
-            }
-        }
-        if !used || args.len() == 0 || out.len() > 4096 {
-            return Some(out);
-        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! they stand for) and the options of the wrappers the parser peels off
 //! (`sudo -u x`, `timeout 5`, `xargs -I{}`, `sh -c`, `powershell -enc`).
 
+use super::lexer::ansi_c;
 use base64::Engine as _;
 
 /// Known program names a glob may stand for (`/???/c?t` → cat).
@@ -214,6 +215,57 @@ pub(super) fn shell_c(rest: &[String]) -> Option<String> {
         }
     }
     None
+}
+
+/// `printf FORMAT ARGS…`: the format's escapes, `%s`/`%b`/`%c`/`%d` filled
+/// from the arguments, the format reused while arguments remain.
+pub fn printf(args: &[String]) -> Option<String> {
+    let args: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .skip_while(|a| *a == "--")
+        .collect();
+    let (format, mut rest) = args.split_first()?;
+    if format.starts_with('-') {
+        return None;
+    }
+    let format = ansi_c(format);
+    let mut out = String::new();
+    for _ in 0..64 {
+        let mut chars = format.chars().peekable();
+        let mut used = 0;
+        while let Some(ch) = chars.next() {
+            if ch != '%' {
+                out.push(ch);
+                continue;
+            }
+            // Flags, width and precision do not change the text much.
+            while chars
+                .peek()
+                .is_some_and(|c| c.is_ascii_digit() || matches!(c, '-' | '.' | '+' | ' ' | '#'))
+            {
+                chars.next();
+            }
+            match chars.next() {
+                Some('%') => out.push('%'),
+                Some(conv @ ('s' | 'b' | 'c' | 'd' | 'i' | 'q')) => {
+                    let arg = rest.first().copied().unwrap_or("");
+                    rest = rest.get(1..).unwrap_or(&[]);
+                    used += 1;
+                    match conv {
+                        'b' => out.push_str(&ansi_c(arg)),
+                        'c' => out.extend(arg.chars().next()),
+                        _ => out.push_str(arg),
+                    }
+                }
+                _ => return None,
+            }
+        }
+        if rest.is_empty() || used == 0 || out.len() > 16 * 1024 {
+            break;
+        }
+    }
+    Some(out)
 }
 
 /// `sh -c 'CODE' a0 a1 …`: the words after the code are `$0`, `$1` … of

@@ -9,7 +9,7 @@
 
 use super::analyze::{Analysis, Analyzer};
 use super::escapes::SHELLS;
-use crate::detectors::shell::{lexer::ansi_c, Cmd, Script};
+use crate::detectors::shell::{lexer::ansi_c, printf, Cmd, Script};
 use crate::normalize;
 use base64::Engine as _;
 
@@ -58,57 +58,6 @@ fn echo(c: &Cmd) -> String {
     } else {
         text
     }
-}
-
-/// `printf FORMAT ARGS…`: the format's escapes, `%s`/`%b`/`%c`/`%d` filled
-/// from the arguments, the format reused while arguments remain.
-fn printf(args: &[String]) -> Option<String> {
-    let args: Vec<&str> = args
-        .iter()
-        .map(String::as_str)
-        .skip_while(|a| *a == "--")
-        .collect();
-    let (format, mut rest) = args.split_first()?;
-    if format.starts_with('-') {
-        return None;
-    }
-    let format = ansi_c(format);
-    let mut out = String::new();
-    for _ in 0..64 {
-        let mut chars = format.chars().peekable();
-        let mut used = 0;
-        while let Some(ch) = chars.next() {
-            if ch != '%' {
-                out.push(ch);
-                continue;
-            }
-            // Flags, width and precision do not change the text much.
-            while chars
-                .peek()
-                .is_some_and(|c| c.is_ascii_digit() || matches!(c, '-' | '.' | '+' | ' ' | '#'))
-            {
-                chars.next();
-            }
-            match chars.next() {
-                Some('%') => out.push('%'),
-                Some(conv @ ('s' | 'b' | 'c' | 'd' | 'i' | 'q')) => {
-                    let arg = rest.first().copied().unwrap_or("");
-                    rest = rest.get(1..).unwrap_or(&[]);
-                    used += 1;
-                    match conv {
-                        'b' => out.push_str(&ansi_c(arg)),
-                        'c' => out.extend(arg.chars().next()),
-                        _ => out.push_str(arg),
-                    }
-                }
-                _ => return None,
-            }
-        }
-        if rest.is_empty() || used == 0 || out.len() > MAX_OUTPUT {
-            break;
-        }
-    }
-    Some(out)
 }
 
 /// A filter applied to known input.
@@ -254,20 +203,14 @@ impl Analyzer<'_> {
                 // The text is the program when the substitution stood in its
                 // place (`$(printf '\x72\x6d') -rf ~` leaves none), else an
                 // argument.
-                let args = c
-                    .args
-                    .iter()
-                    .filter(|a| !a.is_empty())
-                    .map(|a| format!("'{}'", a.replace('\'', r"'\''")));
-                let line: Vec<String> = if c.program.is_empty() {
-                    std::iter::once(text).chain(args).collect()
+                let args: Vec<String> = c.args.iter().filter(|a| !a.is_empty()).cloned().collect();
+                let args = super::escapes::shell_join(&args);
+                let line = if c.program.is_empty() {
+                    format!("{text} {args}")
                 } else {
-                    std::iter::once(c.program.clone())
-                        .chain(args)
-                        .chain(std::iter::once(text))
-                        .collect()
+                    format!("{} {args} {text}", c.program)
                 };
-                self.shell(&line.join(" "), out, depth + 1);
+                self.shell(&line, out, depth + 1);
             }
         }
         for c in script
@@ -298,7 +241,8 @@ impl Analyzer<'_> {
 mod tests {
     use super::super::effects::Effect;
     use super::super::tests_support::{attack, flows};
-    use super::{printf, tr};
+    use super::tr;
+    use crate::detectors::shell::printf;
 
     #[test]
     fn arguments_given_in_a_disguise_are_judged_decoded() {

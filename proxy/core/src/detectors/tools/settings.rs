@@ -90,9 +90,7 @@ fn project_hook(path: &str, c: &Cmd) -> bool {
     }
     let symlink = c.program == "ln"
         && c.args.iter().any(|a| {
-            a == "-s"
-                || (a.starts_with('-') && !a.starts_with("--") && a.contains('s'))
-                || a == "--symbolic"
+            a == "--symbolic" || (a.starts_with('-') && !a.starts_with("--") && a.contains('s'))
         });
     // A relative link resolves from the hook's folder (`.git/hooks` is two
     // below the project's root); a copy's source from the working folder.
